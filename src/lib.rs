@@ -1,0 +1,3 @@
+//! `lvs`: drive Linux IPVS over generic netlink.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
