@@ -1,0 +1,310 @@
+//! The one error type: what we were doing, a kind to match on, and the
+//! kernel's own words.
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+
+use crate::model::ServiceKey;
+
+/// What `lvs` was doing when an error happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Operation {
+    /// Opening a handle (socket, family lookup).
+    Open,
+    /// Checking a value before sending it.
+    Validate,
+    /// `IPVS_CMD_NEW_SERVICE`.
+    AddService(ServiceKey),
+    /// `IPVS_CMD_SET_SERVICE`.
+    UpdateService(ServiceKey),
+    /// `IPVS_CMD_DEL_SERVICE`.
+    RemoveService(ServiceKey),
+    /// `IPVS_CMD_GET_SERVICE` for one service.
+    GetService(ServiceKey),
+    /// `IPVS_CMD_GET_SERVICE` dump.
+    ListServices,
+    /// `IPVS_CMD_NEW_DEST`.
+    AddDestination {
+        /// The service.
+        service: ServiceKey,
+        /// The destination.
+        dest: SocketAddr,
+    },
+    /// `IPVS_CMD_SET_DEST`.
+    UpdateDestination {
+        /// The service.
+        service: ServiceKey,
+        /// The destination.
+        dest: SocketAddr,
+    },
+    /// `IPVS_CMD_DEL_DEST`.
+    RemoveDestination {
+        /// The service.
+        service: ServiceKey,
+        /// The destination.
+        dest: SocketAddr,
+    },
+    /// `IPVS_CMD_GET_DEST` dump.
+    ListDestinations(ServiceKey),
+    /// `IPVS_CMD_FLUSH`.
+    Flush,
+    /// `IPVS_CMD_ZERO` of one service, or of all (`None`).
+    Zero(Option<ServiceKey>),
+    /// `IPVS_CMD_GET_INFO`.
+    GetInfo,
+    /// `IPVS_CMD_GET_CONFIG`.
+    GetTimeouts,
+    /// `IPVS_CMD_SET_CONFIG`.
+    SetTimeouts,
+    /// `IPVS_CMD_NEW_DAEMON`.
+    StartDaemon,
+    /// `IPVS_CMD_DEL_DAEMON`.
+    StopDaemon,
+    /// `IPVS_CMD_GET_DAEMON` dump.
+    ListDaemons,
+    /// Reading the connection table.
+    ListConnections,
+    /// Sending or finishing a batch.
+    Batch,
+}
+
+impl fmt::Display for Operation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use Operation::*;
+        match self {
+            Open => f.write_str("open IPVS handle"),
+            Validate => f.write_str("check input"),
+            AddService(k) => write!(f, "add service {k}"),
+            UpdateService(k) => write!(f, "update service {k}"),
+            RemoveService(k) => write!(f, "remove service {k}"),
+            GetService(k) => write!(f, "get service {k}"),
+            ListServices => f.write_str("list services"),
+            AddDestination { service, dest } => write!(f, "add destination {dest} to {service}"),
+            UpdateDestination { service, dest } => {
+                write!(f, "update destination {dest} of {service}")
+            }
+            RemoveDestination { service, dest } => {
+                write!(f, "remove destination {dest} from {service}")
+            }
+            ListDestinations(k) => write!(f, "list destinations of {k}"),
+            Flush => f.write_str("flush IPVS table"),
+            Zero(Some(k)) => write!(f, "zero counters of {k}"),
+            Zero(None) => f.write_str("zero all counters"),
+            GetInfo => f.write_str("get IPVS info"),
+            GetTimeouts => f.write_str("get timeouts"),
+            SetTimeouts => f.write_str("set timeouts"),
+            StartDaemon => f.write_str("start sync daemon"),
+            StopDaemon => f.write_str("stop sync daemon"),
+            ListDaemons => f.write_str("list sync daemons"),
+            ListConnections => f.write_str("list connections"),
+            Batch => f.write_str("batch"),
+        }
+    }
+}
+
+/// What went wrong, for matching.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The service does not exist (kernel `ESRCH`).
+    ServiceNotFound,
+    /// The service already exists (`EEXIST` on add).
+    ServiceExists,
+    /// The destination does not exist (`ENOENT` on update/remove).
+    DestinationNotFound,
+    /// The destination already exists (`EEXIST` on add).
+    DestinationExists,
+    /// The scheduler (or persistence engine) module was not found (`ENOENT`
+    /// on service add/update).
+    SchedulerNotFound,
+    /// The sync daemon of that state is already running (`EEXIST`).
+    DaemonRunning,
+    /// The sync daemon of that state is not running (`ESRCH`).
+    DaemonNotRunning,
+    /// No such network interface (`ENODEV`).
+    NoSuchInterface,
+    /// The kernel has no IPVS: the generic-netlink family is missing.
+    IpvsUnavailable,
+    /// The caller lacks `CAP_NET_ADMIN` in the initial user namespace (`EPERM`).
+    PermissionDenied,
+    /// Input rejected by `lvs` before anything was sent.
+    InvalidArgument,
+    /// The kernel lacks a feature (attribute, scheduler) this call needs.
+    Unsupported,
+    /// Any other kernel error; see [`Error::errno`] and [`Error::kernel_message`].
+    Kernel,
+    /// A socket error, or no reply within the handle's timeout.
+    Io,
+    /// A reply `lvs` could not decode (a bug: please report it).
+    Decode,
+}
+
+/// An `lvs` error: the operation, a matchable [`ErrorKind`], and the raw
+/// detail (errno, the kernel's extended-ACK text, the field at fault).
+#[derive(Debug, thiserror::Error)]
+#[error("{}", self.render())]
+pub struct Error {
+    op: Operation,
+    kind: ErrorKind,
+    errno: Option<i32>,
+    kernel_message: Option<String>,
+    field: Option<&'static str>,
+    detail: String,
+    #[source]
+    source: Option<io::Error>,
+}
+
+impl Error {
+    pub(crate) fn new(op: Operation, kind: ErrorKind, detail: impl Into<String>) -> Self {
+        Error {
+            op,
+            kind,
+            errno: None,
+            kernel_message: None,
+            field: None,
+            detail: detail.into(),
+            source: None,
+        }
+    }
+
+    pub(crate) fn invalid(op: Operation, field: &'static str, why: impl Into<String>) -> Self {
+        let mut e = Error::new(op, ErrorKind::InvalidArgument, why);
+        e.field = Some(field);
+        e
+    }
+
+    pub(crate) fn io(op: Operation, err: io::Error) -> Self {
+        let detail = if matches!(err.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) {
+            "no reply from the kernel before the handle's timeout".to_string()
+        } else {
+            format!("socket error: {err}")
+        };
+        let mut e = Error::new(op, ErrorKind::Io, detail);
+        e.errno = err.raw_os_error();
+        e.source = Some(err);
+        e
+    }
+
+    pub(crate) fn decode(op: Operation, err: impl fmt::Display) -> Self {
+        Error::new(
+            op,
+            ErrorKind::Decode,
+            format!("could not decode the kernel's reply ({err}); this is a bug in lvs, please report it"),
+        )
+    }
+
+    /// Map a kernel errno (positive) to an error, given the operation that
+    /// caused it: the same errno means different things per command.
+    pub(crate) fn from_kernel(op: Operation, errno: i32, kernel_message: Option<String>) -> Self {
+        use ErrorKind::*;
+        use Operation as O;
+        let (kind, detail): (ErrorKind, String) = match (errno, &op) {
+            (libc_errno::EPERM, _) => (
+                PermissionDenied,
+                "operation not permitted: IPVS needs CAP_NET_ADMIN in the initial user namespace"
+                    .into(),
+            ),
+            (libc_errno::ESRCH, O::StopDaemon) => {
+                (DaemonNotRunning, "no sync daemon of that state is running".into())
+            }
+            (libc_errno::ESRCH, _) => (ServiceNotFound, "no such service".into()),
+            (libc_errno::EEXIST, O::AddService(_)) => {
+                (ServiceExists, "the service already exists".into())
+            }
+            (libc_errno::EEXIST, O::AddDestination { .. }) => {
+                (DestinationExists, "the destination already exists".into())
+            }
+            (libc_errno::EEXIST, O::StartDaemon) => {
+                (DaemonRunning, "a sync daemon of that state is already running".into())
+            }
+            (libc_errno::ENOENT, O::UpdateDestination { .. } | O::RemoveDestination { .. }) => {
+                (DestinationNotFound, "no such destination".into())
+            }
+            (libc_errno::ENOENT, O::AddService(_) | O::UpdateService(_)) => (
+                SchedulerNotFound,
+                "scheduler or persistence engine not found: is its kernel module \
+                 (ip_vs_<name> / ip_vs_pe_<name>) available?"
+                    .into(),
+            ),
+            (libc_errno::ENODEV, O::StartDaemon) => {
+                (NoSuchInterface, "no such network interface".into())
+            }
+            (e, _) => (Kernel, io::Error::from_raw_os_error(e).to_string()),
+        };
+        let mut err = Error::new(op, kind, detail);
+        err.errno = Some(errno);
+        err.kernel_message = kernel_message.filter(|m| !m.is_empty());
+        err
+    }
+
+    pub(crate) fn with_operation(mut self, op: Operation) -> Self {
+        self.op = op;
+        self
+    }
+
+    pub(crate) fn with_detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = detail.into();
+        self
+    }
+
+    /// The kind, for matching.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+    /// What `lvs` was doing.
+    pub fn operation(&self) -> &Operation {
+        &self.op
+    }
+    /// The kernel's (positive) errno, if the kernel or a syscall reported one.
+    pub fn errno(&self) -> Option<i32> {
+        self.errno
+    }
+    /// The kernel's extended-ACK message, if it sent one.
+    pub fn kernel_message(&self) -> Option<&str> {
+        self.kernel_message.as_deref()
+    }
+    /// The input field at fault, for [`ErrorKind::InvalidArgument`].
+    pub fn field(&self) -> Option<&'static str> {
+        self.field
+    }
+}
+
+impl Error {
+    fn render(&self) -> String {
+        let mut s = String::new();
+        let _ = self.render_into(&mut s);
+        s
+    }
+
+    fn render_into(&self, f: &mut impl fmt::Write) -> fmt::Result {
+        write!(f, "{}: ", self.op)?;
+        if let Some(field) = self.field {
+            write!(f, "invalid {field}: ")?;
+        }
+        f.write_str(&self.detail)?;
+        if let Some(m) = &self.kernel_message {
+            write!(f, " (kernel: {m})")?;
+        }
+        if let (Some(e), true) = (self.errno, self.source.is_none()) {
+            write!(f, " [errno {e}]")?;
+        }
+        Ok(())
+    }
+}
+
+/// `Result` with [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The few errno values the mapping needs (Linux numbers).
+pub(crate) mod libc_errno {
+    pub const EPERM: i32 = 1;
+    pub const ENOENT: i32 = 2;
+    pub const ESRCH: i32 = 3;
+    pub const ENOBUFS: i32 = 105;
+    pub const EEXIST: i32 = 17;
+    pub const ENODEV: i32 = 19;
+    pub const EINVAL: i32 = 22;
+    pub const EOPNOTSUPP: i32 = 95;
+}

@@ -1,0 +1,635 @@
+//! [`Handle`]: one netlink socket to IPVS, with every command as a method.
+
+use std::fs::File;
+use std::net::SocketAddr;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::path::Path;
+use std::time::Duration;
+
+use netlink_packet_core::{DecodeError, Emitable, Nla, NlasIterator};
+use netlink_packet_generic::ctrl::nlas::GenlCtrlAttrs;
+use tracing::{debug_span, trace};
+
+use crate::error::{Error, ErrorKind, Operation, Result, libc_errno};
+use crate::model::*;
+use crate::sys::NlSocket;
+use crate::wire::consts::*;
+use crate::wire::{CmdAttr, InfoAttr, Message, Messages, parse_cmd_attrs, parse_info_attrs};
+
+/// Default receive timeout of a handle.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How many times a dump interrupted by a concurrent change is restarted
+/// before giving up.
+const DUMP_RETRIES: usize = 8;
+
+/// Initial receive buffer: large enough for any dump datagram the kernel
+/// builds (it caps them at 32 KiB) and for batches of errors.
+const RECV_BUF: usize = 64 * 1024;
+
+/// IPVS version and connection table size (`IPVS_CMD_GET_INFO`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub struct Info {
+    /// `IP_VS_VERSION_CODE`: `(major, minor, patch)`, e.g. `(1, 2, 1)`.
+    pub version: (u8, u8, u8),
+    /// Size of the connection hash table.
+    pub conn_table_size: u32,
+}
+
+/// Protocol timeouts in seconds (`IPVS_CMD_GET_CONFIG` / `SET_CONFIG`).
+///
+/// On set, `None` leaves a value unchanged (the kernel's 0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub struct Timeouts {
+    /// Established TCP connections (ipvsadm's first `--set` value).
+    pub tcp: Option<u32>,
+    /// TCP after FIN (second value).
+    pub tcp_fin: Option<u32>,
+    /// UDP (third value).
+    pub udp: Option<u32>,
+}
+
+impl Timeouts {
+    /// The largest value the kernel accepts at any HZ up to 1000
+    /// (`INT_MAX / HZ`).
+    pub const MAX: u32 = (i32::MAX / 1000) as u32;
+
+    /// Timeouts with all three values set.
+    pub fn new(tcp: u32, tcp_fin: u32, udp: u32) -> Self {
+        Timeouts {
+            tcp: Some(tcp),
+            tcp_fin: Some(tcp_fin),
+            udp: Some(udp),
+        }
+    }
+}
+
+/// A connection to the kernel's IPVS, in one network namespace.
+///
+/// A handle owns one netlink socket and starts no threads. Methods take
+/// `&mut self`: use a handle from one thread at a time (it is `Send`);
+/// open one handle per thread for parallel work.
+///
+/// Every method validates its input before sending anything, names the
+/// kernel command it sends, and maps the kernel's errno to an
+/// [`ErrorKind`] that depends on the command (the kernel reuses `ESRCH`,
+/// `ENOENT` and `EEXIST` for different things). See `ipvsadm(8)` for the
+/// meaning of each setting and `netlink(7)` for the transport.
+#[derive(Debug)]
+pub struct Handle {
+    sock: NlSocket,
+    family: u16,
+    seq: u32,
+    rbuf: Vec<u8>,
+    wbuf: Vec<u8>,
+}
+
+impl Handle {
+    /// Open a handle in the calling thread's network namespace.
+    ///
+    /// Resolves the "IPVS" generic-netlink family (the kernel may autoload
+    /// `ip_vs` for the lookup; `lvs` itself never runs `modprobe`).
+    ///
+    /// # Errors
+    /// [`ErrorKind::IpvsUnavailable`] when the kernel has no IPVS family,
+    /// [`ErrorKind::Io`] when the socket cannot be opened.
+    pub fn open() -> Result<Handle> {
+        let sock = NlSocket::open(Some(DEFAULT_TIMEOUT)).map_err(|e| Error::io(Operation::Open, e))?;
+        Handle::with_socket(sock)
+    }
+
+    /// Open a handle in another network namespace, given as a path such as
+    /// `/run/netns/NAME` or `/proc/PID/ns/net`. The calling thread stays in
+    /// its own namespace.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Io`] if the path cannot be opened or is not a network
+    /// namespace (or `CAP_SYS_ADMIN` is missing); otherwise as [`Handle::open`].
+    pub fn open_netns_path(path: impl AsRef<Path>) -> Result<Handle> {
+        let path = path.as_ref();
+        let f = File::open(path).map_err(|e| {
+            Error::io(Operation::Open, e)
+                .with_detail(format!("cannot open network namespace {}", path.display()))
+        })?;
+        Handle::open_netns(f.as_fd())
+    }
+
+    /// Open a handle in the network namespace referred to by `netns` (an
+    /// open `/proc/PID/ns/net`, `/run/netns/NAME`, or a pidfd). The fd is
+    /// only borrowed; the calling thread stays in its own namespace.
+    ///
+    /// # Errors
+    /// As [`Handle::open_netns_path`].
+    pub fn open_netns(netns: BorrowedFd<'_>) -> Result<Handle> {
+        let sock = NlSocket::open_in(netns, Some(DEFAULT_TIMEOUT)).map_err(|e| {
+            let d = format!("cannot open a netlink socket in that network namespace: {e}");
+            Error::io(Operation::Open, e).with_detail(d)
+        })?;
+        Handle::with_socket(sock)
+    }
+
+    fn with_socket(sock: NlSocket) -> Result<Handle> {
+        let mut h = Handle {
+            sock,
+            family: 0,
+            seq: 0,
+            rbuf: Vec::with_capacity(RECV_BUF),
+            wbuf: Vec::with_capacity(4096),
+        };
+        h.family = h.resolve_family()?;
+        Ok(h)
+    }
+
+    /// Set the receive timeout (`None`: wait forever). A reply that does
+    /// not come in time is an [`ErrorKind::Io`] error, never a retry.
+    pub fn set_timeout(&mut self, timeout: Option<Duration>) -> Result<()> {
+        self.sock
+            .set_timeout(timeout)
+            .map_err(|e| Error::io(Operation::Open, e))
+    }
+
+    /// The generic-netlink family id the kernel gave IPVS.
+    pub fn family_id(&self) -> u16 {
+        self.family
+    }
+
+    fn next_seq(&mut self) -> u32 {
+        self.seq = self.seq.wrapping_add(1);
+        if self.seq == 0 {
+            self.seq = 1;
+        }
+        self.seq
+    }
+
+    fn resolve_family(&mut self) -> Result<u16> {
+        let op = Operation::Open;
+        let seq = self.next_seq();
+        self.wbuf.clear();
+        push_ctrl_request(&mut self.wbuf, seq);
+        self.sock
+            .send(&self.wbuf)
+            .map_err(|e| Error::io(op.clone(), e))?;
+        let res = self.receive(&op, seq, |attrs| {
+            for nla in NlasIterator::new(attrs) {
+                let nla = nla?;
+                if nla.kind() == CTRL_ATTR_FAMILY_ID {
+                    return crate::wire::attr::u16_of(nla.value()).map(Some);
+                }
+            }
+            Ok(None)
+        });
+        match res {
+            Ok(ids) => ids
+                .out
+                .into_iter()
+                .flatten()
+                .next()
+                .ok_or_else(|| Error::decode(op, "family reply without CTRL_ATTR_FAMILY_ID")),
+            Err(e) if e.errno() == Some(libc_errno::ENOENT) => Err(Error::new(
+                Operation::Open,
+                ErrorKind::IpvsUnavailable,
+                "the kernel has no IPVS generic-netlink family: load the ip_vs module \
+                 (modprobe ip_vs) or use a kernel built with CONFIG_IP_VS",
+            )),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Send one request (`flags` without REQUEST) and collect its replies.
+    fn transact<T>(
+        &mut self,
+        op: &Operation,
+        cmd: u8,
+        flags: u16,
+        attrs: &[CmdAttr],
+        parse: impl FnMut(&[u8]) -> Result<T, DecodeError>,
+    ) -> Result<Reply<T>> {
+        let _span = debug_span!("ipvs", cmd, %op).entered();
+        let seq = self.next_seq();
+        self.wbuf.clear();
+        crate::wire::push_request(&mut self.wbuf, self.family, flags, seq, cmd, attrs);
+        trace!(bytes = self.wbuf.len(), seq, "send");
+        self.sock
+            .send(&self.wbuf)
+            .map_err(|e| Error::io(op.clone(), e))?;
+        self.receive(op, seq, parse)
+    }
+
+    /// Receive the replies to request `seq` until its ACK (or DONE for a
+    /// dump), parsing each data message's attributes with `parse`.
+    fn receive<T>(
+        &mut self,
+        op: &Operation,
+        seq: u32,
+        mut parse: impl FnMut(&[u8]) -> Result<T, DecodeError>,
+    ) -> Result<Reply<T>> {
+        let mut out = Vec::new();
+        let mut interrupted = false;
+        loop {
+            let n = self
+                .sock
+                .recv(&mut self.rbuf)
+                .map_err(|e| Error::io(op.clone(), e))?;
+            for msg in Messages::new(&self.rbuf[..n]) {
+                let msg: Message<'_> = msg.map_err(|e| Error::decode(op.clone(), e))?;
+                if msg.seq != seq {
+                    trace!(seq = msg.seq, want = seq, "skipping stale reply");
+                    continue;
+                }
+                interrupted |= msg.flags & NLM_F_DUMP_INTR != 0;
+                match msg.kind {
+                    NLMSG_NOOP => {}
+                    NLMSG_ERROR => {
+                        let e = msg
+                            .error()
+                            .transpose()
+                            .map_err(|e| Error::decode(op.clone(), e))?
+                            .ok_or_else(|| Error::decode(op.clone(), "empty error"))?;
+                        if e.code == 0 {
+                            return Ok(Reply { out, interrupted });
+                        }
+                        return Err(Error::from_kernel(
+                            op.clone(),
+                            e.code.wrapping_neg(),
+                            e.message,
+                        ));
+                    }
+                    NLMSG_DONE => {
+                        // DONE carries the dump's status as an int.
+                        let code = msg
+                            .payload
+                            .get(..4)
+                            .map(|b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+                            .unwrap_or(0);
+                        if code < 0 {
+                            return Err(Error::from_kernel(op.clone(), code.wrapping_neg(), None));
+                        }
+                        return Ok(Reply { out, interrupted });
+                    }
+                    NLMSG_OVERRUN => {
+                        return Err(Error::new(
+                            op.clone(),
+                            ErrorKind::Io,
+                            "netlink overrun: the kernel dropped replies",
+                        ));
+                    }
+                    _ => {
+                        let (_cmd, attrs) = msg.genl().map_err(|e| Error::decode(op.clone(), e))?;
+                        out.push(parse(attrs).map_err(|e| Error::decode(op.clone(), e))?);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Run a dump, restarting it when the kernel flags it as interrupted
+    /// by a concurrent change (`NLM_F_DUMP_INTR`).
+    fn dump<T>(
+        &mut self,
+        op: &Operation,
+        cmd: u8,
+        attrs: &[CmdAttr],
+        mut parse: impl FnMut(&[u8]) -> Result<T, DecodeError>,
+    ) -> Result<Vec<T>> {
+        for attempt in 0..DUMP_RETRIES {
+            let r = self.transact(op, cmd, NLM_F_DUMP, attrs, &mut parse)?;
+            if !r.interrupted {
+                return Ok(r.out);
+            }
+            trace!(attempt, "dump interrupted by a concurrent change; restarting");
+        }
+        Err(Error::new(
+            op.clone(),
+            ErrorKind::Kernel,
+            format!("the dump was interrupted by concurrent changes {DUMP_RETRIES} times in a row"),
+        ))
+    }
+
+    fn command(&mut self, op: Operation, cmd: u8, attrs: &[CmdAttr]) -> Result<()> {
+        self.transact(&op, cmd, NLM_F_ACK, attrs, |_| Ok(())).map(|_| ())
+    }
+
+    // ----- services -------------------------------------------------------
+
+    /// Add a virtual service (`IPVS_CMD_NEW_SERVICE`; ipvsadm `-A`).
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidArgument`] (nothing sent), [`ErrorKind::ServiceExists`],
+    /// [`ErrorKind::SchedulerNotFound`], [`ErrorKind::PermissionDenied`].
+    pub fn add_service(&mut self, svc: &Service) -> Result<()> {
+        let op = Operation::AddService(svc.key);
+        svc.validate().map_err(|e| e.with_operation(op.clone()))?;
+        let attrs = [CmdAttr::Service(service_attrs(svc))];
+        self.command(op, IPVS_CMD_NEW_SERVICE, &attrs)
+    }
+
+    /// Replace the configuration of an existing service in place
+    /// (`IPVS_CMD_SET_SERVICE`; ipvsadm `-E`). Connections and, when the
+    /// scheduler stays the same, scheduler state are kept.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidArgument`], [`ErrorKind::ServiceNotFound`],
+    /// [`ErrorKind::SchedulerNotFound`], [`ErrorKind::PermissionDenied`].
+    pub fn update_service(&mut self, svc: &Service) -> Result<()> {
+        let op = Operation::UpdateService(svc.key);
+        svc.validate().map_err(|e| e.with_operation(op.clone()))?;
+        let attrs = [CmdAttr::Service(service_attrs(svc))];
+        self.command(op, IPVS_CMD_SET_SERVICE, &attrs)
+    }
+
+    /// Remove a service and all its destinations (`IPVS_CMD_DEL_SERVICE`;
+    /// ipvsadm `-D`).
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidArgument`], [`ErrorKind::ServiceNotFound`],
+    /// [`ErrorKind::PermissionDenied`].
+    pub fn remove_service(&mut self, key: &ServiceKey) -> Result<()> {
+        let op = Operation::RemoveService(*key);
+        key.validate().map_err(|e| e.with_operation(op.clone()))?;
+        let attrs = [CmdAttr::Service(service_key_attrs(key))];
+        self.command(op, IPVS_CMD_DEL_SERVICE, &attrs)
+    }
+
+    /// Read one service (`IPVS_CMD_GET_SERVICE`, not a dump).
+    ///
+    /// # Errors
+    /// [`ErrorKind::ServiceNotFound`], [`ErrorKind::InvalidArgument`],
+    /// [`ErrorKind::PermissionDenied`].
+    pub fn service(&mut self, key: &ServiceKey) -> Result<ServiceEntry> {
+        let op = Operation::GetService(*key);
+        key.validate().map_err(|e| e.with_operation(op.clone()))?;
+        let attrs = [CmdAttr::Service(service_key_attrs(key))];
+        let mut v = self
+            .transact(&op, IPVS_CMD_GET_SERVICE, NLM_F_ACK, &attrs, parse_service_msg)?
+            .out;
+        v.pop()
+            .flatten()
+            .ok_or_else(|| Error::decode(op, "GET_SERVICE reply without a service"))
+    }
+
+    /// List every service of the namespace in one dump
+    /// (`IPVS_CMD_GET_SERVICE` with `NLM_F_DUMP`). Order is unspecified.
+    ///
+    /// # Errors
+    /// [`ErrorKind::PermissionDenied`], [`ErrorKind::Io`], [`ErrorKind::Decode`].
+    pub fn services(&mut self) -> Result<Vec<ServiceEntry>> {
+        let v = self.dump(&Operation::ListServices, IPVS_CMD_GET_SERVICE, &[], parse_service_msg)?;
+        Ok(v.into_iter().flatten().collect())
+    }
+
+    // ----- destinations ---------------------------------------------------
+
+    /// Add a destination to a service (`IPVS_CMD_NEW_DEST`; ipvsadm `-a`).
+    /// The kernel puts it at the head of the service's list.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidArgument`] (nothing sent; includes a family
+    /// differing from the service's without tunnel forwarding),
+    /// [`ErrorKind::ServiceNotFound`], [`ErrorKind::DestinationExists`],
+    /// [`ErrorKind::Kernel`] (`EINVAL` for an address the kernel will not
+    /// route to, e.g. multicast), [`ErrorKind::PermissionDenied`].
+    pub fn add_destination(&mut self, service: &ServiceKey, dest: &Destination) -> Result<()> {
+        let op = Operation::AddDestination {
+            service: *service,
+            dest: dest.addr,
+        };
+        self.dest_command(op, IPVS_CMD_NEW_DEST, service, dest)
+    }
+
+    /// Change a destination's forwarding, weight or thresholds
+    /// (`IPVS_CMD_SET_DEST`; ipvsadm `-e`).
+    ///
+    /// # Errors
+    /// As [`Handle::add_destination`], with [`ErrorKind::DestinationNotFound`]
+    /// in place of `DestinationExists`.
+    pub fn update_destination(&mut self, service: &ServiceKey, dest: &Destination) -> Result<()> {
+        let op = Operation::UpdateDestination {
+            service: *service,
+            dest: dest.addr,
+        };
+        self.dest_command(op, IPVS_CMD_SET_DEST, service, dest)
+    }
+
+    fn dest_command(
+        &mut self,
+        op: Operation,
+        cmd: u8,
+        service: &ServiceKey,
+        dest: &Destination,
+    ) -> Result<()> {
+        service
+            .validate()
+            .and_then(|_| dest.validate_for(service))
+            .map_err(|e| e.with_operation(op.clone()))?;
+        let attrs = [
+            CmdAttr::Service(service_key_attrs(service)),
+            CmdAttr::Dest(dest_attrs(dest)),
+        ];
+        self.command(op, cmd, &attrs)
+    }
+
+    /// Remove a destination (`IPVS_CMD_DEL_DEST`; ipvsadm `-d`). Its
+    /// connections stay until they expire.
+    ///
+    /// # Errors
+    /// [`ErrorKind::ServiceNotFound`], [`ErrorKind::DestinationNotFound`],
+    /// [`ErrorKind::InvalidArgument`], [`ErrorKind::PermissionDenied`].
+    pub fn remove_destination(&mut self, service: &ServiceKey, dest: SocketAddr) -> Result<()> {
+        let op = Operation::RemoveDestination {
+            service: *service,
+            dest,
+        };
+        service.validate().map_err(|e| e.with_operation(op.clone()))?;
+        let attrs = [
+            CmdAttr::Service(service_key_attrs(service)),
+            CmdAttr::Dest(dest_key_attrs(dest)),
+        ];
+        self.command(op, IPVS_CMD_DEL_DEST, &attrs)
+    }
+
+    /// List a service's destinations in the kernel's list order (most
+    /// recently added first), in one dump (`IPVS_CMD_GET_DEST`).
+    ///
+    /// The kernel answers a dump for a missing service with an empty list;
+    /// this method asks for the service first, so a missing service is an
+    /// error and an empty list means "no destinations".
+    ///
+    /// # Errors
+    /// [`ErrorKind::ServiceNotFound`], [`ErrorKind::InvalidArgument`],
+    /// [`ErrorKind::PermissionDenied`].
+    pub fn destinations(&mut self, service: &ServiceKey) -> Result<Vec<DestinationEntry>> {
+        let op = Operation::ListDestinations(*service);
+        self.service(service).map_err(|e| e.with_operation(op.clone()))?;
+        self.destinations_unchecked(service)
+    }
+
+    /// The `IPVS_CMD_GET_DEST` dump alone: an unknown service gives an
+    /// empty list (one round trip instead of two).
+    pub(crate) fn destinations_unchecked(
+        &mut self,
+        service: &ServiceKey,
+    ) -> Result<Vec<DestinationEntry>> {
+        let op = Operation::ListDestinations(*service);
+        service.validate().map_err(|e| e.with_operation(op.clone()))?;
+        let family = service.family();
+        let attrs = [CmdAttr::Service(service_key_attrs(service))];
+        let v = self.dump(&op, IPVS_CMD_GET_DEST, &attrs, |a| parse_dest_msg(a, family))?;
+        Ok(v.into_iter().flatten().collect())
+    }
+
+    // ----- whole table, counters, config ----------------------------------
+
+    /// Remove every service of the namespace (`IPVS_CMD_FLUSH`; ipvsadm `-C`).
+    ///
+    /// # Errors
+    /// [`ErrorKind::PermissionDenied`].
+    pub fn flush(&mut self) -> Result<()> {
+        self.command(Operation::Flush, IPVS_CMD_FLUSH, &[])
+    }
+
+    /// Zero the counters of one service and its destinations, or of
+    /// everything with `None` (`IPVS_CMD_ZERO`; ipvsadm `-Z`).
+    ///
+    /// # Errors
+    /// [`ErrorKind::ServiceNotFound`], [`ErrorKind::PermissionDenied`].
+    pub fn zero(&mut self, service: Option<&ServiceKey>) -> Result<()> {
+        let op = Operation::Zero(service.copied());
+        match service {
+            Some(k) => {
+                k.validate().map_err(|e| e.with_operation(op.clone()))?;
+                let attrs = [CmdAttr::Service(service_key_attrs(k))];
+                self.command(op, IPVS_CMD_ZERO, &attrs)
+            }
+            None => self.command(op, IPVS_CMD_ZERO, &[]),
+        }
+    }
+
+    /// IPVS version and connection table size (`IPVS_CMD_GET_INFO`).
+    pub fn info(&mut self) -> Result<Info> {
+        let op = Operation::GetInfo;
+        let v = self
+            .transact(&op, IPVS_CMD_GET_INFO, NLM_F_ACK, &[], parse_info_attrs)?
+            .out;
+        let attrs = v.into_iter().flatten().collect::<Vec<_>>();
+        let mut info = Info {
+            version: (0, 0, 0),
+            conn_table_size: 0,
+        };
+        let mut seen = false;
+        for a in attrs {
+            match a {
+                InfoAttr::Version(v) => {
+                    seen = true;
+                    info.version = ((v >> 16) as u8, (v >> 8) as u8, v as u8);
+                }
+                InfoAttr::ConnTabSize(n) => info.conn_table_size = n,
+                _ => {}
+            }
+        }
+        if !seen {
+            return Err(Error::decode(op, "GET_INFO reply without IPVS_INFO_ATTR_VERSION"));
+        }
+        Ok(info)
+    }
+
+    /// The TCP, TCP-FIN and UDP timeouts (`IPVS_CMD_GET_CONFIG`). A value
+    /// the kernel did not report (protocol support not built) is `None`.
+    pub fn timeouts(&mut self) -> Result<Timeouts> {
+        let op = Operation::GetTimeouts;
+        let v = self
+            .transact(&op, IPVS_CMD_GET_CONFIG, NLM_F_ACK, &[], parse_cmd_attrs)?
+            .out;
+        let mut t = Timeouts::default();
+        for a in v.into_iter().flatten() {
+            match a {
+                CmdAttr::TimeoutTcp(s) => t.tcp = Some(s),
+                CmdAttr::TimeoutTcpFin(s) => t.tcp_fin = Some(s),
+                CmdAttr::TimeoutUdp(s) => t.udp = Some(s),
+                _ => {}
+            }
+        }
+        Ok(t)
+    }
+
+    /// Set timeouts (`IPVS_CMD_SET_CONFIG`; ipvsadm `--set`). `None`
+    /// leaves a value unchanged; `Some(0)` is rejected (the kernel would
+    /// read it as "unchanged" too, silently).
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidArgument`] for 0 or a value above
+    /// [`Timeouts::MAX`], [`ErrorKind::PermissionDenied`].
+    pub fn set_timeouts(&mut self, t: &Timeouts) -> Result<()> {
+        let op = Operation::SetTimeouts;
+        let mut attrs = Vec::new();
+        for (field, v, make) in [
+            ("timeouts.tcp", t.tcp, CmdAttr::TimeoutTcp as fn(u32) -> CmdAttr),
+            ("timeouts.tcp_fin", t.tcp_fin, CmdAttr::TimeoutTcpFin),
+            ("timeouts.udp", t.udp, CmdAttr::TimeoutUdp),
+        ] {
+            match v {
+                None => {}
+                Some(s) if s == 0 || s > Timeouts::MAX => {
+                    return Err(Error::invalid(
+                        op,
+                        field,
+                        format!(
+                            "timeout must be 1..={} seconds (use None to leave it unchanged), got {s}",
+                            Timeouts::MAX
+                        ),
+                    ));
+                }
+                Some(s) => attrs.push(make(s)),
+            }
+        }
+        self.command(op, IPVS_CMD_SET_CONFIG, &attrs)
+    }
+}
+
+/// The data replies to one request, and whether the kernel flagged the
+/// dump as interrupted by a concurrent change.
+struct Reply<T> {
+    out: Vec<T>,
+    interrupted: bool,
+}
+
+fn push_ctrl_request(buf: &mut Vec<u8>, seq: u32) {
+    let attrs = [GenlCtrlAttrs::FamilyName(IPVS_GENL_NAME.to_owned())];
+    let attrs_len = attrs.as_slice().buffer_len();
+    let len = NLMSG_HDRLEN + GENL_HDRLEN + attrs_len;
+    let start = buf.len();
+    buf.resize(start + len, 0);
+    let m = &mut buf[start..];
+    m[0..4].copy_from_slice(&(len as u32).to_ne_bytes());
+    m[4..6].copy_from_slice(&GENL_ID_CTRL.to_ne_bytes());
+    m[6..8].copy_from_slice(&(NLM_F_REQUEST | NLM_F_ACK).to_ne_bytes());
+    m[8..12].copy_from_slice(&seq.to_ne_bytes());
+    m[16] = CTRL_CMD_GETFAMILY;
+    m[17] = 1;
+    attrs.as_slice().emit(&mut m[NLMSG_HDRLEN + GENL_HDRLEN..]);
+    debug_assert_eq!(attrs[0].kind(), CTRL_ATTR_FAMILY_NAME);
+}
+
+fn parse_service_msg(attrs: &[u8]) -> Result<Option<ServiceEntry>, DecodeError> {
+    for a in parse_cmd_attrs(attrs)? {
+        if let CmdAttr::Service(s) = a {
+            return parse_service(&s).map(Some);
+        }
+    }
+    Ok(None)
+}
+
+fn parse_dest_msg(
+    attrs: &[u8],
+    family: AddressFamily,
+) -> Result<Option<DestinationEntry>, DecodeError> {
+    for a in parse_cmd_attrs(attrs)? {
+        if let CmdAttr::Dest(d) = a {
+            return parse_dest(&d, family).map(Some);
+        }
+    }
+    Ok(None)
+}

@@ -1,0 +1,208 @@
+//! Real servers ("destinations") of a virtual service.
+
+use std::fmt;
+use std::net::SocketAddr;
+
+use super::service::{AddressFamily, ServiceKey};
+use crate::error::{Error, Operation};
+
+/// Checksum option of a GUE tunnel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "lowercase"))]
+pub enum GueChecksum {
+    /// No checksum (`IP_VS_TUNNEL_ENCAP_FLAG_NOCSUM`).
+    #[default]
+    None,
+    /// UDP checksum (`IP_VS_TUNNEL_ENCAP_FLAG_CSUM`).
+    Checksum,
+    /// Remote checksum offload (`IP_VS_TUNNEL_ENCAP_FLAG_REMCSUM`).
+    RemoteChecksum,
+}
+
+/// Encapsulation of tunnel forwarding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "lowercase"))]
+#[non_exhaustive]
+pub enum Tunnel {
+    /// IP-in-IP (ipvsadm `-i`, the default).
+    #[default]
+    Ipip,
+    /// Generic UDP Encapsulation to `port` (non-zero).
+    Gue {
+        /// Destination UDP port of the encapsulation, not 0.
+        port: u16,
+        /// Checksum option.
+        checksum: GueChecksum,
+    },
+    /// GRE, with or without checksums.
+    Gre {
+        /// Add GRE checksums.
+        checksum: bool,
+    },
+}
+
+/// How packets reach a destination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "lowercase"))]
+#[non_exhaustive]
+pub enum Forwarding {
+    /// NAT (masquerading, ipvsadm `-m`): replies must return through IPVS.
+    #[default]
+    Masquerade,
+    /// Direct routing (ipvsadm `-g`): the real server holds the VIP.
+    DirectRoute,
+    /// IP tunnelling (ipvsadm `-i`).
+    Tunnel(Tunnel),
+    /// Local node: the destination is this host.
+    Local,
+}
+
+impl fmt::Display for Forwarding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Forwarding::Masquerade => f.write_str("Masq"),
+            Forwarding::DirectRoute => f.write_str("Route"),
+            Forwarding::Local => f.write_str("Local"),
+            Forwarding::Tunnel(Tunnel::Ipip) => f.write_str("Tunnel(ipip)"),
+            Forwarding::Tunnel(Tunnel::Gue { port, checksum }) => {
+                write!(f, "Tunnel(gue port {port}, {checksum:?})")
+            }
+            Forwarding::Tunnel(Tunnel::Gre { checksum }) => {
+                write!(f, "Tunnel(gre{})", if *checksum { ", csum" } else { "" })
+            }
+        }
+    }
+}
+
+/// A real server of a service, with its configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub struct Destination {
+    /// Address and port of the real server (port 0: same as the service's).
+    pub addr: SocketAddr,
+    /// Forwarding method.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub forwarding: Forwarding,
+    /// Weight, `0..=i32::MAX`; 0 stops new connections (quiesce).
+    #[cfg_attr(feature = "serde", serde(default = "default_weight"))]
+    pub weight: u32,
+    /// Upper connection threshold (0 = none): at this many connections
+    /// the destination is overloaded.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub upper_threshold: u32,
+    /// Lower connection threshold (0 = none), at most `upper_threshold`.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub lower_threshold: u32,
+}
+
+#[cfg(feature = "serde")]
+fn default_weight() -> u32 {
+    1
+}
+
+impl Destination {
+    /// Largest weight the kernel accepts (it stores weights as `int`).
+    pub const MAX_WEIGHT: u32 = i32::MAX as u32;
+
+    /// A NAT destination of weight 1.
+    pub fn new(addr: impl Into<SocketAddr>) -> Self {
+        Destination {
+            addr: addr.into(),
+            forwarding: Forwarding::Masquerade,
+            weight: 1,
+            upper_threshold: 0,
+            lower_threshold: 0,
+        }
+    }
+
+    /// Set the weight.
+    pub fn with_weight(mut self, weight: u32) -> Self {
+        self.weight = weight;
+        self
+    }
+
+    /// Set the forwarding method.
+    pub fn with_forwarding(mut self, forwarding: Forwarding) -> Self {
+        self.forwarding = forwarding;
+        self
+    }
+
+    /// Set the connection thresholds (`lower <= upper`; 0 = none).
+    pub fn with_thresholds(mut self, lower: u32, upper: u32) -> Self {
+        self.lower_threshold = lower;
+        self.upper_threshold = upper;
+        self
+    }
+
+    /// The destination's address family.
+    pub fn family(&self) -> AddressFamily {
+        AddressFamily::of(self.addr.ip())
+    }
+
+    /// Check the destination on its own and against the service it joins.
+    pub fn validate_for(&self, service: &ServiceKey) -> Result<(), Error> {
+        let bad = |field, why: String| Err(Error::invalid(Operation::Validate, field, why));
+        if self.weight > Self::MAX_WEIGHT {
+            return bad(
+                "destination.weight",
+                format!(
+                    "weight must be 0..={} (the kernel stores an int), got {}",
+                    Self::MAX_WEIGHT,
+                    self.weight
+                ),
+            );
+        }
+        if self.lower_threshold > self.upper_threshold {
+            return bad(
+                "destination.lower_threshold",
+                format!(
+                    "lower threshold {} is above upper threshold {} (0 means none)",
+                    self.lower_threshold, self.upper_threshold
+                ),
+            );
+        }
+        if let Forwarding::Tunnel(Tunnel::Gue { port: 0, .. }) = self.forwarding {
+            return bad(
+                "destination.forwarding",
+                "a GUE tunnel needs a non-zero port".into(),
+            );
+        }
+        if let SocketAddr::V6(a) = self.addr
+            && (a.scope_id() != 0 || a.flowinfo() != 0)
+        {
+            return bad(
+                "destination.addr",
+                format!("IPVS has no IPv6 scope id or flow info (got {a})"),
+            );
+        }
+        if self.family() != service.family() && !matches!(self.forwarding, Forwarding::Tunnel(_)) {
+            return bad(
+                "destination.addr",
+                format!(
+                    "{} destination {} in {} service {}: mixed families need tunnel forwarding",
+                    self.family(),
+                    self.addr,
+                    service.family(),
+                    service
+                ),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Connection counts of a destination, as the kernel reports them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct ConnCounts {
+    /// Established (active) connections.
+    pub active: u32,
+    /// Other (inactive) connections; all UDP connections count here.
+    pub inactive: u32,
+    /// Persistence templates.
+    pub persistent: u32,
+}

@@ -1,0 +1,41 @@
+//! The typed model: validated values with no wire details.
+
+mod codec;
+mod destination;
+mod service;
+mod stats;
+
+pub use destination::{ConnCounts, Destination, Forwarding, GueChecksum, Tunnel};
+pub use service::{
+    AddressFamily, HashFlags, Netmask, Persistence, Protocol, SchedName, Scheduler, Service,
+    ServiceKey,
+};
+pub use stats::{Rates, Stats};
+
+pub(crate) use codec::*;
+
+/// A service as read back from the kernel: its configuration and its
+/// counters. Two entries of the same configuration compare equal on
+/// `service` whatever their stats.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub struct ServiceEntry {
+    /// Configuration (the kernel's internal HASHED flag is never here).
+    pub service: Service,
+    /// Counters and rates.
+    pub stats: Stats,
+}
+
+/// A destination as read back from the kernel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub struct DestinationEntry {
+    /// Configuration.
+    pub destination: Destination,
+    /// Connection counts.
+    pub conns: ConnCounts,
+    /// Counters and rates.
+    pub stats: Stats,
+}

@@ -1,0 +1,122 @@
+//! The netlink socket: the only file that touches `netlink-sys`.
+
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::time::Duration;
+
+use netlink_sys::{Socket, SocketAddr};
+use rustix::net::sockopt;
+
+use crate::wire::consts::NETLINK_GENERIC;
+
+/// `MSG_TRUNC`: make recv return the datagram's real length.
+const MSG_TRUNC: i32 = 0x20;
+
+/// A bound, connected generic-netlink socket with extended ACKs on and
+/// echoed requests capped in error replies.
+#[derive(Debug)]
+pub(crate) struct NlSocket {
+    sock: Socket,
+    port: u32,
+}
+
+impl NlSocket {
+    /// Open a socket in the calling thread's network namespace.
+    pub(crate) fn open(timeout: Option<Duration>) -> io::Result<Self> {
+        let mut sock = Socket::new(NETLINK_GENERIC)?;
+        let addr = sock.bind_auto()?;
+        sock.connect(&SocketAddr::new(0, 0))?;
+        // Extended ACKs carry the kernel's error text; capping keeps error
+        // replies small (no echo of our whole request).
+        sock.set_ext_ack(true)?;
+        sock.set_cap_ack(true)?;
+        let s = NlSocket {
+            sock,
+            port: addr.port_number(),
+        };
+        s.set_timeout(timeout)?;
+        Ok(s)
+    }
+
+    /// Open a socket in the network namespace `netns` (an fd of
+    /// `/proc/PID/ns/net` or `/run/netns/NAME`). A socket stays in the
+    /// namespace it was created in, so a short-lived helper thread enters
+    /// the namespace, creates the socket and exits: the calling thread never
+    /// changes namespace.
+    pub(crate) fn open_in(netns: BorrowedFd<'_>, timeout: Option<Duration>) -> io::Result<Self> {
+        std::thread::scope(|scope| {
+            scope
+                .spawn(move || {
+                    rustix::thread::move_into_link_name_space(
+                        netns,
+                        Some(rustix::thread::LinkNameSpaceType::Network),
+                    )?;
+                    NlSocket::open(timeout)
+                })
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("netns helper thread panicked")))
+        })
+    }
+
+    /// Our netlink port id.
+    #[allow(dead_code)]
+    pub(crate) fn port(&self) -> u32 {
+        self.port
+    }
+
+    pub(crate) fn set_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        sockopt::set_socket_timeout(self.sock.as_fd(), sockopt::Timeout::Recv, timeout)?;
+        Ok(())
+    }
+
+    /// Grow the socket buffers; as root beyond `net.core.{r,w}mem_max`.
+    pub(crate) fn set_buffers(&self, rcv: usize, snd: usize) -> io::Result<()> {
+        let fd = self.sock.as_fd();
+        if sockopt::set_socket_recv_buffer_size_force(fd, rcv).is_err() {
+            sockopt::set_socket_recv_buffer_size(fd, rcv)?;
+        }
+        if sockopt::set_socket_send_buffer_size_force(fd, snd).is_err() {
+            sockopt::set_socket_send_buffer_size(fd, snd)?;
+        }
+        Ok(())
+    }
+
+    /// The current receive buffer size (as the kernel doubled it).
+    pub(crate) fn recv_buffer_size(&self) -> io::Result<usize> {
+        Ok(sockopt::socket_recv_buffer_size(self.sock.as_fd())?)
+    }
+
+    /// The current send buffer size (as the kernel doubled it).
+    pub(crate) fn send_buffer_size(&self) -> io::Result<usize> {
+        Ok(sockopt::socket_send_buffer_size(self.sock.as_fd())?)
+    }
+
+    /// Send one datagram (any number of netlink messages).
+    pub(crate) fn send(&self, buf: &[u8]) -> io::Result<()> {
+        let n = self.sock.send(buf, 0)?;
+        if n != buf.len() {
+            return Err(io::Error::other(format!(
+                "short netlink send: {n} of {} bytes",
+                buf.len()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Receive one datagram into `buf` (cleared first). A datagram larger
+    /// than the buffer grows it for next time and returns an error, since
+    /// the kernel has already dropped the rest.
+    pub(crate) fn recv(&self, buf: &mut Vec<u8>) -> io::Result<usize> {
+        buf.clear();
+        let n = self.sock.recv(buf, MSG_TRUNC)?;
+        if n > buf.len() {
+            let want = n.next_power_of_two();
+            buf.reserve(want);
+            return Err(io::Error::other(format!(
+                "netlink datagram of {n} bytes truncated to {} bytes",
+                buf.len()
+            )));
+        }
+        Ok(n)
+    }
+}

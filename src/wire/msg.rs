@@ -1,0 +1,243 @@
+//! Netlink + generic-netlink framing: build requests into a reusable buffer,
+//! walk the messages of a received datagram in place.
+
+use netlink_packet_core::{DecodeError, Emitable, NlasIterator};
+
+use super::attr::{CmdAttr, str_of, u32_of};
+use super::consts::*;
+
+fn align4(n: usize) -> usize {
+    (n + 3) & !3
+}
+
+/// Append one request (nlmsghdr + genlmsghdr + attributes) to `buf`.
+///
+/// Returns the number of bytes appended. `flags` is ORed with
+/// `NLM_F_REQUEST`. The port id is left 0 (the kernel fills in ours).
+pub fn push_request(
+    buf: &mut Vec<u8>,
+    family: u16,
+    flags: u16,
+    seq: u32,
+    cmd: u8,
+    attrs: &[CmdAttr],
+) -> usize {
+    let attrs_len = attrs.buffer_len();
+    let len = NLMSG_HDRLEN + GENL_HDRLEN + attrs_len;
+    let start = buf.len();
+    buf.resize(start + len, 0);
+    let m = &mut buf[start..];
+    m[0..4].copy_from_slice(&(len as u32).to_ne_bytes());
+    m[4..6].copy_from_slice(&family.to_ne_bytes());
+    m[6..8].copy_from_slice(&(flags | NLM_F_REQUEST).to_ne_bytes());
+    m[8..12].copy_from_slice(&seq.to_ne_bytes());
+    m[12..16].copy_from_slice(&0u32.to_ne_bytes());
+    m[16] = cmd;
+    m[17] = IPVS_GENL_VERSION;
+    m[18] = 0;
+    m[19] = 0;
+    attrs.emit(&mut m[NLMSG_HDRLEN + GENL_HDRLEN..]);
+    len
+}
+
+/// One netlink message inside a received datagram, borrowed in place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Message<'a> {
+    /// `nlmsg_type`: a family id, or `NLMSG_ERROR` / `NLMSG_DONE` / ...
+    pub kind: u16,
+    /// `nlmsg_flags`.
+    pub flags: u16,
+    /// `nlmsg_seq`.
+    pub seq: u32,
+    /// `nlmsg_pid`.
+    pub port: u32,
+    /// Everything after the 16-byte header, up to `nlmsg_len`.
+    pub payload: &'a [u8],
+}
+
+/// What an `NLMSG_ERROR` message says: 0 is an ACK, a negative errno a
+/// failure, with the kernel's extended-ACK text when it sent one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NlError {
+    /// 0 for an ACK, else a negative errno.
+    pub code: i32,
+    /// Sequence number of the request this answers (from the echoed header).
+    pub request_seq: u32,
+    /// `NLMSGERR_ATTR_MSG`: the kernel's human-readable reason.
+    pub message: Option<String>,
+    /// `NLMSGERR_ATTR_OFFS`: byte offset of the offending attribute in the request.
+    pub offset: Option<u32>,
+    /// `NLMSGERR_ATTR_MISS_TYPE`: the attribute type the kernel missed.
+    pub missing_type: Option<u32>,
+}
+
+impl<'a> Message<'a> {
+    /// The generic-netlink command and the attribute bytes after its header.
+    pub fn genl(&self) -> Result<(u8, &'a [u8]), DecodeError> {
+        if self.payload.len() < GENL_HDRLEN {
+            return Err(DecodeError::from(format!(
+                "generic netlink header needs {GENL_HDRLEN} bytes, got {}",
+                self.payload.len()
+            )));
+        }
+        Ok((self.payload[0], &self.payload[GENL_HDRLEN..]))
+    }
+
+    /// Decode an `NLMSG_ERROR` payload (`None` for other message types).
+    pub fn error(&self) -> Option<Result<NlError, DecodeError>> {
+        (self.kind == NLMSG_ERROR).then(|| self.parse_error())
+    }
+
+    fn parse_error(&self) -> Result<NlError, DecodeError> {
+        let p = self.payload;
+        if p.len() < 4 + NLMSG_HDRLEN {
+            return Err(DecodeError::from(format!(
+                "netlink error message of {} bytes (need {})",
+                p.len(),
+                4 + NLMSG_HDRLEN
+            )));
+        }
+        let code = i32::from_ne_bytes([p[0], p[1], p[2], p[3]]);
+        let orig = &p[4..];
+        let request_seq = u32_of(&orig[8..12])?;
+        let mut err = NlError {
+            code,
+            request_seq,
+            message: None,
+            offset: None,
+            missing_type: None,
+        };
+        if self.flags & NLM_F_ACK_TLVS == 0 {
+            return Ok(err);
+        }
+        // The echoed request: only its header when capped (or for an ACK),
+        // else the whole request.
+        let echoed = if self.flags & NLM_F_CAPPED != 0 {
+            NLMSG_HDRLEN
+        } else {
+            let orig_len = u32_of(&orig[0..4])? as usize;
+            align4(orig_len.max(NLMSG_HDRLEN))
+        };
+        let tlvs = orig.get(echoed..).unwrap_or(&[]);
+        for nla in NlasIterator::new(tlvs) {
+            let nla = nla?;
+            match nla.kind() {
+                NLMSGERR_ATTR_MSG => err.message = Some(str_of(nla.value())?),
+                NLMSGERR_ATTR_OFFS => err.offset = Some(u32_of(nla.value())?),
+                NLMSGERR_ATTR_MISS_TYPE => err.missing_type = Some(u32_of(nla.value())?),
+                _ => {}
+            }
+        }
+        Ok(err)
+    }
+}
+
+/// Iterator over the netlink messages of one received datagram.
+#[derive(Debug, Clone)]
+pub struct Messages<'a> {
+    buf: &'a [u8],
+}
+
+impl<'a> Messages<'a> {
+    /// Walk the messages in `buf`.
+    pub fn new(buf: &'a [u8]) -> Self {
+        Messages { buf }
+    }
+}
+
+impl<'a> Iterator for Messages<'a> {
+    type Item = Result<Message<'a>, DecodeError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.buf.is_empty() {
+            return None;
+        }
+        let b = self.buf;
+        if b.len() < NLMSG_HDRLEN {
+            self.buf = &[];
+            return Some(Err(DecodeError::from(format!(
+                "netlink header needs {NLMSG_HDRLEN} bytes, got {}",
+                b.len()
+            ))));
+        }
+        let len = u32::from_ne_bytes([b[0], b[1], b[2], b[3]]) as usize;
+        if len < NLMSG_HDRLEN || len > b.len() {
+            self.buf = &[];
+            return Some(Err(DecodeError::from(format!(
+                "netlink message length {len} outside {NLMSG_HDRLEN}..={}",
+                b.len()
+            ))));
+        }
+        let msg = Message {
+            kind: u16::from_ne_bytes([b[4], b[5]]),
+            flags: u16::from_ne_bytes([b[6], b[7]]),
+            seq: u32::from_ne_bytes([b[8], b[9], b[10], b[11]]),
+            port: u32::from_ne_bytes([b[12], b[13], b[14], b[15]]),
+            payload: &b[NLMSG_HDRLEN..len],
+        };
+        self.buf = b.get(align4(len)..).unwrap_or(&[]);
+        Some(Ok(msg))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::attr::ServiceAttr;
+
+    #[test]
+    fn request_then_walk() {
+        let mut buf = Vec::new();
+        let n = push_request(
+            &mut buf,
+            0x20,
+            NLM_F_ACK,
+            7,
+            IPVS_CMD_DEL_SERVICE,
+            &[CmdAttr::Service(vec![ServiceAttr::Af(AF_INET), ServiceAttr::Fwmark(3)])],
+        );
+        push_request(&mut buf, 0x20, NLM_F_ACK, 8, IPVS_CMD_FLUSH, &[]);
+        let msgs: Vec<_> = Messages::new(&buf).collect::<Result<_, _>>().unwrap();
+        assert_eq!(msgs.len(), 2);
+        assert_eq!(msgs[0].kind, 0x20);
+        assert_eq!(msgs[0].flags, NLM_F_ACK | NLM_F_REQUEST);
+        assert_eq!(msgs[0].seq, 7);
+        assert_eq!(msgs[0].payload.len() + NLMSG_HDRLEN, n);
+        assert_eq!(msgs[1].genl().unwrap(), (IPVS_CMD_FLUSH, &[][..]));
+    }
+
+    #[test]
+    fn error_with_ext_ack() {
+        // nlmsghdr(ERROR, flags CAPPED|ACK_TLVS) + code -22 + echoed header + MSG TLV.
+        let mut p = Vec::new();
+        p.extend_from_slice(&(-22i32).to_ne_bytes());
+        let mut orig = [0u8; 16];
+        orig[0..4].copy_from_slice(&36u32.to_ne_bytes());
+        orig[8..12].copy_from_slice(&42u32.to_ne_bytes());
+        p.extend_from_slice(&orig);
+        p.extend_from_slice(&[8, 0, 1, 0, b'b', b'a', b'd', 0]);
+        let mut buf = Vec::new();
+        buf.extend_from_slice(&((16 + p.len()) as u32).to_ne_bytes());
+        buf.extend_from_slice(&NLMSG_ERROR.to_ne_bytes());
+        buf.extend_from_slice(&(NLM_F_CAPPED | NLM_F_ACK_TLVS).to_ne_bytes());
+        buf.extend_from_slice(&42u32.to_ne_bytes());
+        buf.extend_from_slice(&0u32.to_ne_bytes());
+        buf.extend_from_slice(&p);
+        let m = Messages::new(&buf).next().unwrap().unwrap();
+        let e = m.error().unwrap().unwrap();
+        assert_eq!(e.code, -22);
+        assert_eq!(e.request_seq, 42);
+        assert_eq!(e.message.as_deref(), Some("bad"));
+    }
+
+    #[test]
+    fn garbage_never_panics() {
+        for len in 0..64u8 {
+            let buf: Vec<u8> = (0..len).map(|i| i.wrapping_mul(37)).collect();
+            for m in Messages::new(&buf).flatten() {
+                let _ = m.genl();
+                let _ = m.error();
+            }
+        }
+    }
+}

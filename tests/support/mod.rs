@@ -1,0 +1,134 @@
+//! Helpers for tests and examples that run inside an IPVS kernel: network
+//! namespaces, shell commands, ipvsadm, and running code inside a netns.
+#![allow(dead_code)]
+
+use std::fs::File;
+use std::os::fd::AsFd;
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Run a shell command; panic with its output when it fails.
+pub fn sh(cmd: &str) -> String {
+    let out = sh_out(cmd);
+    assert!(
+        out.status.success(),
+        "command failed ({}): {cmd}\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Run a shell command and return its output whatever the status.
+pub fn sh_out(cmd: &str) -> Output {
+    Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run sh -c {cmd:?}: {e}"))
+}
+
+/// Fail (never skip) when this process cannot reach an IPVS kernel.
+pub fn require_ipvs_kernel() {
+    let ok = std::path::Path::new("/proc/net/ip_vs").exists()
+        || sh_out("modprobe -q ip_vs 2>/dev/null").status.success()
+            && std::path::Path::new("/proc/net/ip_vs").exists();
+    let root = sh_out("id -u").stdout.starts_with(b"0");
+    assert!(
+        ok && root,
+        "this test needs root in a kernel with IPVS (CONFIG_IP_VS); this one (uname -r: {}) \
+         has {}. Run it through `cargo test`, whose runner (.cargo/ipvs-runner) boots a Debian \
+         kernel with IPVS under QEMU; prerequisites: apt-get install qemu-system-x86 \
+         linux-image-amd64 ipvsadm busybox-static && pip install virtme-ng",
+        sh_out("uname -r").stdout.escape_ascii(),
+        if root { "no IPVS" } else { "no root" }
+    );
+}
+
+static NEXT: AtomicUsize = AtomicUsize::new(0);
+
+/// A named network namespace (`ip netns add`), deleted on drop.
+pub struct Netns {
+    pub name: String,
+}
+
+impl Netns {
+    /// A fresh namespace named `<prefix>-<pid>-<n>` with `lo` up.
+    pub fn new(prefix: &str) -> Netns {
+        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        let name = format!("{prefix}-{}-{n}", std::process::id());
+        sh(&format!("ip netns add {name} && ip -n {name} link set lo up"));
+        Netns { name }
+    }
+
+    /// Path of the namespace file.
+    pub fn path(&self) -> String {
+        format!("/run/netns/{}", self.name)
+    }
+
+    /// An `lvs` handle in this namespace.
+    pub fn handle(&self) -> lvs::Handle {
+        lvs::Handle::open_netns_path(self.path())
+            .unwrap_or_else(|e| panic!("open handle in {}: {e}", self.name))
+    }
+
+    /// Run a shell command inside the namespace.
+    pub fn sh(&self, cmd: &str) -> String {
+        sh(&format!("ip netns exec {} sh -c {}", self.name, shell_quote(cmd)))
+    }
+
+    /// Run a shell command inside the namespace, whatever its status.
+    pub fn sh_out(&self, cmd: &str) -> Output {
+        sh_out(&format!("ip netns exec {} sh -c {}", self.name, shell_quote(cmd)))
+    }
+
+    /// `ipvsadm ARGS` inside the namespace.
+    pub fn ipvsadm(&self, args: &str) -> String {
+        self.sh(&format!("ipvsadm {args}"))
+    }
+
+    /// Spawn a thread that runs `f` inside this namespace.
+    pub fn spawn<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> std::thread::JoinHandle<T> {
+        let file = File::open(self.path()).expect("open netns");
+        std::thread::spawn(move || {
+            rustix::thread::move_into_link_name_space(
+                file.as_fd(),
+                Some(rustix::thread::LinkNameSpaceType::Network),
+            )
+            .expect("setns");
+            f()
+        })
+    }
+
+    /// Run `f` inside this namespace (on a helper thread) and return its result.
+    pub fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
+        self.spawn(f).join().expect("thread in netns panicked")
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = sh_out(&format!("ip netns del {}", self.name));
+    }
+}
+
+/// Quote for `sh -c`.
+pub fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// Join namespace `a` and `b` with a veth pair: `a_ip/prefix` on `a`'s end,
+/// `b_ip/prefix` on `b`'s. Interface names are `<tag>a` and `<tag>b`.
+pub fn veth(tag: &str, a: &Netns, a_cidr: &str, b: &Netns, b_cidr: &str) {
+    sh(&format!(
+        "ip link add {tag}a netns {an} type veth peer name {tag}b netns {bn} && \
+         ip -n {an} addr add {a_cidr} dev {tag}a && ip -n {an} link set {tag}a up && \
+         ip -n {bn} addr add {b_cidr} dev {tag}b && ip -n {bn} link set {tag}b up",
+        an = a.name,
+        bn = b.name
+    ));
+}
