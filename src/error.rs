@@ -68,6 +68,11 @@ pub enum Operation {
     ListConnections,
     /// Sending or finishing a batch.
     Batch,
+    /// A raw command sent with `Handle::send_raw`.
+    Raw {
+        /// The `IPVS_CMD_*` number.
+        cmd: u8,
+    },
 }
 
 impl fmt::Display for Operation {
@@ -100,6 +105,7 @@ impl fmt::Display for Operation {
             ListDaemons => f.write_str("list sync daemons"),
             ListConnections => f.write_str("list connections"),
             Batch => f.write_str("batch"),
+            Raw { cmd } => write!(f, "raw IPVS command {cmd}"),
         }
     }
 }

@@ -313,6 +313,19 @@ impl Handle {
         self.transact(&op, cmd, NLM_F_ACK, attrs, |_| Ok(())).map(|_| ())
     }
 
+    /// Send a raw IPVS command with the given top-level attributes and
+    /// wait for its ACK, with no validation: an escape hatch for kernel
+    /// features newer than this crate, and for tests that show what the
+    /// kernel does with input `lvs` refuses.
+    ///
+    /// # Errors
+    /// The kernel's errno: [`ErrorKind::Kernel`], or
+    /// [`ErrorKind::PermissionDenied`] / [`ErrorKind::ServiceNotFound`]
+    /// for `EPERM` / `ESRCH`.
+    pub fn send_raw(&mut self, cmd: u8, attrs: &[CmdAttr]) -> Result<()> {
+        self.command(Operation::Raw { cmd }, cmd, attrs)
+    }
+
     // ----- services -------------------------------------------------------
 
     /// Add a virtual service (`IPVS_CMD_NEW_SERVICE`; ipvsadm `-A`).

@@ -1,33 +1,752 @@
-//! Kernel tests: every test runs against a real IPVS kernel (the rig boots
-//! one under QEMU when the host has none), each in a fresh network namespace.
+//! Kernel tests: every test runs against a real IPVS kernel (the cargo
+//! runner boots a Debian kernel under QEMU when the host has none), each in
+//! a fresh network namespace. A test that cannot reach IPVS fails.
 
 mod support;
 
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+use lvs::wire::consts::*;
+use lvs::wire::{CmdAttr, DestAttr, ServiceAttr, SvcFlags};
 use lvs::*;
 use support::*;
+
+/// Most tests share the kernel (read lock); the one that unloads the IPVS
+/// modules takes it exclusively.
+static KERNEL: RwLock<()> = RwLock::new(());
+
+fn kernel() -> RwLockReadGuard<'static, ()> {
+    let g = KERNEL.read().unwrap_or_else(|p| p.into_inner());
+    require_ipvs_kernel();
+    g
+}
+
+fn kernel_exclusive() -> RwLockWriteGuard<'static, ()> {
+    let g = KERNEL.write().unwrap_or_else(|p| p.into_inner());
+    require_ipvs_kernel();
+    g
+}
 
 fn sa(s: &str) -> SocketAddr {
     s.parse().expect("socket address")
 }
 
+fn hf(fallback: bool, port: bool) -> HashFlags {
+    let mut h = HashFlags::default();
+    h.fallback = fallback;
+    h.port = port;
+    h
+}
+
+/// A spread of services covering every key kind, family, scheduler and option.
+fn service_zoo() -> Vec<Service> {
+    use AddressFamily::*;
+    vec![
+        Service::new(ServiceKey::tcp(sa("10.0.0.1:80"))).with_scheduler(Scheduler::Rr),
+        Service::new(ServiceKey::udp(sa("10.0.0.1:53"))).with_scheduler(Scheduler::Wrr),
+        Service::new(ServiceKey::sctp(sa("10.0.0.1:3868"))).with_scheduler(Scheduler::Lc),
+        Service::new(ServiceKey::tcp(sa("[2001:db8::1]:443"))).with_scheduler(Scheduler::Wlc),
+        Service::new(ServiceKey::udp(sa("[2001:db8::1]:53")))
+            .with_scheduler(Scheduler::Sed)
+            .with_persistence_netmask(600, Netmask::V6(64)),
+        Service::new(ServiceKey::sctp(sa("[2001:db8::2]:3868"))).with_scheduler(Scheduler::Nq),
+        Service::new(ServiceKey::fwmark(Inet, 1)).with_scheduler(Scheduler::Dh),
+        Service::new(ServiceKey::fwmark(Inet6, 1)).with_scheduler(Scheduler::Sh(hf(true, true))),
+        Service::new(ServiceKey::fwmark(Inet, 2)).with_scheduler(Scheduler::Sh(hf(false, true))),
+        Service::new(ServiceKey::tcp(sa("10.0.0.2:80"))).with_scheduler(Scheduler::Mh(hf(true, false))),
+        Service::new(ServiceKey::tcp(sa("10.0.0.3:80"))).with_scheduler(Scheduler::Mh(hf(false, false))),
+        Service::new(ServiceKey::tcp(sa("10.0.0.4:80"))).with_scheduler(Scheduler::Lblc),
+        Service::new(ServiceKey::tcp(sa("10.0.0.5:80"))).with_scheduler(Scheduler::Lblcr),
+        Service::new(ServiceKey::tcp(sa("10.0.0.6:80"))).with_scheduler(Scheduler::Fo),
+        Service::new(ServiceKey::tcp(sa("10.0.0.7:80"))).with_scheduler(Scheduler::Ovf),
+        Service::new(ServiceKey::tcp(sa("10.0.0.8:80"))).with_scheduler(Scheduler::None),
+        Service::new(ServiceKey::tcp(sa("10.0.0.9:0")))
+            .with_scheduler(Scheduler::Rr)
+            .with_persistence_netmask(
+                3600,
+                Netmask::prefix(Inet, 24).expect("valid prefix"),
+            ),
+        Service::new(ServiceKey::udp(sa("10.0.0.10:5060")))
+            .with_scheduler(Scheduler::Rr)
+            .with_persistence(120)
+            .with_persistence_engine("sip"),
+        Service::new(ServiceKey::udp(sa("10.0.0.11:9000")))
+            .with_scheduler(Scheduler::Rr)
+            .with_one_packet(true),
+        Service::new(ServiceKey::fwmark(Inet, 0xffff_ffff))
+            .with_scheduler(Scheduler::Wlc)
+            .with_persistence(Persistence::MAX_TIMEOUT),
+    ]
+}
+
 #[test]
-fn smoke_add_list_remove() {
-    require_ipvs_kernel();
-    let ns = Netns::new("smoke");
+fn every_service_kind_round_trips() {
+    let _k = kernel();
+    let ns = Netns::new("svc");
     let mut h = ns.handle();
-    let key = ServiceKey::tcp(sa("10.0.0.1:80"));
-    h.add_service(&Service::new(key).with_scheduler(Scheduler::Rr)).unwrap();
-    h.add_destination(&key, &Destination::new(sa("10.0.1.2:8080")).with_weight(3)).unwrap();
-    let svcs = h.services().unwrap();
-    assert_eq!(svcs.len(), 1);
-    assert_eq!(svcs[0].service, Service::new(key).with_scheduler(Scheduler::Rr));
-    let d = h.destinations(&key).unwrap();
-    assert_eq!(d.len(), 1);
-    assert_eq!(d[0].destination.weight, 3);
-    let saved = ns.ipvsadm("-Sn");
-    assert_eq!(saved, "-A -t 10.0.0.1:80 -s rr\n-a -t 10.0.0.1:80 -r 10.0.1.2:8080 -m -w 3\n");
-    h.remove_service(&key).unwrap();
+    let zoo = service_zoo();
+    for s in &zoo {
+        h.add_service(s).unwrap_or_else(|e| panic!("{e}"));
+        let got = h.service(&s.key).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(&got.service, s, "GET_SERVICE of {}", s.key);
+    }
+    let mut listed: Vec<Service> = h.services().unwrap().into_iter().map(|e| e.service).collect();
+    assert_eq!(listed.len(), zoo.len());
+    for s in &zoo {
+        let i = listed.iter().position(|l| l == s).unwrap_or_else(|| panic!("{} not listed", s.key));
+        listed.swap_remove(i);
+    }
+    // Update in place: scheduler, flags, persistence all change.
+    let mut s = zoo[0].clone();
+    s.scheduler = Scheduler::Sh(hf(true, false));
+    s = s.with_persistence(30);
+    h.update_service(&s).unwrap();
+    assert_eq!(h.service(&s.key).unwrap().service, s);
+    // Dropping persistence and the PE on update.
+    let mut sip = zoo[17].clone();
+    sip.persistence = None;
+    sip.persistence_engine = None;
+    h.update_service(&sip).unwrap();
+    assert_eq!(h.service(&sip.key).unwrap().service, sip);
+    for s in &zoo {
+        h.remove_service(&s.key).unwrap();
+    }
     assert!(h.services().unwrap().is_empty());
+}
+
+fn dest_zoo_v4() -> Vec<Destination> {
+    vec![
+        Destination::new(sa("192.168.1.1:8080")).with_weight(0),
+        Destination::new(sa("192.168.1.2:8080"))
+            .with_forwarding(Forwarding::DirectRoute)
+            .with_weight(Destination::MAX_WEIGHT),
+        Destination::new(sa("192.168.1.3:80")).with_forwarding(Forwarding::Tunnel(Tunnel::Ipip)),
+        Destination::new(sa("192.168.1.4:80")).with_forwarding(Forwarding::Tunnel(Tunnel::Gue {
+            port: 6080,
+            checksum: GueChecksum::None,
+        })),
+        Destination::new(sa("192.168.1.5:80")).with_forwarding(Forwarding::Tunnel(Tunnel::Gue {
+            port: 6081,
+            checksum: GueChecksum::Checksum,
+        })),
+        Destination::new(sa("192.168.1.6:80")).with_forwarding(Forwarding::Tunnel(Tunnel::Gue {
+            port: 6082,
+            checksum: GueChecksum::RemoteChecksum,
+        })),
+        Destination::new(sa("192.168.1.7:80"))
+            .with_forwarding(Forwarding::Tunnel(Tunnel::Gre { checksum: false })),
+        Destination::new(sa("192.168.1.8:80"))
+            .with_forwarding(Forwarding::Tunnel(Tunnel::Gre { checksum: true })),
+        Destination::new(sa("127.0.0.1:80")).with_forwarding(Forwarding::Local),
+        Destination::new(sa("192.168.1.9:0")).with_thresholds(10, 100),
+        Destination::new(sa("192.168.1.10:80")).with_thresholds(0, 5).with_weight(7),
+        // Mixed family: an IPv6 real server behind an IPv4 service, tunnelled.
+        Destination::new(sa("[2001:db8:1::9]:80"))
+            .with_forwarding(Forwarding::Tunnel(Tunnel::Ipip)),
+    ]
+}
+
+#[test]
+fn every_destination_kind_round_trips_in_list_order() {
+    let _k = kernel();
+    let ns = Netns::new("dst");
+    let mut h = ns.handle();
+    let key = ServiceKey::tcp(sa("10.1.0.1:80"));
+    h.add_service(&Service::new(key)).unwrap();
+    let zoo = dest_zoo_v4();
+    for d in &zoo {
+        h.add_destination(&key, d).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let got: Vec<Destination> =
+        h.destinations(&key).unwrap().into_iter().map(|e| e.destination).collect();
+    // The kernel lists the most recently added first.
+    let want: Vec<Destination> = zoo.iter().rev().copied().collect();
+    assert_eq!(got, want);
+    // Update every destination's weight and thresholds; forwarding changes too.
+    for d in &zoo {
+        let mut u = d.with_weight(d.weight / 2 + 1).with_thresholds(1, 9);
+        if u.family() == AddressFamily::Inet && u.forwarding == Forwarding::Masquerade {
+            u.forwarding = Forwarding::DirectRoute;
+        }
+        h.update_destination(&key, &u).unwrap_or_else(|e| panic!("{e}"));
+        let back = h.destinations(&key).unwrap();
+        let b = back.iter().find(|e| e.destination.addr == d.addr).expect("still listed");
+        assert_eq!(b.destination, u);
+        assert_eq!(b.conns, ConnCounts::default());
+    }
+    for d in &zoo {
+        h.remove_destination(&key, d.addr).unwrap();
+    }
+    assert!(h.destinations(&key).unwrap().is_empty());
+}
+
+#[test]
+fn ipv6_and_fwmark_services_take_destinations() {
+    let _k = kernel();
+    let ns = Netns::new("v6");
+    let mut h = ns.handle();
+    for key in [
+        ServiceKey::udp(sa("[2001:db8::10]:53")),
+        ServiceKey::sctp(sa("[2001:db8::10]:3868")),
+        ServiceKey::fwmark(AddressFamily::Inet6, 77),
+    ] {
+        h.add_service(&Service::new(key).with_scheduler(Scheduler::Wrr)).unwrap();
+        let ds = [
+            Destination::new(sa("[2001:db8:2::1]:53")).with_weight(2),
+            Destination::new(sa("[2001:db8:2::2]:53")).with_forwarding(Forwarding::DirectRoute),
+            Destination::new(sa("10.9.9.9:53")).with_forwarding(Forwarding::Tunnel(Tunnel::Gue {
+                port: 5555,
+                checksum: GueChecksum::Checksum,
+            })),
+        ];
+        for d in &ds {
+            h.add_destination(&key, d).unwrap_or_else(|e| panic!("{key}: {e}"));
+        }
+        let got: Vec<_> = h.destinations(&key).unwrap().into_iter().map(|e| e.destination).collect();
+        assert_eq!(got, ds.iter().rev().copied().collect::<Vec<_>>(), "{key}");
+    }
+    let fwm4 = ServiceKey::fwmark(AddressFamily::Inet, 77);
+    h.add_service(&Service::new(fwm4)).unwrap();
+    assert_eq!(h.services().unwrap().len(), 4, "fwmark 77 v4 and v6 are distinct services");
+    h.flush().unwrap();
+    assert!(h.services().unwrap().is_empty());
+}
+
+#[test]
+fn ipvsadm_prints_what_lvs_writes() {
+    let _k = kernel();
+    let ns = Netns::new("sx");
+    let mut h = ns.handle();
+    let a = ServiceKey::tcp(sa("10.2.0.1:80"));
+    h.add_service(&Service::new(a).with_scheduler(Scheduler::Wrr)).unwrap();
+    h.add_destination(&a, &Destination::new(sa("10.2.1.1:8080")).with_weight(5)).unwrap();
+    h.add_destination(
+        &a,
+        &Destination::new(sa("10.2.1.2:8080"))
+            .with_forwarding(Forwarding::DirectRoute)
+            .with_thresholds(10, 200),
+    )
+    .unwrap();
+    h.add_destination(
+        &a,
+        &Destination::new(sa("10.2.1.3:8080")).with_forwarding(Forwarding::Tunnel(Tunnel::Gue {
+            port: 6080,
+            checksum: GueChecksum::Checksum,
+        })),
+    )
+    .unwrap();
+    h.add_destination(
+        &a,
+        &Destination::new(sa("10.2.1.4:8080"))
+            .with_forwarding(Forwarding::Tunnel(Tunnel::Gre { checksum: true })),
+    )
+    .unwrap();
+    let b = ServiceKey::udp(sa("[2001:db8::5]:53"));
+    h.add_service(
+        &Service::new(b)
+            .with_scheduler(Scheduler::Sh(hf(true, true)))
+            .with_persistence_netmask(300, Netmask::V6(64)),
+    )
+    .unwrap();
+    h.add_destination(&b, &Destination::new(sa("[2001:db8::6]:53")).with_weight(0)).unwrap();
+    let c = ServiceKey::fwmark(AddressFamily::Inet, 9);
+    h.add_service(
+        &Service::new(c)
+            .with_scheduler(Scheduler::Mh(hf(false, true)))
+            .with_persistence_netmask(60, Netmask::prefix(AddressFamily::Inet, 16).unwrap()),
+    )
+    .unwrap();
+    let d = ServiceKey::udp(sa("10.2.0.9:5060"));
+    h.add_service(
+        &Service::new(d)
+            .with_scheduler(Scheduler::Rr)
+            .with_one_packet(true)
+            .with_persistence(90)
+            .with_persistence_engine("sip"),
+    )
+    .unwrap();
+    let mut lines: Vec<String> = ns.ipvsadm("-Sn").lines().map(str::to_owned).collect();
+    lines.sort();
+    let mut want: Vec<String> = [
+        "-A -t 10.2.0.1:80 -s wrr",
+        "-a -t 10.2.0.1:80 -r 10.2.1.1:8080 -m -w 5",
+        "-a -t 10.2.0.1:80 -r 10.2.1.2:8080 -g -w 1",
+        "-a -t 10.2.0.1:80 -r 10.2.1.3:8080 -i -w 1 --tun-type gue --tun-port 6080 --tun-csum",
+        "-a -t 10.2.0.1:80 -r 10.2.1.4:8080 -i -w 1 --tun-type gre --tun-csum",
+        "-A -u [2001:db8::5]:53 -s sh -p 300 -M 64 -b sh-fallback,sh-port",
+        "-a -u [2001:db8::5]:53 -r [2001:db8::6]:53 -m -w 0",
+        "-A -f 9 -s mh -p 60 -M 255.255.0.0 -b mh-port",
+        "-A -u 10.2.0.9:5060 -s rr -p 90 --pe sip -o",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    want.sort();
+    assert_eq!(lines, want);
+    // `-S` does not save thresholds; `-L --thresholds` shows them.
+    let th = ns.ipvsadm("-Ln --thresholds -t 10.2.0.1:80");
+    assert!(
+        th.lines().any(|l| l.split_whitespace().collect::<Vec<_>>()
+            == ["->", "10.2.1.2:8080", "200", "10", "0", "0"]),
+        "{th}"
+    );
+}
+
+#[test]
+fn lvs_reads_what_ipvsadm_writes() {
+    let _k = kernel();
+    let ns = Netns::new("rx");
+    for cmd in [
+        "-A -t 10.3.0.1:80 -s wlc",
+        "-a -t 10.3.0.1:80 -r 10.3.1.1:80 -m -w 4",
+        "-a -t 10.3.0.1:80 -r 10.3.1.2 -g -w 2 -x 50 -y 5",
+        "-a -t 10.3.0.1:80 -r 10.3.1.3:80 -i --tun-type gue --tun-port 7777 --tun-remcsum",
+        "-a -t 10.3.0.1:80 -r 10.3.1.4:80 -i --tun-type ipip",
+        "-A -u [2001:db8::7]:53 -s mh -b mh-fallback,mh-port -p 100 -M 48",
+        "-a -u [2001:db8::7]:53 -r [2001:db8::8]:53 -g -w 9",
+        "-A -f 42 -s sh -b sh-port -p -M 255.255.255.0", // ipvsadm's default -p is 360 s
+        "-A --sctp-service 10.3.0.2:3868 -s nq",
+        "-A -u 10.3.0.3:5060 -s rr -o -p 45 --pe sip",
+    ] {
+        ns.ipvsadm(cmd);
+    }
+    let mut h = ns.handle();
+    let k1 = ServiceKey::tcp(sa("10.3.0.1:80"));
+    assert_eq!(h.service(&k1).unwrap().service, Service::new(k1));
+    let got: Vec<_> = h.destinations(&k1).unwrap().into_iter().map(|e| e.destination).collect();
+    assert_eq!(
+        got,
+        vec![
+            Destination::new(sa("10.3.1.4:80")).with_forwarding(Forwarding::Tunnel(Tunnel::Ipip)),
+            Destination::new(sa("10.3.1.3:80")).with_forwarding(Forwarding::Tunnel(Tunnel::Gue {
+                port: 7777,
+                checksum: GueChecksum::RemoteChecksum
+            })),
+            // ipvsadm gives a port-less DR real server the service's port.
+            Destination::new(sa("10.3.1.2:80"))
+                .with_forwarding(Forwarding::DirectRoute)
+                .with_weight(2)
+                .with_thresholds(5, 50),
+            Destination::new(sa("10.3.1.1:80")).with_weight(4),
+        ]
+    );
+    let k2 = ServiceKey::udp(sa("[2001:db8::7]:53"));
+    assert_eq!(
+        h.service(&k2).unwrap().service,
+        Service::new(k2)
+            .with_scheduler(Scheduler::Mh(hf(true, true)))
+            .with_persistence_netmask(100, Netmask::V6(48))
+    );
+    assert_eq!(
+        h.destinations(&k2).unwrap()[0].destination,
+        Destination::new(sa("[2001:db8::8]:53")).with_forwarding(Forwarding::DirectRoute).with_weight(9)
+    );
+    let k3 = ServiceKey::fwmark(AddressFamily::Inet, 42);
+    assert_eq!(
+        h.service(&k3).unwrap().service,
+        Service::new(k3)
+            .with_scheduler(Scheduler::Sh(hf(false, true)))
+            .with_persistence_netmask(360, Netmask::V4(Ipv4Addr::new(255, 255, 255, 0)))
+    );
+    let k4 = ServiceKey::sctp(sa("10.3.0.2:3868"));
+    assert_eq!(h.service(&k4).unwrap().service, Service::new(k4).with_scheduler(Scheduler::Nq));
+    let k5 = ServiceKey::udp(sa("10.3.0.3:5060"));
+    assert_eq!(
+        h.service(&k5).unwrap().service,
+        Service::new(k5)
+            .with_scheduler(Scheduler::Rr)
+            .with_one_packet(true)
+            .with_persistence(45)
+            .with_persistence_engine("sip")
+    );
+    assert_eq!(h.services().unwrap().len(), 5);
+}
+
+#[test]
+fn kernel_errors_map_to_kinds() {
+    let _k = kernel();
+    let ns = Netns::new("err");
+    let mut h = ns.handle();
+    let key = ServiceKey::tcp(sa("10.4.0.1:80"));
+    let ghost = ServiceKey::tcp(sa("10.4.0.99:80"));
+    let d = Destination::new(sa("10.4.1.1:80"));
+    let kind = |r: Result<(), Error>| r.expect_err("must fail").kind();
+
+    assert_eq!(h.service(&ghost).unwrap_err().kind(), ErrorKind::ServiceNotFound);
+    assert_eq!(kind(h.remove_service(&ghost)), ErrorKind::ServiceNotFound);
+    assert_eq!(kind(h.update_service(&Service::new(ghost))), ErrorKind::ServiceNotFound);
+    assert_eq!(kind(h.add_destination(&ghost, &d)), ErrorKind::ServiceNotFound);
+    assert_eq!(kind(h.zero(Some(&ghost))), ErrorKind::ServiceNotFound);
+    let e = h.destinations(&ghost).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ServiceNotFound);
+    assert_eq!(e.to_string(), "list destinations of TCP 10.4.0.99:80: no such service [errno 3]");
+
+    h.add_service(&Service::new(key)).unwrap();
+    let e = h.add_service(&Service::new(key)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ServiceExists);
+    assert_eq!(e.errno(), Some(17));
+    assert!(h.destinations(&key).unwrap().is_empty(), "empty list, not an error");
+    assert_eq!(kind(h.update_destination(&key, &d)), ErrorKind::DestinationNotFound);
+    assert_eq!(kind(h.remove_destination(&key, d.addr)), ErrorKind::DestinationNotFound);
+    h.add_destination(&key, &d).unwrap();
+    assert_eq!(kind(h.add_destination(&key, &d)), ErrorKind::DestinationExists);
+
+    let custom = Scheduler::Custom(SchedName::new("nosuchsched").unwrap());
+    let e = h
+        .add_service(&Service::new(ServiceKey::tcp(sa("10.4.0.2:80"))).with_scheduler(custom.clone()))
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::SchedulerNotFound);
+    assert!(e.to_string().contains("ip_vs_<name>"), "{e}");
+    assert_eq!(
+        kind(h.update_service(&Service::new(key).with_scheduler(custom))),
+        ErrorKind::SchedulerNotFound
+    );
+    // A multicast real server: the kernel refuses it (EINVAL, no kind of its own).
+    let e = h.add_destination(&key, &Destination::new(sa("224.0.0.5:80"))).unwrap_err();
+    assert_eq!((e.kind(), e.errno()), (ErrorKind::Kernel, Some(22)));
+    // Nothing failed halfway: the table is as before.
+    assert_eq!(h.services().unwrap().len(), 1);
+    assert_eq!(h.destinations(&key).unwrap().len(), 1);
+}
+
+#[test]
+fn twos_is_a_clear_error_where_the_kernel_lacks_it() {
+    let _k = kernel();
+    let ns = Netns::new("twos");
+    let mut h = ns.handle();
+    let key = ServiceKey::tcp(sa("10.5.0.1:80"));
+    let have_twos = sh_out("modinfo ip_vs_twos").status.success();
+    match h.add_service(&Service::new(key).with_scheduler(Scheduler::Twos)) {
+        Ok(()) => assert!(have_twos, "twos accepted by a kernel without ip_vs_twos"),
+        Err(e) => {
+            assert!(!have_twos, "{e}");
+            assert_eq!(e.kind(), ErrorKind::SchedulerNotFound, "{e}");
+        }
+    }
+}
+
+/// Each `InvalidArgument` check is shown necessary: the same input sent raw
+/// (bypassing validation) is rejected by the kernel or silently misread.
+#[test]
+fn invalid_input_is_refused_before_the_kernel_and_the_kernel_agrees() {
+    let _k = kernel();
+    let ns = Netns::new("inv");
+    let mut h = ns.handle();
+    let key = ServiceKey::tcp(sa("10.6.0.1:80"));
+    h.add_service(&Service::new(key)).unwrap();
+    let invalid = |r: Result<(), Error>, field: &str| {
+        let e = r.expect_err("must be refused");
+        assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{e}");
+        assert_eq!(e.field(), Some(field), "{e}");
+        assert!(e.to_string().contains(field), "{e}");
+    };
+    let svc_attrs = |extra: Vec<ServiceAttr>| {
+        let mut v = vec![
+            ServiceAttr::Af(AF_INET),
+            ServiceAttr::Protocol(IPPROTO_TCP),
+            ServiceAttr::Addr([10, 6, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
+            ServiceAttr::Port(80),
+        ];
+        v.extend(extra);
+        v
+    };
+    let dest_raw = |port: u16, weight: u32, u: u32, l: u32, fwd: u32, tun: Vec<DestAttr>| {
+        let mut v = vec![
+            DestAttr::Addr([10, 6, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
+            DestAttr::Port(port),
+            DestAttr::FwdMethod(fwd),
+            DestAttr::Weight(weight),
+            DestAttr::UThresh(u),
+            DestAttr::LThresh(l),
+        ];
+        v.extend(tun);
+        vec![CmdAttr::Service(svc_attrs(vec![])), CmdAttr::Dest(v)]
+    };
+    let kernel_errno = |h: &mut Handle, cmd, attrs: &[CmdAttr]| {
+        h.send_raw(cmd, attrs).expect_err("kernel must refuse").errno()
+    };
+
+    // Weight above i32::MAX: the kernel answers ERANGE.
+    let mut d = Destination::new(sa("10.6.1.1:80"));
+    d.weight = 1 << 31;
+    invalid(h.add_destination(&key, &d), "destination.weight");
+    assert_eq!(kernel_errno(&mut h, IPVS_CMD_NEW_DEST, &dest_raw(80, 1 << 31, 0, 0, 0, vec![])), Some(34));
+    // Lower threshold above upper: ERANGE.
+    invalid(
+        h.add_destination(&key, &Destination::new(sa("10.6.1.1:80")).with_thresholds(5, 4)),
+        "destination.lower_threshold",
+    );
+    assert_eq!(kernel_errno(&mut h, IPVS_CMD_NEW_DEST, &dest_raw(80, 1, 4, 5, 0, vec![])), Some(34));
+    // GUE without a port: EINVAL.
+    invalid(
+        h.add_destination(
+            &key,
+            &Destination::new(sa("10.6.1.1:80")).with_forwarding(Forwarding::Tunnel(Tunnel::Gue {
+                port: 0,
+                checksum: GueChecksum::None,
+            })),
+        ),
+        "destination.forwarding",
+    );
+    assert_eq!(
+        kernel_errno(
+            &mut h,
+            IPVS_CMD_NEW_DEST,
+            &dest_raw(80, 1, 0, 0, IP_VS_CONN_F_TUNNEL, vec![DestAttr::TunType(1), DestAttr::TunPort(0)])
+        ),
+        Some(22)
+    );
+    // Mixed family without a tunnel: EINVAL.
+    invalid(
+        h.add_destination(&key, &Destination::new(sa("[2001:db8::1]:80"))),
+        "destination.addr",
+    );
+    let mut mixed = dest_raw(80, 1, 0, 0, IP_VS_CONN_F_MASQ, vec![DestAttr::AddrFamily(AF_INET6)]);
+    if let CmdAttr::Dest(v) = &mut mixed[1] {
+        v[0] = DestAttr::Addr("2001:db8::1".parse::<std::net::Ipv6Addr>().unwrap().octets());
+    }
+    assert_eq!(kernel_errno(&mut h, IPVS_CMD_NEW_DEST, &mixed), Some(22));
+    // IPv6 persistence prefix 0 or 129: EINVAL.
+    let v6 = ServiceKey::tcp(sa("[2001:db8::1]:80"));
+    for bad in [0u8, 129] {
+        invalid(
+            h.add_service(&Service::new(v6).with_persistence_netmask(60, Netmask::V6(bad))),
+            "persistence.netmask",
+        );
+        let attrs = [CmdAttr::Service(vec![
+            ServiceAttr::Af(AF_INET6),
+            ServiceAttr::Protocol(IPPROTO_TCP),
+            ServiceAttr::Addr("2001:db8::1".parse::<std::net::Ipv6Addr>().unwrap().octets()),
+            ServiceAttr::Port(80),
+            ServiceAttr::SchedName("wlc".into()),
+            ServiceAttr::Flags(SvcFlags { flags: IP_VS_SVC_F_PERSISTENT, mask: !0 }),
+            ServiceAttr::Timeout(60),
+            ServiceAttr::Netmask(u32::from(bad).to_ne_bytes()),
+        ])];
+        assert_eq!(kernel_errno(&mut h, IPVS_CMD_NEW_SERVICE, &attrs), Some(22));
+    }
+    // Scheduler and persistence-engine names longer than 15 bytes.
+    assert_eq!(SchedName::new("a_very_long_scheduler").unwrap_err().kind(), ErrorKind::InvalidArgument);
+    invalid(
+        h.add_service(&Service::new(key).with_persistence(5).with_persistence_engine("sip_engine_too_long")),
+        "persistence_engine",
+    );
+    let long = |pe: bool| {
+        [CmdAttr::Service(svc_attrs(vec![
+            ServiceAttr::SchedName(if pe { "wlc".into() } else { "a_very_long_scheduler".into() }),
+            ServiceAttr::Flags(SvcFlags { flags: 1, mask: !0 }),
+            ServiceAttr::Timeout(5),
+            ServiceAttr::Netmask([255; 4]),
+            ServiceAttr::PeName(if pe { "sip_engine_too_long".into() } else { String::new() }),
+        ]))]
+    };
+    assert!(matches!(kernel_errno(&mut h, IPVS_CMD_SET_SERVICE, &long(false)), Some(22 | 34)));
+    assert!(matches!(kernel_errno(&mut h, IPVS_CMD_SET_SERVICE, &long(true)), Some(22 | 34)));
+
+    // Firewall mark 0: the kernel does not refuse it, it silently creates
+    // an address service TCP 0.0.0.0:0 instead.
+    invalid(h.add_service(&Service::new(ServiceKey::fwmark(AddressFamily::Inet, 0))), "key.mark");
+    h.send_raw(
+        IPVS_CMD_NEW_SERVICE,
+        &[CmdAttr::Service(vec![
+            ServiceAttr::Af(AF_INET),
+            ServiceAttr::Fwmark(0),
+            ServiceAttr::SchedName("rr".into()),
+            ServiceAttr::Flags(SvcFlags { flags: 0, mask: !0 }),
+            ServiceAttr::Timeout(0),
+            ServiceAttr::Netmask([255; 4]),
+        ])],
+    )
+    .expect("the kernel accepts FWMARK=0");
+    let zero = ServiceKey::tcp(sa("0.0.0.0:0"));
+    assert!(h.service(&zero).is_ok(), "FWMARK=0 became TCP 0.0.0.0:0");
+    h.remove_service(&zero).unwrap();
+
+    // A persistence timeout beyond u32::MAX / HZ wraps in the kernel.
+    invalid(
+        h.add_service(&Service::new(ServiceKey::tcp(sa("10.6.0.2:80"))).with_persistence(u32::MAX)),
+        "persistence.timeout",
+    );
+    h.send_raw(
+        IPVS_CMD_SET_SERVICE,
+        &[CmdAttr::Service(svc_attrs(vec![
+            ServiceAttr::SchedName("wlc".into()),
+            ServiceAttr::Flags(SvcFlags { flags: IP_VS_SVC_F_PERSISTENT, mask: !0 }),
+            ServiceAttr::Timeout(u32::MAX),
+            ServiceAttr::Netmask([255; 4]),
+        ]))],
+    )
+    .expect("the kernel accepts any timeout");
+    let back = h.service(&key).unwrap().service.persistence.expect("persistent");
+    assert_ne!(back.timeout, u32::MAX, "the kernel wrapped timeout * HZ");
+    // Persistence timeout 0: accepted by the kernel, and persistence then
+    // does nothing; lvs refuses it.
+    invalid(h.update_service(&Service::new(key).with_persistence(0)), "persistence.timeout");
+
+    // One-packet scheduling on TCP: the kernel stores the flag and ignores it.
+    invalid(h.update_service(&Service::new(key).with_one_packet(true)), "one_packet");
+    h.send_raw(
+        IPVS_CMD_SET_SERVICE,
+        &[CmdAttr::Service(svc_attrs(vec![
+            ServiceAttr::SchedName("wlc".into()),
+            ServiceAttr::Flags(SvcFlags { flags: IP_VS_SVC_F_ONEPACKET, mask: !0 }),
+            ServiceAttr::Timeout(0),
+            ServiceAttr::Netmask([255; 4]),
+        ]))],
+    )
+    .expect("the kernel accepts one-packet on TCP");
+    // A persistence engine without persistence: accepted, never consulted.
+    invalid(h.update_service(&Service::new(key).with_persistence_engine("sip")), "persistence_engine");
+    // A timeout of 0 reads as "unchanged" in the kernel.
+    let before = h.timeouts().unwrap();
+    invalid(h.set_timeouts(&Timeouts::new(0, 10, 10)), "timeouts.tcp");
+    h.send_raw(IPVS_CMD_SET_CONFIG, &[CmdAttr::TimeoutTcp(0)]).unwrap();
+    assert_eq!(h.timeouts().unwrap(), before, "0 silently changed nothing");
+    invalid(h.set_timeouts(&Timeouts::new(Timeouts::MAX + 1, 10, 10)), "timeouts.tcp");
+    assert_eq!(kernel_errno(&mut h, IPVS_CMD_SET_CONFIG, &[CmdAttr::TimeoutTcp(u32::MAX)]), Some(22));
+    // Custom names of built-in schedulers would never compare equal on read.
+    invalid(
+        h.update_service(&Service::new(key).with_scheduler(Scheduler::Custom(SchedName::new("rr").unwrap()))),
+        "scheduler",
+    );
+    // IPv6 scope ids do not exist in IPVS: refused rather than dropped.
+    let mut scoped: std::net::SocketAddrV6 = "[fe80::1]:80".parse().unwrap();
+    scoped.set_scope_id(2);
+    invalid(h.add_service(&Service::new(ServiceKey::tcp(scoped))), "key.addr");
+}
+
+#[test]
+fn flush_zero_info_timeouts() {
+    let _k = kernel();
+    let ns = Netns::new("misc");
+    let mut h = ns.handle();
+    let info = h.info().unwrap();
+    assert_eq!(info.version, (1, 2, 1));
+    assert_eq!(info.conn_table_size, 4096, "Debian builds IP_VS_TAB_BITS=12");
+    assert_eq!(ns.ipvsadm("-Ln").lines().next().unwrap(), "IP Virtual Server version 1.2.1 (size=4096)");
+    let t = h.timeouts().unwrap();
+    assert_eq!(t, Timeouts::new(900, 120, 300), "kernel defaults");
+    let mut partial = Timeouts::default();
+    partial.tcp_fin = Some(33);
+    h.set_timeouts(&partial).unwrap();
+    assert_eq!(h.timeouts().unwrap(), Timeouts::new(900, 33, 300), "None left the others unchanged");
+    h.set_timeouts(&Timeouts::new(1000, 60, 45)).unwrap();
+    assert_eq!(ns.ipvsadm("-Ln --timeout").trim(), "Timeout (tcp tcpfin udp): 1000 60 45");
+    for i in 0..5u8 {
+        h.add_service(&Service::new(ServiceKey::tcp(SocketAddr::from(([10, 7, 0, i], 80))))).unwrap();
+    }
+    h.zero(None).unwrap();
+    h.zero(Some(&ServiceKey::tcp(sa("10.7.0.1:80")))).unwrap();
+    assert_eq!(h.services().unwrap().len(), 5);
+    h.flush().unwrap();
+    assert!(h.services().unwrap().is_empty());
+    assert_eq!(ns.ipvsadm("-Sn"), "");
+}
+
+#[test]
+fn large_tables_dump_across_many_datagrams() {
+    let _k = kernel();
+    let ns = Netns::new("big");
+    let mut h = ns.handle();
+    let n_svc = 600u16;
+    for i in 0..n_svc {
+        let key = ServiceKey::tcp(SocketAddr::from(([10, 8, (i >> 8) as u8, i as u8], 80)));
+        h.add_service(&Service::new(key).with_scheduler(Scheduler::Rr)).unwrap();
+    }
+    let key = ServiceKey::tcp(sa("10.8.0.0:80"));
+    let n_dst = 700u32;
+    for i in 0..n_dst {
+        let d = Destination::new(SocketAddr::from(([10, 9, (i >> 8) as u8, i as u8], 8080)))
+            .with_weight(i);
+        h.add_destination(&key, &d).unwrap();
+    }
+    let svcs = h.services().unwrap();
+    assert_eq!(svcs.len(), usize::from(n_svc));
+    let dests = h.destinations(&key).unwrap();
+    assert_eq!(dests.len(), n_dst as usize);
+    let weights: Vec<u32> = dests.iter().map(|d| d.destination.weight).collect();
+    assert_eq!(weights, (0..n_dst).rev().collect::<Vec<_>>());
+    assert_eq!(ns.ipvsadm("-Sn").lines().count(), usize::from(n_svc) + n_dst as usize);
+}
+
+#[test]
+fn handles_in_other_namespaces_are_isolated() {
+    let _k = kernel();
+    let a = Netns::new("iso-a");
+    let b = Netns::new("iso-b");
+    let mut ha = a.handle();
+    let file = std::fs::File::open(b.path()).unwrap();
+    let mut hb = Handle::open_netns(std::os::fd::AsFd::as_fd(&file)).unwrap();
+    let key = ServiceKey::tcp(sa("10.10.0.1:80"));
+    ha.add_service(&Service::new(key)).unwrap();
+    assert_eq!(ha.services().unwrap().len(), 1);
+    assert!(hb.services().unwrap().is_empty(), "b must not see a's service");
+    assert_eq!(b.ipvsadm("-Sn"), "");
+    assert_eq!(a.ipvsadm("-Sn"), "-A -t 10.10.0.1:80 -s wlc\n");
+    // The calling thread stayed in its own namespace.
+    let here = std::fs::read_link("/proc/thread-self/ns/net").unwrap();
+    let init = std::fs::read_link("/proc/1/ns/net").unwrap();
+    assert_eq!(here, init);
+    let e = Handle::open_netns_path("/run/netns/does-not-exist").unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Io);
+    assert!(e.to_string().contains("/run/netns/does-not-exist"), "{e}");
+}
+
+/// Without CAP_NET_ADMIN every IPVS command fails with PermissionDenied.
+#[test]
+fn permission_denied_without_cap_net_admin() {
+    if std::env::var_os("LVS_TEST_EPERM_CHILD").is_some() {
+        // Child: runs with CAP_NET_ADMIN dropped from its bounding set.
+        let mut h = Handle::open().expect("family lookup needs no privilege");
+        let e = h.services().unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
+        assert!(e.to_string().contains("CAP_NET_ADMIN"), "{e}");
+        let e = h.add_service(&Service::new(ServiceKey::tcp(sa("10.11.0.1:80")))).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
+        return;
+    }
+    let _k = kernel();
+    let exe = std::env::current_exe().unwrap();
+    let out = std::process::Command::new("setpriv")
+        .args(["--bounding-set", "-net_admin", "--inh-caps", "-net_admin"])
+        .arg(&exe)
+        .args(["--exact", "permission_denied_without_cap_net_admin", "--nocapture"])
+        .env("LVS_TEST_EPERM_CHILD", "1")
+        .output()
+        .expect("run setpriv");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "child failed:\n{text}");
+    assert!(text.contains("1 passed"), "child ran no test:\n{text}");
+}
+
+/// With the IPVS modules unloaded and module autoloading blocked, opening a
+/// handle is IpvsUnavailable (runs alone: it unloads IPVS for a moment).
+#[test]
+fn ipvs_unavailable_when_the_module_cannot_load() {
+    let _k = kernel_exclusive();
+    let modprobe = std::fs::read_to_string("/proc/sys/kernel/modprobe").unwrap();
+    sh("echo /bin/false > /proc/sys/kernel/modprobe");
+    let restore = || std::fs::write("/proc/sys/kernel/modprobe", modprobe.trim());
+    // Namespaces of earlier tests may still be tearing down: retry.
+    let mut unloaded = false;
+    for _ in 0..100 {
+        let mods = sh("lsmod | awk '$1 ~ /^ip_vs_/ {print $1}'");
+        for m in mods.split_whitespace() {
+            let _ = sh_out(&format!("rmmod {m}"));
+        }
+        if sh_out("rmmod ip_vs").status.success() || !std::path::Path::new("/sys/module/ip_vs").exists() {
+            unloaded = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let result = Handle::open();
+    restore().unwrap();
+    assert!(unloaded, "could not unload ip_vs: {}", sh("lsmod | grep ip_vs || true"));
+    let e = result.expect_err("open must fail without IPVS");
+    assert_eq!(e.kind(), ErrorKind::IpvsUnavailable, "{e}");
+    assert!(e.to_string().contains("modprobe ip_vs"), "{e}");
+    // Autoload works again once allowed.
+    Handle::open().unwrap();
 }
