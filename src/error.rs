@@ -145,13 +145,22 @@ pub enum ErrorKind {
     Io,
     /// A reply `lvs` could not decode (a bug: please report it).
     Decode,
+    /// Not sent, because an earlier operation of a batch failed
+    /// ([`OnError::Stop`](crate::OnError::Stop)).
+    NotAttempted,
 }
 
 /// An `lvs` error: the operation, a matchable [`ErrorKind`], and the raw
 /// detail (errno, the kernel's extended-ACK text, the field at fault).
+///
+/// One pointer wide, so `Result<(), Error>` stays small in batch results.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct Error(Box<Inner>);
+
 #[derive(Debug, thiserror::Error)]
 #[error("{}", self.render())]
-pub struct Error {
+struct Inner {
     op: Operation,
     kind: ErrorKind,
     errno: Option<i32>,
@@ -164,7 +173,7 @@ pub struct Error {
 
 impl Error {
     pub(crate) fn new(op: Operation, kind: ErrorKind, detail: impl Into<String>) -> Self {
-        Error {
+        Error(Box::new(Inner {
             op,
             kind,
             errno: None,
@@ -172,24 +181,27 @@ impl Error {
             field: None,
             detail: detail.into(),
             source: None,
-        }
+        }))
     }
 
     pub(crate) fn invalid(op: Operation, field: &'static str, why: impl Into<String>) -> Self {
         let mut e = Error::new(op, ErrorKind::InvalidArgument, why);
-        e.field = Some(field);
+        e.0.field = Some(field);
         e
     }
 
     pub(crate) fn io(op: Operation, err: io::Error) -> Self {
-        let detail = if matches!(err.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) {
+        let detail = if matches!(
+            err.kind(),
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+        ) {
             "no reply from the kernel before the handle's timeout".to_string()
         } else {
             format!("socket error: {err}")
         };
         let mut e = Error::new(op, ErrorKind::Io, detail);
-        e.errno = err.raw_os_error();
-        e.source = Some(err);
+        e.0.errno = err.raw_os_error();
+        e.0.source = Some(err);
         e
     }
 
@@ -197,7 +209,9 @@ impl Error {
         Error::new(
             op,
             ErrorKind::Decode,
-            format!("could not decode the kernel's reply ({err}); this is a bug in lvs, please report it"),
+            format!(
+                "could not decode the kernel's reply ({err}); this is a bug in lvs, please report it"
+            ),
         )
     }
 
@@ -212,9 +226,10 @@ impl Error {
                 "operation not permitted: IPVS needs CAP_NET_ADMIN in the initial user namespace"
                     .into(),
             ),
-            (libc_errno::ESRCH, O::StopDaemon) => {
-                (DaemonNotRunning, "no sync daemon of that state is running".into())
-            }
+            (libc_errno::ESRCH, O::StopDaemon) => (
+                DaemonNotRunning,
+                "no sync daemon of that state is running".into(),
+            ),
             (libc_errno::ESRCH, _) => (ServiceNotFound, "no such service".into()),
             (libc_errno::EEXIST, O::AddService(_)) => {
                 (ServiceExists, "the service already exists".into())
@@ -222,9 +237,10 @@ impl Error {
             (libc_errno::EEXIST, O::AddDestination { .. }) => {
                 (DestinationExists, "the destination already exists".into())
             }
-            (libc_errno::EEXIST, O::StartDaemon) => {
-                (DaemonRunning, "a sync daemon of that state is already running".into())
-            }
+            (libc_errno::EEXIST, O::StartDaemon) => (
+                DaemonRunning,
+                "a sync daemon of that state is already running".into(),
+            ),
             (libc_errno::ENOENT, O::UpdateDestination { .. } | O::RemoveDestination { .. }) => {
                 (DestinationNotFound, "no such destination".into())
             }
@@ -240,44 +256,44 @@ impl Error {
             (e, _) => (Kernel, io::Error::from_raw_os_error(e).to_string()),
         };
         let mut err = Error::new(op, kind, detail);
-        err.errno = Some(errno);
-        err.kernel_message = kernel_message.filter(|m| !m.is_empty());
+        err.0.errno = Some(errno);
+        err.0.kernel_message = kernel_message.filter(|m| !m.is_empty());
         err
     }
 
     pub(crate) fn with_operation(mut self, op: Operation) -> Self {
-        self.op = op;
+        self.0.op = op;
         self
     }
 
     pub(crate) fn with_detail(mut self, detail: impl Into<String>) -> Self {
-        self.detail = detail.into();
+        self.0.detail = detail.into();
         self
     }
 
     /// The kind, for matching.
     pub fn kind(&self) -> ErrorKind {
-        self.kind
+        self.0.kind
     }
     /// What `lvs` was doing.
     pub fn operation(&self) -> &Operation {
-        &self.op
+        &self.0.op
     }
     /// The kernel's (positive) errno, if the kernel or a syscall reported one.
     pub fn errno(&self) -> Option<i32> {
-        self.errno
+        self.0.errno
     }
     /// The kernel's extended-ACK message, if it sent one.
     pub fn kernel_message(&self) -> Option<&str> {
-        self.kernel_message.as_deref()
+        self.0.kernel_message.as_deref()
     }
     /// The input field at fault, for [`ErrorKind::InvalidArgument`].
     pub fn field(&self) -> Option<&'static str> {
-        self.field
+        self.0.field
     }
 }
 
-impl Error {
+impl Inner {
     fn render(&self) -> String {
         let mut s = String::new();
         let _ = self.render_into(&mut s);
@@ -311,6 +327,5 @@ pub(crate) mod libc_errno {
     pub const ENOBUFS: i32 = 105;
     pub const EEXIST: i32 = 17;
     pub const ENODEV: i32 = 19;
-    pub const EINVAL: i32 = 22;
-    pub const EOPNOTSUPP: i32 = 95;
+    pub const EBUSY: i32 = 16;
 }

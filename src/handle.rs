@@ -10,6 +10,7 @@ use netlink_packet_core::{DecodeError, Emitable, Nla, NlasIterator};
 use netlink_packet_generic::ctrl::nlas::GenlCtrlAttrs;
 use tracing::{debug_span, trace};
 
+use crate::batch::Op;
 use crate::error::{Error, ErrorKind, Operation, Result, libc_errno};
 use crate::model::*;
 use crate::sys::NlSocket;
@@ -22,6 +23,11 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How many times a dump interrupted by a concurrent change is restarted
 /// before giving up.
 const DUMP_RETRIES: usize = 8;
+
+/// Receive buffer asked for while pipelining dumps.
+const DUMP_RCVBUF: usize = 8 * 1024 * 1024;
+/// Receive-buffer cost of one dump datagram (at most 32 KiB of data).
+const DUMP_DATAGRAM_COST: usize = 36 * 1024;
 
 /// Initial receive buffer: large enough for any dump datagram the kernel
 /// builds (it caps them at 32 KiB) and for batches of errors.
@@ -98,7 +104,8 @@ impl Handle {
     /// [`ErrorKind::IpvsUnavailable`] when the kernel has no IPVS family,
     /// [`ErrorKind::Io`] when the socket cannot be opened.
     pub fn open() -> Result<Handle> {
-        let sock = NlSocket::open(Some(DEFAULT_TIMEOUT)).map_err(|e| Error::io(Operation::Open, e))?;
+        let sock =
+            NlSocket::open(Some(DEFAULT_TIMEOUT)).map_err(|e| Error::io(Operation::Open, e))?;
         Handle::with_socket(sock)
     }
 
@@ -300,7 +307,10 @@ impl Handle {
             if !r.interrupted {
                 return Ok(r.out);
             }
-            trace!(attempt, "dump interrupted by a concurrent change; restarting");
+            trace!(
+                attempt,
+                "dump interrupted by a concurrent change; restarting"
+            );
         }
         Err(Error::new(
             op.clone(),
@@ -309,8 +319,55 @@ impl Handle {
         ))
     }
 
-    fn command(&mut self, op: Operation, cmd: u8, attrs: &[CmdAttr]) -> Result<()> {
-        self.transact(&op, cmd, NLM_F_ACK, attrs, |_| Ok(())).map(|_| ())
+    pub(crate) fn sock(&self) -> &NlSocket {
+        &self.sock
+    }
+
+    pub(crate) fn wbuf_mut(&mut self) -> &mut Vec<u8> {
+        &mut self.wbuf
+    }
+
+    /// Reserve `n` consecutive sequence numbers; returns the first.
+    pub(crate) fn reserve_seqs(&mut self, n: u32) -> u32 {
+        let base = self.next_seq();
+        self.seq = self.seq.wrapping_add(n.saturating_sub(1));
+        base
+    }
+
+    /// Receive one datagram and return its `NLMSG_ERROR` messages as
+    /// `(request seq, code, extended-ACK text)`; other messages are skipped.
+    pub(crate) fn recv_errors(
+        &mut self,
+        op: &Operation,
+    ) -> Result<Vec<(u32, i32, Option<String>)>> {
+        let n = self
+            .sock
+            .recv(&mut self.rbuf)
+            .map_err(|e| Error::io(op.clone(), e))?;
+        let mut out = Vec::new();
+        for msg in Messages::new(&self.rbuf[..n]) {
+            let msg = msg.map_err(|e| Error::decode(op.clone(), e))?;
+            if let Some(e) = msg.error() {
+                let e = e.map_err(|e| Error::decode(op.clone(), e))?;
+                out.push((msg.seq, e.code, e.message));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Validate, send and wait for the ACK of one operation (the named
+    /// methods such as [`Handle::add_service`] call this).
+    ///
+    /// # Errors
+    /// As the named method for that operation.
+    pub fn execute(&mut self, op: &Op) -> Result<()> {
+        let (cmd, attrs) = op.prepare()?;
+        self.command(op.operation(), cmd, &attrs)
+    }
+
+    pub(crate) fn command(&mut self, op: Operation, cmd: u8, attrs: &[CmdAttr]) -> Result<()> {
+        self.transact(&op, cmd, NLM_F_ACK, attrs, |_| Ok(()))
+            .map(|_| ())
     }
 
     /// Send a raw IPVS command with the given top-level attributes and
@@ -334,10 +391,7 @@ impl Handle {
     /// [`ErrorKind::InvalidArgument`] (nothing sent), [`ErrorKind::ServiceExists`],
     /// [`ErrorKind::SchedulerNotFound`], [`ErrorKind::PermissionDenied`].
     pub fn add_service(&mut self, svc: &Service) -> Result<()> {
-        let op = Operation::AddService(svc.key);
-        svc.validate().map_err(|e| e.with_operation(op.clone()))?;
-        let attrs = [CmdAttr::Service(service_attrs(svc))];
-        self.command(op, IPVS_CMD_NEW_SERVICE, &attrs)
+        self.execute(&Op::AddService(svc.clone()))
     }
 
     /// Replace the configuration of an existing service in place
@@ -348,10 +402,7 @@ impl Handle {
     /// [`ErrorKind::InvalidArgument`], [`ErrorKind::ServiceNotFound`],
     /// [`ErrorKind::SchedulerNotFound`], [`ErrorKind::PermissionDenied`].
     pub fn update_service(&mut self, svc: &Service) -> Result<()> {
-        let op = Operation::UpdateService(svc.key);
-        svc.validate().map_err(|e| e.with_operation(op.clone()))?;
-        let attrs = [CmdAttr::Service(service_attrs(svc))];
-        self.command(op, IPVS_CMD_SET_SERVICE, &attrs)
+        self.execute(&Op::UpdateService(svc.clone()))
     }
 
     /// Remove a service and all its destinations (`IPVS_CMD_DEL_SERVICE`;
@@ -361,10 +412,7 @@ impl Handle {
     /// [`ErrorKind::InvalidArgument`], [`ErrorKind::ServiceNotFound`],
     /// [`ErrorKind::PermissionDenied`].
     pub fn remove_service(&mut self, key: &ServiceKey) -> Result<()> {
-        let op = Operation::RemoveService(*key);
-        key.validate().map_err(|e| e.with_operation(op.clone()))?;
-        let attrs = [CmdAttr::Service(service_key_attrs(key))];
-        self.command(op, IPVS_CMD_DEL_SERVICE, &attrs)
+        self.execute(&Op::RemoveService(*key))
     }
 
     /// Read one service (`IPVS_CMD_GET_SERVICE`, not a dump).
@@ -377,7 +425,13 @@ impl Handle {
         key.validate().map_err(|e| e.with_operation(op.clone()))?;
         let attrs = [CmdAttr::Service(service_key_attrs(key))];
         let mut v = self
-            .transact(&op, IPVS_CMD_GET_SERVICE, NLM_F_ACK, &attrs, parse_service_msg)?
+            .transact(
+                &op,
+                IPVS_CMD_GET_SERVICE,
+                NLM_F_ACK,
+                &attrs,
+                parse_service_msg,
+            )?
             .out;
         v.pop()
             .flatten()
@@ -390,7 +444,12 @@ impl Handle {
     /// # Errors
     /// [`ErrorKind::PermissionDenied`], [`ErrorKind::Io`], [`ErrorKind::Decode`].
     pub fn services(&mut self) -> Result<Vec<ServiceEntry>> {
-        let v = self.dump(&Operation::ListServices, IPVS_CMD_GET_SERVICE, &[], parse_service_msg)?;
+        let v = self.dump(
+            &Operation::ListServices,
+            IPVS_CMD_GET_SERVICE,
+            &[],
+            parse_service_msg,
+        )?;
         Ok(v.into_iter().flatten().collect())
     }
 
@@ -406,11 +465,7 @@ impl Handle {
     /// [`ErrorKind::Kernel`] (`EINVAL` for an address the kernel will not
     /// route to, e.g. multicast), [`ErrorKind::PermissionDenied`].
     pub fn add_destination(&mut self, service: &ServiceKey, dest: &Destination) -> Result<()> {
-        let op = Operation::AddDestination {
-            service: *service,
-            dest: dest.addr,
-        };
-        self.dest_command(op, IPVS_CMD_NEW_DEST, service, dest)
+        self.execute(&Op::AddDestination(*service, *dest))
     }
 
     /// Change a destination's forwarding, weight or thresholds
@@ -420,29 +475,7 @@ impl Handle {
     /// As [`Handle::add_destination`], with [`ErrorKind::DestinationNotFound`]
     /// in place of `DestinationExists`.
     pub fn update_destination(&mut self, service: &ServiceKey, dest: &Destination) -> Result<()> {
-        let op = Operation::UpdateDestination {
-            service: *service,
-            dest: dest.addr,
-        };
-        self.dest_command(op, IPVS_CMD_SET_DEST, service, dest)
-    }
-
-    fn dest_command(
-        &mut self,
-        op: Operation,
-        cmd: u8,
-        service: &ServiceKey,
-        dest: &Destination,
-    ) -> Result<()> {
-        service
-            .validate()
-            .and_then(|_| dest.validate_for(service))
-            .map_err(|e| e.with_operation(op.clone()))?;
-        let attrs = [
-            CmdAttr::Service(service_key_attrs(service)),
-            CmdAttr::Dest(dest_attrs(dest)),
-        ];
-        self.command(op, cmd, &attrs)
+        self.execute(&Op::UpdateDestination(*service, *dest))
     }
 
     /// Remove a destination (`IPVS_CMD_DEL_DEST`; ipvsadm `-d`). Its
@@ -452,16 +485,7 @@ impl Handle {
     /// [`ErrorKind::ServiceNotFound`], [`ErrorKind::DestinationNotFound`],
     /// [`ErrorKind::InvalidArgument`], [`ErrorKind::PermissionDenied`].
     pub fn remove_destination(&mut self, service: &ServiceKey, dest: SocketAddr) -> Result<()> {
-        let op = Operation::RemoveDestination {
-            service: *service,
-            dest,
-        };
-        service.validate().map_err(|e| e.with_operation(op.clone()))?;
-        let attrs = [
-            CmdAttr::Service(service_key_attrs(service)),
-            CmdAttr::Dest(dest_key_attrs(dest)),
-        ];
-        self.command(op, IPVS_CMD_DEL_DEST, &attrs)
+        self.execute(&Op::RemoveDestination(*service, dest))
     }
 
     /// List a service's destinations in the kernel's list order (most
@@ -476,7 +500,8 @@ impl Handle {
     /// [`ErrorKind::PermissionDenied`].
     pub fn destinations(&mut self, service: &ServiceKey) -> Result<Vec<DestinationEntry>> {
         let op = Operation::ListDestinations(*service);
-        self.service(service).map_err(|e| e.with_operation(op.clone()))?;
+        self.service(service)
+            .map_err(|e| e.with_operation(op.clone()))?;
         self.destinations_unchecked(service)
     }
 
@@ -487,21 +512,186 @@ impl Handle {
         service: &ServiceKey,
     ) -> Result<Vec<DestinationEntry>> {
         let op = Operation::ListDestinations(*service);
-        service.validate().map_err(|e| e.with_operation(op.clone()))?;
+        service
+            .validate()
+            .map_err(|e| e.with_operation(op.clone()))?;
         let family = service.family();
         let attrs = [CmdAttr::Service(service_key_attrs(service))];
-        let v = self.dump(&op, IPVS_CMD_GET_DEST, &attrs, |a| parse_dest_msg(a, family))?;
+        let v = self.dump(&op, IPVS_CMD_GET_DEST, &attrs, |a| {
+            parse_dest_msg(a, family)
+        })?;
         Ok(v.into_iter().flatten().collect())
     }
 
     // ----- whole table, counters, config ----------------------------------
+
+    /// Read every service with all its destinations: one service dump,
+    /// then the destination dumps pipelined, many requests per `sendmsg`
+    /// (not one round trip per service). Services come in dump order
+    /// (unspecified); destinations in kernel list order.
+    ///
+    /// A service removed while the read runs shows with no destinations.
+    ///
+    /// # Errors
+    /// [`ErrorKind::PermissionDenied`], [`ErrorKind::Io`], [`ErrorKind::Decode`].
+    pub fn table(&mut self) -> Result<Vec<TableEntry>> {
+        let services = self.services()?;
+        let keys: Vec<ServiceKey> = services.iter().map(|s| s.service.key).collect();
+        let dests = self.destinations_of(&keys)?;
+        Ok(services
+            .into_iter()
+            .zip(dests)
+            .map(|(service, destinations)| TableEntry {
+                service,
+                destinations,
+            })
+            .collect())
+    }
+
+    /// The destinations of each of `keys`, in one pipelined series of
+    /// GET_DEST dumps. An unknown service gives an empty list.
+    ///
+    /// A socket runs one dump at a time; a dump that fits one datagram
+    /// finishes while the kernel handles our `sendmsg`, so the next request
+    /// in the same datagram can start its own. A request that finds a dump
+    /// still running is answered `EBUSY` and sent again in the next flight.
+    pub fn destinations_of(&mut self, keys: &[ServiceKey]) -> Result<Vec<Vec<DestinationEntry>>> {
+        let op = Operation::ListServices;
+        for k in keys {
+            k.validate()
+                .map_err(|e| e.with_operation(Operation::ListDestinations(*k)))?;
+        }
+        let _ = self.sock.set_buffers(DUMP_RCVBUF, 1 << 20);
+        let rcvbuf = self.sock.recv_buffer_size().unwrap_or(212_992);
+        let max_flight = (rcvbuf / 2 / DUMP_DATAGRAM_COST).clamp(1, 512);
+        let mut results: Vec<Option<Vec<DestinationEntry>>> = vec![None; keys.len()];
+        let mut pending: std::collections::VecDeque<usize> = (0..keys.len()).collect();
+        let mut wbuf = std::mem::take(&mut self.wbuf);
+        let res = (|| {
+            while !pending.is_empty() {
+                let flight: Vec<usize> =
+                    (0..max_flight).map_while(|_| pending.pop_front()).collect();
+                let base = self.reserve_seqs(flight.len() as u32);
+                wbuf.clear();
+                for (j, &i) in flight.iter().enumerate() {
+                    let attrs = [CmdAttr::Service(service_key_attrs(&keys[i]))];
+                    crate::wire::push_request(
+                        &mut wbuf,
+                        self.family,
+                        NLM_F_DUMP,
+                        base.wrapping_add(j as u32),
+                        IPVS_CMD_GET_DEST,
+                        &attrs,
+                    );
+                }
+                self.sock
+                    .send(&wbuf)
+                    .map_err(|e| Error::io(op.clone(), e))?;
+                self.collect_flight(&op, keys, &flight, base, &mut results, &mut pending)?;
+            }
+            Ok(())
+        })();
+        self.wbuf = wbuf;
+        res?;
+        Ok(results.into_iter().map(Option::unwrap_or_default).collect())
+    }
+
+    /// Read the replies of one flight of GET_DEST dumps.
+    fn collect_flight(
+        &mut self,
+        op: &Operation,
+        keys: &[ServiceKey],
+        flight: &[usize],
+        base: u32,
+        results: &mut [Option<Vec<DestinationEntry>>],
+        pending: &mut std::collections::VecDeque<usize>,
+    ) -> Result<()> {
+        #[derive(Clone, PartialEq)]
+        enum St {
+            Open,
+            Done,
+            Abandoned,
+        }
+        let mut state = vec![St::Open; flight.len()];
+        let mut partial: Vec<Vec<DestinationEntry>> = vec![Vec::new(); flight.len()];
+        let mut intr = vec![false; flight.len()];
+        let mut open = flight.len();
+        while open > 0 {
+            let n = match self.sock.recv(&mut self.rbuf) {
+                Ok(n) => n,
+                Err(e) if e.raw_os_error() == Some(libc_errno::ENOBUFS) => {
+                    // Replies were dropped: redo every dump still open.
+                    for (j, st) in state.iter_mut().enumerate() {
+                        if *st == St::Open {
+                            *st = St::Abandoned;
+                            pending.push_back(flight[j]);
+                        }
+                    }
+                    return Ok(());
+                }
+                Err(e) => return Err(Error::io(op.clone(), e)),
+            };
+            for msg in Messages::new(&self.rbuf[..n]) {
+                let msg = msg.map_err(|e| Error::decode(op.clone(), e))?;
+                let j = msg.seq.wrapping_sub(base) as usize;
+                if j >= flight.len() || state[j] != St::Open {
+                    continue; // stale: an earlier flight's or an abandoned dump
+                }
+                intr[j] |= msg.flags & NLM_F_DUMP_INTR != 0;
+                let i = flight[j];
+                match msg.kind {
+                    NLMSG_NOOP => {}
+                    NLMSG_ERROR => {
+                        let e = msg
+                            .error()
+                            .transpose()
+                            .map_err(|e| Error::decode(op.clone(), e))?
+                            .ok_or_else(|| Error::decode(op.clone(), "empty error"))?;
+                        match -e.code {
+                            libc_errno::EBUSY | libc_errno::ENOBUFS => {
+                                state[j] = St::Abandoned;
+                                pending.push_back(i);
+                            }
+                            errno => {
+                                return Err(Error::from_kernel(
+                                    Operation::ListDestinations(keys[i]),
+                                    errno,
+                                    e.message,
+                                ));
+                            }
+                        }
+                        open -= 1;
+                    }
+                    NLMSG_DONE => {
+                        if intr[j] {
+                            pending.push_back(i);
+                            state[j] = St::Abandoned;
+                        } else {
+                            results[i] = Some(std::mem::take(&mut partial[j]));
+                            state[j] = St::Done;
+                        }
+                        open -= 1;
+                    }
+                    _ => {
+                        let (_, attrs) = msg.genl().map_err(|e| Error::decode(op.clone(), e))?;
+                        if let Some(d) = parse_dest_msg(attrs, keys[i].family())
+                            .map_err(|e| Error::decode(op.clone(), e))?
+                        {
+                            partial[j].push(d);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
 
     /// Remove every service of the namespace (`IPVS_CMD_FLUSH`; ipvsadm `-C`).
     ///
     /// # Errors
     /// [`ErrorKind::PermissionDenied`].
     pub fn flush(&mut self) -> Result<()> {
-        self.command(Operation::Flush, IPVS_CMD_FLUSH, &[])
+        self.execute(&Op::Flush)
     }
 
     /// Zero the counters of one service and its destinations, or of
@@ -510,15 +700,7 @@ impl Handle {
     /// # Errors
     /// [`ErrorKind::ServiceNotFound`], [`ErrorKind::PermissionDenied`].
     pub fn zero(&mut self, service: Option<&ServiceKey>) -> Result<()> {
-        let op = Operation::Zero(service.copied());
-        match service {
-            Some(k) => {
-                k.validate().map_err(|e| e.with_operation(op.clone()))?;
-                let attrs = [CmdAttr::Service(service_key_attrs(k))];
-                self.command(op, IPVS_CMD_ZERO, &attrs)
-            }
-            None => self.command(op, IPVS_CMD_ZERO, &[]),
-        }
+        self.execute(&Op::Zero(service.copied()))
     }
 
     /// IPVS version and connection table size (`IPVS_CMD_GET_INFO`).
@@ -544,7 +726,10 @@ impl Handle {
             }
         }
         if !seen {
-            return Err(Error::decode(op, "GET_INFO reply without IPVS_INFO_ATTR_VERSION"));
+            return Err(Error::decode(
+                op,
+                "GET_INFO reply without IPVS_INFO_ATTR_VERSION",
+            ));
         }
         Ok(info)
     }
@@ -576,29 +761,7 @@ impl Handle {
     /// [`ErrorKind::InvalidArgument`] for 0 or a value above
     /// [`Timeouts::MAX`], [`ErrorKind::PermissionDenied`].
     pub fn set_timeouts(&mut self, t: &Timeouts) -> Result<()> {
-        let op = Operation::SetTimeouts;
-        let mut attrs = Vec::new();
-        for (field, v, make) in [
-            ("timeouts.tcp", t.tcp, CmdAttr::TimeoutTcp as fn(u32) -> CmdAttr),
-            ("timeouts.tcp_fin", t.tcp_fin, CmdAttr::TimeoutTcpFin),
-            ("timeouts.udp", t.udp, CmdAttr::TimeoutUdp),
-        ] {
-            match v {
-                None => {}
-                Some(s) if s == 0 || s > Timeouts::MAX => {
-                    return Err(Error::invalid(
-                        op,
-                        field,
-                        format!(
-                            "timeout must be 1..={} seconds (use None to leave it unchanged), got {s}",
-                            Timeouts::MAX
-                        ),
-                    ));
-                }
-                Some(s) => attrs.push(make(s)),
-            }
-        }
-        self.command(op, IPVS_CMD_SET_CONFIG, &attrs)
+        self.execute(&Op::SetTimeouts(*t))
     }
 }
 

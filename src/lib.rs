@@ -25,16 +25,18 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod batch;
 mod error;
 mod handle;
 mod model;
 mod sys;
 pub mod wire;
 
+pub use batch::{BatchResult, OnError, Op};
 pub use error::{Error, ErrorKind, Operation, Result};
 pub use handle::{DEFAULT_TIMEOUT, Handle, Info, Timeouts};
 pub use model::{
     AddressFamily, ConnCounts, Destination, DestinationEntry, Forwarding, GueChecksum, HashFlags,
-    Netmask, Persistence, Protocol, Rates, SchedName, Scheduler, Service, ServiceEntry,
-    ServiceKey, Stats, Tunnel,
+    Netmask, Persistence, Protocol, Rates, SchedName, Scheduler, Service, ServiceEntry, ServiceKey,
+    Stats, TableEntry, Tunnel,
 };

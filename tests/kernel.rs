@@ -33,10 +33,7 @@ fn sa(s: &str) -> SocketAddr {
 }
 
 fn hf(fallback: bool, port: bool) -> HashFlags {
-    let mut h = HashFlags::default();
-    h.fallback = fallback;
-    h.port = port;
-    h
+    HashFlags { fallback, port }
 }
 
 /// A spread of services covering every key kind, family, scheduler and option.
@@ -54,8 +51,10 @@ fn service_zoo() -> Vec<Service> {
         Service::new(ServiceKey::fwmark(Inet, 1)).with_scheduler(Scheduler::Dh),
         Service::new(ServiceKey::fwmark(Inet6, 1)).with_scheduler(Scheduler::Sh(hf(true, true))),
         Service::new(ServiceKey::fwmark(Inet, 2)).with_scheduler(Scheduler::Sh(hf(false, true))),
-        Service::new(ServiceKey::tcp(sa("10.0.0.2:80"))).with_scheduler(Scheduler::Mh(hf(true, false))),
-        Service::new(ServiceKey::tcp(sa("10.0.0.3:80"))).with_scheduler(Scheduler::Mh(hf(false, false))),
+        Service::new(ServiceKey::tcp(sa("10.0.0.2:80")))
+            .with_scheduler(Scheduler::Mh(hf(true, false))),
+        Service::new(ServiceKey::tcp(sa("10.0.0.3:80")))
+            .with_scheduler(Scheduler::Mh(hf(false, false))),
         Service::new(ServiceKey::tcp(sa("10.0.0.4:80"))).with_scheduler(Scheduler::Lblc),
         Service::new(ServiceKey::tcp(sa("10.0.0.5:80"))).with_scheduler(Scheduler::Lblcr),
         Service::new(ServiceKey::tcp(sa("10.0.0.6:80"))).with_scheduler(Scheduler::Fo),
@@ -63,10 +62,7 @@ fn service_zoo() -> Vec<Service> {
         Service::new(ServiceKey::tcp(sa("10.0.0.8:80"))).with_scheduler(Scheduler::None),
         Service::new(ServiceKey::tcp(sa("10.0.0.9:0")))
             .with_scheduler(Scheduler::Rr)
-            .with_persistence_netmask(
-                3600,
-                Netmask::prefix(Inet, 24).expect("valid prefix"),
-            ),
+            .with_persistence_netmask(3600, Netmask::prefix(Inet, 24).expect("valid prefix")),
         Service::new(ServiceKey::udp(sa("10.0.0.10:5060")))
             .with_scheduler(Scheduler::Rr)
             .with_persistence(120)
@@ -91,10 +87,18 @@ fn every_service_kind_round_trips() {
         let got = h.service(&s.key).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(&got.service, s, "GET_SERVICE of {}", s.key);
     }
-    let mut listed: Vec<Service> = h.services().unwrap().into_iter().map(|e| e.service).collect();
+    let mut listed: Vec<Service> = h
+        .services()
+        .unwrap()
+        .into_iter()
+        .map(|e| e.service)
+        .collect();
     assert_eq!(listed.len(), zoo.len());
     for s in &zoo {
-        let i = listed.iter().position(|l| l == s).unwrap_or_else(|| panic!("{} not listed", s.key));
+        let i = listed
+            .iter()
+            .position(|l| l == s)
+            .unwrap_or_else(|| panic!("{} not listed", s.key));
         listed.swap_remove(i);
     }
     // Update in place: scheduler, flags, persistence all change.
@@ -140,7 +144,9 @@ fn dest_zoo_v4() -> Vec<Destination> {
             .with_forwarding(Forwarding::Tunnel(Tunnel::Gre { checksum: true })),
         Destination::new(sa("127.0.0.1:80")).with_forwarding(Forwarding::Local),
         Destination::new(sa("192.168.1.9:0")).with_thresholds(10, 100),
-        Destination::new(sa("192.168.1.10:80")).with_thresholds(0, 5).with_weight(7),
+        Destination::new(sa("192.168.1.10:80"))
+            .with_thresholds(0, 5)
+            .with_weight(7),
         // Mixed family: an IPv6 real server behind an IPv4 service, tunnelled.
         Destination::new(sa("[2001:db8:1::9]:80"))
             .with_forwarding(Forwarding::Tunnel(Tunnel::Ipip)),
@@ -158,8 +164,12 @@ fn every_destination_kind_round_trips_in_list_order() {
     for d in &zoo {
         h.add_destination(&key, d).unwrap_or_else(|e| panic!("{e}"));
     }
-    let got: Vec<Destination> =
-        h.destinations(&key).unwrap().into_iter().map(|e| e.destination).collect();
+    let got: Vec<Destination> = h
+        .destinations(&key)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.destination)
+        .collect();
     // The kernel lists the most recently added first.
     let want: Vec<Destination> = zoo.iter().rev().copied().collect();
     assert_eq!(got, want);
@@ -169,9 +179,13 @@ fn every_destination_kind_round_trips_in_list_order() {
         if u.family() == AddressFamily::Inet && u.forwarding == Forwarding::Masquerade {
             u.forwarding = Forwarding::DirectRoute;
         }
-        h.update_destination(&key, &u).unwrap_or_else(|e| panic!("{e}"));
+        h.update_destination(&key, &u)
+            .unwrap_or_else(|e| panic!("{e}"));
         let back = h.destinations(&key).unwrap();
-        let b = back.iter().find(|e| e.destination.addr == d.addr).expect("still listed");
+        let b = back
+            .iter()
+            .find(|e| e.destination.addr == d.addr)
+            .expect("still listed");
         assert_eq!(b.destination, u);
         assert_eq!(b.conns, ConnCounts::default());
     }
@@ -191,7 +205,8 @@ fn ipv6_and_fwmark_services_take_destinations() {
         ServiceKey::sctp(sa("[2001:db8::10]:3868")),
         ServiceKey::fwmark(AddressFamily::Inet6, 77),
     ] {
-        h.add_service(&Service::new(key).with_scheduler(Scheduler::Wrr)).unwrap();
+        h.add_service(&Service::new(key).with_scheduler(Scheduler::Wrr))
+            .unwrap();
         let ds = [
             Destination::new(sa("[2001:db8:2::1]:53")).with_weight(2),
             Destination::new(sa("[2001:db8:2::2]:53")).with_forwarding(Forwarding::DirectRoute),
@@ -201,14 +216,24 @@ fn ipv6_and_fwmark_services_take_destinations() {
             })),
         ];
         for d in &ds {
-            h.add_destination(&key, d).unwrap_or_else(|e| panic!("{key}: {e}"));
+            h.add_destination(&key, d)
+                .unwrap_or_else(|e| panic!("{key}: {e}"));
         }
-        let got: Vec<_> = h.destinations(&key).unwrap().into_iter().map(|e| e.destination).collect();
+        let got: Vec<_> = h
+            .destinations(&key)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.destination)
+            .collect();
         assert_eq!(got, ds.iter().rev().copied().collect::<Vec<_>>(), "{key}");
     }
     let fwm4 = ServiceKey::fwmark(AddressFamily::Inet, 77);
     h.add_service(&Service::new(fwm4)).unwrap();
-    assert_eq!(h.services().unwrap().len(), 4, "fwmark 77 v4 and v6 are distinct services");
+    assert_eq!(
+        h.services().unwrap().len(),
+        4,
+        "fwmark 77 v4 and v6 are distinct services"
+    );
     h.flush().unwrap();
     assert!(h.services().unwrap().is_empty());
 }
@@ -219,8 +244,10 @@ fn ipvsadm_prints_what_lvs_writes() {
     let ns = Netns::new("sx");
     let mut h = ns.handle();
     let a = ServiceKey::tcp(sa("10.2.0.1:80"));
-    h.add_service(&Service::new(a).with_scheduler(Scheduler::Wrr)).unwrap();
-    h.add_destination(&a, &Destination::new(sa("10.2.1.1:8080")).with_weight(5)).unwrap();
+    h.add_service(&Service::new(a).with_scheduler(Scheduler::Wrr))
+        .unwrap();
+    h.add_destination(&a, &Destination::new(sa("10.2.1.1:8080")).with_weight(5))
+        .unwrap();
     h.add_destination(
         &a,
         &Destination::new(sa("10.2.1.2:8080"))
@@ -249,7 +276,8 @@ fn ipvsadm_prints_what_lvs_writes() {
             .with_persistence_netmask(300, Netmask::V6(64)),
     )
     .unwrap();
-    h.add_destination(&b, &Destination::new(sa("[2001:db8::6]:53")).with_weight(0)).unwrap();
+    h.add_destination(&b, &Destination::new(sa("[2001:db8::6]:53")).with_weight(0))
+        .unwrap();
     let c = ServiceKey::fwmark(AddressFamily::Inet, 9);
     h.add_service(
         &Service::new(c)
@@ -314,7 +342,12 @@ fn lvs_reads_what_ipvsadm_writes() {
     let mut h = ns.handle();
     let k1 = ServiceKey::tcp(sa("10.3.0.1:80"));
     assert_eq!(h.service(&k1).unwrap().service, Service::new(k1));
-    let got: Vec<_> = h.destinations(&k1).unwrap().into_iter().map(|e| e.destination).collect();
+    let got: Vec<_> = h
+        .destinations(&k1)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.destination)
+        .collect();
     assert_eq!(
         got,
         vec![
@@ -340,7 +373,9 @@ fn lvs_reads_what_ipvsadm_writes() {
     );
     assert_eq!(
         h.destinations(&k2).unwrap()[0].destination,
-        Destination::new(sa("[2001:db8::8]:53")).with_forwarding(Forwarding::DirectRoute).with_weight(9)
+        Destination::new(sa("[2001:db8::8]:53"))
+            .with_forwarding(Forwarding::DirectRoute)
+            .with_weight(9)
     );
     let k3 = ServiceKey::fwmark(AddressFamily::Inet, 42);
     assert_eq!(
@@ -350,7 +385,10 @@ fn lvs_reads_what_ipvsadm_writes() {
             .with_persistence_netmask(360, Netmask::V4(Ipv4Addr::new(255, 255, 255, 0)))
     );
     let k4 = ServiceKey::sctp(sa("10.3.0.2:3868"));
-    assert_eq!(h.service(&k4).unwrap().service, Service::new(k4).with_scheduler(Scheduler::Nq));
+    assert_eq!(
+        h.service(&k4).unwrap().service,
+        Service::new(k4).with_scheduler(Scheduler::Nq)
+    );
     let k5 = ServiceKey::udp(sa("10.3.0.3:5060"));
     assert_eq!(
         h.service(&k5).unwrap().service,
@@ -373,28 +411,54 @@ fn kernel_errors_map_to_kinds() {
     let d = Destination::new(sa("10.4.1.1:80"));
     let kind = |r: Result<(), Error>| r.expect_err("must fail").kind();
 
-    assert_eq!(h.service(&ghost).unwrap_err().kind(), ErrorKind::ServiceNotFound);
+    assert_eq!(
+        h.service(&ghost).unwrap_err().kind(),
+        ErrorKind::ServiceNotFound
+    );
     assert_eq!(kind(h.remove_service(&ghost)), ErrorKind::ServiceNotFound);
-    assert_eq!(kind(h.update_service(&Service::new(ghost))), ErrorKind::ServiceNotFound);
-    assert_eq!(kind(h.add_destination(&ghost, &d)), ErrorKind::ServiceNotFound);
+    assert_eq!(
+        kind(h.update_service(&Service::new(ghost))),
+        ErrorKind::ServiceNotFound
+    );
+    assert_eq!(
+        kind(h.add_destination(&ghost, &d)),
+        ErrorKind::ServiceNotFound
+    );
     assert_eq!(kind(h.zero(Some(&ghost))), ErrorKind::ServiceNotFound);
     let e = h.destinations(&ghost).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::ServiceNotFound);
-    assert_eq!(e.to_string(), "list destinations of TCP 10.4.0.99:80: no such service [errno 3]");
+    assert_eq!(
+        e.to_string(),
+        "list destinations of TCP 10.4.0.99:80: no such service [errno 3]"
+    );
 
     h.add_service(&Service::new(key)).unwrap();
     let e = h.add_service(&Service::new(key)).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::ServiceExists);
     assert_eq!(e.errno(), Some(17));
-    assert!(h.destinations(&key).unwrap().is_empty(), "empty list, not an error");
-    assert_eq!(kind(h.update_destination(&key, &d)), ErrorKind::DestinationNotFound);
-    assert_eq!(kind(h.remove_destination(&key, d.addr)), ErrorKind::DestinationNotFound);
+    assert!(
+        h.destinations(&key).unwrap().is_empty(),
+        "empty list, not an error"
+    );
+    assert_eq!(
+        kind(h.update_destination(&key, &d)),
+        ErrorKind::DestinationNotFound
+    );
+    assert_eq!(
+        kind(h.remove_destination(&key, d.addr)),
+        ErrorKind::DestinationNotFound
+    );
     h.add_destination(&key, &d).unwrap();
-    assert_eq!(kind(h.add_destination(&key, &d)), ErrorKind::DestinationExists);
+    assert_eq!(
+        kind(h.add_destination(&key, &d)),
+        ErrorKind::DestinationExists
+    );
 
     let custom = Scheduler::Custom(SchedName::new("nosuchsched").unwrap());
     let e = h
-        .add_service(&Service::new(ServiceKey::tcp(sa("10.4.0.2:80"))).with_scheduler(custom.clone()))
+        .add_service(
+            &Service::new(ServiceKey::tcp(sa("10.4.0.2:80"))).with_scheduler(custom.clone()),
+        )
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::SchedulerNotFound);
     assert!(e.to_string().contains("ip_vs_<name>"), "{e}");
@@ -403,7 +467,9 @@ fn kernel_errors_map_to_kinds() {
         ErrorKind::SchedulerNotFound
     );
     // A multicast real server: the kernel refuses it (EINVAL, no kind of its own).
-    let e = h.add_destination(&key, &Destination::new(sa("224.0.0.5:80"))).unwrap_err();
+    let e = h
+        .add_destination(&key, &Destination::new(sa("224.0.0.5:80")))
+        .unwrap_err();
     assert_eq!((e.kind(), e.errno()), (ErrorKind::Kernel, Some(22)));
     // Nothing failed halfway: the table is as before.
     assert_eq!(h.services().unwrap().len(), 1);
@@ -464,20 +530,35 @@ fn invalid_input_is_refused_before_the_kernel_and_the_kernel_agrees() {
         vec![CmdAttr::Service(svc_attrs(vec![])), CmdAttr::Dest(v)]
     };
     let kernel_errno = |h: &mut Handle, cmd, attrs: &[CmdAttr]| {
-        h.send_raw(cmd, attrs).expect_err("kernel must refuse").errno()
+        h.send_raw(cmd, attrs)
+            .expect_err("kernel must refuse")
+            .errno()
     };
 
     // Weight above i32::MAX: the kernel answers ERANGE.
     let mut d = Destination::new(sa("10.6.1.1:80"));
     d.weight = 1 << 31;
     invalid(h.add_destination(&key, &d), "destination.weight");
-    assert_eq!(kernel_errno(&mut h, IPVS_CMD_NEW_DEST, &dest_raw(80, 1 << 31, 0, 0, 0, vec![])), Some(34));
+    assert_eq!(
+        kernel_errno(
+            &mut h,
+            IPVS_CMD_NEW_DEST,
+            &dest_raw(80, 1 << 31, 0, 0, 0, vec![])
+        ),
+        Some(34)
+    );
     // Lower threshold above upper: ERANGE.
     invalid(
-        h.add_destination(&key, &Destination::new(sa("10.6.1.1:80")).with_thresholds(5, 4)),
+        h.add_destination(
+            &key,
+            &Destination::new(sa("10.6.1.1:80")).with_thresholds(5, 4),
+        ),
         "destination.lower_threshold",
     );
-    assert_eq!(kernel_errno(&mut h, IPVS_CMD_NEW_DEST, &dest_raw(80, 1, 4, 5, 0, vec![])), Some(34));
+    assert_eq!(
+        kernel_errno(&mut h, IPVS_CMD_NEW_DEST, &dest_raw(80, 1, 4, 5, 0, vec![])),
+        Some(34)
+    );
     // GUE without a port: EINVAL.
     invalid(
         h.add_destination(
@@ -493,7 +574,14 @@ fn invalid_input_is_refused_before_the_kernel_and_the_kernel_agrees() {
         kernel_errno(
             &mut h,
             IPVS_CMD_NEW_DEST,
-            &dest_raw(80, 1, 0, 0, IP_VS_CONN_F_TUNNEL, vec![DestAttr::TunType(1), DestAttr::TunPort(0)])
+            &dest_raw(
+                80,
+                1,
+                0,
+                0,
+                IP_VS_CONN_F_TUNNEL,
+                vec![DestAttr::TunType(1), DestAttr::TunPort(0)]
+            )
         ),
         Some(22)
     );
@@ -502,9 +590,21 @@ fn invalid_input_is_refused_before_the_kernel_and_the_kernel_agrees() {
         h.add_destination(&key, &Destination::new(sa("[2001:db8::1]:80"))),
         "destination.addr",
     );
-    let mut mixed = dest_raw(80, 1, 0, 0, IP_VS_CONN_F_MASQ, vec![DestAttr::AddrFamily(AF_INET6)]);
+    let mut mixed = dest_raw(
+        80,
+        1,
+        0,
+        0,
+        IP_VS_CONN_F_MASQ,
+        vec![DestAttr::AddrFamily(AF_INET6)],
+    );
     if let CmdAttr::Dest(v) = &mut mixed[1] {
-        v[0] = DestAttr::Addr("2001:db8::1".parse::<std::net::Ipv6Addr>().unwrap().octets());
+        v[0] = DestAttr::Addr(
+            "2001:db8::1"
+                .parse::<std::net::Ipv6Addr>()
+                .unwrap()
+                .octets(),
+        );
     }
     assert_eq!(kernel_errno(&mut h, IPVS_CMD_NEW_DEST, &mixed), Some(22));
     // IPv6 persistence prefix 0 or 129: EINVAL.
@@ -517,36 +617,68 @@ fn invalid_input_is_refused_before_the_kernel_and_the_kernel_agrees() {
         let attrs = [CmdAttr::Service(vec![
             ServiceAttr::Af(AF_INET6),
             ServiceAttr::Protocol(IPPROTO_TCP),
-            ServiceAttr::Addr("2001:db8::1".parse::<std::net::Ipv6Addr>().unwrap().octets()),
+            ServiceAttr::Addr(
+                "2001:db8::1"
+                    .parse::<std::net::Ipv6Addr>()
+                    .unwrap()
+                    .octets(),
+            ),
             ServiceAttr::Port(80),
             ServiceAttr::SchedName("wlc".into()),
-            ServiceAttr::Flags(SvcFlags { flags: IP_VS_SVC_F_PERSISTENT, mask: !0 }),
+            ServiceAttr::Flags(SvcFlags {
+                flags: IP_VS_SVC_F_PERSISTENT,
+                mask: !0,
+            }),
             ServiceAttr::Timeout(60),
             ServiceAttr::Netmask(u32::from(bad).to_ne_bytes()),
         ])];
         assert_eq!(kernel_errno(&mut h, IPVS_CMD_NEW_SERVICE, &attrs), Some(22));
     }
     // Scheduler and persistence-engine names longer than 15 bytes.
-    assert_eq!(SchedName::new("a_very_long_scheduler").unwrap_err().kind(), ErrorKind::InvalidArgument);
+    assert_eq!(
+        SchedName::new("a_very_long_scheduler").unwrap_err().kind(),
+        ErrorKind::InvalidArgument
+    );
     invalid(
-        h.add_service(&Service::new(key).with_persistence(5).with_persistence_engine("sip_engine_too_long")),
+        h.add_service(
+            &Service::new(key)
+                .with_persistence(5)
+                .with_persistence_engine("sip_engine_too_long"),
+        ),
         "persistence_engine",
     );
     let long = |pe: bool| {
         [CmdAttr::Service(svc_attrs(vec![
-            ServiceAttr::SchedName(if pe { "wlc".into() } else { "a_very_long_scheduler".into() }),
+            ServiceAttr::SchedName(if pe {
+                "wlc".into()
+            } else {
+                "a_very_long_scheduler".into()
+            }),
             ServiceAttr::Flags(SvcFlags { flags: 1, mask: !0 }),
             ServiceAttr::Timeout(5),
             ServiceAttr::Netmask([255; 4]),
-            ServiceAttr::PeName(if pe { "sip_engine_too_long".into() } else { String::new() }),
+            ServiceAttr::PeName(if pe {
+                "sip_engine_too_long".into()
+            } else {
+                String::new()
+            }),
         ]))]
     };
-    assert!(matches!(kernel_errno(&mut h, IPVS_CMD_SET_SERVICE, &long(false)), Some(22 | 34)));
-    assert!(matches!(kernel_errno(&mut h, IPVS_CMD_SET_SERVICE, &long(true)), Some(22 | 34)));
+    assert!(matches!(
+        kernel_errno(&mut h, IPVS_CMD_SET_SERVICE, &long(false)),
+        Some(22 | 34)
+    ));
+    assert!(matches!(
+        kernel_errno(&mut h, IPVS_CMD_SET_SERVICE, &long(true)),
+        Some(22 | 34)
+    ));
 
     // Firewall mark 0: the kernel does not refuse it, it silently creates
     // an address service TCP 0.0.0.0:0 instead.
-    invalid(h.add_service(&Service::new(ServiceKey::fwmark(AddressFamily::Inet, 0))), "key.mark");
+    invalid(
+        h.add_service(&Service::new(ServiceKey::fwmark(AddressFamily::Inet, 0))),
+        "key.mark",
+    );
     h.send_raw(
         IPVS_CMD_NEW_SERVICE,
         &[CmdAttr::Service(vec![
@@ -572,48 +704,84 @@ fn invalid_input_is_refused_before_the_kernel_and_the_kernel_agrees() {
         IPVS_CMD_SET_SERVICE,
         &[CmdAttr::Service(svc_attrs(vec![
             ServiceAttr::SchedName("wlc".into()),
-            ServiceAttr::Flags(SvcFlags { flags: IP_VS_SVC_F_PERSISTENT, mask: !0 }),
+            ServiceAttr::Flags(SvcFlags {
+                flags: IP_VS_SVC_F_PERSISTENT,
+                mask: !0,
+            }),
             ServiceAttr::Timeout(u32::MAX),
             ServiceAttr::Netmask([255; 4]),
         ]))],
     )
     .expect("the kernel accepts any timeout");
-    let back = h.service(&key).unwrap().service.persistence.expect("persistent");
+    let back = h
+        .service(&key)
+        .unwrap()
+        .service
+        .persistence
+        .expect("persistent");
     assert_ne!(back.timeout, u32::MAX, "the kernel wrapped timeout * HZ");
     // Persistence timeout 0: accepted by the kernel, and persistence then
     // does nothing; lvs refuses it.
-    invalid(h.update_service(&Service::new(key).with_persistence(0)), "persistence.timeout");
+    invalid(
+        h.update_service(&Service::new(key).with_persistence(0)),
+        "persistence.timeout",
+    );
 
     // One-packet scheduling on TCP: the kernel stores the flag and ignores it.
-    invalid(h.update_service(&Service::new(key).with_one_packet(true)), "one_packet");
+    invalid(
+        h.update_service(&Service::new(key).with_one_packet(true)),
+        "one_packet",
+    );
     h.send_raw(
         IPVS_CMD_SET_SERVICE,
         &[CmdAttr::Service(svc_attrs(vec![
             ServiceAttr::SchedName("wlc".into()),
-            ServiceAttr::Flags(SvcFlags { flags: IP_VS_SVC_F_ONEPACKET, mask: !0 }),
+            ServiceAttr::Flags(SvcFlags {
+                flags: IP_VS_SVC_F_ONEPACKET,
+                mask: !0,
+            }),
             ServiceAttr::Timeout(0),
             ServiceAttr::Netmask([255; 4]),
         ]))],
     )
     .expect("the kernel accepts one-packet on TCP");
     // A persistence engine without persistence: accepted, never consulted.
-    invalid(h.update_service(&Service::new(key).with_persistence_engine("sip")), "persistence_engine");
+    invalid(
+        h.update_service(&Service::new(key).with_persistence_engine("sip")),
+        "persistence_engine",
+    );
     // A timeout of 0 reads as "unchanged" in the kernel.
     let before = h.timeouts().unwrap();
     invalid(h.set_timeouts(&Timeouts::new(0, 10, 10)), "timeouts.tcp");
-    h.send_raw(IPVS_CMD_SET_CONFIG, &[CmdAttr::TimeoutTcp(0)]).unwrap();
+    h.send_raw(IPVS_CMD_SET_CONFIG, &[CmdAttr::TimeoutTcp(0)])
+        .unwrap();
     assert_eq!(h.timeouts().unwrap(), before, "0 silently changed nothing");
-    invalid(h.set_timeouts(&Timeouts::new(Timeouts::MAX + 1, 10, 10)), "timeouts.tcp");
-    assert_eq!(kernel_errno(&mut h, IPVS_CMD_SET_CONFIG, &[CmdAttr::TimeoutTcp(u32::MAX)]), Some(22));
+    invalid(
+        h.set_timeouts(&Timeouts::new(Timeouts::MAX + 1, 10, 10)),
+        "timeouts.tcp",
+    );
+    assert_eq!(
+        kernel_errno(
+            &mut h,
+            IPVS_CMD_SET_CONFIG,
+            &[CmdAttr::TimeoutTcp(u32::MAX)]
+        ),
+        Some(22)
+    );
     // Custom names of built-in schedulers would never compare equal on read.
     invalid(
-        h.update_service(&Service::new(key).with_scheduler(Scheduler::Custom(SchedName::new("rr").unwrap()))),
+        h.update_service(
+            &Service::new(key).with_scheduler(Scheduler::Custom(SchedName::new("rr").unwrap())),
+        ),
         "scheduler",
     );
     // IPv6 scope ids do not exist in IPVS: refused rather than dropped.
     let mut scoped: std::net::SocketAddrV6 = "[fe80::1]:80".parse().unwrap();
     scoped.set_scope_id(2);
-    invalid(h.add_service(&Service::new(ServiceKey::tcp(scoped))), "key.addr");
+    invalid(
+        h.add_service(&Service::new(ServiceKey::tcp(scoped))),
+        "key.addr",
+    );
 }
 
 #[test]
@@ -623,18 +791,35 @@ fn flush_zero_info_timeouts() {
     let mut h = ns.handle();
     let info = h.info().unwrap();
     assert_eq!(info.version, (1, 2, 1));
-    assert_eq!(info.conn_table_size, 4096, "Debian builds IP_VS_TAB_BITS=12");
-    assert_eq!(ns.ipvsadm("-Ln").lines().next().unwrap(), "IP Virtual Server version 1.2.1 (size=4096)");
+    assert_eq!(
+        info.conn_table_size, 4096,
+        "Debian builds IP_VS_TAB_BITS=12"
+    );
+    assert_eq!(
+        ns.ipvsadm("-Ln").lines().next().unwrap(),
+        "IP Virtual Server version 1.2.1 (size=4096)"
+    );
     let t = h.timeouts().unwrap();
     assert_eq!(t, Timeouts::new(900, 120, 300), "kernel defaults");
     let mut partial = Timeouts::default();
     partial.tcp_fin = Some(33);
     h.set_timeouts(&partial).unwrap();
-    assert_eq!(h.timeouts().unwrap(), Timeouts::new(900, 33, 300), "None left the others unchanged");
+    assert_eq!(
+        h.timeouts().unwrap(),
+        Timeouts::new(900, 33, 300),
+        "None left the others unchanged"
+    );
     h.set_timeouts(&Timeouts::new(1000, 60, 45)).unwrap();
-    assert_eq!(ns.ipvsadm("-Ln --timeout").trim(), "Timeout (tcp tcpfin udp): 1000 60 45");
+    assert_eq!(
+        ns.ipvsadm("-Ln --timeout").trim(),
+        "Timeout (tcp tcpfin udp): 1000 60 45"
+    );
     for i in 0..5u8 {
-        h.add_service(&Service::new(ServiceKey::tcp(SocketAddr::from(([10, 7, 0, i], 80))))).unwrap();
+        h.add_service(&Service::new(ServiceKey::tcp(SocketAddr::from((
+            [10, 7, 0, i],
+            80,
+        )))))
+        .unwrap();
     }
     h.zero(None).unwrap();
     h.zero(Some(&ServiceKey::tcp(sa("10.7.0.1:80")))).unwrap();
@@ -652,7 +837,8 @@ fn large_tables_dump_across_many_datagrams() {
     let n_svc = 600u16;
     for i in 0..n_svc {
         let key = ServiceKey::tcp(SocketAddr::from(([10, 8, (i >> 8) as u8, i as u8], 80)));
-        h.add_service(&Service::new(key).with_scheduler(Scheduler::Rr)).unwrap();
+        h.add_service(&Service::new(key).with_scheduler(Scheduler::Rr))
+            .unwrap();
     }
     let key = ServiceKey::tcp(sa("10.8.0.0:80"));
     let n_dst = 700u32;
@@ -667,7 +853,10 @@ fn large_tables_dump_across_many_datagrams() {
     assert_eq!(dests.len(), n_dst as usize);
     let weights: Vec<u32> = dests.iter().map(|d| d.destination.weight).collect();
     assert_eq!(weights, (0..n_dst).rev().collect::<Vec<_>>());
-    assert_eq!(ns.ipvsadm("-Sn").lines().count(), usize::from(n_svc) + n_dst as usize);
+    assert_eq!(
+        ns.ipvsadm("-Sn").lines().count(),
+        usize::from(n_svc) + n_dst as usize
+    );
 }
 
 #[test]
@@ -681,7 +870,10 @@ fn handles_in_other_namespaces_are_isolated() {
     let key = ServiceKey::tcp(sa("10.10.0.1:80"));
     ha.add_service(&Service::new(key)).unwrap();
     assert_eq!(ha.services().unwrap().len(), 1);
-    assert!(hb.services().unwrap().is_empty(), "b must not see a's service");
+    assert!(
+        hb.services().unwrap().is_empty(),
+        "b must not see a's service"
+    );
     assert_eq!(b.ipvsadm("-Sn"), "");
     assert_eq!(a.ipvsadm("-Sn"), "-A -t 10.10.0.1:80 -s wlc\n");
     // The calling thread stayed in its own namespace.
@@ -702,7 +894,9 @@ fn permission_denied_without_cap_net_admin() {
         let e = h.services().unwrap_err();
         assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
         assert!(e.to_string().contains("CAP_NET_ADMIN"), "{e}");
-        let e = h.add_service(&Service::new(ServiceKey::tcp(sa("10.11.0.1:80")))).unwrap_err();
+        let e = h
+            .add_service(&Service::new(ServiceKey::tcp(sa("10.11.0.1:80"))))
+            .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
         return;
     }
@@ -711,11 +905,19 @@ fn permission_denied_without_cap_net_admin() {
     let out = std::process::Command::new("setpriv")
         .args(["--bounding-set", "-net_admin", "--inh-caps", "-net_admin"])
         .arg(&exe)
-        .args(["--exact", "permission_denied_without_cap_net_admin", "--nocapture"])
+        .args([
+            "--exact",
+            "permission_denied_without_cap_net_admin",
+            "--nocapture",
+        ])
         .env("LVS_TEST_EPERM_CHILD", "1")
         .output()
         .expect("run setpriv");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(out.status.success(), "child failed:\n{text}");
     assert!(text.contains("1 passed"), "child ran no test:\n{text}");
 }
@@ -735,7 +937,9 @@ fn ipvs_unavailable_when_the_module_cannot_load() {
         for m in mods.split_whitespace() {
             let _ = sh_out(&format!("rmmod {m}"));
         }
-        if sh_out("rmmod ip_vs").status.success() || !std::path::Path::new("/sys/module/ip_vs").exists() {
+        if sh_out("rmmod ip_vs").status.success()
+            || !std::path::Path::new("/sys/module/ip_vs").exists()
+        {
             unloaded = true;
             break;
         }
@@ -743,10 +947,203 @@ fn ipvs_unavailable_when_the_module_cannot_load() {
     }
     let result = Handle::open();
     restore().unwrap();
-    assert!(unloaded, "could not unload ip_vs: {}", sh("lsmod | grep ip_vs || true"));
+    assert!(
+        unloaded,
+        "could not unload ip_vs: {}",
+        sh("lsmod | grep ip_vs || true")
+    );
     let e = result.expect_err("open must fail without IPVS");
     assert_eq!(e.kind(), ErrorKind::IpvsUnavailable, "{e}");
     assert!(e.to_string().contains("modprobe ip_vs"), "{e}");
     // Autoload works again once allowed.
     Handle::open().unwrap();
+}
+
+#[test]
+fn batch_gives_one_result_per_operation_in_order() {
+    let _k = kernel();
+    let ns = Netns::new("batch");
+    let mut h = ns.handle();
+    let a = ServiceKey::tcp(sa("10.12.0.1:80"));
+    let ghost = ServiceKey::tcp(sa("10.12.0.99:80"));
+    let d1 = Destination::new(sa("10.12.1.1:80"));
+    let d2 = Destination::new(sa("10.12.1.2:80")).with_weight(5);
+    let mut too_heavy = Destination::new(sa("10.12.1.3:80"));
+    too_heavy.weight = u32::MAX;
+    let ops = vec![
+        Op::AddService(Service::new(a).with_scheduler(Scheduler::Rr)),
+        Op::AddDestination(a, d1),
+        Op::AddService(Service::new(a)),  // exists
+        Op::AddDestination(ghost, d1),    // no such service
+        Op::AddDestination(a, too_heavy), // refused locally, never sent
+        Op::AddDestination(a, d2),
+        Op::RemoveDestination(a, sa("10.12.1.9:80")), // no such destination
+        Op::UpdateDestination(a, d1.with_weight(7)),
+    ];
+    let r = h.apply(&ops);
+    let kinds: Vec<Option<ErrorKind>> = r
+        .results
+        .iter()
+        .map(|r| r.as_ref().err().map(Error::kind))
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            None,
+            None,
+            Some(ErrorKind::ServiceExists),
+            Some(ErrorKind::ServiceNotFound),
+            Some(ErrorKind::InvalidArgument),
+            None,
+            Some(ErrorKind::DestinationNotFound),
+            None,
+        ]
+    );
+    assert_eq!(r.failures(), 4);
+    assert_eq!(r.sends, 1, "one datagram for the whole batch");
+    let e = r.results[3].as_ref().unwrap_err();
+    assert_eq!(
+        e.operation(),
+        &Operation::AddDestination {
+            service: ghost,
+            dest: d1.addr
+        }
+    );
+    let got: Vec<_> = h
+        .destinations(&a)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.destination)
+        .collect();
+    assert_eq!(got, vec![d2, d1.with_weight(7)]);
+    assert_eq!(
+        h.service(&a).unwrap().service.scheduler,
+        Scheduler::Rr,
+        "the failed re-add changed nothing"
+    );
+
+    // Stop at the first error: the rest is not sent.
+    let b = ServiceKey::tcp(sa("10.12.0.2:80"));
+    let r = h.apply_with(
+        &[
+            Op::AddService(Service::new(b)),
+            Op::AddService(Service::new(a)),
+            Op::AddDestination(b, d1),
+        ],
+        OnError::Stop,
+    );
+    assert!(r.results[0].is_ok());
+    assert_eq!(
+        r.results[1].as_ref().unwrap_err().kind(),
+        ErrorKind::ServiceExists
+    );
+    assert_eq!(
+        r.results[2].as_ref().unwrap_err().kind(),
+        ErrorKind::NotAttempted
+    );
+    assert!(h.destinations(&b).unwrap().is_empty());
+}
+
+#[test]
+fn batch_far_larger_than_the_socket_buffer() {
+    let _k = kernel();
+    let ns = Netns::new("bigbatch");
+    let mut h = ns.handle();
+    let n_svc = 3000u32;
+    let per = 3u32;
+    let mut ops = Vec::new();
+    for i in 0..n_svc {
+        let key = ServiceKey::tcp(SocketAddr::from(([10, 13, (i >> 8) as u8, i as u8], 80)));
+        ops.push(Op::AddService(
+            Service::new(key).with_scheduler(Scheduler::Wrr),
+        ));
+        for j in 0..per {
+            let d = Destination::new(SocketAddr::from((
+                [10, 14, (i >> 8) as u8, i as u8],
+                8000 + j as u16,
+            )))
+            .with_weight(j + 1);
+            ops.push(Op::AddDestination(key, d));
+        }
+    }
+    let r = h.apply(&ops);
+    assert!(r.is_ok(), "first failure: {:?}", r.errors().next());
+    assert!(r.sends > 1, "{} ops must take several datagrams", ops.len());
+    let table = h.table().unwrap();
+    assert_eq!(table.len(), n_svc as usize);
+    assert!(table.iter().all(|t| t.destinations.len() == per as usize));
+    assert_eq!(
+        ns.ipvsadm("-Sn").lines().count(),
+        (n_svc * (per + 1)) as usize
+    );
+    // Every operation of a second, equally large batch fails: each failure
+    // is reported, none is lost.
+    let removes: Vec<Op> = (0..n_svc * per)
+        .map(|i| {
+            Op::RemoveDestination(
+                ServiceKey::tcp(sa("10.13.0.0:80")),
+                SocketAddr::from(([10, 99, (i >> 8) as u8, i as u8], 1)),
+            )
+        })
+        .collect();
+    let r = h.apply(&removes);
+    assert_eq!(r.failures(), removes.len());
+    assert!(
+        r.results
+            .iter()
+            .all(|r| r.as_ref().unwrap_err().kind() == ErrorKind::DestinationNotFound)
+    );
+}
+
+#[test]
+fn whole_table_read_matches_per_service_reads() {
+    let _k = kernel();
+    let ns = Netns::new("table");
+    let mut h = ns.handle();
+    let mut ops = Vec::new();
+    let mut keys = Vec::new();
+    for i in 0..200u32 {
+        let key = if i % 10 == 0 {
+            ServiceKey::fwmark(AddressFamily::Inet6, i + 1)
+        } else {
+            ServiceKey::udp(SocketAddr::from(([10, 15, 0, i as u8], 53)))
+        };
+        keys.push(key);
+        ops.push(Op::AddService(Service::new(key)));
+        // One service with enough destinations to need several datagrams.
+        let n = if i == 7 { 400 } else { i % 5 };
+        for j in 0..n {
+            let ip = if key.family() == AddressFamily::Inet6 {
+                format!("[2001:db8:15::{:x}]:{}", j + 1, 53)
+            } else {
+                format!("10.16.{}.{}:53", j >> 8, j & 0xff)
+            };
+            ops.push(Op::AddDestination(
+                key,
+                Destination::new(sa(&ip)).with_weight(j),
+            ));
+        }
+    }
+    assert!(h.apply(&ops).is_ok());
+    let table = h.table().unwrap();
+    assert_eq!(table.len(), keys.len());
+    for t in &table {
+        let one = h.destinations(&t.service.service.key).unwrap();
+        assert_eq!(t.destinations, one, "{}", t.service.service.key);
+    }
+    assert_eq!(
+        table
+            .iter()
+            .find(|t| t.service.service.key == keys[7])
+            .unwrap()
+            .destinations
+            .len(),
+        400
+    );
+    // Unknown services give empty lists in destinations_of.
+    let v = h
+        .destinations_of(&[keys[1], ServiceKey::tcp(sa("10.15.9.9:1"))])
+        .unwrap();
+    assert_eq!(v[1], vec![]);
+    assert_eq!(v[0].len(), 1);
 }

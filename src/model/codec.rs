@@ -198,9 +198,14 @@ pub(crate) fn parse_service(attrs: &[ServiceAttr]) -> Result<ServiceEntry, Decod
             AddressFamily::Inet => Netmask::V4(Ipv4Addr::from(raw)),
             AddressFamily::Inet6 => {
                 let len = u32::from_ne_bytes(raw);
-                Netmask::V6(u8::try_from(len).ok().filter(|l| (1..=128).contains(l)).ok_or_else(
-                    || DecodeError::from(format!("IPv6 netmask prefix {len} out of 1..=128")),
-                )?)
+                Netmask::V6(
+                    u8::try_from(len)
+                        .ok()
+                        .filter(|l| (1..=128).contains(l))
+                        .ok_or_else(|| {
+                            DecodeError::from(format!("IPv6 netmask prefix {len} out of 1..=128"))
+                        })?,
+                )
             }
         };
         Some(Persistence {
@@ -318,8 +323,11 @@ pub(crate) fn parse_dest(
     let ip = ip_from_raw(family, &addr.ok_or_else(|| missing("IPVS_DEST_ATTR_ADDR"))?);
     let port = port.ok_or_else(|| missing("IPVS_DEST_ATTR_PORT"))?;
     let fwd = fwd.ok_or_else(|| missing("IPVS_DEST_ATTR_FWD_METHOD"))? & IP_VS_CONN_F_FWD_MASK;
-    let bad_flags =
-        || DecodeError::from(format!("tunnel type {tun_type} with unsupported flags {tun_flags:#x}"));
+    let bad_flags = || {
+        DecodeError::from(format!(
+            "tunnel type {tun_type} with unsupported flags {tun_flags:#x}"
+        ))
+    };
     let forwarding = match fwd {
         IP_VS_CONN_F_MASQ => Forwarding::Masquerade,
         IP_VS_CONN_F_LOCALNODE => Forwarding::Local,

@@ -39,3 +39,14 @@ pub struct DestinationEntry {
     /// Counters and rates.
     pub stats: Stats,
 }
+
+/// A service with all its destinations, as [`Handle::table`](crate::Handle::table) reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub struct TableEntry {
+    /// The service.
+    pub service: ServiceEntry,
+    /// Its destinations in kernel list order (most recently added first).
+    pub destinations: Vec<DestinationEntry>,
+}

@@ -258,7 +258,7 @@ pub(crate) fn check_module_name(what: &'static str, name: &str) -> Result<(), Er
 }
 
 /// The scheduling algorithm of a service (the kernel module `ip_vs_<name>`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "serde", serde(rename_all = "lowercase"))]
 #[non_exhaustive]
@@ -269,7 +269,8 @@ pub enum Scheduler {
     Wrr,
     /// `lc`: least connection.
     Lc,
-    /// `wlc`: weighted least connection (the kernel's default in ipvsadm).
+    /// `wlc`: weighted least connection (ipvsadm's default).
+    #[default]
     Wlc,
     /// `sed`: shortest expected delay.
     Sed,
@@ -295,12 +296,6 @@ pub enum Scheduler {
     None,
     /// Any other scheduler module, by name.
     Custom(SchedName),
-}
-
-impl Default for Scheduler {
-    fn default() -> Self {
-        Scheduler::Wlc
-    }
 }
 
 impl Scheduler {
@@ -564,15 +559,16 @@ impl Service {
                 );
             }
         }
-        if self.one_packet
-            && matches!(self.key.protocol(), Some(p) if p != Protocol::Udp)
-        {
+        if self.one_packet && matches!(self.key.protocol(), Some(p) if p != Protocol::Udp) {
             return bad(
                 "one_packet",
                 format!(
                     "one-packet scheduling works only for UDP; {} is {}",
                     self.key,
-                    self.key.protocol().map(|p| p.to_string()).unwrap_or_default()
+                    self.key
+                        .protocol()
+                        .map(|p| p.to_string())
+                        .unwrap_or_default()
                 ),
             );
         }

@@ -311,8 +311,8 @@ impl Nla for DestAttr {
             Addr(_) => 16,
             Port(_) | AddrFamily(_) | TunPort(_) | TunFlags(_) => 2,
             TunType(_) => 1,
-            FwdMethod(_) | Weight(_) | UThresh(_) | LThresh(_) | ActiveConns(_)
-            | InactConns(_) | PersistConns(_) => 4,
+            FwdMethod(_) | Weight(_) | UThresh(_) | LThresh(_) | ActiveConns(_) | InactConns(_)
+            | PersistConns(_) => 4,
             Stats(v) | Stats64(v) => v.as_slice().buffer_len(),
             Other(n) => n.value_len(),
         }
@@ -345,8 +345,8 @@ impl Nla for DestAttr {
             Port(v) | TunPort(v) => b.copy_from_slice(&v.to_be_bytes()),
             AddrFamily(v) | TunFlags(v) => b.copy_from_slice(&v.to_ne_bytes()),
             TunType(v) => b[0] = *v,
-            FwdMethod(v) | Weight(v) | UThresh(v) | LThresh(v) | ActiveConns(v)
-            | InactConns(v) | PersistConns(v) => b.copy_from_slice(&v.to_ne_bytes()),
+            FwdMethod(v) | Weight(v) | UThresh(v) | LThresh(v) | ActiveConns(v) | InactConns(v)
+            | PersistConns(v) => b.copy_from_slice(&v.to_ne_bytes()),
             Stats(v) | Stats64(v) => emit_nest(v, b),
             Other(n) => n.emit_value(b),
         }
@@ -456,7 +456,9 @@ impl<'a, T: AsRef<[u8]> + ?Sized> Parseable<NlaBuffer<&'a T>> for DaemonAttr {
         let v = buf.value();
         Ok(match buf.kind() {
             IPVS_DAEMON_ATTR_STATE => State(u32_of(v).context("IPVS_DAEMON_ATTR_STATE")?),
-            IPVS_DAEMON_ATTR_MCAST_IFN => McastIfn(str_of(v).context("IPVS_DAEMON_ATTR_MCAST_IFN")?),
+            IPVS_DAEMON_ATTR_MCAST_IFN => {
+                McastIfn(str_of(v).context("IPVS_DAEMON_ATTR_MCAST_IFN")?)
+            }
             IPVS_DAEMON_ATTR_SYNC_ID => SyncId(u32_of(v).context("IPVS_DAEMON_ATTR_SYNC_ID")?),
             IPVS_DAEMON_ATTR_SYNC_MAXLEN => {
                 SyncMaxlen(u16_of(v).context("IPVS_DAEMON_ATTR_SYNC_MAXLEN")?)
@@ -467,7 +469,9 @@ impl<'a, T: AsRef<[u8]> + ?Sized> Parseable<NlaBuffer<&'a T>> for DaemonAttr {
             IPVS_DAEMON_ATTR_MCAST_GROUP6 => {
                 McastGroup6(want::<16>(v).context("IPVS_DAEMON_ATTR_MCAST_GROUP6")?)
             }
-            IPVS_DAEMON_ATTR_MCAST_PORT => McastPort(u16_of(v).context("IPVS_DAEMON_ATTR_MCAST_PORT")?),
+            IPVS_DAEMON_ATTR_MCAST_PORT => {
+                McastPort(u16_of(v).context("IPVS_DAEMON_ATTR_MCAST_PORT")?)
+            }
             IPVS_DAEMON_ATTR_MCAST_TTL => McastTtl(u8_of(v).context("IPVS_DAEMON_ATTR_MCAST_TTL")?),
             _ => Other(DefaultNla::parse(buf)?),
         })
@@ -534,15 +538,17 @@ impl<'a, T: AsRef<[u8]> + ?Sized> Parseable<NlaBuffer<&'a T>> for CmdAttr {
     fn parse(buf: &NlaBuffer<&'a T>) -> Result<Self, DecodeError> {
         let v = buf.value();
         Ok(match buf.kind() {
-            IPVS_CMD_ATTR_SERVICE => CmdAttr::Service(
-                parse_nest(v, "IPVS_CMD_ATTR_SERVICE", |n| ServiceAttr::parse(n))?,
-            ),
+            IPVS_CMD_ATTR_SERVICE => {
+                CmdAttr::Service(parse_nest(v, "IPVS_CMD_ATTR_SERVICE", |n| {
+                    ServiceAttr::parse(n)
+                })?)
+            }
             IPVS_CMD_ATTR_DEST => {
                 CmdAttr::Dest(parse_nest(v, "IPVS_CMD_ATTR_DEST", |n| DestAttr::parse(n))?)
             }
-            IPVS_CMD_ATTR_DAEMON => {
-                CmdAttr::Daemon(parse_nest(v, "IPVS_CMD_ATTR_DAEMON", |n| DaemonAttr::parse(n))?)
-            }
+            IPVS_CMD_ATTR_DAEMON => CmdAttr::Daemon(parse_nest(v, "IPVS_CMD_ATTR_DAEMON", |n| {
+                DaemonAttr::parse(n)
+            })?),
             IPVS_CMD_ATTR_TIMEOUT_TCP => {
                 CmdAttr::TimeoutTcp(u32_of(v).context("IPVS_CMD_ATTR_TIMEOUT_TCP")?)
             }
@@ -595,7 +601,9 @@ impl<'a, T: AsRef<[u8]> + ?Sized> Parseable<NlaBuffer<&'a T>> for InfoAttr {
     fn parse(buf: &NlaBuffer<&'a T>) -> Result<Self, DecodeError> {
         let v = buf.value();
         Ok(match buf.kind() {
-            IPVS_INFO_ATTR_VERSION => InfoAttr::Version(u32_of(v).context("IPVS_INFO_ATTR_VERSION")?),
+            IPVS_INFO_ATTR_VERSION => {
+                InfoAttr::Version(u32_of(v).context("IPVS_INFO_ATTR_VERSION")?)
+            }
             IPVS_INFO_ATTR_CONN_TAB_SIZE => {
                 InfoAttr::ConnTabSize(u32_of(v).context("IPVS_INFO_ATTR_CONN_TAB_SIZE")?)
             }
@@ -666,6 +674,9 @@ mod tests {
     fn unknown_attributes_are_kept() {
         let b = emit(&[DestAttr::Other(DefaultNla::new(99, vec![1, 2, 3]))]);
         let back = parse_nest(&b, "t", |n| DestAttr::parse(n)).unwrap();
-        assert_eq!(back, vec![DestAttr::Other(DefaultNla::new(99, vec![1, 2, 3]))]);
+        assert_eq!(
+            back,
+            vec![DestAttr::Other(DefaultNla::new(99, vec![1, 2, 3]))]
+        );
     }
 }

@@ -194,7 +194,10 @@ mod tests {
             NLM_F_ACK,
             7,
             IPVS_CMD_DEL_SERVICE,
-            &[CmdAttr::Service(vec![ServiceAttr::Af(AF_INET), ServiceAttr::Fwmark(3)])],
+            &[CmdAttr::Service(vec![
+                ServiceAttr::Af(AF_INET),
+                ServiceAttr::Fwmark(3),
+            ])],
         );
         push_request(&mut buf, 0x20, NLM_F_ACK, 8, IPVS_CMD_FLUSH, &[]);
         let msgs: Vec<_> = Messages::new(&buf).collect::<Result<_, _>>().unwrap();
