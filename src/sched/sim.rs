@@ -286,6 +286,23 @@ impl Simulation {
         self.svc.flags = flags;
     }
 
+    /// Set or clear a destination's OVERLOAD flag by hand, for "what if this
+    /// backend were over its threshold" questions. The flag then follows the
+    /// normal bind/unbind rules again.
+    ///
+    /// # Errors
+    /// [`SchedError::DestinationNotFound`] if no object has this address.
+    pub fn set_overloaded(&mut self, addr: SocketAddr, overloaded: bool) -> Result<(), SchedError> {
+        let id = self
+            .svc
+            .find(addr)
+            .ok_or(SchedError::DestinationNotFound(addr))?;
+        if let Some(d) = self.svc.d_mut(id) {
+            d.overloaded = overloaded;
+        }
+        Ok(())
+    }
+
     /// The default packet from `client` to this service.
     pub fn packet_from(&self, client: SocketAddr) -> Packet {
         Packet::new(
