@@ -606,3 +606,20 @@ fn simrng_below_is_in_range() {
         }
     }
 }
+
+#[test]
+fn huge_clock_jumps_terminate() {
+    for kind in [SchedulerKind::Lblc, SchedulerKind::Lblcr] {
+        let mut sim = with_list(kind, &[(sa(1, 80), 1)]);
+        sim.connect(client(1));
+        sim.advance(u64::MAX / 2);
+        sim.advance(u64::MAX);
+        assert_eq!(sim.service().now_ms(), u64::MAX);
+        let cache = match sim.scheduler() {
+            AnyScheduler::Lblc(l) => l.cache_len(),
+            AnyScheduler::Lblcr(l) => l.cache_len(),
+            _ => 99,
+        };
+        assert_eq!(cache, 0);
+    }
+}
