@@ -158,9 +158,11 @@ impl SchedFlags {
 pub struct Persistence {
     /// Template timeout in seconds.
     pub timeout: u32,
-    /// The netmask as the kernel stores it: for IPv4 the mask bits in host
-    /// order (`0xffff_ff00` is a /24; any value is accepted, as the kernel
-    /// does), for IPv6 a prefix length (values above 128 act as 128).
+    /// The netmask. For IPv4, the mask as `u32::from(Ipv4Addr)`, so
+    /// `255.255.255.0` is `0xffff_ff00` (the netlink attribute carries the
+    /// same mask in network byte order); any value is accepted, contiguous or
+    /// not, as the kernel does. For IPv6, a prefix length (values above 128
+    /// act as 128).
     pub netmask: u32,
 }
 
