@@ -443,6 +443,82 @@ proptest! {
     }
 }
 
+/// A literal transcription of `ip_vs_wrr_schedule()` over plain arrays,
+/// without the model's pass skipping, to check that skipping passes that
+/// cannot succeed changes nothing.
+fn naive_wrr(weights: &[i32], over: &[bool], n: usize) -> Vec<Option<usize>> {
+    let g = weights
+        .iter()
+        .copied()
+        .filter(|&w| w > 0)
+        .fold(0, |a, b| gcd(a as u32, b as u32) as i32);
+    let di = if g == 0 { 1 } else { g };
+    let mw = weights.iter().copied().fold(0, i32::max) - (di - 1);
+    let mut cw = mw;
+    let mut cl: Option<usize> = None;
+    let mut out = Vec::new();
+    for _ in 0..n {
+        if mw == 0 {
+            out.push(None);
+            continue;
+        }
+        let last = cl;
+        let mut pos = cl;
+        let mut stop: Option<usize> = None;
+        let (mut last_pass, mut restarted) = (false, false);
+        let pick = 'sched: loop {
+            for i in pos.map_or(0, |p| p + 1)..weights.len() {
+                if !over[i] && weights[i] >= cw {
+                    cl = Some(i);
+                    break 'sched Some(i);
+                }
+                if stop == Some(i) {
+                    cl = Some(i);
+                    break 'sched None;
+                }
+            }
+            cw -= di;
+            if cw <= 0 {
+                cw = mw;
+                if last_pass || last.is_none() {
+                    cl = None;
+                    break 'sched None;
+                }
+                restarted = true;
+            }
+            last_pass = cw <= di;
+            if last_pass && restarted && last.is_some() {
+                stop = last;
+            }
+            pos = None;
+        };
+        out.push(pick);
+    }
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// The wrr model (which jumps over passes that cannot pick anything)
+    /// returns exactly the sequence of the literal kernel loop, for any
+    /// weights and OVERLOAD flags.
+    #[test]
+    fn wrr_matches_literal_kernel_loop(ws in prop::collection::vec((0u32..40, prop::bool::weighted(0.3)), 1..8)) {
+        let weights: Vec<u32> = ws.iter().map(|w| w.0).collect();
+        let mut sim = build(SchedulerKind::Rr, SchedFlags::new(), &weights);
+        for (i, w) in ws.iter().enumerate() {
+            sim.set_overloaded(dest_addr(i), w.1).unwrap_or_else(|e| panic!("{e}"));
+        }
+        sim.set_scheduler(SchedulerKind::Wrr);
+        let got = picks(&mut sim, 60);
+        let wi: Vec<i32> = weights.iter().map(|&w| w as i32).collect();
+        let ov: Vec<bool> = ws.iter().map(|w| w.1).collect();
+        let expected: Vec<Option<SocketAddr>> = naive_wrr(&wi, &ov, 60).into_iter().map(|p| p.map(dest_addr)).collect();
+        prop_assert_eq!(got, expected);
+    }
+}
+
 /// lblc's documented exception: a cached destination is used even while
 /// its threshold OVERLOAD flag is set (only weight, availability and the
 /// lblc "is_overloaded" heuristic are checked).
