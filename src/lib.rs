@@ -40,3 +40,4 @@ pub use model::{
     Netmask, Persistence, Protocol, Rates, SchedName, Scheduler, Service, ServiceEntry, ServiceKey,
     Stats, TableEntry, Tunnel,
 };
+pub mod sched;
