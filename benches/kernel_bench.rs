@@ -59,7 +59,11 @@ fn restore_text(w: &Workload) -> String {
     for i in 0..w.services {
         s += &format!("-A -t {}:80 -s wlc\n", vip(i));
         for j in 0..w.dests {
-            s += &format!("-a -t {}:80 -r {}:8080 -m -w 1\n", vip(i), rip(i, j, w.dests));
+            s += &format!(
+                "-a -t {}:80 -r {}:8080 -m -w 1\n",
+                vip(i),
+                rip(i, j, w.dests)
+            );
         }
     }
     s
@@ -108,7 +112,10 @@ fn floor_requests(w: &Workload, family: u16) -> Vec<Vec<u8>> {
                 DestAttr::UThresh(0),
                 DestAttr::LThresh(0),
             ];
-            push(IPVS_CMD_NEW_DEST, &[CmdAttr::Service(svc.clone()), CmdAttr::Dest(d)]);
+            push(
+                IPVS_CMD_NEW_DEST,
+                &[CmdAttr::Service(svc.clone()), CmdAttr::Dest(d)],
+            );
         }
     }
     let last = chunks.last_mut().expect("a chunk");
@@ -135,7 +142,8 @@ fn raw_socket_in(ns: &Netns) -> netlink_sys::Socket {
             .expect("setns");
             let mut sock = netlink_sys::Socket::new(NETLINK_GENERIC).expect("socket");
             sock.bind_auto().expect("bind");
-            sock.connect(&netlink_sys::SocketAddr::new(0, 0)).expect("connect");
+            sock.connect(&netlink_sys::SocketAddr::new(0, 0))
+                .expect("connect");
             let fd = sock.as_fd();
             let _ = rustix::net::sockopt::set_socket_recv_buffer_size_force(fd, 8 << 20);
             let _ = rustix::net::sockopt::set_socket_send_buffer_size_force(fd, 4 << 20);
@@ -174,7 +182,11 @@ fn ipvsadm_in(ns: &Netns, args: &str, stdin: Option<&str>) -> Duration {
     let mut child = Command::new("ip")
         .args(["netns", "exec", &ns.name, "ipvsadm"])
         .args(args.split_whitespace())
-        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::null())
         .spawn()
         .expect("ipvsadm");
@@ -210,7 +222,10 @@ fn run(w: &Workload, rows: &mut Vec<Row>, summary: &mut Vec<String>) {
     let n = ops.len();
     let expect_rules = n;
     let rules = restore_text(w);
-    eprintln!("workload {}: {} services x {} destinations = {n} creates", w.name, w.services, w.dests);
+    eprintln!(
+        "workload {}: {} services x {} destinations = {n} creates",
+        w.name, w.services, w.dests
+    );
 
     // ipvsadm -R
     let ns = Netns::new("bench-ipvsadm");
@@ -267,7 +282,11 @@ fn run(w: &Workload, rows: &mut Vec<Row>, summary: &mut Vec<String>) {
 
     let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64();
     let w_ = w.name;
-    rows.push(Row { what: format!("{w_}: create, ipvsadm -R"), time: t_ipvsadm, note: "1.00x (baseline)".into() });
+    rows.push(Row {
+        what: format!("{w_}: create, ipvsadm -R"),
+        time: t_ipvsadm,
+        note: "1.00x (baseline)".into(),
+    });
     rows.push(Row {
         what: format!("{w_}: create, lvs one at a time"),
         time: t_single,
@@ -282,15 +301,34 @@ fn run(w: &Workload, rows: &mut Vec<Row>, summary: &mut Vec<String>) {
             ratio(t_batch, t_floor)
         ),
     });
-    rows.push(Row { what: format!("{w_}: create, floor ({} datagrams)", chunks.len()), time: t_floor, note: String::new() });
-    rows.push(Row { what: format!("{w_}: read all, ipvsadm -Sn"), time: t_ipvsadm_read, note: "1.00x".into() });
+    rows.push(Row {
+        what: format!("{w_}: create, floor ({} datagrams)", chunks.len()),
+        time: t_floor,
+        note: String::new(),
+    });
+    rows.push(Row {
+        what: format!("{w_}: read all, ipvsadm -Sn"),
+        time: t_ipvsadm_read,
+        note: "1.00x".into(),
+    });
     rows.push(Row {
         what: format!("{w_}: read all, lvs table()"),
         time: t_read,
-        note: format!("{:.1}x faster than ipvsadm -Sn; {mem}", ratio(t_ipvsadm_read, t_read)),
+        note: format!(
+            "{:.1}x faster than ipvsadm -Sn; {mem}",
+            ratio(t_ipvsadm_read, t_read)
+        ),
     });
-    rows.push(Row { what: format!("{w_}: flush, ipvsadm -C"), time: t_ipvsadm_flush, note: String::new() });
-    rows.push(Row { what: format!("{w_}: flush, lvs flush()"), time: t_flush, note: String::new() });
+    rows.push(Row {
+        what: format!("{w_}: flush, ipvsadm -C"),
+        time: t_ipvsadm_flush,
+        note: String::new(),
+    });
+    rows.push(Row {
+        what: format!("{w_}: flush, lvs flush()"),
+        time: t_flush,
+        note: String::new(),
+    });
     summary.push(format!(
         "{w_}: batched/floor {:.2}x (target <= 1.2), batched vs ipvsadm -R {:.1}x (target >= 40), \
          one-at-a-time vs ipvsadm -R {:.1}x (target >= 5), read vs ipvsadm -Sn {:.1}x (target >= 5)",
@@ -351,16 +389,28 @@ fn main() {
     let mut rows = Vec::new();
     let mut summary = Vec::new();
     for w in [
-        Workload { name: "A", services: 2000, dests: 4 },
-        Workload { name: "B", services: 10_000, dests: 10 },
+        Workload {
+            name: "A",
+            services: 2000,
+            dests: 4,
+        },
+        Workload {
+            name: "B",
+            services: 10_000,
+            dests: 10,
+        },
     ] {
         if only.contains(w.name) {
             run(&w, &mut rows, &mut summary);
         }
     }
     let kernel = support::sh("uname -r");
-    println!("\nIPVS kernel benchmark, kernel {} ({} CPUs)", kernel.trim(), std::thread::available_parallelism().map_or(0, |n| n.get()));
-    println!("{:<48} {:>10}  {}", "phase", "time", "ratio");
+    println!(
+        "\nIPVS kernel benchmark, kernel {} ({} CPUs)",
+        kernel.trim(),
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    println!("{:<48} {:>10}  ratio", "phase", "time");
     for r in &rows {
         println!("{:<48} {:>10}  {}", r.what, secs(r.time), r.note);
     }

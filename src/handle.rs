@@ -13,9 +13,12 @@ use tracing::{debug_span, trace};
 use crate::batch::Op;
 use crate::error::{Error, ErrorKind, Operation, Result, libc_errno};
 use crate::model::*;
+use crate::request::{
+    parse_config_reply, parse_destination_reply, parse_info_reply, parse_service_reply,
+};
 use crate::sys::NlSocket;
 use crate::wire::consts::*;
-use crate::wire::{CmdAttr, InfoAttr, Message, Messages, parse_cmd_attrs, parse_info_attrs};
+use crate::wire::{CmdAttr, Message, Messages};
 
 /// Default receive timeout of a handle.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -430,7 +433,7 @@ impl Handle {
                 IPVS_CMD_GET_SERVICE,
                 NLM_F_ACK,
                 &attrs,
-                parse_service_msg,
+                parse_service_reply,
             )?
             .out;
         v.pop()
@@ -448,7 +451,7 @@ impl Handle {
             &Operation::ListServices,
             IPVS_CMD_GET_SERVICE,
             &[],
-            parse_service_msg,
+            parse_service_reply,
         )?;
         Ok(v.into_iter().flatten().collect())
     }
@@ -518,7 +521,7 @@ impl Handle {
         let family = service.family();
         let attrs = [CmdAttr::Service(service_key_attrs(service))];
         let v = self.dump(&op, IPVS_CMD_GET_DEST, &attrs, |a| {
-            parse_dest_msg(a, family)
+            parse_destination_reply(a, family)
         })?;
         Ok(v.into_iter().flatten().collect())
     }
@@ -674,7 +677,7 @@ impl Handle {
                     }
                     _ => {
                         let (_, attrs) = msg.genl().map_err(|e| Error::decode(op.clone(), e))?;
-                        if let Some(d) = parse_dest_msg(attrs, keys[i].family())
+                        if let Some(d) = parse_destination_reply(attrs, keys[i].family())
                             .map_err(|e| Error::decode(op.clone(), e))?
                         {
                             partial[j].push(d);
@@ -706,51 +709,20 @@ impl Handle {
     /// IPVS version and connection table size (`IPVS_CMD_GET_INFO`).
     pub fn info(&mut self) -> Result<Info> {
         let op = Operation::GetInfo;
-        let v = self
-            .transact(&op, IPVS_CMD_GET_INFO, NLM_F_ACK, &[], parse_info_attrs)?
-            .out;
-        let attrs = v.into_iter().flatten().collect::<Vec<_>>();
-        let mut info = Info {
-            version: (0, 0, 0),
-            conn_table_size: 0,
-        };
-        let mut seen = false;
-        for a in attrs {
-            match a {
-                InfoAttr::Version(v) => {
-                    seen = true;
-                    info.version = ((v >> 16) as u8, (v >> 8) as u8, v as u8);
-                }
-                InfoAttr::ConnTabSize(n) => info.conn_table_size = n,
-                _ => {}
-            }
-        }
-        if !seen {
-            return Err(Error::decode(
-                op,
-                "GET_INFO reply without IPVS_INFO_ATTR_VERSION",
-            ));
-        }
-        Ok(info)
+        self.transact(&op, IPVS_CMD_GET_INFO, NLM_F_ACK, &[], parse_info_reply)?
+            .out
+            .pop()
+            .ok_or_else(|| Error::decode(op, "no GET_INFO reply"))
     }
 
     /// The TCP, TCP-FIN and UDP timeouts (`IPVS_CMD_GET_CONFIG`). A value
     /// the kernel did not report (protocol support not built) is `None`.
     pub fn timeouts(&mut self) -> Result<Timeouts> {
         let op = Operation::GetTimeouts;
-        let v = self
-            .transact(&op, IPVS_CMD_GET_CONFIG, NLM_F_ACK, &[], parse_cmd_attrs)?
-            .out;
-        let mut t = Timeouts::default();
-        for a in v.into_iter().flatten() {
-            match a {
-                CmdAttr::TimeoutTcp(s) => t.tcp = Some(s),
-                CmdAttr::TimeoutTcpFin(s) => t.tcp_fin = Some(s),
-                CmdAttr::TimeoutUdp(s) => t.udp = Some(s),
-                _ => {}
-            }
-        }
-        Ok(t)
+        self.transact(&op, IPVS_CMD_GET_CONFIG, NLM_F_ACK, &[], parse_config_reply)?
+            .out
+            .pop()
+            .ok_or_else(|| Error::decode(op, "no GET_CONFIG reply"))
     }
 
     /// Set timeouts (`IPVS_CMD_SET_CONFIG`; ipvsadm `--set`). `None`
@@ -787,25 +759,4 @@ fn push_ctrl_request(buf: &mut Vec<u8>, seq: u32) {
     m[17] = 1;
     attrs.as_slice().emit(&mut m[NLMSG_HDRLEN + GENL_HDRLEN..]);
     debug_assert_eq!(attrs[0].kind(), CTRL_ATTR_FAMILY_NAME);
-}
-
-fn parse_service_msg(attrs: &[u8]) -> Result<Option<ServiceEntry>, DecodeError> {
-    for a in parse_cmd_attrs(attrs)? {
-        if let CmdAttr::Service(s) = a {
-            return parse_service(&s).map(Some);
-        }
-    }
-    Ok(None)
-}
-
-fn parse_dest_msg(
-    attrs: &[u8],
-    family: AddressFamily,
-) -> Result<Option<DestinationEntry>, DecodeError> {
-    for a in parse_cmd_attrs(attrs)? {
-        if let CmdAttr::Dest(d) = a {
-            return parse_dest(&d, family).map(Some);
-        }
-    }
-    Ok(None)
 }

@@ -29,6 +29,7 @@ mod batch;
 mod error;
 mod handle;
 mod model;
+pub mod request;
 mod sys;
 pub mod wire;
 
