@@ -210,7 +210,7 @@ impl Handle {
     }
 
     /// Send one request (`flags` without REQUEST) and collect its replies.
-    fn transact<T>(
+    pub(crate) fn transact<T>(
         &mut self,
         op: &Operation,
         cmd: u8,
@@ -298,7 +298,7 @@ impl Handle {
 
     /// Run a dump, restarting it when the kernel flags it as interrupted
     /// by a concurrent change (`NLM_F_DUMP_INTR`).
-    fn dump<T>(
+    pub(crate) fn dump<T>(
         &mut self,
         op: &Operation,
         cmd: u8,
@@ -366,6 +366,7 @@ impl Handle {
     pub fn execute(&mut self, op: &Op) -> Result<()> {
         let (cmd, attrs) = op.prepare()?;
         self.command(op.operation(), cmd, &attrs)
+            .map_err(|e| explain_missing_module(e, op))
     }
 
     pub(crate) fn command(&mut self, op: Operation, cmd: u8, attrs: &[CmdAttr]) -> Result<()> {
@@ -759,4 +760,26 @@ fn push_ctrl_request(buf: &mut Vec<u8>, seq: u32) {
     m[17] = 1;
     attrs.as_slice().emit(&mut m[NLMSG_HDRLEN + GENL_HDRLEN..]);
     debug_assert_eq!(attrs[0].kind(), CTRL_ATTR_FAMILY_NAME);
+}
+
+/// Name the scheduler or persistence engine in a `SchedulerNotFound` error:
+/// the kernel only says `ENOENT`.
+pub(crate) fn explain_missing_module(e: Error, op: &Op) -> Error {
+    let (Op::AddService(svc) | Op::UpdateService(svc)) = op else {
+        return e;
+    };
+    if e.kind() != ErrorKind::SchedulerNotFound {
+        return e;
+    }
+    let name = svc.scheduler.name();
+    let mut detail = format!(
+        "scheduler {name:?} not found: this kernel has no ip_vs_{name} module (loaded or loadable)"
+    );
+    if matches!(svc.scheduler, Scheduler::Twos) {
+        detail.push_str("; twos needs Linux 6.4 or later");
+    }
+    if let Some(pe) = &svc.persistence_engine {
+        detail.push_str(&format!(", or no persistence engine module ip_vs_pe_{pe}"));
+    }
+    e.with_detail(detail)
 }
