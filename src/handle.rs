@@ -740,9 +740,9 @@ impl Handle {
 
 /// The data replies to one request, and whether the kernel flagged the
 /// dump as interrupted by a concurrent change.
-struct Reply<T> {
-    out: Vec<T>,
-    interrupted: bool,
+pub(crate) struct Reply<T> {
+    pub(crate) out: Vec<T>,
+    pub(crate) interrupted: bool,
 }
 
 fn push_ctrl_request(buf: &mut Vec<u8>, seq: u32) {
