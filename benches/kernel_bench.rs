@@ -273,6 +273,27 @@ fn run(w: &Workload, rows: &mut Vec<Row>, summary: &mut Vec<String>) {
     let got: usize = table.iter().map(|t| t.destinations.len()).sum();
     assert_eq!(got, (w.services * w.dests) as usize);
     drop(table);
+    if std::env::var_os("LVS_BENCH_BREAKDOWN").is_some() {
+        let t = Instant::now();
+        let svcs = h.services().expect("services");
+        let t_s = t.elapsed();
+        let keys: Vec<ServiceKey> = svcs.iter().map(|s| s.service.key).collect();
+        let t = Instant::now();
+        let d = h.destinations_of(&keys).expect("dests");
+        let t_d = t.elapsed();
+        let t = Instant::now();
+        for k in &keys[..200] {
+            h.service(k).expect("get");
+        }
+        let t_g = t.elapsed();
+        eprintln!(
+            "breakdown: services dump {:?}, {} dest dumps {:?}, 200 GET_SERVICE {:?}",
+            t_s,
+            d.len(),
+            t_d,
+            t_g
+        );
+    }
     let mem = table_read_memory(&ns);
     let t = Instant::now();
     h.flush().expect("flush");

@@ -7,7 +7,7 @@ use tracing::{debug, debug_span};
 use crate::error::{Error, ErrorKind, Operation, Result, libc_errno};
 use crate::handle::{Handle, Timeouts};
 use crate::model::*;
-use crate::wire::CmdAttr;
+use crate::wire::MsgWriter;
 use crate::wire::consts::*;
 
 /// One write operation, for [`Handle::apply`] (and the reconciler).
@@ -61,81 +61,95 @@ impl Op {
         }
     }
 
-    /// Validate and build the command number and attributes. Nothing is
-    /// sent for an operation that fails here.
-    pub(crate) fn prepare(&self) -> Result<(u8, Vec<CmdAttr>)> {
+    /// Check the operation as [`Handle::execute`] would, sending nothing.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidArgument`] naming the field at fault.
+    pub fn validate(&self) -> Result<()> {
         let op = || self.operation();
-        let svc = |k: &ServiceKey| CmdAttr::Service(service_key_attrs(k));
-        Ok(match self {
-            Op::AddService(s) | Op::UpdateService(s) => {
-                s.validate().map_err(|e| e.with_operation(op()))?;
-                let cmd = if matches!(self, Op::AddService(_)) {
-                    IPVS_CMD_NEW_SERVICE
-                } else {
-                    IPVS_CMD_SET_SERVICE
-                };
-                (cmd, vec![CmdAttr::Service(service_attrs(s))])
-            }
-            Op::RemoveService(k) => {
-                k.validate().map_err(|e| e.with_operation(op()))?;
-                (IPVS_CMD_DEL_SERVICE, vec![svc(k)])
-            }
+        match self {
+            Op::AddService(s) | Op::UpdateService(s) => s.validate(),
+            Op::RemoveService(k) | Op::RemoveDestination(k, _) | Op::Zero(Some(k)) => k.validate(),
             Op::AddDestination(k, d) | Op::UpdateDestination(k, d) => {
-                k.validate()
-                    .and_then(|_| d.validate_for(k))
-                    .map_err(|e| e.with_operation(op()))?;
-                let cmd = if matches!(self, Op::AddDestination(..)) {
-                    IPVS_CMD_NEW_DEST
-                } else {
-                    IPVS_CMD_SET_DEST
-                };
-                (cmd, vec![svc(k), CmdAttr::Dest(dest_attrs(d))])
+                k.validate().and_then(|_| d.validate_for(k))
+            }
+            Op::Zero(None) | Op::Flush => Ok(()),
+            Op::SetTimeouts(t) => check_timeouts(t),
+        }
+        .map_err(|e| e.with_operation(op()))
+    }
+
+    /// Validate, then append this operation's request to `buf` (flags are
+    /// ORed with `NLM_F_REQUEST`). Nothing is appended when validation
+    /// fails. Returns the request's size.
+    pub(crate) fn encode(
+        &self,
+        buf: &mut Vec<u8>,
+        family: u16,
+        flags: u16,
+        seq: u32,
+    ) -> Result<usize> {
+        self.validate()?;
+        let cmd = match self {
+            Op::AddService(_) => IPVS_CMD_NEW_SERVICE,
+            Op::UpdateService(_) => IPVS_CMD_SET_SERVICE,
+            Op::RemoveService(_) => IPVS_CMD_DEL_SERVICE,
+            Op::AddDestination(..) => IPVS_CMD_NEW_DEST,
+            Op::UpdateDestination(..) => IPVS_CMD_SET_DEST,
+            Op::RemoveDestination(..) => IPVS_CMD_DEL_DEST,
+            Op::Zero(_) => IPVS_CMD_ZERO,
+            Op::Flush => IPVS_CMD_FLUSH,
+            Op::SetTimeouts(_) => IPVS_CMD_SET_CONFIG,
+        };
+        let mut w = MsgWriter::begin(buf, family, flags, seq, cmd);
+        match self {
+            Op::AddService(s) | Op::UpdateService(s) => emit_service_nest(&mut w, s),
+            Op::RemoveService(k) | Op::Zero(Some(k)) => emit_key_nest(&mut w, k),
+            Op::AddDestination(k, d) | Op::UpdateDestination(k, d) => {
+                emit_key_nest(&mut w, k);
+                emit_dest_nest(&mut w, d);
             }
             Op::RemoveDestination(k, a) => {
-                k.validate().map_err(|e| e.with_operation(op()))?;
-                (
-                    IPVS_CMD_DEL_DEST,
-                    vec![svc(k), CmdAttr::Dest(dest_key_attrs(*a))],
-                )
+                emit_key_nest(&mut w, k);
+                emit_dest_key_nest(&mut w, *a);
             }
-            Op::Zero(Some(k)) => {
-                k.validate().map_err(|e| e.with_operation(op()))?;
-                (IPVS_CMD_ZERO, vec![svc(k)])
+            Op::Zero(None) | Op::Flush => {}
+            Op::SetTimeouts(t) => {
+                for (kind, v) in [
+                    (IPVS_CMD_ATTR_TIMEOUT_TCP, t.tcp),
+                    (IPVS_CMD_ATTR_TIMEOUT_TCP_FIN, t.tcp_fin),
+                    (IPVS_CMD_ATTR_TIMEOUT_UDP, t.udp),
+                ] {
+                    if let Some(v) = v {
+                        w.u32(kind, v);
+                    }
+                }
             }
-            Op::Zero(None) => (IPVS_CMD_ZERO, vec![]),
-            Op::Flush => (IPVS_CMD_FLUSH, vec![]),
-            Op::SetTimeouts(t) => (IPVS_CMD_SET_CONFIG, timeout_attrs(t)?),
-        })
+        }
+        Ok(w.finish())
     }
 }
 
-pub(crate) fn timeout_attrs(t: &Timeouts) -> Result<Vec<CmdAttr>> {
-    let mut attrs = Vec::new();
-    for (field, v, make) in [
-        (
-            "timeouts.tcp",
-            t.tcp,
-            CmdAttr::TimeoutTcp as fn(u32) -> CmdAttr,
-        ),
-        ("timeouts.tcp_fin", t.tcp_fin, CmdAttr::TimeoutTcpFin),
-        ("timeouts.udp", t.udp, CmdAttr::TimeoutUdp),
+fn check_timeouts(t: &Timeouts) -> Result<()> {
+    for (field, v) in [
+        ("timeouts.tcp", t.tcp),
+        ("timeouts.tcp_fin", t.tcp_fin),
+        ("timeouts.udp", t.udp),
     ] {
-        match v {
-            None => {}
-            Some(s) if s == 0 || s > Timeouts::MAX => {
-                return Err(Error::invalid(
-                    Operation::SetTimeouts,
-                    field,
-                    format!(
-                        "timeout must be 1..={} seconds (use None to leave it unchanged), got {s}",
-                        Timeouts::MAX
-                    ),
-                ));
-            }
-            Some(s) => attrs.push(make(s)),
+        if let Some(s) = v
+            && (s == 0 || s > Timeouts::MAX)
+        {
+            return Err(Error::invalid(
+                Operation::SetTimeouts,
+                field,
+                format!(
+                    "timeout must be 1..={} seconds (use None to leave it unchanged), got {s}",
+                    Timeouts::MAX
+                ),
+            ));
         }
     }
-    Ok(attrs)
+    Ok(())
 }
 
 /// How [`Handle::apply_with`] treats failures.
@@ -230,10 +244,8 @@ impl Handle {
                 results.push(Err(not_attempted(op)));
                 continue;
             }
-            let r = op.prepare().and_then(|(cmd, attrs)| {
-                sends += 1;
-                self.command(op.operation(), cmd, &attrs)
-            });
+            let r = self.execute(op);
+            sends += usize::from(!matches!(&r, Err(e) if e.kind() == ErrorKind::InvalidArgument));
             failed = r.is_err();
             results.push(r);
         }
@@ -261,12 +273,9 @@ impl Handle {
             let mut count = 0;
             while next < ops.len() && count < max_ops && buf.len() < max_bytes {
                 let op = &ops[next];
-                match op.prepare() {
-                    Ok((cmd, attrs)) => {
-                        let seq = base.wrapping_add((next - first) as u32);
-                        crate::wire::push_request(&mut buf, self.family_id(), 0, seq, cmd, &attrs);
-                        count += 1;
-                    }
+                let seq = base.wrapping_add((next - first) as u32);
+                match op.encode(&mut buf, self.family_id(), 0, seq) {
+                    Ok(_) => count += 1,
                     Err(e) => results[next] = Some(Err(e)),
                 }
                 next += 1;

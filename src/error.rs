@@ -131,6 +131,11 @@ pub enum ErrorKind {
     DaemonNotRunning,
     /// No such network interface (`ENODEV`).
     NoSuchInterface,
+    /// A sync daemon cannot start while the namespace has destinations of
+    /// the other address family than their service (tunnels IPv4-in-IPv6 or
+    /// IPv6-in-IPv4): the sync protocol cannot carry them (`EINVAL` on
+    /// `IPVS_CMD_NEW_DAEMON`).
+    MixedFamilyDestinations,
     /// The kernel has no IPVS: the generic-netlink family is missing.
     IpvsUnavailable,
     /// The caller lacks `CAP_NET_ADMIN` in the initial user namespace (`EPERM`).
@@ -253,6 +258,31 @@ impl Error {
             (libc_errno::ENODEV, O::StartDaemon) => {
                 (NoSuchInterface, "no such network interface".into())
             }
+            // Everything else NEW_DAEMON refuses with EINVAL is checked
+            // before sending (state, interface name, group).
+            (libc_errno::EINVAL, O::StartDaemon) => (
+                MixedFamilyDestinations,
+                "the sync daemon cannot start while a service has a destination of the \
+                 other address family (a tunnel across IPv4 and IPv6): the sync protocol \
+                 cannot carry those connections; remove them first"
+                    .into(),
+            ),
+            (libc_errno::ENETUNREACH | libc_errno::EADDRNOTAVAIL, O::StartDaemon) => (
+                Kernel,
+                "the sync daemon cannot reach its multicast group through that interface \
+                 (is it up, with an address of the group's family?)"
+                    .into(),
+            ),
+            (
+                libc_errno::EINVAL,
+                O::AddDestination { service, dest } | O::UpdateDestination { service, dest },
+            ) if service.family() != crate::model::AddressFamily::of(dest.ip()) => (
+                Kernel,
+                "the kernel refused this destination: a destination of the other address \
+                 family than its service is refused while a sync daemon runs (and any \
+                 address that is not unicast is refused)"
+                    .into(),
+            ),
             (e, _) => (Kernel, io::Error::from_raw_os_error(e).to_string()),
         };
         let mut err = Error::new(op, kind, detail);
@@ -327,5 +357,7 @@ pub(crate) mod libc_errno {
     pub const ENOBUFS: i32 = 105;
     pub const EEXIST: i32 = 17;
     pub const ENODEV: i32 = 19;
-    pub const EBUSY: i32 = 16;
+    pub const EINVAL: i32 = 22;
+    pub const EADDRNOTAVAIL: i32 = 99;
+    pub const ENETUNREACH: i32 = 101;
 }

@@ -2,7 +2,7 @@
 
 use std::fs::File;
 use std::net::SocketAddr;
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 use std::time::Duration;
 
@@ -26,11 +26,6 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How many times a dump interrupted by a concurrent change is restarted
 /// before giving up.
 const DUMP_RETRIES: usize = 8;
-
-/// Receive buffer asked for while pipelining dumps.
-const DUMP_RCVBUF: usize = 8 * 1024 * 1024;
-/// Receive-buffer cost of one dump datagram (at most 32 KiB of data).
-const DUMP_DATAGRAM_COST: usize = 36 * 1024;
 
 /// Initial receive buffer: large enough for any dump datagram the kernel
 /// builds (it caps them at 32 KiB) and for batches of errors.
@@ -95,6 +90,9 @@ pub struct Handle {
     seq: u32,
     rbuf: Vec<u8>,
     wbuf: Vec<u8>,
+    /// The socket's network namespace, for reading its `/proc/net` files
+    /// (`None` if it could not be opened).
+    netns: Option<OwnedFd>,
 }
 
 impl Handle {
@@ -109,7 +107,10 @@ impl Handle {
     pub fn open() -> Result<Handle> {
         let sock =
             NlSocket::open(Some(DEFAULT_TIMEOUT)).map_err(|e| Error::io(Operation::Open, e))?;
-        Handle::with_socket(sock)
+        let netns = File::open("/proc/thread-self/ns/net")
+            .ok()
+            .map(OwnedFd::from);
+        Handle::with_socket(sock, netns)
     }
 
     /// Open a handle in another network namespace, given as a path such as
@@ -139,16 +140,17 @@ impl Handle {
             let d = format!("cannot open a netlink socket in that network namespace: {e}");
             Error::io(Operation::Open, e).with_detail(d)
         })?;
-        Handle::with_socket(sock)
+        Handle::with_socket(sock, netns.try_clone_to_owned().ok())
     }
 
-    fn with_socket(sock: NlSocket) -> Result<Handle> {
+    fn with_socket(sock: NlSocket, netns: Option<OwnedFd>) -> Result<Handle> {
         let mut h = Handle {
             sock,
             family: 0,
             seq: 0,
             rbuf: Vec::with_capacity(RECV_BUF),
             wbuf: Vec::with_capacity(4096),
+            netns,
         };
         h.family = h.resolve_family()?;
         Ok(h)
@@ -222,6 +224,16 @@ impl Handle {
         let seq = self.next_seq();
         self.wbuf.clear();
         crate::wire::push_request(&mut self.wbuf, self.family, flags, seq, cmd, attrs);
+        self.send_wbuf(op, seq, parse)
+    }
+
+    /// Send the request already in the write buffer and collect its replies.
+    fn send_wbuf<T>(
+        &mut self,
+        op: &Operation,
+        seq: u32,
+        parse: impl FnMut(&[u8]) -> Result<T, DecodeError>,
+    ) -> Result<Reply<T>> {
         trace!(bytes = self.wbuf.len(), seq, "send");
         self.sock
             .send(&self.wbuf)
@@ -322,6 +334,11 @@ impl Handle {
         ))
     }
 
+    /// The handle's network namespace, if known.
+    pub(crate) fn netns(&self) -> Option<BorrowedFd<'_>> {
+        self.netns.as_ref().map(|f| f.as_fd())
+    }
+
     pub(crate) fn sock(&self) -> &NlSocket {
         &self.sock
     }
@@ -364,8 +381,13 @@ impl Handle {
     /// # Errors
     /// As the named method for that operation.
     pub fn execute(&mut self, op: &Op) -> Result<()> {
-        let (cmd, attrs) = op.prepare()?;
-        self.command(op.operation(), cmd, &attrs)
+        let seq = self.next_seq();
+        self.wbuf.clear();
+        op.encode(&mut self.wbuf, self.family, NLM_F_ACK, seq)?;
+        let operation = op.operation();
+        let _span = debug_span!("ipvs", %operation).entered();
+        self.send_wbuf(&operation, seq, |_| Ok(()))
+            .map(|_| ())
             .map_err(|e| explain_missing_module(e, op))
     }
 
@@ -511,10 +533,7 @@ impl Handle {
 
     /// The `IPVS_CMD_GET_DEST` dump alone: an unknown service gives an
     /// empty list (one round trip instead of two).
-    pub(crate) fn destinations_unchecked(
-        &mut self,
-        service: &ServiceKey,
-    ) -> Result<Vec<DestinationEntry>> {
+    fn destinations_unchecked(&mut self, service: &ServiceKey) -> Result<Vec<DestinationEntry>> {
         let op = Operation::ListDestinations(*service);
         service
             .validate()
@@ -530,8 +549,9 @@ impl Handle {
     // ----- whole table, counters, config ----------------------------------
 
     /// Read every service with all its destinations: one service dump,
-    /// then the destination dumps pipelined, many requests per `sendmsg`
-    /// (not one round trip per service). Services come in dump order
+    /// then one destination dump per service on the same socket with
+    /// reused buffers (see [`Handle::destinations_of`] for why these dumps
+    /// cannot share a `sendmsg`). Services come in dump order
     /// (unspecified); destinations in kernel list order.
     ///
     /// A service removed while the read runs shows with no destinations.
@@ -552,142 +572,23 @@ impl Handle {
             .collect())
     }
 
-    /// The destinations of each of `keys`, in one pipelined series of
-    /// GET_DEST dumps. An unknown service gives an empty list.
+    /// The destinations of each of `keys`, one GET_DEST dump each on this
+    /// socket, reusing its buffers. An unknown service gives an empty list.
     ///
-    /// A socket runs one dump at a time; a dump that fits one datagram
-    /// finishes while the kernel handles our `sendmsg`, so the next request
-    /// in the same datagram can start its own. A request that finds a dump
-    /// still running is answered `EBUSY` and sent again in the next flight.
+    /// These dumps cannot be pipelined on one socket: a netlink socket runs
+    /// one dump at a time (a second request is answered `EBUSY`), and the
+    /// IPVS destination dump always needs a second kernel callback, run by
+    /// our next `recvmsg`, to end. So each service costs one `sendmsg` and
+    /// two `recvmsg` calls (data, then DONE), and nothing else: no extra
+    /// GET_SERVICE, no socket or family lookup per service.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidArgument`] for an invalid key,
+    /// [`ErrorKind::PermissionDenied`], [`ErrorKind::Io`], [`ErrorKind::Decode`].
     pub fn destinations_of(&mut self, keys: &[ServiceKey]) -> Result<Vec<Vec<DestinationEntry>>> {
-        let op = Operation::ListServices;
-        for k in keys {
-            k.validate()
-                .map_err(|e| e.with_operation(Operation::ListDestinations(*k)))?;
-        }
-        let _ = self.sock.set_buffers(DUMP_RCVBUF, 1 << 20);
-        let rcvbuf = self.sock.recv_buffer_size().unwrap_or(212_992);
-        let max_flight = (rcvbuf / 2 / DUMP_DATAGRAM_COST).clamp(1, 512);
-        let mut results: Vec<Option<Vec<DestinationEntry>>> = vec![None; keys.len()];
-        let mut pending: std::collections::VecDeque<usize> = (0..keys.len()).collect();
-        let mut wbuf = std::mem::take(&mut self.wbuf);
-        let res = (|| {
-            while !pending.is_empty() {
-                let flight: Vec<usize> =
-                    (0..max_flight).map_while(|_| pending.pop_front()).collect();
-                let base = self.reserve_seqs(flight.len() as u32);
-                wbuf.clear();
-                for (j, &i) in flight.iter().enumerate() {
-                    let attrs = [CmdAttr::Service(service_key_attrs(&keys[i]))];
-                    crate::wire::push_request(
-                        &mut wbuf,
-                        self.family,
-                        NLM_F_DUMP,
-                        base.wrapping_add(j as u32),
-                        IPVS_CMD_GET_DEST,
-                        &attrs,
-                    );
-                }
-                self.sock
-                    .send(&wbuf)
-                    .map_err(|e| Error::io(op.clone(), e))?;
-                self.collect_flight(&op, keys, &flight, base, &mut results, &mut pending)?;
-            }
-            Ok(())
-        })();
-        self.wbuf = wbuf;
-        res?;
-        Ok(results.into_iter().map(Option::unwrap_or_default).collect())
-    }
-
-    /// Read the replies of one flight of GET_DEST dumps.
-    fn collect_flight(
-        &mut self,
-        op: &Operation,
-        keys: &[ServiceKey],
-        flight: &[usize],
-        base: u32,
-        results: &mut [Option<Vec<DestinationEntry>>],
-        pending: &mut std::collections::VecDeque<usize>,
-    ) -> Result<()> {
-        #[derive(Clone, PartialEq)]
-        enum St {
-            Open,
-            Done,
-            Abandoned,
-        }
-        let mut state = vec![St::Open; flight.len()];
-        let mut partial: Vec<Vec<DestinationEntry>> = vec![Vec::new(); flight.len()];
-        let mut intr = vec![false; flight.len()];
-        let mut open = flight.len();
-        while open > 0 {
-            let n = match self.sock.recv(&mut self.rbuf) {
-                Ok(n) => n,
-                Err(e) if e.raw_os_error() == Some(libc_errno::ENOBUFS) => {
-                    // Replies were dropped: redo every dump still open.
-                    for (j, st) in state.iter_mut().enumerate() {
-                        if *st == St::Open {
-                            *st = St::Abandoned;
-                            pending.push_back(flight[j]);
-                        }
-                    }
-                    return Ok(());
-                }
-                Err(e) => return Err(Error::io(op.clone(), e)),
-            };
-            for msg in Messages::new(&self.rbuf[..n]) {
-                let msg = msg.map_err(|e| Error::decode(op.clone(), e))?;
-                let j = msg.seq.wrapping_sub(base) as usize;
-                if j >= flight.len() || state[j] != St::Open {
-                    continue; // stale: an earlier flight's or an abandoned dump
-                }
-                intr[j] |= msg.flags & NLM_F_DUMP_INTR != 0;
-                let i = flight[j];
-                match msg.kind {
-                    NLMSG_NOOP => {}
-                    NLMSG_ERROR => {
-                        let e = msg
-                            .error()
-                            .transpose()
-                            .map_err(|e| Error::decode(op.clone(), e))?
-                            .ok_or_else(|| Error::decode(op.clone(), "empty error"))?;
-                        match -e.code {
-                            libc_errno::EBUSY | libc_errno::ENOBUFS => {
-                                state[j] = St::Abandoned;
-                                pending.push_back(i);
-                            }
-                            errno => {
-                                return Err(Error::from_kernel(
-                                    Operation::ListDestinations(keys[i]),
-                                    errno,
-                                    e.message,
-                                ));
-                            }
-                        }
-                        open -= 1;
-                    }
-                    NLMSG_DONE => {
-                        if intr[j] {
-                            pending.push_back(i);
-                            state[j] = St::Abandoned;
-                        } else {
-                            results[i] = Some(std::mem::take(&mut partial[j]));
-                            state[j] = St::Done;
-                        }
-                        open -= 1;
-                    }
-                    _ => {
-                        let (_, attrs) = msg.genl().map_err(|e| Error::decode(op.clone(), e))?;
-                        if let Some(d) = parse_destination_reply(attrs, keys[i].family())
-                            .map_err(|e| Error::decode(op.clone(), e))?
-                        {
-                            partial[j].push(d);
-                        }
-                    }
-                }
-            }
-        }
-        Ok(())
+        keys.iter()
+            .map(|k| self.destinations_unchecked(k))
+            .collect()
     }
 
     /// Remove every service of the namespace (`IPVS_CMD_FLUSH`; ipvsadm `-C`).

@@ -40,8 +40,7 @@ fn check_key(key: &ServiceKey, op: Operation) -> Result<()> {
 /// [`ErrorKind::InvalidArgument`](crate::ErrorKind::InvalidArgument) when
 /// the operation fails validation; nothing is appended then.
 pub fn write(buf: &mut Vec<u8>, family: u16, seq: u32, op: &Op) -> Result<usize> {
-    let (cmd, attrs) = op.prepare()?;
-    Ok(push_request(buf, family, NLM_F_ACK, seq, cmd, &attrs))
+    op.encode(buf, family, NLM_F_ACK, seq)
 }
 
 /// `IPVS_CMD_GET_SERVICE` for one service (not a dump).

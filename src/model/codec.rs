@@ -4,7 +4,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use crate::wire::consts::*;
-use crate::wire::{DecodeError, DestAttr, RawAddr, ServiceAttr, StatsAttr, SvcFlags};
+use crate::wire::{DecodeError, DestAttr, MsgWriter, RawAddr, ServiceAttr, StatsAttr};
 
 use super::*;
 
@@ -88,25 +88,75 @@ pub(crate) fn service_flags(svc: &Service) -> u32 {
     flags
 }
 
-/// Every attribute of a NEW/SET_SERVICE, in ipvsadm's order.
-pub(crate) fn service_attrs(svc: &Service) -> Vec<ServiceAttr> {
-    let mut v = Vec::with_capacity(9);
-    key_attrs(&svc.key, &mut v);
-    v.push(ServiceAttr::SchedName(svc.scheduler.name().to_owned()));
-    if let Some(pe) = &svc.persistence_engine {
-        v.push(ServiceAttr::PeName(pe.clone()));
+/// The identity of a service as attributes of an open SERVICE nest.
+pub(crate) fn emit_key(w: &mut MsgWriter<'_>, key: &ServiceKey) {
+    w.u16(IPVS_SVC_ATTR_AF, af_number(key.family()));
+    match key {
+        ServiceKey::Fwmark { mark, .. } => w.u32(IPVS_SVC_ATTR_FWMARK, *mark),
+        ServiceKey::Addr { protocol, addr } => {
+            w.u16(IPVS_SVC_ATTR_PROTOCOL, protocol.number());
+            w.bytes(IPVS_SVC_ATTR_ADDR, &raw_addr(addr.ip()));
+            w.be16(IPVS_SVC_ATTR_PORT, addr.port());
+        }
     }
-    v.push(ServiceAttr::Flags(SvcFlags {
-        flags: service_flags(svc),
-        mask: !0,
-    }));
+}
+
+/// A SERVICE nest with the identity only (dest commands, DEL, GET, ZERO).
+pub(crate) fn emit_key_nest(w: &mut MsgWriter<'_>, key: &ServiceKey) {
+    let n = w.begin_nest(IPVS_CMD_ATTR_SERVICE);
+    emit_key(w, key);
+    w.end_nest(n);
+}
+
+/// The SERVICE nest of NEW/SET_SERVICE: every attribute, in ipvsadm's order.
+pub(crate) fn emit_service_nest(w: &mut MsgWriter<'_>, svc: &Service) {
+    let n = w.begin_nest(IPVS_CMD_ATTR_SERVICE);
+    emit_key(w, &svc.key);
+    w.cstr(IPVS_SVC_ATTR_SCHED_NAME, svc.scheduler.name());
+    if let Some(pe) = &svc.persistence_engine {
+        w.cstr(IPVS_SVC_ATTR_PE_NAME, pe);
+    }
+    let mut flags = [0u8; 8];
+    flags[..4].copy_from_slice(&service_flags(svc).to_ne_bytes());
+    flags[4..].copy_from_slice(&u32::MAX.to_ne_bytes());
+    w.bytes(IPVS_SVC_ATTR_FLAGS, &flags);
     let (timeout, netmask) = match svc.persistence {
         Some(p) => (p.timeout, p.netmask),
         None => (0, Netmask::full(svc.key.family())),
     };
-    v.push(ServiceAttr::Timeout(timeout));
-    v.push(ServiceAttr::Netmask(netmask_bytes(netmask)));
-    v
+    w.u32(IPVS_SVC_ATTR_TIMEOUT, timeout);
+    w.bytes(IPVS_SVC_ATTR_NETMASK, &netmask_bytes(netmask));
+    w.end_nest(n);
+}
+
+/// The DEST nest of DEL_DEST: the destination's identity.
+pub(crate) fn emit_dest_key_nest(w: &mut MsgWriter<'_>, addr: SocketAddr) {
+    let n = w.begin_nest(IPVS_CMD_ATTR_DEST);
+    w.u16(
+        IPVS_DEST_ATTR_ADDR_FAMILY,
+        af_number(AddressFamily::of(addr.ip())),
+    );
+    w.bytes(IPVS_DEST_ATTR_ADDR, &raw_addr(addr.ip()));
+    w.be16(IPVS_DEST_ATTR_PORT, addr.port());
+    w.end_nest(n);
+}
+
+/// The DEST nest of NEW/SET_DEST: every attribute, in ipvsadm's order.
+pub(crate) fn emit_dest_nest(w: &mut MsgWriter<'_>, d: &Destination) {
+    let (fwd, tun) = forwarding_attrs(d.forwarding);
+    let (tun_type, tun_port, tun_flags) = tun.unwrap_or((0, 0, 0));
+    let n = w.begin_nest(IPVS_CMD_ATTR_DEST);
+    w.u16(IPVS_DEST_ATTR_ADDR_FAMILY, af_number(d.family()));
+    w.bytes(IPVS_DEST_ATTR_ADDR, &raw_addr(d.addr.ip()));
+    w.be16(IPVS_DEST_ATTR_PORT, d.addr.port());
+    w.u32(IPVS_DEST_ATTR_FWD_METHOD, fwd);
+    w.u32(IPVS_DEST_ATTR_WEIGHT, d.weight);
+    w.u8(IPVS_DEST_ATTR_TUN_TYPE, tun_type);
+    w.be16(IPVS_DEST_ATTR_TUN_PORT, tun_port);
+    w.u16(IPVS_DEST_ATTR_TUN_FLAGS, tun_flags);
+    w.u32(IPVS_DEST_ATTR_U_THRESH, d.upper_threshold);
+    w.u32(IPVS_DEST_ATTR_L_THRESH, d.lower_threshold);
+    w.end_nest(n);
 }
 
 fn missing(what: &str) -> DecodeError {
@@ -259,33 +309,6 @@ fn forwarding_attrs(f: Forwarding) -> (u32, Option<(u8, u16, u16)>) {
             (IP_VS_CONN_F_TUNNEL, Some(tun))
         }
     }
-}
-
-/// The identifying attributes of a destination (for DEL_DEST).
-pub(crate) fn dest_key_attrs(addr: SocketAddr) -> Vec<DestAttr> {
-    vec![
-        DestAttr::AddrFamily(af_number(AddressFamily::of(addr.ip()))),
-        DestAttr::Addr(raw_addr(addr.ip())),
-        DestAttr::Port(addr.port()),
-    ]
-}
-
-/// Every attribute of a NEW/SET_DEST, in ipvsadm's order.
-pub(crate) fn dest_attrs(d: &Destination) -> Vec<DestAttr> {
-    let (fwd, tun) = forwarding_attrs(d.forwarding);
-    let (tun_type, tun_port, tun_flags) = tun.unwrap_or((0, 0, 0));
-    vec![
-        DestAttr::AddrFamily(af_number(d.family())),
-        DestAttr::Addr(raw_addr(d.addr.ip())),
-        DestAttr::Port(d.addr.port()),
-        DestAttr::FwdMethod(fwd),
-        DestAttr::Weight(d.weight),
-        DestAttr::TunType(tun_type),
-        DestAttr::TunPort(tun_port),
-        DestAttr::TunFlags(tun_flags),
-        DestAttr::UThresh(d.upper_threshold),
-        DestAttr::LThresh(d.lower_threshold),
-    ]
 }
 
 /// Decode a destination nest from a GET_DEST reply; `svc_family` is used

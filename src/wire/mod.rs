@@ -14,6 +14,7 @@
 pub mod attr;
 pub mod consts;
 pub mod msg;
+pub mod writer;
 
 pub use attr::{
     CmdAttr, DaemonAttr, DestAttr, InfoAttr, RawAddr, ServiceAttr, StatsAttr, SvcFlags,
@@ -21,3 +22,4 @@ pub use attr::{
 };
 pub use msg::{Message, Messages, NlError, push_request};
 pub use netlink_packet_core::DecodeError;
+pub use writer::MsgWriter;
