@@ -16,13 +16,13 @@ use crate::batch::Op;
 use crate::error::{Operation, Result};
 use crate::handle::{Info, Timeouts};
 use crate::model::{
-    AddressFamily, DestinationEntry, ServiceEntry, ServiceKey, parse_dest, parse_service,
+    AddressFamily, DestinationEntry, ServiceEntry, ServiceKey, parse_dest_nest, parse_service_nest,
     service_key_attrs,
 };
 use crate::wire::attr::{CmdAttr, InfoAttr, parse_cmd_attrs, parse_info_attrs};
 use crate::wire::consts::*;
 use crate::wire::msg::push_request;
-use netlink_packet_core::DecodeError;
+use netlink_packet_core::{DecodeError, ErrorContext, NlasIterator};
 
 fn dump(buf: &mut Vec<u8>, family: u16, seq: u32, cmd: u8, attrs: &[CmdAttr]) -> usize {
     push_request(buf, family, NLM_F_DUMP, seq, cmd, attrs)
@@ -98,9 +98,10 @@ pub fn get_config(buf: &mut Vec<u8>, family: u16, seq: u32) -> usize {
 /// # Errors
 /// A malformed attribute, or a nest missing what every kernel sends.
 pub fn parse_service_reply(attrs: &[u8]) -> Result<Option<ServiceEntry>, DecodeError> {
-    for a in parse_cmd_attrs(attrs)? {
-        if let CmdAttr::Service(s) = a {
-            return parse_service(&s).map(Some);
+    for nla in NlasIterator::new(attrs) {
+        let nla = nla.context("parsing IPVS_CMD_ATTR")?;
+        if nla.kind() == IPVS_CMD_ATTR_SERVICE {
+            return parse_service_nest(nla.value()).map(Some);
         }
     }
     Ok(None)
@@ -115,9 +116,10 @@ pub fn parse_destination_reply(
     attrs: &[u8],
     service_family: AddressFamily,
 ) -> Result<Option<DestinationEntry>, DecodeError> {
-    for a in parse_cmd_attrs(attrs)? {
-        if let CmdAttr::Dest(d) = a {
-            return parse_dest(&d, service_family).map(Some);
+    for nla in NlasIterator::new(attrs) {
+        let nla = nla.context("parsing IPVS_CMD_ATTR")?;
+        if nla.kind() == IPVS_CMD_ATTR_DEST {
+            return parse_dest_nest(nla.value(), service_family).map(Some);
         }
     }
     Ok(None)

@@ -4,6 +4,8 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use crate::wire::consts::*;
+use netlink_packet_core::{ErrorContext, NlaBuffer, NlasIterator, Parseable};
+
 use crate::wire::{DecodeError, DestAttr, MsgWriter, RawAddr, ServiceAttr, StatsAttr};
 
 use super::*;
@@ -163,15 +165,22 @@ fn missing(what: &str) -> DecodeError {
     DecodeError::from(format!("kernel reply lacks {what}"))
 }
 
-pub(crate) fn parse_stats(attrs: &[StatsAttr], from_32bit: bool) -> Stats {
+/// Decode a STATS or STATS64 nest in place (values of 4 or 8 bytes; PAD
+/// and unknown attributes skipped).
+pub(crate) fn parse_stats_nest(raw: &[u8], from_32bit: bool) -> Result<Stats, DecodeError> {
     let mut s = Stats {
         from_32bit,
         ..Stats::default()
     };
-    for a in attrs {
-        let (k, v) = match a {
-            StatsAttr::U32(k, v) => (*k, u64::from(*v)),
-            StatsAttr::U64(k, v) => (*k, *v),
+    for nla in NlasIterator::new(raw) {
+        let nla = nla.context("parsing IPVS_STATS_ATTR")?;
+        let k = nla.kind();
+        if !(IPVS_STATS_ATTR_CONNS..=IPVS_STATS_ATTR_OUTBPS).contains(&k) {
+            continue;
+        }
+        let v = match StatsAttr::parse(&nla)? {
+            StatsAttr::U32(_, v) => u64::from(v),
+            StatsAttr::U64(_, v) => v,
             _ => continue,
         };
         match k {
@@ -184,41 +193,50 @@ pub(crate) fn parse_stats(attrs: &[StatsAttr], from_32bit: bool) -> Stats {
             IPVS_STATS_ATTR_INPPS => s.rates.in_pps = v,
             IPVS_STATS_ATTR_OUTPPS => s.rates.out_pps = v,
             IPVS_STATS_ATTR_INBPS => s.rates.in_bps = v,
-            IPVS_STATS_ATTR_OUTBPS => s.rates.out_bps = v,
-            _ => {}
+            _ => s.rates.out_bps = v,
         }
     }
-    s
+    Ok(s)
 }
 
-fn pick_stats(s32: Option<&Vec<StatsAttr>>, s64: Option<&Vec<StatsAttr>>) -> Stats {
+/// The value bytes of a checked attribute, with the buffer's lifetime.
+fn value_of(nla: NlaBuffer<&[u8]>) -> &[u8] {
+    let len = usize::from(nla.length());
+    nla.into_inner().get(4..len).unwrap_or(&[])
+}
+
+fn pick_stats(s32: Option<&[u8]>, s64: Option<&[u8]>) -> Result<Stats, DecodeError> {
     match (s64, s32) {
-        (Some(s), _) => parse_stats(s, false),
-        (None, Some(s)) => parse_stats(s, true),
-        (None, None) => Stats::default(),
+        (Some(s), _) => parse_stats_nest(s, false).context("IPVS_*_ATTR_STATS64"),
+        (None, Some(s)) => parse_stats_nest(s, true).context("IPVS_*_ATTR_STATS"),
+        (None, None) => Ok(Stats::default()),
     }
 }
 
-/// Decode a service nest from a GET_SERVICE reply.
-pub(crate) fn parse_service(attrs: &[ServiceAttr]) -> Result<ServiceEntry, DecodeError> {
+/// Decode a service nest of a GET_SERVICE reply in place (no intermediate
+/// attribute list).
+pub(crate) fn parse_service_nest(nest: &[u8]) -> Result<ServiceEntry, DecodeError> {
     let (mut af, mut proto, mut addr, mut port, mut fwmark) = (None, None, None, None, None);
     let (mut sched, mut flags, mut timeout, mut netmask, mut pe) = (None, None, None, None, None);
     let (mut s32, mut s64) = (None, None);
-    for a in attrs {
-        match a {
-            ServiceAttr::Af(v) => af = Some(*v),
-            ServiceAttr::Protocol(v) => proto = Some(*v),
-            ServiceAttr::Addr(v) => addr = Some(*v),
-            ServiceAttr::Port(v) => port = Some(*v),
-            ServiceAttr::Fwmark(v) => fwmark = Some(*v),
-            ServiceAttr::SchedName(v) => sched = Some(v.as_str()),
-            ServiceAttr::Flags(v) => flags = Some(*v),
-            ServiceAttr::Timeout(v) => timeout = Some(*v),
-            ServiceAttr::Netmask(v) => netmask = Some(*v),
-            ServiceAttr::PeName(v) => pe = Some(v.clone()),
-            ServiceAttr::Stats(v) => s32 = Some(v),
-            ServiceAttr::Stats64(v) => s64 = Some(v),
-            _ => {}
+    for nla in NlasIterator::new(nest) {
+        let nla = nla.context("parsing IPVS_CMD_ATTR_SERVICE")?;
+        match nla.kind() {
+            IPVS_SVC_ATTR_STATS => s32 = Some(value_of(nla)),
+            IPVS_SVC_ATTR_STATS64 => s64 = Some(value_of(nla)),
+            _ => match ServiceAttr::parse(&nla).context("parsing IPVS_CMD_ATTR_SERVICE")? {
+                ServiceAttr::Af(v) => af = Some(v),
+                ServiceAttr::Protocol(v) => proto = Some(v),
+                ServiceAttr::Addr(v) => addr = Some(v),
+                ServiceAttr::Port(v) => port = Some(v),
+                ServiceAttr::Fwmark(v) => fwmark = Some(v),
+                ServiceAttr::SchedName(v) => sched = Some(v),
+                ServiceAttr::Flags(v) => flags = Some(v),
+                ServiceAttr::Timeout(v) => timeout = Some(v),
+                ServiceAttr::Netmask(v) => netmask = Some(v),
+                ServiceAttr::PeName(v) => pe = Some(v),
+                _ => {}
+            },
         }
     }
     let family = af_from_number(af.ok_or_else(|| missing("IPVS_SVC_ATTR_AF"))?)?;
@@ -236,7 +254,7 @@ pub(crate) fn parse_service(attrs: &[ServiceAttr]) -> Result<ServiceEntry, Decod
     };
     let flags = flags.map(|f| f.flags).unwrap_or(0);
     let sched_name = sched.ok_or_else(|| missing("IPVS_SVC_ATTR_SCHED_NAME"))?;
-    let mut scheduler = Scheduler::from_name(sched_name)
+    let mut scheduler = Scheduler::from_name(&sched_name)
         .map_err(|e| DecodeError::from(format!("scheduler name from the kernel: {e}")))?;
     if let Scheduler::Sh(h) | Scheduler::Mh(h) = &mut scheduler {
         h.fallback = flags & IP_VS_SVC_F_SCHED1 != 0;
@@ -273,7 +291,7 @@ pub(crate) fn parse_service(attrs: &[ServiceAttr]) -> Result<ServiceEntry, Decod
             one_packet: flags & IP_VS_SVC_F_ONEPACKET != 0,
             persistence_engine: pe.filter(|p| !p.is_empty()),
         },
-        stats: pick_stats(s32, s64),
+        stats: pick_stats(s32, s64)?,
     })
 }
 
@@ -313,32 +331,35 @@ fn forwarding_attrs(f: Forwarding) -> (u32, Option<(u8, u16, u16)>) {
 
 /// Decode a destination nest from a GET_DEST reply; `svc_family` is used
 /// when the kernel does not send `ADDR_FAMILY` (kernels before 3.18).
-pub(crate) fn parse_dest(
-    attrs: &[DestAttr],
+pub(crate) fn parse_dest_nest(
+    nest: &[u8],
     svc_family: AddressFamily,
 ) -> Result<DestinationEntry, DecodeError> {
     let (mut addr, mut port, mut fwd, mut weight, mut u, mut l) = (None, None, None, None, 0, 0);
     let (mut af, mut tun_type, mut tun_port, mut tun_flags) = (None, 0, 0, 0);
     let mut conns = ConnCounts::default();
     let (mut s32, mut s64) = (None, None);
-    for a in attrs {
-        match a {
-            DestAttr::Addr(v) => addr = Some(*v),
-            DestAttr::Port(v) => port = Some(*v),
-            DestAttr::FwdMethod(v) => fwd = Some(*v),
-            DestAttr::Weight(v) => weight = Some(*v),
-            DestAttr::UThresh(v) => u = *v,
-            DestAttr::LThresh(v) => l = *v,
-            DestAttr::ActiveConns(v) => conns.active = *v,
-            DestAttr::InactConns(v) => conns.inactive = *v,
-            DestAttr::PersistConns(v) => conns.persistent = *v,
-            DestAttr::Stats(v) => s32 = Some(v),
-            DestAttr::Stats64(v) => s64 = Some(v),
-            DestAttr::AddrFamily(v) => af = Some(*v),
-            DestAttr::TunType(v) => tun_type = *v,
-            DestAttr::TunPort(v) => tun_port = *v,
-            DestAttr::TunFlags(v) => tun_flags = *v,
-            _ => {}
+    for nla in NlasIterator::new(nest) {
+        let nla = nla.context("parsing IPVS_CMD_ATTR_DEST")?;
+        match nla.kind() {
+            IPVS_DEST_ATTR_STATS => s32 = Some(value_of(nla)),
+            IPVS_DEST_ATTR_STATS64 => s64 = Some(value_of(nla)),
+            _ => match DestAttr::parse(&nla).context("parsing IPVS_CMD_ATTR_DEST")? {
+                DestAttr::Addr(v) => addr = Some(v),
+                DestAttr::Port(v) => port = Some(v),
+                DestAttr::FwdMethod(v) => fwd = Some(v),
+                DestAttr::Weight(v) => weight = Some(v),
+                DestAttr::UThresh(v) => u = v,
+                DestAttr::LThresh(v) => l = v,
+                DestAttr::ActiveConns(v) => conns.active = v,
+                DestAttr::InactConns(v) => conns.inactive = v,
+                DestAttr::PersistConns(v) => conns.persistent = v,
+                DestAttr::AddrFamily(v) => af = Some(v),
+                DestAttr::TunType(v) => tun_type = v,
+                DestAttr::TunPort(v) => tun_port = v,
+                DestAttr::TunFlags(v) => tun_flags = v,
+                _ => {}
+            },
         }
     }
     let family = match af {
@@ -391,6 +412,6 @@ pub(crate) fn parse_dest(
             lower_threshold: l,
         },
         conns,
-        stats: pick_stats(s32, s64),
+        stats: pick_stats(s32, s64)?,
     })
 }
