@@ -26,6 +26,8 @@
 #![deny(missing_docs)]
 
 mod batch;
+mod conn;
+mod daemon;
 mod error;
 mod handle;
 mod model;
@@ -34,6 +36,8 @@ mod sys;
 pub mod wire;
 
 pub use batch::{BatchResult, OnError, Op};
+pub use conn::{ConnOrigin, ConnState, Connection, PeData};
+pub use daemon::{DaemonRole, SyncDaemon};
 pub use error::{Error, ErrorKind, Operation, Result};
 pub use handle::{DEFAULT_TIMEOUT, Handle, Info, Timeouts};
 pub use model::{
