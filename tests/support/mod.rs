@@ -58,7 +58,9 @@ impl Netns {
     pub fn new(prefix: &str) -> Netns {
         let n = NEXT.fetch_add(1, Ordering::SeqCst);
         let name = format!("{prefix}-{}-{n}", std::process::id());
-        sh(&format!("ip netns add {name} && ip -n {name} link set lo up"));
+        sh(&format!(
+            "ip netns add {name} && ip -n {name} link set lo up"
+        ));
         Netns { name }
     }
 
@@ -75,12 +77,20 @@ impl Netns {
 
     /// Run a shell command inside the namespace.
     pub fn sh(&self, cmd: &str) -> String {
-        sh(&format!("ip netns exec {} sh -c {}", self.name, shell_quote(cmd)))
+        sh(&format!(
+            "ip netns exec {} sh -c {}",
+            self.name,
+            shell_quote(cmd)
+        ))
     }
 
     /// Run a shell command inside the namespace, whatever its status.
     pub fn sh_out(&self, cmd: &str) -> Output {
-        sh_out(&format!("ip netns exec {} sh -c {}", self.name, shell_quote(cmd)))
+        sh_out(&format!(
+            "ip netns exec {} sh -c {}",
+            self.name,
+            shell_quote(cmd)
+        ))
     }
 
     /// `ipvsadm ARGS` inside the namespace.
