@@ -542,7 +542,10 @@ fn dest_diff(from: &Destination, to: &Destination) -> String {
         parts.push(format!("weight {} -> {}", from.weight, to.weight));
     }
     if (from.lower_threshold, from.upper_threshold) != (to.lower_threshold, to.upper_threshold) {
-        parts.push(format!("{} -> {}", thresholds(from), thresholds(to)));
+        parts.push(format!(
+            "thresholds {}/{} -> {}/{}",
+            from.lower_threshold, from.upper_threshold, to.lower_threshold, to.upper_threshold
+        ));
     }
     parts.join(", ")
 }
