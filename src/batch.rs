@@ -365,7 +365,8 @@ impl Handle {
                 let idx = seq.wrapping_sub(base) as usize;
                 if code != 0 && idx < flight.len() {
                     let i = flight.start + idx;
-                    results[i] = Some(Err(Error::from_kernel(ops[i].operation(), -code, text)));
+                    let e = Error::from_kernel(ops[i].operation(), -code, text);
+                    results[i] = Some(Err(crate::handle::explain_missing_module(e, &ops[i])));
                 }
             }
         }

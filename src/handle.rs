@@ -13,9 +13,12 @@ use tracing::{debug_span, trace};
 use crate::batch::Op;
 use crate::error::{Error, ErrorKind, Operation, Result, libc_errno};
 use crate::model::*;
+use crate::request::{
+    parse_config_reply, parse_destination_reply, parse_info_reply, parse_service_reply,
+};
 use crate::sys::NlSocket;
 use crate::wire::consts::*;
-use crate::wire::{CmdAttr, InfoAttr, Message, Messages, parse_cmd_attrs, parse_info_attrs};
+use crate::wire::{CmdAttr, Message, Messages};
 
 /// Default receive timeout of a handle.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -207,7 +210,7 @@ impl Handle {
     }
 
     /// Send one request (`flags` without REQUEST) and collect its replies.
-    fn transact<T>(
+    pub(crate) fn transact<T>(
         &mut self,
         op: &Operation,
         cmd: u8,
@@ -295,7 +298,7 @@ impl Handle {
 
     /// Run a dump, restarting it when the kernel flags it as interrupted
     /// by a concurrent change (`NLM_F_DUMP_INTR`).
-    fn dump<T>(
+    pub(crate) fn dump<T>(
         &mut self,
         op: &Operation,
         cmd: u8,
@@ -363,6 +366,7 @@ impl Handle {
     pub fn execute(&mut self, op: &Op) -> Result<()> {
         let (cmd, attrs) = op.prepare()?;
         self.command(op.operation(), cmd, &attrs)
+            .map_err(|e| explain_missing_module(e, op))
     }
 
     pub(crate) fn command(&mut self, op: Operation, cmd: u8, attrs: &[CmdAttr]) -> Result<()> {
@@ -430,7 +434,7 @@ impl Handle {
                 IPVS_CMD_GET_SERVICE,
                 NLM_F_ACK,
                 &attrs,
-                parse_service_msg,
+                parse_service_reply,
             )?
             .out;
         v.pop()
@@ -448,7 +452,7 @@ impl Handle {
             &Operation::ListServices,
             IPVS_CMD_GET_SERVICE,
             &[],
-            parse_service_msg,
+            parse_service_reply,
         )?;
         Ok(v.into_iter().flatten().collect())
     }
@@ -518,7 +522,7 @@ impl Handle {
         let family = service.family();
         let attrs = [CmdAttr::Service(service_key_attrs(service))];
         let v = self.dump(&op, IPVS_CMD_GET_DEST, &attrs, |a| {
-            parse_dest_msg(a, family)
+            parse_destination_reply(a, family)
         })?;
         Ok(v.into_iter().flatten().collect())
     }
@@ -674,7 +678,7 @@ impl Handle {
                     }
                     _ => {
                         let (_, attrs) = msg.genl().map_err(|e| Error::decode(op.clone(), e))?;
-                        if let Some(d) = parse_dest_msg(attrs, keys[i].family())
+                        if let Some(d) = parse_destination_reply(attrs, keys[i].family())
                             .map_err(|e| Error::decode(op.clone(), e))?
                         {
                             partial[j].push(d);
@@ -706,51 +710,20 @@ impl Handle {
     /// IPVS version and connection table size (`IPVS_CMD_GET_INFO`).
     pub fn info(&mut self) -> Result<Info> {
         let op = Operation::GetInfo;
-        let v = self
-            .transact(&op, IPVS_CMD_GET_INFO, NLM_F_ACK, &[], parse_info_attrs)?
-            .out;
-        let attrs = v.into_iter().flatten().collect::<Vec<_>>();
-        let mut info = Info {
-            version: (0, 0, 0),
-            conn_table_size: 0,
-        };
-        let mut seen = false;
-        for a in attrs {
-            match a {
-                InfoAttr::Version(v) => {
-                    seen = true;
-                    info.version = ((v >> 16) as u8, (v >> 8) as u8, v as u8);
-                }
-                InfoAttr::ConnTabSize(n) => info.conn_table_size = n,
-                _ => {}
-            }
-        }
-        if !seen {
-            return Err(Error::decode(
-                op,
-                "GET_INFO reply without IPVS_INFO_ATTR_VERSION",
-            ));
-        }
-        Ok(info)
+        self.transact(&op, IPVS_CMD_GET_INFO, NLM_F_ACK, &[], parse_info_reply)?
+            .out
+            .pop()
+            .ok_or_else(|| Error::decode(op, "no GET_INFO reply"))
     }
 
     /// The TCP, TCP-FIN and UDP timeouts (`IPVS_CMD_GET_CONFIG`). A value
     /// the kernel did not report (protocol support not built) is `None`.
     pub fn timeouts(&mut self) -> Result<Timeouts> {
         let op = Operation::GetTimeouts;
-        let v = self
-            .transact(&op, IPVS_CMD_GET_CONFIG, NLM_F_ACK, &[], parse_cmd_attrs)?
-            .out;
-        let mut t = Timeouts::default();
-        for a in v.into_iter().flatten() {
-            match a {
-                CmdAttr::TimeoutTcp(s) => t.tcp = Some(s),
-                CmdAttr::TimeoutTcpFin(s) => t.tcp_fin = Some(s),
-                CmdAttr::TimeoutUdp(s) => t.udp = Some(s),
-                _ => {}
-            }
-        }
-        Ok(t)
+        self.transact(&op, IPVS_CMD_GET_CONFIG, NLM_F_ACK, &[], parse_config_reply)?
+            .out
+            .pop()
+            .ok_or_else(|| Error::decode(op, "no GET_CONFIG reply"))
     }
 
     /// Set timeouts (`IPVS_CMD_SET_CONFIG`; ipvsadm `--set`). `None`
@@ -767,9 +740,9 @@ impl Handle {
 
 /// The data replies to one request, and whether the kernel flagged the
 /// dump as interrupted by a concurrent change.
-struct Reply<T> {
-    out: Vec<T>,
-    interrupted: bool,
+pub(crate) struct Reply<T> {
+    pub(crate) out: Vec<T>,
+    pub(crate) interrupted: bool,
 }
 
 fn push_ctrl_request(buf: &mut Vec<u8>, seq: u32) {
@@ -789,23 +762,24 @@ fn push_ctrl_request(buf: &mut Vec<u8>, seq: u32) {
     debug_assert_eq!(attrs[0].kind(), CTRL_ATTR_FAMILY_NAME);
 }
 
-fn parse_service_msg(attrs: &[u8]) -> Result<Option<ServiceEntry>, DecodeError> {
-    for a in parse_cmd_attrs(attrs)? {
-        if let CmdAttr::Service(s) = a {
-            return parse_service(&s).map(Some);
-        }
+/// Name the scheduler or persistence engine in a `SchedulerNotFound` error:
+/// the kernel only says `ENOENT`.
+pub(crate) fn explain_missing_module(e: Error, op: &Op) -> Error {
+    let (Op::AddService(svc) | Op::UpdateService(svc)) = op else {
+        return e;
+    };
+    if e.kind() != ErrorKind::SchedulerNotFound {
+        return e;
     }
-    Ok(None)
-}
-
-fn parse_dest_msg(
-    attrs: &[u8],
-    family: AddressFamily,
-) -> Result<Option<DestinationEntry>, DecodeError> {
-    for a in parse_cmd_attrs(attrs)? {
-        if let CmdAttr::Dest(d) = a {
-            return parse_dest(&d, family).map(Some);
-        }
+    let name = svc.scheduler.name();
+    let mut detail = format!(
+        "scheduler {name:?} not found: this kernel has no ip_vs_{name} module (loaded or loadable)"
+    );
+    if matches!(svc.scheduler, Scheduler::Twos) {
+        detail.push_str("; twos needs Linux 6.4 or later");
     }
-    Ok(None)
+    if let Some(pe) = &svc.persistence_engine {
+        detail.push_str(&format!(", or no persistence engine module ip_vs_pe_{pe}"));
+    }
+    e.with_detail(detail)
 }

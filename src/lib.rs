@@ -67,6 +67,7 @@ mod error;
 mod handle;
 mod model;
 pub mod reconcile;
+pub mod request;
 mod sys;
 pub mod wire;
 
@@ -78,3 +79,4 @@ pub use model::{
     Netmask, Persistence, Protocol, Rates, SchedName, Scheduler, Service, ServiceEntry, ServiceKey,
     Stats, TableEntry, Tunnel,
 };
+pub mod sched;

@@ -816,3 +816,47 @@ fn desired_state_and_policy_load_from_json() {
     let p: Policy = serde_json::from_str(r#"{ "drain": { "timeout": null } }"#).unwrap();
     assert_eq!((p.scope, p.drain.timeout), (Scope::All, None));
 }
+
+#[test]
+fn destination_with_unwritable_forwarding_is_removed_not_drained() {
+    let (a, b) = (dest("192.168.1.1:80", 3), dest("192.168.1.2:80", 1));
+    let mut k = FakeKernel::new();
+    let p = plan(
+        &web_with(&[a, b]),
+        &[],
+        &Policy::default(),
+        &[],
+        Instant::now(),
+    )
+    .unwrap();
+    assert!(reconcile::apply(&mut k, &p).is_ok());
+    // As if another client had set a forwarding method lvs cannot write.
+    let mut observed = k.snapshot();
+    for d in &mut observed[0].destinations {
+        if d.destination.addr == a.addr {
+            d.destination.forwarding = Forwarding::Other(5);
+        }
+    }
+    let p = plan(
+        &web_with(&[b]),
+        &observed,
+        &Policy::default(),
+        &[],
+        Instant::now(),
+    )
+    .unwrap();
+    assert_eq!(
+        lines(&p),
+        ["- dest TCP 10.0.0.1:80 -> 192.168.1.1:80 (not desired)"]
+    );
+    // Desired again: updated to a writable configuration.
+    let p = plan(
+        &web_with(&[a, b]),
+        &observed,
+        &Policy::default(),
+        &[],
+        Instant::now(),
+    )
+    .unwrap();
+    assert!(matches!(p.ops()[..], [Op::UpdateDestination(_, d)] if d == a));
+}

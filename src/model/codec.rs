@@ -232,6 +232,7 @@ fn forwarding_attrs(f: Forwarding) -> (u32, Option<(u8, u16, u16)>) {
         Forwarding::Masquerade => (IP_VS_CONN_F_MASQ, None),
         Forwarding::Local => (IP_VS_CONN_F_LOCALNODE, None),
         Forwarding::DirectRoute => (IP_VS_CONN_F_DROUTE, None),
+        Forwarding::Other(m) => (m, None),
         Forwarding::Tunnel(t) => {
             let tun = match t {
                 Tunnel::Ipip => (IP_VS_CONN_F_TUNNEL_TYPE_IPIP, 0, 0),
@@ -244,6 +245,7 @@ fn forwarding_attrs(f: Forwarding) -> (u32, Option<(u8, u16, u16)>) {
                         GueChecksum::RemoteChecksum => IP_VS_TUNNEL_ENCAP_FLAG_REMCSUM,
                     },
                 ),
+                Tunnel::Other { kind, port, flags } => (kind, port, flags),
                 Tunnel::Gre { checksum } => (
                     IP_VS_CONN_F_TUNNEL_TYPE_GRE,
                     0,
@@ -323,36 +325,39 @@ pub(crate) fn parse_dest(
     let ip = ip_from_raw(family, &addr.ok_or_else(|| missing("IPVS_DEST_ATTR_ADDR"))?);
     let port = port.ok_or_else(|| missing("IPVS_DEST_ATTR_PORT"))?;
     let fwd = fwd.ok_or_else(|| missing("IPVS_DEST_ATTR_FWD_METHOD"))? & IP_VS_CONN_F_FWD_MASK;
-    let bad_flags = || {
-        DecodeError::from(format!(
-            "tunnel type {tun_type} with unsupported flags {tun_flags:#x}"
-        ))
+    let other = Tunnel::Other {
+        kind: tun_type,
+        port: tun_port,
+        flags: tun_flags,
+    };
+    let tunnel = match (tun_type, tun_flags) {
+        (IP_VS_CONN_F_TUNNEL_TYPE_IPIP, _) => Tunnel::Ipip,
+        (IP_VS_CONN_F_TUNNEL_TYPE_GUE, IP_VS_TUNNEL_ENCAP_FLAG_NOCSUM) => Tunnel::Gue {
+            port: tun_port,
+            checksum: GueChecksum::None,
+        },
+        (IP_VS_CONN_F_TUNNEL_TYPE_GUE, IP_VS_TUNNEL_ENCAP_FLAG_CSUM) => Tunnel::Gue {
+            port: tun_port,
+            checksum: GueChecksum::Checksum,
+        },
+        (IP_VS_CONN_F_TUNNEL_TYPE_GUE, IP_VS_TUNNEL_ENCAP_FLAG_REMCSUM) => Tunnel::Gue {
+            port: tun_port,
+            checksum: GueChecksum::RemoteChecksum,
+        },
+        (IP_VS_CONN_F_TUNNEL_TYPE_GRE, IP_VS_TUNNEL_ENCAP_FLAG_NOCSUM) => {
+            Tunnel::Gre { checksum: false }
+        }
+        (IP_VS_CONN_F_TUNNEL_TYPE_GRE, IP_VS_TUNNEL_ENCAP_FLAG_CSUM) => {
+            Tunnel::Gre { checksum: true }
+        }
+        _ => other,
     };
     let forwarding = match fwd {
         IP_VS_CONN_F_MASQ => Forwarding::Masquerade,
         IP_VS_CONN_F_LOCALNODE => Forwarding::Local,
         IP_VS_CONN_F_DROUTE => Forwarding::DirectRoute,
-        IP_VS_CONN_F_TUNNEL => Forwarding::Tunnel(match tun_type {
-            IP_VS_CONN_F_TUNNEL_TYPE_IPIP => Tunnel::Ipip,
-            IP_VS_CONN_F_TUNNEL_TYPE_GUE => Tunnel::Gue {
-                port: tun_port,
-                checksum: match tun_flags {
-                    IP_VS_TUNNEL_ENCAP_FLAG_NOCSUM => GueChecksum::None,
-                    IP_VS_TUNNEL_ENCAP_FLAG_CSUM => GueChecksum::Checksum,
-                    IP_VS_TUNNEL_ENCAP_FLAG_REMCSUM => GueChecksum::RemoteChecksum,
-                    _ => return Err(bad_flags()),
-                },
-            },
-            IP_VS_CONN_F_TUNNEL_TYPE_GRE => Tunnel::Gre {
-                checksum: match tun_flags {
-                    IP_VS_TUNNEL_ENCAP_FLAG_NOCSUM => false,
-                    IP_VS_TUNNEL_ENCAP_FLAG_CSUM => true,
-                    _ => return Err(bad_flags()),
-                },
-            },
-            t => return Err(DecodeError::from(format!("unknown tunnel type {t}"))),
-        }),
-        f => return Err(DecodeError::from(format!("unknown forwarding method {f}"))),
+        IP_VS_CONN_F_TUNNEL => Forwarding::Tunnel(tunnel),
+        f => Forwarding::Other(f),
     };
     Ok(DestinationEntry {
         destination: Destination {

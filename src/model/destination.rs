@@ -41,6 +41,16 @@ pub enum Tunnel {
         /// Add GRE checksums.
         checksum: bool,
     },
+    /// A tunnel type or flag combination the kernel accepted from another
+    /// client but `lvs` does not model (read-only: refused on write).
+    Other {
+        /// `IPVS_DEST_ATTR_TUN_TYPE`.
+        kind: u8,
+        /// `IPVS_DEST_ATTR_TUN_PORT`.
+        port: u16,
+        /// `IPVS_DEST_ATTR_TUN_FLAGS`.
+        flags: u16,
+    },
 }
 
 /// How packets reach a destination.
@@ -58,6 +68,9 @@ pub enum Forwarding {
     Tunnel(Tunnel),
     /// Local node: the destination is this host.
     Local,
+    /// A forwarding method number (4..=7) the kernel stores but binds no
+    /// transmitter to, set by another client (read-only: refused on write).
+    Other(u32),
 }
 
 impl fmt::Display for Forwarding {
@@ -73,6 +86,10 @@ impl fmt::Display for Forwarding {
             Forwarding::Tunnel(Tunnel::Gre { checksum }) => {
                 write!(f, "Tunnel(gre{})", if *checksum { ", csum" } else { "" })
             }
+            Forwarding::Tunnel(Tunnel::Other { kind, port, flags }) => {
+                write!(f, "Tunnel(type {kind}, port {port}, flags {flags:#x})")
+            }
+            Forwarding::Other(m) => write!(f, "forwarding method {m}"),
         }
     }
 }
@@ -162,6 +179,19 @@ impl Destination {
                 format!(
                     "lower threshold {} is above upper threshold {} (0 means none)",
                     self.lower_threshold, self.upper_threshold
+                ),
+            );
+        }
+        if matches!(
+            self.forwarding,
+            Forwarding::Other(_) | Forwarding::Tunnel(Tunnel::Other { .. })
+        ) {
+            return bad(
+                "destination.forwarding",
+                format!(
+                    "{} is what the kernel reported for another client's destination; \
+                     packets cannot be forwarded that way, so lvs does not write it",
+                    self.forwarding
                 ),
             );
         }

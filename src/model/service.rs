@@ -164,6 +164,16 @@ impl ServiceKey {
                     .into(),
             ),
             ServiceKey::Addr {
+                protocol: Protocol::Other(n @ (6 | 17 | 132)),
+                ..
+            } => bad(
+                "key.protocol",
+                format!(
+                    "use Protocol::{} for protocol {n}: Other({n}) would read back as it",
+                    Protocol::from_number(*n)
+                ),
+            ),
+            ServiceKey::Addr {
                 addr: SocketAddr::V6(a),
                 ..
             } if a.scope_id() != 0 || a.flowinfo() != 0 => bad(

@@ -199,7 +199,8 @@ impl Plan {
     /// # Errors
     /// [`ErrorKind::InvalidArgument`](crate::ErrorKind::InvalidArgument)
     /// for what ipvsadm cannot express: services of protocols other than
-    /// TCP, UDP and SCTP, and local-node forwarding.
+    /// TCP, UDP and SCTP, and forwarding other than NAT, direct routing
+    /// and ipip/gue/gre tunnels (e.g. local-node).
     pub fn to_ipvsadm_restore(&self) -> Result<String> {
         let mut out = String::new();
         for c in &self.changes {
@@ -416,6 +417,12 @@ impl Builder<'_> {
             conns: o.conns,
             deadline,
         };
+        if dest.weight != 0 && dest.with_weight(0).validate_for(&service).is_err() {
+            // Another client's destination with a forwarding method lvs
+            // cannot write back (SET_DEST needs it): no drain possible.
+            self.dest_rm.push(remove(RemoveReason::NotDesired));
+            return false;
+        }
         if dest.weight != 0 {
             // Always through weight 0 first, even when idle: a connection
             // scheduled between our read and a removal would be cut.
@@ -700,15 +707,15 @@ fn ipvsadm_dest_options(out: &mut String, service: &ServiceKey, d: &Destination)
     let fwd = match d.forwarding {
         Forwarding::Masquerade => "-m",
         Forwarding::DirectRoute => "-g",
-        Forwarding::Tunnel(_) => "-i",
-        Forwarding::Local => {
+        Forwarding::Tunnel(Tunnel::Ipip | Tunnel::Gue { .. } | Tunnel::Gre { .. }) => "-i",
+        other => {
             return Err(Error::invalid(
                 Operation::AddDestination {
                     service: *service,
                     dest: d.addr,
                 },
                 "destination.forwarding",
-                "ipvsadm has no syntax for local-node forwarding",
+                format!("ipvsadm has no syntax for {other} forwarding"),
             ));
         }
     };

@@ -166,7 +166,10 @@ pub enum ServiceRemoval {
 /// Weight 0 stops new connections with every scheduler except `sh` and
 /// `mh` without their fallback flag, where clients hashed to a weight-0
 /// destination get no destination at all; give those services the
-/// fallback flag. With persistence, clients holding a template keep
+/// fallback flag. A destination whose forwarding method `lvs` cannot
+/// write back ([`Forwarding::Other`](crate::Forwarding::Other), set by
+/// another client) cannot be set to weight 0 and is removed at once. With
+/// persistence, clients holding a template keep
 /// reaching a weight-0 destination unless the sysctl
 /// `net.ipv4.vs.expire_quiescent_template` is set.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

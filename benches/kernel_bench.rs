@@ -1,0 +1,421 @@
+//! Kernel benchmarks: program and read large IPVS tables with `lvs`, side
+//! by side with `ipvsadm` and with a floor (the same messages prebuilt and
+//! sent pipelined by the thinnest code we can write), all in one boot.
+//!
+//! `cargo bench --bench kernel_bench` runs it inside a real IPVS kernel
+//! (the cargo runner boots one under QEMU when the host has none). Each
+//! phase runs in a fresh network namespace: IPVS keeps deleted
+//! destinations in a trash list that would slow re-creation.
+//!
+//! Set `LVS_BENCH_WORKLOADS=A` to run only workload A.
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::fs::File;
+use std::io::Write;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::os::fd::AsFd;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use lvs::wire::consts::*;
+use lvs::wire::{CmdAttr, DestAttr, ServiceAttr, SvcFlags};
+use lvs::{Destination, Handle, Op, Service, ServiceKey};
+use support::Netns;
+
+/// Marker for the cargo runner: this binary needs an IPVS kernel.
+#[used]
+static NEEDS_KERNEL: &str = "LVS_RIG_NEEDS_IPVS_KERNEL";
+
+struct Workload {
+    name: &'static str,
+    services: u32,
+    dests: u32,
+}
+
+fn vip(i: u32) -> Ipv4Addr {
+    Ipv4Addr::from(0x0a00_0000 | i)
+}
+fn rip(i: u32, j: u32, per: u32) -> Ipv4Addr {
+    Ipv4Addr::from(0xac10_0000 | (i * per + j))
+}
+
+fn ops(w: &Workload) -> Vec<Op> {
+    let mut v = Vec::with_capacity((w.services * (w.dests + 1)) as usize);
+    for i in 0..w.services {
+        let key = ServiceKey::tcp(SocketAddr::new(IpAddr::V4(vip(i)), 80));
+        v.push(Op::AddService(Service::new(key)));
+        for j in 0..w.dests {
+            let d = Destination::new(SocketAddr::new(IpAddr::V4(rip(i, j, w.dests)), 8080));
+            v.push(Op::AddDestination(key, d));
+        }
+    }
+    v
+}
+
+fn restore_text(w: &Workload) -> String {
+    let mut s = String::new();
+    for i in 0..w.services {
+        s += &format!("-A -t {}:80 -s wlc\n", vip(i));
+        for j in 0..w.dests {
+            s += &format!(
+                "-a -t {}:80 -r {}:8080 -m -w 1\n",
+                vip(i),
+                rip(i, j, w.dests)
+            );
+        }
+    }
+    s
+}
+
+/// The floor: every request prebuilt as bytes (no ACK flag), sent in
+/// 256 KiB datagrams on a raw netlink socket, then one ACKed NOOP barrier.
+fn floor_requests(w: &Workload, family: u16) -> Vec<Vec<u8>> {
+    let mut chunks = vec![Vec::with_capacity(256 * 1024)];
+    let mut seq = 1u32;
+    let addr16 = |ip: Ipv4Addr| {
+        let mut a = [0u8; 16];
+        a[..4].copy_from_slice(&ip.octets());
+        a
+    };
+    for i in 0..w.services {
+        let svc = vec![
+            ServiceAttr::Af(AF_INET),
+            ServiceAttr::Protocol(IPPROTO_TCP),
+            ServiceAttr::Addr(addr16(vip(i))),
+            ServiceAttr::Port(80),
+        ];
+        let mut full = svc.clone();
+        full.extend([
+            ServiceAttr::SchedName("wlc".into()),
+            ServiceAttr::Flags(SvcFlags { flags: 0, mask: !0 }),
+            ServiceAttr::Timeout(0),
+            ServiceAttr::Netmask([255; 4]),
+        ]);
+        let mut push = |cmd, attrs: &[CmdAttr]| {
+            if chunks.last().is_some_and(|c| c.len() > 250 * 1024) {
+                chunks.push(Vec::with_capacity(256 * 1024));
+            }
+            let c = chunks.last_mut().expect("a chunk");
+            lvs::wire::push_request(c, family, 0, seq, cmd, attrs);
+            seq += 1;
+        };
+        push(IPVS_CMD_NEW_SERVICE, &[CmdAttr::Service(full)]);
+        for j in 0..w.dests {
+            let d = vec![
+                DestAttr::AddrFamily(AF_INET),
+                DestAttr::Addr(addr16(rip(i, j, w.dests))),
+                DestAttr::Port(8080),
+                DestAttr::FwdMethod(IP_VS_CONN_F_MASQ),
+                DestAttr::Weight(1),
+                DestAttr::UThresh(0),
+                DestAttr::LThresh(0),
+            ];
+            push(
+                IPVS_CMD_NEW_DEST,
+                &[CmdAttr::Service(svc.clone()), CmdAttr::Dest(d)],
+            );
+        }
+    }
+    let last = chunks.last_mut().expect("a chunk");
+    let barrier = [
+        &16u32.to_ne_bytes()[..],
+        &NLMSG_NOOP.to_ne_bytes(),
+        &(NLM_F_REQUEST | NLM_F_ACK).to_ne_bytes(),
+        &0xffff_fff0u32.to_ne_bytes(),
+        &0u32.to_ne_bytes(),
+    ]
+    .concat();
+    last.extend_from_slice(&barrier);
+    chunks
+}
+
+fn raw_socket_in(ns: &Netns) -> netlink_sys::Socket {
+    let f = File::open(ns.path()).expect("netns");
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            rustix::thread::move_into_link_name_space(
+                f.as_fd(),
+                Some(rustix::thread::LinkNameSpaceType::Network),
+            )
+            .expect("setns");
+            let mut sock = netlink_sys::Socket::new(NETLINK_GENERIC).expect("socket");
+            sock.bind_auto().expect("bind");
+            sock.connect(&netlink_sys::SocketAddr::new(0, 0))
+                .expect("connect");
+            let fd = sock.as_fd();
+            let _ = rustix::net::sockopt::set_socket_recv_buffer_size_force(fd, 8 << 20);
+            let _ = rustix::net::sockopt::set_socket_send_buffer_size_force(fd, 4 << 20);
+            sock
+        })
+        .join()
+        .expect("thread")
+    })
+}
+
+fn floor(ns: &Netns, chunks: &[Vec<u8>]) -> (Duration, usize) {
+    let sock = raw_socket_in(ns);
+    let t = Instant::now();
+    for c in chunks {
+        sock.send(c, 0).expect("send");
+    }
+    let mut errors = 0;
+    let mut buf = Vec::with_capacity(64 * 1024);
+    'outer: loop {
+        buf.clear();
+        let n = sock.recv(&mut buf, 0).expect("recv");
+        for m in lvs::wire::Messages::new(&buf[..n]).flatten() {
+            if let Some(Ok(e)) = m.error() {
+                if m.seq == 0xffff_fff0 {
+                    break 'outer;
+                }
+                errors += usize::from(e.code != 0);
+            }
+        }
+    }
+    (t.elapsed(), errors)
+}
+
+fn ipvsadm_in(ns: &Netns, args: &str, stdin: Option<&str>) -> Duration {
+    let t = Instant::now();
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", &ns.name, "ipvsadm"])
+        .args(args.split_whitespace())
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("ipvsadm");
+    if let Some(text) = stdin {
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(text.as_bytes())
+            .expect("write rules");
+    }
+    let st = child.wait().expect("wait");
+    assert!(st.success(), "ipvsadm {args} failed");
+    t.elapsed()
+}
+
+fn count_rules(ns: &Netns) -> usize {
+    ns.ipvsadm("-Sn").lines().count()
+}
+
+struct Row {
+    what: String,
+    time: Duration,
+    note: String,
+}
+
+fn secs(d: Duration) -> String {
+    format!("{:.3} s", d.as_secs_f64())
+}
+
+fn run(w: &Workload, rows: &mut Vec<Row>, summary: &mut Vec<String>) {
+    let ops = ops(w);
+    let n = ops.len();
+    let expect_rules = n;
+    let rules = restore_text(w);
+    eprintln!(
+        "workload {}: {} services x {} destinations = {n} creates",
+        w.name, w.services, w.dests
+    );
+
+    // ipvsadm -R
+    let ns = Netns::new("bench-ipvsadm");
+    let t_ipvsadm = ipvsadm_in(&ns, "-R", Some(&rules));
+    assert_eq!(count_rules(&ns), expect_rules);
+    let t_ipvsadm_read = ipvsadm_in(&ns, "-Sn", None);
+    let t_ipvsadm_flush = ipvsadm_in(&ns, "-C", None);
+    drop(ns);
+
+    // lvs one at a time
+    let ns = Netns::new("bench-single");
+    let mut h = ns.handle();
+    let t = Instant::now();
+    for op in &ops {
+        h.execute(op).expect("single op");
+    }
+    let t_single = t.elapsed();
+    assert_eq!(count_rules(&ns), expect_rules);
+    drop(h);
+    drop(ns);
+
+    // floor
+    let ns = Netns::new("bench-floor");
+    let family = ns.handle().family_id();
+    let chunks = floor_requests(w, family);
+    let (t_floor, errors) = floor(&ns, &chunks);
+    assert_eq!(errors, 0, "floor requests failed");
+    assert_eq!(count_rules(&ns), expect_rules);
+    drop(ns);
+
+    // lvs batched, then read and flush the same table
+    let ns = Netns::new("bench-batch");
+    let mut h = ns.handle();
+    let t = Instant::now();
+    let r = h.apply(&ops);
+    let t_batch = t.elapsed();
+    assert!(r.is_ok(), "batch failed: {:?}", r.errors().next());
+    let sends = r.sends;
+    drop(r);
+    assert_eq!(count_rules(&ns), expect_rules);
+    let t = Instant::now();
+    let table = h.table().expect("table");
+    let t_read = t.elapsed();
+    assert_eq!(table.len(), w.services as usize);
+    let got: usize = table.iter().map(|t| t.destinations.len()).sum();
+    assert_eq!(got, (w.services * w.dests) as usize);
+    drop(table);
+    let mem = table_read_memory(&ns);
+    let t = Instant::now();
+    h.flush().expect("flush");
+    let t_flush = t.elapsed();
+    drop(h);
+    drop(ns);
+
+    let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64();
+    let w_ = w.name;
+    rows.push(Row {
+        what: format!("{w_}: create, ipvsadm -R"),
+        time: t_ipvsadm,
+        note: "1.00x (baseline)".into(),
+    });
+    rows.push(Row {
+        what: format!("{w_}: create, lvs one at a time"),
+        time: t_single,
+        note: format!("{:.1}x faster than ipvsadm -R", ratio(t_ipvsadm, t_single)),
+    });
+    rows.push(Row {
+        what: format!("{w_}: create, lvs batched ({sends} datagrams)"),
+        time: t_batch,
+        note: format!(
+            "{:.1}x faster than ipvsadm -R; {:.2}x the floor",
+            ratio(t_ipvsadm, t_batch),
+            ratio(t_batch, t_floor)
+        ),
+    });
+    rows.push(Row {
+        what: format!("{w_}: create, floor ({} datagrams)", chunks.len()),
+        time: t_floor,
+        note: String::new(),
+    });
+    rows.push(Row {
+        what: format!("{w_}: read all, ipvsadm -Sn"),
+        time: t_ipvsadm_read,
+        note: "1.00x".into(),
+    });
+    rows.push(Row {
+        what: format!("{w_}: read all, lvs table()"),
+        time: t_read,
+        note: format!(
+            "{:.1}x faster than ipvsadm -Sn; {mem}",
+            ratio(t_ipvsadm_read, t_read)
+        ),
+    });
+    rows.push(Row {
+        what: format!("{w_}: flush, ipvsadm -C"),
+        time: t_ipvsadm_flush,
+        note: String::new(),
+    });
+    rows.push(Row {
+        what: format!("{w_}: flush, lvs flush()"),
+        time: t_flush,
+        note: String::new(),
+    });
+    summary.push(format!(
+        "{w_}: batched/floor {:.2}x (target <= 1.2), batched vs ipvsadm -R {:.1}x (target >= 40), \
+         one-at-a-time vs ipvsadm -R {:.1}x (target >= 5), read vs ipvsadm -Sn {:.1}x (target >= 5)",
+        ratio(t_batch, t_floor),
+        ratio(t_ipvsadm, t_batch),
+        ratio(t_ipvsadm, t_single),
+        ratio(t_ipvsadm_read, t_read)
+    ));
+}
+
+/// Peak memory of a whole-table read, measured in a child process (this
+/// binary re-executed) so nothing else is on its heap.
+fn table_read_memory(ns: &Netns) -> String {
+    let exe = std::env::current_exe().expect("exe");
+    let out = Command::new(exe)
+        .env("LVS_BENCH_TABLE_CHILD", ns.path())
+        .output()
+        .expect("child");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn vm_kib(field: &str) -> usize {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    s.lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn table_child(path: &str) {
+    let mut h = Handle::open_netns_path(path).expect("handle");
+    let before = vm_kib("VmRSS:");
+    let table = h.table().expect("table");
+    let peak = vm_kib("VmHWM:");
+    let decoded = std::mem::size_of_val(table.as_slice())
+        + table
+            .iter()
+            .map(|t| std::mem::size_of_val(t.destinations.as_slice()))
+            .sum::<usize>();
+    let extra = peak.saturating_sub(before) * 1024;
+    println!(
+        "peak RSS +{:.1} MiB for {:.1} MiB decoded ({:.2}x)",
+        extra as f64 / 1048576.0,
+        decoded as f64 / 1048576.0,
+        extra as f64 / decoded as f64
+    );
+}
+
+fn main() {
+    if let Ok(path) = std::env::var("LVS_BENCH_TABLE_CHILD") {
+        table_child(&path);
+        return;
+    }
+    // libtest-style arguments from `cargo bench` are ignored.
+    support::require_ipvs_kernel();
+    let only = std::env::var("LVS_BENCH_WORKLOADS").unwrap_or_else(|_| "AB".into());
+    let mut rows = Vec::new();
+    let mut summary = Vec::new();
+    for w in [
+        Workload {
+            name: "A",
+            services: 2000,
+            dests: 4,
+        },
+        Workload {
+            name: "B",
+            services: 10_000,
+            dests: 10,
+        },
+    ] {
+        if only.contains(w.name) {
+            run(&w, &mut rows, &mut summary);
+        }
+    }
+    let kernel = support::sh("uname -r");
+    println!(
+        "\nIPVS kernel benchmark, kernel {} ({} CPUs)",
+        kernel.trim(),
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    println!("{:<48} {:>10}  ratio", "phase", "time");
+    for r in &rows {
+        println!("{:<48} {:>10}  {}", r.what, secs(r.time), r.note);
+    }
+    println!();
+    for s in &summary {
+        println!("{s}");
+    }
+}

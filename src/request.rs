@@ -1,0 +1,171 @@
+//! The exact bytes of every IPVS request `lvs` sends, and the decoding of
+//! the kernel's replies, without a socket.
+//!
+//! Each builder validates its input as [`Handle`](crate::Handle) does,
+//! then appends one complete netlink message (`nlmsghdr`, `genlmsghdr`,
+//! attributes) to `buf` and returns its length. Write operations go
+//! through [`write()`] and [`Op`], the code path `Handle` uses. Commands carry
+//! `NLM_F_REQUEST | NLM_F_ACK`; dumps carry `NLM_F_REQUEST | NLM_F_DUMP`.
+//! The port id is 0 (the kernel fills it in). `family` is the id the
+//! kernel gave the "IPVS" generic-netlink family.
+//!
+//! The reply parsers take the attribute bytes after the generic-netlink
+//! header ([`Message::genl`](crate::wire::Message::genl)).
+
+use crate::batch::Op;
+use crate::error::{Operation, Result};
+use crate::handle::{Info, Timeouts};
+use crate::model::{
+    AddressFamily, DestinationEntry, ServiceEntry, ServiceKey, parse_dest, parse_service,
+    service_key_attrs,
+};
+use crate::wire::attr::{CmdAttr, InfoAttr, parse_cmd_attrs, parse_info_attrs};
+use crate::wire::consts::*;
+use crate::wire::msg::push_request;
+use netlink_packet_core::DecodeError;
+
+fn dump(buf: &mut Vec<u8>, family: u16, seq: u32, cmd: u8, attrs: &[CmdAttr]) -> usize {
+    push_request(buf, family, NLM_F_DUMP, seq, cmd, attrs)
+}
+
+fn check_key(key: &ServiceKey, op: Operation) -> Result<()> {
+    key.validate().map_err(|e| e.with_operation(op))
+}
+
+/// Any write operation (NEW/SET/DEL_SERVICE, NEW/SET/DEL_DEST, ZERO,
+/// FLUSH, SET_CONFIG), validated and encoded by [`Op`]'s one code path,
+/// as [`Handle::execute`](crate::Handle::execute) sends it.
+///
+/// # Errors
+/// [`ErrorKind::InvalidArgument`](crate::ErrorKind::InvalidArgument) when
+/// the operation fails validation; nothing is appended then.
+pub fn write(buf: &mut Vec<u8>, family: u16, seq: u32, op: &Op) -> Result<usize> {
+    let (cmd, attrs) = op.prepare()?;
+    Ok(push_request(buf, family, NLM_F_ACK, seq, cmd, &attrs))
+}
+
+/// `IPVS_CMD_GET_SERVICE` for one service (not a dump).
+///
+/// # Errors
+/// [`ErrorKind::InvalidArgument`](crate::ErrorKind::InvalidArgument) when
+/// [`ServiceKey::validate`] fails.
+pub fn get_service(buf: &mut Vec<u8>, family: u16, seq: u32, key: &ServiceKey) -> Result<usize> {
+    check_key(key, Operation::GetService(*key))?;
+    let attrs = [CmdAttr::Service(service_key_attrs(key))];
+    Ok(push_request(
+        buf,
+        family,
+        NLM_F_ACK,
+        seq,
+        IPVS_CMD_GET_SERVICE,
+        &attrs,
+    ))
+}
+
+/// `IPVS_CMD_GET_SERVICE` dump of every service.
+pub fn list_services(buf: &mut Vec<u8>, family: u16, seq: u32) -> usize {
+    dump(buf, family, seq, IPVS_CMD_GET_SERVICE, &[])
+}
+
+/// `IPVS_CMD_GET_DEST` dump of one service's destinations.
+///
+/// # Errors
+/// As [`get_service`].
+pub fn list_destinations(
+    buf: &mut Vec<u8>,
+    family: u16,
+    seq: u32,
+    service: &ServiceKey,
+) -> Result<usize> {
+    check_key(service, Operation::ListDestinations(*service))?;
+    let attrs = [CmdAttr::Service(service_key_attrs(service))];
+    Ok(dump(buf, family, seq, IPVS_CMD_GET_DEST, &attrs))
+}
+
+/// `IPVS_CMD_GET_INFO`.
+pub fn get_info(buf: &mut Vec<u8>, family: u16, seq: u32) -> usize {
+    push_request(buf, family, NLM_F_ACK, seq, IPVS_CMD_GET_INFO, &[])
+}
+
+/// `IPVS_CMD_GET_CONFIG`.
+pub fn get_config(buf: &mut Vec<u8>, family: u16, seq: u32) -> usize {
+    push_request(buf, family, NLM_F_ACK, seq, IPVS_CMD_GET_CONFIG, &[])
+}
+
+/// Decode a GET_SERVICE reply (cmd `NEW_SERVICE`): the service and its
+/// stats, `None` if the message has no `IPVS_CMD_ATTR_SERVICE` nest. The
+/// kernel's HASHED flag is dropped.
+///
+/// # Errors
+/// A malformed attribute, or a nest missing what every kernel sends.
+pub fn parse_service_reply(attrs: &[u8]) -> Result<Option<ServiceEntry>, DecodeError> {
+    for a in parse_cmd_attrs(attrs)? {
+        if let CmdAttr::Service(s) = a {
+            return parse_service(&s).map(Some);
+        }
+    }
+    Ok(None)
+}
+
+/// Decode a GET_DEST reply (cmd `NEW_DEST`); `service_family` stands in
+/// when the kernel sends no `IPVS_DEST_ATTR_ADDR_FAMILY` (before 3.18).
+///
+/// # Errors
+/// As [`parse_service_reply`].
+pub fn parse_destination_reply(
+    attrs: &[u8],
+    service_family: AddressFamily,
+) -> Result<Option<DestinationEntry>, DecodeError> {
+    for a in parse_cmd_attrs(attrs)? {
+        if let CmdAttr::Dest(d) = a {
+            return parse_dest(&d, service_family).map(Some);
+        }
+    }
+    Ok(None)
+}
+
+/// Decode a GET_INFO reply (cmd `SET_INFO`).
+///
+/// # Errors
+/// A malformed attribute, or no `IPVS_INFO_ATTR_VERSION`.
+pub fn parse_info_reply(attrs: &[u8]) -> Result<Info, DecodeError> {
+    let mut info = Info {
+        version: (0, 0, 0),
+        conn_table_size: 0,
+    };
+    let mut seen = false;
+    for a in parse_info_attrs(attrs)? {
+        match a {
+            InfoAttr::Version(v) => {
+                seen = true;
+                info.version = ((v >> 16) as u8, (v >> 8) as u8, v as u8);
+            }
+            InfoAttr::ConnTabSize(n) => info.conn_table_size = n,
+            _ => {}
+        }
+    }
+    if !seen {
+        return Err(DecodeError::from(
+            "GET_INFO reply without IPVS_INFO_ATTR_VERSION",
+        ));
+    }
+    Ok(info)
+}
+
+/// Decode a GET_CONFIG reply (cmd `SET_CONFIG`); a timeout the kernel did
+/// not send (protocol not built) is `None`.
+///
+/// # Errors
+/// A malformed attribute.
+pub fn parse_config_reply(attrs: &[u8]) -> Result<Timeouts, DecodeError> {
+    let mut t = Timeouts::default();
+    for a in parse_cmd_attrs(attrs)? {
+        match a {
+            CmdAttr::TimeoutTcp(s) => t.tcp = Some(s),
+            CmdAttr::TimeoutTcpFin(s) => t.tcp_fin = Some(s),
+            CmdAttr::TimeoutUdp(s) => t.udp = Some(s),
+            _ => {}
+        }
+    }
+    Ok(t)
+}

@@ -1,0 +1,501 @@
+//! Pure-Rust models of the kernel's IPVS schedulers.
+//!
+//! This is the *scheduler models* layer of the crate: it never opens a
+//! socket. Each model follows the kernel code described in the crate's
+//! kernel reference (§10, §11), including list order, tie rules, C integer
+//! widths and the quirks that show up in real traffic, so you can ask
+//! "where would IPVS send this client?" without a kernel.
+//!
+//! # Pieces
+//!
+//! | item | what it is |
+//! |---|---|
+//! | [`ServiceSpec`], [`DestSpec`] | what you configure: scheduler, flags, persistence, one-packet, VIP; backends with weight and thresholds |
+//! | [`ServiceState`], [`DestState`] | what the kernel keeps: the destination list **newest first**, weights, `last_weight`, connection counters, OVERLOAD |
+//! | [`Scheduler`] | the kernel's scheduler hooks: `add_dest`, `del_dest`, `upd_dest`, `schedule` (plus `tick` for the lblc/lblcr timer) |
+//! | [`Rr`], [`Wrr`], [`Lc`], [`Wlc`], [`Sed`], [`Nq`], [`Fo`], [`Ovf`], [`Twos`], [`Dh`], [`Sh`], [`Mh`], [`Lblc`], [`Lblcr`] | one model per kernel scheduler; [`AnyScheduler`] picks one by [`SchedulerKind`] |
+//! | [`Simulation`] | a service plus its scheduler: add/remove/update backends with the kernel's hook semantics, feed connections, persistence templates, one-packet UDP, thresholds, time |
+//! | [`Distribution`], [`moved_clients`], [`simulate`] | answers: how many clients each backend gets; which clients move after a change |
+//! | [`hash`] | the hash primitives (`hash_32`, address fold, SipHash-1-3 Maglev keys) for conformance tests |
+//!
+//! Kernel build constants and sysctls that change picks are in
+//! [`KernelParams`] with kernel defaults (SH table bits 8, MH table index
+//! 12 = 4093 slots, DH 256 buckets, lblc/lblcr expiration 24 h).
+//!
+//! # Example
+//!
+//! Three backends under Maglev hashing, 10 000 clients:
+//!
+//! ```
+//! use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+//! use lvs::sched::{DestSpec, SchedulerKind, ServiceSpec, Simulation};
+//!
+//! # fn main() -> Result<(), lvs::sched::SchedError> {
+//! let backend = |last: u8| SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, last)), 80);
+//! // Destinations in the order they are added to the kernel.
+//! let mut sim = Simulation::from_dests(
+//!     ServiceSpec::new(SchedulerKind::Mh),
+//!     [
+//!         DestSpec::new(backend(1), 1),
+//!         DestSpec::new(backend(2), 1),
+//!         DestSpec::new(backend(3), 2),
+//!     ],
+//! )?;
+//! let clients = (0..10_000u32).map(|i| {
+//!     SocketAddr::new(IpAddr::V4(Ipv4Addr::from(0xc633_6400 + i)), 40_000)
+//! });
+//! let dist = sim.simulate(clients);
+//! println!("{dist}");
+//! assert_eq!(dist.total(), 10_000);
+//! assert!(dist.count(backend(3)) > dist.count(backend(1)));
+//!
+//! // Which clients move if 10.0.0.2 is removed?
+//! let mut after = sim.clone();
+//! after.remove_destination(backend(2))?;
+//! let probe: Vec<SocketAddr> = (0..1000u32)
+//!     .map(|i| SocketAddr::new(IpAddr::V4(Ipv4Addr::from(0x0a64_0000 + i)), 0))
+//!     .collect();
+//! let moved = lvs::sched::moved_clients(&sim, &after, probe.iter().copied());
+//! let from_removed = moved.iter().filter(|m| m.before == Some(backend(2))).count();
+//! println!("{} of {} clients move, {from_removed} of them were on 10.0.0.2", moved.len(), probe.len());
+//! // Maglev moves the removed backend's clients, and only a few others.
+//! assert!(moved.len() - from_removed < probe.len() / 10);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # What is not modelled
+//!
+//! - Connection timeouts: connections live until [`Simulation::close`];
+//!   templates and the lblc/lblcr caches do expire with
+//!   [`Simulation::advance`].
+//! - Connection reuse sysctls (`conn_reuse_mode`, `expire_nodest_conn`):
+//!   a packet matching an open connection goes to that connection's
+//!   destination, even if the destination was removed.
+//! - "Inverse" packets (ICMP errors scheduled by their embedded header)
+//!   and persistence engines (`sip`).
+//! - Removed destinations stay in the trash for ever (the kernel frees an
+//!   unreferenced one after a while); re-adding revives the same object.
+
+pub mod hash;
+mod hashing;
+mod lblc;
+mod lc;
+mod rr;
+mod service;
+mod sim;
+
+use std::fmt;
+use std::str::FromStr;
+
+pub use hashing::{Dh, IP_VS_MH_PRIMES, Mh, Sh};
+pub use lblc::{
+    CHECK_EXPIRE_INTERVAL_MS, COUNT_FOR_FULL_EXPIRATION, DEFAULT_EXPIRATION_MS, ENTRY_TIMEOUT_MS,
+    IP_VS_LBLC_TAB_BITS, Lblc, Lblcr,
+};
+pub use lc::{Fo, Lc, Nq, Ovf, Sed, SimRng, Twos, Wlc};
+pub use rr::{Rr, Wrr};
+pub use service::{
+    DestId, DestSpec, DestState, Family, IP_VS_SVC_F_ONEPACKET, IP_VS_SVC_F_PERSISTENT,
+    IP_VS_SVC_F_SCHED_MH_FALLBACK, IP_VS_SVC_F_SCHED_MH_PORT, IP_VS_SVC_F_SCHED_SH_FALLBACK,
+    IP_VS_SVC_F_SCHED_SH_PORT, IP_VS_SVC_F_SCHED1, IP_VS_SVC_F_SCHED2, Packet, Persistence,
+    Protocol, SchedFlags, ServiceSpec, ServiceState, VirtualAddr,
+};
+pub use sim::{ConnId, Distribution, Move, Outcome, Simulation, Via, moved_clients, simulate};
+
+/// `CONFIG_IP_VS_SH_TAB_BITS` default.
+pub const IP_VS_SH_TAB_BITS: u8 = 8;
+/// `CONFIG_IP_VS_MH_TAB_INDEX` default (table size 4093).
+pub const IP_VS_MH_TAB_INDEX: u8 = 12;
+/// `IP_VS_DH_TAB_BITS` (fixed in the kernel).
+pub const IP_VS_DH_TAB_BITS: u8 = 8;
+
+/// The kernel's schedulers, by module name (`ip_vs_<name>`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "lowercase"))]
+#[non_exhaustive]
+pub enum SchedulerKind {
+    /// `rr`: round robin.
+    Rr,
+    /// `wrr`: weighted round robin.
+    Wrr,
+    /// `lc`: least connection.
+    Lc,
+    /// `wlc`: weighted least connection (the kernel default).
+    Wlc,
+    /// `sed`: shortest expected delay.
+    Sed,
+    /// `nq`: never queue.
+    Nq,
+    /// `fo`: weighted fail over.
+    Fo,
+    /// `ovf`: weighted overflow.
+    Ovf,
+    /// `twos`: weighted random power of two choices.
+    Twos,
+    /// `dh`: destination hashing.
+    Dh,
+    /// `sh`: source hashing.
+    Sh,
+    /// `mh`: Maglev hashing.
+    Mh,
+    /// `lblc`: locality-based least connection.
+    Lblc,
+    /// `lblcr`: locality-based least connection with replication.
+    Lblcr,
+}
+
+impl SchedulerKind {
+    /// Every scheduler, in the order of the kernel reference.
+    pub const ALL: [SchedulerKind; 14] = [
+        SchedulerKind::Rr,
+        SchedulerKind::Wrr,
+        SchedulerKind::Lc,
+        SchedulerKind::Wlc,
+        SchedulerKind::Sed,
+        SchedulerKind::Nq,
+        SchedulerKind::Fo,
+        SchedulerKind::Ovf,
+        SchedulerKind::Twos,
+        SchedulerKind::Dh,
+        SchedulerKind::Sh,
+        SchedulerKind::Mh,
+        SchedulerKind::Lblc,
+        SchedulerKind::Lblcr,
+    ];
+
+    /// The kernel name (`IPVS_SVC_ATTR_SCHED_NAME`).
+    pub fn name(self) -> &'static str {
+        match self {
+            SchedulerKind::Rr => "rr",
+            SchedulerKind::Wrr => "wrr",
+            SchedulerKind::Lc => "lc",
+            SchedulerKind::Wlc => "wlc",
+            SchedulerKind::Sed => "sed",
+            SchedulerKind::Nq => "nq",
+            SchedulerKind::Fo => "fo",
+            SchedulerKind::Ovf => "ovf",
+            SchedulerKind::Twos => "twos",
+            SchedulerKind::Dh => "dh",
+            SchedulerKind::Sh => "sh",
+            SchedulerKind::Mh => "mh",
+            SchedulerKind::Lblc => "lblc",
+            SchedulerKind::Lblcr => "lblcr",
+        }
+    }
+}
+
+impl fmt::Display for SchedulerKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for SchedulerKind {
+    type Err = SchedError;
+
+    /// Parse a kernel scheduler name (exact match, as the kernel's
+    /// `strcmp`).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        SchedulerKind::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| SchedError::UnknownScheduler(s.to_owned()))
+    }
+}
+
+/// Kernel build constants and sysctls that change scheduling, with kernel
+/// defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub struct KernelParams {
+    /// `CONFIG_IP_VS_SH_TAB_BITS` (4..=20, default 8).
+    pub sh_tab_bits: u8,
+    /// `CONFIG_IP_VS_MH_TAB_INDEX` (8..=17, default 12 = 4093 slots).
+    pub mh_tab_index: u8,
+    /// `IP_VS_DH_TAB_BITS` (fixed at 8 in the kernel; 1..=20 here).
+    pub dh_tab_bits: u8,
+    /// `net.ipv4.vs.lblc_expiration` in ms (default 24 h).
+    pub lblc_expiration_ms: u64,
+    /// `net.ipv4.vs.lblcr_expiration` in ms (default 24 h).
+    pub lblcr_expiration_ms: u64,
+    /// `net.ipv4.vs.expire_quiescent_template` (default off): a template
+    /// whose destination has weight 0 is not reused.
+    pub expire_quiescent_template: bool,
+    /// Seed of the random source injected into `twos`.
+    pub rng_seed: u64,
+}
+
+impl Default for KernelParams {
+    fn default() -> Self {
+        Self {
+            sh_tab_bits: IP_VS_SH_TAB_BITS,
+            mh_tab_index: IP_VS_MH_TAB_INDEX,
+            dh_tab_bits: IP_VS_DH_TAB_BITS,
+            lblc_expiration_ms: DEFAULT_EXPIRATION_MS,
+            lblcr_expiration_ms: DEFAULT_EXPIRATION_MS,
+            expire_quiescent_template: false,
+            rng_seed: 0,
+        }
+    }
+}
+
+impl KernelParams {
+    /// Kernel defaults.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Set `CONFIG_IP_VS_SH_TAB_BITS`.
+    pub fn with_sh_tab_bits(mut self, bits: u8) -> Self {
+        self.sh_tab_bits = bits;
+        self
+    }
+
+    /// Set `CONFIG_IP_VS_MH_TAB_INDEX`.
+    pub fn with_mh_tab_index(mut self, index: u8) -> Self {
+        self.mh_tab_index = index;
+        self
+    }
+
+    /// Set the `dh` table bits.
+    pub fn with_dh_tab_bits(mut self, bits: u8) -> Self {
+        self.dh_tab_bits = bits;
+        self
+    }
+
+    /// Set the `twos` RNG seed.
+    pub fn with_rng_seed(mut self, seed: u64) -> Self {
+        self.rng_seed = seed;
+        self
+    }
+
+    /// Set `expire_quiescent_template`.
+    pub fn with_expire_quiescent_template(mut self, on: bool) -> Self {
+        self.expire_quiescent_template = on;
+        self
+    }
+
+    /// Check the ranges the kernel's Kconfig allows.
+    pub fn validate(&self) -> Result<(), SchedError> {
+        if !(4..=20).contains(&self.sh_tab_bits) {
+            return Err(SchedError::InvalidParam("sh_tab_bits must be in 4..=20"));
+        }
+        if !(8..=17).contains(&self.mh_tab_index) {
+            return Err(SchedError::InvalidParam("mh_tab_index must be in 8..=17"));
+        }
+        if !(1..=20).contains(&self.dh_tab_bits) {
+            return Err(SchedError::InvalidParam("dh_tab_bits must be in 1..=20"));
+        }
+        Ok(())
+    }
+}
+
+/// Errors of the scheduler models. Control-plane errors mirror the kernel's
+/// errno for the same request.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SchedError {
+    /// Weight above `i32::MAX` (kernel: `-ERANGE`).
+    #[error("weight {weight} out of range (kernel limit is {max})", max = i32::MAX)]
+    WeightOutOfRange {
+        /// The weight given.
+        weight: u32,
+    },
+    /// Lower threshold above the upper one (kernel: `-ERANGE`).
+    #[error("lower threshold {lower} is above upper threshold {upper}")]
+    ThresholdsOutOfRange {
+        /// Upper threshold given.
+        upper: u32,
+        /// Lower threshold given.
+        lower: u32,
+    },
+    /// The destination is already in the service (kernel: `-EEXIST`).
+    #[error("destination {0} already exists")]
+    DestinationExists(std::net::SocketAddr),
+    /// No such destination in the service (kernel: `-ENOENT`).
+    #[error("destination {0} not found")]
+    DestinationNotFound(std::net::SocketAddr),
+    /// The model ran out of destination ids.
+    #[error("too many destinations")]
+    TooManyDestinations,
+    /// A [`KernelParams`] value is outside its kernel range.
+    #[error("invalid kernel parameter: {0}")]
+    InvalidParam(&'static str),
+    /// Not a kernel scheduler name.
+    #[error("unknown scheduler {0:?}")]
+    UnknownScheduler(String),
+    /// No open connection with this id.
+    #[error("unknown connection {0:?}")]
+    UnknownConnection(ConnId),
+}
+
+/// A scheduler model: the kernel's `struct ip_vs_scheduler` hooks.
+///
+/// `init_service` is the constructor of each model. The hooks run after the
+/// service list has changed, as in the kernel; `del_dest` also gets the
+/// position the destination had.
+pub trait Scheduler {
+    /// Which scheduler this is.
+    fn kind(&self) -> SchedulerKind;
+
+    /// `add_dest`: `dest` was just linked at the head of the list.
+    fn add_dest(&mut self, svc: &ServiceState, dest: DestId) {
+        let _ = (svc, dest);
+    }
+
+    /// `del_dest`: `dest` was just unlinked from `former_position`.
+    fn del_dest(&mut self, svc: &ServiceState, dest: DestId, former_position: usize) {
+        let _ = (svc, dest, former_position);
+    }
+
+    /// `upd_dest`: `dest`'s weight or thresholds were just edited.
+    fn upd_dest(&mut self, svc: &ServiceState, dest: DestId) {
+        let _ = (svc, dest);
+    }
+
+    /// `schedule`: pick a destination for a packet that starts a new
+    /// connection, or `None` ("no destination available").
+    fn schedule(&mut self, svc: &ServiceState, pkt: &Packet) -> Option<DestId>;
+
+    /// Periodic timer (`lblc`/`lblcr` cache collection), called every
+    /// [`Scheduler::timer_interval_ms`] with `svc.now_ms()` at the tick.
+    fn tick(&mut self, svc: &ServiceState) {
+        let _ = svc;
+    }
+
+    /// Period of [`Scheduler::tick`], if the scheduler has a timer.
+    fn timer_interval_ms(&self) -> Option<u64> {
+        None
+    }
+}
+
+/// Any scheduler model, chosen by [`SchedulerKind`]. Dispatch is a `match`,
+/// so the pick stays inlinable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub enum AnyScheduler {
+    /// `rr`.
+    Rr(Rr),
+    /// `wrr`.
+    Wrr(Wrr),
+    /// `lc`.
+    Lc(Lc),
+    /// `wlc`.
+    Wlc(Wlc),
+    /// `sed`.
+    Sed(Sed),
+    /// `nq`.
+    Nq(Nq),
+    /// `fo`.
+    Fo(Fo),
+    /// `ovf`.
+    Ovf(Ovf),
+    /// `twos`.
+    Twos(Twos),
+    /// `dh`.
+    Dh(Dh),
+    /// `sh`.
+    Sh(Sh),
+    /// `mh`.
+    Mh(Mh),
+    /// `lblc`.
+    Lblc(Lblc),
+    /// `lblcr`.
+    Lblcr(Lblcr),
+}
+
+macro_rules! dispatch {
+    ($self:expr, $s:ident => $e:expr) => {
+        match $self {
+            AnyScheduler::Rr($s) => $e,
+            AnyScheduler::Wrr($s) => $e,
+            AnyScheduler::Lc($s) => $e,
+            AnyScheduler::Wlc($s) => $e,
+            AnyScheduler::Sed($s) => $e,
+            AnyScheduler::Nq($s) => $e,
+            AnyScheduler::Fo($s) => $e,
+            AnyScheduler::Ovf($s) => $e,
+            AnyScheduler::Twos($s) => $e,
+            AnyScheduler::Dh($s) => $e,
+            AnyScheduler::Sh($s) => $e,
+            AnyScheduler::Mh($s) => $e,
+            AnyScheduler::Lblc($s) => $e,
+            AnyScheduler::Lblcr($s) => $e,
+        }
+    };
+}
+
+impl AnyScheduler {
+    /// `init_service` of `kind` over the current state of `svc`.
+    pub fn new(kind: SchedulerKind, svc: &ServiceState, params: &KernelParams) -> Self {
+        match kind {
+            SchedulerKind::Rr => AnyScheduler::Rr(Rr::new()),
+            SchedulerKind::Wrr => AnyScheduler::Wrr(Wrr::new(svc)),
+            SchedulerKind::Lc => AnyScheduler::Lc(Lc),
+            SchedulerKind::Wlc => AnyScheduler::Wlc(Wlc),
+            SchedulerKind::Sed => AnyScheduler::Sed(Sed),
+            SchedulerKind::Nq => AnyScheduler::Nq(Nq),
+            SchedulerKind::Fo => AnyScheduler::Fo(Fo),
+            SchedulerKind::Ovf => AnyScheduler::Ovf(Ovf),
+            SchedulerKind::Twos => AnyScheduler::Twos(Twos::new(params.rng_seed)),
+            SchedulerKind::Dh => AnyScheduler::Dh(Dh::new(svc, params.dh_tab_bits)),
+            SchedulerKind::Sh => AnyScheduler::Sh(Sh::new(svc, params.sh_tab_bits)),
+            SchedulerKind::Mh => AnyScheduler::Mh(Mh::new(svc, params.mh_tab_index)),
+            SchedulerKind::Lblc => AnyScheduler::Lblc(Lblc::new(params.lblc_expiration_ms)),
+            SchedulerKind::Lblcr => AnyScheduler::Lblcr(Lblcr::new(params.lblcr_expiration_ms)),
+        }
+    }
+
+    /// What [`Scheduler::schedule`] would return now, without changing any
+    /// scheduler state (stateful models run on a copy of their small state).
+    pub fn peek(&self, svc: &ServiceState, pkt: &Packet) -> Option<DestId> {
+        match self {
+            AnyScheduler::Rr(s) => s.clone().schedule(svc, pkt),
+            AnyScheduler::Wrr(s) => s.clone().schedule(svc, pkt),
+            AnyScheduler::Lc(s) => s.pick(svc),
+            AnyScheduler::Wlc(s) => s.pick(svc),
+            AnyScheduler::Sed(s) => s.pick(svc),
+            AnyScheduler::Nq(s) => s.pick(svc),
+            AnyScheduler::Fo(s) => s.pick(svc),
+            AnyScheduler::Ovf(s) => s.pick(svc),
+            AnyScheduler::Twos(s) => s.clone().schedule(svc, pkt),
+            AnyScheduler::Dh(s) => s.lookup(svc, pkt),
+            AnyScheduler::Sh(s) => s.lookup(svc, pkt),
+            AnyScheduler::Mh(s) => s.lookup(svc, pkt),
+            AnyScheduler::Lblc(s) => s.peek(svc, pkt),
+            AnyScheduler::Lblcr(s) => s.peek(svc, pkt),
+        }
+    }
+}
+
+impl Scheduler for AnyScheduler {
+    fn kind(&self) -> SchedulerKind {
+        dispatch!(self, s => s.kind())
+    }
+    fn add_dest(&mut self, svc: &ServiceState, dest: DestId) {
+        dispatch!(self, s => s.add_dest(svc, dest))
+    }
+    fn del_dest(&mut self, svc: &ServiceState, dest: DestId, former_position: usize) {
+        dispatch!(self, s => s.del_dest(svc, dest, former_position))
+    }
+    fn upd_dest(&mut self, svc: &ServiceState, dest: DestId) {
+        dispatch!(self, s => s.upd_dest(svc, dest))
+    }
+    #[inline]
+    fn schedule(&mut self, svc: &ServiceState, pkt: &Packet) -> Option<DestId> {
+        dispatch!(self, s => s.schedule(svc, pkt))
+    }
+    fn tick(&mut self, svc: &ServiceState) {
+        dispatch!(self, s => s.tick(svc))
+    }
+    fn timer_interval_ms(&self) -> Option<u64> {
+        dispatch!(self, s => s.timer_interval_ms())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,819 @@
+//! [`Simulation`]: a virtual service, its scheduler, its connections and
+//! persistence templates, driven one packet at a time.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+
+use super::service::{
+    Bound, DestId, DestSpec, DestState, Packet, Persistence, Protocol, ServiceSpec, ServiceState,
+};
+use super::{AnyScheduler, KernelParams, SchedError, Scheduler};
+
+/// Re-arm period of a template that still controls connections (60 s).
+const TEMPLATE_REARM_MS: u64 = 60_000;
+/// Most scheduler timer ticks run by one [`Simulation::advance_to`] call
+/// (about 7 days of 60 s ticks).
+const MAX_TICKS: u64 = 10_000;
+/// FTP control port: persistent FTP services key templates without a port.
+const FTPPORT: u16 = 21;
+
+/// Identity of an open connection in a [`Simulation`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct ConnId(u64);
+
+/// How a connection got its destination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub enum Via {
+    /// The scheduler picked it (for a persistent service: a new template).
+    Scheduled,
+    /// A persistence template was reused; the scheduler was not called.
+    Template,
+    /// The packet belongs to an open connection; nothing was scheduled.
+    Existing,
+    /// The scheduler found no destination (the kernel drops the packet or
+    /// bypasses the cache).
+    NoDestination,
+    /// The packet is not scheduled at all: its port differs from a
+    /// non-persistent service's port (port-zero services need persistence).
+    NotScheduled,
+}
+
+/// Result of feeding one packet to a [`Simulation`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub struct Outcome {
+    /// The destination object, if any.
+    pub dest: Option<DestId>,
+    /// Its address.
+    pub addr: Option<SocketAddr>,
+    /// How it was chosen.
+    pub via: Via,
+    /// The connection now open (`None` if nothing was scheduled, or for a
+    /// one-packet UDP datagram, whose entry is freed at once).
+    pub conn: Option<ConnId>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct ConnKey {
+    protocol: Protocol,
+    src: SocketAddr,
+    dst: SocketAddr,
+}
+
+#[derive(Debug, Clone)]
+struct Conn {
+    key: ConnKey,
+    dest: DestId,
+    active: bool,
+    template: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum VKey {
+    Addr(IpAddr),
+    Mark(u32),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct TemplateKey {
+    protocol: u8,
+    snet: IpAddr,
+    vaddr: VKey,
+    vport: u16,
+}
+
+#[derive(Debug, Clone)]
+struct Template {
+    /// `None` once invalidated (re-hashed so that it never matches again).
+    key: Option<TemplateKey>,
+    dest: DestId,
+    expires_ms: u64,
+    controlled: u32,
+}
+
+/// A virtual service with its destinations, scheduler, connections and
+/// persistence templates.
+///
+/// Destinations are added with kernel semantics: each new one goes to the
+/// **head** of the list, hooks run after the list changes, `sh`/`mh`
+/// rebuild their tables on add, delete and edit, `dh` only on add and
+/// delete. Connections bind to destinations and drive the counters and the
+/// OVERLOAD flag (§11.1).
+#[derive(Debug, Clone)]
+pub struct Simulation {
+    spec: ServiceSpec,
+    params: KernelParams,
+    svc: ServiceState,
+    sched: AnyScheduler,
+    conns: HashMap<ConnKey, u64>,
+    conn_store: BTreeMap<u64, Conn>,
+    templates: HashMap<TemplateKey, u64>,
+    tpl_store: BTreeMap<u64, Template>,
+    next_id: u64,
+    next_tick_ms: Option<u64>,
+}
+
+impl Simulation {
+    /// An empty service with kernel default parameters.
+    pub fn new(spec: ServiceSpec) -> Result<Self, SchedError> {
+        Self::with_params(spec, KernelParams::default())
+    }
+
+    /// An empty service with explicit kernel parameters.
+    pub fn with_params(spec: ServiceSpec, params: KernelParams) -> Result<Self, SchedError> {
+        params.validate()?;
+        let svc = ServiceState::new(spec.family(), spec.flags);
+        let sched = AnyScheduler::new(spec.scheduler, &svc, &params);
+        let next_tick_ms = sched.timer_interval_ms();
+        Ok(Self {
+            spec,
+            params,
+            svc,
+            sched,
+            conns: HashMap::new(),
+            conn_store: BTreeMap::new(),
+            templates: HashMap::new(),
+            tpl_store: BTreeMap::new(),
+            next_id: 0,
+            next_tick_ms,
+        })
+    }
+
+    /// A service with `dests` added **in the order given**, i.e. the order
+    /// in which they were added to the kernel (the last one ends up first
+    /// in the list).
+    pub fn from_dests<I, D>(spec: ServiceSpec, dests: I) -> Result<Self, SchedError>
+    where
+        I: IntoIterator<Item = D>,
+        D: Into<DestSpec>,
+    {
+        let mut sim = Self::new(spec)?;
+        for d in dests {
+            sim.add_destination(d.into())?;
+        }
+        Ok(sim)
+    }
+
+    /// The service configuration.
+    pub fn spec(&self) -> &ServiceSpec {
+        &self.spec
+    }
+
+    /// Kernel parameters in use.
+    pub fn params(&self) -> &KernelParams {
+        &self.params
+    }
+
+    /// The service state the scheduler reads.
+    pub fn service(&self) -> &ServiceState {
+        &self.svc
+    }
+
+    /// The scheduler model.
+    pub fn scheduler(&self) -> &AnyScheduler {
+        &self.sched
+    }
+
+    /// The state of the destination at `addr` (linked or in the trash).
+    pub fn destination(&self, addr: SocketAddr) -> Option<&DestState> {
+        self.svc.find(addr).and_then(|id| self.svc.dest(id))
+    }
+
+    /// Address of a destination object.
+    pub fn addr_of(&self, id: DestId) -> Option<SocketAddr> {
+        self.svc.dest(id).map(DestState::addr)
+    }
+
+    /// Linked destination addresses in kernel list order (newest first).
+    pub fn destinations(&self) -> Vec<SocketAddr> {
+        self.svc.iter().map(|(_, d)| d.addr).collect()
+    }
+
+    /// NEW_DEST: link `dest` at the head of the list (reviving it from the
+    /// trash if it was removed before), then run the `add_dest` hook.
+    ///
+    /// # Errors
+    /// [`SchedError::WeightOutOfRange`], [`SchedError::ThresholdsOutOfRange`]
+    /// (kernel `-ERANGE`), [`SchedError::DestinationExists`] (`-EEXIST`).
+    pub fn add_destination(&mut self, dest: DestSpec) -> Result<DestId, SchedError> {
+        let id = self.svc.add(&dest)?;
+        self.sched.add_dest(&self.svc, id);
+        Ok(id)
+    }
+
+    /// SET_DEST: change weight and thresholds, then run the `upd_dest` hook.
+    /// A weight of 0 keeps `last_weight`, so `mh` keeps its table.
+    ///
+    /// # Errors
+    /// As [`Simulation::add_destination`], and
+    /// [`SchedError::DestinationNotFound`] (`-ENOENT`).
+    pub fn update_destination(&mut self, dest: DestSpec) -> Result<DestId, SchedError> {
+        let id = self.svc.update(&dest)?;
+        self.sched.upd_dest(&self.svc, id);
+        Ok(id)
+    }
+
+    /// SET_DEST changing only the weight.
+    ///
+    /// # Errors
+    /// As [`Simulation::update_destination`].
+    pub fn set_weight(&mut self, addr: SocketAddr, weight: u32) -> Result<DestId, SchedError> {
+        let d = self
+            .destination(addr)
+            .filter(|d| d.available)
+            .ok_or(SchedError::DestinationNotFound(addr))?;
+        let spec = DestSpec::new(addr, weight).with_thresholds(d.u_threshold, d.l_threshold);
+        self.update_destination(spec)
+    }
+
+    /// DEL_DEST: unlink the destination (it stays in the trash with its
+    /// counters; open connections keep using it), then run `del_dest`.
+    ///
+    /// # Errors
+    /// [`SchedError::DestinationNotFound`] (`-ENOENT`).
+    pub fn remove_destination(&mut self, addr: SocketAddr) -> Result<DestId, SchedError> {
+        let (id, pos) = self.svc.remove(addr)?;
+        self.sched.del_dest(&self.svc, id, pos);
+        Ok(id)
+    }
+
+    /// Overwrite a destination's connection counters (for "what would the
+    /// scheduler pick with these loads" questions). OVERLOAD is left as is.
+    ///
+    /// # Errors
+    /// [`SchedError::DestinationNotFound`] if no object has this address.
+    pub fn set_conn_counts(
+        &mut self,
+        addr: SocketAddr,
+        active: i32,
+        inactive: i32,
+        persistent: i32,
+    ) -> Result<(), SchedError> {
+        let id = self
+            .svc
+            .find(addr)
+            .ok_or(SchedError::DestinationNotFound(addr))?;
+        if let Some(d) = self.svc.d_mut(id) {
+            d.active = active;
+            d.inactive = inactive;
+            d.persistent = persistent;
+        }
+        Ok(())
+    }
+
+    /// SET_SERVICE with another scheduler: the old one is dropped
+    /// (`done_service`) and the new one runs `init_service` over the current
+    /// destination list. Naming the current scheduler changes nothing, as in
+    /// the kernel.
+    pub fn set_scheduler(&mut self, kind: super::SchedulerKind) {
+        if kind == self.spec.scheduler {
+            return;
+        }
+        self.spec.scheduler = kind;
+        self.sched = AnyScheduler::new(kind, &self.svc, &self.params);
+        self.next_tick_ms = self
+            .sched
+            .timer_interval_ms()
+            .map(|p| self.svc.now_ms.saturating_add(p));
+    }
+
+    /// SET_SERVICE changing the `sh`/`mh` flags. Tables are not rebuilt
+    /// (the flags only change lookups).
+    pub fn set_flags(&mut self, flags: super::SchedFlags) {
+        self.spec.flags = flags;
+        self.svc.flags = flags;
+    }
+
+    /// Set or clear a destination's OVERLOAD flag by hand, for "what if this
+    /// backend were over its threshold" questions. The flag then follows the
+    /// normal bind/unbind rules again.
+    ///
+    /// # Errors
+    /// [`SchedError::DestinationNotFound`] if no object has this address.
+    pub fn set_overloaded(&mut self, addr: SocketAddr, overloaded: bool) -> Result<(), SchedError> {
+        let id = self
+            .svc
+            .find(addr)
+            .ok_or(SchedError::DestinationNotFound(addr))?;
+        if let Some(d) = self.svc.d_mut(id) {
+            d.overloaded = overloaded;
+        }
+        Ok(())
+    }
+
+    /// The default packet from `client` to this service.
+    pub fn packet_from(&self, client: SocketAddr) -> Packet {
+        Packet::new(
+            self.spec.virtual_addr.protocol(),
+            client,
+            self.spec.virtual_addr.default_dst(),
+        )
+    }
+
+    /// Call the scheduler alone for `pkt` (its own state advances; no
+    /// connection is created and no counter changes). This is the kernel's
+    /// `svc->scheduler->schedule()` call.
+    pub fn pick(&mut self, pkt: &Packet) -> Option<DestId> {
+        self.sched.schedule(&self.svc, pkt)
+    }
+
+    /// Where a new connection from `pkt` would go now, without changing
+    /// anything: an open connection's destination, a valid template's
+    /// destination, or the scheduler's pick on a copy of its state.
+    pub fn peek(&self, pkt: &Packet) -> Option<DestId> {
+        let key = ConnKey {
+            protocol: pkt.protocol,
+            src: pkt.src,
+            dst: pkt.dst,
+        };
+        if let Some(c) = self.conns.get(&key).and_then(|id| self.conn_store.get(id)) {
+            return Some(c.dest);
+        }
+        if let Some(p) = self.spec.persistence {
+            let tk = self.template_key(pkt, &p);
+            if let Some(t) = self
+                .templates
+                .get(&tk)
+                .and_then(|id| self.tpl_store.get(id))
+            {
+                if self.template_valid(t) {
+                    return Some(t.dest);
+                }
+            }
+        } else if !self.spec.virtual_addr.is_fwmark()
+            && pkt.dst.port() != self.spec.virtual_addr.port()
+        {
+            return None;
+        }
+        self.sched.peek(&self.svc, pkt)
+    }
+
+    /// [`Simulation::peek`] for the default packet from `client`, as an
+    /// address: "which backend would this client get?".
+    pub fn dest_for(&self, client: SocketAddr) -> Option<SocketAddr> {
+        self.peek(&self.packet_from(client))
+            .and_then(|id| self.addr_of(id))
+    }
+
+    /// A new connection from `client` using the service's protocol and VIP.
+    pub fn connect(&mut self, client: SocketAddr) -> Outcome {
+        let pkt = self.packet_from(client);
+        self.connect_packet(&pkt)
+    }
+
+    /// Feed the first packet of a connection: reuse an open connection, a
+    /// persistence template, or call the scheduler; then bind the new
+    /// connection (TCP/SCTP active, others inactive), which may set
+    /// OVERLOAD. One-packet UDP datagrams are bound and released at once.
+    pub fn connect_packet(&mut self, pkt: &Packet) -> Outcome {
+        let key = ConnKey {
+            protocol: pkt.protocol,
+            src: pkt.src,
+            dst: pkt.dst,
+        };
+        if let Some(c) = self.conns.get(&key).and_then(|id| self.conn_store.get(id)) {
+            return Outcome {
+                dest: Some(c.dest),
+                addr: self.addr_of(c.dest),
+                via: Via::Existing,
+                conn: self.conns.get(&key).copied().map(ConnId),
+            };
+        }
+        let (dest, via, template) = if let Some(p) = self.spec.persistence {
+            match self.sched_persist(pkt, &p) {
+                Some(x) => x,
+                None => return self.none(Via::NoDestination),
+            }
+        } else {
+            if !self.spec.virtual_addr.is_fwmark()
+                && pkt.dst.port() != self.spec.virtual_addr.port()
+            {
+                return self.none(Via::NotScheduled);
+            }
+            match self.sched.schedule(&self.svc, pkt) {
+                Some(d) => (d, Via::Scheduled, None),
+                None => return self.none(Via::NoDestination),
+            }
+        };
+        let active = pkt.protocol.starts_active();
+        let kind = if active {
+            Bound::Active
+        } else {
+            Bound::Inactive
+        };
+        if let Some(d) = self.svc.d_mut(dest) {
+            d.bind(kind);
+        }
+        let one_packet = self.spec.one_packet && pkt.protocol == Protocol::Udp;
+        let conn = if one_packet {
+            if let Some(d) = self.svc.d_mut(dest) {
+                d.unbind(kind);
+            }
+            None
+        } else {
+            if let Some(t) = template.and_then(|t| self.tpl_store.get_mut(&t)) {
+                t.controlled = t.controlled.saturating_add(1);
+            }
+            let id = self.fresh_id();
+            self.conn_store.insert(
+                id,
+                Conn {
+                    key,
+                    dest,
+                    active,
+                    template,
+                },
+            );
+            self.conns.insert(key, id);
+            Some(ConnId(id))
+        };
+        Outcome {
+            dest: Some(dest),
+            addr: self.addr_of(dest),
+            via,
+            conn,
+        }
+    }
+
+    fn none(&self, via: Via) -> Outcome {
+        Outcome {
+            dest: None,
+            addr: None,
+            via,
+            conn: None,
+        }
+    }
+
+    fn fresh_id(&mut self) -> u64 {
+        let id = self.next_id;
+        self.next_id = self.next_id.wrapping_add(1);
+        id
+    }
+
+    fn template_key(&self, pkt: &Packet, p: &Persistence) -> TemplateKey {
+        let snet = p.mask(self.svc.family, pkt.src.ip());
+        let vip = &self.spec.virtual_addr;
+        let svc_port = vip.port();
+        let proto = pkt.protocol.number();
+        if pkt.dst.port() == svc_port {
+            TemplateKey {
+                protocol: proto,
+                snet,
+                vaddr: VKey::Addr(pkt.dst.ip()),
+                vport: if svc_port != FTPPORT { svc_port } else { 0 },
+            }
+        } else if let super::VirtualAddr::Fwmark { mark, .. } = vip {
+            TemplateKey {
+                protocol: 0,
+                snet,
+                vaddr: VKey::Mark(*mark),
+                vport: 0,
+            }
+        } else {
+            TemplateKey {
+                protocol: proto,
+                snet,
+                vaddr: VKey::Addr(pkt.dst.ip()),
+                vport: 0,
+            }
+        }
+    }
+
+    /// `ip_vs_check_template()`.
+    fn template_valid(&self, t: &Template) -> bool {
+        let d = self.svc.d(t.dest);
+        d.available && !(self.params.expire_quiescent_template && d.weight == 0)
+    }
+
+    /// `ip_vs_sched_persist()`: returns (dest, via, template id).
+    fn sched_persist(
+        &mut self,
+        pkt: &Packet,
+        p: &Persistence,
+    ) -> Option<(DestId, Via, Option<u64>)> {
+        let key = self.template_key(pkt, p);
+        let timeout_ms = u64::from(p.timeout) * 1000;
+        let now = self.svc.now_ms;
+        if let Some(&tid) = self.templates.get(&key) {
+            let valid = self
+                .tpl_store
+                .get(&tid)
+                .is_some_and(|t| self.template_valid(t));
+            if valid {
+                let t = self.tpl_store.get_mut(&tid)?;
+                t.expires_ms = now.saturating_add(timeout_ms);
+                return Some((t.dest, Via::Template, Some(tid)));
+            }
+            // Invalidate: it stays bound until it expires, but never matches.
+            self.templates.remove(&key);
+            if let Some(t) = self.tpl_store.get_mut(&tid) {
+                t.key = None;
+            }
+        }
+        let dest = self.sched.schedule(&self.svc, pkt)?;
+        if let Some(d) = self.svc.d_mut(dest) {
+            d.bind(Bound::Template);
+        }
+        let tid = self.fresh_id();
+        self.tpl_store.insert(
+            tid,
+            Template {
+                key: Some(key),
+                dest,
+                expires_ms: now.saturating_add(timeout_ms),
+                controlled: 0,
+            },
+        );
+        self.templates.insert(key, tid);
+        Some((dest, Via::Scheduled, Some(tid)))
+    }
+
+    /// Move an open connection between active and inactive (e.g. a TCP
+    /// connection entering FIN_WAIT, or back to ESTABLISHED). Counters move
+    /// by one; OVERLOAD does not change.
+    ///
+    /// # Errors
+    /// [`SchedError::UnknownConnection`].
+    pub fn set_active(&mut self, conn: ConnId, active: bool) -> Result<(), SchedError> {
+        let c = self
+            .conn_store
+            .get_mut(&conn.0)
+            .ok_or(SchedError::UnknownConnection(conn))?;
+        if c.active != active {
+            c.active = active;
+            let dest = c.dest;
+            if let Some(d) = self.svc.d_mut(dest) {
+                d.transition(active);
+            }
+        }
+        Ok(())
+    }
+
+    /// Close (expire) a connection: unbind it from its destination, which
+    /// may clear OVERLOAD, and release its template.
+    ///
+    /// # Errors
+    /// [`SchedError::UnknownConnection`].
+    pub fn close(&mut self, conn: ConnId) -> Result<(), SchedError> {
+        let c = self
+            .conn_store
+            .remove(&conn.0)
+            .ok_or(SchedError::UnknownConnection(conn))?;
+        self.conns.remove(&c.key);
+        if let Some(d) = self.svc.d_mut(c.dest) {
+            d.unbind(if c.active {
+                Bound::Active
+            } else {
+                Bound::Inactive
+            });
+        }
+        if let Some(t) = c.template.and_then(|t| self.tpl_store.get_mut(&t)) {
+            t.controlled = t.controlled.saturating_sub(1);
+        }
+        Ok(())
+    }
+
+    /// Open connections.
+    pub fn connections(&self) -> usize {
+        self.conn_store.len()
+    }
+
+    /// Persistence templates still bound (including invalidated ones that
+    /// have not expired yet).
+    pub fn templates(&self) -> usize {
+        self.tpl_store.len()
+    }
+
+    /// Advance the model clock by `ms` milliseconds: run scheduler timers
+    /// and expire persistence templates.
+    pub fn advance(&mut self, ms: u64) {
+        let to = self.svc.now_ms.saturating_add(ms);
+        self.advance_to(to);
+    }
+
+    /// Advance the model clock to `now_ms` (no-op if it is in the past).
+    pub fn advance_to(&mut self, now_ms: u64) {
+        if now_ms <= self.svc.now_ms {
+            return;
+        }
+        if let (Some(period), Some(mut next)) = (self.sched.timer_interval_ms(), self.next_tick_ms)
+        {
+            let period = period.max(1);
+            // Ticks only remove cache entries, and an entry removable at one
+            // tick stays removable later (no packet arrives meanwhile), so a
+            // very long jump runs just the last MAX_TICKS ticks: the cache
+            // ends with the same entries, in bounded time.
+            let behind = (now_ms.saturating_sub(next)) / period;
+            if next <= now_ms && behind > MAX_TICKS {
+                next = next.saturating_add((behind - MAX_TICKS).saturating_mul(period));
+            }
+            while next <= now_ms {
+                self.svc.now_ms = next;
+                self.sched.tick(&self.svc);
+                next = next.saturating_add(period);
+                if next == u64::MAX {
+                    break;
+                }
+            }
+            self.next_tick_ms = Some(next);
+        }
+        self.svc.now_ms = now_ms;
+        let mut expired = Vec::new();
+        for (&tid, t) in self.tpl_store.iter_mut() {
+            if t.expires_ms > now_ms {
+                continue;
+            }
+            if t.controlled == 0 {
+                expired.push(tid);
+            } else {
+                let behind = (now_ms - t.expires_ms) / TEMPLATE_REARM_MS + 1;
+                t.expires_ms = t
+                    .expires_ms
+                    .saturating_add(behind.saturating_mul(TEMPLATE_REARM_MS));
+            }
+        }
+        for tid in expired {
+            if let Some(t) = self.tpl_store.remove(&tid) {
+                if let Some(k) = t.key {
+                    if self.templates.get(&k) == Some(&tid) {
+                        self.templates.remove(&k);
+                    }
+                }
+                if let Some(d) = self.svc.d_mut(t.dest) {
+                    d.unbind(Bound::Template);
+                }
+            }
+        }
+    }
+
+    /// Connect every client once (connections stay open) and count where
+    /// they went.
+    pub fn simulate<I>(&mut self, clients: I) -> Distribution
+    where
+        I: IntoIterator<Item = SocketAddr>,
+    {
+        let mut dist = Distribution::over(self);
+        for c in clients {
+            let o = self.connect(c);
+            dist.record(o.addr);
+        }
+        dist
+    }
+
+    /// Where each client would go now ([`Simulation::dest_for`]), counted.
+    /// Nothing changes; for stateful schedulers every client sees the same
+    /// state.
+    pub fn distribution_of<I>(&self, clients: I) -> Distribution
+    where
+        I: IntoIterator<Item = SocketAddr>,
+    {
+        let mut dist = Distribution::over(self);
+        for c in clients {
+            dist.record(self.dest_for(c));
+        }
+        dist
+    }
+}
+
+impl From<(SocketAddr, u32)> for DestSpec {
+    fn from((addr, weight): (SocketAddr, u32)) -> Self {
+        DestSpec::new(addr, weight)
+    }
+}
+
+/// Connections per destination.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Distribution {
+    counts: BTreeMap<SocketAddr, u64>,
+    unscheduled: u64,
+}
+
+impl Distribution {
+    fn over(sim: &Simulation) -> Self {
+        Self {
+            counts: sim.svc.iter().map(|(_, d)| (d.addr, 0)).collect(),
+            unscheduled: 0,
+        }
+    }
+
+    fn record(&mut self, addr: Option<SocketAddr>) {
+        match addr {
+            Some(a) => *self.counts.entry(a).or_insert(0) += 1,
+            None => self.unscheduled += 1,
+        }
+    }
+
+    /// Count for one destination (0 if it got none).
+    pub fn count(&self, addr: SocketAddr) -> u64 {
+        self.counts.get(&addr).copied().unwrap_or(0)
+    }
+
+    /// Counts by destination address (every linked destination appears).
+    pub fn counts(&self) -> &BTreeMap<SocketAddr, u64> {
+        &self.counts
+    }
+
+    /// Clients that got no destination.
+    pub fn unscheduled(&self) -> u64 {
+        self.unscheduled
+    }
+
+    /// All clients counted.
+    pub fn total(&self) -> u64 {
+        self.counts.values().sum::<u64>() + self.unscheduled
+    }
+
+    /// Fraction of all clients that went to `addr`.
+    pub fn share(&self, addr: SocketAddr) -> f64 {
+        let t = self.total();
+        if t == 0 {
+            0.0
+        } else {
+            self.count(addr) as f64 / t as f64
+        }
+    }
+}
+
+impl fmt::Display for Distribution {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{:<40} {:>10} {:>7}", "destination", "clients", "share")?;
+        for (a, c) in &self.counts {
+            writeln!(
+                f,
+                "{:<40} {:>10} {:>6.2}%",
+                a.to_string(),
+                c,
+                100.0 * self.share(*a)
+            )?;
+        }
+        if self.unscheduled > 0 {
+            let t = self.total().max(1);
+            writeln!(
+                f,
+                "{:<40} {:>10} {:>6.2}%",
+                "(none)",
+                self.unscheduled,
+                100.0 * self.unscheduled as f64 / t as f64
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// A client whose destination differs between two simulations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub struct Move {
+    /// The client.
+    pub client: SocketAddr,
+    /// Its destination before.
+    pub before: Option<SocketAddr>,
+    /// Its destination after.
+    pub after: Option<SocketAddr>,
+}
+
+/// The clients whose destination ([`Simulation::dest_for`]) differs between
+/// `before` and `after`: typically `after` is a clone of `before` with one
+/// destination removed or re-weighted.
+pub fn moved_clients<I>(before: &Simulation, after: &Simulation, clients: I) -> Vec<Move>
+where
+    I: IntoIterator<Item = SocketAddr>,
+{
+    clients
+        .into_iter()
+        .filter_map(|client| {
+            let b = before.dest_for(client);
+            let a = after.dest_for(client);
+            (a != b).then_some(Move {
+                client,
+                before: b,
+                after: a,
+            })
+        })
+        .collect()
+}
+
+/// One-shot: build `spec` with `dests` (in the order added to the kernel),
+/// connect every client once and return the distribution.
+///
+/// # Errors
+/// Any error of [`Simulation::from_dests`].
+pub fn simulate<I, D, C>(
+    spec: ServiceSpec,
+    dests: I,
+    clients: C,
+) -> Result<Distribution, SchedError>
+where
+    I: IntoIterator<Item = D>,
+    D: Into<DestSpec>,
+    C: IntoIterator<Item = SocketAddr>,
+{
+    Ok(Simulation::from_dests(spec, dests)?.simulate(clients))
+}

@@ -1,0 +1,625 @@
+//! Reference traces and kernel-semantics checks for the scheduler models.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use super::*;
+
+fn ip(a: u8, b: u8, c: u8, d: u8) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(a, b, c, d))
+}
+
+fn sa(last: u8, port: u16) -> SocketAddr {
+    SocketAddr::new(ip(10, 0, 0, last), port)
+}
+
+fn client(i: u32) -> SocketAddr {
+    SocketAddr::new(
+        IpAddr::V4(Ipv4Addr::from(0xac10_0000 + i)),
+        1024 + (i % 50_000) as u16,
+    )
+}
+
+/// Build a simulation whose **list order** is `list` (head first): the
+/// destinations are added in reverse.
+fn with_list(kind: SchedulerKind, list: &[(SocketAddr, u32)]) -> Simulation {
+    let spec = ServiceSpec::new(kind);
+    Simulation::from_dests(spec, list.iter().rev().copied()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn picks(sim: &mut Simulation, n: usize) -> Vec<SocketAddr> {
+    let pkt = sim.packet_from(client(1));
+    (0..n)
+        .filter_map(|_| sim.pick(&pkt).and_then(|id| sim.addr_of(id)))
+        .collect()
+}
+
+fn names(seq: &[SocketAddr], a: SocketAddr, b: SocketAddr, c: SocketAddr) -> String {
+    seq.iter()
+        .map(|x| {
+            if *x == a {
+                'A'
+            } else if *x == b {
+                'B'
+            } else if *x == c {
+                'C'
+            } else {
+                '?'
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn list_is_newest_first() {
+    let sim = Simulation::from_dests(
+        ServiceSpec::new(SchedulerKind::Rr),
+        [(sa(1, 80), 1), (sa(2, 80), 1), (sa(3, 80), 1)],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(sim.destinations(), vec![sa(3, 80), sa(2, 80), sa(1, 80)]);
+}
+
+/// §10.2 example sequences (list order A, B, C), with the scheduler
+/// initialised over the full list (as when `SET_SERVICE` switches a
+/// populated service to `wrr`).
+#[test]
+fn wrr_reference_sequences() {
+    let (a, b, c) = (sa(1, 80), sa(2, 80), sa(3, 80));
+    let cases: [(&[u32], &str); 4] = [
+        (&[4, 3, 2], "AABABCABC"),
+        (&[4, 2], "AAB"),
+        (&[5, 0, 3], "AAACACAC"),
+        (&[6, 4, 2], "AABABC"),
+    ];
+    for (weights, cycle) in cases {
+        let addrs = [a, b, c];
+        let list: Vec<(SocketAddr, u32)> =
+            weights.iter().zip(addrs).map(|(&w, x)| (x, w)).collect();
+        let mut sim = with_list(SchedulerKind::Rr, &list);
+        sim.set_scheduler(SchedulerKind::Wrr);
+        let seq = picks(&mut sim, cycle.len() * 3);
+        assert_eq!(names(&seq, a, b, c), cycle.repeat(3), "weights {weights:?}");
+    }
+}
+
+/// Adding the destinations one by one (the usual `ipvsadm -A; -a; -a; -a`)
+/// runs the `add_dest` hook each time, which keeps `cw` from the first add:
+/// the first round is a partial one, then the reference cycle repeats.
+#[test]
+fn wrr_incremental_adds_start_mid_cycle() {
+    let (a, b, c) = (sa(1, 80), sa(2, 80), sa(3, 80));
+    // Added C (w=2), then B (3), then A (4): cw = 1 after the first add.
+    let mut sim = with_list(SchedulerKind::Wrr, &[(a, 4), (b, 3), (c, 2)]);
+    let seq = picks(&mut sim, 3 + 9 * 2);
+    assert_eq!(
+        names(&seq, a, b, c),
+        format!("ABC{}", "AABABCABC".repeat(2))
+    );
+}
+
+#[test]
+fn wrr_all_zero_or_overloaded_gives_none() {
+    let mut sim = with_list(SchedulerKind::Wrr, &[(sa(1, 80), 0), (sa(2, 80), 0)]);
+    assert!(picks(&mut sim, 3).is_empty());
+    // Huge weights, everything overloaded: must terminate quickly.
+    let mut sim =
+        Simulation::new(ServiceSpec::new(SchedulerKind::Wrr)).unwrap_or_else(|e| panic!("{e}"));
+    for (i, w) in [(1u8, i32::MAX as u32), (2, 1), (3, 7)] {
+        sim.add_destination(DestSpec::new(sa(i, 80), w).with_thresholds(1, 0))
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    // First pick succeeds and overloads its destination; keep going.
+    for i in 0..3 {
+        sim.connect(client(9 + i));
+    }
+    let pkt = sim.packet_from(client(2));
+    assert_eq!(sim.pick(&pkt), None);
+}
+
+#[test]
+fn rr_cycles_and_skips_unusable() {
+    let (a, b, c) = (sa(1, 80), sa(2, 80), sa(3, 80));
+    let mut sim = with_list(SchedulerKind::Rr, &[(a, 1), (b, 0), (c, 5)]);
+    let seq = picks(&mut sim, 6);
+    assert_eq!(names(&seq, a, b, c), "ACACAC");
+}
+
+#[test]
+fn rr_delete_cursor_moves_to_successor() {
+    let (a, b, c) = (sa(1, 80), sa(2, 80), sa(3, 80));
+    let mut sim = with_list(SchedulerKind::Rr, &[(a, 1), (b, 1), (c, 1)]);
+    assert_eq!(names(&picks(&mut sim, 2), a, b, c), "AB");
+    sim.remove_destination(b).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(names(&picks(&mut sim, 3), a, b, c), "CAC");
+    // A new destination goes to the head; the cursor stays on C.
+    let d = sa(4, 80);
+    sim.add_destination(DestSpec::new(d, 1))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let seq = picks(&mut sim, 3);
+    assert_eq!(seq, vec![d, a, c]);
+}
+
+#[test]
+fn least_connection_family_reference_picks() {
+    let (a, b, c) = (sa(1, 80), sa(2, 80), sa(3, 80));
+    let mk = |kind| {
+        let mut sim = with_list(kind, &[(a, 1), (b, 2), (c, 3)]);
+        // (active, inactive)
+        for (x, act, inact) in [(a, 1, 0), (b, 2, 10), (c, 3, 0)] {
+            sim.set_conn_counts(x, act, inact, 0)
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        sim
+    };
+    let first = |kind| {
+        let mut sim = mk(kind);
+        picks(&mut sim, 1).first().copied()
+    };
+    // overhead: a=256, b=522, c=768.
+    assert_eq!(first(SchedulerKind::Lc), Some(a));
+    // wlc: 256/1, 522/2=261, 768/3=256 -> first minimum in list order: a.
+    assert_eq!(first(SchedulerKind::Wlc), Some(a));
+    // sed: (1+1)/1=2, (2+1)/2=1.5, (3+1)/3=1.33 -> c.
+    assert_eq!(first(SchedulerKind::Sed), Some(c));
+    assert_eq!(first(SchedulerKind::Nq), Some(c));
+    assert_eq!(first(SchedulerKind::Fo), Some(c));
+    // ovf: c has active 3 == weight 3 -> still eligible, highest weight.
+    assert_eq!(first(SchedulerKind::Ovf), Some(c));
+    // nq takes the first idle destination.
+    let mut sim = mk(SchedulerKind::Nq);
+    sim.set_conn_counts(b, 0, 99, 0)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(picks(&mut sim, 1), vec![b]);
+}
+
+/// §10.11: weights [1, 2, 0] give buckets `0 1 1 2 0 1 1 2 ...`.
+#[test]
+fn sh_fill_reference() {
+    let sim = with_list(
+        SchedulerKind::Sh,
+        &[(sa(1, 80), 1), (sa(2, 80), 2), (sa(3, 80), 0)],
+    );
+    let AnyScheduler::Sh(sh) = sim.scheduler() else {
+        panic!("not sh")
+    };
+    let list = sim.service().list().to_vec();
+    let idx: Vec<usize> = sh
+        .buckets()
+        .take(8)
+        .map(|b| {
+            b.and_then(|id| list.iter().position(|&x| x == id))
+                .unwrap_or(99)
+        })
+        .collect();
+    assert_eq!(idx, vec![0, 1, 1, 2, 0, 1, 1, 2]);
+    assert_eq!(sh.buckets().len(), 256);
+}
+
+/// §13: SH with 256 buckets and port 0: 192.168.0.1 -> bucket 192,
+/// 192.168.0.2 -> bucket 34.
+#[test]
+fn sh_reference_buckets() {
+    let sim = with_list(SchedulerKind::Sh, &[(sa(1, 80), 1)]);
+    let AnyScheduler::Sh(sh) = sim.scheduler() else {
+        panic!("not sh")
+    };
+    let b = |c: IpAddr| sh.bucket_of(sim.service(), &sim.packet_from(SocketAddr::new(c, 5555)));
+    assert_eq!(b(ip(192, 168, 0, 1)), 192);
+    assert_eq!(b(ip(192, 168, 0, 2)), 34);
+}
+
+#[test]
+fn sh_fallback_and_port_flags() {
+    let (a, b) = (sa(1, 80), sa(2, 80));
+    let spec = ServiceSpec::new(SchedulerKind::Sh);
+    let mut plain =
+        Simulation::from_dests(spec.clone(), [(a, 1), (b, 1)]).unwrap_or_else(|e| panic!("{e}"));
+    let mut fb = Simulation::from_dests(
+        spec.clone()
+            .with_flags(SchedFlags::new().with_fallback(true)),
+        [(a, 1), (b, 1)],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    // Quiesce a: plain drops a's clients, fallback sends them to b.
+    plain.set_weight(a, 0).unwrap_or_else(|e| panic!("{e}"));
+    fb.set_weight(a, 0).unwrap_or_else(|e| panic!("{e}"));
+    // sh rebuilds on upd: weight 0 still takes one bucket per cycle.
+    let mut dropped = 0;
+    for i in 0..1000 {
+        let c = client(i);
+        let p = plain.dest_for(c);
+        let f = fb.dest_for(c);
+        assert!(p.is_none() || p == Some(b));
+        assert_eq!(f, Some(b));
+        if p.is_none() {
+            dropped += 1;
+        }
+    }
+    assert!(dropped > 0);
+    // Port flag: same address, different ports spread; without it they don't.
+    let port = Simulation::from_dests(
+        spec.clone().with_flags(SchedFlags::new().with_port(true)),
+        [(a, 1), (b, 1)],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let noport = Simulation::from_dests(spec, [(a, 1), (b, 1)]).unwrap_or_else(|e| panic!("{e}"));
+    let host = ip(172, 16, 1, 1);
+    let with: std::collections::BTreeSet<_> = (1000..1100)
+        .map(|p| port.dest_for(SocketAddr::new(host, p)))
+        .collect();
+    let without: std::collections::BTreeSet<_> = (1000..1100)
+        .map(|p| noport.dest_for(SocketAddr::new(host, p)))
+        .collect();
+    assert_eq!(with.len(), 2);
+    assert_eq!(without.len(), 1);
+}
+
+/// §13 MH example.
+#[test]
+fn mh_reference_example() {
+    // List order (newest first): [10.0.0.3:80 lw=2, 10.0.0.2:80 lw=1, 10.0.0.1:80 lw=1].
+    let sim = Simulation::from_dests(
+        ServiceSpec::new(SchedulerKind::Mh),
+        [(sa(1, 80), 1), (sa(2, 80), 1), (sa(3, 80), 2)],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(sim.destinations(), vec![sa(3, 80), sa(2, 80), sa(1, 80)]);
+    let AnyScheduler::Mh(mh) = sim.scheduler() else {
+        panic!("not mh")
+    };
+    assert_eq!(mh.size(), 4093);
+    let list = sim.service().list().to_vec();
+    let idx: Vec<usize> = mh
+        .slots()
+        .map(|s| {
+            s.and_then(|id| list.iter().position(|&x| x == id))
+                .unwrap_or(99)
+        })
+        .collect();
+    let count = |i| idx.iter().filter(|&&x| x == i).count();
+    assert_eq!((count(0), count(1), count(2)), (2047, 1023, 1023));
+    assert_eq!(idx[..16], [2, 1, 0, 0, 0, 0, 1, 0, 0, 2, 2, 1, 1, 2, 2, 0]);
+    for (c, slot) in [
+        (ip(192, 168, 0, 1), 1278),
+        (ip(192, 168, 0, 2), 1806),
+        (ip(172, 16, 5, 9), 3538),
+    ] {
+        let pkt = sim.packet_from(SocketAddr::new(c, 0));
+        assert_eq!(mh.slot_of(sim.service(), &pkt), slot);
+        assert_eq!(sim.dest_for(SocketAddr::new(c, 0)), Some(sa(3, 80)));
+    }
+}
+
+#[test]
+fn mh_quiesce_keeps_table_and_fallback_probes() {
+    let (a, b, c) = (sa(1, 80), sa(2, 80), sa(3, 80));
+    let spec = ServiceSpec::new(SchedulerKind::Mh);
+    let mut sim = Simulation::from_dests(spec.clone(), [(a, 1), (b, 1), (c, 1)])
+        .unwrap_or_else(|e| panic!("{e}"));
+    let before: Vec<_> = {
+        let AnyScheduler::Mh(mh) = sim.scheduler() else {
+            panic!("not mh")
+        };
+        mh.slots().collect()
+    };
+    sim.set_weight(b, 0).unwrap_or_else(|e| panic!("{e}"));
+    let AnyScheduler::Mh(mh) = sim.scheduler() else {
+        panic!("not mh")
+    };
+    let after: Vec<_> = mh.slots().collect();
+    assert_eq!(
+        before, after,
+        "weight 0 keeps last_weight, so the table is unchanged"
+    );
+    assert_eq!(sim.destination(b).map(|d| d.last_weight()), Some(1));
+    let mut fb = Simulation::from_dests(
+        spec.with_flags(SchedFlags::new().with_fallback(true)),
+        [(a, 1), (b, 1), (c, 1)],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    fb.set_weight(b, 0).unwrap_or_else(|e| panic!("{e}"));
+    let mut none = 0;
+    for i in 0..2000 {
+        let cl = client(i);
+        let p = sim.dest_for(cl);
+        let f = fb.dest_for(cl);
+        assert_ne!(p, Some(b));
+        assert_ne!(f, Some(b));
+        assert!(f.is_some());
+        if p.is_none() {
+            none += 1;
+        } else {
+            assert_eq!(p, f, "available home slot is kept under fallback");
+        }
+    }
+    assert!(
+        none > 400 && none < 900,
+        "about a third of clients hashed to b: {none}"
+    );
+}
+
+#[test]
+fn dh_uses_destination_address_and_ignores_upd() {
+    let (a, b) = (sa(1, 80), sa(2, 80));
+    let mut sim = Simulation::from_dests(ServiceSpec::new(SchedulerKind::Dh), [(a, 1), (b, 1)])
+        .unwrap_or_else(|e| panic!("{e}"));
+    let before: Vec<_> = {
+        let AnyScheduler::Dh(dh) = sim.scheduler() else {
+            panic!("not dh")
+        };
+        dh.buckets().collect()
+    };
+    // Every client of one VIP lands on one destination.
+    let d = sim.dest_for(client(1));
+    assert!((0..100).all(|i| sim.dest_for(client(i)) == d));
+    sim.set_weight(b, 5).unwrap_or_else(|e| panic!("{e}"));
+    let AnyScheduler::Dh(dh) = sim.scheduler() else {
+        panic!("not dh")
+    };
+    assert_eq!(dh.buckets().collect::<Vec<_>>(), before);
+    // Bucket i holds list[i mod n].
+    let list = sim.service().list().to_vec();
+    assert!(
+        before
+            .iter()
+            .enumerate()
+            .all(|(i, x)| *x == Some(list[i % 2]))
+    );
+}
+
+#[test]
+fn thresholds_drive_overload() {
+    let a = sa(1, 80);
+    let b = sa(2, 80);
+    let mut sim = Simulation::from_dests(
+        ServiceSpec::new(SchedulerKind::Rr),
+        [
+            DestSpec::new(a, 1).with_thresholds(2, 0),
+            DestSpec::new(b, 1),
+        ],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    // list: b, a. rr: b, a, b, a(reaches u=2 -> OVERLOAD), then only b.
+    let outs: Vec<_> = (0..6).map(|i| sim.connect(client(i))).collect();
+    let got: Vec<_> = outs.iter().map(|o| o.addr).collect();
+    assert_eq!(
+        got,
+        vec![Some(b), Some(a), Some(b), Some(a), Some(b), Some(b)]
+    );
+    assert!(sim.destination(a).is_some_and(|d| d.is_overloaded()));
+    // Unbind one: total 1, 1*4 < 2*3 -> OVERLOAD cleared.
+    let conn = outs[1].conn.unwrap_or_else(|| panic!("no conn"));
+    sim.close(conn).unwrap_or_else(|e| panic!("{e}"));
+    assert!(sim.destination(a).is_some_and(|d| !d.is_overloaded()));
+    // Active/inactive transitions do not touch OVERLOAD.
+    let c3 = outs[3].conn.unwrap_or_else(|| panic!("no conn"));
+    sim.set_active(c3, false).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        sim.destination(a)
+            .map(|d| (d.active_conns(), d.inactive_conns())),
+        Some((0, 1))
+    );
+}
+
+#[test]
+fn control_plane_errors_match_kernel() {
+    let mut sim =
+        Simulation::new(ServiceSpec::new(SchedulerKind::Wlc)).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        sim.add_destination(DestSpec::new(sa(1, 80), 1 << 31)),
+        Err(SchedError::WeightOutOfRange { weight: 1 << 31 })
+    );
+    assert!(matches!(
+        sim.add_destination(DestSpec::new(sa(1, 80), 1).with_thresholds(1, 2)),
+        Err(SchedError::ThresholdsOutOfRange { .. })
+    ));
+    assert!(sim.add_destination(DestSpec::new(sa(1, 80), 1)).is_ok());
+    assert_eq!(
+        sim.add_destination(DestSpec::new(sa(1, 80), 1)),
+        Err(SchedError::DestinationExists(sa(1, 80)))
+    );
+    assert_eq!(
+        sim.remove_destination(sa(2, 80)),
+        Err(SchedError::DestinationNotFound(sa(2, 80)))
+    );
+    assert_eq!("mh".parse::<SchedulerKind>(), Ok(SchedulerKind::Mh));
+    assert!("MH".parse::<SchedulerKind>().is_err());
+    assert!(
+        Simulation::with_params(
+            ServiceSpec::new(SchedulerKind::Sh),
+            KernelParams::new().with_sh_tab_bits(30)
+        )
+        .is_err()
+    );
+}
+
+#[test]
+fn trash_revives_same_object_with_counters() {
+    let a = sa(1, 80);
+    let mut sim = Simulation::from_dests(ServiceSpec::new(SchedulerKind::Rr), [(a, 1)])
+        .unwrap_or_else(|e| panic!("{e}"));
+    let o = sim.connect(client(1));
+    let id = sim.remove_destination(a).unwrap_or_else(|e| panic!("{e}"));
+    // The open connection still maps to the removed destination.
+    assert_eq!(sim.connect(client(1)).addr, Some(a));
+    assert_eq!(sim.connect(client(2)).via, Via::NoDestination);
+    let id2 = sim
+        .add_destination(DestSpec::new(a, 3))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(id, id2);
+    assert_eq!(sim.destination(a).map(|d| d.active_conns()), Some(1));
+    assert!(o.conn.is_some());
+}
+
+#[test]
+fn persistence_reuses_template_and_masks_clients() {
+    let (a, b) = (sa(1, 80), sa(2, 80));
+    let spec = ServiceSpec::new(SchedulerKind::Rr).with_persistence(Persistence::with_prefix(
+        Family::Inet,
+        300,
+        24,
+    ));
+    let mut sim = Simulation::from_dests(spec, [(a, 1), (b, 1)]).unwrap_or_else(|e| panic!("{e}"));
+    let c1 = SocketAddr::new(ip(172, 16, 1, 1), 1000);
+    let c2 = SocketAddr::new(ip(172, 16, 1, 2), 2000); // same /24
+    let c3 = SocketAddr::new(ip(172, 16, 2, 1), 3000); // other /24
+    let o1 = sim.connect(c1);
+    let o2 = sim.connect(c2);
+    let o3 = sim.connect(c3);
+    assert_eq!(o1.via, Via::Scheduled);
+    assert_eq!(o2.via, Via::Template);
+    assert_eq!(o2.addr, o1.addr);
+    assert_eq!(o3.via, Via::Scheduled);
+    assert_ne!(o3.addr, o1.addr);
+    assert_eq!(sim.templates(), 2);
+    let d1 = o1.addr.unwrap_or(a);
+    assert_eq!(sim.destination(d1).map(|d| d.persistent_conns()), Some(1));
+    // Reuse ignores weight 0 (expire_quiescent_template off) ...
+    sim.set_weight(d1, 0).unwrap_or_else(|e| panic!("{e}"));
+    let o4 = sim.connect(SocketAddr::new(ip(172, 16, 1, 9), 9));
+    assert_eq!((o4.addr, o4.via), (Some(d1), Via::Template));
+    // ... but not removal.
+    sim.remove_destination(d1).unwrap_or_else(|e| panic!("{e}"));
+    let o5 = sim.connect(SocketAddr::new(ip(172, 16, 1, 10), 10));
+    assert_eq!(o5.via, Via::Scheduled);
+    assert_ne!(o5.addr, Some(d1));
+    // The invalidated template stays bound while it controls connections.
+    assert_eq!(sim.templates(), 3);
+    sim.advance(301_000);
+    assert_eq!(sim.templates(), 3);
+    // Once nothing uses them, templates expire and release persistconns.
+    for o in [o1, o2, o3, o4, o5] {
+        sim.close(o.conn.unwrap_or_else(|| panic!("conn")))
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    sim.advance(60_000);
+    assert_eq!(sim.templates(), 0);
+    assert!(sim.service().iter().all(|(_, d)| d.persistent_conns() == 0));
+    assert_eq!(sim.destination(d1).map(|d| d.persistent_conns()), Some(0));
+}
+
+#[test]
+fn port_zero_requires_persistence_and_one_packet_releases() {
+    let a = sa(1, 0);
+    let spec = ServiceSpec::new(SchedulerKind::Rr)
+        .with_addr(Protocol::Tcp, SocketAddr::new(ip(192, 0, 2, 1), 0));
+    let mut sim = Simulation::from_dests(spec, [(a, 1)]).unwrap_or_else(|e| panic!("{e}"));
+    let pkt = Packet::new(
+        Protocol::Tcp,
+        client(1),
+        SocketAddr::new(ip(192, 0, 2, 1), 443),
+    );
+    assert_eq!(sim.connect_packet(&pkt).via, Via::NotScheduled);
+
+    let spec = ServiceSpec::new(SchedulerKind::Lc)
+        .with_addr(Protocol::Udp, SocketAddr::new(ip(192, 0, 2, 1), 53))
+        .with_one_packet(true);
+    let (x, y) = (sa(1, 53), sa(2, 53));
+    let mut sim = Simulation::from_dests(spec, [(x, 1), (y, 1)]).unwrap_or_else(|e| panic!("{e}"));
+    let o = sim.connect(client(1));
+    assert!(o.conn.is_none());
+    assert_eq!(sim.connections(), 0);
+    assert_eq!(sim.destination(y).map(|d| d.inactive_conns()), Some(0));
+    // The same client is scheduled again (no connection entry).
+    assert_eq!(sim.connect(client(1)).via, Via::Scheduled);
+}
+
+#[test]
+fn lblc_cache_ignores_threshold_overload() {
+    let (a, b) = (sa(1, 80), sa(2, 80));
+    let mut sim = Simulation::from_dests(
+        ServiceSpec::new(SchedulerKind::Lblc),
+        [
+            DestSpec::new(a, 10).with_thresholds(1, 0),
+            DestSpec::new(b, 10),
+        ],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    // list: b, a. wlc picks b first (tie -> first); make a the least loaded.
+    sim.set_conn_counts(b, 5, 0, 0)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let o = sim.connect(client(1));
+    assert_eq!(o.addr, Some(a));
+    assert!(sim.destination(a).is_some_and(|d| d.is_overloaded()));
+    // Same VIP: the cached dest is used although it is OVERLOADed.
+    assert_eq!(sim.connect(client(2)).addr, Some(a));
+    // After a day the full-expiration tick drops the entry.
+    let AnyScheduler::Lblc(l) = sim.scheduler() else {
+        panic!("not lblc")
+    };
+    assert_eq!(l.cache_len(), 1);
+    sim.advance(25 * 3600 * 1000);
+    let AnyScheduler::Lblc(l) = sim.scheduler() else {
+        panic!("not lblc")
+    };
+    assert_eq!(l.cache_len(), 0);
+}
+
+#[test]
+fn lblcr_grows_set_when_overloaded() {
+    let (a, b) = (sa(1, 80), sa(2, 80));
+    let mut sim = Simulation::from_dests(ServiceSpec::new(SchedulerKind::Lblcr), [(a, 1), (b, 1)])
+        .unwrap_or_else(|e| panic!("{e}"));
+    // list b, a; first pick b.
+    assert_eq!(sim.connect(client(1)).addr, Some(b));
+    assert_eq!(sim.connect(client(2)).addr, Some(b));
+    // b.active = 2 > weight 1 and a.active*2 < 1 -> overloaded: replicate to a.
+    assert_eq!(sim.connect(client(3)).addr, Some(a));
+    let AnyScheduler::Lblcr(l) = sim.scheduler() else {
+        panic!("not lblcr")
+    };
+    let set = l
+        .cached_set(sim.service(), &sim.packet_from(client(4)))
+        .map(<[DestId]>::to_vec);
+    let ids: Vec<_> = set
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|id| sim.addr_of(id))
+        .collect();
+    assert_eq!(ids, vec![a, b]);
+}
+
+#[test]
+fn twos_is_seeded_and_respects_eligibility() {
+    let (a, b, c) = (sa(1, 80), sa(2, 80), sa(3, 80));
+    let run = |seed| {
+        let spec = ServiceSpec::new(SchedulerKind::Twos);
+        let mut sim = Simulation::with_params(spec, KernelParams::new().with_rng_seed(seed))
+            .unwrap_or_else(|e| panic!("{e}"));
+        for (x, w) in [(a, 1), (b, 0), (c, 3)] {
+            sim.add_destination(DestSpec::new(x, w))
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        picks(&mut sim, 200)
+    };
+    assert_eq!(run(7), run(7));
+    assert!(!run(7).contains(&b));
+}
+
+#[test]
+fn simrng_below_is_in_range() {
+    let mut r = SimRng::new(1);
+    for ceil in [0u32, 1, 2, 3, 1000, u32::MAX] {
+        for _ in 0..100 {
+            let v = r.below(ceil);
+            assert!(ceil == 0 && v == 0 || v < ceil);
+        }
+    }
+}
+
+#[test]
+fn huge_clock_jumps_terminate() {
+    for kind in [SchedulerKind::Lblc, SchedulerKind::Lblcr] {
+        let mut sim = with_list(kind, &[(sa(1, 80), 1)]);
+        sim.connect(client(1));
+        sim.advance(u64::MAX / 2);
+        sim.advance(u64::MAX);
+        assert_eq!(sim.service().now_ms(), u64::MAX);
+        let cache = match sim.scheduler() {
+            AnyScheduler::Lblc(l) => l.cache_len(),
+            AnyScheduler::Lblcr(l) => l.cache_len(),
+            _ => 99,
+        };
+        assert_eq!(cache, 0);
+    }
+}
