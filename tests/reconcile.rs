@@ -683,6 +683,11 @@ fn plan_prints_for_humans_and_for_ipvsadm() {
     .unwrap();
     assert_eq!(p.to_string(), "# no changes\n");
     assert_eq!(p.to_ipvsadm_restore().unwrap(), "");
+    // ipvsadm forces the service port on direct-routing destinations.
+    let dr = web_with(&[dest("192.168.1.1:8080", 1).with_forwarding(Forwarding::DirectRoute)]);
+    let p = plan(&dr, &[], &Policy::default(), &[], Instant::now()).unwrap();
+    let e = p.to_ipvsadm_restore().unwrap_err();
+    assert!(e.to_string().contains("replaces the port"), "{e}");
     // ipvsadm has no local forwarding.
     let local = web_with(&[dest("192.168.1.1:80", 1).with_forwarding(Forwarding::Local)]);
     let p = plan(&local, &[], &Policy::default(), &[], Instant::now()).unwrap();

@@ -199,8 +199,10 @@ impl Plan {
     /// # Errors
     /// [`ErrorKind::InvalidArgument`](crate::ErrorKind::InvalidArgument)
     /// for what ipvsadm cannot express: services of protocols other than
-    /// TCP, UDP and SCTP, and forwarding other than NAT, direct routing
-    /// and ipip/gue/gre tunnels (e.g. local-node).
+    /// TCP, UDP and SCTP; forwarding other than NAT, direct routing and
+    /// ipip/gue/gre tunnels (e.g. local-node); and a direct-routing or
+    /// tunnel destination of an address service whose port differs from
+    /// the service's (ipvsadm silently replaces it with the service port).
     pub fn to_ipvsadm_restore(&self) -> Result<String> {
         let mut out = String::new();
         for c in &self.changes {
@@ -719,6 +721,24 @@ fn ipvsadm_dest_options(out: &mut String, service: &ServiceKey, d: &Destination)
             ));
         }
     };
+    if let ServiceKey::Addr { addr, .. } = service
+        && fwd != "-m"
+        && d.addr.port() != addr.port()
+    {
+        return Err(Error::invalid(
+            Operation::AddDestination {
+                service: *service,
+                dest: d.addr,
+            },
+            "destination.addr",
+            format!(
+                "ipvsadm replaces the port of a direct-routing or tunnel destination \
+                 with the service's ({}), so it cannot express {}",
+                addr.port(),
+                d.addr
+            ),
+        ));
+    }
     let _ = write!(out, " {fwd} -w {}", d.weight);
     match d.forwarding {
         Forwarding::Tunnel(Tunnel::Gue { port, checksum }) => {
