@@ -6,6 +6,43 @@
 //! | wire codec | [`wire`] | IPVS numbers, attribute enums, framing; no I/O |
 //! | typed model | [`Service`], [`Destination`], ... | validated values, no wire details |
 //! | handle | [`Handle`] | one netlink socket: every IPVS command, errno → [`Error`] |
+//! | reconciler | [`reconcile`] | desired state → minimal plan → one batch; graceful draining |
+//!
+//! Say what should exist and let the reconciler make the kernel match.
+//! This runs anywhere: [`FakeKernel`](reconcile::FakeKernel) is an
+//! in-memory table for tests; use a [`Handle`] for the real kernel.
+//!
+//! ```
+//! use lvs::reconcile::{DesiredState, FakeKernel, Policy, Reconciler, Scope};
+//! use lvs::{Destination, Scheduler, Service, ServiceKey};
+//!
+//! let web = ServiceKey::tcp(([10, 96, 0, 1], 80));
+//! let desired = DesiredState::new().with_service(
+//!     Service::new(web).with_scheduler(Scheduler::Rr),
+//!     [
+//!         Destination::new(([192, 168, 1, 2], 8080)).with_weight(3),
+//!         Destination::new(([192, 168, 1, 3], 8080)),
+//!     ],
+//! );
+//! // Own only our VIP range: rules made by keepalived or ipvsadm elsewhere stay.
+//! let policy = Policy::new(Scope::prefixes(["10.96.0.0/12".parse().unwrap()]));
+//! let mut reconciler = Reconciler::new(FakeKernel::new(), policy);
+//!
+//! let dry_run = reconciler.plan(&desired)?;
+//! assert_eq!(dry_run.to_string(), "\
+//! + service TCP 10.96.0.1:80 rr
+//! + dest TCP 10.96.0.1:80 -> 192.168.1.3:8080 masq weight 1
+//! + dest TCP 10.96.0.1:80 -> 192.168.1.2:8080 masq weight 3
+//! ");
+//! let report = reconciler.reconcile(&desired)?;
+//! assert!(report.is_ok());
+//! // Nothing changed: one whole-table read, zero writes.
+//! let report = reconciler.reconcile(&desired)?;
+//! assert_eq!((report.reads, report.writes), (1, 0));
+//! # Ok::<(), lvs::Error>(())
+//! ```
+//!
+//! The same with a [`Handle`], operation by operation:
 //!
 //! ```no_run
 //! use lvs::{Destination, Handle, Scheduler, Service, ServiceKey};
@@ -31,6 +68,7 @@ mod daemon;
 mod error;
 mod handle;
 mod model;
+pub mod reconcile;
 pub mod request;
 mod sys;
 pub mod wire;

@@ -1,0 +1,159 @@
+//! The desired state: plain values a proxy can build or load from a file.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+
+use super::policy::Scope;
+use crate::error::{Error, Operation, Result};
+use crate::model::{Destination, Service, ServiceKey};
+
+/// Everything the reconciler should make exist in its [`Scope`]: services
+/// with their full configuration and their destinations.
+///
+/// With the `serde` feature it loads from JSON, YAML, TOML…:
+///
+/// ```json
+/// { "services": [
+///     { "key": { "addr": { "protocol": "tcp", "addr": "10.0.0.1:80" } },
+///       "scheduler": "rr",
+///       "destinations": [ { "addr": "192.168.1.2:8080", "weight": 3 } ] } ] }
+/// ```
+///
+/// Omitted fields take the model's defaults (scheduler `wlc`, no
+/// persistence, NAT forwarding, weight 1, no thresholds).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(default))]
+#[non_exhaustive]
+pub struct DesiredState {
+    /// The services, each with its destinations. Order matters only for
+    /// new destinations: a service created from scratch lists its
+    /// destinations in the kernel in this order.
+    pub services: Vec<DesiredService>,
+}
+
+/// One desired service and its destinations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub struct DesiredService {
+    /// The service's identity and configuration (its fields sit at the
+    /// same level as `destinations` in serialized form).
+    #[cfg_attr(feature = "serde", serde(flatten))]
+    pub service: Service,
+    /// Its destinations, each address at most once.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub destinations: Vec<Destination>,
+}
+
+impl DesiredService {
+    /// A service with these destinations.
+    pub fn new(service: Service, destinations: impl IntoIterator<Item = Destination>) -> Self {
+        DesiredService {
+            service,
+            destinations: destinations.into_iter().collect(),
+        }
+    }
+}
+
+impl DesiredState {
+    /// No services at all: reconciling it removes everything in scope.
+    pub fn new() -> Self {
+        DesiredState::default()
+    }
+
+    /// Add a service with its destinations (builder style).
+    pub fn with_service(
+        mut self,
+        service: impl Into<Service>,
+        destinations: impl IntoIterator<Item = Destination>,
+    ) -> Self {
+        self.push(service, destinations);
+        self
+    }
+
+    /// Add a service with its destinations.
+    pub fn push(
+        &mut self,
+        service: impl Into<Service>,
+        destinations: impl IntoIterator<Item = Destination>,
+    ) {
+        self.services
+            .push(DesiredService::new(service.into(), destinations));
+    }
+
+    /// Number of services.
+    pub fn len(&self) -> usize {
+        self.services.len()
+    }
+
+    /// `true` with no services.
+    pub fn is_empty(&self) -> bool {
+        self.services.is_empty()
+    }
+
+    /// The desired service with this key, if any.
+    pub fn get(&self, key: &ServiceKey) -> Option<&DesiredService> {
+        self.services.iter().find(|s| s.service.key == *key)
+    }
+
+    /// Check everything [`plan`](super::plan) relies on: each service and
+    /// destination is valid ([`Service::validate`],
+    /// [`Destination::validate_for`]), no service key or destination
+    /// address appears twice, and every service lies inside `scope` (a
+    /// desired service the reconciler may not manage is a configuration
+    /// error, not something to skip silently).
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidArgument`](crate::ErrorKind::InvalidArgument)
+    /// naming the first offending service or destination.
+    pub fn validate(&self, scope: &Scope) -> Result<()> {
+        let mut keys = HashSet::with_capacity(self.services.len());
+        for ds in &self.services {
+            let key = ds.service.key;
+            let op = || Operation::AddService(key);
+            ds.service.validate().map_err(|e| e.with_operation(op()))?;
+            if !keys.insert(key) {
+                return Err(Error::invalid(
+                    op(),
+                    "desired.services",
+                    format!("service {key} is listed twice in the desired state"),
+                ));
+            }
+            if !scope.contains(&key) {
+                return Err(Error::invalid(
+                    op(),
+                    "desired.services",
+                    format!(
+                        "service {key} is outside the reconciler's scope ({scope}); \
+                         widen the scope or leave the service to whoever owns it"
+                    ),
+                ));
+            }
+            let mut addrs: HashSet<SocketAddr> = HashSet::with_capacity(ds.destinations.len());
+            for d in &ds.destinations {
+                let dop = || Operation::AddDestination {
+                    service: key,
+                    dest: d.addr,
+                };
+                d.validate_for(&key).map_err(|e| e.with_operation(dop()))?;
+                if !addrs.insert(d.addr) {
+                    return Err(Error::invalid(
+                        dop(),
+                        "desired.destinations",
+                        format!("destination {} is listed twice for service {key}", d.addr),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl FromIterator<DesiredService> for DesiredState {
+    fn from_iter<T: IntoIterator<Item = DesiredService>>(iter: T) -> Self {
+        DesiredState {
+            services: iter.into_iter().collect(),
+        }
+    }
+}

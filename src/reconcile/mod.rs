@@ -1,0 +1,115 @@
+//! Declarative reconciler: say which services and destinations should
+//! exist, and `lvs` makes the kernel match with the fewest changes,
+//! draining destinations instead of cutting their connections.
+//!
+//! | piece | what it does |
+//! |---|---|
+//! | [`DesiredState`] | plain values (serde-loadable with the `serde` feature) |
+//! | [`Policy`] | what the reconciler owns ([`Scope`]) and how things leave ([`DrainPolicy`]) |
+//! | [`plan()`] | pure: (desired, observed, policy, drains, now) → [`Plan`] |
+//! | [`apply()`] | the only side effect: one batch, one result per change |
+//! | [`Reconciler`] | one read + plan + apply per pass; remembers drain start times; a sync loop |
+//! | [`Kernel`] | what the reconciler needs from a kernel: [`Handle`] or the test tool [`FakeKernel`] |
+//!
+//! Planning rules, in short:
+//! - equal means equal: the kernel's internal HASHED flag, stats and
+//!   connection counts never cause a change, so an unchanged table plans
+//!   nothing;
+//! - a changed service or destination is updated in place (SET), never
+//!   recreated;
+//! - services outside the [`Scope`] are never touched;
+//! - a destination leaving the desired state is drained (weight 0, removed
+//!   when idle or at the timeout), or removed at once, per protocol
+//!   ([`DrainPolicy`]); a drain lives in the kernel (weight 0 + not
+//!   desired), so a restarted reconciler finishes it;
+//! - a destination coming back while draining gets its weight back.
+//!
+//! ```
+//! use lvs::reconcile::{DesiredState, FakeKernel, Policy, Reconciler};
+//! use lvs::{ConnCounts, Destination, Service, ServiceKey};
+//!
+//! let vip = ServiceKey::tcp(([10, 0, 0, 1], 80));
+//! let (a, b) = (([192, 168, 1, 1], 80), ([192, 168, 1, 2], 80));
+//! let mut r = Reconciler::new(FakeKernel::new(), Policy::default());
+//! r.reconcile(&DesiredState::new().with_service(
+//!     Service::new(vip),
+//!     [Destination::new(a), Destination::new(b)],
+//! ))?;
+//! // `a` has a connection open; then it leaves the desired state.
+//! r.kernel_mut().set_conns(&vip, a.into(), ConnCounts { active: 1, ..Default::default() });
+//! let only_b = DesiredState::new().with_service(Service::new(vip), [Destination::new(b)]);
+//! let report = r.reconcile(&only_b)?;
+//! assert_eq!(report.plan.to_string().lines().next(),
+//!            Some("~ dest TCP 10.0.0.1:80 -> 192.168.1.1:80 weight 1 -> 0 (drain)"));
+//! // Connection closed: the next pass removes it.
+//! r.kernel_mut().clear_conns();
+//! let report = r.reconcile(&only_b)?;
+//! assert_eq!(report.plan.to_string().lines().next(),
+//!            Some("- dest TCP 10.0.0.1:80 -> 192.168.1.1:80 (drained)"));
+//! # Ok::<(), lvs::Error>(())
+//! ```
+
+mod desired;
+mod fake;
+mod plan;
+mod policy;
+mod sync;
+
+pub use desired::{DesiredService, DesiredState};
+pub use fake::FakeKernel;
+pub use plan::{Change, Drain, Plan, RemoveReason, UpdateReason, plan};
+pub use policy::{DrainMode, DrainPolicy, Policy, Scope, ServiceRemoval};
+pub use sync::{Reconciler, Report, apply};
+
+use crate::batch::{BatchResult, OnError, Op};
+use crate::error::Result;
+use crate::handle::Handle;
+use crate::model::TableEntry;
+
+/// What the reconciler needs from a kernel: a whole-table read and a batch
+/// of writes with one result per operation.
+///
+/// Implemented by [`Handle`] (the real kernel) and by [`FakeKernel`] (an
+/// in-memory test tool); implement it to wrap a handle with logging or
+/// metrics.
+pub trait Kernel {
+    /// Every service with its destinations ([`Handle::table`]).
+    ///
+    /// # Errors
+    /// Any read error: the reconciler then plans nothing.
+    fn table(&mut self) -> Result<Vec<TableEntry>>;
+
+    /// Apply `ops`, continuing past failures, with one result per
+    /// operation in order ([`Handle::apply`]).
+    fn apply(&mut self, ops: &[Op]) -> BatchResult;
+}
+
+impl Kernel for Handle {
+    fn table(&mut self) -> Result<Vec<TableEntry>> {
+        Handle::table(self)
+    }
+
+    fn apply(&mut self, ops: &[Op]) -> BatchResult {
+        Handle::apply_with(self, ops, OnError::Continue)
+    }
+}
+
+impl<K: Kernel + ?Sized> Kernel for &mut K {
+    fn table(&mut self) -> Result<Vec<TableEntry>> {
+        (**self).table()
+    }
+
+    fn apply(&mut self, ops: &[Op]) -> BatchResult {
+        (**self).apply(ops)
+    }
+}
+
+impl<K: Kernel + ?Sized> Kernel for Box<K> {
+    fn table(&mut self) -> Result<Vec<TableEntry>> {
+        (**self).table()
+    }
+
+    fn apply(&mut self, ops: &[Op]) -> BatchResult {
+        (**self).apply(ops)
+    }
+}
