@@ -7,7 +7,8 @@
 //! phase runs in a fresh network namespace: IPVS keeps deleted
 //! destinations in a trash list that would slow re-creation.
 //!
-//! Set `LVS_BENCH_WORKLOADS=A` to run only workload A.
+//! Set `LVS_BENCH_WORKLOADS` to a subset of `ABR` (workload A, workload B,
+//! reconcile) to run only those; the default is all three.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -399,6 +400,70 @@ fn table_child(path: &str) {
     );
 }
 
+/// Reconcile 10,000 services x 10 destinations from empty, with no change,
+/// and with 1 % of the destinations changed, beside `ipvsadm -R` fed the
+/// same change sets (`Plan::to_ipvsadm_restore`) in another namespace.
+fn reconcile_phase(rows: &mut Vec<Row>, summary: &mut Vec<String>) {
+    use lvs::reconcile::{DesiredState, Policy, Reconciler};
+    const SERVICES: u32 = 10_000;
+    const DESTS: u32 = 10;
+    eprintln!("reconcile: {SERVICES} services x {DESTS} destinations");
+    let state = |bump: bool| {
+        let mut d = DesiredState::new();
+        for i in 0..SERVICES {
+            d.push(
+                Service::new(ServiceKey::tcp(SocketAddr::new(IpAddr::V4(vip(i)), 80))),
+                (0..DESTS).map(|j| {
+                    let n = i * DESTS + j;
+                    let w = if bump && n % 100 == 99 { 2 } else { 1 };
+                    Destination::new(SocketAddr::new(IpAddr::V4(rip(i, j, DESTS)), 8080))
+                        .with_weight(w)
+                }),
+            );
+        }
+        d
+    };
+    let (base, changed) = (state(false), state(true));
+    let ours = Netns::new("bench-rec");
+    let theirs = Netns::new("bench-rec-adm");
+    let mut r = Reconciler::new(ours.handle(), Policy::default());
+    for (name, want) in [
+        ("from empty", &base),
+        ("no change", &base),
+        ("1% of destinations changed", &changed),
+    ] {
+        let t = Instant::now();
+        let rep = r.reconcile(want).expect("reconcile");
+        let total = t.elapsed();
+        assert!(rep.results.iter().all(|r| r.is_ok()), "reconcile failed");
+        let restore = rep.plan.to_ipvsadm_restore().expect("ipvsadm syntax");
+        let adm = if restore.is_empty() {
+            Duration::ZERO
+        } else {
+            ipvsadm_in(&theirs, "-R", Some(&restore))
+        };
+        rows.push(Row {
+            what: format!("reconcile 10k x 10: {name}"),
+            time: total,
+            note: format!(
+                "{} ops, {} read(s) ({} read, {} apply); ipvsadm -R of the same changes {}",
+                rep.writes,
+                rep.reads,
+                secs(rep.read_time),
+                secs(rep.apply_time),
+                secs(adm)
+            ),
+        });
+        summary.push(format!(
+            "reconcile {name}: {} ops sent in {} vs ipvsadm -R {}",
+            rep.writes,
+            secs(total),
+            secs(adm)
+        ));
+    }
+    assert_eq!(count_rules(&ours), count_rules(&theirs));
+}
+
 fn main() {
     if let Ok(path) = std::env::var("LVS_BENCH_TABLE_CHILD") {
         table_child(&path);
@@ -406,7 +471,7 @@ fn main() {
     }
     // libtest-style arguments from `cargo bench` are ignored.
     support::require_ipvs_kernel();
-    let only = std::env::var("LVS_BENCH_WORKLOADS").unwrap_or_else(|_| "AB".into());
+    let only = std::env::var("LVS_BENCH_WORKLOADS").unwrap_or_else(|_| "ABR".into());
     let mut rows = Vec::new();
     let mut summary = Vec::new();
     for w in [
@@ -424,6 +489,9 @@ fn main() {
         if only.contains(w.name) {
             run(&w, &mut rows, &mut summary);
         }
+    }
+    if only.contains('R') {
+        reconcile_phase(&mut rows, &mut summary);
     }
     let kernel = support::sh("uname -r");
     println!(
