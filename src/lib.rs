@@ -84,3 +84,9 @@ pub use model::{
     Stats, TableEntry, Tunnel,
 };
 pub mod sched;
+
+/// The README's Rust examples, compiled (and, where they need no kernel,
+/// run) as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
