@@ -171,14 +171,15 @@ proptest! {
 
     /// lc, wlc, sed and nq pick a destination minimising their kernel
     /// formula among usable destinations, the first such in list order:
-    /// lc: overhead = (active << 8) + inactive; wlc: overhead / weight;
+    /// lc: overhead = (active << 8) + active + inactive (current kernels);
+    /// wlc: overhead / weight;
     /// sed: (active + 1) / weight; nq: the first idle destination, else as
     /// sed. They return nothing only when no destination is usable.
     #[test]
     fn least_connection_family_minimises_its_formula(states in prop::collection::vec(dest_state(), 1..10)) {
         let weights: Vec<u32> = states.iter().map(|s| s.0).collect();
         let usable: Vec<usize> = (0..states.len()).filter(|&i| states[i].0 > 0 && !states[i].1).collect();
-        let overhead = |i: usize| i64::from(states[i].2) * 256 + i64::from(states[i].3);
+        let overhead = |i: usize| i64::from(states[i].2) * 257 + i64::from(states[i].3);
         let sed = |i: usize| i64::from(states[i].2) + 1;
         let w = |i: usize| i64::from(states[i].0);
         for kind in [SchedulerKind::Lc, SchedulerKind::Wlc, SchedulerKind::Sed, SchedulerKind::Nq] {

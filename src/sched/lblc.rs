@@ -157,7 +157,7 @@ impl Lblc {
                 return Some(en.dest);
             }
         }
-        weighted_least(svc, DestState::overhead)
+        weighted_least(svc, |d| svc.overhead(d))
     }
 }
 
@@ -177,7 +177,7 @@ impl Scheduler for Lblc {
                 return Some(en.dest);
             }
         }
-        let dest = weighted_least(svc, DestState::overhead)?;
+        let dest = weighted_least(svc, |d| svc.overhead(d))?;
         match self.cache.get(&key) {
             Some(en) if en.dest == dest => {}
             _ => {
@@ -219,13 +219,13 @@ fn set_min(set: &[DestId], svc: &ServiceState) -> Option<DestId> {
         !d.overloaded && d.weight > 0 && d.available
     })?;
     let mut least = set[start];
-    let mut loh = svc.d(least).overhead();
+    let mut loh = svc.overhead(svc.d(least));
     for &id in &set[start + 1..] {
         let d = svc.d(id);
         if d.overloaded {
             continue;
         }
-        let doh = d.overhead();
+        let doh = svc.overhead(d);
         if i64::from(loh) * i64::from(d.weight) > i64::from(doh) * i64::from(svc.d(least).weight)
             && d.available
         {
@@ -240,10 +240,10 @@ fn set_min(set: &[DestId], svc: &ServiceState) -> Option<DestId> {
 fn set_max(set: &[DestId], svc: &ServiceState) -> Option<DestId> {
     let start = set.iter().position(|&id| svc.d(id).weight > 0)?;
     let mut most = set[start];
-    let mut moh = svc.d(most).overhead();
+    let mut moh = svc.overhead(svc.d(most));
     for &id in &set[start + 1..] {
         let d = svc.d(id);
-        let doh = d.overhead();
+        let doh = svc.overhead(d);
         if i64::from(moh) * i64::from(d.weight) < i64::from(doh) * i64::from(svc.d(most).weight)
             && d.weight > 0
         {
@@ -293,7 +293,7 @@ impl Lblcr {
                 }
             }
         }
-        weighted_least(svc, DestState::overhead)
+        weighted_least(svc, |d| svc.overhead(d))
     }
 }
 
@@ -322,14 +322,14 @@ impl Scheduler for Lblcr {
                     return Some(d);
                 }
             }
-            let d = weighted_least(svc, DestState::overhead)?;
+            let d = weighted_least(svc, |d| svc.overhead(d))?;
             if !en.set.contains(&d) {
                 en.set.insert(0, d);
                 en.lastmod = now;
             }
             return Some(d);
         }
-        let d = weighted_least(svc, DestState::overhead)?;
+        let d = weighted_least(svc, |d| svc.overhead(d))?;
         self.cache.insert(
             key,
             LblcrEntry {

@@ -101,7 +101,7 @@ impl Lc {
             if !d.usable() {
                 continue;
             }
-            let doh = d.overhead() as u32;
+            let doh = svc.overhead(d) as u32;
             if least.is_none_or(|(_, loh)| doh < loh) {
                 least = Some((id, doh));
             }
@@ -114,7 +114,7 @@ impl Wlc {
     /// The pick, without state.
     #[inline]
     pub fn pick(&self, svc: &ServiceState) -> Option<DestId> {
-        weighted_least(svc, DestState::overhead)
+        weighted_least(svc, |d| svc.overhead(d))
     }
 }
 
@@ -280,12 +280,12 @@ impl Scheduler for Twos {
             if r1 <= 0 && w1 == -1 {
                 choice1 = id;
                 w1 = d.weight;
-                o1 = d.overhead();
+                o1 = svc.overhead(d);
             }
             if r2 <= 0 && w2 == -1 {
                 choice2 = Some(id);
                 w2 = d.weight;
-                o2 = d.overhead();
+                o2 = svc.overhead(d);
             }
             if w1 != -1 && w2 != -1 {
                 break;

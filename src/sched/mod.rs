@@ -226,6 +226,17 @@ pub struct KernelParams {
     pub expire_quiescent_template: bool,
     /// Seed of the random source injected into `twos`.
     pub rng_seed: u64,
+    /// Model the connection accounting of kernels before the July 2026
+    /// IPVS fixes "ipvs: add totalconns for dest" and "ipvs: properly
+    /// update the overload flag on dest edit" (default off: current
+    /// kernels, mainline 7.2 and the stable kernels that took them, e.g.
+    /// Debian 6.1.192):
+    ///
+    /// | | current (off) | legacy (on) |
+    /// |---|---|---|
+    /// | `ip_vs_dest_conn_overhead()` (lc, wlc, lblc, lblcr, twos) | `(active << 8) + active + inactive` | `(active << 8) + inactive` |
+    /// | threshold edit (SET_DEST, NEW_DEST) | re-evaluates OVERLOAD: set at `conns >= upper`, cleared below the lower threshold (default `upper - upper/4`) | clears OVERLOAD if the new upper threshold is 0 or larger than the old one; never sets it |
+    pub legacy_conn_accounting: bool,
 }
 
 impl Default for KernelParams {
@@ -238,6 +249,7 @@ impl Default for KernelParams {
             lblcr_expiration_ms: DEFAULT_EXPIRATION_MS,
             expire_quiescent_template: false,
             rng_seed: 0,
+            legacy_conn_accounting: false,
         }
     }
 }
@@ -275,6 +287,13 @@ impl KernelParams {
     /// Set `expire_quiescent_template`.
     pub fn with_expire_quiescent_template(mut self, on: bool) -> Self {
         self.expire_quiescent_template = on;
+        self
+    }
+
+    /// Model kernels before the July 2026 accounting fixes (see
+    /// [`KernelParams::legacy_conn_accounting`]).
+    pub fn with_legacy_conn_accounting(mut self, on: bool) -> Self {
+        self.legacy_conn_accounting = on;
         self
     }
 

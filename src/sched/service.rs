@@ -478,10 +478,22 @@ impl DestState {
         self.overloaded
     }
 
-    /// `ip_vs_dest_conn_overhead()`: `(activeconns << 8) + inactconns`,
-    /// wrapping as the C `int` does.
+    /// `ip_vs_dest_conn_overhead()` of current kernels:
+    /// `(activeconns << 8) + totalconns`, i.e. 257 per active connection
+    /// and 1 per inactive one, wrapping as the C `int` does. Kernels before
+    /// the July 2026 "ipvs: add totalconns for dest" change (mainline 7.2,
+    /// also in stable kernels, e.g. Debian 6.1.192) compute
+    /// [`DestState::legacy_overhead`]; [`ServiceState::overhead`] picks the
+    /// one the service models.
     #[inline]
     pub fn overhead(&self) -> i32 {
+        self.active.wrapping_shl(8).wrapping_add(self.total_conns())
+    }
+
+    /// `ip_vs_dest_conn_overhead()` before July 2026:
+    /// `(activeconns << 8) + inactconns`.
+    #[inline]
+    pub fn legacy_overhead(&self) -> i32 {
         self.active.wrapping_shl(8).wrapping_add(self.inactive)
     }
 
@@ -545,18 +557,62 @@ impl DestState {
         }
     }
 
+    /// `ip_vs_dest_update_overload()`: set OVERLOAD when the connections
+    /// reach the upper threshold, clear it when they are below the lower
+    /// one (default: 75% of the upper, `u - (u >> 2)`), keep it in between.
+    /// No upper threshold: clear.
+    fn update_overload(&mut self) {
+        let u = self.u_threshold;
+        if u == 0 {
+            self.overloaded = false;
+            return;
+        }
+        // `int >= u32` compares as unsigned in C.
+        let conns = self.total_conns() as u32;
+        if conns >= u {
+            self.overloaded = true;
+            return;
+        }
+        let l = if self.l_threshold != 0 {
+            self.l_threshold
+        } else {
+            u - (u >> 2)
+        };
+        if conns < l {
+            self.overloaded = false;
+        }
+    }
+
     /// `__ip_vs_update_dest()` effects on the fields we model.
-    fn update_from(&mut self, spec: &DestSpec, weight: i32, add: bool) {
+    ///
+    /// A change of either threshold re-evaluates OVERLOAD against the
+    /// current connections ("ipvs: properly update the overload flag on
+    /// dest edit", mainline and stable kernels from July 2026, e.g. Debian
+    /// 6.1.192): lowering the upper threshold to or below the connection
+    /// count overloads the destination at once, and raising it clears the
+    /// flag only when the count is below the (new) lower threshold. Older
+    /// kernels instead cleared OVERLOAD when the new upper threshold was 0
+    /// or larger than the old one, and never set it on an edit (`legacy`,
+    /// see [`KernelParams::legacy_conn_accounting`](super::KernelParams)).
+    fn update_from(&mut self, spec: &DestSpec, weight: i32, add: bool, legacy: bool) {
         if add || weight != 0 {
             self.last_weight = weight;
         }
         self.weight = weight;
         self.available = true;
-        if spec.upper_threshold == 0 || spec.upper_threshold > self.u_threshold {
-            self.overloaded = false;
+        if legacy {
+            if spec.upper_threshold == 0 || spec.upper_threshold > self.u_threshold {
+                self.overloaded = false;
+            }
+            self.u_threshold = spec.upper_threshold;
+            self.l_threshold = spec.lower_threshold;
+        } else if spec.upper_threshold != self.u_threshold
+            || spec.lower_threshold != self.l_threshold
+        {
+            self.u_threshold = spec.upper_threshold;
+            self.l_threshold = spec.lower_threshold;
+            self.update_overload();
         }
-        self.u_threshold = spec.upper_threshold;
-        self.l_threshold = spec.lower_threshold;
     }
 }
 
@@ -603,6 +659,10 @@ pub struct ServiceState {
     pub(crate) dests: Vec<DestState>,
     pub(crate) list: Vec<DestId>,
     pub(crate) now_ms: u64,
+    /// Connection accounting of kernels before July 2026
+    /// ([`KernelParams::legacy_conn_accounting`](super::KernelParams)).
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub(crate) legacy_accounting: bool,
 }
 
 impl ServiceState {
@@ -614,6 +674,32 @@ impl ServiceState {
             dests: Vec::new(),
             list: Vec::new(),
             now_ms: 0,
+            legacy_accounting: false,
+        }
+    }
+
+    /// Model the connection accounting of kernels before July 2026 (see
+    /// [`KernelParams::legacy_conn_accounting`](super::KernelParams)).
+    pub fn with_legacy_conn_accounting(mut self, on: bool) -> Self {
+        self.legacy_accounting = on;
+        self
+    }
+
+    /// Whether this service models the accounting of kernels before July
+    /// 2026.
+    pub fn legacy_conn_accounting(&self) -> bool {
+        self.legacy_accounting
+    }
+
+    /// `ip_vs_dest_conn_overhead()` of `d` as this service's kernel
+    /// computes it: [`DestState::overhead`], or
+    /// [`DestState::legacy_overhead`] for kernels before July 2026.
+    #[inline]
+    pub fn overhead(&self, d: &DestState) -> i32 {
+        if self.legacy_accounting {
+            d.legacy_overhead()
+        } else {
+            d.overhead()
         }
     }
 
@@ -738,8 +824,9 @@ impl ServiceState {
                 DestId(idx)
             }
         };
+        let legacy = self.legacy_accounting;
         if let Some(d) = self.d_mut(id) {
-            d.update_from(spec, weight, true);
+            d.update_from(spec, weight, true, legacy);
         }
         self.list.insert(0, id);
         self.renumber();
@@ -753,8 +840,9 @@ impl ServiceState {
             .find(spec.addr)
             .filter(|&id| self.d(id).available)
             .ok_or(SchedError::DestinationNotFound(spec.addr))?;
+        let legacy = self.legacy_accounting;
         if let Some(d) = self.d_mut(id) {
-            d.update_from(spec, weight, false);
+            d.update_from(spec, weight, false, legacy);
         }
         Ok(id)
     }

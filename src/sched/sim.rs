@@ -127,7 +127,8 @@ impl Simulation {
     /// An empty service with explicit kernel parameters.
     pub fn with_params(spec: ServiceSpec, params: KernelParams) -> Result<Self, SchedError> {
         params.validate()?;
-        let svc = ServiceState::new(spec.family(), spec.flags);
+        let svc = ServiceState::new(spec.family(), spec.flags)
+            .with_legacy_conn_accounting(params.legacy_conn_accounting);
         let sched = AnyScheduler::new(spec.scheduler, &svc, &params);
         let next_tick_ms = sched.timer_interval_ms();
         Ok(Self {

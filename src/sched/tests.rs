@@ -401,6 +401,139 @@ fn thresholds_drive_overload() {
     );
 }
 
+/// Found by `tests/kernel_sched.rs` against Debian 6.1.192 (lc, wlc, sed,
+/// nq, ovf, sh and mh with fallback): setting an upper threshold at or
+/// below a destination's connection count overloads it at once, without a
+/// new connection; the kernel sent the next connection elsewhere.
+#[test]
+fn threshold_edit_reevaluates_overload() {
+    let a = sa(1, 80);
+    let b = sa(2, 80);
+    // List a, b. lc overheads: a = 3*257 + 2, b = 4*257: a is least.
+    let mut sim = with_list(SchedulerKind::Lc, &[(a, 3), (b, 1)]);
+    sim.set_conn_counts(a, 3, 2, 0)
+        .unwrap_or_else(|e| panic!("{e}"));
+    sim.set_conn_counts(b, 4, 0, 0)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let pick = |sim: &Simulation| sim.dest_for(client(1));
+    let overloaded = |sim: &Simulation| sim.destination(a).is_some_and(|d| d.is_overloaded());
+    let set = |sim: &mut Simulation, upper: u32, lower: u32| {
+        sim.update_destination(DestSpec::new(a, 3).with_thresholds(upper, lower))
+            .unwrap_or_else(|e| panic!("{e}"));
+    };
+    assert_eq!(pick(&sim), Some(a));
+    // 5 connections, upper threshold 5: overloaded now.
+    set(&mut sim, 5, 0);
+    assert!(overloaded(&sim));
+    assert_eq!(pick(&sim), Some(b));
+    // A weight edit (thresholds unchanged) keeps the flag.
+    sim.set_weight(a, 3).unwrap_or_else(|e| panic!("{e}"));
+    assert!(overloaded(&sim));
+    // Raised to 6: 5 is not below the default lower threshold 6 - 6/4 = 5:
+    // still overloaded (older kernels cleared it on any raise).
+    set(&mut sim, 6, 0);
+    assert!(overloaded(&sim));
+    // Raised to 7: lower threshold 7 - 1 = 6 > 5: cleared.
+    set(&mut sim, 7, 0);
+    assert!(!overloaded(&sim));
+    assert_eq!(pick(&sim), Some(a));
+    // An explicit lower threshold counts the same way.
+    set(&mut sim, 5, 5);
+    assert!(overloaded(&sim));
+    set(&mut sim, 9, 5);
+    assert!(overloaded(&sim), "5 connections are not below l = 5");
+    set(&mut sim, 9, 6);
+    assert!(!overloaded(&sim));
+    // No upper threshold: never overloaded.
+    set(&mut sim, 5, 0);
+    assert!(overloaded(&sim));
+    set(&mut sim, 0, 0);
+    assert!(!overloaded(&sim));
+}
+
+/// Found by `tests/kernel_sched.rs` against Debian 6.1.192: the connection
+/// overhead counts an active connection 257 times an inactive one
+/// (`(activeconns << 8) + totalconns`). With `a` (weight 256) holding one
+/// active connection and `b` (weight 1) one inactive, wlc sends the next
+/// connection to `b`; at weight 257 the loads tie and `a`, first, keeps it.
+/// Kernels before July 2026 (`legacy_conn_accounting`) tie at 256.
+#[test]
+fn overhead_counts_active_connections_257_times() {
+    let a = sa(1, 80);
+    let b = sa(2, 80);
+    for (legacy, ratio, expected) in [
+        (false, 256, b),
+        (false, 257, a),
+        (true, 256, a),
+        (true, 255, b),
+    ] {
+        let params = KernelParams::new().with_legacy_conn_accounting(legacy);
+        for kind in [
+            SchedulerKind::Wlc,
+            SchedulerKind::Lblc,
+            SchedulerKind::Lblcr,
+        ] {
+            let mut sim = Simulation::with_params(ServiceSpec::new(kind), params.clone())
+                .unwrap_or_else(|e| panic!("{e}"));
+            for d in [DestSpec::new(b, 1), DestSpec::new(a, ratio)] {
+                sim.add_destination(d).unwrap_or_else(|e| panic!("{e}"));
+            }
+            sim.set_conn_counts(a, 1, 0, 0)
+                .unwrap_or_else(|e| panic!("{e}"));
+            sim.set_conn_counts(b, 0, 1, 0)
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(
+                sim.dest_for(client(1)),
+                Some(expected),
+                "{kind} legacy={legacy} ratio={ratio}"
+            );
+        }
+    }
+    // lc: one active connection against 256 inactive ones.
+    for (legacy, expected) in [(false, b), (true, a)] {
+        let params = KernelParams::new().with_legacy_conn_accounting(legacy);
+        let mut sim = Simulation::with_params(ServiceSpec::new(SchedulerKind::Lc), params)
+            .unwrap_or_else(|e| panic!("{e}"));
+        for d in [DestSpec::new(b, 1), DestSpec::new(a, 1)] {
+            sim.add_destination(d).unwrap_or_else(|e| panic!("{e}"));
+        }
+        sim.set_conn_counts(a, 1, 0, 0)
+            .unwrap_or_else(|e| panic!("{e}"));
+        sim.set_conn_counts(b, 0, 256, 0)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            sim.dest_for(client(1)),
+            Some(expected),
+            "lc legacy={legacy}"
+        );
+    }
+}
+
+/// The same edit under `legacy_conn_accounting`: OVERLOAD is only cleared
+/// (new upper threshold 0 or raised), never set by the edit.
+#[test]
+fn legacy_threshold_edit_only_clears() {
+    let a = sa(1, 80);
+    let params = KernelParams::new().with_legacy_conn_accounting(true);
+    let mut sim = Simulation::with_params(ServiceSpec::new(SchedulerKind::Lc), params)
+        .unwrap_or_else(|e| panic!("{e}"));
+    sim.add_destination(DestSpec::new(a, 1))
+        .unwrap_or_else(|e| panic!("{e}"));
+    sim.set_conn_counts(a, 3, 2, 0)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let overloaded = |sim: &Simulation| sim.destination(a).is_some_and(|d| d.is_overloaded());
+    sim.update_destination(DestSpec::new(a, 1).with_thresholds(5, 0))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(!overloaded(&sim));
+    // The next connection reaches the threshold.
+    sim.connect(client(1));
+    assert!(overloaded(&sim));
+    // Raised (to anything larger): cleared.
+    sim.update_destination(DestSpec::new(a, 1).with_thresholds(6, 0))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(!overloaded(&sim));
+}
+
 #[test]
 fn control_plane_errors_match_kernel() {
     let mut sim =
