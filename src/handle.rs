@@ -467,16 +467,39 @@ impl Handle {
     /// List every service of the namespace in one dump
     /// (`IPVS_CMD_GET_SERVICE` with `NLM_F_DUMP`). Order is unspecified.
     ///
+    /// Kernels before 7.1 keep one service table for all namespaces and
+    /// resume a multi-part dump by position in it, without flagging the
+    /// dump as interrupted: services added or removed in *another*
+    /// namespace during a large dump can make the kernel repeat or skip an
+    /// entry. A repeat is detected and the dump redone; a skip cannot be
+    /// seen from here (ipvsadm has the same exposure).
+    ///
     /// # Errors
     /// [`ErrorKind::PermissionDenied`], [`ErrorKind::Io`], [`ErrorKind::Decode`].
     pub fn services(&mut self) -> Result<Vec<ServiceEntry>> {
-        let v = self.dump(
-            &Operation::ListServices,
-            IPVS_CMD_GET_SERVICE,
-            &[],
-            parse_service_reply,
-        )?;
-        Ok(v.into_iter().flatten().collect())
+        let op = Operation::ListServices;
+        for attempt in 0..DUMP_RETRIES {
+            let v: Vec<ServiceEntry> = self
+                .dump(&op, IPVS_CMD_GET_SERVICE, &[], parse_service_reply)?
+                .into_iter()
+                .flatten()
+                .collect();
+            // Before Linux 7.1 the kernel resumes a multi-part service dump
+            // by an index over every namespace's services and never flags
+            // it as interrupted: a change elsewhere can repeat an entry
+            // (detected here, and the dump redone) or skip one (not
+            // detectable).
+            let mut seen = std::collections::HashSet::with_capacity(v.len());
+            if v.iter().all(|e| seen.insert(e.service.key)) {
+                return Ok(v);
+            }
+            trace!(attempt, "service dump repeated an entry; restarting");
+        }
+        Err(Error::new(
+            op,
+            ErrorKind::Kernel,
+            format!("the service dump was inconsistent {DUMP_RETRIES} times in a row"),
+        ))
     }
 
     // ----- destinations ---------------------------------------------------

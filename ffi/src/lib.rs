@@ -1,12 +1,49 @@
-//! C API for `lvs` (`liblvs.so`, `liblvs.a`, `lvs.h`).
+//! C API for `lvs`: `liblvs.so`, `liblvs.a` and `include/lvs.h`.
 //!
-//! This crate is a shell for now: the C API is built by its own issue.
+//! Every item here is `extern "C"` and mirrors a piece of the `lvs` crate:
+//!
+//! | C | Rust | module |
+//! |---|---|---|
+//! | `lvs_handle`, `lvs_handle_open*`, `lvs_service_*`, `lvs_destination_*`, `lvs_handle_*` | `lvs::Handle` | [`handle`] |
+//! | `lvs_service`, `lvs_destination`, `lvs_stats`, ... (plain structs) | `lvs::Service`, `lvs::Destination`, ... | [`types`] |
+//! | `lvs_service_list`, `lvs_destination_list`, `lvs_table` | `Vec<ServiceEntry>`, ... | [`list`] |
+//! | `lvs_batch`, `lvs_handle_apply` | `lvs::Op`, `Handle::apply_with` | [`batch`] |
+//! | `lvs_simulate` | `lvs::sched::simulate` | [`sched`] |
+//! | `lvs_result`, `lvs_strerror`, `lvs_last_error` | `lvs::ErrorKind`, `lvs::Error` | [`error`] |
+//!
+//! The contract, which the header states too: functions return a numbered
+//! `error::lvs_result`; opaque objects are freed by their `_free`
+//! function; plain structs carry no pointers; a NULL or invalid argument is
+//! an error code, never undefined behaviour; no panic unwinds into C (each
+//! body runs under `panic`'s boundary); a handle is used by one thread at
+//! a time.
+//!
+//! `unsafe` code lives only in this crate. Each `unsafe` block carries a
+//! `// SAFETY:` comment; the pointer plumbing is in `ffi`'s small helpers.
 #![deny(missing_docs)]
+#![deny(unsafe_op_in_unsafe_fn)]
+// C names: lvs_handle, LVS_OK, ...
+#![allow(non_camel_case_types)]
 
-/// The version of the `lvs` library this C API was built from, as a
-/// NUL-terminated string (`"0.1.0"`).
+#[macro_use]
+mod panic;
+#[macro_use]
+mod ffi;
+pub mod batch;
+pub mod error;
+pub mod handle;
+pub mod list;
+pub mod sched;
+pub mod types;
+
+pub use error::lvs_result;
+
+/// The version of the library, as a static NUL-terminated string such as
+/// `"0.1.0"`. Never NULL; the caller must not free it.
 #[unsafe(no_mangle)]
 pub extern "C" fn lvs_version() -> *const std::ffi::c_char {
-    // The literal is 'static and NUL-terminated, so the pointer stays valid.
-    concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
+    ffi_boundary! {
+        // A 'static NUL-terminated literal: the pointer stays valid for ever.
+        concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
+    }
 }

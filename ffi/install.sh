@@ -1,0 +1,40 @@
+#!/bin/sh
+# Install liblvs.so, liblvs.a, lvs.h and lvs.pc under PREFIX:
+#
+#     cargo build -p lvs-ffi --release
+#     ffi/install.sh /usr/local                 # or any prefix you can write
+#     cc app.c $(pkg-config --cflags --libs lvs)
+#
+# (with a prefix pkg-config does not search, set
+# PKG_CONFIG_PATH=PREFIX/lib/pkgconfig). BUILD_DIR is where cargo put the
+# libraries: target/release by default.
+#
+# usage: ffi/install.sh PREFIX [BUILD_DIR]
+set -eu
+
+if [ $# -lt 1 ] || [ $# -gt 2 ]; then
+	echo "usage: $0 PREFIX [BUILD_DIR]" >&2
+	exit 2
+fi
+ffi=$(cd "$(dirname "$0")" && pwd)
+prefix=$1
+build=${2:-$ffi/../target/release}
+case $prefix in
+/*) ;;
+*) prefix=$(pwd)/$prefix ;;
+esac
+for f in liblvs.so liblvs.a; do
+	if [ ! -f "$build/$f" ]; then
+		echo "$0: $build/$f is missing: run cargo build -p lvs-ffi --release first" >&2
+		exit 1
+	fi
+done
+version=$(sed -n 's/^version = "\(.*\)"$/\1/p' "$ffi/Cargo.toml" | head -n 1)
+
+mkdir -p "$prefix/lib/pkgconfig" "$prefix/include"
+install -m 0755 "$build/liblvs.so" "$prefix/lib/liblvs.so"
+install -m 0644 "$build/liblvs.a" "$prefix/lib/liblvs.a"
+install -m 0644 "$ffi/include/lvs.h" "$prefix/include/lvs.h"
+sed -e "s|@PREFIX@|$prefix|g" -e "s|@VERSION@|$version|g" "$ffi/lvs.pc.in" \
+	>"$prefix/lib/pkgconfig/lvs.pc"
+echo "installed lvs $version under $prefix"

@@ -1,0 +1,385 @@
+//! `lvs_batch`: a list of write operations applied with one call
+//! (`lvs_handle_apply`), many per `sendmsg`, with one result per operation.
+//!
+//! Build a batch with `lvs_batch_new` and the `lvs_batch_*` adders, apply
+//! it with `lvs_handle_apply`, then read each operation's outcome with
+//! `lvs_batch_result` and `lvs_batch_message`. A batch can be applied
+//! again (for example to another handle); each apply replaces the results.
+//! Adding an operation clears them.
+
+use std::ffi::c_char;
+
+use lvs::{BatchResult, Handle, OnError, Op};
+
+use crate::error::{Failure, Outcome, copy_message, finish, lvs_result};
+use crate::ffi::into_raw;
+use crate::types::{lvs_addr, lvs_destination, lvs_service, lvs_service_key, lvs_timeouts};
+
+/// A list of write operations and, once applied, their results. Opaque:
+/// made by `lvs_batch_new`, freed by `lvs_batch_free`; used by one thread
+/// at a time.
+pub struct lvs_batch {
+    _private: [u8; 0],
+}
+castable!(lvs_batch => Batch);
+
+/// What an `lvs_batch` points to.
+#[derive(Default)]
+pub(crate) struct Batch {
+    ops: Vec<Op>,
+    /// One `(code, message)` per op after an apply; empty before.
+    results: Vec<(lvs_result, String)>,
+}
+
+impl Batch {
+    fn push(&mut self, op: Op) -> Outcome {
+        // Refuse what the handle would refuse, now, so that a batch only
+        // holds operations that can be sent.
+        lvs::request::write(&mut Vec::new(), 0, 0, &op)?;
+        self.ops.push(op);
+        self.results.clear();
+        Ok(())
+    }
+
+    /// Apply the operations with `h`; `Ok` when all succeeded, else the
+    /// first failure's code with a summary.
+    pub(crate) fn apply(&mut self, h: &mut Handle, on_error: OnError) -> Outcome {
+        let BatchResult { results, .. } = h.apply_with(&self.ops, on_error);
+        self.results = results
+            .into_iter()
+            .map(|r| match r {
+                Ok(()) => (lvs_result::LVS_OK, String::new()),
+                Err(e) => {
+                    let f = Failure::from(e);
+                    (f.code, f.message)
+                }
+            })
+            .collect();
+        let failed: Vec<usize> = (0..self.results.len())
+            .filter(|&i| self.results[i].0 != lvs_result::LVS_OK)
+            .collect();
+        match failed.first() {
+            None => Ok(()),
+            Some(&i) => {
+                let (code, msg) = &self.results[i];
+                Err(Failure::new(
+                    *code,
+                    format!(
+                        "batch: {} of {} operations failed; the first, #{i}: {msg}",
+                        failed.len(),
+                        self.results.len()
+                    ),
+                ))
+            }
+        }
+    }
+
+    fn result(&self, index: usize) -> Outcome<(lvs_result, &str)> {
+        if index >= self.ops.len() {
+            return Err(Failure::new(
+                lvs_result::LVS_OUT_OF_RANGE,
+                format!(
+                    "operation index {index} is out of range: the batch has {} operations",
+                    self.ops.len()
+                ),
+            ));
+        }
+        Ok(match self.results.get(index) {
+            Some((code, msg)) => (*code, msg),
+            None => (
+                lvs_result::LVS_NOT_ATTEMPTED,
+                "not attempted: the batch has not been applied since this operation was added",
+            ),
+        })
+    }
+}
+
+/// `batch_op!(batch, body)`: add the `Outcome<Op>` of `body` to `batch`,
+/// recording the outcome in the thread; evaluates to the `lvs_result`.
+macro_rules! batch_op {
+    ($batch:ident, $body:expr) => {{
+        let op = || -> Outcome<Op> { $body };
+        finish((|| try_mut!($batch)?.push(op()?))())
+    }};
+}
+
+/// Create an empty batch in `*out`, which the caller frees with
+/// `lvs_batch_free`.
+///
+/// Errors: `LVS_NULL_PARAMETER`.
+///
+/// # Safety
+/// `out` must be valid for writing one pointer (not NULL).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_batch_new(out: *mut *mut lvs_batch) -> lvs_result {
+    ffi_boundary! {
+        finish((|| {
+            try_out!(out)?.set(into_raw::<lvs_batch>(Batch::default()));
+            Ok(())
+        })())
+    }
+}
+
+/// Free a batch and its results. NULL is ignored.
+///
+/// # Safety
+/// `batch` must be NULL or a batch from `lvs_batch_new`, not used after
+/// this call and not freed twice.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_batch_free(batch: *mut lvs_batch) {
+    ffi_boundary! {
+        drop(try_box!(batch));
+    }
+}
+
+/// Remove every operation and result from `batch`, to build a new one.
+///
+/// Errors: `LVS_NULL_PARAMETER`.
+///
+/// # Safety
+/// `batch` must be a live batch (not NULL), used by no other thread during
+/// the call.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_batch_clear(batch: *mut lvs_batch) -> lvs_result {
+    ffi_boundary! {
+        finish((|| {
+            *try_mut!(batch)? = Batch::default();
+            Ok(())
+        })())
+    }
+}
+
+/// Number of operations in `batch`; 0 if `batch` is NULL.
+///
+/// # Safety
+/// `batch` must be NULL or a live batch not being changed by another
+/// thread.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_batch_len(batch: *const lvs_batch) -> usize {
+    ffi_boundary! {
+        try_ref!(batch).map_or(0, |b| b.ops.len())
+    }
+}
+
+/// Number of operations that failed in the last apply; 0 if `batch` is
+/// NULL or was not applied since it last changed.
+///
+/// # Safety
+/// As `lvs_batch_len`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_batch_failures(batch: *const lvs_batch) -> usize {
+    ffi_boundary! {
+        try_ref!(batch).map_or(0, |b| {
+            b.results.iter().filter(|(c, _)| *c != lvs_result::LVS_OK).count()
+        })
+    }
+}
+
+/// Queue "add service" (`IPVS_CMD_NEW_SERVICE`). The operation is checked
+/// now as `lvs_service_add` would check it: an invalid one is refused with
+/// `LVS_INVALID_ARGUMENT` (and not queued). Errors also
+/// `LVS_NULL_PARAMETER`. The message of a refusal is the thread's last
+/// error.
+///
+/// # Safety
+/// `batch`: a live batch (not NULL), used by no other thread during the
+/// call. `service`: valid for reading one `lvs_service` (not NULL); copied,
+/// not kept.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_batch_add_service(
+    batch: *mut lvs_batch,
+    service: *const lvs_service,
+) -> lvs_result {
+    ffi_boundary! {
+        batch_op!(batch, Ok(Op::AddService(try_ref!(service)?.model("service")?)))
+    }
+}
+
+/// Queue "update service" (`IPVS_CMD_SET_SERVICE`). Checks, errors and
+/// safety as `lvs_batch_add_service`.
+///
+/// # Safety
+/// As `lvs_batch_add_service`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_batch_update_service(
+    batch: *mut lvs_batch,
+    service: *const lvs_service,
+) -> lvs_result {
+    ffi_boundary! {
+        batch_op!(batch, Ok(Op::UpdateService(try_ref!(service)?.model("service")?)))
+    }
+}
+
+/// Queue "remove service" (`IPVS_CMD_DEL_SERVICE`). Checks and errors as
+/// `lvs_batch_add_service`.
+///
+/// # Safety
+/// `batch` as for `lvs_batch_add_service`. `key`: valid for reading one
+/// `lvs_service_key` (not NULL); copied, not kept.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_batch_remove_service(
+    batch: *mut lvs_batch,
+    key: *const lvs_service_key,
+) -> lvs_result {
+    ffi_boundary! {
+        batch_op!(batch, Ok(Op::RemoveService(try_ref!(key)?.model("key")?)))
+    }
+}
+
+/// Queue "add destination `dest` to service `key`" (`IPVS_CMD_NEW_DEST`).
+/// Checks and errors as `lvs_batch_add_service`.
+///
+/// # Safety
+/// `batch` as for `lvs_batch_add_service`. `key`: valid for reading one
+/// `lvs_service_key`; `dest`: valid for reading one `lvs_destination`
+/// (neither NULL; both copied, not kept).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_batch_add_destination(
+    batch: *mut lvs_batch,
+    key: *const lvs_service_key,
+    dest: *const lvs_destination,
+) -> lvs_result {
+    ffi_boundary! {
+        batch_op!(batch, {
+            let key = try_ref!(key)?.model("key")?;
+            Ok(Op::AddDestination(key, try_ref!(dest)?.model("dest")?))
+        })
+    }
+}
+
+/// Queue "update destination" (`IPVS_CMD_SET_DEST`). Checks and errors as
+/// `lvs_batch_add_service`.
+///
+/// # Safety
+/// As `lvs_batch_add_destination`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_batch_update_destination(
+    batch: *mut lvs_batch,
+    key: *const lvs_service_key,
+    dest: *const lvs_destination,
+) -> lvs_result {
+    ffi_boundary! {
+        batch_op!(batch, {
+            let key = try_ref!(key)?.model("key")?;
+            Ok(Op::UpdateDestination(key, try_ref!(dest)?.model("dest")?))
+        })
+    }
+}
+
+/// Queue "remove the destination at `addr` from service `key`"
+/// (`IPVS_CMD_DEL_DEST`). Checks and errors as `lvs_batch_add_service`.
+///
+/// # Safety
+/// `batch` as for `lvs_batch_add_service`. `key`: valid for reading one
+/// `lvs_service_key`; `addr`: valid for reading one `lvs_addr` (neither
+/// NULL; both copied, not kept).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_batch_remove_destination(
+    batch: *mut lvs_batch,
+    key: *const lvs_service_key,
+    addr: *const lvs_addr,
+) -> lvs_result {
+    ffi_boundary! {
+        batch_op!(batch, {
+            let key = try_ref!(key)?.model("key")?;
+            Ok(Op::RemoveDestination(key, try_ref!(addr)?.socket_addr("addr")?))
+        })
+    }
+}
+
+/// Queue "zero the counters" of service `key`, or of everything when `key`
+/// is NULL (`IPVS_CMD_ZERO`). Checks and errors as
+/// `lvs_batch_add_service`.
+///
+/// # Safety
+/// `batch` as for `lvs_batch_add_service`. `key`: NULL, or valid for
+/// reading one `lvs_service_key`; copied, not kept.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_batch_zero(
+    batch: *mut lvs_batch,
+    key: *const lvs_service_key,
+) -> lvs_result {
+    ffi_boundary! {
+        batch_op!(batch, {
+            if key.is_null() {
+                Ok(Op::Zero(None))
+            } else {
+                Ok(Op::Zero(Some(try_ref!(key)?.model("key")?)))
+            }
+        })
+    }
+}
+
+/// Queue "remove every service" (`IPVS_CMD_FLUSH`). Errors:
+/// `LVS_NULL_PARAMETER`.
+///
+/// # Safety
+/// `batch` as for `lvs_batch_add_service`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_batch_flush(batch: *mut lvs_batch) -> lvs_result {
+    ffi_boundary! {
+        batch_op!(batch, Ok(Op::Flush))
+    }
+}
+
+/// Queue "set timeouts" (`IPVS_CMD_SET_CONFIG`; 0 fields unchanged).
+/// Checks and errors as `lvs_batch_add_service`.
+///
+/// # Safety
+/// `batch` as for `lvs_batch_add_service`. `timeouts`: valid for reading
+/// one `lvs_timeouts` (not NULL); copied, not kept.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_batch_set_timeouts(
+    batch: *mut lvs_batch,
+    timeouts: *const lvs_timeouts,
+) -> lvs_result {
+    ffi_boundary! {
+        batch_op!(batch, Ok(Op::SetTimeouts(try_ref!(timeouts)?.to_model())))
+    }
+}
+
+/// The result of operation `index` (0-based, in the order added) in the
+/// batch's last apply: `LVS_OK`, the operation's error code, or
+/// `LVS_NOT_ATTEMPTED` when it was not sent (an earlier one failed under
+/// `LVS_ON_ERROR_STOP`, or the batch was not applied since it changed).
+/// `LVS_OUT_OF_RANGE` when `index` is not below `lvs_batch_len`,
+/// `LVS_NULL_PARAMETER` when `batch` is NULL. Changes no last error.
+///
+/// # Safety
+/// `batch` must be a live batch (not NULL) not being changed by another
+/// thread.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_batch_result(batch: *const lvs_batch, index: usize) -> lvs_result {
+    ffi_boundary! {
+        match try_ref!(batch).and_then(|b| b.result(index)) {
+            Ok((code, _)) => code,
+            Err(e) => e.code,
+        }
+    }
+}
+
+/// Copy the full error message of operation `index` in the batch's last
+/// apply ("" if it succeeded) into `buf`, NUL-terminated. Returns `LVS_OK`,
+/// `LVS_BUFFER_TOO_SMALL` (buffer rules as `lvs_last_error`),
+/// `LVS_OUT_OF_RANGE` or `LVS_NULL_PARAMETER`. Changes no last error.
+///
+/// # Safety
+/// `batch` as for `lvs_batch_result`. `buf` may be NULL only when `len` is
+/// 0; otherwise it must be valid for writes of `len` bytes. `out_len` may
+/// be NULL; if not, it receives the message's length without the NUL.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_batch_message(
+    batch: *const lvs_batch,
+    index: usize,
+    buf: *mut c_char,
+    len: usize,
+    out_len: *mut usize,
+) -> lvs_result {
+    ffi_boundary! {
+        match try_ref!(batch).and_then(|b| b.result(index)) {
+            // SAFETY: forwarded from this function's contract.
+            Ok((_, msg)) => unsafe { copy_message(msg, buf, len, out_len) },
+            Err(e) => e.code,
+        }
+    }
+}

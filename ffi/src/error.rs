@@ -1,0 +1,444 @@
+//! Result codes and error messages.
+//!
+//! Every fallible function returns an [`lvs_result`]. The numbers are part
+//! of the ABI: a value is never renumbered or reused (a unit test pins
+//! them). Codes 1..=99 mirror `lvs::ErrorKind`; 100 and up are the C API's
+//! own (NULL argument, invalid UTF-8, short buffer, panic, ...).
+//!
+//! The full message of a failure (what was being done, why, the errno and
+//! the kernel's extended-ACK text) is kept twice: per thread, for every
+//! call ([`lvs_last_error`]), and per handle, for calls on a handle
+//! (`lvs_handle_last_error`).
+
+use std::cell::RefCell;
+use std::ffi::{CStr, c_char};
+
+use lvs::ErrorKind;
+
+/// A result code. `LVS_OK` (0) is success; every other value is an error.
+///
+/// The numbering is stable: values are never renumbered or reused, and new
+/// codes get new numbers. Codes 1 to 99 classify failures of IPVS
+/// operations (they mirror the Rust crate's `ErrorKind`); codes from 100
+/// are about how the C API was called.
+#[repr(u32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum lvs_result {
+    /// Success.
+    LVS_OK = 0,
+    /// The service does not exist (kernel `ESRCH`).
+    LVS_SERVICE_NOT_FOUND = 1,
+    /// The service already exists (`EEXIST` on add).
+    LVS_SERVICE_EXISTS = 2,
+    /// The destination does not exist (`ENOENT` on update/remove/get).
+    LVS_DESTINATION_NOT_FOUND = 3,
+    /// The destination already exists (`EEXIST` on add).
+    LVS_DESTINATION_EXISTS = 4,
+    /// The scheduler or persistence-engine module was not found.
+    LVS_SCHEDULER_NOT_FOUND = 5,
+    /// A sync daemon of that state is already running.
+    LVS_DAEMON_RUNNING = 6,
+    /// No sync daemon of that state is running.
+    LVS_DAEMON_NOT_RUNNING = 7,
+    /// No such network interface (`ENODEV`).
+    LVS_NO_SUCH_INTERFACE = 8,
+    /// The kernel has no IPVS (the generic-netlink family is missing).
+    LVS_IPVS_UNAVAILABLE = 9,
+    /// The caller lacks `CAP_NET_ADMIN` (`EPERM`).
+    LVS_PERMISSION_DENIED = 10,
+    /// An argument was rejected before anything was sent: a value out of
+    /// range, a malformed address, an inconsistent combination.
+    LVS_INVALID_ARGUMENT = 11,
+    /// The kernel (or the scheduler models) lack a feature this call needs.
+    LVS_UNSUPPORTED = 12,
+    /// Any other kernel error; the message has the errno and the kernel's
+    /// text.
+    LVS_KERNEL = 13,
+    /// A socket error, or no reply within the handle's timeout.
+    LVS_IO = 14,
+    /// A kernel reply could not be decoded (a bug in lvs: please report it).
+    LVS_DECODE = 15,
+    /// Not sent, because an earlier operation of the batch failed (or the
+    /// batch was not applied yet).
+    LVS_NOT_ATTEMPTED = 16,
+    /// A required pointer argument was NULL.
+    LVS_NULL_PARAMETER = 100,
+    /// A string argument was not valid UTF-8.
+    LVS_INVALID_UTF8 = 101,
+    /// The output buffer was too small; what fitted was written,
+    /// NUL-terminated, and the length needed was reported.
+    LVS_BUFFER_TOO_SMALL = 102,
+    /// An index was not below the length of the list or batch.
+    LVS_OUT_OF_RANGE = 103,
+    /// A failure this version of the C API has no code for yet.
+    LVS_OTHER = 104,
+    /// lvs panicked: a bug in lvs, please report it. The object the call was
+    /// working on may be in an unspecified (but memory-safe) state.
+    LVS_PANIC = 105,
+}
+
+impl lvs_result {
+    /// Every code, in numeric order.
+    pub const ALL: [lvs_result; 23] = [
+        lvs_result::LVS_OK,
+        lvs_result::LVS_SERVICE_NOT_FOUND,
+        lvs_result::LVS_SERVICE_EXISTS,
+        lvs_result::LVS_DESTINATION_NOT_FOUND,
+        lvs_result::LVS_DESTINATION_EXISTS,
+        lvs_result::LVS_SCHEDULER_NOT_FOUND,
+        lvs_result::LVS_DAEMON_RUNNING,
+        lvs_result::LVS_DAEMON_NOT_RUNNING,
+        lvs_result::LVS_NO_SUCH_INTERFACE,
+        lvs_result::LVS_IPVS_UNAVAILABLE,
+        lvs_result::LVS_PERMISSION_DENIED,
+        lvs_result::LVS_INVALID_ARGUMENT,
+        lvs_result::LVS_UNSUPPORTED,
+        lvs_result::LVS_KERNEL,
+        lvs_result::LVS_IO,
+        lvs_result::LVS_DECODE,
+        lvs_result::LVS_NOT_ATTEMPTED,
+        lvs_result::LVS_NULL_PARAMETER,
+        lvs_result::LVS_INVALID_UTF8,
+        lvs_result::LVS_BUFFER_TOO_SMALL,
+        lvs_result::LVS_OUT_OF_RANGE,
+        lvs_result::LVS_OTHER,
+        lvs_result::LVS_PANIC,
+    ];
+
+    /// The code with this number, if there is one.
+    pub fn from_u32(n: u32) -> Option<lvs_result> {
+        Self::ALL.into_iter().find(|r| *r as u32 == n)
+    }
+
+    /// The code for an `lvs::ErrorKind`.
+    pub fn from_kind(kind: ErrorKind) -> lvs_result {
+        use lvs_result::*;
+        match kind {
+            ErrorKind::ServiceNotFound => LVS_SERVICE_NOT_FOUND,
+            ErrorKind::ServiceExists => LVS_SERVICE_EXISTS,
+            ErrorKind::DestinationNotFound => LVS_DESTINATION_NOT_FOUND,
+            ErrorKind::DestinationExists => LVS_DESTINATION_EXISTS,
+            ErrorKind::SchedulerNotFound => LVS_SCHEDULER_NOT_FOUND,
+            ErrorKind::DaemonRunning => LVS_DAEMON_RUNNING,
+            ErrorKind::DaemonNotRunning => LVS_DAEMON_NOT_RUNNING,
+            ErrorKind::NoSuchInterface => LVS_NO_SUCH_INTERFACE,
+            ErrorKind::IpvsUnavailable => LVS_IPVS_UNAVAILABLE,
+            ErrorKind::PermissionDenied => LVS_PERMISSION_DENIED,
+            ErrorKind::InvalidArgument => LVS_INVALID_ARGUMENT,
+            ErrorKind::Unsupported => LVS_UNSUPPORTED,
+            ErrorKind::Kernel => LVS_KERNEL,
+            ErrorKind::Io => LVS_IO,
+            ErrorKind::Decode => LVS_DECODE,
+            ErrorKind::NotAttempted => LVS_NOT_ATTEMPTED,
+            // A kind added to lvs after this list: a code is added here
+            // with a new number; until then it is LVS_OTHER.
+            _ => LVS_OTHER,
+        }
+    }
+
+    fn description(self) -> &'static CStr {
+        use lvs_result::*;
+        match self {
+            LVS_OK => c"success",
+            LVS_SERVICE_NOT_FOUND => c"no such service",
+            LVS_SERVICE_EXISTS => c"the service already exists",
+            LVS_DESTINATION_NOT_FOUND => c"no such destination",
+            LVS_DESTINATION_EXISTS => c"the destination already exists",
+            LVS_SCHEDULER_NOT_FOUND => c"scheduler or persistence engine not found",
+            LVS_DAEMON_RUNNING => c"a sync daemon of that state is already running",
+            LVS_DAEMON_NOT_RUNNING => c"no sync daemon of that state is running",
+            LVS_NO_SUCH_INTERFACE => c"no such network interface",
+            LVS_IPVS_UNAVAILABLE => c"the kernel has no IPVS (is the ip_vs module loaded?)",
+            LVS_PERMISSION_DENIED => c"permission denied: IPVS needs CAP_NET_ADMIN",
+            LVS_INVALID_ARGUMENT => c"invalid argument",
+            LVS_UNSUPPORTED => c"not supported",
+            LVS_KERNEL => c"kernel error",
+            LVS_IO => c"I/O error or timeout talking to the kernel",
+            LVS_DECODE => c"could not decode the kernel's reply (a bug in lvs)",
+            LVS_NOT_ATTEMPTED => c"not attempted",
+            LVS_NULL_PARAMETER => c"a required pointer argument was NULL",
+            LVS_INVALID_UTF8 => c"a string argument was not valid UTF-8",
+            LVS_BUFFER_TOO_SMALL => c"the output buffer is too small",
+            LVS_OUT_OF_RANGE => c"index out of range",
+            LVS_OTHER => c"other error",
+            LVS_PANIC => c"internal error: lvs panicked (a bug in lvs)",
+        }
+    }
+}
+
+/// A failed call: its code and full message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Failure {
+    pub(crate) code: lvs_result,
+    pub(crate) message: String,
+}
+
+impl Failure {
+    pub(crate) fn new(code: lvs_result, message: impl Into<String>) -> Self {
+        Failure {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// `LVS_INVALID_ARGUMENT` about `what`.
+    pub(crate) fn invalid(what: &str, why: impl std::fmt::Display) -> Self {
+        Failure::new(
+            lvs_result::LVS_INVALID_ARGUMENT,
+            format!("invalid {what}: {why}"),
+        )
+    }
+}
+
+impl From<lvs::Error> for Failure {
+    fn from(e: lvs::Error) -> Self {
+        // Display is the whole story: operation, detail, the kernel's
+        // extended-ACK text and the errno.
+        Failure::new(lvs_result::from_kind(e.kind()), e.to_string())
+    }
+}
+
+/// What a fallible body returns.
+pub(crate) type Outcome<T = ()> = Result<T, Failure>;
+
+thread_local! {
+    static LAST_ERROR: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+/// Set the calling thread's last error.
+pub(crate) fn record_thread_failure(f: &Failure) {
+    // try_with: during thread teardown the slot may be gone; then there is
+    // nobody left to read it.
+    let _ = LAST_ERROR.try_with(|m| {
+        if let Ok(mut m) = m.try_borrow_mut() {
+            m.clear();
+            m.push_str(&f.message);
+        }
+    });
+}
+
+/// Record `r` as the calling thread's last error (cleared on success) and
+/// return its code: the tail of every function returning `lvs_result`.
+pub(crate) fn finish(r: Outcome) -> lvs_result {
+    match r {
+        Ok(()) => {
+            let _ = LAST_ERROR.try_with(|m| {
+                if let Ok(mut m) = m.try_borrow_mut() {
+                    m.clear();
+                }
+            });
+            lvs_result::LVS_OK
+        }
+        Err(f) => {
+            record_thread_failure(&f);
+            f.code
+        }
+    }
+}
+
+/// The calling thread's last error (for tests).
+#[cfg(test)]
+pub(crate) fn thread_message() -> String {
+    LAST_ERROR.with(|m| m.borrow().clone())
+}
+
+/// Copy `msg` into the caller's buffer `buf` of `len` bytes, always
+/// NUL-terminated when `len > 0`, cutting at a character boundary if it
+/// does not fit; store `msg`'s length (without the NUL) in `*out_len` if
+/// `out_len` is not NULL. These copies never change any last error.
+///
+/// # Safety
+/// `buf` is NULL or valid for writes of `len` bytes; `out_len` is NULL or
+/// valid for a write.
+pub(crate) unsafe fn copy_message(
+    msg: &str,
+    buf: *mut c_char,
+    len: usize,
+    out_len: *mut usize,
+) -> lvs_result {
+    if !out_len.is_null() {
+        if !out_len.is_aligned() {
+            return lvs_result::LVS_INVALID_ARGUMENT;
+        }
+        // SAFETY: non-NULL and aligned; the caller promises it is valid
+        // for a write.
+        unsafe { out_len.write(msg.len()) };
+    }
+    if len == 0 {
+        return lvs_result::LVS_BUFFER_TOO_SMALL;
+    }
+    if buf.is_null() {
+        return lvs_result::LVS_NULL_PARAMETER;
+    }
+    if len > isize::MAX as usize {
+        return lvs_result::LVS_INVALID_ARGUMENT;
+    }
+    let fits = msg.len() < len;
+    let mut n = msg.len().min(len - 1);
+    while !msg.is_char_boundary(n) {
+        n -= 1;
+    }
+    // SAFETY: the caller promises `buf` is valid for writes of `len` bytes
+    // and `n + 1 <= len`; `msg` is a separate Rust allocation, so the
+    // ranges do not overlap.
+    unsafe {
+        std::ptr::copy_nonoverlapping(msg.as_ptr(), buf.cast::<u8>(), n);
+        buf.add(n).write(0);
+    }
+    if fits {
+        lvs_result::LVS_OK
+    } else {
+        lvs_result::LVS_BUFFER_TOO_SMALL
+    }
+}
+
+/// A static, NUL-terminated description of a result code, e.g. "no such
+/// service" for `LVS_SERVICE_NOT_FOUND`. Any value is accepted: a number
+/// that is no `lvs_result` gives "unknown lvs_result". Never NULL; the
+/// string must not be freed.
+#[unsafe(no_mangle)]
+pub extern "C" fn lvs_strerror(result: u32) -> *const c_char {
+    ffi_boundary! {
+        match lvs_result::from_u32(result) {
+            Some(r) => r.description().as_ptr(),
+            None => c"unknown lvs_result".as_ptr(),
+        }
+    }
+}
+
+/// Copy the calling thread's last error message: the full message of the
+/// most recent call on this thread that returned an error (empty after a
+/// call that succeeded). Every function returning `lvs_result` sets it,
+/// except the three that copy messages (this one, `lvs_handle_last_error`
+/// and `lvs_batch_message`) and `lvs_batch_result`. It is the only message
+/// of a failed call that takes no handle (`lvs_handle_open*`,
+/// `lvs_batch_*`, `lvs_simulate`, `lvs_addr_parse`, ...).
+///
+/// The message is copied NUL-terminated into `buf`. Returns `LVS_OK`, or
+/// `LVS_BUFFER_TOO_SMALL` when it did not fit: then as much as fits is
+/// copied (cut at a UTF-8 character boundary) and NUL-terminated.
+///
+/// # Safety
+/// `buf` may be NULL only when `len` is 0 (to ask for the length);
+/// otherwise it must be valid for writes of `len` bytes. `out_len` may be
+/// NULL; if not, it receives the message's length in bytes without the
+/// NUL. Nothing is kept after the call.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_last_error(
+    buf: *mut c_char,
+    len: usize,
+    out_len: *mut usize,
+) -> lvs_result {
+    ffi_boundary! {
+        let msg = LAST_ERROR
+            .try_with(|m| m.try_borrow().map(|m| m.clone()).unwrap_or_default())
+            .unwrap_or_default();
+        // SAFETY: forwarded from this function's contract.
+        unsafe { copy_message(&msg, buf, len, out_len) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lvs_result::*;
+
+    /// The numbers are ABI: this table must only ever grow.
+    #[test]
+    fn result_numbers_are_pinned() {
+        let pinned = [
+            (LVS_OK, 0),
+            (LVS_SERVICE_NOT_FOUND, 1),
+            (LVS_SERVICE_EXISTS, 2),
+            (LVS_DESTINATION_NOT_FOUND, 3),
+            (LVS_DESTINATION_EXISTS, 4),
+            (LVS_SCHEDULER_NOT_FOUND, 5),
+            (LVS_DAEMON_RUNNING, 6),
+            (LVS_DAEMON_NOT_RUNNING, 7),
+            (LVS_NO_SUCH_INTERFACE, 8),
+            (LVS_IPVS_UNAVAILABLE, 9),
+            (LVS_PERMISSION_DENIED, 10),
+            (LVS_INVALID_ARGUMENT, 11),
+            (LVS_UNSUPPORTED, 12),
+            (LVS_KERNEL, 13),
+            (LVS_IO, 14),
+            (LVS_DECODE, 15),
+            (LVS_NOT_ATTEMPTED, 16),
+            (LVS_NULL_PARAMETER, 100),
+            (LVS_INVALID_UTF8, 101),
+            (LVS_BUFFER_TOO_SMALL, 102),
+            (LVS_OUT_OF_RANGE, 103),
+            (LVS_OTHER, 104),
+            (LVS_PANIC, 105),
+        ];
+        assert_eq!(pinned.len(), lvs_result::ALL.len());
+        for ((r, n), all) in pinned.into_iter().zip(lvs_result::ALL) {
+            assert_eq!(r as u32, n, "{r:?} was renumbered");
+            assert_eq!(r, all, "ALL is out of order");
+            assert_eq!(lvs_result::from_u32(n), Some(r));
+        }
+        assert_eq!(lvs_result::from_u32(17), None);
+    }
+
+    #[test]
+    fn every_kind_has_its_own_code() {
+        use ErrorKind::*;
+        let kinds = [
+            ServiceNotFound,
+            ServiceExists,
+            DestinationNotFound,
+            DestinationExists,
+            SchedulerNotFound,
+            DaemonRunning,
+            DaemonNotRunning,
+            NoSuchInterface,
+            IpvsUnavailable,
+            PermissionDenied,
+            InvalidArgument,
+            Unsupported,
+            Kernel,
+            Io,
+            Decode,
+            NotAttempted,
+        ];
+        for (i, k) in kinds.into_iter().enumerate() {
+            assert_eq!(lvs_result::from_kind(k) as u32, i as u32 + 1, "{k:?}");
+        }
+    }
+
+    #[test]
+    fn strerror_covers_every_value() {
+        for r in lvs_result::ALL {
+            // SAFETY: lvs_strerror returns a static NUL-terminated string.
+            let s = unsafe { CStr::from_ptr(lvs_strerror(r as u32)) };
+            assert!(!s.is_empty());
+        }
+        // SAFETY: as above.
+        let s = unsafe { CStr::from_ptr(lvs_strerror(9999)) };
+        assert_eq!(s, c"unknown lvs_result");
+    }
+
+    #[test]
+    fn copy_message_truncates_at_a_char_boundary() {
+        let msg = "héllo";
+        let mut buf = [0x55 as c_char; 8];
+        let mut n = 0usize;
+        // SAFETY: buf has 8 bytes; n is a valid usize.
+        let r = unsafe { copy_message(msg, buf.as_mut_ptr(), 3, &mut n) };
+        assert_eq!((r, n), (LVS_BUFFER_TOO_SMALL, 6));
+        // "h" + NUL: the 2-byte 'é' does not fit in the 2 bytes left.
+        assert_eq!(&buf[..3], &[b'h' as c_char, 0, 0x55]);
+        // SAFETY: as above.
+        let r = unsafe { copy_message(msg, buf.as_mut_ptr(), 7, std::ptr::null_mut()) };
+        assert_eq!(r, LVS_OK);
+        // SAFETY: copy_message NUL-terminated it.
+        let s = unsafe { CStr::from_ptr(buf.as_ptr()) };
+        assert_eq!(s.to_str(), Ok(msg));
+        // SAFETY: NULL buffer with len 0 asks for the length only.
+        let r = unsafe { copy_message(msg, std::ptr::null_mut(), 0, &mut n) };
+        assert_eq!((r, n), (LVS_BUFFER_TOO_SMALL, 6));
+        // SAFETY: NULL buffer with a length is refused before any write.
+        let r = unsafe { copy_message(msg, std::ptr::null_mut(), 4, &mut n) };
+        assert_eq!(r, LVS_NULL_PARAMETER);
+    }
+}

@@ -1,0 +1,689 @@
+//! `lvs_handle`: one netlink socket to IPVS in one network namespace, and
+//! every IPVS command on it.
+//!
+//! Each call that takes a handle stores its outcome in the handle (see
+//! `lvs_handle_last_error`) as well as in the thread's last error.
+
+use std::ffi::{OsStr, c_char, c_int};
+use std::os::fd::BorrowedFd;
+use std::os::unix::ffi::OsStrExt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::Duration;
+
+use lvs::{Handle, OnError};
+
+use crate::batch::{Batch, lvs_batch};
+use crate::error::{Failure, Outcome, copy_message, finish, lvs_result};
+use crate::ffi::into_raw;
+use crate::list::{Table, lvs_destination_list, lvs_service_list, lvs_table};
+use crate::panic::panic_failure;
+use crate::types::*;
+
+/// An open connection to the kernel's IPVS in one network namespace.
+///
+/// Opaque: made by `lvs_handle_open*`, freed by `lvs_handle_free`. A
+/// handle owns one netlink socket and starts no threads. Use it from one
+/// thread at a time (moving it between threads is fine); open one handle
+/// per thread for parallel work.
+pub struct lvs_handle {
+    _private: [u8; 0],
+}
+
+/// What an `lvs_handle` points to.
+pub(crate) struct HandleState {
+    ipvs: Handle,
+    last_error: String,
+}
+castable!(lvs_handle => HandleState);
+
+/// `on_handle!(handle, |h| body)`: run `body` (an `Outcome`) with `h`, the
+/// `&mut lvs::Handle` behind `handle`, and record its outcome in the handle
+/// and the thread; evaluates to the `lvs_result`.
+macro_rules! on_handle {
+    ($handle:ident, |$h:ident| $body:expr) => {{
+        let body = |$h: &mut ::lvs::Handle| -> $crate::error::Outcome { $body };
+        // SAFETY: every extern fn using on_handle! promises in its
+        // `# Safety` that `$handle` is NULL or a live handle that no other
+        // thread uses during the call.
+        unsafe { with_handle($handle, body) }
+    }};
+}
+
+/// `open_with!(out, || body)`: store NULL in `*out`, then the handle made
+/// from `body`'s `Outcome<lvs::Handle>`; evaluates to the `lvs_result`.
+macro_rules! open_with {
+    ($out:ident, || $body:expr) => {{
+        let body = || -> $crate::error::Outcome<::lvs::Handle> { $body };
+        // SAFETY: every extern fn using open_with! promises in its
+        // `# Safety` that `$out` is NULL or valid for writing a pointer.
+        unsafe { open_into($out, body) }
+    }};
+}
+
+/// Run `f` on the handle; record the outcome in the handle and the thread.
+///
+/// # Safety
+/// `handle` is NULL or a live handle used by no other thread now.
+unsafe fn with_handle(
+    handle: *mut lvs_handle,
+    f: impl FnOnce(&mut Handle) -> Outcome,
+) -> lvs_result {
+    let state = match try_mut!(handle) {
+        Ok(s) => s,
+        Err(e) => return finish(Err(e)),
+    };
+    // Catch a panic here too, so that the handle records it.
+    let r = catch_unwind(AssertUnwindSafe(|| f(&mut state.ipvs)))
+        .unwrap_or_else(|p| Err(panic_failure(p.as_ref())));
+    state.last_error.clear();
+    if let Err(e) = &r {
+        state.last_error.push_str(&e.message);
+    }
+    finish(r)
+}
+
+/// Open: store the new handle (or NULL) in `out`.
+///
+/// # Safety
+/// `out` is NULL or valid for a write.
+unsafe fn open_into(
+    out: *mut *mut lvs_handle,
+    open: impl FnOnce() -> Outcome<Handle>,
+) -> lvs_result {
+    finish((|| {
+        let mut out = try_out!(out)?;
+        out.set(std::ptr::null_mut());
+        let ipvs = open()?;
+        out.set(into_raw::<lvs_handle>(HandleState {
+            ipvs,
+            last_error: String::new(),
+        }));
+        Ok(())
+    })())
+}
+
+/// Open a handle in the calling thread's network namespace.
+///
+/// On success `*out` is a new handle, which the caller frees with
+/// `lvs_handle_free`. On failure `*out` is NULL and the thread's last
+/// error (`lvs_last_error`) says why.
+///
+/// Errors: `LVS_IPVS_UNAVAILABLE` (no IPVS in this kernel: load `ip_vs`),
+/// `LVS_IO` (the socket could not be opened), `LVS_NULL_PARAMETER`.
+///
+/// # Safety
+/// `out` must be valid for writing one pointer (not NULL).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_handle_open(out: *mut *mut lvs_handle) -> lvs_result {
+    ffi_boundary! {
+        open_with!(out, || Ok(Handle::open()?))
+    }
+}
+
+/// Open a handle in the network namespace at `path` (`/run/netns/NAME`,
+/// `/proc/PID/ns/net`). The calling thread stays in its own namespace.
+/// Ownership and errors as `lvs_handle_open`, plus `LVS_IO` when `path`
+/// cannot be opened or is not a network namespace.
+///
+/// # Safety
+/// `path` must be a NUL-terminated string (not NULL; any bytes, not
+/// necessarily UTF-8); it is not kept. `out` as for `lvs_handle_open`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_handle_open_netns_path(
+    path: *const c_char,
+    out: *mut *mut lvs_handle,
+) -> lvs_result {
+    ffi_boundary! {
+        open_with!(out, || {
+            let path = OsStr::from_bytes(try_cstr!(path)?.to_bytes());
+            Ok(Handle::open_netns_path(path)?)
+        })
+    }
+}
+
+/// Open a handle in the network namespace referred to by the open file
+/// descriptor `netns_fd` (of `/proc/PID/ns/net`, `/run/netns/NAME`, or a
+/// pidfd). The descriptor is only borrowed: the caller still owns and
+/// closes it. Ownership and errors as `lvs_handle_open`, plus
+/// `LVS_INVALID_ARGUMENT` for a negative descriptor and `LVS_IO` when it
+/// is not a network namespace.
+///
+/// # Safety
+/// `netns_fd` must not be closed by another thread during the call. `out`
+/// as for `lvs_handle_open`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_handle_open_netns_fd(
+    netns_fd: c_int,
+    out: *mut *mut lvs_handle,
+) -> lvs_result {
+    ffi_boundary! {
+        open_with!(out, || {
+            if netns_fd < 0 {
+                return Err(Failure::invalid(
+                    "netns_fd",
+                    format_args!("{netns_fd} is not a file descriptor"),
+                ));
+            }
+            // SAFETY: not negative (checked), and the caller keeps it
+            // open for the call; it is only borrowed for the call.
+            let fd = unsafe { BorrowedFd::borrow_raw(netns_fd) };
+            Ok(Handle::open_netns(fd)?)
+        })
+    }
+}
+
+/// Close a handle's socket and free it. NULL is ignored.
+///
+/// # Safety
+/// `handle` must be NULL or a handle from `lvs_handle_open*` that is not
+/// used (by any thread) after this call, and not freed twice.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_handle_free(handle: *mut lvs_handle) {
+    ffi_boundary! {
+        drop(try_box!(handle));
+    }
+}
+
+/// Set how long a call waits for each kernel reply, in milliseconds (the
+/// default is 10000); 0 waits for ever. A reply that does not come in time
+/// fails the call with `LVS_IO`; nothing is retried.
+///
+/// # Safety
+/// `handle` must be a live handle (not NULL), used by no other thread
+/// during the call.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_handle_set_timeout(
+    handle: *mut lvs_handle,
+    timeout_ms: u32,
+) -> lvs_result {
+    ffi_boundary! {
+        on_handle!(handle, |h| {
+            let t = (timeout_ms != 0).then(|| Duration::from_millis(timeout_ms.into()));
+            Ok(h.set_timeout(t)?)
+        })
+    }
+}
+
+/// Copy the message of the last call on this handle: the full text of its
+/// error (what was being done, why, the errno and the kernel's
+/// extended-ACK message), or "" if it succeeded. Every call taking the
+/// handle and returning `lvs_result` replaces it; this one does not.
+///
+/// Buffer rules as `lvs_last_error`: returns `LVS_OK`, or
+/// `LVS_BUFFER_TOO_SMALL` with a truncated, NUL-terminated copy;
+/// `LVS_NULL_PARAMETER` if `handle` is NULL.
+///
+/// # Safety
+/// `handle` must be a live handle (not NULL), not being used by another
+/// thread during the call. `buf` may be NULL only when `len` is 0;
+/// otherwise it must be valid for writes of `len` bytes. `out_len` may be
+/// NULL; if not, it receives the message's length without the NUL.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_handle_last_error(
+    handle: *const lvs_handle,
+    buf: *mut c_char,
+    len: usize,
+    out_len: *mut usize,
+) -> lvs_result {
+    ffi_boundary! {
+        match try_ref!(handle) {
+            // SAFETY: forwarded from this function's contract.
+            Ok(state) => unsafe { copy_message(&state.last_error, buf, len, out_len) },
+            Err(e) => e.code,
+        }
+    }
+}
+
+// ----- services ---------------------------------------------------------------
+
+/// Add a virtual service (`IPVS_CMD_NEW_SERVICE`; ipvsadm `-A`).
+///
+/// Errors: `LVS_INVALID_ARGUMENT` (nothing sent), `LVS_SERVICE_EXISTS`,
+/// `LVS_SCHEDULER_NOT_FOUND`, `LVS_PERMISSION_DENIED`, `LVS_IO`,
+/// `LVS_NULL_PARAMETER`.
+///
+/// # Safety
+/// `handle`: a live handle (not NULL), used by no other thread during the
+/// call. `service`: valid for reading one `lvs_service` (not NULL); not
+/// kept.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_service_add(
+    handle: *mut lvs_handle,
+    service: *const lvs_service,
+) -> lvs_result {
+    ffi_boundary! {
+        on_handle!(handle, |h| {
+            Ok(h.add_service(&try_ref!(service)?.model("service")?)?)
+        })
+    }
+}
+
+/// Replace the configuration of an existing service, found by
+/// `service->key` (`IPVS_CMD_SET_SERVICE`; ipvsadm `-E`). Connections are
+/// kept.
+///
+/// Errors: `LVS_INVALID_ARGUMENT`, `LVS_SERVICE_NOT_FOUND`,
+/// `LVS_SCHEDULER_NOT_FOUND`, `LVS_PERMISSION_DENIED`, `LVS_IO`,
+/// `LVS_NULL_PARAMETER`.
+///
+/// # Safety
+/// As `lvs_service_add`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_service_update(
+    handle: *mut lvs_handle,
+    service: *const lvs_service,
+) -> lvs_result {
+    ffi_boundary! {
+        on_handle!(handle, |h| {
+            Ok(h.update_service(&try_ref!(service)?.model("service")?)?)
+        })
+    }
+}
+
+/// Remove a service and all its destinations (`IPVS_CMD_DEL_SERVICE`;
+/// ipvsadm `-D`).
+///
+/// Errors: `LVS_INVALID_ARGUMENT`, `LVS_SERVICE_NOT_FOUND`,
+/// `LVS_PERMISSION_DENIED`, `LVS_IO`, `LVS_NULL_PARAMETER`.
+///
+/// # Safety
+/// `handle` as for `lvs_service_add`. `key`: valid for reading one
+/// `lvs_service_key` (not NULL); not kept.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_service_remove(
+    handle: *mut lvs_handle,
+    key: *const lvs_service_key,
+) -> lvs_result {
+    ffi_boundary! {
+        on_handle!(handle, |h| Ok(h.remove_service(&try_ref!(key)?.model("key")?)?))
+    }
+}
+
+/// Read one service with its counters (`IPVS_CMD_GET_SERVICE`) into
+/// `*out`, which is left unchanged on failure.
+///
+/// Errors: `LVS_SERVICE_NOT_FOUND`, `LVS_INVALID_ARGUMENT`,
+/// `LVS_PERMISSION_DENIED`, `LVS_IO`, `LVS_NULL_PARAMETER`.
+///
+/// # Safety
+/// `handle` and `key` as for `lvs_service_remove`. `out`: valid for
+/// writing one `lvs_service_entry` (not NULL); not kept.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_service_get(
+    handle: *mut lvs_handle,
+    key: *const lvs_service_key,
+    out: *mut lvs_service_entry,
+) -> lvs_result {
+    ffi_boundary! {
+        on_handle!(handle, |h| {
+            let mut out = try_out!(out)?;
+            let entry = h.service(&try_ref!(key)?.model("key")?)?;
+            out.set(lvs_service_entry::from_model(&entry)?);
+            Ok(())
+        })
+    }
+}
+
+/// List every service of the namespace with its counters, in one dump
+/// (`IPVS_CMD_GET_SERVICE`). Order is unspecified.
+///
+/// On success `*out` is a new list the caller frees with
+/// `lvs_service_list_free`; on failure it is NULL.
+///
+/// Errors: `LVS_PERMISSION_DENIED`, `LVS_IO`, `LVS_DECODE`,
+/// `LVS_NULL_PARAMETER`.
+///
+/// # Safety
+/// `handle` as for `lvs_service_add`. `out`: valid for writing one pointer
+/// (not NULL).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_handle_services(
+    handle: *mut lvs_handle,
+    out: *mut *mut lvs_service_list,
+) -> lvs_result {
+    ffi_boundary! {
+        on_handle!(handle, |h| {
+            let mut out = try_out!(out)?;
+            out.set(std::ptr::null_mut());
+            let list = h
+                .services()?
+                .iter()
+                .map(lvs_service_entry::from_model)
+                .collect::<Outcome<Vec<_>>>()?;
+            out.set(into_raw::<lvs_service_list>(list));
+            Ok(())
+        })
+    }
+}
+
+// ----- destinations -------------------------------------------------------------
+
+/// Add a destination to the service `key` (`IPVS_CMD_NEW_DEST`; ipvsadm
+/// `-a`).
+///
+/// Errors: `LVS_INVALID_ARGUMENT` (nothing sent; includes a family that
+/// differs from the service's without tunnel forwarding),
+/// `LVS_SERVICE_NOT_FOUND`, `LVS_DESTINATION_EXISTS`, `LVS_KERNEL` (e.g.
+/// an address the kernel will not forward to), `LVS_PERMISSION_DENIED`,
+/// `LVS_IO`, `LVS_NULL_PARAMETER`.
+///
+/// # Safety
+/// `handle` as for `lvs_service_add`. `key`: valid for reading one
+/// `lvs_service_key`; `dest`: valid for reading one `lvs_destination`
+/// (neither NULL, neither kept).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_destination_add(
+    handle: *mut lvs_handle,
+    key: *const lvs_service_key,
+    dest: *const lvs_destination,
+) -> lvs_result {
+    ffi_boundary! {
+        on_handle!(handle, |h| {
+            let key = try_ref!(key)?.model("key")?;
+            Ok(h.add_destination(&key, &try_ref!(dest)?.model("dest")?)?)
+        })
+    }
+}
+
+/// Change a destination's forwarding, weight or thresholds, found by
+/// `dest->addr` (`IPVS_CMD_SET_DEST`; ipvsadm `-e`).
+///
+/// Errors: as `lvs_destination_add`, with `LVS_DESTINATION_NOT_FOUND` in
+/// place of `LVS_DESTINATION_EXISTS`.
+///
+/// # Safety
+/// As `lvs_destination_add`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_destination_update(
+    handle: *mut lvs_handle,
+    key: *const lvs_service_key,
+    dest: *const lvs_destination,
+) -> lvs_result {
+    ffi_boundary! {
+        on_handle!(handle, |h| {
+            let key = try_ref!(key)?.model("key")?;
+            Ok(h.update_destination(&key, &try_ref!(dest)?.model("dest")?)?)
+        })
+    }
+}
+
+/// Remove the destination at `addr` from the service `key`
+/// (`IPVS_CMD_DEL_DEST`; ipvsadm `-d`). Its connections stay until they
+/// expire.
+///
+/// Errors: `LVS_SERVICE_NOT_FOUND`, `LVS_DESTINATION_NOT_FOUND`,
+/// `LVS_INVALID_ARGUMENT`, `LVS_PERMISSION_DENIED`, `LVS_IO`,
+/// `LVS_NULL_PARAMETER`.
+///
+/// # Safety
+/// `handle` as for `lvs_service_add`. `key`: valid for reading one
+/// `lvs_service_key`; `addr`: valid for reading one `lvs_addr` (neither
+/// NULL, neither kept).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_destination_remove(
+    handle: *mut lvs_handle,
+    key: *const lvs_service_key,
+    addr: *const lvs_addr,
+) -> lvs_result {
+    ffi_boundary! {
+        on_handle!(handle, |h| {
+            let key = try_ref!(key)?.model("key")?;
+            Ok(h.remove_destination(&key, try_ref!(addr)?.socket_addr("addr")?)?)
+        })
+    }
+}
+
+/// Read one destination of the service `key`, with its connection counts
+/// and counters, into `*out` (left unchanged on failure). Reads the
+/// service's destination list (`IPVS_CMD_GET_DEST`) and picks `addr`.
+///
+/// Errors: `LVS_SERVICE_NOT_FOUND`, `LVS_DESTINATION_NOT_FOUND`,
+/// `LVS_INVALID_ARGUMENT`, `LVS_PERMISSION_DENIED`, `LVS_IO`,
+/// `LVS_NULL_PARAMETER`.
+///
+/// # Safety
+/// As `lvs_destination_remove`; `out`: valid for writing one
+/// `lvs_destination_entry` (not NULL); not kept.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_destination_get(
+    handle: *mut lvs_handle,
+    key: *const lvs_service_key,
+    addr: *const lvs_addr,
+    out: *mut lvs_destination_entry,
+) -> lvs_result {
+    ffi_boundary! {
+        on_handle!(handle, |h| {
+            let mut out = try_out!(out)?;
+            let key = try_ref!(key)?.model("key")?;
+            let addr = try_ref!(addr)?.socket_addr("addr")?;
+            let found = h.destinations(&key)?.into_iter().find(|d| d.destination.addr == addr);
+            match found {
+                Some(d) => {
+                    out.set(lvs_destination_entry::from_model(&d)?);
+                    Ok(())
+                }
+                None => Err(Failure::new(
+                    lvs_result::LVS_DESTINATION_NOT_FOUND,
+                    format!("get destination {addr} of {key}: no such destination"),
+                )),
+            }
+        })
+    }
+}
+
+/// List the destinations of the service `key` with their counts and
+/// counters, in the kernel's order (most recently added first), in one dump
+/// (`IPVS_CMD_GET_DEST`). A missing service is `LVS_SERVICE_NOT_FOUND`; an
+/// empty list means the service has no destinations.
+///
+/// On success `*out` is a new list the caller frees with
+/// `lvs_destination_list_free`; on failure it is NULL.
+///
+/// Errors: `LVS_SERVICE_NOT_FOUND`, `LVS_INVALID_ARGUMENT`,
+/// `LVS_PERMISSION_DENIED`, `LVS_IO`, `LVS_NULL_PARAMETER`.
+///
+/// # Safety
+/// `handle` and `key` as for `lvs_service_remove`. `out`: valid for
+/// writing one pointer (not NULL).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_handle_destinations(
+    handle: *mut lvs_handle,
+    key: *const lvs_service_key,
+    out: *mut *mut lvs_destination_list,
+) -> lvs_result {
+    ffi_boundary! {
+        on_handle!(handle, |h| {
+            let mut out = try_out!(out)?;
+            out.set(std::ptr::null_mut());
+            let list = h
+                .destinations(&try_ref!(key)?.model("key")?)?
+                .iter()
+                .map(lvs_destination_entry::from_model)
+                .collect::<Outcome<Vec<_>>>()?;
+            out.set(into_raw::<lvs_destination_list>(list));
+            Ok(())
+        })
+    }
+}
+
+/// Read the whole table: every service with all its destinations, with one
+/// service dump and pipelined destination dumps (not a round trip per
+/// service).
+///
+/// On success `*out` is a new table the caller frees with
+/// `lvs_table_free`; on failure it is NULL.
+///
+/// Errors: `LVS_PERMISSION_DENIED`, `LVS_IO`, `LVS_DECODE`,
+/// `LVS_NULL_PARAMETER`.
+///
+/// # Safety
+/// `handle` as for `lvs_service_add`. `out`: valid for writing one pointer
+/// (not NULL).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_handle_table(
+    handle: *mut lvs_handle,
+    out: *mut *mut lvs_table,
+) -> lvs_result {
+    ffi_boundary! {
+        on_handle!(handle, |h| {
+            let mut out = try_out!(out)?;
+            out.set(std::ptr::null_mut());
+            let table = Table::from_model(&h.table()?)?;
+            out.set(into_raw::<lvs_table>(table));
+            Ok(())
+        })
+    }
+}
+
+// ----- whole namespace ------------------------------------------------------------
+
+/// Remove every service of the namespace (`IPVS_CMD_FLUSH`; ipvsadm
+/// `-C`).
+///
+/// Errors: `LVS_PERMISSION_DENIED`, `LVS_IO`, `LVS_NULL_PARAMETER`.
+///
+/// # Safety
+/// `handle` as for `lvs_service_add`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_handle_flush(handle: *mut lvs_handle) -> lvs_result {
+    ffi_boundary! {
+        on_handle!(handle, |h| Ok(h.flush()?))
+    }
+}
+
+/// Zero the counters of the service `key` and its destinations, or of
+/// every service when `key` is NULL (`IPVS_CMD_ZERO`; ipvsadm `-Z`).
+///
+/// Errors: `LVS_SERVICE_NOT_FOUND`, `LVS_INVALID_ARGUMENT`,
+/// `LVS_PERMISSION_DENIED`, `LVS_IO`, `LVS_NULL_PARAMETER`.
+///
+/// # Safety
+/// `handle` as for `lvs_service_add`. `key`: NULL, or valid for reading
+/// one `lvs_service_key`; not kept.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_handle_zero(
+    handle: *mut lvs_handle,
+    key: *const lvs_service_key,
+) -> lvs_result {
+    ffi_boundary! {
+        on_handle!(handle, |h| {
+            let key = if key.is_null() {
+                None
+            } else {
+                Some(try_ref!(key)?.model("key")?)
+            };
+            Ok(h.zero(key.as_ref())?)
+        })
+    }
+}
+
+/// Read the IPVS version and connection table size (`IPVS_CMD_GET_INFO`)
+/// into `*out` (left unchanged on failure).
+///
+/// Errors: `LVS_PERMISSION_DENIED`, `LVS_IO`, `LVS_NULL_PARAMETER`.
+///
+/// # Safety
+/// `handle` as for `lvs_service_add`. `out`: valid for writing one
+/// `lvs_info` (not NULL).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_handle_info(
+    handle: *mut lvs_handle,
+    out: *mut lvs_info,
+) -> lvs_result {
+    ffi_boundary! {
+        on_handle!(handle, |h| {
+            let mut out = try_out!(out)?;
+            out.set((&h.info()?).into());
+            Ok(())
+        })
+    }
+}
+
+/// Read the TCP, TCP-FIN and UDP timeouts (`IPVS_CMD_GET_CONFIG`) into
+/// `*out` (left unchanged on failure); a value the kernel did not report
+/// is 0.
+///
+/// Errors: `LVS_PERMISSION_DENIED`, `LVS_IO`, `LVS_NULL_PARAMETER`.
+///
+/// # Safety
+/// `handle` as for `lvs_service_add`. `out`: valid for writing one
+/// `lvs_timeouts` (not NULL).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_handle_timeouts(
+    handle: *mut lvs_handle,
+    out: *mut lvs_timeouts,
+) -> lvs_result {
+    ffi_boundary! {
+        on_handle!(handle, |h| {
+            let mut out = try_out!(out)?;
+            out.set(lvs_timeouts::from_model(&h.timeouts()?));
+            Ok(())
+        })
+    }
+}
+
+/// Set timeouts (`IPVS_CMD_SET_CONFIG`; ipvsadm `--set`): a 0 field is
+/// left unchanged; others must be 1 to 2147483 seconds.
+///
+/// Errors: `LVS_INVALID_ARGUMENT`, `LVS_PERMISSION_DENIED`, `LVS_IO`,
+/// `LVS_NULL_PARAMETER`.
+///
+/// # Safety
+/// `handle` as for `lvs_service_add`. `timeouts`: valid for reading one
+/// `lvs_timeouts` (not NULL); not kept.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_handle_set_timeouts(
+    handle: *mut lvs_handle,
+    timeouts: *const lvs_timeouts,
+) -> lvs_result {
+    ffi_boundary! {
+        on_handle!(handle, |h| Ok(h.set_timeouts(&try_ref!(timeouts)?.to_model())?))
+    }
+}
+
+/// `lvs_handle_apply`'s `on_error`: send every operation pipelined; each
+/// gets its own result and a failure never hides the others.
+pub const LVS_ON_ERROR_CONTINUE: u32 = 0;
+/// `lvs_handle_apply`'s `on_error`: apply in order, one round trip each,
+/// and stop at the first failure; later operations report
+/// `LVS_NOT_ATTEMPTED`.
+pub const LVS_ON_ERROR_STOP: u32 = 1;
+
+/// Apply a batch's operations, many per `sendmsg`, and store one result
+/// per operation in the batch (read them with `lvs_batch_result` and
+/// `lvs_batch_message`; applying again replaces them).
+///
+/// Returns `LVS_OK` when every operation succeeded; otherwise the code of
+/// the first failed operation, and the handle's last error says how many
+/// failed and why the first did. `LVS_INVALID_ARGUMENT` for an `on_error`
+/// that is not `LVS_ON_ERROR_CONTINUE` or `LVS_ON_ERROR_STOP` (nothing is
+/// sent), `LVS_NULL_PARAMETER`.
+///
+/// # Safety
+/// `handle` as for `lvs_service_add`. `batch`: a live batch (not NULL),
+/// used by no other thread during the call; not kept.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_handle_apply(
+    handle: *mut lvs_handle,
+    batch: *mut lvs_batch,
+    on_error: u32,
+) -> lvs_result {
+    ffi_boundary! {
+        on_handle!(handle, |h| {
+            let batch: &mut Batch = try_mut!(batch)?;
+            let on_error = match on_error {
+                LVS_ON_ERROR_CONTINUE => OnError::Continue,
+                LVS_ON_ERROR_STOP => OnError::Stop,
+                n => {
+                    return Err(Failure::invalid(
+                        "on_error",
+                        format_args!(
+                            "must be LVS_ON_ERROR_CONTINUE (0) or LVS_ON_ERROR_STOP (1), got {n}"
+                        ),
+                    ));
+                }
+            };
+            batch.apply(h, on_error)
+        })
+    }
+}

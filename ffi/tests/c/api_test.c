@@ -1,0 +1,613 @@
+/*
+ * The C API without a kernel: every function's NULL, range, length and
+ * UTF-8 errors, the message buffers, address text, batch building, the
+ * scheduler models, the ABI (result numbers, struct layout) and per-thread
+ * last errors. Runs on any host (tests/c_api.rs) and again in the guest.
+ *
+ * Usage: api_test
+ */
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdalign.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "lvs.h"
+
+/* ----- ABI: numbers and layout, checked by the C compiler ---------------- */
+
+_Static_assert(LVS_OK == 0, "numbering");
+_Static_assert(LVS_SERVICE_NOT_FOUND == 1, "numbering");
+_Static_assert(LVS_SERVICE_EXISTS == 2, "numbering");
+_Static_assert(LVS_DESTINATION_NOT_FOUND == 3, "numbering");
+_Static_assert(LVS_DESTINATION_EXISTS == 4, "numbering");
+_Static_assert(LVS_SCHEDULER_NOT_FOUND == 5, "numbering");
+_Static_assert(LVS_DAEMON_RUNNING == 6, "numbering");
+_Static_assert(LVS_DAEMON_NOT_RUNNING == 7, "numbering");
+_Static_assert(LVS_NO_SUCH_INTERFACE == 8, "numbering");
+_Static_assert(LVS_IPVS_UNAVAILABLE == 9, "numbering");
+_Static_assert(LVS_PERMISSION_DENIED == 10, "numbering");
+_Static_assert(LVS_INVALID_ARGUMENT == 11, "numbering");
+_Static_assert(LVS_UNSUPPORTED == 12, "numbering");
+_Static_assert(LVS_KERNEL == 13, "numbering");
+_Static_assert(LVS_IO == 14, "numbering");
+_Static_assert(LVS_DECODE == 15, "numbering");
+_Static_assert(LVS_NOT_ATTEMPTED == 16, "numbering");
+_Static_assert(LVS_NULL_PARAMETER == 100, "numbering");
+_Static_assert(LVS_INVALID_UTF8 == 101, "numbering");
+_Static_assert(LVS_BUFFER_TOO_SMALL == 102, "numbering");
+_Static_assert(LVS_OUT_OF_RANGE == 103, "numbering");
+_Static_assert(LVS_OTHER == 104, "numbering");
+_Static_assert(LVS_PANIC == 105, "numbering");
+_Static_assert(sizeof(lvs_result) == 4, "lvs_result is a uint32_t");
+
+/* The same numbers as ffi/src/types.rs's struct_layout_is_pinned. */
+_Static_assert(sizeof(lvs_addr) == 20 && alignof(lvs_addr) == 2, "layout");
+_Static_assert(sizeof(lvs_service_key) == 28 && alignof(lvs_service_key) == 4, "layout");
+_Static_assert(sizeof(lvs_service) == 72 && alignof(lvs_service) == 4, "layout");
+_Static_assert(sizeof(lvs_destination) == 44 && alignof(lvs_destination) == 4, "layout");
+_Static_assert(sizeof(lvs_stats) == 88 && alignof(lvs_stats) == 8, "layout");
+_Static_assert(sizeof(lvs_conn_counts) == 12, "layout");
+_Static_assert(sizeof(lvs_service_entry) == 160 && alignof(lvs_service_entry) == 8, "layout");
+_Static_assert(sizeof(lvs_destination_entry) == 144, "layout");
+_Static_assert(sizeof(lvs_timeouts) == 12, "layout");
+_Static_assert(sizeof(lvs_info) == 8, "layout");
+_Static_assert(offsetof(lvs_addr, port) == 18, "layout");
+_Static_assert(offsetof(lvs_service, persistence_netmask) == 52, "layout");
+_Static_assert(offsetof(lvs_destination, tun_flags) == 40, "layout");
+_Static_assert(offsetof(lvs_stats, from_32bit) == 80, "layout");
+_Static_assert(offsetof(lvs_destination_entry, stats) == 56, "layout");
+_Static_assert(offsetof(lvs_info, conn_table_size) == 4, "layout");
+
+static const lvs_result ALL_RESULTS[] = {
+    LVS_OK, LVS_SERVICE_NOT_FOUND, LVS_SERVICE_EXISTS, LVS_DESTINATION_NOT_FOUND,
+    LVS_DESTINATION_EXISTS, LVS_SCHEDULER_NOT_FOUND, LVS_DAEMON_RUNNING,
+    LVS_DAEMON_NOT_RUNNING, LVS_NO_SUCH_INTERFACE, LVS_IPVS_UNAVAILABLE,
+    LVS_PERMISSION_DENIED, LVS_INVALID_ARGUMENT, LVS_UNSUPPORTED, LVS_KERNEL, LVS_IO,
+    LVS_DECODE, LVS_NOT_ATTEMPTED, LVS_NULL_PARAMETER, LVS_INVALID_UTF8,
+    LVS_BUFFER_TOO_SMALL, LVS_OUT_OF_RANGE, LVS_OTHER, LVS_PANIC,
+};
+
+/* ----- helpers ------------------------------------------------------------ */
+
+static lvs_addr addr(const char *text) {
+    lvs_addr a;
+    memset(&a, 0xa5, sizeof a);
+    EXPECT(lvs_addr_parse(text, &a), LVS_OK);
+    return a;
+}
+
+static lvs_service tcp_service(const char *vip, const char *scheduler) {
+    lvs_service s;
+    memset(&s, 0, sizeof s);
+    s.key.protocol = LVS_PROTO_TCP;
+    s.key.addr = addr(vip);
+    snprintf(s.scheduler, sizeof s.scheduler, "%s", scheduler);
+    return s;
+}
+
+static lvs_destination backend(const char *text, uint32_t weight) {
+    lvs_destination d;
+    memset(&d, 0, sizeof d);
+    d.addr = addr(text);
+    d.forwarding = LVS_FWD_MASQ;
+    d.weight = weight;
+    return d;
+}
+
+/* ----- tests -------------------------------------------------------------- */
+
+static void test_version_and_strerror(void) {
+    const char *v = lvs_version();
+    CHECK(v != NULL && strlen(v) >= 5 && strchr(v, '.') != NULL);
+    for (size_t i = 0; i < sizeof ALL_RESULTS / sizeof ALL_RESULTS[0]; i++) {
+        const char *s = lvs_strerror(ALL_RESULTS[i]);
+        CHECK(s != NULL && s[0] != '\0');
+        CHECK(strcmp(s, "unknown lvs_result") != 0);
+    }
+    CHECK(strcmp(lvs_strerror(LVS_OK), "success") == 0);
+    CHECK(strcmp(lvs_strerror(17), "unknown lvs_result") == 0);
+    CHECK(strcmp(lvs_strerror(UINT32_MAX), "unknown lvs_result") == 0);
+}
+
+static void test_last_error_buffers(void) {
+    /* A failing call sets the thread's message; a succeeding one clears it. */
+    lvs_addr a;
+    EXPECT(lvs_addr_parse("not an address", &a), LVS_INVALID_ARGUMENT);
+    size_t len = 0;
+    EXPECT(lvs_last_error(NULL, 0, &len), LVS_BUFFER_TOO_SMALL);
+    CHECK(len > 20);
+    char *buf = malloc(len + 1);
+    CHECK(buf != NULL);
+    size_t len2 = 0;
+    EXPECT(lvs_last_error(buf, len + 1, &len2), LVS_OK);
+    CHECK(len2 == len && strlen(buf) == len);
+    CONTAINS(buf, "not an address");
+    /* Too small: truncated, NUL-terminated, the full length reported. */
+    char small[8];
+    memset(small, 'x', sizeof small);
+    EXPECT(lvs_last_error(small, sizeof small, &len2), LVS_BUFFER_TOO_SMALL);
+    CHECK(len2 == len && strlen(small) == sizeof small - 1);
+    CHECK(strncmp(small, buf, sizeof small - 1) == 0);
+    /* out_len may be NULL; buf NULL with a length is refused. */
+    EXPECT(lvs_last_error(buf, len + 1, NULL), LVS_OK);
+    EXPECT(lvs_last_error(NULL, 10, NULL), LVS_NULL_PARAMETER);
+    /* A length no buffer can have. */
+    EXPECT(lvs_last_error(buf, SIZE_MAX, NULL), LVS_INVALID_ARGUMENT);
+    free(buf);
+    /* Success clears it. */
+    EXPECT(lvs_addr_parse("10.0.0.1:80", &a), LVS_OK);
+    EXPECT(lvs_last_error(small, sizeof small, &len2), LVS_OK);
+    CHECK(len2 == 0 && small[0] == '\0');
+    /* A misaligned out_len is refused, not written. */
+    EXPECT(lvs_addr_parse("nope", &a), LVS_INVALID_ARGUMENT);
+    _Alignas(size_t) unsigned char raw[2 * sizeof(size_t)];
+    EXPECT(lvs_last_error(small, sizeof small, (size_t *)(uintptr_t)(raw + 1)),
+           LVS_INVALID_ARGUMENT);
+}
+
+static void test_addresses(void) {
+    lvs_addr a = addr("10.0.0.1:80");
+    CHECK(a.family == LVS_AF_INET && a.port == 80);
+    CHECK(a.addr[0] == 10 && a.addr[3] == 1 && a.addr[4] == 0 && a.addr[15] == 0);
+    a = addr("[2001:db8::1]:443");
+    CHECK(a.family == LVS_AF_INET6 && a.port == 443 && a.addr[0] == 0x20 && a.addr[15] == 1);
+    a = addr("192.0.2.7");
+    CHECK(a.family == LVS_AF_INET && a.port == 0);
+    a = addr("::1");
+    CHECK(a.family == LVS_AF_INET6 && a.port == 0 && a.addr[15] == 1);
+
+    lvs_addr untouched;
+    memset(&untouched, 0x5a, sizeof untouched);
+    lvs_addr out = untouched;
+    const char *bad[] = {"", "10.0.0.1:", "10.0.0.1:65536", "example.com:80", "1.2.3", "[::1]"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        EXPECT(lvs_addr_parse(bad[i], &out), LVS_INVALID_ARGUMENT);
+    }
+    CHECK(memcmp(&out, &untouched, sizeof out) == 0);
+    EXPECT(lvs_addr_parse("10.0.0.\xff:80", &out), LVS_INVALID_UTF8);
+    CONTAINS(last_error(), "UTF-8");
+    EXPECT(lvs_addr_parse(NULL, &out), LVS_NULL_PARAMETER);
+    CONTAINS(last_error(), "text");
+    EXPECT(lvs_addr_parse("10.0.0.1:80", NULL), LVS_NULL_PARAMETER);
+    CONTAINS(last_error(), "out");
+
+    char text[LVS_TEXT_MAX];
+    size_t len = 0;
+    a = addr("[2001:db8::1]:443");
+    EXPECT(lvs_addr_format(&a, text, sizeof text, &len), LVS_OK);
+    CHECK(strcmp(text, "[2001:db8::1]:443") == 0 && len == strlen(text));
+    a = addr("10.0.0.1:80");
+    EXPECT(lvs_addr_format(&a, text, sizeof text, NULL), LVS_OK);
+    CHECK(strcmp(text, "10.0.0.1:80") == 0);
+    EXPECT(lvs_addr_format(&a, text, 5, &len), LVS_BUFFER_TOO_SMALL);
+    CHECK(strcmp(text, "10.0") == 0 && len == 11);
+    CONTAINS(last_error(), "too small");
+    EXPECT(lvs_addr_format(&a, NULL, 0, &len), LVS_BUFFER_TOO_SMALL);
+    CHECK(len == 11);
+    EXPECT(lvs_addr_format(&a, NULL, 5, &len), LVS_NULL_PARAMETER);
+    EXPECT(lvs_addr_format(NULL, text, sizeof text, &len), LVS_NULL_PARAMETER);
+    lvs_addr bad_family = a;
+    bad_family.family = 3;
+    EXPECT(lvs_addr_format(&bad_family, text, sizeof text, &len), LVS_INVALID_ARGUMENT);
+    CONTAINS(last_error(), "family");
+    lvs_addr v4_junk = a;
+    v4_junk.addr[9] = 1;
+    EXPECT(lvs_addr_format(&v4_junk, text, sizeof text, &len), LVS_INVALID_ARGUMENT);
+    CONTAINS(last_error(), "addr[4..16]");
+    /* A misaligned struct pointer is refused, not read. */
+    _Alignas(lvs_addr) unsigned char raw[sizeof(lvs_addr) + 2];
+    memcpy(raw + 1, &a, sizeof a);
+    EXPECT(lvs_addr_format((const lvs_addr *)(uintptr_t)(raw + 1), text, sizeof text, &len),
+           LVS_INVALID_ARGUMENT);
+    CONTAINS(last_error(), "aligned");
+
+    lvs_service_key key;
+    memset(&key, 0, sizeof key);
+    key.protocol = LVS_PROTO_UDP;
+    key.addr = addr("[2001:db8::1]:53");
+    EXPECT(lvs_service_key_format(&key, text, sizeof text, &len), LVS_OK);
+    CHECK(strcmp(text, "UDP [2001:db8::1]:53") == 0);
+    memset(&key, 0, sizeof key);
+    key.addr.family = LVS_AF_INET;
+    key.fwmark = 7;
+    EXPECT(lvs_service_key_format(&key, text, sizeof text, &len), LVS_OK);
+    CHECK(strcmp(text, "FWM 7 (IPv4)") == 0);
+    EXPECT(lvs_service_key_format(&key, text, 3, &len), LVS_BUFFER_TOO_SMALL);
+    CHECK(strcmp(text, "FW") == 0);
+    EXPECT(lvs_service_key_format(NULL, text, sizeof text, &len), LVS_NULL_PARAMETER);
+    key.protocol = LVS_PROTO_TCP; /* with a fwmark: inconsistent */
+    EXPECT(lvs_service_key_format(&key, text, sizeof text, &len), LVS_INVALID_ARGUMENT);
+    memset(&key, 0, sizeof key); /* neither protocol nor fwmark */
+    key.addr = addr("10.0.0.1:80");
+    EXPECT(lvs_service_key_format(&key, text, sizeof text, &len), LVS_INVALID_ARGUMENT);
+    CONTAINS(last_error(), "protocol");
+    /* The longest text fits LVS_TEXT_MAX. */
+    key.protocol = 65535;
+    key.addr = addr("[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:65535");
+    EXPECT(lvs_service_key_format(&key, text, sizeof text, &len), LVS_OK);
+    CHECK(len < LVS_TEXT_MAX);
+}
+
+/* Every function that takes a handle, with a NULL handle. */
+static void test_null_handle(void) {
+    lvs_service svc = tcp_service("10.0.0.1:80", "rr");
+    lvs_destination d = backend("10.0.1.1:80", 1);
+    lvs_service_entry se;
+    lvs_destination_entry de;
+    lvs_service_list *sl = NULL;
+    lvs_destination_list *dl = NULL;
+    lvs_table *t = NULL;
+    lvs_info info;
+    lvs_timeouts to = {0, 0, 0};
+    lvs_batch *b = NULL;
+    EXPECT(lvs_batch_new(&b), LVS_OK);
+
+    EXPECT(lvs_handle_set_timeout(NULL, 100), LVS_NULL_PARAMETER);
+    CONTAINS(last_error(), "`handle` is NULL");
+    EXPECT(lvs_service_add(NULL, &svc), LVS_NULL_PARAMETER);
+    EXPECT(lvs_service_update(NULL, &svc), LVS_NULL_PARAMETER);
+    EXPECT(lvs_service_remove(NULL, &svc.key), LVS_NULL_PARAMETER);
+    EXPECT(lvs_service_get(NULL, &svc.key, &se), LVS_NULL_PARAMETER);
+    EXPECT(lvs_handle_services(NULL, &sl), LVS_NULL_PARAMETER);
+    EXPECT(lvs_destination_add(NULL, &svc.key, &d), LVS_NULL_PARAMETER);
+    EXPECT(lvs_destination_update(NULL, &svc.key, &d), LVS_NULL_PARAMETER);
+    EXPECT(lvs_destination_remove(NULL, &svc.key, &d.addr), LVS_NULL_PARAMETER);
+    EXPECT(lvs_destination_get(NULL, &svc.key, &d.addr, &de), LVS_NULL_PARAMETER);
+    EXPECT(lvs_handle_destinations(NULL, &svc.key, &dl), LVS_NULL_PARAMETER);
+    EXPECT(lvs_handle_table(NULL, &t), LVS_NULL_PARAMETER);
+    EXPECT(lvs_handle_flush(NULL), LVS_NULL_PARAMETER);
+    EXPECT(lvs_handle_zero(NULL, NULL), LVS_NULL_PARAMETER);
+    EXPECT(lvs_handle_info(NULL, &info), LVS_NULL_PARAMETER);
+    EXPECT(lvs_handle_timeouts(NULL, &to), LVS_NULL_PARAMETER);
+    EXPECT(lvs_handle_set_timeouts(NULL, &to), LVS_NULL_PARAMETER);
+    EXPECT(lvs_handle_apply(NULL, b, LVS_ON_ERROR_CONTINUE), LVS_NULL_PARAMETER);
+    char buf[16];
+    EXPECT(lvs_handle_last_error(NULL, buf, sizeof buf, NULL), LVS_NULL_PARAMETER);
+    lvs_handle_free(NULL);
+    lvs_batch_free(b);
+}
+
+static void test_lists_without_a_list(void) {
+    CHECK(lvs_service_list_len(NULL) == 0);
+    CHECK(lvs_service_list_get(NULL, 0) == NULL);
+    lvs_service_list_free(NULL);
+    CHECK(lvs_destination_list_len(NULL) == 0);
+    CHECK(lvs_destination_list_get(NULL, 0) == NULL);
+    lvs_destination_list_free(NULL);
+    CHECK(lvs_table_len(NULL) == 0);
+    CHECK(lvs_table_service(NULL, 0) == NULL);
+    CHECK(lvs_table_destinations(NULL, 0) == NULL);
+    lvs_table_free(NULL);
+}
+
+/* Opening without a reachable IPVS, or with bad arguments. */
+static void test_open_errors(void) {
+    lvs_handle *h = (lvs_handle *)&h; /* must be overwritten with NULL */
+    EXPECT(lvs_handle_open_netns_path("/nonexistent/netns", &h), LVS_IO);
+    CHECK(h == NULL);
+    CONTAINS(last_error(), "/nonexistent/netns");
+    EXPECT(lvs_handle_open_netns_path(NULL, &h), LVS_NULL_PARAMETER);
+    EXPECT(lvs_handle_open_netns_path("/proc/self/ns/net", NULL), LVS_NULL_PARAMETER);
+    /* Not a namespace: a regular file. */
+    int fd = open("/dev/null", O_RDONLY);
+    CHECK(fd >= 0);
+    h = (lvs_handle *)&h;
+    EXPECT(lvs_handle_open_netns_fd(fd, &h), LVS_IO);
+    CHECK(h == NULL);
+    close(fd);
+    EXPECT(lvs_handle_open_netns_fd(-1, &h), LVS_INVALID_ARGUMENT);
+    CHECK(h == NULL);
+    EXPECT(lvs_handle_open_netns_fd(0, NULL), LVS_NULL_PARAMETER);
+    EXPECT(lvs_handle_open(NULL), LVS_NULL_PARAMETER);
+}
+
+/* The current namespace: works where the kernel has IPVS, else says so. */
+static void test_open_here(void) {
+    lvs_handle *h = NULL;
+    lvs_result r = lvs_handle_open(&h);
+    if (r == LVS_OK) {
+        CHECK(h != NULL);
+        printf("api_test: this kernel has IPVS; lvs_handle_open succeeded\n");
+        lvs_handle_free(h);
+    } else {
+        EXPECT(r, LVS_IPVS_UNAVAILABLE);
+        CHECK(h == NULL);
+        CONTAINS(last_error(), "ip_vs");
+        printf("api_test: no IPVS here: %s\n", last_error());
+    }
+}
+
+static void test_batch_building(void) {
+    lvs_batch *b = NULL;
+    EXPECT(lvs_batch_new(NULL), LVS_NULL_PARAMETER);
+    EXPECT(lvs_batch_new(&b), LVS_OK);
+    CHECK(b != NULL && lvs_batch_len(b) == 0 && lvs_batch_failures(b) == 0);
+    CHECK(lvs_batch_len(NULL) == 0 && lvs_batch_failures(NULL) == 0);
+
+    lvs_service svc = tcp_service("10.0.0.1:80", "rr");
+    lvs_destination d = backend("10.0.1.1:8080", 3);
+    lvs_timeouts t = {900, 120, 300};
+    EXPECT(lvs_batch_add_service(b, &svc), LVS_OK);
+    EXPECT(lvs_batch_update_service(b, &svc), LVS_OK);
+    EXPECT(lvs_batch_add_destination(b, &svc.key, &d), LVS_OK);
+    EXPECT(lvs_batch_update_destination(b, &svc.key, &d), LVS_OK);
+    EXPECT(lvs_batch_remove_destination(b, &svc.key, &d.addr), LVS_OK);
+    EXPECT(lvs_batch_zero(b, &svc.key), LVS_OK);
+    EXPECT(lvs_batch_zero(b, NULL), LVS_OK);
+    EXPECT(lvs_batch_remove_service(b, &svc.key), LVS_OK);
+    EXPECT(lvs_batch_set_timeouts(b, &t), LVS_OK);
+    EXPECT(lvs_batch_flush(b), LVS_OK);
+    CHECK(lvs_batch_len(b) == 10);
+
+    /* Not applied yet: every result is "not attempted". */
+    EXPECT(lvs_batch_result(b, 0), LVS_NOT_ATTEMPTED);
+    EXPECT(lvs_batch_result(b, 9), LVS_NOT_ATTEMPTED);
+    EXPECT(lvs_batch_result(b, 10), LVS_OUT_OF_RANGE);
+    EXPECT(lvs_batch_result(b, SIZE_MAX), LVS_OUT_OF_RANGE);
+    EXPECT(lvs_batch_result(NULL, 0), LVS_NULL_PARAMETER);
+    char msg[256];
+    size_t len = 0;
+    EXPECT(lvs_batch_message(b, 0, msg, sizeof msg, &len), LVS_OK);
+    CONTAINS(msg, "not attempted");
+    EXPECT(lvs_batch_message(b, 0, msg, 4, &len), LVS_BUFFER_TOO_SMALL);
+    CHECK(strlen(msg) == 3);
+    EXPECT(lvs_batch_message(b, 10, msg, sizeof msg, &len), LVS_OUT_OF_RANGE);
+    EXPECT(lvs_batch_message(NULL, 0, msg, sizeof msg, &len), LVS_NULL_PARAMETER);
+    EXPECT(lvs_batch_message(b, 0, NULL, 0, &len), LVS_BUFFER_TOO_SMALL);
+
+    /* Invalid operations are refused at once and not queued. */
+    lvs_service bad = svc;
+    bad.key.addr.family = 99;
+    EXPECT(lvs_batch_add_service(b, &bad), LVS_INVALID_ARGUMENT);
+    CONTAINS(last_error(), "LVS_AF_INET");
+    bad = svc;
+    bad.persistence_timeout = 4294967; /* one above the kernel-safe maximum */
+    bad.persistence_timeout += 1;
+    EXPECT(lvs_batch_update_service(b, &bad), LVS_INVALID_ARGUMENT);
+    CONTAINS(last_error(), "persistence");
+    lvs_destination heavy = d;
+    heavy.weight = 0x80000000u;
+    EXPECT(lvs_batch_add_destination(b, &svc.key, &heavy), LVS_INVALID_ARGUMENT);
+    CONTAINS(last_error(), "weight");
+    lvs_destination thresholds = d;
+    thresholds.lower_threshold = 10;
+    thresholds.upper_threshold = 5;
+    EXPECT(lvs_batch_update_destination(b, &svc.key, &thresholds), LVS_INVALID_ARGUMENT);
+    lvs_destination v6 = backend("[2001:db8::5]:80", 1); /* v6 dest, v4 service, NAT */
+    EXPECT(lvs_batch_add_destination(b, &svc.key, &v6), LVS_INVALID_ARGUMENT);
+    CONTAINS(last_error(), "tunnel");
+    lvs_addr junk = d.addr;
+    junk.addr[7] = 1;
+    EXPECT(lvs_batch_remove_destination(b, &svc.key, &junk), LVS_INVALID_ARGUMENT);
+    lvs_service_key fw0;
+    memset(&fw0, 0, sizeof fw0);
+    fw0.addr.family = LVS_AF_INET;
+    EXPECT(lvs_batch_remove_service(b, &fw0), LVS_INVALID_ARGUMENT);
+    EXPECT(lvs_batch_zero(b, &fw0), LVS_INVALID_ARGUMENT);
+    lvs_timeouts big = {0, 0, 2147484};
+    EXPECT(lvs_batch_set_timeouts(b, &big), LVS_INVALID_ARGUMENT);
+    CONTAINS(last_error(), "timeouts.udp");
+    CHECK(lvs_batch_len(b) == 10);
+
+    /* NULL arguments. */
+    EXPECT(lvs_batch_add_service(NULL, &svc), LVS_NULL_PARAMETER);
+    EXPECT(lvs_batch_add_service(b, NULL), LVS_NULL_PARAMETER);
+    EXPECT(lvs_batch_update_service(b, NULL), LVS_NULL_PARAMETER);
+    EXPECT(lvs_batch_remove_service(b, NULL), LVS_NULL_PARAMETER);
+    EXPECT(lvs_batch_add_destination(b, NULL, &d), LVS_NULL_PARAMETER);
+    EXPECT(lvs_batch_add_destination(b, &svc.key, NULL), LVS_NULL_PARAMETER);
+    EXPECT(lvs_batch_update_destination(b, &svc.key, NULL), LVS_NULL_PARAMETER);
+    EXPECT(lvs_batch_remove_destination(b, &svc.key, NULL), LVS_NULL_PARAMETER);
+    EXPECT(lvs_batch_set_timeouts(b, NULL), LVS_NULL_PARAMETER);
+    EXPECT(lvs_batch_flush(NULL), LVS_NULL_PARAMETER);
+    EXPECT(lvs_batch_zero(NULL, NULL), LVS_NULL_PARAMETER);
+    EXPECT(lvs_batch_clear(NULL), LVS_NULL_PARAMETER);
+    CHECK(lvs_batch_len(b) == 10);
+
+    EXPECT(lvs_batch_clear(b), LVS_OK);
+    CHECK(lvs_batch_len(b) == 0);
+    lvs_batch_free(b);
+}
+
+/* Every way a struct from C can be wrong, through lvs_batch_add_service /
+ * _destination (the same conversion every handle call uses). */
+static void test_struct_validation(void) {
+    lvs_batch *b = NULL;
+    EXPECT(lvs_batch_new(&b), LVS_OK);
+    lvs_service ok = tcp_service("10.0.0.1:80", "");
+
+    lvs_service s = ok; /* "" is wlc */
+    EXPECT(lvs_batch_add_service(b, &s), LVS_OK);
+    s = ok;
+    memset(s.scheduler, 'r', sizeof s.scheduler); /* no NUL */
+    EXPECT(lvs_batch_add_service(b, &s), LVS_INVALID_ARGUMENT);
+    CONTAINS(last_error(), "NUL-terminated");
+    s = ok;
+    strcpy(s.scheduler, "r\xc3"); /* truncated UTF-8 */
+    EXPECT(lvs_batch_add_service(b, &s), LVS_INVALID_UTF8);
+    s = ok;
+    strcpy(s.scheduler, "bad name!");
+    EXPECT(lvs_batch_add_service(b, &s), LVS_INVALID_ARGUMENT);
+    s = ok;
+    strcpy(s.pe_name, "\xff");
+    EXPECT(lvs_batch_add_service(b, &s), LVS_INVALID_UTF8);
+    s = ok;
+    strcpy(s.pe_name, "sip"); /* needs persistence */
+    EXPECT(lvs_batch_add_service(b, &s), LVS_INVALID_ARGUMENT);
+    s.persistence_timeout = 60;
+    EXPECT(lvs_batch_add_service(b, &s), LVS_OK);
+    s = ok;
+    s.flags = 0x1; /* the kernel's PERSISTENT bit is not a flag here */
+    EXPECT(lvs_batch_add_service(b, &s), LVS_INVALID_ARGUMENT);
+    CONTAINS(last_error(), "persistence_timeout");
+    s.flags = LVS_SVC_F_SCHED_FALLBACK; /* wlc has no such flag */
+    EXPECT(lvs_batch_add_service(b, &s), LVS_INVALID_ARGUMENT);
+    strcpy(s.scheduler, "sh");
+    EXPECT(lvs_batch_add_service(b, &s), LVS_OK);
+    s.flags = LVS_SVC_F_ONEPACKET; /* TCP */
+    EXPECT(lvs_batch_add_service(b, &s), LVS_INVALID_ARGUMENT);
+    s = ok;
+    s.persistence_netmask = 0xffffff00; /* without a timeout */
+    EXPECT(lvs_batch_add_service(b, &s), LVS_INVALID_ARGUMENT);
+    s.persistence_timeout = 300;
+    EXPECT(lvs_batch_add_service(b, &s), LVS_OK);
+    s = ok;
+    s.key.protocol = 0;
+    EXPECT(lvs_batch_add_service(b, &s), LVS_INVALID_ARGUMENT);
+    s = ok;
+    s.key.fwmark = 1; /* with an address and protocol */
+    EXPECT(lvs_batch_add_service(b, &s), LVS_INVALID_ARGUMENT);
+    memset(&s.key, 0, sizeof s.key);
+    s.key.fwmark = 1;
+    s.key.addr.family = LVS_AF_INET6;
+    s.persistence_timeout = 60;
+    s.persistence_netmask = 300; /* IPv6 prefix > 128 */
+    EXPECT(lvs_batch_add_service(b, &s), LVS_INVALID_ARGUMENT);
+    s.persistence_netmask = 64;
+    EXPECT(lvs_batch_add_service(b, &s), LVS_OK);
+    s = ok;
+    s.key.protocol = LVS_PROTO_SCTP;
+    EXPECT(lvs_batch_add_service(b, &s), LVS_OK);
+
+    lvs_destination d = backend("10.0.1.1:80", 1);
+    lvs_destination bad = d;
+    bad.forwarding = 7;
+    EXPECT(lvs_batch_add_destination(b, &ok.key, &bad), LVS_INVALID_ARGUMENT);
+    CONTAINS(last_error(), "LVS_FWD_MASQ");
+    bad = d;
+    bad.tun_type = LVS_TUN_GRE; /* tunnel fields without tunnel forwarding */
+    EXPECT(lvs_batch_add_destination(b, &ok.key, &bad), LVS_INVALID_ARGUMENT);
+    bad = d;
+    bad.forwarding = LVS_FWD_TUNNEL;
+    bad.tun_type = 9;
+    EXPECT(lvs_batch_add_destination(b, &ok.key, &bad), LVS_INVALID_ARGUMENT);
+    bad.tun_type = LVS_TUN_GUE;
+    bad.tun_port = 0; /* GUE needs a port */
+    EXPECT(lvs_batch_add_destination(b, &ok.key, &bad), LVS_INVALID_ARGUMENT);
+    bad.tun_port = 6080;
+    bad.tun_flags = LVS_TUN_F_CSUM | LVS_TUN_F_REMCSUM;
+    EXPECT(lvs_batch_add_destination(b, &ok.key, &bad), LVS_INVALID_ARGUMENT);
+    bad.tun_flags = LVS_TUN_F_REMCSUM;
+    EXPECT(lvs_batch_add_destination(b, &ok.key, &bad), LVS_OK);
+    bad.tun_type = LVS_TUN_GRE; /* GRE has no port */
+    bad.tun_flags = LVS_TUN_F_CSUM;
+    EXPECT(lvs_batch_add_destination(b, &ok.key, &bad), LVS_INVALID_ARGUMENT);
+    bad.tun_port = 0;
+    EXPECT(lvs_batch_add_destination(b, &ok.key, &bad), LVS_OK);
+    bad.tun_type = LVS_TUN_IPIP; /* IPIP has no flags */
+    EXPECT(lvs_batch_add_destination(b, &ok.key, &bad), LVS_INVALID_ARGUMENT);
+    lvs_destination v6 = backend("[2001:db8::5]:80", 1); /* mixed family over a tunnel */
+    v6.forwarding = LVS_FWD_TUNNEL;
+    EXPECT(lvs_batch_add_destination(b, &ok.key, &v6), LVS_OK);
+    lvs_destination noaddr;
+    memset(&noaddr, 0, sizeof noaddr); /* family 0 */
+    EXPECT(lvs_batch_add_destination(b, &ok.key, &noaddr), LVS_INVALID_ARGUMENT);
+    lvs_batch_free(b);
+}
+
+static void test_simulate(void) {
+    lvs_service svc = tcp_service("10.0.0.1:80", "wrr");
+    lvs_destination dests[2] = {backend("10.0.1.1:80", 1), backend("10.0.1.2:80", 3)};
+    enum { N = 400 };
+    lvs_addr *clients = calloc(N, sizeof *clients);
+    CHECK(clients != NULL);
+    for (int i = 0; i < N; i++) {
+        char text[32];
+        snprintf(text, sizeof text, "198.51.%d.%d:40000", i / 250, i % 250 + 1);
+        clients[i] = addr(text);
+    }
+    uint64_t counts[2] = {0, 0}, none = 99;
+    EXPECT(lvs_simulate(&svc, dests, 2, clients, N, counts, &none), LVS_OK);
+    CHECK(counts[0] == 100 && counts[1] == 300 && none == 0);
+
+    /* Maglev: stable, weighted; unscheduled may be NULL. */
+    strcpy(svc.scheduler, "mh");
+    svc.flags = LVS_SVC_F_SCHED_PORT;
+    EXPECT(lvs_simulate(&svc, dests, 2, clients, N, counts, NULL), LVS_OK);
+    CHECK(counts[0] + counts[1] == N && counts[1] > counts[0]);
+    /* Persistence: one client address, many ports, one destination. */
+    strcpy(svc.scheduler, "rr");
+    svc.flags = 0;
+    svc.persistence_timeout = 300;
+    for (int i = 0; i < N; i++) {
+        clients[i].addr[3] = 9; /* same /32 for everyone ... */
+        clients[i].addr[2] = 9;
+        clients[i].port = (uint16_t)(1024 + i); /* ... different ports */
+    }
+    EXPECT(lvs_simulate(&svc, dests, 2, clients, N, counts, &none), LVS_OK);
+    CHECK((counts[0] == N && counts[1] == 0) || (counts[0] == 0 && counts[1] == N));
+    svc.persistence_timeout = 0;
+
+    /* No destinations: everyone unscheduled; NULL arrays with count 0. */
+    EXPECT(lvs_simulate(&svc, NULL, 0, clients, N, NULL, &none), LVS_OK);
+    CHECK(none == N);
+    EXPECT(lvs_simulate(&svc, dests, 2, NULL, 0, counts, &none), LVS_OK);
+    CHECK(none == 0 && counts[0] == 0 && counts[1] == 0);
+
+    /* Errors, and nothing written on failure. */
+    counts[0] = counts[1] = 77;
+    EXPECT(lvs_simulate(NULL, dests, 2, clients, N, counts, &none), LVS_NULL_PARAMETER);
+    EXPECT(lvs_simulate(&svc, NULL, 2, clients, N, counts, &none), LVS_NULL_PARAMETER);
+    EXPECT(lvs_simulate(&svc, dests, 2, NULL, N, counts, &none), LVS_NULL_PARAMETER);
+    EXPECT(lvs_simulate(&svc, dests, 2, clients, N, NULL, &none), LVS_NULL_PARAMETER);
+    EXPECT(lvs_simulate(&svc, dests, SIZE_MAX, clients, N, counts, &none),
+           LVS_INVALID_ARGUMENT);
+    CONTAINS(last_error(), "larger than any array");
+    EXPECT(lvs_simulate(&svc, dests, 2, clients, SIZE_MAX / 2, counts, &none),
+           LVS_INVALID_ARGUMENT);
+    CHECK(counts[0] == 77 && counts[1] == 77);
+    strcpy(svc.scheduler, "none");
+    EXPECT(lvs_simulate(&svc, dests, 2, clients, N, counts, &none), LVS_UNSUPPORTED);
+    CONTAINS(last_error(), "no model");
+    strcpy(svc.scheduler, "rr");
+    lvs_destination twice[2] = {dests[0], dests[0]};
+    EXPECT(lvs_simulate(&svc, twice, 2, clients, N, counts, &none), LVS_DESTINATION_EXISTS);
+    lvs_addr bad_client = clients[0];
+    bad_client.family = 0;
+    EXPECT(lvs_simulate(&svc, dests, 2, &bad_client, 1, counts, &none), LVS_INVALID_ARGUMENT);
+    CONTAINS(last_error(), "clients[0]");
+    dests[1].weight = 0x80000000u;
+    EXPECT(lvs_simulate(&svc, dests, 2, clients, N, counts, &none), LVS_INVALID_ARGUMENT);
+    CHECK(counts[0] == 77 && counts[1] == 77);
+    free(clients);
+}
+
+/* The last error is per thread. */
+static void *thread_error(void *arg) {
+    const char *text = arg;
+    lvs_addr a;
+    for (int i = 0; i < 200; i++) {
+        EXPECT(lvs_addr_parse(text, &a), LVS_INVALID_ARGUMENT);
+        CONTAINS(last_error(), text);
+    }
+    return NULL;
+}
+
+static void test_thread_local_errors(void) {
+    pthread_t t1, t2;
+    CHECK(pthread_create(&t1, NULL, thread_error, "first-thread-bad-address") == 0);
+    CHECK(pthread_create(&t2, NULL, thread_error, "second-thread-bad-address") == 0);
+    pthread_join(t1, NULL);
+    pthread_join(t2, NULL);
+}
+
+int main(void) {
+    test_version_and_strerror();
+    test_last_error_buffers();
+    test_addresses();
+    test_null_handle();
+    test_lists_without_a_list();
+    test_open_errors();
+    test_open_here();
+    test_batch_building();
+    test_struct_validation();
+    test_simulate();
+    test_thread_local_errors();
+    return check_summary("api_test");
+}

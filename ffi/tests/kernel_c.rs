@@ -1,0 +1,274 @@
+//! The C API against a real IPVS kernel. The cargo runner
+//! (`.cargo/ipvs-runner`) runs this binary (its name starts with `kernel`)
+//! inside a QEMU guest with a Debian kernel when the host has no IPVS. The
+//! C programs are compiled here, at test time, into the guest's writable
+//! /tmp, then run plainly, under ASan/UBSan/LSan and under valgrind, each
+//! run in fresh network namespaces. A test that cannot reach IPVS fails;
+//! it never skips.
+
+mod support;
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use support::*;
+
+/// IPVS keeps the services of every network namespace in one table, and a
+/// multi-part service dump resumes by an index into it (Linux 6.1,
+/// `ip_vs_genl_dump_services`): services added or removed in *any*
+/// namespace while a dump is under way can make it skip or repeat entries.
+/// kernel_test.c checks exact counts of large dumps, so each run of it has
+/// the kernel to itself (write lock); the other tests, whose dumps fit one
+/// datagram, share it (read lock).
+static KERNEL: RwLock<()> = RwLock::new(());
+
+/// Share the kernel with other tests; fail (never skip) without IPVS.
+fn kernel() -> RwLockReadGuard<'static, ()> {
+    let guard = KERNEL.read().unwrap_or_else(|p| p.into_inner());
+    require_ipvs_kernel();
+    guard
+}
+
+/// Have the kernel to this test alone; fail (never skip) without IPVS.
+fn kernel_alone() -> RwLockWriteGuard<'static, ()> {
+    let guard = KERNEL.write().unwrap_or_else(|p| p.into_inner());
+    require_ipvs_kernel();
+    guard
+}
+
+/// Fail (never skip) when this process cannot reach an IPVS kernel.
+fn require_ipvs_kernel() {
+    let have = |cmd: &str| {
+        Command::new("sh")
+            .args(["-c", cmd])
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false)
+    };
+    let ipvs = have("test -e /proc/net/ip_vs || { modprobe -q ip_vs && test -e /proc/net/ip_vs; }");
+    let root = have("test \"$(id -u)\" = 0");
+    assert!(
+        ipvs && root,
+        "these tests need root in a kernel with IPVS ({}). Run them through `cargo test`, \
+         whose runner (.cargo/ipvs-runner) boots a Debian kernel with IPVS under QEMU; \
+         prerequisites: `.cargo/ipvs-runner --install-prerequisites` as root",
+        if root {
+            "this kernel has no IPVS"
+        } else {
+            "not root"
+        }
+    );
+}
+
+fn sh(cmd: &str) -> String {
+    run_ok(Command::new("sh").args(["-c", cmd]), cmd)
+}
+
+static NEXT_NS: AtomicUsize = AtomicUsize::new(0);
+
+/// A named network namespace with `lo` up, deleted on drop.
+struct Netns {
+    name: String,
+}
+
+impl Netns {
+    fn new(tag: &str) -> Netns {
+        let n = NEXT_NS.fetch_add(1, Ordering::SeqCst);
+        let name = format!("cffi-{tag}-{}-{n}", std::process::id());
+        sh(&format!(
+            "ip netns add {name} && ip -n {name} link set lo up"
+        ));
+        Netns { name }
+    }
+
+    fn path(&self) -> String {
+        format!("/run/netns/{}", self.name)
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        // Remove the services now: the kernel tears a deleted namespace
+        // down later, in the background, where it could disturb the next
+        // test's dumps (see KERNEL).
+        let _ = Command::new("ip")
+            .args(["netns", "exec", &self.name, "ipvsadm", "-C"])
+            .status();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
+/// The C programs, built once per run (or on the host beforehand).
+fn programs() -> &'static Programs {
+    static PROGRAMS: OnceLock<Programs> = OnceLock::new();
+    PROGRAMS.get_or_init(support::programs)
+}
+
+/// How a C program is run.
+#[derive(Clone, Copy)]
+enum Under {
+    Plain,
+    Sanitizers,
+    Valgrind,
+}
+
+/// `ip netns exec <ns>` the program, under `how`.
+fn command(ns: Option<&Netns>, how: Under, name: &str) -> Command {
+    let p = programs();
+    let (bin, wrap): (PathBuf, Vec<String>) = match how {
+        Under::Plain => (p.get(Flavor::Plain, name), vec![]),
+        Under::Sanitizers => (p.get(Flavor::Sanitized, name), vec![]),
+        Under::Valgrind => {
+            let vg = valgrind();
+            let mut w = vec![vg.get_program().to_string_lossy().into_owned()];
+            w.extend(vg.get_args().map(|a| a.to_string_lossy().into_owned()));
+            (p.get(Flavor::Plain, name), w)
+        }
+    };
+    let mut argv: Vec<String> = Vec::new();
+    if let Some(ns) = ns {
+        argv.extend(["ip".into(), "netns".into(), "exec".into(), ns.name.clone()]);
+    }
+    argv.extend(wrap);
+    argv.push(bin.display().to_string());
+    let mut cmd = Command::new(&argv[0]);
+    cmd.args(&argv[1..]);
+    sanitizer_env(&mut cmd);
+    cmd
+}
+
+/// kernel_test.c in namespace A (with a dummy link for the traffic test)
+/// and B.
+fn kernel_test(how: Under) {
+    let _kernel = kernel_alone();
+    let (a, b) = (Netns::new("a"), Netns::new("b"));
+    sh(&format!(
+        "ip -n {a} link add dummy0 type dummy && ip -n {a} addr add 10.99.0.254/24 dev dummy0 \
+         && ip -n {a} link set dummy0 up",
+        a = a.name
+    ));
+    let started = std::time::Instant::now();
+    let out = run_ok(
+        command(Some(&a), how, "kernel_test").arg(b.path()),
+        "kernel_test",
+    );
+    assert_summary(&out, "kernel_test", 1500);
+    let notes: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("kernel_test"))
+        .collect();
+    eprintln!(
+        "{}\nkernel_test ran in {:.1?}",
+        notes.join("\n"),
+        started.elapsed()
+    );
+}
+
+#[test]
+fn kernel_test_plain() {
+    kernel_test(Under::Plain);
+}
+
+#[test]
+fn kernel_test_under_address_and_ub_sanitizers() {
+    kernel_test(Under::Sanitizers);
+}
+
+#[test]
+fn kernel_test_under_valgrind() {
+    kernel_test(Under::Valgrind);
+}
+
+/// Without CAP_NET_ADMIN every IPVS command is LVS_PERMISSION_DENIED.
+#[test]
+fn kernel_test_without_cap_net_admin() {
+    let _kernel = kernel();
+    let ns = Netns::new("eperm");
+    let p = programs();
+    let mut cmd = Command::new("ip");
+    cmd.args(["netns", "exec", &ns.name, "setpriv"])
+        .args(["--bounding-set", "-net_admin", "--inh-caps", "-net_admin"])
+        .arg(p.get(Flavor::Sanitized, "kernel_test"))
+        .arg("--eperm");
+    sanitizer_env(&mut cmd);
+    let out = run_ok(&mut cmd, "kernel_test --eperm");
+    assert_summary(&out, "kernel_test --eperm", 8);
+}
+
+/// api_test.c again, where lvs_handle_open succeeds.
+#[test]
+fn api_test_with_a_kernel() {
+    let _kernel = kernel();
+    let ns = Netns::new("api");
+    let out = run_ok(
+        &mut command(Some(&ns), Under::Sanitizers, "api_test"),
+        "api_test",
+    );
+    assert_summary(&out, "api_test", 1000);
+    assert!(out.contains("lvs_handle_open succeeded"), "{out}");
+}
+
+/// The examples do what they say, with clean sanitizer and valgrind runs.
+fn examples(how: Under) {
+    let _kernel = kernel();
+    let ns = Netns::new("ex");
+    let out = run_ok(
+        command(None, how, "create_service").arg(ns.path()),
+        "examples/create_service",
+    );
+    assert!(out.contains("TCP 10.0.0.1:80 (rr)"), "{out}");
+    assert!(out.contains("-> 192.168.1.3:8080 weight 1"), "{out}");
+    assert!(out.contains("-> 192.168.1.2:8080 weight 1"), "{out}");
+    let listed = sh(&format!("ip netns exec {} ipvsadm -Ln", ns.name));
+    for want in [
+        "TCP  10.0.0.1:80 rr",
+        "-> 192.168.1.2:8080",
+        "-> 192.168.1.3:8080",
+    ] {
+        assert!(
+            listed.contains(want),
+            "ipvsadm -Ln lacks {want:?}:\n{listed}"
+        );
+    }
+    // Again: the service exists now, and the example says so and fails.
+    let again = run(command(None, how, "create_service").arg(ns.path()));
+    assert_eq!(again.status.code(), Some(1), "{}", output_text(&again));
+    assert!(
+        output_text(&again).contains("already exists"),
+        "{}",
+        output_text(&again)
+    );
+
+    let out = run_ok(
+        command(Some(&ns), how, "watch_stats").args(["-n", "2", "-i", "100"]),
+        "examples/watch_stats",
+    );
+    assert!(out.contains("--- round 2: 1 services"), "{out}");
+    assert!(out.contains("TCP 10.0.0.1:80"), "{out}");
+    assert!(out.contains("  -> 192.168.1.2:8080"), "{out}");
+    assert!(out.contains("active 0 inactive 0 persistent 0"), "{out}");
+
+    // The README's example, in its own namespace (it uses the current one).
+    let ns = Netns::new("quick");
+    let out = run_ok(
+        &mut command(Some(&ns), how, "quickstart"),
+        "examples/quickstart",
+    );
+    assert_eq!(out.trim(), "success", "{out}");
+    let listed = sh(&format!("ip netns exec {} ipvsadm -Ln", ns.name));
+    assert_eq!(listed.matches("Masq    1").count(), 2, "{listed}");
+}
+
+#[test]
+fn examples_under_sanitizers() {
+    examples(Under::Sanitizers);
+}
+
+#[test]
+fn examples_under_valgrind() {
+    examples(Under::Valgrind);
+}
