@@ -211,6 +211,13 @@ fn count_rules(ns: &Netns) -> usize {
     ns.ipvsadm("-Sn").lines().count()
 }
 
+/// Let the kernel finish tearing down the namespace just deleted (it frees
+/// its destinations asynchronously, under the IPVS mutex) before the next
+/// phase is timed.
+fn settle(ops: usize) {
+    std::thread::sleep(Duration::from_millis(1000 + ops as u64 / 20));
+}
+
 struct Row {
     what: String,
     time: Duration,
@@ -252,6 +259,7 @@ fn run(w: &Workload, rows: &mut Vec<Row>, summary: &mut Vec<String>) {
     drop(h);
     drop(ns);
 
+    settle(n);
     // lvs one at a time
     let ns = Netns::new("bench-single");
     let mut h = ns.handle();
@@ -264,6 +272,7 @@ fn run(w: &Workload, rows: &mut Vec<Row>, summary: &mut Vec<String>) {
     h.flush().expect("flush");
     drop(h);
     drop(ns);
+    settle(n);
 
     // The floor and lvs batched, alternately, best of REPS each, each in
     // a fresh namespace; the last batched table is flushed by lvs.
@@ -281,6 +290,7 @@ fn run(w: &Workload, rows: &mut Vec<Row>, summary: &mut Vec<String>) {
         h.flush().expect("flush");
         drop(h);
         drop(ns);
+        settle(n);
 
         let ns = Netns::new("bench-batch");
         let mut h = ns.handle();
@@ -296,6 +306,7 @@ fn run(w: &Workload, rows: &mut Vec<Row>, summary: &mut Vec<String>) {
         t_flush = t_flush.min(t.elapsed());
         drop(h);
         drop(ns);
+        settle(n);
     }
     let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64();
     let w_ = w.name;
