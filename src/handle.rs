@@ -448,17 +448,10 @@ impl Handle {
     /// [`ErrorKind::PermissionDenied`].
     pub fn service(&mut self, key: &ServiceKey) -> Result<ServiceEntry> {
         let op = Operation::GetService(*key);
-        key.validate().map_err(|e| e.with_operation(op.clone()))?;
-        let attrs = [CmdAttr::Service(service_key_attrs(key))];
-        let mut v = self
-            .transact(
-                &op,
-                IPVS_CMD_GET_SERVICE,
-                NLM_F_ACK,
-                &attrs,
-                parse_service_reply,
-            )?
-            .out;
+        let seq = self.next_seq();
+        self.wbuf.clear();
+        crate::request::get_service(&mut self.wbuf, self.family, seq, key)?;
+        let mut v = self.send_wbuf(&op, seq, parse_service_reply)?.out;
         v.pop()
             .flatten()
             .ok_or_else(|| Error::decode(op, "GET_SERVICE reply without a service"))
