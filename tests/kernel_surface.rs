@@ -19,7 +19,6 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -184,100 +183,6 @@ fn count(answers: &[(String, SocketAddr)]) -> BTreeMap<String, usize> {
 // and their links, one per namespace for its addresses, and sysctls
 // written from a thread inside the namespace.
 
-/// Run `ip [-n NETNS] -batch -` with `cmds`, one command per line.
-fn ip_batch(netns: Option<&Netns>, cmds: &[String]) {
-    let mut c = Command::new("ip");
-    if let Some(ns) = netns {
-        c.args(["-n", &ns.name]);
-    }
-    let mut child = c
-        .args(["-batch", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn ip");
-    let script = cmds.join("\n") + "\n";
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(script.as_bytes())
-        .expect("write to ip");
-    let out = child.wait_with_output().expect("wait for ip");
-    assert!(
-        out.status.success(),
-        "ip -batch failed ({}) in {:?}:\n{script}{}",
-        out.status,
-        netns.map(|n| &n.name),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// Write sysctls (`net.ipv4.conf.all.rp_filter`, ...) in `ns`.
-fn sysctls(ns: &Netns, kv: &[(&str, &str)]) {
-    let kv: Vec<(String, String)> = kv
-        .iter()
-        .map(|(k, v)| (format!("/proc/sys/{}", k.replace('.', "/")), v.to_string()))
-        .collect();
-    let name = ns.name.clone();
-    ns.run(move || {
-        for (path, v) in kv {
-            std::fs::write(&path, &v).unwrap_or_else(|e| panic!("{path} = {v} in {name}: {e}"));
-        }
-    });
-}
-
-/// Namespaces made together and deleted together (one `ip` each way).
-struct Namespaces(Vec<String>);
-
-impl Namespaces {
-    /// Fresh namespaces `<prefix>-<pid>-<n>`; `links` (`ip link add ...`
-    /// lines run in the initial namespace) may join them.
-    fn new(prefixes: &[&str], links: &[String]) -> (Namespaces, Vec<ManuallyDrop<Netns>>) {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let names: Vec<String> = prefixes
-            .iter()
-            .map(|p| {
-                let n = NEXT.fetch_add(1, Ordering::SeqCst);
-                format!("{p}-{}-{n}", std::process::id())
-            })
-            .collect();
-        let mut cmds: Vec<String> = names.iter().map(|n| format!("netns add {n}")).collect();
-        cmds.extend(links.iter().map(|l| {
-            let mut l = l.clone();
-            for (p, n) in prefixes.iter().zip(&names) {
-                l = l.replace(&format!("{{{p}}}"), n);
-            }
-            l
-        }));
-        ip_batch(None, &cmds);
-        let ns = names
-            .iter()
-            .map(|n| ManuallyDrop::new(Netns { name: n.clone() }))
-            .collect();
-        (Namespaces(names), ns)
-    }
-}
-
-impl Drop for Namespaces {
-    fn drop(&mut self) {
-        let script: String = self.0.iter().map(|n| format!("netns del {n}\n")).collect();
-        let child = Command::new("ip")
-            .args(["-force", "-batch", "-"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn();
-        if let Ok(mut child) = child {
-            if let Some(mut stdin) = child.stdin.take() {
-                let _ = stdin.write_all(script.as_bytes());
-            }
-            let _ = child.wait();
-        }
-    }
-}
-
 fn lines(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| s.to_string()).collect()
 }
@@ -346,9 +251,10 @@ impl Nat {
                 "link set synca up",
             ]));
         }
-        ip_batch(Some(&director), &dcmds);
+        batch("ip", Some(&director), &dcmds);
         sysctls(&director, &[("net.ipv4.ip_forward", "1")]);
-        ip_batch(
+        batch(
+            "ip",
             Some(&client),
             &[
                 "link set lo up".into(),
@@ -358,7 +264,8 @@ impl Nat {
         );
         for (i, be) in backends.iter().enumerate() {
             let i = i + 1;
-            ip_batch(
+            batch(
+                "ip",
                 Some(be),
                 &[
                     "link set lo up".into(),
@@ -369,7 +276,8 @@ impl Nat {
             );
         }
         if let Some(b) = &backup {
-            ip_batch(
+            batch(
+                "ip",
                 Some(b),
                 &lines(&[
                     "link set lo up",
@@ -453,11 +361,11 @@ impl Lan {
             cmds.push(format!("link set p{k} master br0"));
             cmds.push(format!("link set p{k} up"));
         }
-        ip_batch(Some(&lan), &cmds);
+        batch("ip", Some(&lan), &cmds);
         let member = |ns: &Netns, more: &[String]| {
             let mut cmds = lines(&["link set lo up", "link set v0 up"]);
             cmds.extend_from_slice(more);
-            ip_batch(Some(ns), &cmds);
+            batch("ip", Some(ns), &cmds);
             sysctls(
                 ns,
                 &[

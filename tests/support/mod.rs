@@ -3,8 +3,10 @@
 #![allow(dead_code)]
 
 use std::fs::File;
+use std::io::Write;
+use std::mem::ManuallyDrop;
 use std::os::fd::AsFd;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Run a shell command; panic with its output when it fails.
@@ -141,4 +143,104 @@ pub fn veth(tag: &str, a: &Netns, a_cidr: &str, b: &Netns, b_cidr: &str) {
         an = a.name,
         bn = b.name
     ));
+}
+
+// ----- topologies built in few processes -----------------------------------
+//
+// Under QEMU without KVM every process costs about a second: one `ip
+// -batch` makes the namespaces and links, one per namespace sets its
+// addresses and routes; sysctls are written from a thread in the namespace.
+
+/// Run `PROG [-n NETNS] -batch -` (`ip` or `tc`) with `cmds`, one per line.
+pub fn batch(prog: &str, netns: Option<&Netns>, cmds: &[String]) {
+    let mut c = Command::new(prog);
+    if let Some(ns) = netns {
+        c.args(["-n", &ns.name]);
+    }
+    let mut child = c
+        .args(["-batch", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {prog}: {e}"));
+    let script = cmds.join("\n") + "\n";
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(script.as_bytes())
+        .unwrap_or_else(|e| panic!("write to {prog}: {e}"));
+    let out = child.wait_with_output().expect("wait for batch");
+    assert!(
+        out.status.success(),
+        "{prog} -batch failed ({}) in {:?}:\n{script}{}",
+        out.status,
+        netns.map(|n| &n.name),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Write sysctls (`net.ipv4.ip_forward`, ...) in `ns`.
+pub fn sysctls(ns: &Netns, kv: &[(&str, &str)]) {
+    let kv: Vec<(String, String)> = kv
+        .iter()
+        .map(|(k, v)| (format!("/proc/sys/{}", k.replace('.', "/")), v.to_string()))
+        .collect();
+    let name = ns.name.clone();
+    ns.run(move || {
+        for (path, v) in kv {
+            std::fs::write(&path, &v).unwrap_or_else(|e| panic!("{path} = {v} in {name}: {e}"));
+        }
+    });
+}
+
+/// Namespaces made together and deleted together (one `ip` each way).
+pub struct Namespaces(pub Vec<String>);
+
+impl Namespaces {
+    /// Fresh namespaces `<prefix>-<pid>-<n>`; `links` (`ip link add ...`
+    /// lines, `{prefix}` standing for a namespace) may join them.
+    pub fn new(prefixes: &[&str], links: &[String]) -> (Namespaces, Vec<ManuallyDrop<Netns>>) {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let names: Vec<String> = prefixes
+            .iter()
+            .map(|p| {
+                let n = NEXT.fetch_add(1, Ordering::SeqCst);
+                format!("{p}-{}-{n}", std::process::id())
+            })
+            .collect();
+        let mut cmds: Vec<String> = names.iter().map(|n| format!("netns add {n}")).collect();
+        cmds.extend(links.iter().map(|l| {
+            let mut l = l.clone();
+            for (p, n) in prefixes.iter().zip(&names) {
+                l = l.replace(&format!("{{{p}}}"), n);
+            }
+            l
+        }));
+        batch("ip", None, &cmds);
+        let ns = names
+            .iter()
+            .map(|n| ManuallyDrop::new(Netns { name: n.clone() }))
+            .collect();
+        (Namespaces(names), ns)
+    }
+}
+
+impl Drop for Namespaces {
+    fn drop(&mut self) {
+        let script: String = self.0.iter().map(|n| format!("netns del {n}\n")).collect();
+        let child = Command::new("ip")
+            .args(["-force", "-batch", "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
+        if let Ok(mut child) = child {
+            if let Some(mut stdin) = child.stdin.take() {
+                let _ = stdin.write_all(script.as_bytes());
+            }
+            let _ = child.wait();
+        }
+    }
 }
