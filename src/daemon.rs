@@ -378,18 +378,20 @@ impl Handle {
     pub fn start_daemon(&mut self, daemon: &SyncDaemon) -> Result<()> {
         let op = Operation::StartDaemon;
         let attrs = start_attrs(daemon)?;
-        self.transact(&op, IPVS_CMD_NEW_DAEMON, NLM_F_ACK, &attrs, |_| Ok(()))
-            .map_err(|e| match e.kind() {
-                ErrorKind::NoSuchInterface => e.with_detail(format!(
-                    "no network interface {:?} in the handle's namespace",
-                    daemon.interface
-                )),
-                ErrorKind::DaemonRunning => e.with_detail(format!(
-                    "a {} sync daemon already runs in the handle's namespace",
-                    daemon.role
-                )),
-                _ => e,
-            })?;
+        self.transact(&op, IPVS_CMD_NEW_DAEMON, NLM_F_ACK, &attrs, |_| {
+            Ok(None::<()>)
+        })
+        .map_err(|e| match e.kind() {
+            ErrorKind::NoSuchInterface => e.with_detail(format!(
+                "no network interface {:?} in the handle's namespace",
+                daemon.interface
+            )),
+            ErrorKind::DaemonRunning => e.with_detail(format!(
+                "a {} sync daemon already runs in the handle's namespace",
+                daemon.role
+            )),
+            _ => e,
+        })?;
         Ok(())
     }
 
@@ -402,13 +404,15 @@ impl Handle {
     pub fn stop_daemon(&mut self, role: DaemonRole) -> Result<()> {
         let op = Operation::StopDaemon;
         let attrs = stop_attrs(role)?;
-        self.transact(&op, IPVS_CMD_DEL_DAEMON, NLM_F_ACK, &attrs, |_| Ok(()))
-            .map_err(|e| match e.kind() {
-                ErrorKind::DaemonNotRunning => e.with_detail(format!(
-                    "no {role} sync daemon runs in the handle's namespace"
-                )),
-                _ => e,
-            })?;
+        self.transact(&op, IPVS_CMD_DEL_DAEMON, NLM_F_ACK, &attrs, |_| {
+            Ok(None::<()>)
+        })
+        .map_err(|e| match e.kind() {
+            ErrorKind::DaemonNotRunning => e.with_detail(format!(
+                "no {role} sync daemon runs in the handle's namespace"
+            )),
+            _ => e,
+        })?;
         Ok(())
     }
 
@@ -420,13 +424,12 @@ impl Handle {
     /// # Errors
     /// [`ErrorKind::PermissionDenied`], [`ErrorKind::Io`], [`ErrorKind::Decode`].
     pub fn daemons(&mut self) -> Result<Vec<SyncDaemon>> {
-        let v = self.dump(
+        self.dump(
             &Operation::ListDaemons,
             IPVS_CMD_GET_DAEMON,
             &[],
             parse_daemon_reply,
-        )?;
-        Ok(v.into_iter().flatten().collect())
+        )
     }
 }
 

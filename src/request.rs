@@ -16,13 +16,14 @@ use crate::batch::Op;
 use crate::error::{Operation, Result};
 use crate::handle::{Info, Timeouts};
 use crate::model::{
-    AddressFamily, DestinationEntry, ServiceEntry, ServiceKey, parse_dest_nest, parse_service_nest,
-    service_key_attrs,
+    AddressFamily, DestinationEntry, ServiceEntry, ServiceKey, emit_key_nest, parse_dest_nest,
+    parse_service_nest,
 };
 use crate::wire::attr::{CmdAttr, InfoAttr, parse_cmd_attrs, parse_info_attrs};
 use crate::wire::consts::*;
 use crate::wire::msg::push_request;
-use netlink_packet_core::{DecodeError, ErrorContext, NlasIterator};
+use crate::wire::{Attrs, MsgWriter};
+use netlink_packet_core::{DecodeError, ErrorContext};
 
 fn dump(buf: &mut Vec<u8>, family: u16, seq: u32, cmd: u8, attrs: &[CmdAttr]) -> usize {
     push_request(buf, family, NLM_F_DUMP, seq, cmd, attrs)
@@ -50,15 +51,9 @@ pub fn write(buf: &mut Vec<u8>, family: u16, seq: u32, op: &Op) -> Result<usize>
 /// [`ServiceKey::validate`] fails.
 pub fn get_service(buf: &mut Vec<u8>, family: u16, seq: u32, key: &ServiceKey) -> Result<usize> {
     check_key(key, Operation::GetService(*key))?;
-    let attrs = [CmdAttr::Service(service_key_attrs(key))];
-    Ok(push_request(
-        buf,
-        family,
-        NLM_F_ACK,
-        seq,
-        IPVS_CMD_GET_SERVICE,
-        &attrs,
-    ))
+    let mut w = MsgWriter::begin(buf, family, NLM_F_ACK, seq, IPVS_CMD_GET_SERVICE);
+    emit_key_nest(&mut w, key);
+    Ok(w.finish())
 }
 
 /// `IPVS_CMD_GET_SERVICE` dump of every service.
@@ -77,8 +72,9 @@ pub fn list_destinations(
     service: &ServiceKey,
 ) -> Result<usize> {
     check_key(service, Operation::ListDestinations(*service))?;
-    let attrs = [CmdAttr::Service(service_key_attrs(service))];
-    Ok(dump(buf, family, seq, IPVS_CMD_GET_DEST, &attrs))
+    let mut w = MsgWriter::begin(buf, family, NLM_F_DUMP, seq, IPVS_CMD_GET_DEST);
+    emit_key_nest(&mut w, service);
+    Ok(w.finish())
 }
 
 /// `IPVS_CMD_GET_INFO`.
@@ -98,10 +94,10 @@ pub fn get_config(buf: &mut Vec<u8>, family: u16, seq: u32) -> usize {
 /// # Errors
 /// A malformed attribute, or a nest missing what every kernel sends.
 pub fn parse_service_reply(attrs: &[u8]) -> Result<Option<ServiceEntry>, DecodeError> {
-    for nla in NlasIterator::new(attrs) {
-        let nla = nla.context("parsing IPVS_CMD_ATTR")?;
-        if nla.kind() == IPVS_CMD_ATTR_SERVICE {
-            return parse_service_nest(nla.value()).map(Some);
+    for a in Attrs::new(attrs) {
+        let (kind, value) = a.context("parsing IPVS_CMD_ATTR")?;
+        if kind == IPVS_CMD_ATTR_SERVICE {
+            return parse_service_nest(value).map(Some);
         }
     }
     Ok(None)
@@ -116,10 +112,10 @@ pub fn parse_destination_reply(
     attrs: &[u8],
     service_family: AddressFamily,
 ) -> Result<Option<DestinationEntry>, DecodeError> {
-    for nla in NlasIterator::new(attrs) {
-        let nla = nla.context("parsing IPVS_CMD_ATTR")?;
-        if nla.kind() == IPVS_CMD_ATTR_DEST {
-            return parse_dest_nest(nla.value(), service_family).map(Some);
+    for a in Attrs::new(attrs) {
+        let (kind, value) = a.context("parsing IPVS_CMD_ATTR")?;
+        if kind == IPVS_CMD_ATTR_DEST {
+            return parse_dest_nest(value, service_family).map(Some);
         }
     }
     Ok(None)

@@ -1088,6 +1088,34 @@ proptest! {
         parse_everything(&buf);
     }
 
+    /// The hand-rolled attribute walker (`wire::Attrs`, used by the dump
+    /// decoders) agrees with netlink-packet-core's `NlasIterator` on any
+    /// bytes: same kinds, same values, an error at the same place.
+    #[test]
+    fn attrs_walker_matches_nlas_iterator(
+        attrs in vec((0u16..0xffff, vec(any::<u8>(), 0..24)), 0..8),
+        tail in vec(any::<u8>(), 0..6),
+        cut in any::<prop::sample::Index>(),
+    ) {
+        let mut buf = Vec::new();
+        for (kind, value) in &attrs {
+            buf.extend_from_slice(&((value.len() + 4) as u16).to_ne_bytes());
+            buf.extend_from_slice(&kind.to_ne_bytes());
+            buf.extend_from_slice(value);
+            buf.resize(buf.len().next_multiple_of(4), 0);
+        }
+        buf.extend_from_slice(&tail);
+        for b in [&buf[..], &buf[..cut.index(buf.len() + 1)]] {
+            let ours: Vec<_> = lvs::wire::Attrs::new(b)
+                .map(|a| a.map(|(k, v)| (k, v.to_vec())).map_err(|_| ()))
+                .collect();
+            let theirs: Vec<_> = netlink_packet_core::NlasIterator::new(b)
+                .map(|n| n.map(|n| (n.kind(), n.value().to_vec())).map_err(|_| ()))
+                .collect();
+            prop_assert_eq!(ours, theirs);
+        }
+    }
+
     /// Valid messages with a few bytes overwritten, and truncated.
     #[test]
     fn mutated_messages_never_panic(

@@ -4,9 +4,10 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use crate::wire::consts::*;
-use netlink_packet_core::{ErrorContext, NlaBuffer, NlasIterator, Parseable};
+use netlink_packet_core::ErrorContext;
 
-use crate::wire::{DecodeError, DestAttr, MsgWriter, RawAddr, ServiceAttr, StatsAttr};
+use crate::wire::attr::{be16_of, parse_raw_addr, str_ref_of, u8_of, u16_of, u32_of, u64_of, want};
+use crate::wire::{Attrs, DecodeError, MsgWriter, RawAddr};
 
 use super::*;
 
@@ -39,25 +40,6 @@ pub(crate) fn ip_from_raw(f: AddressFamily, a: &RawAddr) -> IpAddr {
         AddressFamily::Inet => IpAddr::V4(Ipv4Addr::new(a[0], a[1], a[2], a[3])),
         AddressFamily::Inet6 => IpAddr::V6(Ipv6Addr::from(*a)),
     }
-}
-
-/// The identifying attributes of a service (for DEL/GET and dest commands).
-pub(crate) fn key_attrs(key: &ServiceKey, out: &mut Vec<ServiceAttr>) {
-    out.push(ServiceAttr::Af(af_number(key.family())));
-    match key {
-        ServiceKey::Fwmark { mark, .. } => out.push(ServiceAttr::Fwmark(*mark)),
-        ServiceKey::Addr { protocol, addr } => {
-            out.push(ServiceAttr::Protocol(protocol.number()));
-            out.push(ServiceAttr::Addr(raw_addr(addr.ip())));
-            out.push(ServiceAttr::Port(addr.port()));
-        }
-    }
-}
-
-pub(crate) fn service_key_attrs(key: &ServiceKey) -> Vec<ServiceAttr> {
-    let mut v = Vec::with_capacity(4);
-    key_attrs(key, &mut v);
-    v
 }
 
 fn netmask_bytes(m: Netmask) -> [u8; 4] {
@@ -172,16 +154,19 @@ pub(crate) fn parse_stats_nest(raw: &[u8], from_32bit: bool) -> Result<Stats, De
         from_32bit,
         ..Stats::default()
     };
-    for nla in NlasIterator::new(raw) {
-        let nla = nla.context("parsing IPVS_STATS_ATTR")?;
-        let k = nla.kind();
+    for a in Attrs::new(raw) {
+        let (k, v) = a.context("parsing IPVS_STATS_ATTR")?;
         if !(IPVS_STATS_ATTR_CONNS..=IPVS_STATS_ATTR_OUTBPS).contains(&k) {
             continue;
         }
-        let v = match StatsAttr::parse(&nla)? {
-            StatsAttr::U32(_, v) => u64::from(v),
-            StatsAttr::U64(_, v) => v,
-            _ => continue,
+        let v = match v.len() {
+            4 => u64::from(u32_of(v)?),
+            8 => u64_of(v)?,
+            n => {
+                return Err(DecodeError::from(format!(
+                    "stats attribute {k} of {n} bytes (want 4 or 8)"
+                )));
+            }
         };
         match k {
             IPVS_STATS_ATTR_CONNS => s.conns = v,
@@ -199,12 +184,6 @@ pub(crate) fn parse_stats_nest(raw: &[u8], from_32bit: bool) -> Result<Stats, De
     Ok(s)
 }
 
-/// The value bytes of a checked attribute, with the buffer's lifetime.
-fn value_of(nla: NlaBuffer<&[u8]>) -> &[u8] {
-    let len = usize::from(nla.length());
-    nla.into_inner().get(4..len).unwrap_or(&[])
-}
-
 fn pick_stats(s32: Option<&[u8]>, s64: Option<&[u8]>) -> Result<Stats, DecodeError> {
     match (s64, s32) {
         (Some(s), _) => parse_stats_nest(s, false).context("IPVS_*_ATTR_STATS64"),
@@ -219,24 +198,41 @@ pub(crate) fn parse_service_nest(nest: &[u8]) -> Result<ServiceEntry, DecodeErro
     let (mut af, mut proto, mut addr, mut port, mut fwmark) = (None, None, None, None, None);
     let (mut sched, mut flags, mut timeout, mut netmask, mut pe) = (None, None, None, None, None);
     let (mut s32, mut s64) = (None, None);
-    for nla in NlasIterator::new(nest) {
-        let nla = nla.context("parsing IPVS_CMD_ATTR_SERVICE")?;
-        match nla.kind() {
-            IPVS_SVC_ATTR_STATS => s32 = Some(value_of(nla)),
-            IPVS_SVC_ATTR_STATS64 => s64 = Some(value_of(nla)),
-            _ => match ServiceAttr::parse(&nla).context("parsing IPVS_CMD_ATTR_SERVICE")? {
-                ServiceAttr::Af(v) => af = Some(v),
-                ServiceAttr::Protocol(v) => proto = Some(v),
-                ServiceAttr::Addr(v) => addr = Some(v),
-                ServiceAttr::Port(v) => port = Some(v),
-                ServiceAttr::Fwmark(v) => fwmark = Some(v),
-                ServiceAttr::SchedName(v) => sched = Some(v),
-                ServiceAttr::Flags(v) => flags = Some(v),
-                ServiceAttr::Timeout(v) => timeout = Some(v),
-                ServiceAttr::Netmask(v) => netmask = Some(v),
-                ServiceAttr::PeName(v) => pe = Some(v),
-                _ => {}
-            },
+    for a in Attrs::new(nest) {
+        let (k, v) = a.context("parsing IPVS_CMD_ATTR_SERVICE")?;
+        let what = |name: &'static str| move |e: DecodeError| e.context(name);
+        match k {
+            IPVS_SVC_ATTR_STATS => s32 = Some(v),
+            IPVS_SVC_ATTR_STATS64 => s64 = Some(v),
+            IPVS_SVC_ATTR_AF => af = Some(u16_of(v).map_err(what("IPVS_SVC_ATTR_AF"))?),
+            IPVS_SVC_ATTR_PROTOCOL => {
+                proto = Some(u16_of(v).map_err(what("IPVS_SVC_ATTR_PROTOCOL"))?)
+            }
+            IPVS_SVC_ATTR_ADDR => {
+                addr = Some(parse_raw_addr(v).map_err(what("IPVS_SVC_ATTR_ADDR"))?)
+            }
+            IPVS_SVC_ATTR_PORT => port = Some(be16_of(v).map_err(what("IPVS_SVC_ATTR_PORT"))?),
+            IPVS_SVC_ATTR_FWMARK => fwmark = Some(u32_of(v).map_err(what("IPVS_SVC_ATTR_FWMARK"))?),
+            IPVS_SVC_ATTR_SCHED_NAME => {
+                sched = Some(str_ref_of(v).map_err(what("IPVS_SVC_ATTR_SCHED_NAME"))?)
+            }
+            IPVS_SVC_ATTR_FLAGS => {
+                // A short payload is zero-padded by the kernel; do the same.
+                let mut raw = [0u8; 4];
+                let n = v.len().min(4);
+                raw[..n].copy_from_slice(&v[..n]);
+                flags = Some(u32::from_ne_bytes(raw));
+            }
+            IPVS_SVC_ATTR_TIMEOUT => {
+                timeout = Some(u32_of(v).map_err(what("IPVS_SVC_ATTR_TIMEOUT"))?)
+            }
+            IPVS_SVC_ATTR_NETMASK => {
+                netmask = Some(want::<4>(v).map_err(what("IPVS_SVC_ATTR_NETMASK"))?)
+            }
+            IPVS_SVC_ATTR_PE_NAME => {
+                pe = Some(str_ref_of(v).map_err(what("IPVS_SVC_ATTR_PE_NAME"))?)
+            }
+            _ => {}
         }
     }
     let family = af_from_number(af.ok_or_else(|| missing("IPVS_SVC_ATTR_AF"))?)?;
@@ -252,9 +248,9 @@ pub(crate) fn parse_service_nest(nest: &[u8]) -> Result<ServiceEntry, DecodeErro
             }
         }
     };
-    let flags = flags.map(|f| f.flags).unwrap_or(0);
+    let flags = flags.unwrap_or(0);
     let sched_name = sched.ok_or_else(|| missing("IPVS_SVC_ATTR_SCHED_NAME"))?;
-    let mut scheduler = Scheduler::from_name(&sched_name)
+    let mut scheduler = Scheduler::from_name(sched_name)
         .map_err(|e| DecodeError::from(format!("scheduler name from the kernel: {e}")))?;
     if let Scheduler::Sh(h) | Scheduler::Mh(h) = &mut scheduler {
         h.fallback = flags & IP_VS_SVC_F_SCHED1 != 0;
@@ -289,7 +285,7 @@ pub(crate) fn parse_service_nest(nest: &[u8]) -> Result<ServiceEntry, DecodeErro
             scheduler,
             persistence,
             one_packet: flags & IP_VS_SVC_F_ONEPACKET != 0,
-            persistence_engine: pe.filter(|p| !p.is_empty()),
+            persistence_engine: pe.filter(|p| !p.is_empty()).map(str::to_owned),
         },
         stats: pick_stats(s32, s64)?,
     })
@@ -339,27 +335,46 @@ pub(crate) fn parse_dest_nest(
     let (mut af, mut tun_type, mut tun_port, mut tun_flags) = (None, 0, 0, 0);
     let mut conns = ConnCounts::default();
     let (mut s32, mut s64) = (None, None);
-    for nla in NlasIterator::new(nest) {
-        let nla = nla.context("parsing IPVS_CMD_ATTR_DEST")?;
-        match nla.kind() {
-            IPVS_DEST_ATTR_STATS => s32 = Some(value_of(nla)),
-            IPVS_DEST_ATTR_STATS64 => s64 = Some(value_of(nla)),
-            _ => match DestAttr::parse(&nla).context("parsing IPVS_CMD_ATTR_DEST")? {
-                DestAttr::Addr(v) => addr = Some(v),
-                DestAttr::Port(v) => port = Some(v),
-                DestAttr::FwdMethod(v) => fwd = Some(v),
-                DestAttr::Weight(v) => weight = Some(v),
-                DestAttr::UThresh(v) => u = v,
-                DestAttr::LThresh(v) => l = v,
-                DestAttr::ActiveConns(v) => conns.active = v,
-                DestAttr::InactConns(v) => conns.inactive = v,
-                DestAttr::PersistConns(v) => conns.persistent = v,
-                DestAttr::AddrFamily(v) => af = Some(v),
-                DestAttr::TunType(v) => tun_type = v,
-                DestAttr::TunPort(v) => tun_port = v,
-                DestAttr::TunFlags(v) => tun_flags = v,
-                _ => {}
-            },
+    for a in Attrs::new(nest) {
+        let (k, v) = a.context("parsing IPVS_CMD_ATTR_DEST")?;
+        let what = |name: &'static str| move |e: DecodeError| e.context(name);
+        match k {
+            IPVS_DEST_ATTR_STATS => s32 = Some(v),
+            IPVS_DEST_ATTR_STATS64 => s64 = Some(v),
+            IPVS_DEST_ATTR_ADDR => {
+                addr = Some(parse_raw_addr(v).map_err(what("IPVS_DEST_ATTR_ADDR"))?)
+            }
+            IPVS_DEST_ATTR_PORT => port = Some(be16_of(v).map_err(what("IPVS_DEST_ATTR_PORT"))?),
+            IPVS_DEST_ATTR_FWD_METHOD => {
+                fwd = Some(u32_of(v).map_err(what("IPVS_DEST_ATTR_FWD_METHOD"))?)
+            }
+            IPVS_DEST_ATTR_WEIGHT => {
+                weight = Some(u32_of(v).map_err(what("IPVS_DEST_ATTR_WEIGHT"))?)
+            }
+            IPVS_DEST_ATTR_U_THRESH => u = u32_of(v).map_err(what("IPVS_DEST_ATTR_U_THRESH"))?,
+            IPVS_DEST_ATTR_L_THRESH => l = u32_of(v).map_err(what("IPVS_DEST_ATTR_L_THRESH"))?,
+            IPVS_DEST_ATTR_ACTIVE_CONNS => {
+                conns.active = u32_of(v).map_err(what("IPVS_DEST_ATTR_ACTIVE_CONNS"))?
+            }
+            IPVS_DEST_ATTR_INACT_CONNS => {
+                conns.inactive = u32_of(v).map_err(what("IPVS_DEST_ATTR_INACT_CONNS"))?
+            }
+            IPVS_DEST_ATTR_PERSIST_CONNS => {
+                conns.persistent = u32_of(v).map_err(what("IPVS_DEST_ATTR_PERSIST_CONNS"))?
+            }
+            IPVS_DEST_ATTR_ADDR_FAMILY => {
+                af = Some(u16_of(v).map_err(what("IPVS_DEST_ATTR_ADDR_FAMILY"))?)
+            }
+            IPVS_DEST_ATTR_TUN_TYPE => {
+                tun_type = u8_of(v).map_err(what("IPVS_DEST_ATTR_TUN_TYPE"))?
+            }
+            IPVS_DEST_ATTR_TUN_PORT => {
+                tun_port = be16_of(v).map_err(what("IPVS_DEST_ATTR_TUN_PORT"))?
+            }
+            IPVS_DEST_ATTR_TUN_FLAGS => {
+                tun_flags = u16_of(v).map_err(what("IPVS_DEST_ATTR_TUN_FLAGS"))?
+            }
+            _ => {}
         }
     }
     let family = match af {

@@ -25,7 +25,7 @@ pub struct SvcFlags {
     pub mask: u32,
 }
 
-fn parse_raw_addr(v: &[u8]) -> Result<RawAddr, DecodeError> {
+pub(crate) fn parse_raw_addr(v: &[u8]) -> Result<RawAddr, DecodeError> {
     if v.is_empty() || v.len() > 16 {
         return Err(DecodeError::from(format!(
             "address of {} bytes (want 1..=16)",
@@ -37,7 +37,7 @@ fn parse_raw_addr(v: &[u8]) -> Result<RawAddr, DecodeError> {
     Ok(a)
 }
 
-fn want<const N: usize>(v: &[u8]) -> Result<[u8; N], DecodeError> {
+pub(crate) fn want<const N: usize>(v: &[u8]) -> Result<[u8; N], DecodeError> {
     v.get(..N)
         .and_then(|s| <[u8; N]>::try_from(s).ok())
         .ok_or_else(|| DecodeError::from(format!("need {N} bytes, got {}", v.len())))
@@ -57,6 +57,12 @@ pub(crate) fn u32_of(v: &[u8]) -> Result<u32, DecodeError> {
 }
 pub(crate) fn u64_of(v: &[u8]) -> Result<u64, DecodeError> {
     Ok(u64::from_ne_bytes(want(v)?))
+}
+/// A NUL-terminated (or unterminated) string, borrowed: bytes up to the
+/// first NUL.
+pub(crate) fn str_ref_of(v: &[u8]) -> Result<&str, DecodeError> {
+    let end = v.iter().position(|&b| b == 0).unwrap_or(v.len());
+    std::str::from_utf8(&v[..end]).map_err(|e| DecodeError::from(e.to_string()))
 }
 /// A NUL-terminated (or unterminated) string: bytes up to the first NUL.
 pub(crate) fn str_of(v: &[u8]) -> Result<String, DecodeError> {

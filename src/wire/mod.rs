@@ -20,6 +20,6 @@ pub use attr::{
     CmdAttr, DaemonAttr, DestAttr, InfoAttr, RawAddr, ServiceAttr, StatsAttr, SvcFlags,
     parse_cmd_attrs, parse_info_attrs,
 };
-pub use msg::{Message, Messages, NlError, push_request};
+pub use msg::{Attrs, Message, Messages, NlError, push_request};
 pub use netlink_packet_core::DecodeError;
 pub use writer::MsgWriter;

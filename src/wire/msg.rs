@@ -1,7 +1,7 @@
 //! Netlink + generic-netlink framing: build requests into a reusable buffer,
 //! walk the messages of a received datagram in place.
 
-use netlink_packet_core::{DecodeError, Emitable, NlasIterator};
+use netlink_packet_core::{DecodeError, Emitable, NLA_TYPE_MASK, NlasIterator};
 
 use super::attr::{CmdAttr, str_of, u32_of};
 use super::consts::*;
@@ -240,6 +240,63 @@ mod tests {
             for m in Messages::new(&buf).flatten() {
                 let _ = m.genl();
                 let _ = m.error();
+            }
+        }
+    }
+}
+
+/// Iterator over the attributes of a netlink payload or nest: yields each
+/// attribute's type (without the NESTED and NET_BYTEORDER flag bits) and
+/// its value bytes, borrowed from the buffer.
+///
+/// The thinnest reader of the wire: one bounds check per attribute, no
+/// intermediate buffer types. An attribute whose length runs past the
+/// buffer or is below the 4-byte header ends the walk with an error, as
+/// do 1 to 3 stray trailing bytes.
+#[derive(Debug, Clone)]
+pub struct Attrs<'a> {
+    buf: &'a [u8],
+}
+
+impl<'a> Attrs<'a> {
+    /// Walk the attributes in `buf`.
+    pub fn new(buf: &'a [u8]) -> Self {
+        Attrs { buf }
+    }
+}
+
+impl<'a> Iterator for Attrs<'a> {
+    type Item = Result<(u16, &'a [u8]), DecodeError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let b = self.buf;
+        if b.is_empty() {
+            return None;
+        }
+        let (len, kind) = match b {
+            [l0, l1, t0, t1, ..] => (
+                usize::from(u16::from_ne_bytes([*l0, *l1])),
+                u16::from_ne_bytes([*t0, *t1]) & NLA_TYPE_MASK,
+            ),
+            _ => {
+                self.buf = &[];
+                return Some(Err(DecodeError::from(format!(
+                    "attribute header needs 4 bytes, got {}",
+                    b.len()
+                ))));
+            }
+        };
+        match b.get(4..len.max(4)) {
+            Some(value) if len >= 4 => {
+                self.buf = b.get(align4(len)..).unwrap_or(&[]);
+                Some(Ok((kind, value)))
+            }
+            _ => {
+                self.buf = &[];
+                Some(Err(DecodeError::from(format!(
+                    "attribute {kind} of length {len} in {} bytes",
+                    b.len()
+                ))))
             }
         }
     }
