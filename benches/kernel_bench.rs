@@ -470,9 +470,97 @@ fn reconcile_phase(rows: &mut Vec<Row>, summary: &mut Vec<String>) {
     assert_eq!(count_rules(&ours), count_rules(&theirs));
 }
 
+/// `LVS_BENCH_PROFILE=A|B`: build the workload's table, then read it
+/// with `lvs` and with `ipvsadm -Sn` under `perf record` (cpu-clock
+/// samples of kernel and user stacks) and print where the time goes.
+fn profile(w: &Workload) {
+    let ns = Netns::new("bench-profile");
+    let mut h = ns.handle();
+    assert!(h.apply(&ops(w)).is_ok(), "batch failed");
+    let me = std::process::id();
+    // Where perf.data goes: a host directory the guest may write to
+    // (LVS_VM_RWDIRS) keeps it for `perf report --kallsyms` on the host.
+    let dir = std::env::var("LVS_BENCH_PROFILE_DIR").unwrap_or_else(|_| "/tmp".into());
+    let _ = std::fs::copy("/proc/kallsyms", format!("{dir}/kallsyms"));
+    let lvs_data = format!("{dir}/lvs.perf");
+    let ipvsadm_data = format!("{dir}/ipvsadm.perf");
+    let report = |data: &str| {
+        support::sh(&format!(
+            "perf report -i {data} --stdio --no-children --percent-limit 0.7 \
+             --sort sym -g none 2>/dev/null | grep -v '^$' | head -70"
+        ))
+    };
+    for rep in 0..2 {
+        let t = Instant::now();
+        h.table().expect("table");
+        eprintln!("warm-up table() {rep}: {:?}", t.elapsed());
+    }
+    let _ = std::fs::remove_file("/dev/shm/lvs.perf.ctl");
+    let _ = std::fs::remove_file("/dev/shm/lvs.perf.ack");
+    support::sh("mkfifo /dev/shm/lvs.perf.ctl /dev/shm/lvs.perf.ack");
+    let mut perf = Command::new("perf")
+        .args(["record", "-F", "2000", "-g", "-o", &lvs_data, "-D", "-1"])
+        .args([
+            "--control",
+            "fifo:/dev/shm/lvs.perf.ctl,/dev/shm/lvs.perf.ack",
+            "-p",
+        ])
+        .arg(me.to_string())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("perf (apt install linux-perf)");
+    let mut ctl = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/shm/lvs.perf.ctl")
+        .expect("ctl");
+    let mut ack = File::open("/dev/shm/lvs.perf.ack").expect("ack");
+    ctl.write_all(b"enable\n").expect("enable");
+    let mut a = [0u8; 5];
+    let _ = std::io::Read::read(&mut ack, &mut a);
+    let t = Instant::now();
+    for _ in 0..3 {
+        h.table().expect("table");
+    }
+    eprintln!("3 x table() under perf: {:?}", t.elapsed());
+    ctl.write_all(b"disable\n").expect("disable");
+    let _ = Command::new("kill")
+        .args(["-INT", &perf.id().to_string()])
+        .status();
+    let _ = perf.wait();
+    println!(
+        "=== lvs table(), workload {} ===\n{}",
+        w.name,
+        report(&lvs_data)
+    );
+    let t = Instant::now();
+    let _ = ns.sh(&format!(
+        "perf record -q -F 2000 -g -o {ipvsadm_data} -- ipvsadm -Sn > /dev/null"
+    ));
+    eprintln!("ipvsadm -Sn under perf: {:?}", t.elapsed());
+    println!(
+        "=== ipvsadm -Sn, workload {} ===\n{}",
+        w.name,
+        report(&ipvsadm_data)
+    );
+}
+
 fn main() {
     if let Ok(path) = std::env::var("LVS_BENCH_TABLE_CHILD") {
         table_child(&path);
+        return;
+    }
+    if let Ok(which) = std::env::var("LVS_BENCH_PROFILE") {
+        support::require_ipvs_kernel();
+        let (services, dests) = if which == "A" {
+            (2000, 4)
+        } else {
+            (10_000, 10)
+        };
+        profile(&Workload {
+            name: if which == "A" { "A" } else { "B" },
+            services,
+            dests,
+        });
         return;
     }
     // libtest-style arguments from `cargo bench` are ignored.
