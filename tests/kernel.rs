@@ -861,6 +861,44 @@ fn large_tables_dump_across_many_datagrams() {
         ns.ipvsadm("-Sn").lines().count(),
         usize::from(n_svc) + n_dst as usize
     );
+
+    // The same table read with destination dumps spread over threads (600
+    // services: 2 of the 3 allowed, 256 services per thread at least) is
+    // the sequential read, in the same order; readers open in the handle's
+    // namespace, so another namespace's services never show.
+    let other = Netns::new("big-other");
+    other
+        .handle()
+        .add_service(&Service::new(ServiceKey::tcp(sa("10.8.0.1:80"))))
+        .unwrap();
+    let sequential = h.table().unwrap();
+    h.set_read_threads(std::num::NonZeroUsize::new(3).unwrap());
+    assert_eq!(h.read_threads(), 3);
+    let parallel = h.table().unwrap();
+    assert_eq!(parallel, sequential);
+    assert_eq!(parallel.len(), usize::from(n_svc));
+    let keys: Vec<ServiceKey> = parallel.iter().map(|t| t.service.service.key).collect();
+    let unknown = ServiceKey::tcp(sa("10.99.0.1:80"));
+    let mut with_unknown = keys.clone();
+    with_unknown.insert(300, unknown);
+    let lists = h.destinations_of(&with_unknown).unwrap();
+    assert_eq!(lists.len(), keys.len() + 1);
+    assert!(
+        lists[300].is_empty(),
+        "an unknown service has no destinations"
+    );
+    assert_eq!(
+        lists[..300],
+        sequential[..300]
+            .iter()
+            .map(|t| t.destinations.clone())
+            .collect::<Vec<_>>()[..]
+    );
+    // An invalid key fails the whole read, whichever thread meets it.
+    let mut bad = keys.clone();
+    bad.insert(500, ServiceKey::fwmark(AddressFamily::Inet, 0));
+    let e = h.destinations_of(&bad).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{e}");
 }
 
 #[test]

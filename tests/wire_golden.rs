@@ -246,6 +246,9 @@ fn check_request(cap: &Capture, cmd: u8, expected: &[CmdAttr], ours: &[u8], flag
 /// - DEL_DEST: libipvs fills the dest nest with the full entry
 ///   (`FWD_METHOD`, `WEIGHT`, `TUN_*`, thresholds); `lvs` sends
 ///   ADDR_FAMILY, ADDR and PORT;
+/// - NEW/SET_DEST without tunnel forwarding: libipvs sends `TUN_TYPE`,
+///   `TUN_PORT` and `TUN_FLAGS` as zeros; `lvs` sends them only for
+///   tunnels (the kernel's parse starts from zeros);
 /// - DEL_DAEMON: `MCAST_IFN ""` and `SYNC_ID 0` besides STATE.
 fn ipvsadm_extras(cmd: u8, attrs: &[CmdAttr]) -> Vec<CmdAttr> {
     let full_service = matches!(cmd, IPVS_CMD_NEW_SERVICE | IPVS_CMD_SET_SERVICE);
@@ -278,6 +281,22 @@ fn ipvsadm_extras(cmd: u8, attrs: &[CmdAttr]) -> Vec<CmdAttr> {
                     .cloned()
                     .collect(),
             ),
+            CmdAttr::Dest(v)
+                if matches!(cmd, IPVS_CMD_NEW_DEST | IPVS_CMD_SET_DEST)
+                    && !v.contains(&DestAttr::FwdMethod(IP_VS_CONN_F_TUNNEL)) =>
+            {
+                CmdAttr::Dest(
+                    v.iter()
+                        .filter(|d| {
+                            !matches!(
+                                d,
+                                DestAttr::TunType(_) | DestAttr::TunPort(_) | DestAttr::TunFlags(_)
+                            )
+                        })
+                        .cloned()
+                        .collect(),
+                )
+            }
             CmdAttr::Daemon(v) if cmd == IPVS_CMD_DEL_DAEMON => CmdAttr::Daemon(
                 v.iter()
                     .filter(|d| matches!(d, DaemonAttr::State(_)))
@@ -1062,9 +1081,10 @@ fn list_reply_info_services_destinations() {
             IPVS_CMD_NEW_DEST,
         ),
     ] {
+        let theirs = [CmdAttr::Dest(dest_nest(&cap, cmd))];
         assert_eq!(
-            our_dest_nest(&key, &d),
-            dest_nest(&cap, cmd),
+            [CmdAttr::Dest(our_dest_nest(&key, &d))],
+            ipvsadm_extras(cmd, &theirs).as_slice(),
             "{}",
             cap.command
         );
