@@ -163,8 +163,8 @@ impl Handle {
     pub fn open_netns_path(path: impl AsRef<Path>) -> Result<Handle> {
         let path = path.as_ref();
         let f = File::open(path).map_err(|e| {
-            Error::io(Operation::Open, e)
-                .with_detail(format!("cannot open network namespace {}", path.display()))
+            let d = format!("cannot open network namespace {}: {e}", path.display());
+            Error::io(Operation::Open, e).with_detail(d)
         })?;
         Handle::open_netns(f.as_fd())
     }
@@ -419,10 +419,29 @@ impl Handle {
         op: &Operation,
         cmd: u8,
         attrs: &[CmdAttr],
+        parse: impl FnMut(&[u8]) -> Result<Option<T>, DecodeError>,
+    ) -> Result<Vec<T>> {
+        let build = |buf: &mut Vec<u8>, family, seq| {
+            crate::wire::push_request(buf, family, NLM_F_DUMP, seq, cmd, attrs);
+            Ok(())
+        };
+        self.dump_with(op, build, parse)
+    }
+
+    /// [`Handle::dump`] with the request written by `build(buf, family,
+    /// seq)`, again for each restart.
+    fn dump_with<T>(
+        &mut self,
+        op: &Operation,
+        mut build: impl FnMut(&mut Vec<u8>, u16, u32) -> Result<()>,
         mut parse: impl FnMut(&[u8]) -> Result<Option<T>, DecodeError>,
     ) -> Result<Vec<T>> {
+        let _span = debug_span!("ipvs_dump", %op).entered();
         for attempt in 0..DUMP_RETRIES {
-            let r = self.transact(op, cmd, NLM_F_DUMP, attrs, &mut parse)?;
+            let seq = self.next_seq();
+            self.wbuf.clear();
+            build(&mut self.wbuf, self.family, seq)?;
+            let r = self.send_wbuf(op, seq, &mut parse)?;
             if !r.interrupted {
                 return Ok(r.out);
             }
@@ -431,7 +450,11 @@ impl Handle {
                 "dump interrupted by a concurrent change; restarting"
             );
         }
-        Err(dump_interrupted(op.clone()))
+        Err(Error::new(
+            op.clone(),
+            ErrorKind::Kernel,
+            format!("the dump was interrupted by concurrent changes {DUMP_RETRIES} times in a row"),
+        ))
     }
 
     /// The handle's network namespace, if known.
@@ -652,20 +675,11 @@ impl Handle {
     fn destinations_unchecked(&mut self, service: &ServiceKey) -> Result<Vec<DestinationEntry>> {
         let op = Operation::ListDestinations(*service);
         let family = service.family();
-        for attempt in 0..DUMP_RETRIES {
-            let seq = self.next_seq();
-            self.wbuf.clear();
-            crate::request::list_destinations(&mut self.wbuf, self.family, seq, service)?;
-            let r = self.send_wbuf(&op, seq, |a| parse_destination_reply(a, family))?;
-            if !r.interrupted {
-                return Ok(r.out);
-            }
-            trace!(
-                attempt,
-                "dump interrupted by a concurrent change; restarting"
-            );
-        }
-        Err(dump_interrupted(op))
+        self.dump_with(
+            &op,
+            |buf, fam, seq| crate::request::list_destinations(buf, fam, seq, service).map(|_| ()),
+            |a| parse_destination_reply(a, family),
+        )
     }
 
     // ----- whole table, counters, config ----------------------------------
@@ -839,14 +853,6 @@ impl Handle {
 
 /// The data replies to one request, and whether the kernel flagged the
 /// dump as interrupted by a concurrent change.
-fn dump_interrupted(op: Operation) -> Error {
-    Error::new(
-        op,
-        ErrorKind::Kernel,
-        format!("the dump was interrupted by concurrent changes {DUMP_RETRIES} times in a row"),
-    )
-}
-
 pub(crate) struct Reply<T> {
     pub(crate) out: Vec<T>,
     pub(crate) interrupted: bool,
