@@ -321,9 +321,17 @@ fn kernel_dest_reply(
         get(IPVS_DEST_ATTR_WEIGHT),
     ];
     if !old {
-        attrs.push(get(IPVS_DEST_ATTR_TUN_TYPE));
-        attrs.push(get(IPVS_DEST_ATTR_TUN_PORT));
-        attrs.push(get(IPVS_DEST_ATTR_TUN_FLAGS));
+        // Sent only with tunnel forwarding; the kernel stores zeros when
+        // they are absent and always reports them.
+        let tun = |k: u16, zero: DestAttr| {
+            req.iter()
+                .find(|a| a.kind() & NLA_TYPE_MASK == k)
+                .cloned()
+                .unwrap_or(zero)
+        };
+        attrs.push(tun(IPVS_DEST_ATTR_TUN_TYPE, DestAttr::TunType(0)));
+        attrs.push(tun(IPVS_DEST_ATTR_TUN_PORT, DestAttr::TunPort(0)));
+        attrs.push(tun(IPVS_DEST_ATTR_TUN_FLAGS, DestAttr::TunFlags(0)));
     }
     attrs.extend([
         get(IPVS_DEST_ATTR_U_THRESH),
@@ -903,6 +911,11 @@ proptest! {
             }
             prop_assert!(d.contains(&DestAttr::Addr(raw16(dest.addr.ip()))));
             prop_assert!(d.contains(&DestAttr::AddrFamily(af(dest.family()))));
+            // TUN_* ride along with tunnel forwarding only.
+            let tunnel = matches!(dest.forwarding, Forwarding::Tunnel(_));
+            for k in [IPVS_DEST_ATTR_TUN_TYPE, IPVS_DEST_ATTR_TUN_PORT, IPVS_DEST_ATTR_TUN_FLAGS] {
+                prop_assert_eq!(d.iter().any(|a| a.kind() == k), tunnel, "attribute {}", k);
+            }
 
             // The request itself parses back.
             let e = request::parse_destination_reply(&emit(&attrs), key.family()).unwrap().unwrap();
