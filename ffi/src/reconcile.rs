@@ -139,8 +139,10 @@ pub unsafe extern "C" fn lvs_desired_add_service(
 /// ```
 ///
 /// Omitted fields take the defaults (scheduler `wlc`, no persistence, NAT
-/// forwarding, weight 1, no thresholds); unknown fields are ignored, as in
-/// the Rust crate. The result is checked as `lvs_desired_add_service`
+/// forwarding, weight 1, no thresholds). Unknown fields are ignored, as in
+/// the Rust crate: a misspelt `"services"` loads as an empty desired
+/// state, which removes every service in scope; check `lvs_desired_len`
+/// when that matters. The result is checked as `lvs_desired_add_service`
 /// checks each service.
 ///
 /// Errors: `LVS_INVALID_JSON` (malformed JSON or a value of the wrong
