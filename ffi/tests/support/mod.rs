@@ -258,6 +258,8 @@ pub const PROGRAMS: &[(&str, &str)] = &[
     ("create_service", "examples/create_service.c"),
     ("watch_stats", "examples/watch_stats.c"),
     ("quickstart", "examples/quickstart.c"),
+    ("reconcile", "examples/reconcile.c"),
+    ("quickstart_reconcile", "examples/quickstart_reconcile.c"),
 ];
 
 /// [`PROGRAMS`], built plain and sanitized, with the `liblvs.so` they link.
