@@ -11,16 +11,18 @@
  *    handle) copy the full message of the last failure, including the
  *    kernel's extended-ACK text.
  *  - Opaque objects (lvs_handle, lvs_batch, lvs_service_list,
- *    lvs_destination_list, lvs_table) are created by this library and freed
- *    by the matching _free() function, which accepts NULL.
+ *    lvs_destination_list, lvs_table, lvs_connection_list, lvs_desired,
+ *    lvs_policy, lvs_reconciler, lvs_plan) are created by this library and
+ *    freed by the matching _free() function, which accepts NULL.
  *  - Plain structs (lvs_service, lvs_destination, ...) hold no pointers:
  *    the caller owns them; the library only reads inputs during a call and
  *    writes outputs before it returns.
  *  - A NULL, misaligned or out-of-range argument, a bad length or invalid
  *    UTF-8 is an error code, never undefined behaviour; no panic crosses
  *    into C.
- *  - Threads: an lvs_handle (and an lvs_batch) is used by one thread at a
- *    time; separate handles may be used on separate threads concurrently.
+ *  - Threads: an lvs_handle (and an lvs_batch, lvs_desired, lvs_policy or
+ *    lvs_reconciler being changed) is used by one thread at a time; separate
+ *    handles may be used on separate threads concurrently.
  */
 
 #ifndef LVS_H
@@ -44,6 +46,75 @@
  * `LVS_NOT_ATTEMPTED`.
  */
 #define LVS_ON_ERROR_STOP 1
+
+/**
+ * An array of this many `lvs_sync_daemon`s always holds what
+ * `lvs_handle_daemons` reports: a namespace runs at most one master and
+ * one backup.
+ */
+#define LVS_SYNC_DAEMONS_MAX 2
+
+/**
+ * `lvs_policy_set_drain_mode`: a leaving destination is set to weight 0
+ * (no new connections) and removed once it has no active and no inactive
+ * connections, or at the drain timeout.
+ */
+#define LVS_DRAIN_GRACEFUL 0
+
+/**
+ * `lvs_policy_set_drain_mode`: a leaving destination is removed at once;
+ * its connections stop working (set the sysctl
+ * `net.ipv4.vs.expire_nodest_conn=1` so that their next packet is
+ * rescheduled rather than dropped).
+ */
+#define LVS_DRAIN_IMMEDIATE 1
+
+/**
+ * `lvs_policy_set_drain_mode` class: destinations of TCP services
+ * (default graceful).
+ */
+#define LVS_DRAIN_TCP (1 << 0)
+
+/**
+ * Class: destinations of UDP services (default immediate: UDP
+ * "connections" are only timers and would hold a drain for minutes).
+ */
+#define LVS_DRAIN_UDP (1 << 1)
+
+/**
+ * Class: destinations of SCTP services (default immediate).
+ */
+#define LVS_DRAIN_SCTP (1 << 2)
+
+/**
+ * Class: destinations of firewall-mark services (default graceful).
+ */
+#define LVS_DRAIN_FWMARK (1 << 3)
+
+/**
+ * Class: destinations of address services of other protocols, e.g. ESP
+ * (default graceful).
+ */
+#define LVS_DRAIN_OTHER (1 << 4)
+
+/**
+ * Every class: `LVS_DRAIN_TCP | LVS_DRAIN_UDP | LVS_DRAIN_SCTP |
+ * LVS_DRAIN_FWMARK | LVS_DRAIN_OTHER`.
+ */
+#define LVS_DRAIN_ALL 31
+
+/**
+ * `lvs_policy_set_service_removal`: a service leaving the desired state
+ * is removed at once with its destinations (the default, as kube-proxy).
+ */
+#define LVS_SERVICE_REMOVAL_IMMEDIATE 0
+
+/**
+ * `lvs_policy_set_service_removal`: a service leaving the desired state
+ * stays while each of its destinations drains as the drain mode says,
+ * and goes once it has none left.
+ */
+#define LVS_SERVICE_REMOVAL_DRAIN 1
 
 /**
  * `addr.family` of an IPv4 address (`AF_INET`).
@@ -137,6 +208,51 @@
 #define LVS_TUN_GRE 2
 
 /**
+ * Size of `lvs_sync_daemon.interface`, including the NUL: interface names
+ * are at most 15 bytes (`IFNAMSIZ`).
+ */
+#define LVS_IFNAME_MAX 16
+
+/**
+ * Size of `lvs_connection.state`, including the NUL: the kernel's state
+ * names are at most 17 bytes (`SHUTDOWN_RECEIVED`).
+ */
+#define LVS_CONN_STATE_MAX 32
+
+/**
+ * `lvs_sync_daemon.role` of a master, which sends the state of its
+ * connections (`IP_VS_STATE_MASTER`).
+ */
+#define LVS_DAEMON_MASTER 1
+
+/**
+ * `lvs_sync_daemon.role` of a backup, which receives a master's
+ * connections (`IP_VS_STATE_BACKUP`).
+ */
+#define LVS_DAEMON_BACKUP 2
+
+/**
+ * `lvs_connection.origin`: not reported (`lvs_handle_connections`).
+ */
+#define LVS_CONN_ORIGIN_UNKNOWN 0
+
+/**
+ * `lvs_connection.origin`: scheduled by this host (`LOCAL`).
+ */
+#define LVS_CONN_ORIGIN_LOCAL 1
+
+/**
+ * `lvs_connection.origin`: made by this host's backup sync daemon from a
+ * master's message (`SYNC`).
+ */
+#define LVS_CONN_ORIGIN_SYNC 2
+
+/**
+ * `lvs_connection.origin`: a word this version does not know.
+ */
+#define LVS_CONN_ORIGIN_OTHER 3
+
+/**
  * `lvs_destination.tun_flags`: checksums (GUE or GRE).
  */
 #define LVS_TUN_F_CSUM 1
@@ -227,9 +343,16 @@ enum lvs_result
   LVS_DECODE = 15,
   /**
    * Not sent, because an earlier operation of the batch failed (or the
-   * batch was not applied yet).
+   * batch was not applied yet, or the plan is a dry run).
    */
   LVS_NOT_ATTEMPTED = 16,
+  /**
+   * A sync daemon cannot start while a service has a destination of the
+   * other address family (a tunnel across IPv4 and IPv6): the sync
+   * protocol cannot carry those connections (`EINVAL` on
+   * `IPVS_CMD_NEW_DAEMON`).
+   */
+  LVS_MIXED_FAMILY_DESTINATIONS = 17,
   /**
    * A required pointer argument was NULL.
    */
@@ -256,6 +379,12 @@ enum lvs_result
    * working on may be in an unspecified (but memory-safe) state.
    */
   LVS_PANIC = 105,
+  /**
+   * A JSON document could not be loaded: malformed JSON, or a value of
+   * the wrong shape. The message (`lvs_last_error`) has serde's text
+   * with the line and column.
+   */
+  LVS_INVALID_JSON = 106,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -273,6 +402,22 @@ typedef uint32_t lvs_result;
 typedef struct lvs_batch lvs_batch;
 
 /**
+ * The connection table of a namespace, from `lvs_handle_connections` or
+ * `lvs_handle_connections_with_origin`. Opaque; freed with
+ * `lvs_connection_list_free`.
+ */
+typedef struct lvs_connection_list lvs_connection_list;
+
+/**
+ * The services and destinations a reconciler should make exist. Opaque:
+ * made by `lvs_desired_new` or `lvs_desired_from_json`, freed by
+ * `lvs_desired_free`. Only read by a reconcile pass (never kept), so one
+ * desired state can serve many passes and reconcilers; used by one thread
+ * at a time while it is being changed.
+ */
+typedef struct lvs_desired lvs_desired;
+
+/**
  * The destinations of a service, from `lvs_handle_destinations` (freed
  * with `lvs_destination_list_free`) or borrowed from an `lvs_table` (by
  * `lvs_table_destinations`; never freed by the caller). Opaque.
@@ -288,6 +433,38 @@ typedef struct lvs_destination_list lvs_destination_list;
  * per thread for parallel work.
  */
 typedef struct lvs_handle lvs_handle;
+
+/**
+ * What a pass did (`lvs_reconciler_reconcile`) or would do
+ * (`lvs_reconciler_plan`): the changes in the order sent, one result per
+ * change, the destinations still draining, and the plan as text. Opaque:
+ * freed by `lvs_plan_free`; read-only, so several threads may read one.
+ */
+typedef struct lvs_plan lvs_plan;
+
+/**
+ * What a reconciler owns (its scope) and how destinations and services
+ * leave (drain modes, drain timeout, service removal). Opaque: made by
+ * `lvs_policy_new` or `lvs_policy_from_json`, changed by the
+ * `lvs_policy_*` setters, copied by `lvs_reconciler_new` and
+ * `lvs_reconciler_set_policy` (so it can be freed right after), freed by
+ * `lvs_policy_free`.
+ */
+typedef struct lvs_policy lvs_policy;
+
+/**
+ * A reconciler: a copy of a policy and the start times of the drains in
+ * progress (the only state that cannot live in the kernel). Opaque: made
+ * by `lvs_reconciler_new`, freed by `lvs_reconciler_free`; used by one
+ * thread at a time.
+ *
+ * It holds no handle: each pass (`lvs_reconciler_reconcile`, or the dry
+ * run `lvs_reconciler_plan`) takes one, which stays the caller's. Give
+ * one reconciler handles of one network namespace; a reconciler
+ * restarted from scratch finds unfinished drains in the kernel (weight 0,
+ * not desired) and finishes them.
+ */
+typedef struct lvs_reconciler lvs_reconciler;
 
 /**
  * The services of a namespace, from `lvs_handle_services`. Opaque; freed
@@ -582,9 +759,104 @@ typedef struct lvs_info {
 } lvs_info;
 
 /**
+ * A connection synchronisation daemon (ipvsadm `--start-daemon`): what to
+ * start with `lvs_daemon_start`, or what `lvs_handle_daemons` reports.
+ *
+ * Starting, 0 in `max_len`, `port`, `ttl` and `group.family` means the
+ * kernel's default (1472-byte messages for a master, 1452 with an IPv6
+ * group, the interface's MTU less the headers for a backup; port 8848;
+ * TTL 1; group 224.0.0.81). Read back, every option the kernel reports is
+ * filled in with its effective value (0 only from kernels before 4.3,
+ * which report none).
+ */
+typedef struct lvs_sync_daemon {
+  /**
+   * `LVS_DAEMON_MASTER` or `LVS_DAEMON_BACKUP` (read back: whatever
+   * state number the kernel reports).
+   */
+  uint32_t role;
+  /**
+   * The interface the daemon sends or receives on, in the handle's
+   * namespace: 1 to 15 bytes, NUL-terminated.
+   */
+  char interface[LVS_IFNAME_MAX];
+  /**
+   * Sync id, 0 to 255: a master stamps it on its messages; a backup
+   * accepts only messages with its own id, or every message when it is
+   * 0.
+   */
+  uint32_t sync_id;
+  /**
+   * Multicast group, IPv4 or IPv6 (ipvsadm `--mcast-group`); `family` 0
+   * (all zero) for the default. `group.port` must be 0: the port is
+   * `port`.
+   */
+  struct lvs_addr group;
+  /**
+   * UDP port (ipvsadm `--mcast-port`); 0: the default.
+   */
+  uint16_t port;
+  /**
+   * Largest sync message in bytes of UDP payload (ipvsadm
+   * `--sync-maxlen`); 0: the default. A backup needs at least 1024.
+   */
+  uint16_t max_len;
+  /**
+   * Multicast TTL or hop limit (ipvsadm `--mcast-ttl`); 0: the default.
+   */
+  uint8_t ttl;
+} lvs_sync_daemon;
+
+/**
+ * One entry of the kernel's connection table (ipvsadm `-Lnc`): a
+ * connection, or a persistence template (`client.port` 0).
+ */
+typedef struct lvs_connection {
+  /**
+   * IP protocol number (`LVS_PROTO_TCP`, ...); 0 for a firewall-mark
+   * template.
+   */
+  uint16_t protocol;
+  /**
+   * The client's address and port (port 0 in a template).
+   */
+  struct lvs_addr client;
+  /**
+   * The virtual address and port the client reached (a firewall-mark
+   * template: the mark as an IPv4 address).
+   */
+  struct lvs_addr virtual_addr;
+  /**
+   * The real server; its family may differ from the client's
+   * (tunnels).
+   */
+  struct lvs_addr destination;
+  /**
+   * State as the kernel names it, NUL-terminated: "ESTABLISHED",
+   * "SYN_RECV", "TIME_WAIT", "UDP", "NONE", "ASSURED", SCTP states, ...
+   */
+  char state[LVS_CONN_STATE_MAX];
+  /**
+   * Seconds before the entry expires.
+   */
+  uint32_t expires;
+  /**
+   * `LVS_CONN_ORIGIN_*`: set by `lvs_handle_connections_with_origin`
+   * only (`LVS_CONN_ORIGIN_UNKNOWN` from `lvs_handle_connections`).
+   */
+  uint8_t origin;
+  /**
+   * Persistence engine of the entry (e.g. "sip"), "" for none; from
+   * `lvs_handle_connections` only. Its data (the SIP Call-ID) comes
+   * from `lvs_connection_list_pe_data`.
+   */
+  char pe_name[LVS_NAME_MAX];
+} lvs_connection;
+
+/**
  * Every code, in numeric order.
  */
-#define lvs_result_ALL { LVS_OK, LVS_SERVICE_NOT_FOUND, LVS_SERVICE_EXISTS, LVS_DESTINATION_NOT_FOUND, LVS_DESTINATION_EXISTS, LVS_SCHEDULER_NOT_FOUND, LVS_DAEMON_RUNNING, LVS_DAEMON_NOT_RUNNING, LVS_NO_SUCH_INTERFACE, LVS_IPVS_UNAVAILABLE, LVS_PERMISSION_DENIED, LVS_INVALID_ARGUMENT, LVS_UNSUPPORTED, LVS_KERNEL, LVS_IO, LVS_DECODE, LVS_NOT_ATTEMPTED, LVS_NULL_PARAMETER, LVS_INVALID_UTF8, LVS_BUFFER_TOO_SMALL, LVS_OUT_OF_RANGE, LVS_OTHER, LVS_PANIC, }
+#define lvs_result_ALL { LVS_OK, LVS_SERVICE_NOT_FOUND, LVS_SERVICE_EXISTS, LVS_DESTINATION_NOT_FOUND, LVS_DESTINATION_EXISTS, LVS_SCHEDULER_NOT_FOUND, LVS_DAEMON_RUNNING, LVS_DAEMON_NOT_RUNNING, LVS_NO_SUCH_INTERFACE, LVS_IPVS_UNAVAILABLE, LVS_PERMISSION_DENIED, LVS_INVALID_ARGUMENT, LVS_UNSUPPORTED, LVS_KERNEL, LVS_IO, LVS_DECODE, LVS_NOT_ATTEMPTED, LVS_MIXED_FAMILY_DESTINATIONS, LVS_NULL_PARAMETER, LVS_INVALID_UTF8, LVS_BUFFER_TOO_SMALL, LVS_OUT_OF_RANGE, LVS_OTHER, LVS_PANIC, LVS_INVALID_JSON, }
 
 #ifdef __cplusplus
 extern "C" {
@@ -788,10 +1060,13 @@ const char *lvs_strerror(uint32_t result);
  * Copy the calling thread's last error message: the full message of the
  * most recent call on this thread that returned an error (empty after a
  * call that succeeded). Every function returning `lvs_result` sets it,
- * except the three that copy messages (this one, `lvs_handle_last_error`
- * and `lvs_batch_message`) and `lvs_batch_result`. It is the only message
- * of a failed call that takes no handle (`lvs_handle_open*`,
- * `lvs_batch_*`, `lvs_simulate`, `lvs_addr_parse`, ...).
+ * except the accessors that copy a stored message or result: this one,
+ * `lvs_handle_last_error`, `lvs_batch_result`, `lvs_batch_message`,
+ * `lvs_plan_result`, `lvs_plan_message` and
+ * `lvs_connection_list_pe_data`. It is the only message of a failed call
+ * that takes no handle (`lvs_handle_open*`, `lvs_batch_*`,
+ * `lvs_desired_*`, `lvs_policy_*`, `lvs_plan_*`, `lvs_simulate`,
+ * `lvs_addr_parse`, ...), including the JSON loaders' parse errors.
  *
  * The message is copied NUL-terminated into `buf`. Returns `LVS_OK`, or
  * `LVS_BUFFER_TOO_SMALL` when it did not fit: then as much as fits is
@@ -1145,6 +1420,102 @@ lvs_result lvs_handle_set_timeouts(struct lvs_handle *handle, const struct lvs_t
 lvs_result lvs_handle_apply(struct lvs_handle *handle, struct lvs_batch *batch, uint32_t on_error);
 
 /**
+ * Start a connection sync daemon in the handle's namespace
+ * (`IPVS_CMD_NEW_DAEMON`; ipvsadm `--start-daemon`). The kernel starts
+ * its threads before it answers. Not part of batches.
+ *
+ * Errors: `LVS_INVALID_ARGUMENT` (nothing sent: a role other than
+ * `LVS_DAEMON_MASTER` / `LVS_DAEMON_BACKUP`, an impossible interface name,
+ * a sync id above 255, a group that is not multicast, a `max_len` the
+ * kernel would clamp, ...), `LVS_INVALID_UTF8`, `LVS_DAEMON_RUNNING` (a
+ * daemon of that role already runs here), `LVS_NO_SUCH_INTERFACE`,
+ * `LVS_MIXED_FAMILY_DESTINATIONS`, `LVS_KERNEL` (e.g. the group cannot be
+ * reached through the interface), `LVS_PERMISSION_DENIED`, `LVS_IO`,
+ * `LVS_NULL_PARAMETER`.
+ *
+ * # Safety
+ * `handle` as for `lvs_service_add`. `daemon`: valid for reading one
+ * `lvs_sync_daemon` (not NULL); not kept.
+ */
+lvs_result lvs_daemon_start(struct lvs_handle *handle, const struct lvs_sync_daemon *daemon);
+
+/**
+ * Stop the sync daemon of `role` (`LVS_DAEMON_MASTER` or
+ * `LVS_DAEMON_BACKUP`) in the handle's namespace (`IPVS_CMD_DEL_DAEMON`;
+ * ipvsadm `--stop-daemon`). The kernel stops its threads before it
+ * answers.
+ *
+ * Errors: `LVS_INVALID_ARGUMENT` (another `role`; nothing sent),
+ * `LVS_DAEMON_NOT_RUNNING`, `LVS_PERMISSION_DENIED`, `LVS_IO`,
+ * `LVS_NULL_PARAMETER`.
+ *
+ * # Safety
+ * `handle` as for `lvs_service_add`.
+ */
+lvs_result lvs_daemon_stop(struct lvs_handle *handle, uint32_t role);
+
+/**
+ * Read the sync daemons running in the handle's namespace: none, one or
+ * both, the master first (`IPVS_CMD_GET_DAEMON`, a dump; ipvsadm `-L
+ * --daemon`). Each has every option the kernel reports filled in with its
+ * effective value.
+ *
+ * `*out_len` receives the number of daemons, and the first `len` of them
+ * are written to `out` (an array of `LVS_SYNC_DAEMONS_MAX` always
+ * suffices). Returns `LVS_OK`, or `LVS_BUFFER_TOO_SMALL` when there were
+ * more than `len` (those that fit are written).
+ *
+ * Errors: `LVS_BUFFER_TOO_SMALL`, `LVS_PERMISSION_DENIED`, `LVS_IO`,
+ * `LVS_DECODE`, `LVS_NULL_PARAMETER`.
+ *
+ * # Safety
+ * `handle` as for `lvs_service_add`. `out`: valid for writing `len`
+ * `lvs_sync_daemon`s; NULL only when `len` is 0. `out_len`: valid for
+ * writing one `size_t` (not NULL). Neither is kept.
+ */
+lvs_result lvs_handle_daemons(struct lvs_handle *handle,
+                              struct lvs_sync_daemon *out,
+                              size_t len,
+                              size_t *out_len);
+
+/**
+ * Read the connection table of the handle's namespace: every connection
+ * and persistence template, with persistence-engine data (ipvsadm
+ * `-Lnc`). Netlink has no such command: this reads
+ * `/proc/net/ip_vs_conn` as the kernel prints it for the handle's
+ * namespace. When that is not the calling thread's namespace, a
+ * short-lived helper thread enters it (`setns`, which needs
+ * `CAP_SYS_ADMIN`); the calling thread never changes namespace. The table
+ * is read in chunks, so entries changing meanwhile may be missed or seen
+ * twice.
+ *
+ * On success `*out` is a new list the caller frees with
+ * `lvs_connection_list_free`; on failure it is NULL (if `out` is not).
+ *
+ * Errors: `LVS_IO` (the file cannot be read, or the namespace cannot be
+ * entered), `LVS_IPVS_UNAVAILABLE` (no such file: IPVS is not loaded),
+ * `LVS_DECODE` (a line this library cannot parse), `LVS_NULL_PARAMETER`.
+ *
+ * # Safety
+ * `handle` as for `lvs_service_add`. `out`: valid for writing one pointer
+ * (not NULL).
+ */
+lvs_result lvs_handle_connections(struct lvs_handle *handle, struct lvs_connection_list **out);
+
+/**
+ * As `lvs_handle_connections`, with each entry's origin
+ * (`LVS_CONN_ORIGIN_LOCAL`, or `LVS_CONN_ORIGIN_SYNC` for an entry a
+ * backup sync daemon made from a master's message) and without
+ * persistence-engine data: reads `/proc/net/ip_vs_conn_sync`. Ownership,
+ * errors and safety as `lvs_handle_connections`.
+ *
+ * # Safety
+ * As `lvs_handle_connections`.
+ */
+lvs_result lvs_handle_connections_with_origin(struct lvs_handle *handle,
+                                              struct lvs_connection_list **out);
+
+/**
  * Number of services in `list`; 0 if `list` is NULL.
  *
  * # Safety
@@ -1242,6 +1613,503 @@ const struct lvs_destination_list *lvs_table_destinations(const struct lvs_table
  * this call (nor anything borrowed from it) and not freed twice.
  */
 void lvs_table_free(struct lvs_table *table);
+
+/**
+ * Number of entries in `list`; 0 if `list` is NULL.
+ *
+ * # Safety
+ * `list` must be NULL or a live list from `lvs_handle_connections*`.
+ */
+size_t lvs_connection_list_len(const struct lvs_connection_list *list);
+
+/**
+ * Entry `index` of `list` (hash-table order), or NULL if `list` is NULL
+ * or `index` is not below its length. The entry belongs to the list: it
+ * stays valid until `lvs_connection_list_free(list)` and must not be
+ * freed.
+ *
+ * # Safety
+ * `list` must be NULL or a live list from `lvs_handle_connections*`.
+ */
+const struct lvs_connection *lvs_connection_list_get(const struct lvs_connection_list *list,
+                                                     size_t index);
+
+/**
+ * Copy the persistence-engine data of entry `index` (for the `sip`
+ * engine, the Call-ID; "" when the entry has none, and always "" in a
+ * list from `lvs_handle_connections_with_origin`) into `buf`,
+ * NUL-terminated. Returns `LVS_OK`, `LVS_BUFFER_TOO_SMALL` (buffer rules
+ * as `lvs_last_error`), `LVS_OUT_OF_RANGE` or `LVS_NULL_PARAMETER`.
+ * Changes no last error.
+ *
+ * # Safety
+ * `list` must be a live list (not NULL). `buf` may be NULL only when
+ * `len` is 0; otherwise it must be valid for writes of `len` bytes.
+ * `out_len` may be NULL; if not, it receives the data's length without
+ * the NUL.
+ */
+lvs_result lvs_connection_list_pe_data(const struct lvs_connection_list *list,
+                                       size_t index,
+                                       char *buf,
+                                       size_t len,
+                                       size_t *out_len);
+
+/**
+ * Free a list from `lvs_handle_connections*`, and the entries in it. NULL
+ * is ignored.
+ *
+ * # Safety
+ * `list` must be NULL or a list from `lvs_handle_connections*`, not used
+ * after this call and not freed twice.
+ */
+void lvs_connection_list_free(struct lvs_connection_list *list);
+
+/**
+ * Create an empty desired state in `*out`, which the caller frees with
+ * `lvs_desired_free`. Reconciling an empty desired state removes every
+ * service in the policy's scope.
+ *
+ * Errors: `LVS_NULL_PARAMETER`.
+ *
+ * # Safety
+ * `out` must be valid for writing one pointer (not NULL).
+ */
+lvs_result lvs_desired_new(struct lvs_desired **out);
+
+/**
+ * Add a service with its `dests_len` destinations to `desired`. Order
+ * matters only for a service created from scratch: the kernel then lists
+ * its destinations in this order.
+ *
+ * Everything is checked now, as the handle would check it before sending:
+ * the service, each destination against the service (e.g. a family that
+ * differs from the service's needs tunnel forwarding), no address twice,
+ * and no service key already in `desired`. On any error nothing is added.
+ * Whether the service lies in a policy's scope is checked by each pass.
+ *
+ * Errors: `LVS_INVALID_ARGUMENT` (naming `service` or `dests[i]`),
+ * `LVS_INVALID_UTF8` (a name), `LVS_NULL_PARAMETER`.
+ *
+ * # Safety
+ * `desired`: a live desired state (not NULL), used by no other thread
+ * during the call. `service`: valid for reading one `lvs_service` (not
+ * NULL). `dests`: valid for reading `dests_len` `lvs_destination`s; NULL
+ * only when `dests_len` is 0. All are copied, none is kept.
+ */
+lvs_result lvs_desired_add_service(struct lvs_desired *desired,
+                                   const struct lvs_service *service,
+                                   const struct lvs_destination *dests,
+                                   size_t dests_len);
+
+/**
+ * Load a desired state from `len` bytes of JSON (no NUL needed) into a
+ * new `*out`, which the caller frees with `lvs_desired_free`; on failure
+ * `*out` is NULL. The format is the serde form of the Rust crate's
+ * `lvs::reconcile::DesiredState`, for example:
+ *
+ * ```json
+ * { "services": [
+ *     { "key": { "addr": { "protocol": "tcp", "addr": "10.0.0.1:80" } },
+ *       "scheduler": "rr",
+ *       "destinations": [ { "addr": "192.168.1.2:8080", "weight": 3 },
+ *                         { "addr": "192.168.1.3:8080",
+ *                           "forwarding": "directroute" } ] },
+ *     { "key": { "fwmark": { "family": "inet", "mark": 7 } },
+ *       "persistence": { "timeout": 300,
+ *                        "netmask": { "v4": "255.255.255.0" } } } ] }
+ * ```
+ *
+ * Omitted fields take the defaults (scheduler `wlc`, no persistence, NAT
+ * forwarding, weight 1, no thresholds). Unknown fields are ignored, as in
+ * the Rust crate: a misspelt `"services"` loads as an empty desired
+ * state, which removes every service in scope; check `lvs_desired_len`
+ * when that matters. The result is checked as `lvs_desired_add_service`
+ * checks each service.
+ *
+ * Errors: `LVS_INVALID_JSON` (malformed JSON or a value of the wrong
+ * shape: the thread's last error, `lvs_last_error`, has serde's message
+ * with line and column), `LVS_INVALID_ARGUMENT` (well-formed but invalid,
+ * e.g. a weight above 2147483647 or a service listed twice),
+ * `LVS_INVALID_UTF8`, `LVS_NULL_PARAMETER`.
+ *
+ * # Safety
+ * `json` must be valid for reading `len` bytes; it may be NULL only when
+ * `len` is 0 (empty input, which is not JSON). It is not kept. `out`
+ * must be valid for writing one pointer (not NULL).
+ */
+lvs_result lvs_desired_from_json(const char *json, size_t len, struct lvs_desired **out);
+
+/**
+ * Number of services in `desired`; 0 if `desired` is NULL.
+ *
+ * # Safety
+ * `desired` must be NULL or a live desired state not being changed by
+ * another thread.
+ */
+size_t lvs_desired_len(const struct lvs_desired *desired);
+
+/**
+ * Free a desired state. NULL is ignored.
+ *
+ * # Safety
+ * `desired` must be NULL or a desired state from `lvs_desired_new` or
+ * `lvs_desired_from_json`, not used after this call and not freed twice.
+ */
+void lvs_desired_free(struct lvs_desired *desired);
+
+/**
+ * Create a policy with the defaults in `*out`, which the caller frees
+ * with `lvs_policy_free`: the scope is every service of the namespace
+ * (services missing from the desired state are removed, whoever made
+ * them), destinations of TCP, firewall-mark and other services drain
+ * gracefully and those of UDP and SCTP services go at once, the drain
+ * timeout is 900 s, and leaving services are removed at once.
+ *
+ * Errors: `LVS_NULL_PARAMETER`.
+ *
+ * # Safety
+ * `out` must be valid for writing one pointer (not NULL).
+ */
+lvs_result lvs_policy_new(struct lvs_policy **out);
+
+/**
+ * Load a policy from `len` bytes of JSON into a new `*out`, which the
+ * caller frees with `lvs_policy_free`; on failure `*out` is NULL. The
+ * format is the serde form of the Rust crate's `lvs::reconcile::Policy`;
+ * omitted fields keep the defaults of `lvs_policy_new`, unknown fields
+ * are ignored. The drain timeout is in whole seconds here (`null`: no
+ * timeout). For example:
+ *
+ * ```json
+ * { "scope": { "any": [ { "prefixes": ["10.96.0.0/12"] },
+ *                       { "fwmarks": { "start": 1000, "end": 1999 } } ] },
+ *   "drain": { "udp": "graceful", "timeout": 60, "services": "drain" } }
+ * ```
+ *
+ * Errors and safety as `lvs_desired_from_json` (without the
+ * `LVS_INVALID_ARGUMENT` case).
+ *
+ * # Safety
+ * As `lvs_desired_from_json`.
+ */
+lvs_result lvs_policy_from_json(const char *json, size_t len, struct lvs_policy **out);
+
+/**
+ * Add the address services (TCP, UDP, SCTP, ...; never firewall-mark
+ * services) whose virtual address lies in `prefix` to the policy's scope,
+ * e.g. "10.96.0.0/12" or "2001:db8::/64". The scope of a new policy is
+ * every service; the first `lvs_policy_scope_add_*` call narrows it to
+ * what was added, and later ones widen it again. Services outside the
+ * scope are never touched; a desired service outside it fails the pass.
+ *
+ * Errors: `LVS_INVALID_ARGUMENT` (not an address with a prefix length),
+ * `LVS_INVALID_UTF8`, `LVS_NULL_PARAMETER`.
+ *
+ * # Safety
+ * `policy`: a live policy (not NULL), used by no other thread during the
+ * call. `prefix`: a NUL-terminated string (not NULL), not kept.
+ */
+lvs_result lvs_policy_scope_add_prefix(struct lvs_policy *policy, const char *prefix);
+
+/**
+ * Add the firewall-mark services (either family) with a mark from
+ * `first` to `last` inclusive to the policy's scope (narrowing a scope of
+ * every service, as `lvs_policy_scope_add_prefix` says).
+ *
+ * Errors: `LVS_INVALID_ARGUMENT` (`first` above `last`),
+ * `LVS_NULL_PARAMETER`.
+ *
+ * # Safety
+ * `policy`: a live policy (not NULL), used by no other thread during the
+ * call.
+ */
+lvs_result lvs_policy_scope_add_fwmarks(struct lvs_policy *policy, uint32_t first, uint32_t last);
+
+/**
+ * Add exactly the service `key` to the policy's scope (narrowing a scope
+ * of every service, as `lvs_policy_scope_add_prefix` says).
+ *
+ * Errors: `LVS_INVALID_ARGUMENT`, `LVS_NULL_PARAMETER`.
+ *
+ * # Safety
+ * `policy`: a live policy (not NULL), used by no other thread during the
+ * call. `key`: valid for reading one `lvs_service_key` (not NULL); copied,
+ * not kept.
+ */
+lvs_result lvs_policy_scope_add_service(struct lvs_policy *policy,
+                                        const struct lvs_service_key *key);
+
+/**
+ * Set how destinations leave, for the services of the classes in
+ * `classes` (`LVS_DRAIN_TCP | LVS_DRAIN_UDP | ...`, or `LVS_DRAIN_ALL`):
+ * `mode` is `LVS_DRAIN_GRACEFUL` or `LVS_DRAIN_IMMEDIATE`. Other classes
+ * keep their mode.
+ *
+ * Graceful draining sets weight 0, which stops new connections with
+ * every scheduler except `sh` and `mh` without their fallback flag; a
+ * destination whose forwarding method this library cannot write back is
+ * removed at once. Connections count as the kernel reports them (active +
+ * inactive): closed TCP connections stay inactive for about 2 minutes.
+ *
+ * Errors: `LVS_INVALID_ARGUMENT` (`classes` 0 or with unknown bits, or an
+ * unknown `mode`; nothing is changed), `LVS_NULL_PARAMETER`.
+ *
+ * # Safety
+ * `policy`: a live policy (not NULL), used by no other thread during the
+ * call.
+ */
+lvs_result lvs_policy_set_drain_mode(struct lvs_policy *policy, uint32_t classes, uint32_t mode);
+
+/**
+ * Set the drain timeout in milliseconds: a draining destination is
+ * removed this long after its drain started even if it still has
+ * connections. 0 means no timeout (wait for the connections however long
+ * they live). The default is 900000 (900 s, IPVS's idle timeout of an
+ * established TCP connection). A reconciler restarted from scratch starts
+ * the timeout of a drain it finds at first sight.
+ *
+ * Errors: `LVS_NULL_PARAMETER`.
+ *
+ * # Safety
+ * `policy`: a live policy (not NULL), used by no other thread during the
+ * call.
+ */
+lvs_result lvs_policy_set_drain_timeout(struct lvs_policy *policy, uint64_t timeout_ms);
+
+/**
+ * Set what happens to a service leaving the desired state:
+ * `LVS_SERVICE_REMOVAL_IMMEDIATE` (the default) or
+ * `LVS_SERVICE_REMOVAL_DRAIN`.
+ *
+ * Errors: `LVS_INVALID_ARGUMENT` (another value; nothing is changed),
+ * `LVS_NULL_PARAMETER`.
+ *
+ * # Safety
+ * `policy`: a live policy (not NULL), used by no other thread during the
+ * call.
+ */
+lvs_result lvs_policy_set_service_removal(struct lvs_policy *policy, uint32_t removal);
+
+/**
+ * Free a policy. NULL is ignored. Reconcilers made from it keep their
+ * copy.
+ *
+ * # Safety
+ * `policy` must be NULL or a policy from `lvs_policy_new` or
+ * `lvs_policy_from_json`, not used after this call and not freed twice.
+ */
+void lvs_policy_free(struct lvs_policy *policy);
+
+/**
+ * Create a reconciler in `*out` with a copy of `policy` (which the caller
+ * still owns and may free at once). The caller frees the reconciler with
+ * `lvs_reconciler_free`.
+ *
+ * Errors: `LVS_NULL_PARAMETER` (`policy` is required: the default scope
+ * is every service of the namespace, and removing services nobody meant
+ * to manage should take an explicit policy).
+ *
+ * # Safety
+ * `policy`: a live policy (not NULL), not being changed by another thread;
+ * not kept. `out` must be valid for writing one pointer (not NULL).
+ */
+lvs_result lvs_reconciler_new(const struct lvs_policy *policy, struct lvs_reconciler **out);
+
+/**
+ * Replace the reconciler's policy with a copy of `policy`; drains in
+ * progress keep their start times.
+ *
+ * Errors: `LVS_NULL_PARAMETER`.
+ *
+ * # Safety
+ * `reconciler`: a live reconciler (not NULL), used by no other thread
+ * during the call. `policy`: a live policy (not NULL), not kept.
+ */
+lvs_result lvs_reconciler_set_policy(struct lvs_reconciler *reconciler,
+                                     const struct lvs_policy *policy);
+
+/**
+ * Free a reconciler. NULL is ignored. Nothing in the kernel changes.
+ *
+ * # Safety
+ * `reconciler` must be NULL or a reconciler from `lvs_reconciler_new`,
+ * not used after this call and not freed twice.
+ */
+void lvs_reconciler_free(struct lvs_reconciler *reconciler);
+
+/**
+ * One reconcile pass (the Rust `Reconciler::reconcile`): read the whole
+ * table with `handle` (one dump of services, pipelined dumps of
+ * destinations), plan the fewest changes that make the kernel match
+ * `desired` within the policy's scope, and apply them in one pipelined
+ * batch that never stops at a failure. A pass with nothing to do costs
+ * one read and no write. Changed services and destinations are updated
+ * in place, never recreated; leaving destinations drain per the policy;
+ * services outside the scope are never touched.
+ *
+ * `*out` receives a new plan (free it with `lvs_plan_free`) whenever the
+ * pass ran, with one result per change (`lvs_plan_result`):
+ * - `LVS_OK`: every change succeeded (or there was none);
+ * - another code, with `*out` set: that of the first change that failed
+ *   (`lvs_plan_failures` counts them); the handle's last error says how
+ *   many failed and why the first did. Nothing needs repair: the next
+ *   pass reads the table again and plans what is still missing.
+ *
+ * When the pass could not run, `*out` is NULL (if `out` is not) and
+ * nothing was sent:
+ * `LVS_INVALID_ARGUMENT` (a desired service outside the policy's scope),
+ * a read error (`LVS_PERMISSION_DENIED`, `LVS_IO`, `LVS_DECODE`), or
+ * `LVS_NULL_PARAMETER`. Every outcome is recorded as the handle's last
+ * error (unless `handle` is NULL) and the thread's.
+ *
+ * # Safety
+ * `reconciler`: a live reconciler; `handle`: a live handle; both not
+ * NULL and used by no other thread during the call. `desired`: a live
+ * desired state (not NULL) not being changed by another thread; not kept.
+ * `out`: valid for writing one pointer (not NULL).
+ */
+lvs_result lvs_reconciler_reconcile(struct lvs_reconciler *reconciler,
+                                    struct lvs_handle *handle,
+                                    const struct lvs_desired *desired,
+                                    struct lvs_plan **out);
+
+/**
+ * A dry run (the Rust `Reconciler::plan`): read the table with `handle`
+ * and plan as `lvs_reconciler_reconcile` would, but send nothing and
+ * leave the reconciler's drain memory unchanged. On success `*out` is a
+ * new plan the caller frees with `lvs_plan_free`; its results are all
+ * `LVS_NOT_ATTEMPTED`. Print it with `lvs_plan_text` or
+ * `lvs_plan_ipvsadm`.
+ *
+ * Errors (then `*out` is NULL): as the cases of `lvs_reconciler_reconcile`
+ * where the pass could not run.
+ *
+ * # Safety
+ * As `lvs_reconciler_reconcile`.
+ */
+lvs_result lvs_reconciler_plan(struct lvs_reconciler *reconciler,
+                               struct lvs_handle *handle,
+                               const struct lvs_desired *desired,
+                               struct lvs_plan **out);
+
+/**
+ * Number of changes in `plan` (the writes a reconcile sent); 0 if `plan`
+ * is NULL or has nothing to do.
+ *
+ * # Safety
+ * `plan` must be NULL or a live plan.
+ */
+size_t lvs_plan_len(const struct lvs_plan *plan);
+
+/**
+ * Number of changes that failed; 0 if `plan` is NULL or a dry run.
+ *
+ * # Safety
+ * `plan` must be NULL or a live plan.
+ */
+size_t lvs_plan_failures(const struct lvs_plan *plan);
+
+/**
+ * Number of destinations still draining once the plan is applied
+ * (including drains it starts): weight 0, waiting for their connections
+ * or the timeout. 0 if `plan` is NULL.
+ *
+ * # Safety
+ * `plan` must be NULL or a live plan.
+ */
+size_t lvs_plan_draining(const struct lvs_plan *plan);
+
+/**
+ * Number of services of the namespace the plan left alone because they
+ * are outside the policy's scope. 0 if `plan` is NULL.
+ *
+ * # Safety
+ * `plan` must be NULL or a live plan.
+ */
+size_t lvs_plan_unmanaged(const struct lvs_plan *plan);
+
+/**
+ * The result of change `index` (0-based, in the order sent): `LVS_OK`,
+ * the change's error code, or `LVS_NOT_ATTEMPTED` for a dry run.
+ * `LVS_OUT_OF_RANGE` when `index` is not below `lvs_plan_len`,
+ * `LVS_NULL_PARAMETER` when `plan` is NULL. Changes no last error.
+ *
+ * # Safety
+ * `plan` must be a live plan (not NULL).
+ */
+lvs_result lvs_plan_result(const struct lvs_plan *plan, size_t index);
+
+/**
+ * Copy the full error message of change `index` ("" if it succeeded)
+ * into `buf`, NUL-terminated. Returns `LVS_OK`, `LVS_BUFFER_TOO_SMALL`
+ * (buffer rules as `lvs_last_error`), `LVS_OUT_OF_RANGE` or
+ * `LVS_NULL_PARAMETER`. Changes no last error.
+ *
+ * # Safety
+ * `plan` must be a live plan (not NULL). `buf` may be NULL only when
+ * `len` is 0; otherwise it must be valid for writes of `len` bytes.
+ * `out_len` may be NULL; if not, it receives the message's length
+ * without the NUL.
+ */
+lvs_result lvs_plan_message(const struct lvs_plan *plan,
+                            size_t index,
+                            char *buf,
+                            size_t len,
+                            size_t *out_len);
+
+/**
+ * Write change `index` as one line of text (no newline) into `buf`,
+ * NUL-terminated, as `lvs_plan_text` shows it, e.g.
+ * `+ service TCP 10.0.0.1:80 rr` or
+ * `~ dest TCP 10.0.0.1:80 -> 192.168.1.1:80 weight 1 -> 0 (drain)`.
+ * Returns `LVS_OK`, `LVS_BUFFER_TOO_SMALL` (as much as fits is written;
+ * `out_len` gives the length needed), `LVS_OUT_OF_RANGE` or
+ * `LVS_NULL_PARAMETER`; a failure is the thread's last error.
+ *
+ * # Safety
+ * As `lvs_plan_message`.
+ */
+lvs_result lvs_plan_change(const struct lvs_plan *plan,
+                           size_t index,
+                           char *buf,
+                           size_t len,
+                           size_t *out_len);
+
+/**
+ * Write the whole plan as text into `buf`, NUL-terminated: the Rust
+ * `Plan`'s display, one line per change (`+` add, `~` update, `-`
+ * remove), then `# draining ...` lines, the number of services outside
+ * the scope, and `# no changes` for an empty plan. Errors and buffer
+ * rules as `lvs_plan_change`; call it with `len` 0 to learn the length.
+ *
+ * # Safety
+ * `plan` must be a live plan (not NULL). `buf` and `out_len` as for
+ * `lvs_plan_message`.
+ */
+lvs_result lvs_plan_text(const struct lvs_plan *plan, char *buf, size_t len, size_t *out_len);
+
+/**
+ * Write the plan's changes as `ipvsadm -R` input into `buf`,
+ * NUL-terminated: one command per line in `ipvsadm -S` syntax (an empty
+ * string for an empty plan), e.g. to hand to an operator or compare with
+ * ipvsadm. Errors as `lvs_plan_text`, plus `LVS_INVALID_ARGUMENT` for
+ * what ipvsadm cannot express (protocols other than TCP, UDP and SCTP;
+ * local forwarding; a direct-routing or tunnel destination whose port
+ * differs from its service's).
+ *
+ * # Safety
+ * As `lvs_plan_text`.
+ */
+lvs_result lvs_plan_ipvsadm(const struct lvs_plan *plan, char *buf, size_t len, size_t *out_len);
+
+/**
+ * Free a plan and its results. NULL is ignored.
+ *
+ * # Safety
+ * `plan` must be NULL or a plan from `lvs_reconciler_reconcile` or
+ * `lvs_reconciler_plan`, not used after this call and not freed twice.
+ */
+void lvs_plan_free(struct lvs_plan *plan);
 
 /**
  * Simulate IPVS scheduling without a kernel: build the service `service`

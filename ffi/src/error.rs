@@ -59,8 +59,13 @@ pub enum lvs_result {
     /// A kernel reply could not be decoded (a bug in lvs: please report it).
     LVS_DECODE = 15,
     /// Not sent, because an earlier operation of the batch failed (or the
-    /// batch was not applied yet).
+    /// batch was not applied yet, or the plan is a dry run).
     LVS_NOT_ATTEMPTED = 16,
+    /// A sync daemon cannot start while a service has a destination of the
+    /// other address family (a tunnel across IPv4 and IPv6): the sync
+    /// protocol cannot carry those connections (`EINVAL` on
+    /// `IPVS_CMD_NEW_DAEMON`).
+    LVS_MIXED_FAMILY_DESTINATIONS = 17,
     /// A required pointer argument was NULL.
     LVS_NULL_PARAMETER = 100,
     /// A string argument was not valid UTF-8.
@@ -75,11 +80,15 @@ pub enum lvs_result {
     /// lvs panicked: a bug in lvs, please report it. The object the call was
     /// working on may be in an unspecified (but memory-safe) state.
     LVS_PANIC = 105,
+    /// A JSON document could not be loaded: malformed JSON, or a value of
+    /// the wrong shape. The message (`lvs_last_error`) has serde's text
+    /// with the line and column.
+    LVS_INVALID_JSON = 106,
 }
 
 impl lvs_result {
     /// Every code, in numeric order.
-    pub const ALL: [lvs_result; 23] = [
+    pub const ALL: [lvs_result; 25] = [
         lvs_result::LVS_OK,
         lvs_result::LVS_SERVICE_NOT_FOUND,
         lvs_result::LVS_SERVICE_EXISTS,
@@ -97,12 +106,14 @@ impl lvs_result {
         lvs_result::LVS_IO,
         lvs_result::LVS_DECODE,
         lvs_result::LVS_NOT_ATTEMPTED,
+        lvs_result::LVS_MIXED_FAMILY_DESTINATIONS,
         lvs_result::LVS_NULL_PARAMETER,
         lvs_result::LVS_INVALID_UTF8,
         lvs_result::LVS_BUFFER_TOO_SMALL,
         lvs_result::LVS_OUT_OF_RANGE,
         lvs_result::LVS_OTHER,
         lvs_result::LVS_PANIC,
+        lvs_result::LVS_INVALID_JSON,
     ];
 
     /// The code with this number, if there is one.
@@ -130,6 +141,7 @@ impl lvs_result {
             ErrorKind::Io => LVS_IO,
             ErrorKind::Decode => LVS_DECODE,
             ErrorKind::NotAttempted => LVS_NOT_ATTEMPTED,
+            ErrorKind::MixedFamilyDestinations => LVS_MIXED_FAMILY_DESTINATIONS,
             // A kind added to lvs after this list: a code is added here
             // with a new number; until then it is LVS_OTHER.
             _ => LVS_OTHER,
@@ -156,12 +168,16 @@ impl lvs_result {
             LVS_IO => c"I/O error or timeout talking to the kernel",
             LVS_DECODE => c"could not decode the kernel's reply (a bug in lvs)",
             LVS_NOT_ATTEMPTED => c"not attempted",
+            LVS_MIXED_FAMILY_DESTINATIONS => {
+                c"a sync daemon cannot run while a destination has the other address family than its service"
+            }
             LVS_NULL_PARAMETER => c"a required pointer argument was NULL",
             LVS_INVALID_UTF8 => c"a string argument was not valid UTF-8",
             LVS_BUFFER_TOO_SMALL => c"the output buffer is too small",
             LVS_OUT_OF_RANGE => c"index out of range",
             LVS_OTHER => c"other error",
             LVS_PANIC => c"internal error: lvs panicked (a bug in lvs)",
+            LVS_INVALID_JSON => c"invalid JSON, or JSON of the wrong shape",
         }
     }
 }
@@ -309,10 +325,13 @@ pub extern "C" fn lvs_strerror(result: u32) -> *const c_char {
 /// Copy the calling thread's last error message: the full message of the
 /// most recent call on this thread that returned an error (empty after a
 /// call that succeeded). Every function returning `lvs_result` sets it,
-/// except the three that copy messages (this one, `lvs_handle_last_error`
-/// and `lvs_batch_message`) and `lvs_batch_result`. It is the only message
-/// of a failed call that takes no handle (`lvs_handle_open*`,
-/// `lvs_batch_*`, `lvs_simulate`, `lvs_addr_parse`, ...).
+/// except the accessors that copy a stored message or result: this one,
+/// `lvs_handle_last_error`, `lvs_batch_result`, `lvs_batch_message`,
+/// `lvs_plan_result`, `lvs_plan_message` and
+/// `lvs_connection_list_pe_data`. It is the only message of a failed call
+/// that takes no handle (`lvs_handle_open*`, `lvs_batch_*`,
+/// `lvs_desired_*`, `lvs_policy_*`, `lvs_plan_*`, `lvs_simulate`,
+/// `lvs_addr_parse`, ...), including the JSON loaders' parse errors.
 ///
 /// The message is copied NUL-terminated into `buf`. Returns `LVS_OK`, or
 /// `LVS_BUFFER_TOO_SMALL` when it did not fit: then as much as fits is
@@ -364,12 +383,14 @@ mod tests {
             (LVS_IO, 14),
             (LVS_DECODE, 15),
             (LVS_NOT_ATTEMPTED, 16),
+            (LVS_MIXED_FAMILY_DESTINATIONS, 17),
             (LVS_NULL_PARAMETER, 100),
             (LVS_INVALID_UTF8, 101),
             (LVS_BUFFER_TOO_SMALL, 102),
             (LVS_OUT_OF_RANGE, 103),
             (LVS_OTHER, 104),
             (LVS_PANIC, 105),
+            (LVS_INVALID_JSON, 106),
         ];
         assert_eq!(pinned.len(), lvs_result::ALL.len());
         for ((r, n), all) in pinned.into_iter().zip(lvs_result::ALL) {
@@ -377,7 +398,8 @@ mod tests {
             assert_eq!(r, all, "ALL is out of order");
             assert_eq!(lvs_result::from_u32(n), Some(r));
         }
-        assert_eq!(lvs_result::from_u32(17), None);
+        assert_eq!(lvs_result::from_u32(18), None);
+        assert_eq!(lvs_result::from_u32(107), None);
     }
 
     #[test]
@@ -400,6 +422,8 @@ mod tests {
             Io,
             Decode,
             NotAttempted,
+            // Added after the first release: the next free number.
+            MixedFamilyDestinations,
         ];
         for (i, k) in kinds.into_iter().enumerate() {
             assert_eq!(lvs_result::from_kind(k) as u32, i as u32 + 1, "{k:?}");

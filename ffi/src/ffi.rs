@@ -6,7 +6,7 @@
 //!   ...) stand for a boxed Rust value; plain `#[repr(C)]` structs stand
 //!   for themselves.
 //! - `try_ref!`, `try_mut!`, `try_out!`, `try_slice!`,
-//!   `try_slice_out!` and `try_cstr!` check a pointer argument (NULL,
+//!   `try_slice_out!`, `try_bytes!`, `try_cstr!` and `try_utf8!` check a pointer argument (NULL,
 //!   alignment, length) and turn it into a reference, or an
 //!   `LVS_NULL_PARAMETER` / `LVS_INVALID_ARGUMENT` failure that names the
 //!   argument. `try_box!` takes back ownership for a `_free` function.
@@ -178,6 +178,17 @@ pub(crate) unsafe fn slice_out<'a, T>(
     Ok(unsafe { std::slice::from_raw_parts_mut(p.cast::<MaybeUninit<T>>(), len) })
 }
 
+/// `len` bytes of text from C (`const char *` with a length, no NUL
+/// needed); NULL is fine when `len` is 0.
+///
+/// # Safety
+/// As `slice`.
+pub(crate) unsafe fn bytes<'a>(p: *const c_char, len: usize, what: &str) -> Outcome<&'a [u8]> {
+    // SAFETY: forwarded from this function's contract; c_char and u8 have
+    // the same size and alignment.
+    unsafe { slice(p.cast::<u8>(), len, what) }
+}
+
 /// A NUL-terminated string argument.
 ///
 /// # Safety
@@ -259,6 +270,16 @@ macro_rules! try_slice_out {
         // SAFETY: every extern fn using try_slice_out! promises in its
         // `# Safety` that `$p` is NULL or valid for writes of `$n` values.
         unsafe { $crate::ffi::slice_out($p, $n, stringify!($p)) }
+    };
+}
+
+/// `try_bytes!(p, n)`: `n` bytes of text (`const char *` and a length) as
+/// `&[u8]`.
+macro_rules! try_bytes {
+    ($p:ident, $n:expr) => {
+        // SAFETY: every extern fn using try_bytes! promises in its
+        // `# Safety` that `$p` is NULL or valid for reads of `$n` bytes.
+        unsafe { $crate::ffi::bytes($p, $n, stringify!($p)) }
     };
 }
 

@@ -10,12 +10,14 @@ use std::os::unix::ffi::OsStrExt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Duration;
 
-use lvs::{Handle, OnError};
+use lvs::{DaemonRole, Handle, OnError};
 
 use crate::batch::{Batch, lvs_batch};
 use crate::error::{Failure, Outcome, copy_message, finish, lvs_result};
 use crate::ffi::into_raw;
-use crate::list::{Table, lvs_destination_list, lvs_service_list, lvs_table};
+use crate::list::{
+    ConnList, Table, lvs_connection_list, lvs_destination_list, lvs_service_list, lvs_table,
+};
 use crate::panic::panic_failure;
 use crate::types::*;
 
@@ -45,7 +47,7 @@ macro_rules! on_handle {
         // SAFETY: every extern fn using on_handle! promises in its
         // `# Safety` that `$handle` is NULL or a live handle that no other
         // thread uses during the call.
-        unsafe { with_handle($handle, body) }
+        unsafe { $crate::handle::with_handle($handle, body) }
     }};
 }
 
@@ -64,7 +66,7 @@ macro_rules! open_with {
 ///
 /// # Safety
 /// `handle` is NULL or a live handle used by no other thread now.
-unsafe fn with_handle(
+pub(crate) unsafe fn with_handle(
     handle: *mut lvs_handle,
     f: impl FnOnce(&mut Handle) -> Outcome,
 ) -> lvs_result {
@@ -684,6 +686,176 @@ pub unsafe extern "C" fn lvs_handle_apply(
                 }
             };
             batch.apply(h, on_error)
+        })
+    }
+}
+
+// ----- sync daemon ------------------------------------------------------------------
+
+/// An array of this many `lvs_sync_daemon`s always holds what
+/// `lvs_handle_daemons` reports: a namespace runs at most one master and
+/// one backup.
+pub const LVS_SYNC_DAEMONS_MAX: usize = 2;
+
+/// Start a connection sync daemon in the handle's namespace
+/// (`IPVS_CMD_NEW_DAEMON`; ipvsadm `--start-daemon`). The kernel starts
+/// its threads before it answers. Not part of batches.
+///
+/// Errors: `LVS_INVALID_ARGUMENT` (nothing sent: a role other than
+/// `LVS_DAEMON_MASTER` / `LVS_DAEMON_BACKUP`, an impossible interface name,
+/// a sync id above 255, a group that is not multicast, a `max_len` the
+/// kernel would clamp, ...), `LVS_INVALID_UTF8`, `LVS_DAEMON_RUNNING` (a
+/// daemon of that role already runs here), `LVS_NO_SUCH_INTERFACE`,
+/// `LVS_MIXED_FAMILY_DESTINATIONS`, `LVS_KERNEL` (e.g. the group cannot be
+/// reached through the interface), `LVS_PERMISSION_DENIED`, `LVS_IO`,
+/// `LVS_NULL_PARAMETER`.
+///
+/// # Safety
+/// `handle` as for `lvs_service_add`. `daemon`: valid for reading one
+/// `lvs_sync_daemon` (not NULL); not kept.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_daemon_start(
+    handle: *mut lvs_handle,
+    daemon: *const lvs_sync_daemon,
+) -> lvs_result {
+    ffi_boundary! {
+        on_handle!(handle, |h| Ok(h.start_daemon(&try_ref!(daemon)?.model("daemon")?)?))
+    }
+}
+
+/// Stop the sync daemon of `role` (`LVS_DAEMON_MASTER` or
+/// `LVS_DAEMON_BACKUP`) in the handle's namespace (`IPVS_CMD_DEL_DAEMON`;
+/// ipvsadm `--stop-daemon`). The kernel stops its threads before it
+/// answers.
+///
+/// Errors: `LVS_INVALID_ARGUMENT` (another `role`; nothing sent),
+/// `LVS_DAEMON_NOT_RUNNING`, `LVS_PERMISSION_DENIED`, `LVS_IO`,
+/// `LVS_NULL_PARAMETER`.
+///
+/// # Safety
+/// `handle` as for `lvs_service_add`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_daemon_stop(handle: *mut lvs_handle, role: u32) -> lvs_result {
+    ffi_boundary! {
+        on_handle!(handle, |h| Ok(h.stop_daemon(DaemonRole::from_state(role))?))
+    }
+}
+
+/// Read the sync daemons running in the handle's namespace: none, one or
+/// both, the master first (`IPVS_CMD_GET_DAEMON`, a dump; ipvsadm `-L
+/// --daemon`). Each has every option the kernel reports filled in with its
+/// effective value.
+///
+/// `*out_len` receives the number of daemons, and the first `len` of them
+/// are written to `out` (an array of `LVS_SYNC_DAEMONS_MAX` always
+/// suffices). Returns `LVS_OK`, or `LVS_BUFFER_TOO_SMALL` when there were
+/// more than `len` (those that fit are written).
+///
+/// Errors: `LVS_BUFFER_TOO_SMALL`, `LVS_PERMISSION_DENIED`, `LVS_IO`,
+/// `LVS_DECODE`, `LVS_NULL_PARAMETER`.
+///
+/// # Safety
+/// `handle` as for `lvs_service_add`. `out`: valid for writing `len`
+/// `lvs_sync_daemon`s; NULL only when `len` is 0. `out_len`: valid for
+/// writing one `size_t` (not NULL). Neither is kept.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_handle_daemons(
+    handle: *mut lvs_handle,
+    out: *mut lvs_sync_daemon,
+    len: usize,
+    out_len: *mut usize,
+) -> lvs_result {
+    ffi_boundary! {
+        on_handle!(handle, |h| {
+            let mut count = try_out!(out_len)?;
+            let slots = try_slice_out!(out, len)?;
+            let daemons = h
+                .daemons()?
+                .iter()
+                .map(lvs_sync_daemon::from_model)
+                .collect::<Outcome<Vec<_>>>()?;
+            count.set(daemons.len());
+            for (slot, d) in slots.iter_mut().zip(&daemons) {
+                slot.write(*d);
+            }
+            if daemons.len() > len {
+                return Err(Failure::new(
+                    lvs_result::LVS_BUFFER_TOO_SMALL,
+                    format!(
+                        "list sync daemons: {} daemons run, the array holds {len}",
+                        daemons.len()
+                    ),
+                ));
+            }
+            Ok(())
+        })
+    }
+}
+
+// ----- connection table ---------------------------------------------------------------
+
+/// Read the connection table of the handle's namespace: every connection
+/// and persistence template, with persistence-engine data (ipvsadm
+/// `-Lnc`). Netlink has no such command: this reads
+/// `/proc/net/ip_vs_conn` as the kernel prints it for the handle's
+/// namespace. When that is not the calling thread's namespace, a
+/// short-lived helper thread enters it (`setns`, which needs
+/// `CAP_SYS_ADMIN`); the calling thread never changes namespace. The table
+/// is read in chunks, so entries changing meanwhile may be missed or seen
+/// twice.
+///
+/// On success `*out` is a new list the caller frees with
+/// `lvs_connection_list_free`; on failure it is NULL (if `out` is not).
+///
+/// Errors: `LVS_IO` (the file cannot be read, or the namespace cannot be
+/// entered), `LVS_IPVS_UNAVAILABLE` (no such file: IPVS is not loaded),
+/// `LVS_DECODE` (a line this library cannot parse), `LVS_NULL_PARAMETER`.
+///
+/// # Safety
+/// `handle` as for `lvs_service_add`. `out`: valid for writing one pointer
+/// (not NULL).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_handle_connections(
+    handle: *mut lvs_handle,
+    out: *mut *mut lvs_connection_list,
+) -> lvs_result {
+    ffi_boundary! {
+        // NULL in `*out` first, even if `handle` turns out to be NULL.
+        if let Ok(mut out) = try_out!(out) {
+            out.set(std::ptr::null_mut());
+        }
+        on_handle!(handle, |h| {
+            let mut out = try_out!(out)?;
+            let list = ConnList::from_model(&h.connections()?)?;
+            out.set(into_raw::<lvs_connection_list>(list));
+            Ok(())
+        })
+    }
+}
+
+/// As `lvs_handle_connections`, with each entry's origin
+/// (`LVS_CONN_ORIGIN_LOCAL`, or `LVS_CONN_ORIGIN_SYNC` for an entry a
+/// backup sync daemon made from a master's message) and without
+/// persistence-engine data: reads `/proc/net/ip_vs_conn_sync`. Ownership,
+/// errors and safety as `lvs_handle_connections`.
+///
+/// # Safety
+/// As `lvs_handle_connections`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_handle_connections_with_origin(
+    handle: *mut lvs_handle,
+    out: *mut *mut lvs_connection_list,
+) -> lvs_result {
+    ffi_boundary! {
+        // NULL in `*out` first, even if `handle` turns out to be NULL.
+        if let Ok(mut out) = try_out!(out) {
+            out.set(std::ptr::null_mut());
+        }
+        on_handle!(handle, |h| {
+            let mut out = try_out!(out)?;
+            let list = ConnList::from_model(&h.connections_with_origin()?)?;
+            out.set(into_raw::<lvs_connection_list>(list));
+            Ok(())
         })
     }
 }

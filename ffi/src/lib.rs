@@ -8,6 +8,9 @@
 //! | `lvs_service`, `lvs_destination`, `lvs_stats`, ... (plain structs) | `lvs::Service`, `lvs::Destination`, ... | [`types`] |
 //! | `lvs_service_list`, `lvs_destination_list`, `lvs_table` | `Vec<ServiceEntry>`, ... | [`list`] |
 //! | `lvs_batch`, `lvs_handle_apply` | `lvs::Op`, `Handle::apply_with` | [`batch`] |
+//! | `lvs_daemon_*`, `lvs_handle_daemons`, `lvs_sync_daemon` | `Handle::start_daemon`, `lvs::SyncDaemon`, ... | [`handle`], [`types`] |
+//! | `lvs_handle_connections*`, `lvs_connection_list`, `lvs_connection` | `Handle::connections*`, `lvs::Connection` | [`handle`], [`list`], [`types`] |
+//! | `lvs_desired`, `lvs_policy`, `lvs_reconciler`, `lvs_plan` | `lvs::reconcile::{DesiredState, Policy, plan, apply, Plan}` | [`reconcile`] |
 //! | `lvs_simulate` | `lvs::sched::simulate` | [`sched`] |
 //! | `lvs_result`, `lvs_strerror`, `lvs_last_error` | `lvs::ErrorKind`, `lvs::Error` | [`error`] |
 //!
@@ -31,8 +34,10 @@ mod panic;
 mod ffi;
 pub mod batch;
 pub mod error;
+#[macro_use]
 pub mod handle;
 pub mod list;
+pub mod reconcile;
 pub mod sched;
 pub mod types;
 

@@ -1,5 +1,5 @@
-//! Lists read from the kernel: `lvs_service_list`, `lvs_destination_list`
-//! and `lvs_table`.
+//! Lists read from the kernel: `lvs_service_list`, `lvs_destination_list`,
+//! `lvs_table` and `lvs_connection_list`.
 //!
 //! One ownership story for every list: a function such as
 //! `lvs_handle_services` creates the list and the caller frees it with the
@@ -8,10 +8,12 @@
 //! freed, never freed by the caller. Out-of-range indexes and NULL lists
 //! give NULL (and `_len` gives 0), never undefined behaviour.
 
-use lvs::TableEntry;
+use std::ffi::c_char;
 
-use crate::error::Outcome;
-use crate::types::{lvs_destination_entry, lvs_service_entry};
+use lvs::{Connection, TableEntry};
+
+use crate::error::{Outcome, copy_message, lvs_result};
+use crate::types::{lvs_connection, lvs_destination_entry, lvs_service_entry};
 
 /// The services of a namespace, from `lvs_handle_services`. Opaque; freed
 /// with `lvs_service_list_free`.
@@ -205,5 +207,111 @@ pub unsafe extern "C" fn lvs_table_destinations(
 pub unsafe extern "C" fn lvs_table_free(table: *mut lvs_table) {
     ffi_boundary! {
         drop(try_box!(table));
+    }
+}
+
+/// The connection table of a namespace, from `lvs_handle_connections` or
+/// `lvs_handle_connections_with_origin`. Opaque; freed with
+/// `lvs_connection_list_free`.
+pub struct lvs_connection_list {
+    _private: [u8; 0],
+}
+castable!(lvs_connection_list => ConnList);
+
+/// What an `lvs_connection_list` points to: the entries, and each one's
+/// persistence-engine data ("" for none).
+pub(crate) struct ConnList {
+    entries: Vec<lvs_connection>,
+    pe_data: Vec<String>,
+}
+
+impl ConnList {
+    pub(crate) fn from_model(conns: &[Connection]) -> Outcome<ConnList> {
+        Ok(ConnList {
+            entries: conns
+                .iter()
+                .map(lvs_connection::from_model)
+                .collect::<Outcome<Vec<_>>>()?,
+            pe_data: conns
+                .iter()
+                .map(|c| c.pe.as_ref().map_or_else(String::new, |p| p.data.clone()))
+                .collect(),
+        })
+    }
+}
+
+/// Number of entries in `list`; 0 if `list` is NULL.
+///
+/// # Safety
+/// `list` must be NULL or a live list from `lvs_handle_connections*`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_connection_list_len(list: *const lvs_connection_list) -> usize {
+    ffi_boundary! {
+        try_ref!(list).map_or(0, |l| l.entries.len())
+    }
+}
+
+/// Entry `index` of `list` (hash-table order), or NULL if `list` is NULL
+/// or `index` is not below its length. The entry belongs to the list: it
+/// stays valid until `lvs_connection_list_free(list)` and must not be
+/// freed.
+///
+/// # Safety
+/// `list` must be NULL or a live list from `lvs_handle_connections*`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_connection_list_get(
+    list: *const lvs_connection_list,
+    index: usize,
+) -> *const lvs_connection {
+    ffi_boundary! {
+        try_ref!(list)
+            .ok()
+            .and_then(|l| l.entries.get(index))
+            .map_or(std::ptr::null(), std::ptr::from_ref)
+    }
+}
+
+/// Copy the persistence-engine data of entry `index` (for the `sip`
+/// engine, the Call-ID; "" when the entry has none, and always "" in a
+/// list from `lvs_handle_connections_with_origin`) into `buf`,
+/// NUL-terminated. Returns `LVS_OK`, `LVS_BUFFER_TOO_SMALL` (buffer rules
+/// as `lvs_last_error`), `LVS_OUT_OF_RANGE` or `LVS_NULL_PARAMETER`.
+/// Changes no last error.
+///
+/// # Safety
+/// `list` must be a live list (not NULL). `buf` may be NULL only when
+/// `len` is 0; otherwise it must be valid for writes of `len` bytes.
+/// `out_len` may be NULL; if not, it receives the data's length without
+/// the NUL.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_connection_list_pe_data(
+    list: *const lvs_connection_list,
+    index: usize,
+    buf: *mut c_char,
+    len: usize,
+    out_len: *mut usize,
+) -> lvs_result {
+    ffi_boundary! {
+        match try_ref!(list) {
+            Ok(l) => match l.pe_data.get(index) {
+                // SAFETY: forwarded from this function's contract.
+                Some(data) => unsafe { copy_message(data, buf, len, out_len) },
+                None => lvs_result::LVS_OUT_OF_RANGE,
+            },
+            Err(e) => e.code,
+        }
+    }
+}
+
+/// Free a list from `lvs_handle_connections*`, and the entries in it. NULL
+/// is ignored.
+///
+/// # Safety
+/// `list` must be NULL or a list from `lvs_handle_connections*`, not used
+/// after this call and not freed twice.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_connection_list_free(list: *mut lvs_connection_list) {
+    ffi_boundary! {
+        drop(try_box!(list));
     }
 }

@@ -12,9 +12,9 @@ use std::ffi::c_char;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use lvs::{
-    AddressFamily, ConnCounts, Destination, DestinationEntry, Forwarding, GueChecksum, HashFlags,
-    Info, Netmask, Persistence, Protocol, Scheduler, Service, ServiceEntry, ServiceKey, Stats,
-    Timeouts, Tunnel,
+    AddressFamily, ConnCounts, ConnOrigin, Connection, DaemonRole, Destination, DestinationEntry,
+    Forwarding, GueChecksum, HashFlags, Info, Netmask, Persistence, Protocol, Scheduler, Service,
+    ServiceEntry, ServiceKey, Stats, SyncDaemon, Timeouts, Tunnel,
 };
 
 use crate::error::{Failure, Outcome, finish, lvs_result};
@@ -66,6 +66,31 @@ pub const LVS_TUN_IPIP: u8 = 0;
 pub const LVS_TUN_GUE: u8 = 1;
 /// `lvs_destination.tun_type`: GRE.
 pub const LVS_TUN_GRE: u8 = 2;
+
+/// Size of `lvs_sync_daemon.interface`, including the NUL: interface names
+/// are at most 15 bytes (`IFNAMSIZ`).
+pub const LVS_IFNAME_MAX: usize = 16;
+
+/// Size of `lvs_connection.state`, including the NUL: the kernel's state
+/// names are at most 17 bytes (`SHUTDOWN_RECEIVED`).
+pub const LVS_CONN_STATE_MAX: usize = 32;
+
+/// `lvs_sync_daemon.role` of a master, which sends the state of its
+/// connections (`IP_VS_STATE_MASTER`).
+pub const LVS_DAEMON_MASTER: u32 = 1;
+/// `lvs_sync_daemon.role` of a backup, which receives a master's
+/// connections (`IP_VS_STATE_BACKUP`).
+pub const LVS_DAEMON_BACKUP: u32 = 2;
+
+/// `lvs_connection.origin`: not reported (`lvs_handle_connections`).
+pub const LVS_CONN_ORIGIN_UNKNOWN: u8 = 0;
+/// `lvs_connection.origin`: scheduled by this host (`LOCAL`).
+pub const LVS_CONN_ORIGIN_LOCAL: u8 = 1;
+/// `lvs_connection.origin`: made by this host's backup sync daemon from a
+/// master's message (`SYNC`).
+pub const LVS_CONN_ORIGIN_SYNC: u8 = 2;
+/// `lvs_connection.origin`: a word this version does not know.
+pub const LVS_CONN_ORIGIN_OTHER: u8 = 3;
 
 /// `lvs_destination.tun_flags`: checksums (GUE or GRE).
 pub const LVS_TUN_F_CSUM: u16 = 0x0001;
@@ -282,6 +307,87 @@ pub struct lvs_info {
 }
 castable!(lvs_info);
 
+/// A connection synchronisation daemon (ipvsadm `--start-daemon`): what to
+/// start with `lvs_daemon_start`, or what `lvs_handle_daemons` reports.
+///
+/// Starting, 0 in `max_len`, `port`, `ttl` and `group.family` means the
+/// kernel's default (1472-byte messages for a master, 1452 with an IPv6
+/// group, the interface's MTU less the headers for a backup; port 8848;
+/// TTL 1; group 224.0.0.81). Read back, every option the kernel reports is
+/// filled in with its effective value (0 only from kernels before 4.3,
+/// which report none).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct lvs_sync_daemon {
+    /// `LVS_DAEMON_MASTER` or `LVS_DAEMON_BACKUP` (read back: whatever
+    /// state number the kernel reports).
+    pub role: u32,
+    /// The interface the daemon sends or receives on, in the handle's
+    /// namespace: 1 to 15 bytes, NUL-terminated.
+    pub interface: [c_char; LVS_IFNAME_MAX],
+    /// Sync id, 0 to 255: a master stamps it on its messages; a backup
+    /// accepts only messages with its own id, or every message when it is
+    /// 0.
+    pub sync_id: u32,
+    /// Multicast group, IPv4 or IPv6 (ipvsadm `--mcast-group`); `family` 0
+    /// (all zero) for the default. `group.port` must be 0: the port is
+    /// `port`.
+    pub group: lvs_addr,
+    /// UDP port (ipvsadm `--mcast-port`); 0: the default.
+    pub port: u16,
+    /// Largest sync message in bytes of UDP payload (ipvsadm
+    /// `--sync-maxlen`); 0: the default. A backup needs at least 1024.
+    pub max_len: u16,
+    /// Multicast TTL or hop limit (ipvsadm `--mcast-ttl`); 0: the default.
+    pub ttl: u8,
+}
+castable!(lvs_sync_daemon);
+
+impl Default for lvs_sync_daemon {
+    fn default() -> Self {
+        lvs_sync_daemon {
+            role: 0,
+            interface: [0; LVS_IFNAME_MAX],
+            sync_id: 0,
+            group: lvs_addr::default(),
+            port: 0,
+            max_len: 0,
+            ttl: 0,
+        }
+    }
+}
+
+/// One entry of the kernel's connection table (ipvsadm `-Lnc`): a
+/// connection, or a persistence template (`client.port` 0).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct lvs_connection {
+    /// IP protocol number (`LVS_PROTO_TCP`, ...); 0 for a firewall-mark
+    /// template.
+    pub protocol: u16,
+    /// The client's address and port (port 0 in a template).
+    pub client: lvs_addr,
+    /// The virtual address and port the client reached (a firewall-mark
+    /// template: the mark as an IPv4 address).
+    pub virtual_addr: lvs_addr,
+    /// The real server; its family may differ from the client's
+    /// (tunnels).
+    pub destination: lvs_addr,
+    /// State as the kernel names it, NUL-terminated: "ESTABLISHED",
+    /// "SYN_RECV", "TIME_WAIT", "UDP", "NONE", "ASSURED", SCTP states, ...
+    pub state: [c_char; LVS_CONN_STATE_MAX],
+    /// Seconds before the entry expires.
+    pub expires: u32,
+    /// `LVS_CONN_ORIGIN_*`: set by `lvs_handle_connections_with_origin`
+    /// only (`LVS_CONN_ORIGIN_UNKNOWN` from `lvs_handle_connections`).
+    pub origin: u8,
+    /// Persistence engine of the entry (e.g. "sip"), "" for none; from
+    /// `lvs_handle_connections` only. Its data (the SIP Call-ID) comes
+    /// from `lvs_connection_list_pe_data`.
+    pub pe_name: [c_char; LVS_NAME_MAX],
+}
+castable!(lvs_connection);
+
 // ----- conversions ----------------------------------------------------------
 
 fn family_of(family: u8, what: &str) -> Outcome<AddressFamily> {
@@ -397,13 +503,13 @@ fn unknown_variant(what: &str, v: &dyn std::fmt::Debug) -> Failure {
     )
 }
 
-/// A name from a `char[LVS_NAME_MAX]` field.
-pub(crate) fn read_name(field: &[c_char; LVS_NAME_MAX], what: &str) -> Outcome<String> {
+/// A name from a `char[N]` field (`LVS_NAME_MAX`, `LVS_IFNAME_MAX`).
+pub(crate) fn read_name<const N: usize>(field: &[c_char; N], what: &str) -> Outcome<String> {
     let bytes = field.map(|c| c as u8);
     let Some(end) = bytes.iter().position(|b| *b == 0) else {
         return Err(Failure::invalid(
             what,
-            format_args!("not NUL-terminated within its {LVS_NAME_MAX} bytes"),
+            format_args!("not NUL-terminated within its {N} bytes"),
         ));
     };
     String::from_utf8(bytes[..end].to_vec()).map_err(|e| {
@@ -414,15 +520,15 @@ pub(crate) fn read_name(field: &[c_char; LVS_NAME_MAX], what: &str) -> Outcome<S
     })
 }
 
-/// A `char[LVS_NAME_MAX]` holding `name`, zero-padded.
-fn write_name(name: &str, what: &str) -> Outcome<[c_char; LVS_NAME_MAX]> {
-    if name.len() >= LVS_NAME_MAX || name.as_bytes().contains(&0) {
+/// A `char[N]` holding `name` (read from the kernel), zero-padded.
+fn write_name<const N: usize>(name: &str, what: &str) -> Outcome<[c_char; N]> {
+    if name.len() >= N || name.as_bytes().contains(&0) {
         return Err(Failure::new(
             lvs_result::LVS_DECODE,
-            format!("the kernel reported a {what} {name:?} that does not fit LVS_NAME_MAX"),
+            format!("the kernel reported a {what} {name:?} that does not fit {N} bytes with a NUL"),
         ));
     }
-    let mut out = [0 as c_char; LVS_NAME_MAX];
+    let mut out = [0 as c_char; N];
     for (o, b) in out.iter_mut().zip(name.bytes()) {
         *o = b as c_char;
     }
@@ -724,6 +830,74 @@ impl From<&Info> for lvs_info {
     }
 }
 
+impl lvs_sync_daemon {
+    /// The model daemon (C-level checks only; the handle validates the
+    /// rest as `SyncDaemon::validate` does for Rust callers).
+    pub(crate) fn model(&self, what: &str) -> Outcome<SyncDaemon> {
+        let interface = read_name(&self.interface, &format!("{what}.interface"))?;
+        let mut d = SyncDaemon::new(DaemonRole::from_state(self.role), interface, 0);
+        d.sync_id = self.sync_id;
+        if self.group.port != 0 {
+            return Err(Failure::invalid(
+                &format!("{what}.group.port"),
+                "must be 0: the sync daemon's UDP port is the `port` field",
+            ));
+        }
+        d.group = if self.group.family == 0 {
+            if self.group.addr != [0; 16] {
+                return Err(Failure::invalid(
+                    &format!("{what}.group"),
+                    "family 0 (the default group) with a non-zero address; set family to \
+                     LVS_AF_INET or LVS_AF_INET6",
+                ));
+            }
+            None
+        } else {
+            Some(self.group.socket_addr(&format!("{what}.group"))?.ip())
+        };
+        d.port = (self.port != 0).then_some(self.port);
+        d.max_len = (self.max_len != 0).then_some(self.max_len);
+        d.ttl = (self.ttl != 0).then_some(self.ttl);
+        Ok(d)
+    }
+
+    pub(crate) fn from_model(d: &SyncDaemon) -> Outcome<lvs_sync_daemon> {
+        Ok(lvs_sync_daemon {
+            role: d.role.state(),
+            interface: write_name(&d.interface, "sync daemon interface")?,
+            sync_id: d.sync_id,
+            group: d.group.map_or_else(lvs_addr::default, |ip| {
+                lvs_addr::from_socket(SocketAddr::new(ip, 0))
+            }),
+            port: d.port.unwrap_or(0),
+            max_len: d.max_len.unwrap_or(0),
+            ttl: d.ttl.unwrap_or(0),
+        })
+    }
+}
+
+impl lvs_connection {
+    pub(crate) fn from_model(c: &Connection) -> Outcome<lvs_connection> {
+        let origin = match &c.origin {
+            None => LVS_CONN_ORIGIN_UNKNOWN,
+            Some(ConnOrigin::Local) => LVS_CONN_ORIGIN_LOCAL,
+            Some(ConnOrigin::Sync) => LVS_CONN_ORIGIN_SYNC,
+            Some(_) => LVS_CONN_ORIGIN_OTHER,
+        };
+        let pe = c.pe.as_ref().map_or("", |p| p.engine.as_str());
+        Ok(lvs_connection {
+            protocol: c.protocol.number(),
+            client: lvs_addr::from_socket(c.client),
+            virtual_addr: lvs_addr::from_socket(c.virtual_addr),
+            destination: lvs_addr::from_socket(c.destination),
+            state: write_name(c.state.as_str(), "connection state")?,
+            expires: u32::try_from(c.expires.as_secs()).unwrap_or(u32::MAX),
+            origin,
+            pe_name: write_name(pe, "persistence engine name")?,
+        })
+    }
+}
+
 // ----- text helpers ---------------------------------------------------------
 
 /// Parse an address with an optional port: `10.0.0.1:80`,
@@ -747,7 +921,12 @@ pub(crate) fn parse_addr(text: &str) -> Outcome<SocketAddr> {
 ///
 /// # Safety
 /// As `copy_message`.
-unsafe fn format_out(text: &str, buf: *mut c_char, len: usize, out_len: *mut usize) -> lvs_result {
+pub(crate) unsafe fn format_out(
+    text: &str,
+    buf: *mut c_char,
+    len: usize,
+    out_len: *mut usize,
+) -> lvs_result {
     // SAFETY: forwarded from this function's contract.
     match unsafe { crate::error::copy_message(text, buf, len, out_len) } {
         lvs_result::LVS_OK => finish(Ok(())),
@@ -867,12 +1046,19 @@ mod tests {
         layout!(lvs_destination_entry, 144, 8);
         layout!(lvs_timeouts, 12, 4);
         layout!(lvs_info, 8, 4);
+        layout!(lvs_sync_daemon, 52, 4);
+        layout!(lvs_connection, 120, 4);
         assert_eq!(offset_of!(lvs_addr, port), 18);
         assert_eq!(offset_of!(lvs_service, persistence_netmask), 52);
         assert_eq!(offset_of!(lvs_destination, tun_flags), 40);
         assert_eq!(offset_of!(lvs_stats, from_32bit), 80);
         assert_eq!(offset_of!(lvs_destination_entry, stats), 56);
         assert_eq!(offset_of!(lvs_info, conn_table_size), 4);
+        assert_eq!(offset_of!(lvs_sync_daemon, group), 24);
+        assert_eq!(offset_of!(lvs_sync_daemon, ttl), 48);
+        assert_eq!(offset_of!(lvs_connection, state), 62);
+        assert_eq!(offset_of!(lvs_connection, expires), 96);
+        assert_eq!(offset_of!(lvs_connection, pe_name), 101);
     }
 
     fn name(s: &str) -> [c_char; LVS_NAME_MAX] {
@@ -1032,6 +1218,47 @@ mod tests {
                 "{bad:?}"
             );
         }
+    }
+
+    #[test]
+    fn sync_daemons_convert_both_ways() {
+        let mut c = lvs_sync_daemon {
+            role: LVS_DAEMON_BACKUP,
+            interface: write_name("eth1", "test").unwrap(),
+            sync_id: 9,
+            group: lvs_addr::from_socket("[ff02::1:81]:0".parse().unwrap()),
+            port: 9000,
+            max_len: 1400,
+            ttl: 3,
+        };
+        let m = c.model("d").unwrap();
+        let want = SyncDaemon::backup("eth1", 9)
+            .with_group("ff02::1:81".parse().unwrap())
+            .with_port(9000)
+            .with_max_len(1400)
+            .with_ttl(3);
+        assert_eq!(m, want);
+        assert_eq!(lvs_sync_daemon::from_model(&m).unwrap(), c);
+        // Zeros are the kernel's defaults.
+        c.group = lvs_addr::default();
+        c.port = 0;
+        c.max_len = 0;
+        c.ttl = 0;
+        c.role = LVS_DAEMON_MASTER;
+        assert_eq!(c.model("d").unwrap(), SyncDaemon::master("eth1", 9));
+        let code = |d: lvs_sync_daemon| d.model("d").unwrap_err().code;
+        let mut bad = c;
+        bad.group.port = 1;
+        assert_eq!(code(bad), lvs_result::LVS_INVALID_ARGUMENT);
+        let mut bad = c;
+        bad.group.addr[0] = 239;
+        assert_eq!(code(bad), lvs_result::LVS_INVALID_ARGUMENT);
+        let mut bad = c;
+        bad.interface = [b'x' as c_char; LVS_IFNAME_MAX];
+        assert_eq!(code(bad), lvs_result::LVS_INVALID_ARGUMENT);
+        bad.interface[0] = 0xff_u8 as c_char;
+        bad.interface[1] = 0;
+        assert_eq!(code(bad), lvs_result::LVS_INVALID_UTF8);
     }
 
     #[test]

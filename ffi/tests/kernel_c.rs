@@ -141,14 +141,18 @@ fn command(ns: Option<&Netns>, how: Under, name: &str) -> Command {
     cmd
 }
 
-/// kernel_test.c in namespace A (with a dummy link for the traffic test)
-/// and B.
+/// kernel_test.c in namespace A (with a dummy link for the traffic tests
+/// and a veth pair for the sync daemons) and B.
 fn kernel_test(how: Under) {
     let _kernel = kernel_alone();
     let (a, b) = (Netns::new("a"), Netns::new("b"));
     sh(&format!(
         "ip -n {a} link add dummy0 type dummy && ip -n {a} addr add 10.99.0.254/24 dev dummy0 \
-         && ip -n {a} link set dummy0 up",
+         && ip -n {a} link set dummy0 up \
+         && ip -n {a} link add lvsync0 type veth peer name lvsync1 \
+         && ip -n {a} addr add 10.98.0.1/24 dev lvsync0 \
+         && ip -n {a} addr add 10.98.0.2/24 dev lvsync1 \
+         && ip -n {a} link set lvsync0 up && ip -n {a} link set lvsync1 up",
         a = a.name
     ));
     let started = std::time::Instant::now();
@@ -213,6 +217,7 @@ fn api_test_with_a_kernel() {
 }
 
 /// The examples do what they say, with clean sanitizer and valgrind runs.
+/// (`examples/reconcile` is checked against `ipvsadm -Ln` too.)
 fn examples(how: Under) {
     let _kernel = kernel();
     let ns = Netns::new("ex");
@@ -261,6 +266,109 @@ fn examples(how: Under) {
     assert_eq!(out.trim(), "success", "{out}");
     let listed = sh(&format!("ip netns exec {} ipvsadm -Ln", ns.name));
     assert_eq!(listed.matches("Masq    1").count(), 2, "{listed}");
+
+    // examples/reconcile: a JSON state, owning 10.0.0.0/8 only, beside
+    // someone else's service.
+    let ns = Netns::new("rec");
+    sh(&format!(
+        "ip netns exec {} ipvsadm -A -t 192.0.2.1:80 -s wlc",
+        ns.name
+    ));
+    let scratch = Scratch::new("reconcile-json");
+    let state = |name: &str, weight: u32| {
+        let path = scratch.dir.join(name);
+        let json = format!(
+            r#"{{ "services": [
+                  {{ "key": {{ "addr": {{ "protocol": "tcp", "addr": "10.0.0.1:80" }} }},
+                     "scheduler": "rr",
+                     "destinations": [ {{ "addr": "192.168.1.2:8080", "weight": {weight} }},
+                                       {{ "addr": "192.168.1.3:8080" }} ] }} ] }}"#
+        );
+        std::fs::write(&path, json).expect("write the JSON state");
+        path
+    };
+    let reconcile = |args: &[&std::ffi::OsStr]| {
+        let mut cmd = command(Some(&ns), how, "reconcile");
+        cmd.args(args);
+        cmd
+    };
+    let first = state("state.json", 3);
+    let out = run_ok(
+        &mut reconcile(&[first.as_os_str(), "10.0.0.0/8".as_ref()]),
+        "examples/reconcile",
+    );
+    for want in [
+        "+ service TCP 10.0.0.1:80 rr\n",
+        "+ dest TCP 10.0.0.1:80 -> 192.168.1.2:8080 masq weight 3\n",
+        "+ dest TCP 10.0.0.1:80 -> 192.168.1.3:8080 masq weight 1\n",
+        "# 1 service(s) outside the scope left alone\n",
+    ] {
+        assert!(out.contains(want), "{want:?} missing from:\n{out}");
+    }
+    let listed = sh(&format!("ip netns exec {} ipvsadm -Ln", ns.name));
+    for want in [
+        "TCP  10.0.0.1:80 rr",
+        "TCP  192.0.2.1:80 wlc",
+        "Masq    3",
+        "Masq    1",
+    ] {
+        assert!(
+            listed.contains(want),
+            "ipvsadm -Ln lacks {want:?}:\n{listed}"
+        );
+    }
+    // Again: nothing to do.
+    let out = run_ok(
+        &mut reconcile(&[first.as_os_str(), "10.0.0.0/8".as_ref()]),
+        "examples/reconcile again",
+    );
+    assert!(out.contains("# no changes\n"), "{out}");
+    // A dry run of a weight change prints the plan and ipvsadm -R input,
+    // and changes nothing.
+    let second = state("state2.json", 5);
+    let out = run_ok(
+        &mut reconcile(&["-n".as_ref(), second.as_os_str(), "10.0.0.0/8".as_ref()]),
+        "examples/reconcile -n",
+    );
+    assert!(
+        out.contains("~ dest TCP 10.0.0.1:80 -> 192.168.1.2:8080 weight 3 -> 5\n")
+            && out.contains("-e -t 10.0.0.1:80 -r 192.168.1.2:8080 -m -w 5\n"),
+        "{out}"
+    );
+    let listed = sh(&format!("ip netns exec {} ipvsadm -Ln", ns.name));
+    assert!(listed.contains("Masq    3"), "{listed}");
+    // Malformed JSON: the error names the line and column.
+    let bad = scratch.dir.join("bad.json");
+    std::fs::write(&bad, "{ \"services\": [ }").expect("write bad JSON");
+    let o = run(&mut reconcile(&[bad.as_os_str()]));
+    let text = output_text(&o);
+    assert_eq!(o.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("invalid JSON") && text.contains("line 1 column"),
+        "{text}"
+    );
+
+    // The README's reconciler example, in its own namespace, twice.
+    let ns = Netns::new("quickrec");
+    let out = run_ok(
+        &mut command(Some(&ns), how, "quickstart_reconcile"),
+        "examples/quickstart_reconcile",
+    );
+    assert!(
+        out.starts_with("success: + service TCP 10.0.0.1:80 rr\n")
+            && out.contains("+ dest TCP 10.0.0.1:80 -> 192.168.1.2:8080 masq weight 3\n"),
+        "{out}"
+    );
+    let listed = sh(&format!("ip netns exec {} ipvsadm -Ln", ns.name));
+    assert!(
+        listed.contains("TCP  10.0.0.1:80 rr") && listed.contains("Masq    3"),
+        "{listed}"
+    );
+    let out = run_ok(
+        &mut command(Some(&ns), how, "quickstart_reconcile"),
+        "examples/quickstart_reconcile again",
+    );
+    assert_eq!(out, "success: # no changes\n");
 }
 
 #[test]

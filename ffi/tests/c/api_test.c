@@ -1,6 +1,7 @@
 /*
  * The C API without a kernel: every function's NULL, range, length and
  * UTF-8 errors, the message buffers, address text, batch building, the
+ * desired state (from structs and from JSON), reconciler policies, the
  * scheduler models, the ABI (result numbers, struct layout) and per-thread
  * last errors. Runs on any host (tests/c_api.rs) and again in the guest.
  *
@@ -38,12 +39,14 @@ _Static_assert(LVS_KERNEL == 13, "numbering");
 _Static_assert(LVS_IO == 14, "numbering");
 _Static_assert(LVS_DECODE == 15, "numbering");
 _Static_assert(LVS_NOT_ATTEMPTED == 16, "numbering");
+_Static_assert(LVS_MIXED_FAMILY_DESTINATIONS == 17, "numbering");
 _Static_assert(LVS_NULL_PARAMETER == 100, "numbering");
 _Static_assert(LVS_INVALID_UTF8 == 101, "numbering");
 _Static_assert(LVS_BUFFER_TOO_SMALL == 102, "numbering");
 _Static_assert(LVS_OUT_OF_RANGE == 103, "numbering");
 _Static_assert(LVS_OTHER == 104, "numbering");
 _Static_assert(LVS_PANIC == 105, "numbering");
+_Static_assert(LVS_INVALID_JSON == 106, "numbering");
 _Static_assert(sizeof(lvs_result) == 4, "lvs_result is a uint32_t");
 
 /* The same numbers as ffi/src/types.rs's struct_layout_is_pinned. */
@@ -63,14 +66,22 @@ _Static_assert(offsetof(lvs_destination, tun_flags) == 40, "layout");
 _Static_assert(offsetof(lvs_stats, from_32bit) == 80, "layout");
 _Static_assert(offsetof(lvs_destination_entry, stats) == 56, "layout");
 _Static_assert(offsetof(lvs_info, conn_table_size) == 4, "layout");
+_Static_assert(sizeof(lvs_sync_daemon) == 52 && alignof(lvs_sync_daemon) == 4, "layout");
+_Static_assert(sizeof(lvs_connection) == 120 && alignof(lvs_connection) == 4, "layout");
+_Static_assert(offsetof(lvs_sync_daemon, group) == 24, "layout");
+_Static_assert(offsetof(lvs_sync_daemon, ttl) == 48, "layout");
+_Static_assert(offsetof(lvs_connection, state) == 62, "layout");
+_Static_assert(offsetof(lvs_connection, expires) == 96, "layout");
+_Static_assert(offsetof(lvs_connection, pe_name) == 101, "layout");
 
 static const lvs_result ALL_RESULTS[] = {
     LVS_OK, LVS_SERVICE_NOT_FOUND, LVS_SERVICE_EXISTS, LVS_DESTINATION_NOT_FOUND,
     LVS_DESTINATION_EXISTS, LVS_SCHEDULER_NOT_FOUND, LVS_DAEMON_RUNNING,
     LVS_DAEMON_NOT_RUNNING, LVS_NO_SUCH_INTERFACE, LVS_IPVS_UNAVAILABLE,
     LVS_PERMISSION_DENIED, LVS_INVALID_ARGUMENT, LVS_UNSUPPORTED, LVS_KERNEL, LVS_IO,
-    LVS_DECODE, LVS_NOT_ATTEMPTED, LVS_NULL_PARAMETER, LVS_INVALID_UTF8,
-    LVS_BUFFER_TOO_SMALL, LVS_OUT_OF_RANGE, LVS_OTHER, LVS_PANIC,
+    LVS_DECODE, LVS_NOT_ATTEMPTED, LVS_MIXED_FAMILY_DESTINATIONS, LVS_NULL_PARAMETER,
+    LVS_INVALID_UTF8, LVS_BUFFER_TOO_SMALL, LVS_OUT_OF_RANGE, LVS_OTHER, LVS_PANIC,
+    LVS_INVALID_JSON,
 };
 
 /* ----- helpers ------------------------------------------------------------ */
@@ -111,7 +122,9 @@ static void test_version_and_strerror(void) {
         CHECK(strcmp(s, "unknown lvs_result") != 0);
     }
     CHECK(strcmp(lvs_strerror(LVS_OK), "success") == 0);
-    CHECK(strcmp(lvs_strerror(17), "unknown lvs_result") == 0);
+    CHECK(strcmp(lvs_strerror(18), "unknown lvs_result") == 0);
+    CHECK(strcmp(lvs_strerror(99), "unknown lvs_result") == 0);
+    CHECK(strcmp(lvs_strerror(107), "unknown lvs_result") == 0);
     CHECK(strcmp(lvs_strerror(UINT32_MAX), "unknown lvs_result") == 0);
 }
 
@@ -247,6 +260,17 @@ static void test_null_handle(void) {
     lvs_timeouts to = {0, 0, 0};
     lvs_batch *b = NULL;
     EXPECT(lvs_batch_new(&b), LVS_OK);
+    lvs_sync_daemon daemons[LVS_SYNC_DAEMONS_MAX];
+    memset(daemons, 0, sizeof daemons);
+    size_t n = 99;
+    lvs_connection_list *cl = (lvs_connection_list *)&n; /* must become NULL */
+    lvs_policy *pol = NULL;
+    lvs_reconciler *r = NULL;
+    lvs_desired *want = NULL;
+    lvs_plan *plan = (lvs_plan *)&n;
+    EXPECT(lvs_policy_new(&pol), LVS_OK);
+    EXPECT(lvs_reconciler_new(pol, &r), LVS_OK);
+    EXPECT(lvs_desired_new(&want), LVS_OK);
 
     EXPECT(lvs_handle_set_timeout(NULL, 100), LVS_NULL_PARAMETER);
     CONTAINS(last_error(), "`handle` is NULL");
@@ -269,8 +293,28 @@ static void test_null_handle(void) {
     EXPECT(lvs_handle_apply(NULL, b, LVS_ON_ERROR_CONTINUE), LVS_NULL_PARAMETER);
     char buf[16];
     EXPECT(lvs_handle_last_error(NULL, buf, sizeof buf, NULL), LVS_NULL_PARAMETER);
+    EXPECT(lvs_daemon_start(NULL, &daemons[0]), LVS_NULL_PARAMETER);
+    EXPECT(lvs_daemon_stop(NULL, LVS_DAEMON_MASTER), LVS_NULL_PARAMETER);
+    EXPECT(lvs_handle_daemons(NULL, daemons, LVS_SYNC_DAEMONS_MAX, &n), LVS_NULL_PARAMETER);
+    CHECK(n == 99); /* nothing written before the handle is checked */
+    EXPECT(lvs_handle_connections(NULL, &cl), LVS_NULL_PARAMETER);
+    CHECK(cl == NULL);
+    cl = (lvs_connection_list *)&n;
+    EXPECT(lvs_handle_connections_with_origin(NULL, &cl), LVS_NULL_PARAMETER);
+    CHECK(cl == NULL);
+    CONTAINS(last_error(), "`handle` is NULL");
+    /* A pass needs a handle; nothing is planned without one. */
+    EXPECT(lvs_reconciler_reconcile(r, NULL, want, &plan), LVS_NULL_PARAMETER);
+    CHECK(plan == NULL);
+    CONTAINS(last_error(), "`handle` is NULL");
+    plan = (lvs_plan *)&n;
+    EXPECT(lvs_reconciler_plan(r, NULL, want, &plan), LVS_NULL_PARAMETER);
+    CHECK(plan == NULL);
     lvs_handle_free(NULL);
     lvs_batch_free(b);
+    lvs_desired_free(want);
+    lvs_reconciler_free(r);
+    lvs_policy_free(pol);
 }
 
 static void test_lists_without_a_list(void) {
@@ -284,6 +328,13 @@ static void test_lists_without_a_list(void) {
     CHECK(lvs_table_service(NULL, 0) == NULL);
     CHECK(lvs_table_destinations(NULL, 0) == NULL);
     lvs_table_free(NULL);
+    CHECK(lvs_connection_list_len(NULL) == 0);
+    CHECK(lvs_connection_list_get(NULL, 0) == NULL);
+    char buf[8];
+    size_t len = 77;
+    EXPECT(lvs_connection_list_pe_data(NULL, 0, buf, sizeof buf, &len), LVS_NULL_PARAMETER);
+    CHECK(len == 77);
+    lvs_connection_list_free(NULL);
 }
 
 /* Opening without a reachable IPVS, or with bad arguments. */
@@ -511,6 +562,251 @@ static void test_struct_validation(void) {
     lvs_batch_free(b);
 }
 
+/* ----- the desired state -------------------------------------------------- */
+
+/* The same two services as JSON_TWO. */
+static const char JSON_TWO[] =
+    "{ \"services\": ["
+    "  { \"key\": { \"addr\": { \"protocol\": \"tcp\", \"addr\": \"10.0.0.1:80\" } },"
+    "    \"scheduler\": \"rr\","
+    "    \"destinations\": [ { \"addr\": \"192.168.1.2:8080\", \"weight\": 3 },"
+    "                        { \"addr\": \"192.168.1.3:8080\", \"forwarding\": \"directroute\" } ] },"
+    "  { \"key\": { \"fwmark\": { \"family\": \"inet\", \"mark\": 7 } },"
+    "    \"persistence\": { \"timeout\": 300, \"netmask\": { \"v4\": \"255.255.255.0\" } } } ] }";
+
+static void test_desired(void) {
+    lvs_desired *d = (lvs_desired *)&d;
+    EXPECT(lvs_desired_new(NULL), LVS_NULL_PARAMETER);
+    EXPECT(lvs_desired_new(&d), LVS_OK);
+    CHECK(d != NULL && lvs_desired_len(d) == 0);
+    CHECK(lvs_desired_len(NULL) == 0);
+
+    lvs_service web = tcp_service("10.0.0.1:80", "rr");
+    lvs_destination two[2] = {backend("192.168.1.2:8080", 3), backend("192.168.1.3:8080", 1)};
+    EXPECT(lvs_desired_add_service(d, &web, two, 2), LVS_OK);
+    CHECK(lvs_desired_len(d) == 1);
+    /* A service with no destinations: NULL is fine with a count of 0. */
+    lvs_service empty = tcp_service("10.0.0.2:80", "");
+    EXPECT(lvs_desired_add_service(d, &empty, NULL, 0), LVS_OK);
+    CHECK(lvs_desired_len(d) == 2);
+
+    /* Refused, and nothing added. */
+    EXPECT(lvs_desired_add_service(d, &web, NULL, 0), LVS_INVALID_ARGUMENT);
+    CONTAINS(last_error(), "already in the desired state");
+    lvs_service other = tcp_service("10.0.0.3:80", "rr");
+    lvs_destination twice[2] = {two[0], two[0]};
+    EXPECT(lvs_desired_add_service(d, &other, twice, 2), LVS_INVALID_ARGUMENT);
+    CONTAINS(last_error(), "listed twice");
+    lvs_destination heavy[2] = {two[0], backend("192.168.1.4:80", 0x80000000u)};
+    EXPECT(lvs_desired_add_service(d, &other, heavy, 2), LVS_INVALID_ARGUMENT);
+    CONTAINS(last_error(), "weight");
+    lvs_destination bad_fwd[2] = {two[0], two[1]};
+    bad_fwd[1].forwarding = 9;
+    EXPECT(lvs_desired_add_service(d, &other, bad_fwd, 2), LVS_INVALID_ARGUMENT);
+    CONTAINS(last_error(), "dests[1]");
+    lvs_destination v6 = backend("[2001:db8::5]:80", 1); /* NAT across families */
+    EXPECT(lvs_desired_add_service(d, &other, &v6, 1), LVS_INVALID_ARGUMENT);
+    CONTAINS(last_error(), "tunnel");
+    lvs_service bad = other;
+    bad.flags = LVS_SVC_F_ONEPACKET; /* TCP */
+    EXPECT(lvs_desired_add_service(d, &bad, NULL, 0), LVS_INVALID_ARGUMENT);
+    bad = other;
+    strcpy(bad.scheduler, "\xff");
+    EXPECT(lvs_desired_add_service(d, &bad, NULL, 0), LVS_INVALID_UTF8);
+    EXPECT(lvs_desired_add_service(d, &other, two, SIZE_MAX), LVS_INVALID_ARGUMENT);
+    CONTAINS(last_error(), "larger than any array");
+    EXPECT(lvs_desired_add_service(d, &other, NULL, 1), LVS_NULL_PARAMETER);
+    CONTAINS(last_error(), "`dests` is NULL");
+    EXPECT(lvs_desired_add_service(d, NULL, two, 2), LVS_NULL_PARAMETER);
+    EXPECT(lvs_desired_add_service(NULL, &other, two, 2), LVS_NULL_PARAMETER);
+    CHECK(lvs_desired_len(d) == 2);
+    lvs_desired_free(d);
+    lvs_desired_free(NULL);
+
+    /* From JSON: the length counts, no NUL is needed. */
+    lvs_desired *j = NULL;
+    EXPECT(lvs_desired_from_json(JSON_TWO, strlen(JSON_TWO), &j), LVS_OK);
+    CHECK(j != NULL && lvs_desired_len(j) == 2);
+    lvs_desired_free(j);
+    const char padded[] = "{\"services\":[]}trailing garbage";
+    EXPECT(lvs_desired_from_json(padded, 15, &j), LVS_OK);
+    CHECK(lvs_desired_len(j) == 0);
+    lvs_desired_free(j);
+    EXPECT(lvs_desired_from_json(padded, sizeof padded - 1, &j), LVS_INVALID_JSON);
+    CHECK(j == NULL);
+    CONTAINS(last_error(), "trailing characters");
+
+    /* Malformed: serde's message with line and column; *out is NULL. */
+    const char broken[] = "{ \"services\": [\n  { \"key\": } ] }";
+    j = (lvs_desired *)&j;
+    EXPECT(lvs_desired_from_json(broken, strlen(broken), &j), LVS_INVALID_JSON);
+    CHECK(j == NULL);
+    CONTAINS(last_error(), "desired state JSON");
+    CONTAINS(last_error(), "line 2 column");
+    const char shape[] = "{ \"services\": 5 }";
+    EXPECT(lvs_desired_from_json(shape, strlen(shape), &j), LVS_INVALID_JSON);
+    CONTAINS(last_error(), "invalid type");
+    const char proto[] =
+        "{\"services\":[{\"key\":{\"addr\":{\"protocol\":\"tcpp\",\"addr\":\"10.0.0.1:80\"}}}]}";
+    EXPECT(lvs_desired_from_json(proto, strlen(proto), &j), LVS_INVALID_JSON);
+    CONTAINS(last_error(), "tcpp");
+    const char sched[] = "{\"services\":[{\"key\":{\"fwmark\":{\"family\":\"inet\",\"mark\":1}},"
+                         "\"scheduler\":{\"custom\":\"no good\"}}]}";
+    EXPECT(lvs_desired_from_json(sched, strlen(sched), &j), LVS_INVALID_JSON);
+    CONTAINS(last_error(), "scheduler");
+    /* Well-formed but invalid: LVS_INVALID_ARGUMENT. */
+    const char heavy_json[] =
+        "{\"services\":[{\"key\":{\"fwmark\":{\"family\":\"inet\",\"mark\":1}},"
+        "\"destinations\":[{\"addr\":\"10.1.1.1:0\",\"weight\":2147483648}]}]}";
+    EXPECT(lvs_desired_from_json(heavy_json, strlen(heavy_json), &j), LVS_INVALID_ARGUMENT);
+    CONTAINS(last_error(), "weight");
+    CHECK(j == NULL);
+    const char dup_json[] = "{\"services\":[{\"key\":{\"fwmark\":{\"family\":\"inet\",\"mark\":1}}},"
+                            "{\"key\":{\"fwmark\":{\"family\":\"inet\",\"mark\":1}}}]}";
+    EXPECT(lvs_desired_from_json(dup_json, strlen(dup_json), &j), LVS_INVALID_ARGUMENT);
+    CONTAINS(last_error(), "listed twice");
+    const char zero_mark[] = "{\"services\":[{\"key\":{\"fwmark\":{\"family\":\"inet\",\"mark\":0}}}]}";
+    EXPECT(lvs_desired_from_json(zero_mark, strlen(zero_mark), &j), LVS_INVALID_ARGUMENT);
+    /* Not UTF-8, empty, NULL. */
+    const char latin1[] = "{\"services\":[{\"key\":{\"fwmark\":{\"family\":\"inet\xe9\"}}}]}";
+    EXPECT(lvs_desired_from_json(latin1, strlen(latin1), &j), LVS_INVALID_UTF8);
+    CONTAINS(last_error(), "`json` is not valid UTF-8");
+    EXPECT(lvs_desired_from_json(NULL, 0, &j), LVS_INVALID_JSON);
+    CONTAINS(last_error(), "EOF");
+    EXPECT(lvs_desired_from_json(NULL, 5, &j), LVS_NULL_PARAMETER);
+    EXPECT(lvs_desired_from_json(JSON_TWO, SIZE_MAX, &j), LVS_INVALID_ARGUMENT);
+    EXPECT(lvs_desired_from_json(JSON_TWO, strlen(JSON_TWO), NULL), LVS_NULL_PARAMETER);
+    CHECK(j == NULL);
+}
+
+/* ----- policies ------------------------------------------------------------- */
+
+static void test_policy(void) {
+    lvs_policy *p = NULL;
+    EXPECT(lvs_policy_new(NULL), LVS_NULL_PARAMETER);
+    EXPECT(lvs_policy_new(&p), LVS_OK);
+    CHECK(p != NULL);
+
+    EXPECT(lvs_policy_scope_add_prefix(p, "10.96.0.0/12"), LVS_OK);
+    EXPECT(lvs_policy_scope_add_prefix(p, "2001:db8::/64"), LVS_OK);
+    EXPECT(lvs_policy_scope_add_prefix(p, "10.96.0.1"), LVS_INVALID_ARGUMENT);
+    CONTAINS(last_error(), "prefix length");
+    EXPECT(lvs_policy_scope_add_prefix(p, "10.0.0.0/33"), LVS_INVALID_ARGUMENT);
+    EXPECT(lvs_policy_scope_add_prefix(p, "10.0.0.0/8\xff"), LVS_INVALID_UTF8);
+    EXPECT(lvs_policy_scope_add_prefix(p, NULL), LVS_NULL_PARAMETER);
+    CONTAINS(last_error(), "`prefix` is NULL");
+    EXPECT(lvs_policy_scope_add_prefix(NULL, "10.0.0.0/8"), LVS_NULL_PARAMETER);
+
+    EXPECT(lvs_policy_scope_add_fwmarks(p, 1000, 1999), LVS_OK);
+    EXPECT(lvs_policy_scope_add_fwmarks(p, 5, 5), LVS_OK);
+    EXPECT(lvs_policy_scope_add_fwmarks(p, 6, 5), LVS_INVALID_ARGUMENT);
+    CONTAINS(last_error(), "above");
+    EXPECT(lvs_policy_scope_add_fwmarks(NULL, 1, 2), LVS_NULL_PARAMETER);
+
+    lvs_service svc = tcp_service("192.0.2.1:80", "rr");
+    EXPECT(lvs_policy_scope_add_service(p, &svc.key), LVS_OK);
+    lvs_service_key bad = svc.key;
+    bad.protocol = 0; /* neither protocol nor fwmark */
+    EXPECT(lvs_policy_scope_add_service(p, &bad), LVS_INVALID_ARGUMENT);
+    bad = svc.key;
+    bad.addr.addr[8] = 1; /* junk after an IPv4 address */
+    EXPECT(lvs_policy_scope_add_service(p, &bad), LVS_INVALID_ARGUMENT);
+    EXPECT(lvs_policy_scope_add_service(p, NULL), LVS_NULL_PARAMETER);
+    EXPECT(lvs_policy_scope_add_service(NULL, &svc.key), LVS_NULL_PARAMETER);
+
+    EXPECT(lvs_policy_set_drain_mode(p, LVS_DRAIN_ALL, LVS_DRAIN_GRACEFUL), LVS_OK);
+    EXPECT(lvs_policy_set_drain_mode(p, LVS_DRAIN_UDP | LVS_DRAIN_SCTP, LVS_DRAIN_IMMEDIATE),
+           LVS_OK);
+    EXPECT(lvs_policy_set_drain_mode(p, LVS_DRAIN_TCP | LVS_DRAIN_FWMARK | LVS_DRAIN_OTHER,
+                                     LVS_DRAIN_GRACEFUL),
+           LVS_OK);
+    EXPECT(lvs_policy_set_drain_mode(p, 0, LVS_DRAIN_GRACEFUL), LVS_INVALID_ARGUMENT);
+    EXPECT(lvs_policy_set_drain_mode(p, LVS_DRAIN_ALL + 1, LVS_DRAIN_GRACEFUL),
+           LVS_INVALID_ARGUMENT);
+    CONTAINS(last_error(), "LVS_DRAIN_TCP");
+    EXPECT(lvs_policy_set_drain_mode(p, LVS_DRAIN_TCP, 2), LVS_INVALID_ARGUMENT);
+    CONTAINS(last_error(), "LVS_DRAIN_GRACEFUL");
+    EXPECT(lvs_policy_set_drain_mode(p, LVS_DRAIN_TCP, UINT32_MAX), LVS_INVALID_ARGUMENT);
+    EXPECT(lvs_policy_set_drain_mode(NULL, LVS_DRAIN_TCP, LVS_DRAIN_GRACEFUL),
+           LVS_NULL_PARAMETER);
+
+    EXPECT(lvs_policy_set_drain_timeout(p, 60000), LVS_OK);
+    EXPECT(lvs_policy_set_drain_timeout(p, 0), LVS_OK);
+    EXPECT(lvs_policy_set_drain_timeout(p, UINT64_MAX), LVS_OK);
+    EXPECT(lvs_policy_set_drain_timeout(NULL, 1), LVS_NULL_PARAMETER);
+
+    EXPECT(lvs_policy_set_service_removal(p, LVS_SERVICE_REMOVAL_DRAIN), LVS_OK);
+    EXPECT(lvs_policy_set_service_removal(p, LVS_SERVICE_REMOVAL_IMMEDIATE), LVS_OK);
+    EXPECT(lvs_policy_set_service_removal(p, 2), LVS_INVALID_ARGUMENT);
+    CONTAINS(last_error(), "LVS_SERVICE_REMOVAL_DRAIN");
+    EXPECT(lvs_policy_set_service_removal(NULL, 0), LVS_NULL_PARAMETER);
+    lvs_policy_free(p);
+    lvs_policy_free(NULL);
+
+    /* From JSON. */
+    const char json[] = "{ \"scope\": { \"any\": [ { \"prefixes\": [\"10.0.0.0/8\"] },"
+                        "  { \"fwmarks\": { \"start\": 1, \"end\": 9 } } ] },"
+                        "  \"drain\": { \"udp\": \"graceful\", \"timeout\": 60, "
+                        "\"services\": \"drain\" } }";
+    p = (lvs_policy *)&p;
+    EXPECT(lvs_policy_from_json(json, strlen(json), &p), LVS_OK);
+    CHECK(p != NULL && p != (lvs_policy *)&p);
+    EXPECT(lvs_policy_scope_add_prefix(p, "192.0.2.0/24"), LVS_OK); /* widens it */
+    lvs_policy_free(p);
+    EXPECT(lvs_policy_from_json("{}", 2, &p), LVS_OK);
+    lvs_policy_free(p);
+    const char bad_scope[] = "{ \"scope\": { \"prefixes\": [\"10.0.0.0/99\"] } }";
+    EXPECT(lvs_policy_from_json(bad_scope, strlen(bad_scope), &p), LVS_INVALID_JSON);
+    CHECK(p == NULL);
+    CONTAINS(last_error(), "policy JSON");
+    const char bad_mode[] = "{ \"drain\": { \"tcp\": \"slowly\" } }";
+    EXPECT(lvs_policy_from_json(bad_mode, strlen(bad_mode), &p), LVS_INVALID_JSON);
+    CONTAINS(last_error(), "slowly");
+    EXPECT(lvs_policy_from_json("{\"drain\":\xc3}", 11, &p), LVS_INVALID_UTF8);
+    EXPECT(lvs_policy_from_json(NULL, 0, &p), LVS_INVALID_JSON);
+    EXPECT(lvs_policy_from_json(NULL, 2, &p), LVS_NULL_PARAMETER);
+    EXPECT(lvs_policy_from_json("{}", 2, NULL), LVS_NULL_PARAMETER);
+}
+
+/* ----- reconcilers and plans, without a kernel -------------------------------- */
+
+static void test_reconciler_arguments(void) {
+    lvs_policy *p = NULL;
+    EXPECT(lvs_policy_new(&p), LVS_OK);
+    lvs_reconciler *r = (lvs_reconciler *)&r;
+    /* A policy is required: the default scope is every service. */
+    EXPECT(lvs_reconciler_new(NULL, &r), LVS_NULL_PARAMETER);
+    CHECK(r == NULL);
+    CONTAINS(last_error(), "`policy` is NULL");
+    EXPECT(lvs_reconciler_new(p, NULL), LVS_NULL_PARAMETER);
+    EXPECT(lvs_reconciler_new(p, &r), LVS_OK);
+    CHECK(r != NULL);
+    lvs_policy_free(p); /* the reconciler has its copy */
+    EXPECT(lvs_policy_new(&p), LVS_OK);
+    EXPECT(lvs_reconciler_set_policy(r, p), LVS_OK);
+    EXPECT(lvs_reconciler_set_policy(r, NULL), LVS_NULL_PARAMETER);
+    EXPECT(lvs_reconciler_set_policy(NULL, p), LVS_NULL_PARAMETER);
+    lvs_policy_free(p);
+    lvs_reconciler_free(r);
+    lvs_reconciler_free(NULL);
+
+    /* Every plan accessor with no plan. */
+    char buf[16];
+    size_t len = 5;
+    CHECK(lvs_plan_len(NULL) == 0);
+    CHECK(lvs_plan_failures(NULL) == 0);
+    CHECK(lvs_plan_draining(NULL) == 0);
+    CHECK(lvs_plan_unmanaged(NULL) == 0);
+    EXPECT(lvs_plan_result(NULL, 0), LVS_NULL_PARAMETER);
+    EXPECT(lvs_plan_message(NULL, 0, buf, sizeof buf, &len), LVS_NULL_PARAMETER);
+    EXPECT(lvs_plan_change(NULL, 0, buf, sizeof buf, &len), LVS_NULL_PARAMETER);
+    CONTAINS(last_error(), "`plan` is NULL");
+    EXPECT(lvs_plan_text(NULL, buf, sizeof buf, &len), LVS_NULL_PARAMETER);
+    EXPECT(lvs_plan_ipvsadm(NULL, buf, sizeof buf, &len), LVS_NULL_PARAMETER);
+    CHECK(len == 5);
+    lvs_plan_free(NULL);
+}
+
 static void test_simulate(void) {
     lvs_service svc = tcp_service("10.0.0.1:80", "wrr");
     lvs_destination dests[2] = {backend("10.0.1.1:80", 1), backend("10.0.1.2:80", 3)};
@@ -607,6 +903,9 @@ int main(void) {
     test_open_here();
     test_batch_building();
     test_struct_validation();
+    test_desired();
+    test_policy();
+    test_reconciler_arguments();
     test_simulate();
     test_thread_local_errors();
     return check_summary("api_test");

@@ -1,11 +1,14 @@
 /*
  * The C API against a real IPVS kernel: every handle call, every error the
  * kernel can give through it, lists, stats with real packets, batches with
- * per-operation results, and handles on concurrent threads.
+ * per-operation results, the connection table with a real connection, the
+ * reconciler (from structs and JSON, dry runs, drains, failures) checked by
+ * reading the table back, sync daemons, and handles on concurrent threads.
  *
  * Usage (tests/kernel_c.rs sets this up, as root in a kernel with IPVS):
  *     ip netns exec A kernel_test NETNS_B_PATH
- *         A: the current namespace, with dummy0 holding 10.99.0.254/24;
+ *         A: the current namespace, with dummy0 holding 10.99.0.254/24 and
+ *            a veth pair lvsync0 (10.98.0.1/24) - lvsync1 (10.98.0.2/24);
  *         B: another, empty namespace.
  *     setpriv --bounding-set -net_admin --inh-caps -net_admin kernel_test --eperm
  */
@@ -478,6 +481,630 @@ static void test_stats(lvs_handle *h) {
     EXPECT(lvs_service_remove(h, &dns.key), LVS_OK);
 }
 
+/* ----- the connection table ------------------------------------------------- */
+
+/* Send one datagram to ip:port from a fresh socket; return its local
+ * address (the client IPVS sees). */
+static struct sockaddr_in send_one_udp(const char *ip, uint16_t port) {
+    struct sockaddr_in me;
+    memset(&me, 0, sizeof me);
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    CHECK(s >= 0);
+    struct sockaddr_in to;
+    memset(&to, 0, sizeof to);
+    to.sin_family = AF_INET;
+    to.sin_port = htons(port);
+    CHECK(inet_pton(AF_INET, ip, &to.sin_addr) == 1);
+    CHECK(connect(s, (struct sockaddr *)&to, sizeof to) == 0);
+    CHECK(send(s, "ping", 4, 0) == 4);
+    socklen_t len = sizeof me;
+    CHECK(getsockname(s, (struct sockaddr *)&me, &len) == 0);
+    close(s);
+    return me;
+}
+
+static void sleep_ms(long ms) {
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000 * 1000};
+    nanosleep(&ts, NULL);
+}
+
+/* The entry of `list` whose client is `me`, or NULL; its index in *at. */
+static const lvs_connection *find_conn(const lvs_connection_list *list,
+                                       const struct sockaddr_in *me, size_t *at) {
+    for (size_t i = 0; i < lvs_connection_list_len(list); i++) {
+        const lvs_connection *c = lvs_connection_list_get(list, i);
+        if (c != NULL && c->client.family == LVS_AF_INET &&
+            c->client.port == ntohs(me->sin_port) &&
+            memcmp(c->client.addr, &me->sin_addr, 4) == 0) {
+            *at = i;
+            return c;
+        }
+    }
+    return NULL;
+}
+
+static void test_connections(lvs_handle *h, lvs_handle *in_b) {
+    lvs_service echo = service(key_of(LVS_PROTO_UDP, "10.99.0.4:7100"), "rr");
+    lvs_destination backend = dest("10.99.0.2:7100", LVS_FWD_MASQ, 1);
+    EXPECT(lvs_service_add(h, &echo), LVS_OK);
+    EXPECT(lvs_destination_add(h, &echo.key, &backend), LVS_OK);
+    struct sockaddr_in me = send_one_udp("10.99.0.4", 7100);
+
+    /* The connection is in the table at once; look a few times anyway. */
+    lvs_connection_list *list = NULL;
+    const lvs_connection *c = NULL;
+    size_t at = 0;
+    for (int i = 0; i < 50 && c == NULL; i++) {
+        lvs_connection_list_free(list);
+        list = (lvs_connection_list *)&at; /* must be replaced */
+        EXPECT(lvs_handle_connections(h, &list), LVS_OK);
+        CHECK(list != (lvs_connection_list *)&at);
+        c = find_conn(list, &me, &at);
+        if (c == NULL) sleep_ms(100);
+    }
+    CHECK(c != NULL);
+    if (c != NULL) {
+        lvs_addr vip = addr("10.99.0.4:7100");
+        CHECK(c->protocol == LVS_PROTO_UDP);
+        CHECK(same_addr(&c->virtual_addr, &vip));
+        CHECK(same_addr(&c->destination, &backend.addr));
+        CHECK(strcmp(c->state, "UDP") == 0);
+        CHECK(c->expires > 0 && c->expires <= 300);
+        CHECK(c->origin == LVS_CONN_ORIGIN_UNKNOWN);
+        CHECK(c->pe_name[0] == '\0');
+        char data[8] = "x";
+        size_t len = 99;
+        EXPECT(lvs_connection_list_pe_data(list, at, data, sizeof data, &len), LVS_OK);
+        CHECK(len == 0 && data[0] == '\0');
+        EXPECT(lvs_connection_list_pe_data(list, at, NULL, 0, &len), LVS_BUFFER_TOO_SMALL);
+        CHECK(len == 0);
+        printf("kernel_test: connection %s from port %u -> 10.99.0.2:7100, expires in %u s\n",
+               c->state, (unsigned)c->client.port, (unsigned)c->expires);
+    }
+    size_t n = lvs_connection_list_len(list);
+    CHECK(n >= 1);
+    CHECK(lvs_connection_list_get(list, n) == NULL);
+    CHECK(lvs_connection_list_get(list, SIZE_MAX) == NULL);
+    char data[8];
+    EXPECT(lvs_connection_list_pe_data(list, n, data, sizeof data, NULL), LVS_OUT_OF_RANGE);
+    EXPECT(lvs_connection_list_pe_data(list, 0, NULL, 4, NULL), LVS_NULL_PARAMETER);
+    lvs_connection_list_free(list);
+
+    /* With origins: the same entry, made here. */
+    list = NULL;
+    EXPECT(lvs_handle_connections_with_origin(h, &list), LVS_OK);
+    c = find_conn(list, &me, &at);
+    CHECK(c != NULL && c->origin == LVS_CONN_ORIGIN_LOCAL && c->pe_name[0] == '\0');
+    CHECK(c != NULL && strcmp(c->state, "UDP") == 0 && same_addr(&c->destination, &backend.addr));
+    lvs_connection_list_free(list);
+
+    /* Namespace B, read through a helper thread that enters it: empty. */
+    list = NULL;
+    EXPECT(lvs_handle_connections(in_b, &list), LVS_OK);
+    CHECK(list != NULL && lvs_connection_list_len(list) == 0);
+    CHECK(lvs_connection_list_get(list, 0) == NULL);
+    lvs_connection_list_free(list);
+    list = NULL;
+    EXPECT(lvs_handle_connections_with_origin(in_b, &list), LVS_OK);
+    CHECK(list != NULL && lvs_connection_list_len(list) == 0);
+    lvs_connection_list_free(list);
+
+    EXPECT(lvs_handle_connections(h, NULL), LVS_NULL_PARAMETER);
+    CONTAINS(handle_error(h), "`out` is NULL");
+    EXPECT(lvs_handle_connections_with_origin(h, NULL), LVS_NULL_PARAMETER);
+    EXPECT(lvs_service_remove(h, &echo.key), LVS_OK);
+}
+
+/* ----- the reconciler --------------------------------------------------------- */
+
+/* A desired service, as the reconcile tests write them. */
+struct want {
+    lvs_service svc;
+    lvs_destination dests[3];
+    size_t n;
+};
+
+static lvs_desired *desired_of(const struct want *w, size_t n) {
+    lvs_desired *d = NULL;
+    EXPECT(lvs_desired_new(&d), LVS_OK);
+    for (size_t i = 0; i < n; i++) {
+        EXPECT(lvs_desired_add_service(d, &w[i].svc, w[i].n ? w[i].dests : NULL, w[i].n), LVS_OK);
+    }
+    CHECK(lvs_desired_len(d) == n);
+    return d;
+}
+
+/* The table holds exactly `w` (in any order of destinations). */
+static void check_table(lvs_handle *h, const struct want *w, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        lvs_service_entry e;
+        memset(&e, 0, sizeof e);
+        EXPECT(lvs_service_get(h, &w[i].svc.key, &e), LVS_OK);
+        CHECK(same_service(&e.service, &w[i].svc));
+        lvs_destination_list *list = NULL;
+        EXPECT(lvs_handle_destinations(h, &w[i].svc.key, &list), LVS_OK);
+        CHECK(lvs_destination_list_len(list) == w[i].n);
+        for (size_t j = 0; j < w[i].n; j++) {
+            int found = 0;
+            for (size_t k = 0; k < lvs_destination_list_len(list); k++) {
+                const lvs_destination_entry *it = lvs_destination_list_get(list, k);
+                if (it != NULL && same_dest(&it->destination, &w[i].dests[j])) found = 1;
+            }
+            CHECK(found);
+        }
+        lvs_destination_list_free(list);
+    }
+}
+
+/* The plan as text (static buffer), asking for the length first. */
+static const char *plan_text(const lvs_plan *p) {
+    static char buf[8192];
+    size_t need = 0, len = 0;
+    buf[0] = '\0';
+    EXPECT(lvs_plan_text(p, NULL, 0, &need), LVS_BUFFER_TOO_SMALL);
+    CHECK(need > 0 && need < sizeof buf);
+    EXPECT(lvs_plan_text(p, buf, sizeof buf, &len), LVS_OK);
+    CHECK(len == need && strlen(buf) == len);
+    return buf;
+}
+
+static const char *plan_change(const lvs_plan *p, size_t i) {
+    static char buf[512];
+    buf[0] = '\0';
+    EXPECT(lvs_plan_change(p, i, buf, sizeof buf, NULL), LVS_OK);
+    return buf;
+}
+
+static const char *plan_ipvsadm(const lvs_plan *p) {
+    static char buf[4096];
+    buf[0] = '\0';
+    EXPECT(lvs_plan_ipvsadm(p, buf, sizeof buf, NULL), LVS_OK);
+    return buf;
+}
+
+/* A reconcile pass in which every change succeeds, with `changes`
+ * changes; every result is LVS_OK with an empty message. */
+static lvs_plan *pass(lvs_reconciler *r, lvs_handle *h, const lvs_desired *d, size_t changes) {
+    lvs_plan *p = NULL;
+    EXPECT(lvs_reconciler_reconcile(r, h, d, &p), LVS_OK);
+    CHECK(p != NULL);
+    CHECK(strcmp(handle_error(h), "") == 0);
+    CHECK(lvs_plan_len(p) == changes);
+    CHECK(lvs_plan_failures(p) == 0);
+    CHECK(lvs_plan_unmanaged(p) == 1); /* 10.0.0.1:80, from test_services */
+    for (size_t i = 0; i < lvs_plan_len(p); i++) {
+        char msg[64] = "x";
+        size_t len = 99;
+        EXPECT(lvs_plan_result(p, i), LVS_OK);
+        EXPECT(lvs_plan_message(p, i, msg, sizeof msg, &len), LVS_OK);
+        CHECK(len == 0 && msg[0] == '\0');
+    }
+    if (changes != lvs_plan_len(p)) printf("unexpected plan:\n%s", plan_text(p));
+    return p;
+}
+
+static const char JSON_STATE[] =
+    "{\"services\":[\n"
+    " {\"key\":{\"addr\":{\"protocol\":\"tcp\",\"addr\":\"10.77.0.1:80\"}},\"scheduler\":\"rr\",\n"
+    "  \"destinations\":[{\"addr\":\"10.77.1.1:8080\",\"weight\":1},\n"
+    "                   {\"addr\":\"10.77.1.2:8080\",\"weight\":2}]},\n"
+    " {\"key\":{\"fwmark\":{\"family\":\"inet\",\"mark\":7700}},\"scheduler\":\"wlc\",\n"
+    "  \"persistence\":{\"timeout\":300,\"netmask\":{\"v4\":\"255.255.255.0\"}},\n"
+    "  \"destinations\":[{\"addr\":\"10.77.2.1:0\",\"forwarding\":\"directroute\"}]},\n"
+    " {\"key\":{\"addr\":{\"protocol\":\"udp\",\"addr\":\"10.99.0.3:7000\"}},\"scheduler\":\"rr\",\n"
+    "  \"destinations\":[{\"addr\":\"10.99.0.2:7000\"}]}]}\n";
+
+static void test_reconcile(lvs_handle *h) {
+    /* Scope: 10.77.0.0/16, fwmarks 7700..7799, and one UDP service. */
+    lvs_policy *pol = NULL;
+    EXPECT(lvs_policy_new(&pol), LVS_OK);
+    EXPECT(lvs_policy_scope_add_prefix(pol, "10.77.0.0/16"), LVS_OK);
+    EXPECT(lvs_policy_scope_add_fwmarks(pol, 7700, 7799), LVS_OK);
+    lvs_service_key udp_key = key_of(LVS_PROTO_UDP, "10.99.0.3:7000");
+    EXPECT(lvs_policy_scope_add_service(pol, &udp_key), LVS_OK);
+    lvs_reconciler *r = NULL;
+    EXPECT(lvs_reconciler_new(pol, &r), LVS_OK);
+
+    /* The same state as JSON_STATE, from structs. */
+    struct want w[3];
+    memset(w, 0, sizeof w);
+    w[0].svc = service(key_of(LVS_PROTO_TCP, "10.77.0.1:80"), "rr");
+    w[0].dests[0] = dest("10.77.1.1:8080", LVS_FWD_MASQ, 1);
+    w[0].dests[1] = dest("10.77.1.2:8080", LVS_FWD_MASQ, 2);
+    w[0].n = 2;
+    w[1].svc = service(fwmark_key(LVS_AF_INET, 7700), "wlc");
+    w[1].svc.persistence_timeout = 300;
+    w[1].svc.persistence_netmask = 0xffffff00;
+    w[1].dests[0] = dest("10.77.2.1:0", LVS_FWD_DROUTE, 1);
+    w[1].n = 1;
+    w[2].svc = service(udp_key, "rr");
+    w[2].dests[0] = dest("10.99.0.2:7000", LVS_FWD_MASQ, 1);
+    w[2].n = 1;
+
+    /* 1. From scratch: 3 services and 4 destinations, read back. */
+    lvs_desired *d = desired_of(w, 3);
+    lvs_plan *p = pass(r, h, d, 7);
+    CHECK(lvs_plan_draining(p) == 0);
+    const char *text = plan_text(p);
+    CONTAINS(text, "+ service TCP 10.77.0.1:80 rr\n");
+    CONTAINS(text, "+ service FWM 7700 (IPv4) wlc persistent 300 netmask 255.255.255.0\n");
+    CONTAINS(text, "+ dest TCP 10.77.0.1:80 -> 10.77.1.2:8080 masq weight 2\n");
+    CONTAINS(text, "+ dest FWM 7700 (IPv4) -> 10.77.2.1:0 route weight 1\n");
+    CONTAINS(text, "# 1 service(s) outside the scope left alone\n");
+    CHECK(strncmp(plan_change(p, 0), "+ service ", 10) == 0);
+    const char *restore = plan_ipvsadm(p);
+    CONTAINS(restore, "-A -t 10.77.0.1:80 -s rr\n");
+    CONTAINS(restore, "-A -f 7700 -s wlc -p 300 -M 255.255.255.0\n");
+    CONTAINS(restore, "-a -u 10.99.0.3:7000 -r 10.99.0.2:7000 -m -w 1\n");
+    CONTAINS(restore, "-a -f 7700 -r 10.77.2.1:0 -g -w 1\n");
+    /* Out of range, and short buffers. */
+    char small[8];
+    size_t len = 0;
+    EXPECT(lvs_plan_result(p, 7), LVS_OUT_OF_RANGE);
+    EXPECT(lvs_plan_message(p, 7, small, sizeof small, &len), LVS_OUT_OF_RANGE);
+    EXPECT(lvs_plan_change(p, 7, small, sizeof small, &len), LVS_OUT_OF_RANGE);
+    CONTAINS(last_error(), "the plan has 7 changes");
+    EXPECT(lvs_plan_change(p, SIZE_MAX, small, sizeof small, &len), LVS_OUT_OF_RANGE);
+    EXPECT(lvs_plan_change(p, 0, small, sizeof small, &len), LVS_BUFFER_TOO_SMALL);
+    CHECK(strlen(small) == sizeof small - 1 && len > sizeof small);
+    EXPECT(lvs_plan_text(p, small, sizeof small, &len), LVS_BUFFER_TOO_SMALL);
+    CHECK(strlen(small) == sizeof small - 1 && len == strlen(text));
+    EXPECT(lvs_plan_ipvsadm(p, small, sizeof small, NULL), LVS_BUFFER_TOO_SMALL);
+    EXPECT(lvs_plan_text(p, NULL, 4, &len), LVS_NULL_PARAMETER);
+    lvs_plan_free(p);
+    check_table(h, w, 3);
+    /* A service created from scratch lists its destinations in desired order. */
+    lvs_destination_list *order = NULL;
+    EXPECT(lvs_handle_destinations(h, &w[0].svc.key, &order), LVS_OK);
+    const lvs_destination_entry *first = lvs_destination_list_get(order, 0);
+    CHECK(first != NULL && same_dest(&first->destination, &w[0].dests[0]));
+    lvs_destination_list_free(order);
+    /* The service outside the scope is untouched. */
+    lvs_service_entry e;
+    lvs_service_key web = key_of(LVS_PROTO_TCP, "10.0.0.1:80");
+    EXPECT(lvs_service_get(h, &web, &e), LVS_OK);
+
+    /* 2. Again: nothing to do, nothing sent. */
+    p = pass(r, h, d, 0);
+    CONTAINS(plan_text(p), "# no changes\n");
+    len = 99;
+    EXPECT(lvs_plan_ipvsadm(p, small, sizeof small, &len), LVS_OK);
+    CHECK(len == 0 && small[0] == '\0');
+    EXPECT(lvs_plan_result(p, 0), LVS_OUT_OF_RANGE);
+    lvs_plan_free(p);
+    lvs_desired_free(d);
+
+    /* 3. The JSON form of the same state: nothing to do either. */
+    lvs_desired *j = NULL;
+    EXPECT(lvs_desired_from_json(JSON_STATE, strlen(JSON_STATE), &j), LVS_OK);
+    CHECK(lvs_desired_len(j) == 3);
+    p = pass(r, h, j, 0);
+    lvs_plan_free(p);
+    lvs_desired_free(j);
+
+    /* 4. A dry run of a weight change: planned, not sent. */
+    w[0].dests[1].weight = 5;
+    d = desired_of(w, 3);
+    p = NULL;
+    EXPECT(lvs_reconciler_plan(r, h, d, &p), LVS_OK);
+    CHECK(lvs_plan_len(p) == 1 && lvs_plan_failures(p) == 0);
+    EXPECT(lvs_plan_result(p, 0), LVS_NOT_ATTEMPTED);
+    char msg[256];
+    EXPECT(lvs_plan_message(p, 0, msg, sizeof msg, NULL), LVS_OK);
+    CONTAINS(msg, "dry run");
+    CHECK(strcmp(plan_change(p, 0), "~ dest TCP 10.77.0.1:80 -> 10.77.1.2:8080 weight 2 -> 5") ==
+          0);
+    CHECK(strcmp(plan_ipvsadm(p), "-e -t 10.77.0.1:80 -r 10.77.1.2:8080 -m -w 5\n") == 0);
+    lvs_plan_free(p);
+    lvs_destination_entry de;
+    EXPECT(lvs_destination_get(h, &w[0].svc.key, &w[0].dests[1].addr, &de), LVS_OK);
+    CHECK(de.destination.weight == 2);
+    /* ... then applied: one update in place. */
+    p = pass(r, h, d, 1);
+    CHECK(strcmp(plan_change(p, 0), "~ dest TCP 10.77.0.1:80 -> 10.77.1.2:8080 weight 2 -> 5") ==
+          0);
+    lvs_plan_free(p);
+    lvs_desired_free(d);
+    check_table(h, w, 3);
+
+    /* A dry run ipvsadm cannot express: a direct-routing destination on
+     * another port than its service's. */
+    w[0].dests[2] = dest("10.77.1.3:8081", LVS_FWD_DROUTE, 1);
+    w[0].n = 3;
+    d = desired_of(w, 3);
+    EXPECT(lvs_reconciler_plan(r, h, d, &p), LVS_OK);
+    CHECK(lvs_plan_len(p) == 1);
+    EXPECT(lvs_plan_ipvsadm(p, msg, sizeof msg, NULL), LVS_INVALID_ARGUMENT);
+    CONTAINS(last_error(), "ipvsadm");
+    CONTAINS(plan_text(p), "+ dest TCP 10.77.0.1:80 -> 10.77.1.3:8081 route weight 1\n");
+    lvs_plan_free(p);
+    lvs_desired_free(d);
+    w[0].n = 2;
+
+    /* 5. A TCP destination leaves: drained gracefully (weight 0), then
+     * removed at the next pass since it has no connections. */
+    struct want w3[3];
+    memcpy(w3, w, sizeof w3);
+    w3[0].dests[0] = w[0].dests[1];
+    w3[0].n = 1;
+    d = desired_of(w3, 3);
+    p = pass(r, h, d, 1);
+    CHECK(strcmp(plan_change(p, 0),
+                 "~ dest TCP 10.77.0.1:80 -> 10.77.1.1:8080 weight 1 -> 0 (drain)") == 0);
+    CHECK(lvs_plan_draining(p) == 1);
+    CONTAINS(plan_text(p), "# draining TCP 10.77.0.1:80 -> 10.77.1.1:8080: 0 active, 0 inactive "
+                           "connections, 900 s left\n");
+    lvs_plan_free(p);
+    EXPECT(lvs_destination_get(h, &w[0].svc.key, &w[0].dests[0].addr, &de), LVS_OK);
+    CHECK(de.destination.weight == 0);
+    p = pass(r, h, d, 1);
+    CHECK(strcmp(plan_change(p, 0), "- dest TCP 10.77.0.1:80 -> 10.77.1.1:8080 (drained)") == 0);
+    CHECK(lvs_plan_draining(p) == 0);
+    lvs_plan_free(p);
+    lvs_desired_free(d);
+    check_table(h, w3, 3);
+    EXPECT(lvs_destination_get(h, &w[0].svc.key, &w[0].dests[0].addr, &de),
+           LVS_DESTINATION_NOT_FOUND);
+
+    /* 6. A UDP destination with a connection leaves, drained gracefully
+     * without a timeout: it stays while the connection does, until a
+     * 1 ms timeout removes it. */
+    EXPECT(lvs_policy_set_drain_mode(pol, LVS_DRAIN_UDP, LVS_DRAIN_GRACEFUL), LVS_OK);
+    EXPECT(lvs_policy_set_drain_timeout(pol, 0), LVS_OK);
+    EXPECT(lvs_reconciler_set_policy(r, pol), LVS_OK);
+    send_one_udp("10.99.0.3", 7000);
+    for (int i = 0; i < 50; i++) {
+        EXPECT(lvs_destination_get(h, &udp_key, &w[2].dests[0].addr, &de), LVS_OK);
+        if (de.conns.inactive == 1) break;
+        sleep_ms(100);
+    }
+    CHECK(de.conns.inactive == 1);
+    w3[2].n = 0;
+    d = desired_of(w3, 3);
+    p = pass(r, h, d, 1);
+    CHECK(strcmp(plan_change(p, 0),
+                 "~ dest UDP 10.99.0.3:7000 -> 10.99.0.2:7000 weight 1 -> 0 (drain)") == 0);
+    CHECK(lvs_plan_draining(p) == 1);
+    lvs_plan_free(p);
+    p = pass(r, h, d, 0);
+    CHECK(lvs_plan_draining(p) == 1);
+    CONTAINS(plan_text(p), "# draining UDP 10.99.0.3:7000 -> 10.99.0.2:7000: 0 active, 1 inactive "
+                           "connections, no timeout\n");
+    lvs_plan_free(p);
+    EXPECT(lvs_destination_get(h, &udp_key, &w[2].dests[0].addr, &de), LVS_OK);
+    CHECK(de.destination.weight == 0 && de.conns.inactive == 1);
+    EXPECT(lvs_policy_set_drain_timeout(pol, 1), LVS_OK);
+    EXPECT(lvs_reconciler_set_policy(r, pol), LVS_OK); /* keeps the drain's start time */
+    sleep_ms(20);
+    p = pass(r, h, d, 1);
+    /* "after N s": N depends on how slowly this runs (valgrind). */
+    const char *gone = plan_change(p, 0);
+    CONTAINS(gone, "- dest UDP 10.99.0.3:7000 -> 10.99.0.2:7000 (drain timed out after ");
+    CONTAINS(gone, " s; 0 active, 1 inactive connections)");
+    CHECK(lvs_plan_draining(p) == 0);
+    lvs_plan_free(p);
+    check_table(h, w3, 3);
+
+    /* 7. Immediate removal of a TCP destination. */
+    EXPECT(lvs_policy_set_drain_mode(pol, LVS_DRAIN_TCP, LVS_DRAIN_IMMEDIATE), LVS_OK);
+    EXPECT(lvs_policy_set_drain_timeout(pol, 900000), LVS_OK);
+    EXPECT(lvs_reconciler_set_policy(r, pol), LVS_OK);
+    lvs_desired_free(d);
+    w3[0].n = 0;
+    d = desired_of(w3, 3);
+    p = pass(r, h, d, 1);
+    CHECK(strcmp(plan_change(p, 0), "- dest TCP 10.77.0.1:80 -> 10.77.1.2:8080 (not desired)") ==
+          0);
+    CHECK(lvs_plan_draining(p) == 0);
+    lvs_plan_free(p);
+    lvs_desired_free(d);
+    check_table(h, w3, 3);
+
+    /* 8. A service leaves with service removal "drain": its destination
+     * drains first (fwmark: graceful), then the service goes. */
+    EXPECT(lvs_policy_set_service_removal(pol, LVS_SERVICE_REMOVAL_DRAIN), LVS_OK);
+    EXPECT(lvs_reconciler_set_policy(r, pol), LVS_OK);
+    struct want w8[2] = {w3[0], w3[2]};
+    d = desired_of(w8, 2);
+    p = pass(r, h, d, 1);
+    CHECK(strcmp(plan_change(p, 0),
+                 "~ dest FWM 7700 (IPv4) -> 10.77.2.1:0 weight 1 -> 0 (drain)") == 0);
+    lvs_plan_free(p);
+    EXPECT(lvs_destination_get(h, &w[1].svc.key, &w[1].dests[0].addr, &de), LVS_OK);
+    CHECK(de.destination.weight == 0);
+    p = pass(r, h, d, 1);
+    CHECK(strcmp(plan_change(p, 0), "- service FWM 7700 (IPv4) (not desired)") == 0);
+    lvs_plan_free(p);
+    EXPECT(lvs_service_get(h, &w[1].svc.key, &e), LVS_SERVICE_NOT_FOUND);
+    check_table(h, w8, 2);
+
+    /* 9. Changes the kernel refuses: the pass runs, each change has its
+     * result, and the return value is the first failure's. */
+    lvs_desired_free(d);
+    struct want w9[3] = {w8[0], w8[1], {.n = 1}};
+    w9[2].svc = service(key_of(LVS_PROTO_TCP, "10.77.0.9:80"), "nosuch");
+    w9[2].dests[0] = dest("10.77.1.9:80", LVS_FWD_MASQ, 1);
+    d = desired_of(w9, 3);
+    p = NULL;
+    EXPECT(lvs_reconciler_reconcile(r, h, d, &p), LVS_SCHEDULER_NOT_FOUND);
+    CHECK(p != NULL);
+    CHECK(lvs_plan_len(p) == 2 && lvs_plan_failures(p) == 2);
+    EXPECT(lvs_plan_result(p, 0), LVS_SCHEDULER_NOT_FOUND);
+    EXPECT(lvs_plan_result(p, 1), LVS_SERVICE_NOT_FOUND);
+    EXPECT(lvs_plan_message(p, 0, msg, sizeof msg, NULL), LVS_OK);
+    CONTAINS(msg, "ip_vs_nosuch");
+    EXPECT(lvs_plan_message(p, 1, msg, sizeof msg, NULL), LVS_OK);
+    CONTAINS(msg, "add destination 10.77.1.9:80 to TCP 10.77.0.9:80");
+    CONTAINS(handle_error(h), "reconcile: 2 of 2 changes failed; the first, #0 "
+                              "(+ service TCP 10.77.0.9:80 nosuch)");
+    CHECK(strcmp(handle_error(h), last_error()) == 0);
+    lvs_plan_free(p);
+    EXPECT(lvs_service_get(h, &w9[2].svc.key, &e), LVS_SERVICE_NOT_FOUND);
+    lvs_desired_free(d);
+
+    /* 10. A desired service outside the scope: nothing planned or sent. */
+    struct want w10[2] = {w8[0], {.n = 0}};
+    w10[1].svc = service(key_of(LVS_PROTO_TCP, "10.88.0.1:80"), "rr");
+    d = desired_of(w10, 2);
+    p = (lvs_plan *)&e;
+    EXPECT(lvs_reconciler_reconcile(r, h, d, &p), LVS_INVALID_ARGUMENT);
+    CHECK(p == NULL);
+    CONTAINS(handle_error(h), "outside the reconciler's scope");
+    p = (lvs_plan *)&e;
+    EXPECT(lvs_reconciler_plan(r, h, d, &p), LVS_INVALID_ARGUMENT);
+    CHECK(p == NULL);
+    EXPECT(lvs_service_get(h, &w10[1].svc.key, &e), LVS_SERVICE_NOT_FOUND);
+    /* NULL arguments, named in the handle's message. */
+    EXPECT(lvs_reconciler_reconcile(NULL, h, d, &p), LVS_NULL_PARAMETER);
+    CONTAINS(handle_error(h), "`reconciler` is NULL");
+    EXPECT(lvs_reconciler_reconcile(r, h, NULL, &p), LVS_NULL_PARAMETER);
+    CONTAINS(handle_error(h), "`desired` is NULL");
+    EXPECT(lvs_reconciler_reconcile(r, h, d, NULL), LVS_NULL_PARAMETER);
+    CONTAINS(handle_error(h), "`out` is NULL");
+    EXPECT(lvs_reconciler_plan(NULL, h, d, &p), LVS_NULL_PARAMETER);
+    EXPECT(lvs_reconciler_plan(r, h, NULL, &p), LVS_NULL_PARAMETER);
+    EXPECT(lvs_reconciler_plan(r, h, d, NULL), LVS_NULL_PARAMETER);
+    CHECK(p == NULL);
+    lvs_desired_free(d);
+
+    /* 11. The empty state removes everything in scope, nothing else. */
+    EXPECT(lvs_policy_set_service_removal(pol, LVS_SERVICE_REMOVAL_IMMEDIATE), LVS_OK);
+    EXPECT(lvs_reconciler_set_policy(r, pol), LVS_OK);
+    EXPECT(lvs_desired_new(&d), LVS_OK);
+    p = pass(r, h, d, 2);
+    CONTAINS(plan_text(p), "- service TCP 10.77.0.1:80 (not desired)\n");
+    CONTAINS(plan_text(p), "- service UDP 10.99.0.3:7000 (not desired)\n");
+    lvs_plan_free(p);
+    CHECK(count_services(h) == 1);
+    EXPECT(lvs_service_get(h, &web, &e), LVS_OK);
+    lvs_desired_free(d);
+    lvs_reconciler_free(r);
+    lvs_policy_free(pol);
+}
+
+/* ----- sync daemons ------------------------------------------------------------ */
+
+static lvs_sync_daemon daemon_on(uint32_t role, const char *ifname, uint32_t sync_id) {
+    lvs_sync_daemon d;
+    memset(&d, 0, sizeof d);
+    d.role = role;
+    snprintf(d.interface, sizeof d.interface, "%s", ifname);
+    d.sync_id = sync_id;
+    return d;
+}
+
+static int same_daemon(const lvs_sync_daemon *a, const lvs_sync_daemon *b) {
+    return a->role == b->role && strcmp(a->interface, b->interface) == 0 &&
+           a->sync_id == b->sync_id && same_addr(&a->group, &b->group) && a->port == b->port &&
+           a->max_len == b->max_len && a->ttl == b->ttl;
+}
+
+static void test_daemons(lvs_handle *h) {
+    lvs_sync_daemon got[LVS_SYNC_DAEMONS_MAX + 1];
+    size_t n = 99;
+    EXPECT(lvs_handle_daemons(h, got, LVS_SYNC_DAEMONS_MAX, &n), LVS_OK);
+    CHECK(n == 0);
+
+    /* Errors before anything runs. */
+    EXPECT(lvs_daemon_stop(h, LVS_DAEMON_MASTER), LVS_DAEMON_NOT_RUNNING);
+    CONTAINS(handle_error(h), "no master sync daemon");
+    lvs_sync_daemon bad = daemon_on(LVS_DAEMON_BACKUP, "nope0", 1);
+    EXPECT(lvs_daemon_start(h, &bad), LVS_NO_SUCH_INTERFACE);
+    CONTAINS(handle_error(h), "\"nope0\"");
+    bad = daemon_on(LVS_DAEMON_MASTER, "a/b", 1);
+    EXPECT(lvs_daemon_start(h, &bad), LVS_INVALID_ARGUMENT);
+    CONTAINS(handle_error(h), "sync_daemon.interface");
+    bad = daemon_on(LVS_DAEMON_MASTER, "", 1);
+    EXPECT(lvs_daemon_start(h, &bad), LVS_INVALID_ARGUMENT);
+    bad = daemon_on(3, "lvsync0", 1);
+    EXPECT(lvs_daemon_start(h, &bad), LVS_INVALID_ARGUMENT);
+    CONTAINS(handle_error(h), "neither master (1) nor backup (2)");
+    EXPECT(lvs_daemon_stop(h, 0), LVS_INVALID_ARGUMENT);
+    bad = daemon_on(LVS_DAEMON_MASTER, "lvsync0", 256);
+    EXPECT(lvs_daemon_start(h, &bad), LVS_INVALID_ARGUMENT);
+    CONTAINS(handle_error(h), "sync_id");
+    bad = daemon_on(LVS_DAEMON_MASTER, "lvsync0", 1);
+    bad.group = addr("10.0.0.1");
+    EXPECT(lvs_daemon_start(h, &bad), LVS_INVALID_ARGUMENT);
+    CONTAINS(handle_error(h), "multicast");
+    bad.group = addr("239.0.7.7:9100");
+    EXPECT(lvs_daemon_start(h, &bad), LVS_INVALID_ARGUMENT);
+    CONTAINS(handle_error(h), "group.port");
+    bad = daemon_on(LVS_DAEMON_BACKUP, "lvsync1", 1);
+    bad.max_len = 1000;
+    EXPECT(lvs_daemon_start(h, &bad), LVS_INVALID_ARGUMENT);
+    CONTAINS(handle_error(h), "max_len");
+    bad = daemon_on(LVS_DAEMON_MASTER, "lvsync0", 1);
+    memset(bad.interface, 'x', sizeof bad.interface);
+    EXPECT(lvs_daemon_start(h, &bad), LVS_INVALID_ARGUMENT);
+    CONTAINS(handle_error(h), "NUL-terminated");
+    strcpy(bad.interface, "\xffth0");
+    EXPECT(lvs_daemon_start(h, &bad), LVS_INVALID_UTF8);
+    EXPECT(lvs_daemon_start(h, NULL), LVS_NULL_PARAMETER);
+    CONTAINS(handle_error(h), "`daemon` is NULL");
+
+    /* A destination of the other family than its service (a tunnel)
+     * keeps a daemon from starting. */
+    lvs_service mixed = service(key_of(LVS_PROTO_TCP, "10.77.9.1:90"), "rr");
+    lvs_destination v6 = dest("[2001:db8:1::9]:90", LVS_FWD_TUNNEL, 1);
+    EXPECT(lvs_service_add(h, &mixed), LVS_OK);
+    EXPECT(lvs_destination_add(h, &mixed.key, &v6), LVS_OK);
+    lvs_sync_daemon master = daemon_on(LVS_DAEMON_MASTER, "lvsync0", 42);
+    EXPECT(lvs_daemon_start(h, &master), LVS_MIXED_FAMILY_DESTINATIONS);
+    CONTAINS(handle_error(h), "other address family");
+    EXPECT(lvs_service_remove(h, &mixed.key), LVS_OK);
+
+    /* A master with every option, read back as given. */
+    master.group = addr("239.0.7.7");
+    master.port = 9100;
+    master.ttl = 2;
+    master.max_len = 1400;
+    EXPECT(lvs_daemon_start(h, &master), LVS_OK);
+    memset(got, 0, sizeof got);
+    EXPECT(lvs_handle_daemons(h, got, LVS_SYNC_DAEMONS_MAX, &n), LVS_OK);
+    CHECK(n == 1 && same_daemon(&got[0], &master));
+    EXPECT(lvs_daemon_start(h, &master), LVS_DAEMON_RUNNING);
+    CONTAINS(handle_error(h), "a master sync daemon already runs");
+
+    /* A backup beside it, with the kernel's defaults for what was left
+     * out: 1500-byte MTU less 28 bytes of headers, TTL 1. */
+    lvs_sync_daemon backup = daemon_on(LVS_DAEMON_BACKUP, "lvsync1", 42);
+    backup.group = master.group;
+    backup.port = 9100;
+    EXPECT(lvs_daemon_start(h, &backup), LVS_OK);
+    memset(got, 0, sizeof got);
+    EXPECT(lvs_handle_daemons(h, got, LVS_SYNC_DAEMONS_MAX, &n), LVS_OK);
+    CHECK(n == 2 && same_daemon(&got[0], &master));
+    lvs_sync_daemon filled = backup;
+    filled.max_len = 1500 - 28;
+    filled.ttl = 1;
+    CHECK(same_daemon(&got[1], &filled));
+    printf("kernel_test: backup daemon on %s, syncid %u, max_len %u, ttl %u\n", got[1].interface,
+           (unsigned)got[1].sync_id, (unsigned)got[1].max_len, (unsigned)got[1].ttl);
+
+    /* Arrays too small: what fits is written, the count is reported. */
+    memset(got, 0, sizeof got);
+    EXPECT(lvs_handle_daemons(h, got, 1, &n), LVS_BUFFER_TOO_SMALL);
+    CHECK(n == 2 && same_daemon(&got[0], &master) && got[1].role == 0);
+    CONTAINS(handle_error(h), "2 daemons run, the array holds 1");
+    EXPECT(lvs_handle_daemons(h, NULL, 0, &n), LVS_BUFFER_TOO_SMALL);
+    CHECK(n == 2);
+    EXPECT(lvs_handle_daemons(h, got, LVS_SYNC_DAEMONS_MAX + 1, &n), LVS_OK);
+    CHECK(n == 2);
+    EXPECT(lvs_handle_daemons(h, NULL, 2, &n), LVS_NULL_PARAMETER);
+    EXPECT(lvs_handle_daemons(h, got, 2, NULL), LVS_NULL_PARAMETER);
+    CONTAINS(handle_error(h), "`out_len` is NULL");
+
+    EXPECT(lvs_daemon_stop(h, LVS_DAEMON_MASTER), LVS_OK);
+    EXPECT(lvs_handle_daemons(h, got, LVS_SYNC_DAEMONS_MAX, &n), LVS_OK);
+    CHECK(n == 1 && got[0].role == LVS_DAEMON_BACKUP);
+    EXPECT(lvs_daemon_stop(h, LVS_DAEMON_BACKUP), LVS_OK);
+    EXPECT(lvs_handle_daemons(h, got, LVS_SYNC_DAEMONS_MAX, &n), LVS_OK);
+    CHECK(n == 0);
+    EXPECT(lvs_daemon_stop(h, LVS_DAEMON_BACKUP), LVS_DAEMON_NOT_RUNNING);
+    CONTAINS(handle_error(h), "no backup sync daemon");
+}
+
 /* ----- batches ------------------------------------------------------------ */
 
 static void test_batches(lvs_handle *here, lvs_handle *in_b, lvs_handle *in_b_fd) {
@@ -679,6 +1306,26 @@ static int run_eperm(void) {
     CONTAINS(handle_error(h), "add service TCP 10.70.0.1:80");
     lvs_info info;
     EXPECT(lvs_handle_info(h, &info), LVS_PERMISSION_DENIED);
+    lvs_sync_daemon d = daemon_on(LVS_DAEMON_MASTER, "lo", 1);
+    EXPECT(lvs_daemon_start(h, &d), LVS_PERMISSION_DENIED);
+    size_t n = 99;
+    EXPECT(lvs_handle_daemons(h, NULL, 0, &n), LVS_PERMISSION_DENIED);
+    /* A reconcile pass cannot read the table: no plan, nothing sent. */
+    lvs_policy *pol = NULL;
+    lvs_reconciler *r = NULL;
+    lvs_desired *want = NULL;
+    lvs_plan *p = (lvs_plan *)&n;
+    EXPECT(lvs_policy_new(&pol), LVS_OK);
+    EXPECT(lvs_reconciler_new(pol, &r), LVS_OK);
+    EXPECT(lvs_desired_new(&want), LVS_OK);
+    EXPECT(lvs_reconciler_reconcile(r, h, want, &p), LVS_PERMISSION_DENIED);
+    CHECK(p == NULL);
+    CONTAINS(handle_error(h), "list services");
+    EXPECT(lvs_reconciler_plan(r, h, want, &p), LVS_PERMISSION_DENIED);
+    CHECK(p == NULL);
+    lvs_desired_free(want);
+    lvs_reconciler_free(r);
+    lvs_policy_free(pol);
     lvs_handle_free(h);
     return check_summary("kernel_test --eperm");
 }
@@ -700,6 +1347,9 @@ int main(int argc, char **argv) {
     test_services(here);
     test_destinations(here);
     test_stats(here);
+    test_connections(here, in_b);
+    test_reconcile(here);
+    test_daemons(here);
     test_batches(here, in_b, in_b_fd);
     test_threads(here, in_b);
 

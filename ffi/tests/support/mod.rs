@@ -121,6 +121,10 @@ pub fn compile(
         .arg("-L")
         .arg(lib)
         .arg("-llvs")
+        // DT_RPATH, not DT_RUNPATH: the private copy wins over the
+        // LD_LIBRARY_PATH cargo sets for tests, which lists
+        // target/<profile> and its liblvs.so from an earlier `cargo build`.
+        .arg("-Wl,--disable-new-dtags")
         .arg(format!("-Wl,-rpath,{}", lib.display()));
     let o = cmd.output().unwrap_or_else(|e| {
         panic!("cannot run the C compiler {compiler:?}: {e} (apt-get install gcc g++)")
@@ -254,6 +258,8 @@ pub const PROGRAMS: &[(&str, &str)] = &[
     ("create_service", "examples/create_service.c"),
     ("watch_stats", "examples/watch_stats.c"),
     ("quickstart", "examples/quickstart.c"),
+    ("reconcile", "examples/reconcile.c"),
+    ("quickstart_reconcile", "examples/quickstart_reconcile.c"),
 ];
 
 /// [`PROGRAMS`], built plain and sanitized, with the `liblvs.so` they link.
