@@ -48,14 +48,32 @@ const DUMP_RETRIES: usize = 8;
 const BULK_RECV_LEN: usize = 32 * 1024;
 
 fn recv_len() -> usize {
-    let page = rustix::param::page_size().clamp(4096, 8192);
-    if cfg!(target_pointer_width = "64") {
-        page - 320
-    } else {
-        // A 32-bit kernel's skb_shared_info is smaller; a whole page is
-        // safe on either kernel a 32-bit process may run on.
-        page
-    }
+    static LEN: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *LEN.get_or_init(|| {
+        let page = page_size().unwrap_or(8192).clamp(4096, 8192);
+        if cfg!(target_pointer_width = "64") {
+            page - 320
+        } else {
+            // A 32-bit kernel's skb_shared_info is smaller; a whole page is
+            // safe on either kernel a 32-bit process may run on.
+            page
+        }
+    })
+}
+
+/// The page size, from `AT_PAGESZ` in `/proc/self/auxv`. (Not rustix's
+/// `param::page_size`: it also validates the vDSO image, which does not
+/// exist under valgrind, and crashes there.) Unknown page size: 8 KiB,
+/// which keeps [`recv_len`] at or above `NLMSG_GOODSIZE` on any kernel.
+fn page_size() -> Option<usize> {
+    const AT_PAGESZ: usize = 6;
+    const W: usize = std::mem::size_of::<usize>();
+    let auxv = std::fs::read("/proc/self/auxv").ok()?;
+    auxv.chunks_exact(2 * W).find_map(|pair| {
+        let word = |b: &[u8]| b.try_into().ok().map(usize::from_ne_bytes);
+        let (key, value) = (word(&pair[..W])?, word(&pair[W..])?);
+        (key == AT_PAGESZ).then_some(value)
+    })
 }
 
 /// IPVS version and connection table size (`IPVS_CMD_GET_INFO`).
@@ -895,4 +913,26 @@ pub(crate) fn explain_missing_module(e: Error, op: &Op) -> Error {
         detail.push_str(&format!(", or no persistence engine module ip_vs_pe_{pe}"));
     }
     e.with_detail(detail)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn receive_length_is_nlmsg_goodsize_for_this_page_size() {
+        let page = page_size().expect("AT_PAGESZ in /proc/self/auxv");
+        assert!(page.is_power_of_two() && page >= 4096, "page size {page}");
+        let want = page.min(8192)
+            - if cfg!(target_pointer_width = "64") {
+                320
+            } else {
+                0
+            };
+        assert_eq!(recv_len(), want);
+        if page == 4096 && cfg!(target_pointer_width = "64") {
+            // SKB_WITH_OVERHEAD(4096) with a 320-byte skb_shared_info.
+            assert_eq!(recv_len(), 3776);
+        }
+    }
 }

@@ -750,6 +750,22 @@ fn sync_daemon_replicates_connections_to_a_backup() {
     hd.remove_destination(&mixed_key, mixed.addr).unwrap();
 
     // Both roles at once in one namespace, the backup on an IPv6 group.
+    // Joining it needs synca's IPv6 link-local address, which stays
+    // tentative until duplicate address detection ends (~1-2 s after the
+    // link came up; longer on a busy host): wait for it, or the kernel
+    // refuses the group (seen once under load).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let a = t.director.sh("ip -6 addr show dev synca scope link");
+        if a.contains("inet6") && !a.contains("tentative") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "synca has no usable IPv6 link-local address: {a}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
     hd.start_daemon(&master).unwrap();
     let v6 = SyncDaemon::backup("synca", 42).with_group("ff02::1:81".parse().unwrap());
     hd.start_daemon(&v6)

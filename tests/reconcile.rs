@@ -822,6 +822,56 @@ fn desired_state_and_policy_load_from_json() {
     assert_eq!((p.scope, p.drain.timeout), (Scope::All, None));
 }
 
+/// A misspelt key must never become a default: an ignored "services"
+/// would be an empty desired state (remove everything in scope), an
+/// ignored "scope" would manage every service.
+#[cfg(feature = "serde")]
+#[test]
+fn unknown_or_missing_json_fields_are_errors() {
+    let svc = r#"{ "key": { "addr": { "protocol": "tcp", "addr": "10.0.0.1:80" } } }"#;
+    for (json, field) in [
+        (r#"{ "servces": [] }"#.to_string(), "servces"),
+        ("{}".to_string(), "services"),
+        (
+            format!(
+                r#"{{ "services": [ {} ] }}"#,
+                svc.replace("} } }", r#"} }, "schedular": "rr" }"#)
+            ),
+            "schedular",
+        ),
+        (
+            format!(
+                r#"{{ "services": [ {} ] }}"#,
+                svc.replace(
+                    "} } }",
+                    r#"} }, "destinations": [ { "addr": "192.168.1.1:80", "wieght": 0 } ] }"#
+                )
+            ),
+            "wieght",
+        ),
+    ] {
+        let e = serde_json::from_str::<DesiredState>(&json)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(field), "{json}: {e}");
+    }
+    let d: DesiredState = serde_json::from_str(r#"{ "services": [] }"#).unwrap();
+    assert!(d.is_empty(), "an empty state is spelled out");
+    for (json, field) in [
+        (r#"{ "scop": { "prefixes": ["10.0.0.0/8"] } }"#, "scop"),
+        (r#"{ "drain": { "timout": 5 } }"#, "timout"),
+    ] {
+        let e = serde_json::from_str::<Policy>(json)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(field), "{json}: {e}");
+    }
+    let e = serde_json::from_str::<Service>(&svc.replace("} } }", r#"} }, "one_pakcet": true }"#))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("one_pakcet"), "{e}");
+}
+
 #[test]
 fn destination_with_unwritable_forwarding_is_removed_not_drained() {
     let (a, b) = (dest("192.168.1.1:80", 3), dest("192.168.1.2:80", 1));

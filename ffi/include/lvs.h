@@ -1142,6 +1142,23 @@ void lvs_handle_free(struct lvs_handle *handle);
 lvs_result lvs_handle_set_timeout(struct lvs_handle *handle, uint32_t timeout_ms);
 
 /**
+ * Let whole-table reads (`lvs_handle_table`) run their destination dumps
+ * on up to `threads` sockets at once, one thread each, the calling thread
+ * included. The default, 1, reads on the calling thread only and starts no
+ * thread. Worth it for many services with few destinations each (2
+ * threads read 2,000 services x 4 destinations 1.6x faster on 2 CPUs);
+ * reads of fewer than 512 services stay on one thread. The extra sockets
+ * are opened in the handle's namespace on first use and kept.
+ *
+ * Errors: `LVS_INVALID_ARGUMENT` for 0, `LVS_NULL_PARAMETER`.
+ *
+ * # Safety
+ * `handle` must be a live handle (not NULL), used by no other thread
+ * during the call.
+ */
+lvs_result lvs_handle_set_read_threads(struct lvs_handle *handle, size_t threads);
+
+/**
  * Copy the message of the last call on this handle: the full text of its
  * error (what was being done, why, the errno and the kernel's
  * extended-ACK message), or "" if it succeeded. Every call taking the
@@ -1720,11 +1737,11 @@ lvs_result lvs_desired_add_service(struct lvs_desired *desired,
  * ```
  *
  * Omitted fields take the defaults (scheduler `wlc`, no persistence, NAT
- * forwarding, weight 1, no thresholds). Unknown fields are ignored, as in
- * the Rust crate: a misspelt `"services"` loads as an empty desired
- * state, which removes every service in scope; check `lvs_desired_len`
- * when that matters. The result is checked as `lvs_desired_add_service`
- * checks each service.
+ * forwarding, weight 1, no thresholds), except `"services"`, which must
+ * be there (`[]` for an empty state, which removes every service in
+ * scope). An unknown or misspelt field anywhere is `LVS_INVALID_JSON`,
+ * never a silent default. The result is checked as
+ * `lvs_desired_add_service` checks each service.
  *
  * Errors: `LVS_INVALID_JSON` (malformed JSON or a value of the wrong
  * shape: the thread's last error, `lvs_last_error`, has serde's message
@@ -1776,8 +1793,8 @@ lvs_result lvs_policy_new(struct lvs_policy **out);
  * Load a policy from `len` bytes of JSON into a new `*out`, which the
  * caller frees with `lvs_policy_free`; on failure `*out` is NULL. The
  * format is the serde form of the Rust crate's `lvs::reconcile::Policy`;
- * omitted fields keep the defaults of `lvs_policy_new`, unknown fields
- * are ignored. The drain timeout is in whole seconds here (`null`: no
+ * omitted fields keep the defaults of `lvs_policy_new`; an unknown or
+ * misspelt field is `LVS_INVALID_JSON`. The drain timeout is in whole seconds here (`null`: no
  * timeout). For example:
  *
  * ```json

@@ -206,6 +206,34 @@ pub unsafe extern "C" fn lvs_handle_set_timeout(
     }
 }
 
+/// Let whole-table reads (`lvs_handle_table`) run their destination dumps
+/// on up to `threads` sockets at once, one thread each, the calling thread
+/// included. The default, 1, reads on the calling thread only and starts no
+/// thread. Worth it for many services with few destinations each (2
+/// threads read 2,000 services x 4 destinations 1.6x faster on 2 CPUs);
+/// reads of fewer than 512 services stay on one thread. The extra sockets
+/// are opened in the handle's namespace on first use and kept.
+///
+/// Errors: `LVS_INVALID_ARGUMENT` for 0, `LVS_NULL_PARAMETER`.
+///
+/// # Safety
+/// `handle` must be a live handle (not NULL), used by no other thread
+/// during the call.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_handle_set_read_threads(
+    handle: *mut lvs_handle,
+    threads: usize,
+) -> lvs_result {
+    ffi_boundary! {
+        on_handle!(handle, |h| {
+            let n = std::num::NonZeroUsize::new(threads)
+                .ok_or_else(|| Failure::invalid("threads", "must be at least 1"))?;
+            h.set_read_threads(n);
+            Ok(())
+        })
+    }
+}
+
 /// Copy the message of the last call on this handle: the full text of its
 /// error (what was being done, why, the errno and the kernel's
 /// extended-ACK message), or "" if it succeeded. Every call taking the

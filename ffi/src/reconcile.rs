@@ -139,11 +139,11 @@ pub unsafe extern "C" fn lvs_desired_add_service(
 /// ```
 ///
 /// Omitted fields take the defaults (scheduler `wlc`, no persistence, NAT
-/// forwarding, weight 1, no thresholds). Unknown fields are ignored, as in
-/// the Rust crate: a misspelt `"services"` loads as an empty desired
-/// state, which removes every service in scope; check `lvs_desired_len`
-/// when that matters. The result is checked as `lvs_desired_add_service`
-/// checks each service.
+/// forwarding, weight 1, no thresholds), except `"services"`, which must
+/// be there (`[]` for an empty state, which removes every service in
+/// scope). An unknown or misspelt field anywhere is `LVS_INVALID_JSON`,
+/// never a silent default. The result is checked as
+/// `lvs_desired_add_service` checks each service.
 ///
 /// Errors: `LVS_INVALID_JSON` (malformed JSON or a value of the wrong
 /// shape: the thread's last error, `lvs_last_error`, has serde's message
@@ -275,8 +275,8 @@ pub unsafe extern "C" fn lvs_policy_new(out: *mut *mut lvs_policy) -> lvs_result
 /// Load a policy from `len` bytes of JSON into a new `*out`, which the
 /// caller frees with `lvs_policy_free`; on failure `*out` is NULL. The
 /// format is the serde form of the Rust crate's `lvs::reconcile::Policy`;
-/// omitted fields keep the defaults of `lvs_policy_new`, unknown fields
-/// are ignored. The drain timeout is in whole seconds here (`null`: no
+/// omitted fields keep the defaults of `lvs_policy_new`; an unknown or
+/// misspelt field is `LVS_INVALID_JSON`. The drain timeout is in whole seconds here (`null`: no
 /// timeout). For example:
 ///
 /// ```json

@@ -97,6 +97,7 @@ impl fmt::Display for Forwarding {
 /// A real server of a service, with its configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(deny_unknown_fields))]
 #[non_exhaustive]
 pub struct Destination {
     /// Address and port of the real server (port 0: same as the service's).

@@ -197,6 +197,7 @@ impl fmt::Display for ServiceKey {
 /// Flags of the hashing schedulers `sh` and `mh` (ipvsadm `-b`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(deny_unknown_fields))]
 #[cfg_attr(feature = "serde", serde(default))]
 pub struct HashFlags {
     /// `sh-fallback` / `mh-fallback`: when the hashed destination is
@@ -436,6 +437,7 @@ impl fmt::Display for Netmask {
 /// destination while it has a template younger than `timeout`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(deny_unknown_fields))]
 pub struct Persistence {
     /// Template timeout in seconds, 1..=[`Persistence::MAX_TIMEOUT`].
     pub timeout: u32,
@@ -457,6 +459,7 @@ impl Persistence {
 /// that sends one) checks it before anything reaches the kernel.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(deny_unknown_fields))]
 #[non_exhaustive]
 pub struct Service {
     /// Identity.

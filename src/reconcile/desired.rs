@@ -20,10 +20,13 @@ use crate::model::{Destination, Service, ServiceKey};
 /// ```
 ///
 /// Omitted fields take the model's defaults (scheduler `wlc`, no
-/// persistence, NAT forwarding, weight 1, no thresholds).
+/// persistence, NAT forwarding, weight 1, no thresholds), except
+/// `services`, which must be there (`[]` to remove everything in scope).
+/// An unknown field anywhere is an error: a misspelt key must not turn
+/// into a default, or an empty state that removes every service.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[cfg_attr(feature = "serde", serde(default))]
+#[cfg_attr(feature = "serde", serde(deny_unknown_fields))]
 #[non_exhaustive]
 pub struct DesiredState {
     /// The services, each with its destinations. Order matters only for
@@ -35,6 +38,7 @@ pub struct DesiredState {
 /// One desired service and its destinations.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(from = "DesiredServiceFields"))]
 #[non_exhaustive]
 pub struct DesiredService {
     /// The service's identity and configuration (its fields sit at the
@@ -44,6 +48,42 @@ pub struct DesiredService {
     /// Its destinations, each address at most once.
     #[cfg_attr(feature = "serde", serde(default))]
     pub destinations: Vec<Destination>,
+}
+
+/// The serialized form of a [`DesiredService`]: the service's fields and
+/// `destinations` side by side. Spelled out (rather than a flattened
+/// [`Service`]) so that an unknown or misspelt field is an error, not a
+/// silently ignored setting.
+#[cfg(feature = "serde")]
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DesiredServiceFields {
+    key: crate::ServiceKey,
+    #[serde(default)]
+    scheduler: crate::Scheduler,
+    #[serde(default)]
+    persistence: Option<crate::Persistence>,
+    #[serde(default)]
+    one_packet: bool,
+    #[serde(default)]
+    persistence_engine: Option<String>,
+    #[serde(default)]
+    destinations: Vec<Destination>,
+}
+
+#[cfg(feature = "serde")]
+impl From<DesiredServiceFields> for DesiredService {
+    fn from(f: DesiredServiceFields) -> Self {
+        let mut service = Service::new(f.key);
+        service.scheduler = f.scheduler;
+        service.persistence = f.persistence;
+        service.one_packet = f.one_packet;
+        service.persistence_engine = f.persistence_engine;
+        DesiredService {
+            service,
+            destinations: f.destinations,
+        }
+    }
 }
 
 impl DesiredService {

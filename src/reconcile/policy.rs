@@ -174,6 +174,7 @@ pub enum ServiceRemoval {
 /// `net.ipv4.vs.expire_quiescent_template` is set.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(deny_unknown_fields))]
 #[cfg_attr(feature = "serde", serde(default))]
 #[non_exhaustive]
 pub struct DrainPolicy {
@@ -271,6 +272,7 @@ impl DrainPolicy {
 /// Everything that shapes a plan besides the two states.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(deny_unknown_fields))]
 #[cfg_attr(feature = "serde", serde(default))]
 #[non_exhaustive]
 pub struct Policy {

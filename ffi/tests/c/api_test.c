@@ -273,6 +273,7 @@ static void test_null_handle(void) {
     EXPECT(lvs_desired_new(&want), LVS_OK);
 
     EXPECT(lvs_handle_set_timeout(NULL, 100), LVS_NULL_PARAMETER);
+    EXPECT(lvs_handle_set_read_threads(NULL, 2), LVS_NULL_PARAMETER);
     CONTAINS(last_error(), "`handle` is NULL");
     EXPECT(lvs_service_add(NULL, &svc), LVS_NULL_PARAMETER);
     EXPECT(lvs_service_update(NULL, &svc), LVS_NULL_PARAMETER);
@@ -667,6 +668,18 @@ static void test_desired(void) {
     CONTAINS(last_error(), "listed twice");
     const char zero_mark[] = "{\"services\":[{\"key\":{\"fwmark\":{\"family\":\"inet\",\"mark\":0}}}]}";
     EXPECT(lvs_desired_from_json(zero_mark, strlen(zero_mark), &j), LVS_INVALID_ARGUMENT);
+    /* A misspelt or missing key is an error, never a default or an empty
+     * state that would remove every service in scope. */
+    const char misspelt[] = "{\"servces\":[]}";
+    EXPECT(lvs_desired_from_json(misspelt, strlen(misspelt), &j), LVS_INVALID_JSON);
+    CONTAINS(last_error(), "servces");
+    CHECK(j == NULL);
+    EXPECT(lvs_desired_from_json("{}", 2, &j), LVS_INVALID_JSON);
+    CONTAINS(last_error(), "services");
+    const char weight_typo[] = "{\"services\":[{\"key\":{\"fwmark\":{\"family\":\"inet\",\"mark\":1}},"
+                               "\"destinations\":[{\"addr\":\"10.1.1.1:0\",\"wieght\":0}]}]}";
+    EXPECT(lvs_desired_from_json(weight_typo, strlen(weight_typo), &j), LVS_INVALID_JSON);
+    CONTAINS(last_error(), "wieght");
     /* Not UTF-8, empty, NULL. */
     const char latin1[] = "{\"services\":[{\"key\":{\"fwmark\":{\"family\":\"inet\xe9\"}}}]}";
     EXPECT(lvs_desired_from_json(latin1, strlen(latin1), &j), LVS_INVALID_UTF8);
@@ -762,6 +775,10 @@ static void test_policy(void) {
     const char bad_mode[] = "{ \"drain\": { \"tcp\": \"slowly\" } }";
     EXPECT(lvs_policy_from_json(bad_mode, strlen(bad_mode), &p), LVS_INVALID_JSON);
     CONTAINS(last_error(), "slowly");
+    const char scope_typo[] = "{ \"scop\": { \"prefixes\": [\"10.0.0.0/8\"] } }";
+    EXPECT(lvs_policy_from_json(scope_typo, strlen(scope_typo), &p), LVS_INVALID_JSON);
+    CONTAINS(last_error(), "scop");
+    CHECK(p == NULL);
     EXPECT(lvs_policy_from_json("{\"drain\":\xc3}", 11, &p), LVS_INVALID_UTF8);
     EXPECT(lvs_policy_from_json(NULL, 0, &p), LVS_INVALID_JSON);
     EXPECT(lvs_policy_from_json(NULL, 2, &p), LVS_NULL_PARAMETER);

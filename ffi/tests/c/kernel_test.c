@@ -1202,7 +1202,7 @@ static void test_batches(lvs_handle *here, lvs_handle *in_b, lvs_handle *in_b_fd
 
     /* A big batch: many operations per sendmsg, all results in order. */
     EXPECT(lvs_batch_clear(b), LVS_OK);
-    for (int i = 0; i < 300; i++) {
+    for (int i = 0; i < 600; i++) {
         char text[32];
         snprintf(text, sizeof text, "10.51.%d.%d:80", i / 200, i % 200 + 1);
         lvs_service s = service(key_of(LVS_PROTO_TCP, text), "rr");
@@ -1211,16 +1211,35 @@ static void test_batches(lvs_handle *here, lvs_handle *in_b, lvs_handle *in_b_fd
         EXPECT(lvs_batch_add_destination(b, &s.key, &d), LVS_OK);
     }
     EXPECT(lvs_handle_apply(in_b, b, LVS_ON_ERROR_CONTINUE), LVS_OK);
-    CHECK(lvs_batch_len(b) == 600 && lvs_batch_failures(b) == 0);
-    CHECK(count_services(in_b) == 300);
+    CHECK(lvs_batch_len(b) == 1200 && lvs_batch_failures(b) == 0);
+    CHECK(count_services(in_b) == 600);
     lvs_table *table = NULL;
     EXPECT(lvs_handle_table(in_b_fd, &table), LVS_OK);
-    CHECK(lvs_table_len(table) == 300);
+    CHECK(lvs_table_len(table) == 600);
     size_t dests = 0;
     for (size_t i = 0; i < lvs_table_len(table); i++) {
         dests += lvs_destination_list_len(lvs_table_destinations(table, i));
     }
-    CHECK(dests == 300);
+    CHECK(dests == 600);
+    /* The same read with destination dumps on 2 threads (600 services:
+     * enough for 2): the same services in the same order, each with its
+     * destination. */
+    EXPECT(lvs_handle_set_read_threads(in_b_fd, 0), LVS_INVALID_ARGUMENT);
+    CONTAINS(handle_error(in_b_fd), "threads");
+    EXPECT(lvs_handle_set_read_threads(in_b_fd, 2), LVS_OK);
+    lvs_table *par = NULL;
+    EXPECT(lvs_handle_table(in_b_fd, &par), LVS_OK);
+    CHECK(lvs_table_len(par) == 600);
+    for (size_t i = 0; i < lvs_table_len(par) && i < lvs_table_len(table); i++) {
+        CHECK(same_key(&lvs_table_service(par, i)->service.key,
+                       &lvs_table_service(table, i)->service.key));
+        const lvs_destination_list *dl = lvs_table_destinations(par, i);
+        CHECK(lvs_destination_list_len(dl) == 1);
+        CHECK(same_dest(&lvs_destination_list_get(dl, 0)->destination,
+                        &lvs_destination_list_get(lvs_table_destinations(table, i), 0)->destination));
+    }
+    lvs_table_free(par);
+    EXPECT(lvs_handle_set_read_threads(in_b_fd, 1), LVS_OK);
     lvs_table_free(table);
     EXPECT(lvs_handle_flush(in_b), LVS_OK);
     CHECK(count_services(in_b_fd) == 0);
