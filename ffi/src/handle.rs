@@ -372,9 +372,12 @@ pub unsafe extern "C" fn lvs_handle_services(
     out: *mut *mut lvs_service_list,
 ) -> lvs_result {
     ffi_boundary! {
+        // NULL on every failure, a NULL handle included.
+        if let Ok(mut o) = try_out!(out) {
+            o.set(std::ptr::null_mut());
+        }
         on_handle!(handle, |h| {
             let mut out = try_out!(out)?;
-            out.set(std::ptr::null_mut());
             let list = h
                 .services()?
                 .iter()
@@ -522,9 +525,12 @@ pub unsafe extern "C" fn lvs_handle_destinations(
     out: *mut *mut lvs_destination_list,
 ) -> lvs_result {
     ffi_boundary! {
+        // NULL on every failure, a NULL handle included.
+        if let Ok(mut o) = try_out!(out) {
+            o.set(std::ptr::null_mut());
+        }
         on_handle!(handle, |h| {
             let mut out = try_out!(out)?;
-            out.set(std::ptr::null_mut());
             let list = h
                 .destinations(&try_ref!(key)?.model("key")?)?
                 .iter()
@@ -555,9 +561,12 @@ pub unsafe extern "C" fn lvs_handle_table(
     out: *mut *mut lvs_table,
 ) -> lvs_result {
     ffi_boundary! {
+        // NULL on every failure, a NULL handle included.
+        if let Ok(mut o) = try_out!(out) {
+            o.set(std::ptr::null_mut());
+        }
         on_handle!(handle, |h| {
             let mut out = try_out!(out)?;
-            out.set(std::ptr::null_mut());
             let table = Table::from_model(&h.table()?)?;
             out.set(into_raw::<lvs_table>(table));
             Ok(())

@@ -279,13 +279,19 @@ static void test_null_handle(void) {
     EXPECT(lvs_service_update(NULL, &svc), LVS_NULL_PARAMETER);
     EXPECT(lvs_service_remove(NULL, &svc.key), LVS_NULL_PARAMETER);
     EXPECT(lvs_service_get(NULL, &svc.key, &se), LVS_NULL_PARAMETER);
+    sl = (lvs_service_list *)&sl; /* not NULL: the call must clear it */
     EXPECT(lvs_handle_services(NULL, &sl), LVS_NULL_PARAMETER);
+    CHECK(sl == NULL);
     EXPECT(lvs_destination_add(NULL, &svc.key, &d), LVS_NULL_PARAMETER);
     EXPECT(lvs_destination_update(NULL, &svc.key, &d), LVS_NULL_PARAMETER);
     EXPECT(lvs_destination_remove(NULL, &svc.key, &d.addr), LVS_NULL_PARAMETER);
     EXPECT(lvs_destination_get(NULL, &svc.key, &d.addr, &de), LVS_NULL_PARAMETER);
+    dl = (lvs_destination_list *)&dl;
     EXPECT(lvs_handle_destinations(NULL, &svc.key, &dl), LVS_NULL_PARAMETER);
+    CHECK(dl == NULL);
+    t = (lvs_table *)&t;
     EXPECT(lvs_handle_table(NULL, &t), LVS_NULL_PARAMETER);
+    CHECK(t == NULL);
     EXPECT(lvs_handle_flush(NULL), LVS_NULL_PARAMETER);
     EXPECT(lvs_handle_zero(NULL, NULL), LVS_NULL_PARAMETER);
     EXPECT(lvs_handle_info(NULL, &info), LVS_NULL_PARAMETER);
