@@ -265,7 +265,8 @@ impl Handle {
     /// kind gets its own socket. Without a namespace fd to open the bulk
     /// socket in, `f` runs on the main socket (correct, slower).
     fn with_bulk_socket<T>(&mut self, f: impl FnOnce(&mut Self) -> T) -> T {
-        if self.bulk.is_none() {
+        let fresh = self.bulk.is_none();
+        if fresh {
             self.bulk = self.netns.as_ref().and_then(|ns| {
                 NlSocket::open_in(ns.as_fd(), self.timeout)
                     .inspect_err(|e| trace!(error = %e, "no bulk socket; using the main one"))
@@ -278,6 +279,14 @@ impl Handle {
         let mut big = Vec::with_capacity(BULK_RECV_LEN);
         std::mem::swap(&mut self.sock, &mut bulk);
         std::mem::swap(&mut self.rbuf, &mut big);
+        // The kernel builds a dump's first datagram inside our sendmsg,
+        // sized by the largest receive this socket has done: one round
+        // trip with the big buffer first, or the first dump would start
+        // with a 4 KiB datagram (more parts, more exposure to concurrent
+        // changes). Its answer is not needed; a failure shows in `f`.
+        if fresh {
+            let _ = self.resolve_family();
+        }
         let r = f(self);
         std::mem::swap(&mut self.rbuf, &mut big);
         std::mem::swap(&mut self.sock, &mut bulk);
@@ -628,6 +637,9 @@ impl Handle {
                 return Ok(v);
             }
             trace!(attempt, "service dump repeated an entry; restarting");
+            // Changes elsewhere are still under way: let them pass
+            // (1, 2, 4, ... 128 ms; 255 ms over all retries).
+            std::thread::sleep(Duration::from_millis(1 << attempt.min(7)));
         }
         Err(Error::new(
             op,

@@ -5,7 +5,7 @@
 //! |---|---|---|
 //! | wire codec | [`wire`] | IPVS numbers, attribute enums, framing; no I/O |
 //! | typed model | [`Service`], [`Destination`], ... | validated values, no wire details |
-//! | handle | [`Handle`] | one netlink socket: every IPVS command, errno → [`Error`] |
+//! | handle | [`Handle`] | netlink sockets in one namespace: every IPVS command, errno → [`Error`] |
 //! | reconciler | [`reconcile`] | desired state → minimal plan → one batch; graceful draining |
 //!
 //! Say what should exist and let the reconciler make the kernel match.

@@ -428,8 +428,9 @@ typedef struct lvs_destination_list lvs_destination_list;
  * An open connection to the kernel's IPVS in one network namespace.
  *
  * Opaque: made by `lvs_handle_open*`, freed by `lvs_handle_free`. A
- * handle owns one netlink socket and starts no threads. Use it from one
- * thread at a time (moving it between threads is fine); open one handle
+ * handle owns its netlink sockets (a second one for service dumps opens on
+ * first use) and starts no threads unless `lvs_handle_set_read_threads`
+ * asks it to. Use it from one thread at a time (moving it between threads is fine); open one handle
  * per thread for parallel work.
  */
 typedef struct lvs_handle lvs_handle;

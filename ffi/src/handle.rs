@@ -1,4 +1,4 @@
-//! `lvs_handle`: one netlink socket to IPVS in one network namespace, and
+//! `lvs_handle`: a connection to IPVS in one network namespace, and
 //! every IPVS command on it.
 //!
 //! Each call that takes a handle stores its outcome in the handle (see
@@ -24,8 +24,9 @@ use crate::types::*;
 /// An open connection to the kernel's IPVS in one network namespace.
 ///
 /// Opaque: made by `lvs_handle_open*`, freed by `lvs_handle_free`. A
-/// handle owns one netlink socket and starts no threads. Use it from one
-/// thread at a time (moving it between threads is fine); open one handle
+/// handle owns its netlink sockets (a second one for service dumps opens on
+/// first use) and starts no threads unless `lvs_handle_set_read_threads`
+/// asks it to. Use it from one thread at a time (moving it between threads is fine); open one handle
 /// per thread for parallel work.
 pub struct lvs_handle {
     _private: [u8; 0],
