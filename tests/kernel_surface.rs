@@ -656,6 +656,12 @@ fn sync_daemon_replicates_connections_to_a_backup() {
     let key = ServiceKey::tcp((NAT_VIP, 80));
     let mut hd = t.director.handle();
     let mut hb = backup.handle();
+    // Starting and stopping sync threads is slow in the kernel; a stop's
+    // reply once took over the default 10 s in a loaded TCG guest.
+    for h in [&mut hd, &mut hb] {
+        h.set_timeout(Some(std::time::Duration::from_secs(60)))
+            .unwrap();
+    }
     for h in [&mut hd, &mut hb] {
         h.add_service(&Service::new(key).with_scheduler(Scheduler::Rr))
             .unwrap();
