@@ -6,7 +6,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 use std::time::Duration;
 
-use netlink_packet_core::{DecodeError, Emitable, Nla, NlasIterator};
+use netlink_packet_core::{DecodeError, Emitable, Nla};
 use netlink_packet_generic::ctrl::nlas::GenlCtrlAttrs;
 use tracing::{debug_span, trace};
 
@@ -18,7 +18,7 @@ use crate::request::{
 };
 use crate::sys::NlSocket;
 use crate::wire::consts::*;
-use crate::wire::{CmdAttr, Message, Messages};
+use crate::wire::{Attrs, CmdAttr, Message, Messages};
 
 /// Default receive timeout of a handle.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -316,10 +316,10 @@ impl Handle {
             .send(&self.wbuf)
             .map_err(|e| Error::io(op.clone(), e))?;
         let res = self.receive(&op, seq, |attrs| {
-            for nla in NlasIterator::new(attrs) {
-                let nla = nla?;
-                if nla.kind() == CTRL_ATTR_FAMILY_ID {
-                    return crate::wire::attr::u16_of(nla.value()).map(Some);
+            for a in Attrs::new(attrs) {
+                let (kind, value) = a?;
+                if kind == CTRL_ATTR_FAMILY_ID {
+                    return crate::wire::attr::u16_of(value).map(Some);
                 }
             }
             Ok(None)

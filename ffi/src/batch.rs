@@ -11,7 +11,7 @@ use std::ffi::c_char;
 
 use lvs::{BatchResult, Handle, OnError, Op};
 
-use crate::error::{Failure, Outcome, copy_message, finish, lvs_result};
+use crate::error::{Failure, Outcome, finish, lvs_result, stored_code, stored_message};
 use crate::ffi::into_raw;
 use crate::types::{lvs_addr, lvs_destination, lvs_service, lvs_service_key, lvs_timeouts};
 
@@ -351,10 +351,7 @@ pub unsafe extern "C" fn lvs_batch_set_timeouts(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn lvs_batch_result(batch: *const lvs_batch, index: usize) -> lvs_result {
     ffi_boundary! {
-        match try_ref!(batch).and_then(|b| b.result(index)) {
-            Ok((code, _)) => code,
-            Err(e) => e.code,
-        }
+        stored_code(try_ref!(batch).and_then(|b| b.result(index)))
     }
 }
 
@@ -376,10 +373,8 @@ pub unsafe extern "C" fn lvs_batch_message(
     out_len: *mut usize,
 ) -> lvs_result {
     ffi_boundary! {
-        match try_ref!(batch).and_then(|b| b.result(index)) {
-            // SAFETY: forwarded from this function's contract.
-            Ok((_, msg)) => unsafe { copy_message(msg, buf, len, out_len) },
-            Err(e) => e.code,
-        }
+        let item = try_ref!(batch).and_then(|b| b.result(index));
+        // SAFETY: forwarded from this function's contract.
+        unsafe { stored_message(item, buf, len, out_len) }
     }
 }

@@ -233,6 +233,34 @@ pub(crate) fn record_thread_failure(f: &Failure) {
     });
 }
 
+/// The code of a stored per-item outcome (`lvs_batch_result`,
+/// `lvs_plan_result`): the item's code, or the lookup's failure code.
+pub(crate) fn stored_code(item: Outcome<(lvs_result, &str)>) -> lvs_result {
+    match item {
+        Ok((code, _)) => code,
+        Err(e) => e.code,
+    }
+}
+
+/// Copy the message of a stored per-item outcome (`lvs_batch_message`,
+/// `lvs_plan_message`) into the caller's buffer, or return the lookup's
+/// failure code. Changes no last error.
+///
+/// # Safety
+/// As `copy_message`.
+pub(crate) unsafe fn stored_message(
+    item: Outcome<(lvs_result, &str)>,
+    buf: *mut c_char,
+    len: usize,
+    out_len: *mut usize,
+) -> lvs_result {
+    match item {
+        // SAFETY: forwarded from this function's contract.
+        Ok((_, msg)) => unsafe { copy_message(msg, buf, len, out_len) },
+        Err(e) => e.code,
+    }
+}
+
 /// Record `r` as the calling thread's last error (cleared on success) and
 /// return its code: the tail of every function returning `lvs_result`.
 pub(crate) fn finish(r: Outcome) -> lvs_result {

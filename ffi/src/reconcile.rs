@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use lvs::Handle;
 use lvs::reconcile::{DesiredState, Drain, DrainMode, Plan, Policy, Scope, ServiceRemoval};
 
-use crate::error::{Failure, Outcome, copy_message, finish, lvs_result};
+use crate::error::{Failure, Outcome, finish, lvs_result, stored_code, stored_message};
 use crate::ffi::into_raw;
 use crate::handle::lvs_handle;
 use crate::types::{format_out, lvs_destination, lvs_service, lvs_service_key};
@@ -877,10 +877,7 @@ pub unsafe extern "C" fn lvs_plan_unmanaged(plan: *const lvs_plan) -> usize {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn lvs_plan_result(plan: *const lvs_plan, index: usize) -> lvs_result {
     ffi_boundary! {
-        match try_ref!(plan).and_then(|p| p.result(index)) {
-            Ok((code, _)) => code,
-            Err(e) => e.code,
-        }
+        stored_code(try_ref!(plan).and_then(|p| p.result(index)))
     }
 }
 
@@ -903,11 +900,9 @@ pub unsafe extern "C" fn lvs_plan_message(
     out_len: *mut usize,
 ) -> lvs_result {
     ffi_boundary! {
-        match try_ref!(plan).and_then(|p| p.result(index)) {
-            // SAFETY: forwarded from this function's contract.
-            Ok((_, msg)) => unsafe { copy_message(msg, buf, len, out_len) },
-            Err(e) => e.code,
-        }
+        let item = try_ref!(plan).and_then(|p| p.result(index));
+        // SAFETY: forwarded from this function's contract.
+        unsafe { stored_message(item, buf, len, out_len) }
     }
 }
 

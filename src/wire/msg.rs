@@ -1,7 +1,7 @@
 //! Netlink + generic-netlink framing: build requests into a reusable buffer,
 //! walk the messages of a received datagram in place.
 
-use netlink_packet_core::{DecodeError, Emitable, NLA_TYPE_MASK, NlasIterator};
+use netlink_packet_core::{DecodeError, Emitable, NLA_TYPE_MASK};
 
 use super::attr::{CmdAttr, str_of, u32_of};
 use super::consts::*;
@@ -119,12 +119,12 @@ impl<'a> Message<'a> {
             align4(orig_len.max(NLMSG_HDRLEN))
         };
         let tlvs = orig.get(echoed..).unwrap_or(&[]);
-        for nla in NlasIterator::new(tlvs) {
-            let nla = nla?;
-            match nla.kind() {
-                NLMSGERR_ATTR_MSG => err.message = Some(str_of(nla.value())?),
-                NLMSGERR_ATTR_OFFS => err.offset = Some(u32_of(nla.value())?),
-                NLMSGERR_ATTR_MISS_TYPE => err.missing_type = Some(u32_of(nla.value())?),
+        for a in Attrs::new(tlvs) {
+            let (kind, value) = a?;
+            match kind {
+                NLMSGERR_ATTR_MSG => err.message = Some(str_of(value)?),
+                NLMSGERR_ATTR_OFFS => err.offset = Some(u32_of(value)?),
+                NLMSGERR_ATTR_MISS_TYPE => err.missing_type = Some(u32_of(value)?),
                 _ => {}
             }
         }
