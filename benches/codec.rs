@@ -110,7 +110,8 @@ fn main() {
             1,
             IPVS_CMD_NEW_DEST,
             &[CmdAttr::Dest(dest)],
-        );
+        )
+        .expect("fits");
     }
     let (d, _) = best_of(|| {
         let mut n = 0;
@@ -150,7 +151,8 @@ fn main() {
             1,
             IPVS_CMD_NEW_SERVICE,
             &[CmdAttr::Service(svc)],
-        );
+        )
+        .expect("fits");
     }
     let (d, _) = best_of(|| {
         let mut n = 0;

@@ -106,7 +106,7 @@ fn floor_requests(w: &Workload, family: u16) -> Vec<Vec<u8>> {
                 chunks.push(Vec::with_capacity(256 * 1024));
             }
             let c = chunks.last_mut().expect("a chunk");
-            lvs::wire::push_request(c, family, 0, seq, cmd, attrs);
+            lvs::wire::push_request(c, family, 0, seq, cmd, attrs).expect("fits");
             seq += 1;
         };
         push(IPVS_CMD_NEW_SERVICE, &[CmdAttr::Service(full)]);

@@ -1,206 +1,15 @@
-//! Batches: many operations per `sendmsg`, one result per operation.
-
-use std::net::SocketAddr;
+//! Batches over the handle's socket: many operations per `sendmsg`, one
+//! result per operation. What goes in a flight and which reply settles
+//! which operation is decided by the sans-IO core (`proto::batch`).
 
 use tracing::{debug, debug_span};
 
-use crate::error::{Error, ErrorKind, Operation, Result, libc_errno};
-use crate::handle::{Handle, Timeouts};
-use crate::model::*;
-use crate::wire::MsgWriter;
-use crate::wire::consts::*;
-
-/// One write operation, for [`Handle::apply`] (and the reconciler).
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
-#[non_exhaustive]
-pub enum Op {
-    /// `IPVS_CMD_NEW_SERVICE`.
-    AddService(Service),
-    /// `IPVS_CMD_SET_SERVICE`.
-    UpdateService(Service),
-    /// `IPVS_CMD_DEL_SERVICE`.
-    RemoveService(ServiceKey),
-    /// `IPVS_CMD_NEW_DEST`.
-    AddDestination(ServiceKey, Destination),
-    /// `IPVS_CMD_SET_DEST`.
-    UpdateDestination(ServiceKey, Destination),
-    /// `IPVS_CMD_DEL_DEST`.
-    RemoveDestination(ServiceKey, SocketAddr),
-    /// `IPVS_CMD_ZERO` of one service or all.
-    Zero(Option<ServiceKey>),
-    /// `IPVS_CMD_FLUSH`.
-    Flush,
-    /// `IPVS_CMD_SET_CONFIG`.
-    SetTimeouts(Timeouts),
-}
-
-impl Op {
-    /// What this operation is, as errors name it.
-    pub fn operation(&self) -> Operation {
-        match self {
-            Op::AddService(s) => Operation::AddService(s.key),
-            Op::UpdateService(s) => Operation::UpdateService(s.key),
-            Op::RemoveService(k) => Operation::RemoveService(*k),
-            Op::AddDestination(k, d) => Operation::AddDestination {
-                service: *k,
-                dest: d.addr,
-            },
-            Op::UpdateDestination(k, d) => Operation::UpdateDestination {
-                service: *k,
-                dest: d.addr,
-            },
-            Op::RemoveDestination(k, a) => Operation::RemoveDestination {
-                service: *k,
-                dest: *a,
-            },
-            Op::Zero(k) => Operation::Zero(*k),
-            Op::Flush => Operation::Flush,
-            Op::SetTimeouts(_) => Operation::SetTimeouts,
-        }
-    }
-
-    /// Check the operation as [`Handle::execute`] would, sending nothing.
-    ///
-    /// # Errors
-    /// [`ErrorKind::InvalidArgument`] naming the field at fault.
-    pub fn validate(&self) -> Result<()> {
-        let op = || self.operation();
-        match self {
-            Op::AddService(s) | Op::UpdateService(s) => s.validate(),
-            Op::RemoveService(k) | Op::RemoveDestination(k, _) | Op::Zero(Some(k)) => k.validate(),
-            Op::AddDestination(k, d) | Op::UpdateDestination(k, d) => {
-                k.validate().and_then(|_| d.validate_for(k))
-            }
-            Op::Zero(None) | Op::Flush => Ok(()),
-            Op::SetTimeouts(t) => check_timeouts(t),
-        }
-        .map_err(|e| e.with_operation(op()))
-    }
-
-    /// Validate, then append this operation's request to `buf` (flags are
-    /// ORed with `NLM_F_REQUEST`). Nothing is appended when validation
-    /// fails. Returns the request's size.
-    pub(crate) fn encode(
-        &self,
-        buf: &mut Vec<u8>,
-        family: u16,
-        flags: u16,
-        seq: u32,
-    ) -> Result<usize> {
-        self.validate()?;
-        let cmd = match self {
-            Op::AddService(_) => IPVS_CMD_NEW_SERVICE,
-            Op::UpdateService(_) => IPVS_CMD_SET_SERVICE,
-            Op::RemoveService(_) => IPVS_CMD_DEL_SERVICE,
-            Op::AddDestination(..) => IPVS_CMD_NEW_DEST,
-            Op::UpdateDestination(..) => IPVS_CMD_SET_DEST,
-            Op::RemoveDestination(..) => IPVS_CMD_DEL_DEST,
-            Op::Zero(_) => IPVS_CMD_ZERO,
-            Op::Flush => IPVS_CMD_FLUSH,
-            Op::SetTimeouts(_) => IPVS_CMD_SET_CONFIG,
-        };
-        let mut w = MsgWriter::begin(buf, family, flags, seq, cmd);
-        match self {
-            Op::AddService(s) | Op::UpdateService(s) => emit_service_nest(&mut w, s),
-            Op::RemoveService(k) | Op::Zero(Some(k)) => emit_key_nest(&mut w, k),
-            Op::AddDestination(k, d) | Op::UpdateDestination(k, d) => {
-                emit_key_nest(&mut w, k);
-                emit_dest_nest(&mut w, d);
-            }
-            Op::RemoveDestination(k, a) => {
-                emit_key_nest(&mut w, k);
-                emit_dest_key_nest(&mut w, *a);
-            }
-            Op::Zero(None) | Op::Flush => {}
-            Op::SetTimeouts(t) => {
-                for (kind, v) in [
-                    (IPVS_CMD_ATTR_TIMEOUT_TCP, t.tcp),
-                    (IPVS_CMD_ATTR_TIMEOUT_TCP_FIN, t.tcp_fin),
-                    (IPVS_CMD_ATTR_TIMEOUT_UDP, t.udp),
-                ] {
-                    if let Some(v) = v {
-                        w.u32(kind, v);
-                    }
-                }
-            }
-        }
-        Ok(w.finish())
-    }
-}
-
-fn check_timeouts(t: &Timeouts) -> Result<()> {
-    for (field, v) in [
-        ("timeouts.tcp", t.tcp),
-        ("timeouts.tcp_fin", t.tcp_fin),
-        ("timeouts.udp", t.udp),
-    ] {
-        if let Some(s) = v
-            && (s == 0 || s > Timeouts::MAX)
-        {
-            return Err(Error::invalid(
-                Operation::SetTimeouts,
-                field,
-                format!(
-                    "timeout must be 1..={} seconds (use None to leave it unchanged), got {s}",
-                    Timeouts::MAX
-                ),
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// How [`Handle::apply_with`] treats failures.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum OnError {
-    /// Send everything pipelined; every operation gets its own result and
-    /// a failure never hides the others (the default).
-    #[default]
-    Continue,
-    /// Apply operations in order and stop at the first failure: later ones
-    /// are not sent and report [`ErrorKind::NotAttempted`]. The kernel has
-    /// no way to abort a pipelined sequence, so this mode waits for each
-    /// operation's ACK before sending the next (one round trip each).
-    Stop,
-}
-
-/// What one batch did: one result per operation, in the order given.
-#[derive(Debug)]
-#[non_exhaustive]
-pub struct BatchResult {
-    /// `results[i]` is the outcome of operation `i`.
-    pub results: Vec<Result<()>>,
-    /// Number of `sendmsg` calls made (data chunks and barriers).
-    pub sends: usize,
-}
-
-impl BatchResult {
-    /// `true` when every operation succeeded.
-    pub fn is_ok(&self) -> bool {
-        self.results.iter().all(|r| r.is_ok())
-    }
-    /// Number of operations that failed.
-    pub fn failures(&self) -> usize {
-        self.results.iter().filter(|r| r.is_err()).count()
-    }
-    /// The failures with their operation index.
-    pub fn errors(&self) -> impl Iterator<Item = (usize, &Error)> {
-        self.results
-            .iter()
-            .enumerate()
-            .filter_map(|(i, r)| r.as_ref().err().map(|e| (i, e)))
-    }
-    /// The first failure, as a `Result`.
-    pub fn into_result(self) -> Result<()> {
-        self.results
-            .into_iter()
-            .find(|r| r.is_err())
-            .unwrap_or(Ok(()))
-    }
-}
+use crate::error::{Error, ErrorKind, Operation, Result};
+use crate::handle::Handle;
+// Also the path the reconciler imports these by (they live in the model).
+pub(crate) use crate::model::{BatchResult, OnError, Op};
+use crate::proto::batch::{Flight, FlightLimits, finish};
+use crate::sys::Errno;
 
 /// Largest datagram a batch sends (the kernel copies it into one skb).
 const CHUNK_BYTES: usize = 256 * 1024;
@@ -241,7 +50,7 @@ impl Handle {
         let mut sends = 0;
         for op in ops {
             if failed {
-                results.push(Err(not_attempted(op)));
+                results.push(Err(op.as_ref().not_attempted()));
                 continue;
             }
             let r = self.execute(op);
@@ -249,7 +58,7 @@ impl Handle {
             failed = r.is_err();
             results.push(r);
         }
-        BatchResult { results, sends }
+        BatchResult::new(results, sends)
     }
 
     fn apply_pipelined(&mut self, ops: &[Op]) -> BatchResult {
@@ -259,145 +68,75 @@ impl Handle {
         let _ = self.sock().set_buffers(BATCH_RCVBUF, BATCH_SNDBUF);
         let rcvbuf = self.sock().recv_buffer_size().unwrap_or(212_992);
         let sndbuf = self.sock().send_buffer_size().unwrap_or(212_992);
-        // Every op in a flight may fail: its error replies must fit.
-        let max_ops = (rcvbuf / 2 / ERROR_REPLY_COST).clamp(16, 4096);
-        let max_bytes = CHUNK_BYTES.min(sndbuf / 2).max(4096);
+        let limits = FlightLimits {
+            // Every op in a flight may fail: its error replies must fit.
+            max_ops: (rcvbuf / 2 / ERROR_REPLY_COST).clamp(16, 4096),
+            max_bytes: CHUNK_BYTES.min(sndbuf / 2).max(4096),
+        };
 
         let mut next = 0;
         let mut buf = std::mem::take(self.wbuf_mut());
         while next < ops.len() {
-            // Build one flight: [first, end) with sequence numbers base + i.
-            buf.clear();
-            let first = next;
-            let base = self.reserve_seqs(max_ops as u32 + 1);
-            let mut count = 0;
-            while next < ops.len() && count < max_ops && buf.len() < max_bytes {
-                let op = &ops[next];
-                let seq = base.wrapping_add((next - first) as u32);
-                match op.encode(&mut buf, self.family_id(), 0, seq) {
-                    Ok(_) => count += 1,
-                    Err(e) => results[next] = Some(Err(e)),
-                }
-                next += 1;
-            }
-            if count == 0 {
+            let base = self.reserve_seqs(limits.max_ops as u32 + 1);
+            let family = self.family_id();
+            let (flight, after) =
+                Flight::build(&mut buf, family, base, ops, next, limits, &mut results);
+            next = after;
+            let Some(flight) = flight else {
                 continue;
-            }
-            let barrier = base.wrapping_add((next - first) as u32);
-            push_barrier(&mut buf, barrier);
+            };
             sends += 1;
-            let flight = first..next;
-            match self.send_flight(&buf, base, barrier, ops, flight.clone(), &mut results) {
-                Ok(()) => {}
-                Err(e) => {
-                    // The socket failed: nothing after this is known.
-                    debug!(error = %e, "batch flight failed");
-                    let msg = e.to_string();
-                    for i in flight.start..ops.len() {
-                        if results[i].is_none() {
-                            results[i] = Some(Err(Error::new(
-                                ops[i].operation(),
-                                ErrorKind::Io,
-                                format!("outcome unknown: {msg}"),
-                            )));
-                        }
+            let range = flight.range();
+            if let Err(e) = self.send_flight(&mut buf, flight, ops, &mut results) {
+                // The socket failed: nothing after this is known.
+                debug!(error = %e, "batch flight failed");
+                let msg = e.to_string();
+                for i in range.start..ops.len() {
+                    if results[i].is_none() {
+                        results[i] = Some(Err(Error::new(
+                            ops[i].operation(),
+                            ErrorKind::Io,
+                            format!("outcome unknown: {msg}"),
+                        )));
                     }
-                    next = ops.len();
                 }
+                next = ops.len();
             }
         }
         *self.wbuf_mut() = buf;
-        let results = results
-            .into_iter()
-            .zip(ops)
-            .map(|(r, op)| r.unwrap_or_else(|| Err(not_attempted(op))))
-            .collect();
-        BatchResult { results, sends }
+        BatchResult::new(finish(ops, results), sends)
     }
 
-    /// Send one flight and read replies until its barrier's ACK. Operations
-    /// in `flight` with no error reply succeeded.
+    /// Send one flight (in `buf`) and feed the replies to it until its
+    /// barrier's ACK.
     fn send_flight(
         &mut self,
-        buf: &[u8],
-        base: u32,
-        barrier: u32,
+        buf: &mut Vec<u8>,
+        mut flight: Flight,
         ops: &[Op],
-        flight: std::ops::Range<usize>,
         results: &mut [Option<Result<()>>],
     ) -> Result<()> {
         let op = Operation::Batch;
         self.sock()
             .send(buf)
             .map_err(|e| Error::io(op.clone(), e))?;
-        let mut lost = false;
-        let mut want = barrier;
         loop {
-            let errors = match self.recv_errors(&op) {
-                Ok(v) => v,
-                Err(e) if e.errno() == Some(libc_errno::ENOBUFS) => {
-                    // The kernel dropped replies: outcomes in this flight
-                    // that were not reported are unknown. Re-sync with a
-                    // fresh barrier, since the old one may be lost too.
-                    lost = true;
-                    want = self.reserve_seqs(1);
-                    let mut b = Vec::new();
-                    push_barrier(&mut b, want);
-                    self.sock().send(&b).map_err(|e| Error::io(op.clone(), e))?;
-                    continue;
+            match self.recv_datagram(&op) {
+                Ok(n) => {
+                    if flight.receive(&self.rbuf()[..n], ops, results)? {
+                        return Ok(());
+                    }
+                }
+                Err(e) if e.errno() == Some(Errno::NOBUFS.raw_os_error()) => {
+                    // The kernel dropped replies: re-sync with a fresh barrier.
+                    let seq = self.reserve_seqs(1);
+                    flight.replies_lost(seq, buf);
+                    self.sock()
+                        .send(buf)
+                        .map_err(|e| Error::io(op.clone(), e))?;
                 }
                 Err(e) => return Err(e),
-            };
-            for (seq, code, text) in errors {
-                if seq == want {
-                    if code != 0 {
-                        return Err(Error::from_kernel(op, -code, text));
-                    }
-                    if lost {
-                        for i in flight.clone() {
-                            if results[i].is_none() {
-                                results[i] = Some(Err(Error::new(
-                                    ops[i].operation(),
-                                    ErrorKind::Io,
-                                    "outcome unknown: the kernel dropped replies (ENOBUFS)",
-                                )));
-                            }
-                        }
-                    }
-                    for r in &mut results[flight.clone()] {
-                        if r.is_none() {
-                            *r = Some(Ok(()));
-                        }
-                    }
-                    return Ok(());
-                }
-                let idx = seq.wrapping_sub(base) as usize;
-                if code != 0 && idx < flight.len() {
-                    let i = flight.start + idx;
-                    let e = Error::from_kernel(ops[i].operation(), -code, text);
-                    results[i] = Some(Err(crate::handle::explain_missing_module(e, &ops[i])));
-                }
             }
         }
     }
-}
-
-fn not_attempted(op: &Op) -> Error {
-    Error::new(
-        op.operation(),
-        ErrorKind::NotAttempted,
-        "not sent: an earlier operation of the batch failed",
-    )
-}
-
-/// An `NLMSG_NOOP` request with `NLM_F_ACK`: the kernel ACKs it after
-/// handling everything before it in the datagram.
-fn push_barrier(buf: &mut Vec<u8>, seq: u32) {
-    let start = buf.len();
-    buf.resize(start + NLMSG_HDRLEN, 0);
-    let m = &mut buf[start..];
-    m[0..4].copy_from_slice(&(NLMSG_HDRLEN as u32).to_ne_bytes());
-    m[4..6].copy_from_slice(&NLMSG_NOOP.to_ne_bytes());
-    m[6..8].copy_from_slice(&(NLM_F_REQUEST | NLM_F_ACK).to_ne_bytes());
-    m[8..12].copy_from_slice(&seq.to_ne_bytes());
 }

@@ -15,6 +15,7 @@ use std::time::Duration;
 use crate::error::{Error, ErrorKind, Operation, Result};
 use crate::handle::Handle;
 use crate::model::Protocol;
+use crate::sys::{in_netns, is_current_netns};
 
 /// State of a connection entry, as the kernel names it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -200,17 +201,6 @@ impl Handle {
     }
 }
 
-/// Whether `ns` is the calling thread's network namespace.
-fn is_current_netns(ns: BorrowedFd<'_>) -> bool {
-    match (
-        rustix::fs::fstat(ns),
-        rustix::fs::stat("/proc/thread-self/ns/net"),
-    ) {
-        (Ok(a), Ok(b)) => a.st_dev == b.st_dev && a.st_ino == b.st_ino,
-        _ => false,
-    }
-}
-
 /// Read `/proc/thread-self/net/<name>` in network namespace `ns` (the
 /// calling thread's if `None`). `/proc/net` itself would not do: it is
 /// `/proc/self/net`, the namespace of the process's main thread.
@@ -219,28 +209,7 @@ fn read_proc_net(ns: Option<BorrowedFd<'_>>, name: &str) -> Result<String> {
     let path = format!("/proc/thread-self/net/{name}");
     let read = || std::fs::read_to_string(&path);
     let res = match ns {
-        Some(ns) if !is_current_netns(ns) => std::thread::scope(|scope| {
-            scope
-                .spawn(|| {
-                    rustix::thread::move_into_link_name_space(
-                        ns,
-                        Some(rustix::thread::LinkNameSpaceType::Network),
-                    )
-                    .map_err(|e| {
-                        let e = io::Error::from(e);
-                        io::Error::new(
-                            e.kind(),
-                            format!(
-                                "cannot enter the handle's network namespace to read \
-                                 {path} (needs CAP_SYS_ADMIN): {e}"
-                            ),
-                        )
-                    })?;
-                    read()
-                })
-                .join()
-                .unwrap_or_else(|_| Err(io::Error::other("netns helper thread panicked")))
-        }),
+        Some(ns) if !is_current_netns(ns) => in_netns(ns, read),
         _ => read(),
     };
     res.map_err(|e| {

@@ -17,10 +17,9 @@
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
 
-use netlink_packet_core::DecodeError;
-
 use crate::error::{Error, ErrorKind, Operation, Result};
 use crate::handle::Handle;
+use crate::wire::DecodeError;
 use crate::wire::attr::{CmdAttr, DaemonAttr, parse_cmd_attrs};
 use crate::wire::consts::*;
 
@@ -352,7 +351,7 @@ pub(crate) fn parse_daemon_reply(attrs: &[u8]) -> Result<Option<SyncDaemon>, Dec
             _ => {}
         }
     }
-    let missing = |what| DecodeError::from(format!("IPVS_CMD_ATTR_DAEMON without {what}"));
+    let missing = |what| DecodeError::new(format!("IPVS_CMD_ATTR_DAEMON without {what}"));
     d.role = role.ok_or_else(|| missing("IPVS_DAEMON_ATTR_STATE"))?;
     d.interface = interface.ok_or_else(|| missing("IPVS_DAEMON_ATTR_MCAST_IFN"))?;
     d.sync_id = sync_id.ok_or_else(|| missing("IPVS_DAEMON_ATTR_SYNC_ID"))?;
@@ -458,7 +457,7 @@ mod tests {
 
     fn emitted(cmd: u8, attrs: &[CmdAttr]) -> Vec<u8> {
         let mut buf = Vec::new();
-        let n = push_request(&mut buf, 0x20, NLM_F_ACK, 1, cmd, attrs);
+        let n = push_request(&mut buf, 0x20, NLM_F_ACK, 1, cmd, attrs).unwrap();
         assert_eq!(n, buf.len());
         assert_eq!(buf[16], cmd);
         buf[NLMSG_HDRLEN + GENL_HDRLEN..].to_vec()

@@ -5,7 +5,9 @@ use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 
-use crate::model::ServiceKey;
+use rustix::io::Errno;
+
+use crate::model::{AddressFamily, ServiceKey};
 
 /// What `lvs` was doing when an error happened.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -225,65 +227,63 @@ impl Error {
     pub(crate) fn from_kernel(op: Operation, errno: i32, kernel_message: Option<String>) -> Self {
         use ErrorKind::*;
         use Operation as O;
-        let (kind, detail): (ErrorKind, String) = match (errno, &op) {
-            (libc_errno::EPERM, _) => (
+        let (kind, detail): (ErrorKind, String) = match (Errno::from_raw_os_error(errno), &op) {
+            (Errno::PERM, _) => (
                 PermissionDenied,
                 "operation not permitted: IPVS needs CAP_NET_ADMIN in the initial user namespace"
                     .into(),
             ),
-            (libc_errno::ESRCH, O::StopDaemon) => (
+            (Errno::SRCH, O::StopDaemon) => (
                 DaemonNotRunning,
                 "no sync daemon of that state is running".into(),
             ),
-            (libc_errno::ESRCH, _) => (ServiceNotFound, "no such service".into()),
-            (libc_errno::EEXIST, O::AddService(_)) => {
+            (Errno::SRCH, _) => (ServiceNotFound, "no such service".into()),
+            (Errno::EXIST, O::AddService(_)) => {
                 (ServiceExists, "the service already exists".into())
             }
-            (libc_errno::EEXIST, O::AddDestination { .. }) => {
+            (Errno::EXIST, O::AddDestination { .. }) => {
                 (DestinationExists, "the destination already exists".into())
             }
-            (libc_errno::EEXIST, O::StartDaemon) => (
+            (Errno::EXIST, O::StartDaemon) => (
                 DaemonRunning,
                 "a sync daemon of that state is already running".into(),
             ),
-            (libc_errno::ENOENT, O::UpdateDestination { .. } | O::RemoveDestination { .. }) => {
+            (Errno::NOENT, O::UpdateDestination { .. } | O::RemoveDestination { .. }) => {
                 (DestinationNotFound, "no such destination".into())
             }
-            (libc_errno::ENOENT, O::AddService(_) | O::UpdateService(_)) => (
+            (Errno::NOENT, O::AddService(_) | O::UpdateService(_)) => (
                 SchedulerNotFound,
                 "scheduler or persistence engine not found: is its kernel module \
                  (ip_vs_<name> / ip_vs_pe_<name>) available?"
                     .into(),
             ),
-            (libc_errno::ENODEV, O::StartDaemon) => {
-                (NoSuchInterface, "no such network interface".into())
-            }
+            (Errno::NODEV, O::StartDaemon) => (NoSuchInterface, "no such network interface".into()),
             // Everything else NEW_DAEMON refuses with EINVAL is checked
             // before sending (state, interface name, group).
-            (libc_errno::EINVAL, O::StartDaemon) => (
+            (Errno::INVAL, O::StartDaemon) => (
                 MixedFamilyDestinations,
                 "the sync daemon cannot start while a service has a destination of the \
                  other address family (a tunnel across IPv4 and IPv6): the sync protocol \
                  cannot carry those connections; remove them first"
                     .into(),
             ),
-            (libc_errno::ENETUNREACH | libc_errno::EADDRNOTAVAIL, O::StartDaemon) => (
+            (Errno::NETUNREACH | Errno::ADDRNOTAVAIL, O::StartDaemon) => (
                 Kernel,
                 "the sync daemon cannot reach its multicast group through that interface \
                  (is it up, with an address of the group's family?)"
                     .into(),
             ),
             (
-                libc_errno::EINVAL,
+                Errno::INVAL,
                 O::AddDestination { service, dest } | O::UpdateDestination { service, dest },
-            ) if service.family() != crate::model::AddressFamily::of(dest.ip()) => (
+            ) if service.family() != AddressFamily::of(dest.ip()) => (
                 Kernel,
                 "the kernel refused this destination: a destination of the other address \
                  family than its service is refused while a sync daemon runs (and any \
                  address that is not unicast is refused)"
                     .into(),
             ),
-            (e, _) => (Kernel, io::Error::from_raw_os_error(e).to_string()),
+            (_, _) => (Kernel, io::Error::from_raw_os_error(errno).to_string()),
         };
         let mut err = Error::new(op, kind, detail);
         err.0.errno = Some(errno);
@@ -349,15 +349,12 @@ impl Inner {
 /// `Result` with [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// The few errno values the mapping needs (Linux numbers).
+/// Errno numbers as plain `i32`s, for code that builds kernel-like errors
+/// (the fake kernel): rustix's numbers, right on every architecture.
 pub(crate) mod libc_errno {
-    pub const EPERM: i32 = 1;
-    pub const ENOENT: i32 = 2;
-    pub const ESRCH: i32 = 3;
-    pub const ENOBUFS: i32 = 105;
-    pub const EEXIST: i32 = 17;
-    pub const ENODEV: i32 = 19;
-    pub const EINVAL: i32 = 22;
-    pub const EADDRNOTAVAIL: i32 = 99;
-    pub const ENETUNREACH: i32 = 101;
+    use rustix::io::Errno;
+
+    pub const ENOENT: i32 = Errno::NOENT.raw_os_error();
+    pub const ESRCH: i32 = Errno::SRCH.raw_os_error();
+    pub const EEXIST: i32 = Errno::EXIST.raw_os_error();
 }

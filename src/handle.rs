@@ -6,19 +6,17 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 use std::time::Duration;
 
-use netlink_packet_core::{DecodeError, Emitable, Nla};
-use netlink_packet_generic::ctrl::nlas::GenlCtrlAttrs;
 use tracing::{debug_span, trace};
 
-use crate::batch::Op;
-use crate::error::{Error, ErrorKind, Operation, Result, libc_errno};
+use crate::error::{Error, ErrorKind, Operation, Result};
 use crate::model::*;
-use crate::request::{
-    parse_config_reply, parse_destination_reply, parse_info_reply, parse_service_reply,
+use crate::proto::request::{
+    self, Exchange, Reply, parse_config_reply, parse_destination_reply, parse_family_reply,
+    parse_info_reply, parse_service_reply,
 };
-use crate::sys::NlSocket;
+use crate::sys::{Errno, NlSocket, page_size};
 use crate::wire::consts::*;
-use crate::wire::{Attrs, CmdAttr, Message, Messages};
+use crate::wire::{CmdAttr, DecodeError, push_request};
 
 /// Default receive timeout of a handle.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -50,7 +48,7 @@ const BULK_RECV_LEN: usize = 32 * 1024;
 fn recv_len() -> usize {
     static LEN: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     *LEN.get_or_init(|| {
-        let page = page_size().unwrap_or(8192).clamp(4096, 8192);
+        let page = page_size().clamp(4096, 8192);
         if cfg!(target_pointer_width = "64") {
             page - 320
         } else {
@@ -59,62 +57,6 @@ fn recv_len() -> usize {
             page
         }
     })
-}
-
-/// The page size, from `AT_PAGESZ` in `/proc/self/auxv`. (Not rustix's
-/// `param::page_size`: it also validates the vDSO image, which does not
-/// exist under valgrind, and crashes there.) Unknown page size: 8 KiB,
-/// which keeps [`recv_len`] at or above `NLMSG_GOODSIZE` on any kernel.
-fn page_size() -> Option<usize> {
-    const AT_PAGESZ: usize = 6;
-    const W: usize = std::mem::size_of::<usize>();
-    let auxv = std::fs::read("/proc/self/auxv").ok()?;
-    auxv.chunks_exact(2 * W).find_map(|pair| {
-        let word = |b: &[u8]| b.try_into().ok().map(usize::from_ne_bytes);
-        let (key, value) = (word(&pair[..W])?, word(&pair[W..])?);
-        (key == AT_PAGESZ).then_some(value)
-    })
-}
-
-/// IPVS version and connection table size (`IPVS_CMD_GET_INFO`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[non_exhaustive]
-pub struct Info {
-    /// `IP_VS_VERSION_CODE`: `(major, minor, patch)`, e.g. `(1, 2, 1)`.
-    pub version: (u8, u8, u8),
-    /// Size of the connection hash table.
-    pub conn_table_size: u32,
-}
-
-/// Protocol timeouts in seconds (`IPVS_CMD_GET_CONFIG` / `SET_CONFIG`).
-///
-/// On set, `None` leaves a value unchanged (the kernel's 0).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[non_exhaustive]
-pub struct Timeouts {
-    /// Established TCP connections (ipvsadm's first `--set` value).
-    pub tcp: Option<u32>,
-    /// TCP after FIN (second value).
-    pub tcp_fin: Option<u32>,
-    /// UDP (third value).
-    pub udp: Option<u32>,
-}
-
-impl Timeouts {
-    /// The largest value the kernel accepts at any HZ up to 1000
-    /// (`INT_MAX / HZ`).
-    pub const MAX: u32 = (i32::MAX / 1000) as u32;
-
-    /// Timeouts with all three values set.
-    pub fn new(tcp: u32, tcp_fin: u32, udp: u32) -> Self {
-        Timeouts {
-            tcp: Some(tcp),
-            tcp_fin: Some(tcp_fin),
-            udp: Some(udp),
-        }
-    }
 }
 
 /// A connection to the kernel's IPVS, in one network namespace.
@@ -311,26 +253,14 @@ impl Handle {
         let op = Operation::Open;
         let seq = self.next_seq();
         self.wbuf.clear();
-        push_ctrl_request(&mut self.wbuf, seq);
-        self.sock
-            .send(&self.wbuf)
-            .map_err(|e| Error::io(op.clone(), e))?;
-        let res = self.receive(&op, seq, |attrs| {
-            for a in Attrs::new(attrs) {
-                let (kind, value) = a?;
-                if kind == CTRL_ATTR_FAMILY_ID {
-                    return crate::wire::attr::u16_of(value).map(Some);
-                }
-            }
-            Ok(None)
-        });
-        match res {
+        request::get_family(&mut self.wbuf, seq);
+        match self.send_wbuf(&op, seq, parse_family_reply) {
             Ok(ids) => ids
                 .out
                 .into_iter()
                 .next()
                 .ok_or_else(|| Error::decode(op, "family reply without CTRL_ATTR_FAMILY_ID")),
-            Err(e) if e.errno() == Some(libc_errno::ENOENT) => Err(Error::new(
+            Err(e) if e.errno() == Some(Errno::NOENT.raw_os_error()) => Err(Error::new(
                 Operation::Open,
                 ErrorKind::IpvsUnavailable,
                 "the kernel has no IPVS generic-netlink family: load the ip_vs module \
@@ -352,7 +282,8 @@ impl Handle {
         let _span = debug_span!("ipvs", cmd, %op).entered();
         let seq = self.next_seq();
         self.wbuf.clear();
-        crate::wire::push_request(&mut self.wbuf, self.family, flags, seq, cmd, attrs);
+        push_request(&mut self.wbuf, self.family, flags, seq, cmd, attrs)
+            .map_err(|e| too_long(op.clone(), e))?;
         self.send_wbuf(op, seq, parse)
     }
 
@@ -371,72 +302,33 @@ impl Handle {
     }
 
     /// Receive the replies to request `seq` until its ACK (or DONE for a
-    /// dump), parsing each data message's attributes with `parse`.
+    /// dump), parsing each data message's attributes with `parse`: the
+    /// core's [`Exchange`] fed from the socket.
     fn receive<T>(
         &mut self,
         op: &Operation,
         seq: u32,
-        mut parse: impl FnMut(&[u8]) -> Result<Option<T>, DecodeError>,
+        parse: impl FnMut(&[u8]) -> Result<Option<T>, DecodeError>,
     ) -> Result<Reply<T>> {
-        let mut out = Vec::new();
-        let mut interrupted = false;
+        let mut exchange = Exchange::new(op.clone(), seq, parse);
         loop {
-            let n = self
-                .sock
-                .recv(&mut self.rbuf)
-                .map_err(|e| Error::io(op.clone(), e))?;
-            for msg in Messages::new(&self.rbuf[..n]) {
-                let msg: Message<'_> = msg.map_err(|e| Error::decode(op.clone(), e))?;
-                if msg.seq != seq {
-                    trace!(seq = msg.seq, want = seq, "skipping stale reply");
-                    continue;
-                }
-                interrupted |= msg.flags & NLM_F_DUMP_INTR != 0;
-                match msg.kind {
-                    NLMSG_NOOP => {}
-                    NLMSG_ERROR => {
-                        let e = msg
-                            .error()
-                            .transpose()
-                            .map_err(|e| Error::decode(op.clone(), e))?
-                            .ok_or_else(|| Error::decode(op.clone(), "empty error"))?;
-                        if e.code == 0 {
-                            return Ok(Reply { out, interrupted });
-                        }
-                        return Err(Error::from_kernel(
-                            op.clone(),
-                            e.code.wrapping_neg(),
-                            e.message,
-                        ));
-                    }
-                    NLMSG_DONE => {
-                        // DONE carries the dump's status as an int.
-                        let code = msg
-                            .payload
-                            .get(..4)
-                            .map(|b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
-                            .unwrap_or(0);
-                        if code < 0 {
-                            return Err(Error::from_kernel(op.clone(), code.wrapping_neg(), None));
-                        }
-                        return Ok(Reply { out, interrupted });
-                    }
-                    NLMSG_OVERRUN => {
-                        return Err(Error::new(
-                            op.clone(),
-                            ErrorKind::Io,
-                            "netlink overrun: the kernel dropped replies",
-                        ));
-                    }
-                    _ => {
-                        let (_cmd, attrs) = msg.genl().map_err(|e| Error::decode(op.clone(), e))?;
-                        if let Some(v) = parse(attrs).map_err(|e| Error::decode(op.clone(), e))? {
-                            out.push(v);
-                        }
-                    }
-                }
+            let n = self.recv_datagram(op)?;
+            if let Some(reply) = exchange.receive(&self.rbuf[..n])? {
+                return Ok(reply);
             }
         }
+    }
+
+    /// Receive one datagram into the read buffer; returns its length.
+    pub(crate) fn recv_datagram(&mut self, op: &Operation) -> Result<usize> {
+        self.sock
+            .recv(&mut self.rbuf)
+            .map_err(|e| Error::io(op.clone(), e))
+    }
+
+    /// The read buffer (the last datagram received).
+    pub(crate) fn rbuf(&self) -> &[u8] {
+        &self.rbuf
     }
 
     /// Run a dump, restarting it when the kernel flags it as interrupted
@@ -449,8 +341,9 @@ impl Handle {
         parse: impl FnMut(&[u8]) -> Result<Option<T>, DecodeError>,
     ) -> Result<Vec<T>> {
         let build = |buf: &mut Vec<u8>, family, seq| {
-            crate::wire::push_request(buf, family, NLM_F_DUMP, seq, cmd, attrs);
-            Ok(())
+            push_request(buf, family, NLM_F_DUMP, seq, cmd, attrs)
+                .map(|_| ())
+                .map_err(|e| too_long(op.clone(), e))
         };
         self.dump_with(op, build, parse)
     }
@@ -504,33 +397,17 @@ impl Handle {
         base
     }
 
-    /// Receive one datagram and return its `NLMSG_ERROR` messages as
-    /// `(request seq, code, extended-ACK text)`; other messages are skipped.
-    pub(crate) fn recv_errors(
-        &mut self,
-        op: &Operation,
-    ) -> Result<Vec<(u32, i32, Option<String>)>> {
-        let n = self
-            .sock
-            .recv(&mut self.rbuf)
-            .map_err(|e| Error::io(op.clone(), e))?;
-        let mut out = Vec::new();
-        for msg in Messages::new(&self.rbuf[..n]) {
-            let msg = msg.map_err(|e| Error::decode(op.clone(), e))?;
-            if let Some(e) = msg.error() {
-                let e = e.map_err(|e| Error::decode(op.clone(), e))?;
-                out.push((msg.seq, e.code, e.message));
-            }
-        }
-        Ok(out)
-    }
-
     /// Validate, send and wait for the ACK of one operation (the named
     /// methods such as [`Handle::add_service`] call this).
     ///
     /// # Errors
     /// As the named method for that operation.
     pub fn execute(&mut self, op: &Op) -> Result<()> {
+        self.execute_ref(op.as_ref())
+    }
+
+    /// [`Handle::execute`] encoding from references.
+    fn execute_ref(&mut self, op: OpRef<'_>) -> Result<()> {
         let seq = self.next_seq();
         self.wbuf.clear();
         op.encode(&mut self.wbuf, self.family, NLM_F_ACK, seq)?;
@@ -538,7 +415,7 @@ impl Handle {
         let _span = debug_span!("ipvs", %operation).entered();
         self.send_wbuf(&operation, seq, |_| Ok(None::<()>))
             .map(|_| ())
-            .map_err(|e| explain_missing_module(e, op))
+            .map_err(|e| op.explain(e))
     }
 
     pub(crate) fn command(&mut self, op: Operation, cmd: u8, attrs: &[CmdAttr]) -> Result<()> {
@@ -567,7 +444,7 @@ impl Handle {
     /// [`ErrorKind::InvalidArgument`] (nothing sent), [`ErrorKind::ServiceExists`],
     /// [`ErrorKind::SchedulerNotFound`], [`ErrorKind::PermissionDenied`].
     pub fn add_service(&mut self, svc: &Service) -> Result<()> {
-        self.execute(&Op::AddService(svc.clone()))
+        self.execute_ref(OpRef::AddService(svc))
     }
 
     /// Replace the configuration of an existing service in place
@@ -578,7 +455,7 @@ impl Handle {
     /// [`ErrorKind::InvalidArgument`], [`ErrorKind::ServiceNotFound`],
     /// [`ErrorKind::SchedulerNotFound`], [`ErrorKind::PermissionDenied`].
     pub fn update_service(&mut self, svc: &Service) -> Result<()> {
-        self.execute(&Op::UpdateService(svc.clone()))
+        self.execute_ref(OpRef::UpdateService(svc))
     }
 
     /// Remove a service and all its destinations (`IPVS_CMD_DEL_SERVICE`;
@@ -588,7 +465,7 @@ impl Handle {
     /// [`ErrorKind::InvalidArgument`], [`ErrorKind::ServiceNotFound`],
     /// [`ErrorKind::PermissionDenied`].
     pub fn remove_service(&mut self, key: &ServiceKey) -> Result<()> {
-        self.execute(&Op::RemoveService(*key))
+        self.execute_ref(OpRef::RemoveService(key))
     }
 
     /// Read one service (`IPVS_CMD_GET_SERVICE`, not a dump).
@@ -600,7 +477,7 @@ impl Handle {
         let op = Operation::GetService(*key);
         let seq = self.next_seq();
         self.wbuf.clear();
-        crate::request::get_service(&mut self.wbuf, self.family, seq, key)?;
+        request::get_service(&mut self.wbuf, self.family, seq, key)?;
         let mut v = self.send_wbuf(&op, seq, parse_service_reply)?.out;
         v.pop()
             .ok_or_else(|| Error::decode(op, "GET_SERVICE reply without a service"))
@@ -660,7 +537,7 @@ impl Handle {
     /// [`ErrorKind::Kernel`] (`EINVAL` for an address the kernel will not
     /// route to, e.g. multicast), [`ErrorKind::PermissionDenied`].
     pub fn add_destination(&mut self, service: &ServiceKey, dest: &Destination) -> Result<()> {
-        self.execute(&Op::AddDestination(*service, *dest))
+        self.execute_ref(OpRef::AddDestination(service, dest))
     }
 
     /// Change a destination's forwarding, weight or thresholds
@@ -670,7 +547,7 @@ impl Handle {
     /// As [`Handle::add_destination`], with [`ErrorKind::DestinationNotFound`]
     /// in place of `DestinationExists`.
     pub fn update_destination(&mut self, service: &ServiceKey, dest: &Destination) -> Result<()> {
-        self.execute(&Op::UpdateDestination(*service, *dest))
+        self.execute_ref(OpRef::UpdateDestination(service, dest))
     }
 
     /// Remove a destination (`IPVS_CMD_DEL_DEST`; ipvsadm `-d`). Its
@@ -680,7 +557,7 @@ impl Handle {
     /// [`ErrorKind::ServiceNotFound`], [`ErrorKind::DestinationNotFound`],
     /// [`ErrorKind::InvalidArgument`], [`ErrorKind::PermissionDenied`].
     pub fn remove_destination(&mut self, service: &ServiceKey, dest: SocketAddr) -> Result<()> {
-        self.execute(&Op::RemoveDestination(*service, dest))
+        self.execute_ref(OpRef::RemoveDestination(service, dest))
     }
 
     /// List a service's destinations in the kernel's list order (most
@@ -707,7 +584,7 @@ impl Handle {
         let family = service.family();
         self.dump_with(
             &op,
-            |buf, fam, seq| crate::request::list_destinations(buf, fam, seq, service).map(|_| ()),
+            |buf, fam, seq| request::list_destinations(buf, fam, seq, service).map(|_| ()),
             |a| parse_destination_reply(a, family),
         )
     }
@@ -834,7 +711,7 @@ impl Handle {
     /// # Errors
     /// [`ErrorKind::PermissionDenied`].
     pub fn flush(&mut self) -> Result<()> {
-        self.execute(&Op::Flush)
+        self.execute_ref(OpRef::Flush)
     }
 
     /// Zero the counters of one service and its destinations, or of
@@ -843,7 +720,7 @@ impl Handle {
     /// # Errors
     /// [`ErrorKind::ServiceNotFound`], [`ErrorKind::PermissionDenied`].
     pub fn zero(&mut self, service: Option<&ServiceKey>) -> Result<()> {
-        self.execute(&Op::Zero(service.copied()))
+        self.execute_ref(OpRef::Zero(service))
     }
 
     /// IPVS version and connection table size (`IPVS_CMD_GET_INFO`).
@@ -877,54 +754,8 @@ impl Handle {
     /// [`ErrorKind::InvalidArgument`] for 0 or a value above
     /// [`Timeouts::MAX`], [`ErrorKind::PermissionDenied`].
     pub fn set_timeouts(&mut self, t: &Timeouts) -> Result<()> {
-        self.execute(&Op::SetTimeouts(*t))
+        self.execute_ref(OpRef::SetTimeouts(t))
     }
-}
-
-/// The data replies to one request, and whether the kernel flagged the
-/// dump as interrupted by a concurrent change.
-pub(crate) struct Reply<T> {
-    pub(crate) out: Vec<T>,
-    pub(crate) interrupted: bool,
-}
-
-fn push_ctrl_request(buf: &mut Vec<u8>, seq: u32) {
-    let attrs = [GenlCtrlAttrs::FamilyName(IPVS_GENL_NAME.to_owned())];
-    let attrs_len = attrs.as_slice().buffer_len();
-    let len = NLMSG_HDRLEN + GENL_HDRLEN + attrs_len;
-    let start = buf.len();
-    buf.resize(start + len, 0);
-    let m = &mut buf[start..];
-    m[0..4].copy_from_slice(&(len as u32).to_ne_bytes());
-    m[4..6].copy_from_slice(&GENL_ID_CTRL.to_ne_bytes());
-    m[6..8].copy_from_slice(&(NLM_F_REQUEST | NLM_F_ACK).to_ne_bytes());
-    m[8..12].copy_from_slice(&seq.to_ne_bytes());
-    m[16] = CTRL_CMD_GETFAMILY;
-    m[17] = 1;
-    attrs.as_slice().emit(&mut m[NLMSG_HDRLEN + GENL_HDRLEN..]);
-    debug_assert_eq!(attrs[0].kind(), CTRL_ATTR_FAMILY_NAME);
-}
-
-/// Name the scheduler or persistence engine in a `SchedulerNotFound` error:
-/// the kernel only says `ENOENT`.
-pub(crate) fn explain_missing_module(e: Error, op: &Op) -> Error {
-    let (Op::AddService(svc) | Op::UpdateService(svc)) = op else {
-        return e;
-    };
-    if e.kind() != ErrorKind::SchedulerNotFound {
-        return e;
-    }
-    let name = svc.scheduler.name();
-    let mut detail = format!(
-        "scheduler {name:?} not found: this kernel has no ip_vs_{name} module (loaded or loadable)"
-    );
-    if matches!(svc.scheduler, Scheduler::Twos) {
-        detail.push_str("; twos needs Linux 6.4 or later");
-    }
-    if let Some(pe) = &svc.persistence_engine {
-        detail.push_str(&format!(", or no persistence engine module ip_vs_pe_{pe}"));
-    }
-    e.with_detail(detail)
 }
 
 #[cfg(test)]
@@ -933,7 +764,7 @@ mod tests {
 
     #[test]
     fn receive_length_is_nlmsg_goodsize_for_this_page_size() {
-        let page = page_size().expect("AT_PAGESZ in /proc/self/auxv");
+        let page = page_size();
         assert!(page.is_power_of_two() && page >= 4096, "page size {page}");
         let want = page.min(8192)
             - if cfg!(target_pointer_width = "64") {

@@ -62,27 +62,32 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+// Layer 1, wire codec.
+pub mod wire;
+// Layer 2, typed model (with the one public error type).
+mod error;
+mod model;
+// Layer 3, sans-IO core.
+mod proto;
+// Layer 4, handle and OS glue.
 mod batch;
 mod conn;
 mod daemon;
-mod error;
 mod handle;
-mod model;
-pub mod reconcile;
-pub mod request;
 mod sys;
-pub mod wire;
+// Layer 5, on the handle's and the model's public API.
+pub mod reconcile;
 
-pub use batch::{BatchResult, OnError, Op};
 pub use conn::{ConnOrigin, ConnState, Connection, PeData};
 pub use daemon::{DaemonRole, SyncDaemon};
 pub use error::{Error, ErrorKind, Operation, Result};
-pub use handle::{DEFAULT_TIMEOUT, Handle, Info, Timeouts};
+pub use handle::{DEFAULT_TIMEOUT, Handle};
 pub use model::{
-    AddressFamily, ConnCounts, Destination, DestinationEntry, Forwarding, GueChecksum, HashFlags,
-    Netmask, Persistence, Protocol, Rates, SchedName, Scheduler, Service, ServiceEntry, ServiceKey,
-    Stats, TableEntry, Tunnel,
+    AddressFamily, BatchResult, ConnCounts, Destination, DestinationEntry, Forwarding, GueChecksum,
+    HashFlags, Info, Netmask, OnError, Op, Persistence, Protocol, Rates, SchedName, Scheduler,
+    Service, ServiceEntry, ServiceKey, Stats, TableEntry, Timeouts, Tunnel,
 };
+pub use proto::request;
 pub mod sched;
 
 /// The README's Rust examples, compiled (and, where they need no kernel,

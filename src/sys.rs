@@ -1,4 +1,7 @@
-//! The netlink socket: the only file that touches `netlink-sys`.
+//! The OS glue, all of it: the netlink socket (the only file that
+//! touches `netlink-sys`), entering a network namespace on a helper
+//! thread, the page size, and errno numbers (rustix's, right on every
+//! architecture).
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
@@ -8,6 +11,60 @@ use netlink_sys::{Socket, SocketAddr};
 use rustix::net::sockopt;
 
 use crate::wire::consts::NETLINK_GENERIC;
+
+/// Errno numbers by name, as this architecture's kernel numbers them.
+pub(crate) use rustix::io::Errno;
+
+/// The system page size.
+///
+/// rustix's `param::page_size`, built with its `use-libc-auxv` feature so
+/// it asks libc (`sysconf`). Its default backend reads the auxiliary
+/// vector itself and validates the vDSO image `AT_SYSINFO_EHDR` points
+/// at, by reading it: under valgrind that address is not mapped and the
+/// process dies with SIGSEGV (seen in the C API's valgrind run).
+pub(crate) fn page_size() -> usize {
+    rustix::param::page_size()
+}
+
+/// Run `f` on a short-lived helper thread that first enters the network
+/// namespace `netns` (`setns`, which needs `CAP_SYS_ADMIN`); the calling
+/// thread never changes namespace. Sockets and `/proc/thread-self/net`
+/// files opened by `f` belong to that namespace.
+pub(crate) fn in_netns<T: Send>(
+    netns: BorrowedFd<'_>,
+    f: impl FnOnce() -> io::Result<T> + Send,
+) -> io::Result<T> {
+    std::thread::scope(|scope| {
+        scope
+            .spawn(move || {
+                rustix::thread::move_into_link_name_space(
+                    netns,
+                    Some(rustix::thread::LinkNameSpaceType::Network),
+                )
+                .map_err(|e| {
+                    let e = io::Error::from(e);
+                    io::Error::new(
+                        e.kind(),
+                        format!("cannot enter the network namespace (needs CAP_SYS_ADMIN): {e}"),
+                    )
+                })?;
+                f()
+            })
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("netns helper thread panicked")))
+    })
+}
+
+/// Whether `ns` is the calling thread's network namespace.
+pub(crate) fn is_current_netns(ns: BorrowedFd<'_>) -> bool {
+    match (
+        rustix::fs::fstat(ns),
+        rustix::fs::stat("/proc/thread-self/ns/net"),
+    ) {
+        (Ok(a), Ok(b)) => a.st_dev == b.st_dev && a.st_ino == b.st_ino,
+        _ => false,
+    }
+}
 
 /// `MSG_TRUNC`: make recv return the datagram's real length.
 const MSG_TRUNC: i32 = 0x20;
@@ -44,18 +101,7 @@ impl NlSocket {
     /// the namespace, creates the socket and exits: the calling thread never
     /// changes namespace.
     pub(crate) fn open_in(netns: BorrowedFd<'_>, timeout: Option<Duration>) -> io::Result<Self> {
-        std::thread::scope(|scope| {
-            scope
-                .spawn(move || {
-                    rustix::thread::move_into_link_name_space(
-                        netns,
-                        Some(rustix::thread::LinkNameSpaceType::Network),
-                    )?;
-                    NlSocket::open(timeout)
-                })
-                .join()
-                .unwrap_or_else(|_| Err(io::Error::other("netns helper thread panicked")))
-        })
+        in_netns(netns, || NlSocket::open(timeout))
     }
 
     /// Our netlink port id.

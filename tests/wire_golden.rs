@@ -19,14 +19,13 @@ use std::net::{IpAddr, SocketAddr};
 use lvs::request;
 use lvs::wire::consts::*;
 use lvs::wire::{
-    CmdAttr, DaemonAttr, DestAttr, Message, Messages, ServiceAttr, SvcFlags, parse_cmd_attrs,
-    push_request,
+    CmdAttr, DaemonAttr, DestAttr, Message, Messages, ServiceAttr, SvcFlags, emit_attrs,
+    parse_cmd_attrs, push_request,
 };
 use lvs::{
     AddressFamily, ConnCounts, Destination, DestinationEntry, Forwarding, GueChecksum, HashFlags,
     Netmask, Rates, Scheduler, Service, ServiceEntry, ServiceKey, Stats, Timeouts, Tunnel,
 };
-use netlink_packet_core::Emitable;
 
 /// Typed shorthands over `request::write` (the one write path, via `Op`).
 mod req {
@@ -207,8 +206,7 @@ fn attrs_of(msg: &[u8]) -> Vec<CmdAttr> {
     let (_, payload) = m.genl().unwrap();
     let attrs = parse_cmd_attrs(payload).expect("fixture attributes parse");
     // Parse -> emit gives back the very bytes.
-    let mut b = vec![0xa5; attrs.as_slice().buffer_len()];
-    attrs.as_slice().emit(&mut b);
+    let b = emit_attrs(&attrs).expect("fixture attributes fit");
     assert_eq!(b, payload, "re-emitted attributes differ from the capture");
     attrs
 }
@@ -229,7 +227,7 @@ fn check_request(cap: &Capture, cmd: u8, expected: &[CmdAttr], ours: &[u8], flag
     assert_eq!(o.port, 0, "{what}");
     let stripped = ipvsadm_extras(cmd, expected);
     let mut want = Vec::new();
-    push_request(&mut want, FAMILY, flags, seq_of(&theirs), cmd, &stripped);
+    push_request(&mut want, FAMILY, flags, seq_of(&theirs), cmd, &stripped).unwrap();
     assert_bytes_eq(ours, &want, &what);
     if stripped == expected && flags == NLM_F_ACK {
         assert_bytes_eq(ours, &theirs, &what);

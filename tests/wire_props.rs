@@ -15,6 +15,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use lvs::request;
 use lvs::wire::consts::*;
+use lvs::wire::{Attribute, RawAttr, emit_attrs};
 use lvs::wire::{
     CmdAttr, DaemonAttr, DestAttr, InfoAttr, Messages, ServiceAttr, StatsAttr, SvcFlags,
     parse_cmd_attrs, parse_info_attrs,
@@ -24,7 +25,6 @@ use lvs::{
     Persistence, Protocol, Rates, SchedName, Scheduler, Service, ServiceKey, Stats, Timeouts,
     Tunnel,
 };
-use netlink_packet_core::{DefaultNla, Emitable, NLA_F_NESTED, NLA_TYPE_MASK, Nla};
 use proptest::collection::vec;
 use proptest::option;
 use proptest::prelude::*;
@@ -85,24 +85,30 @@ mod req {
 
 // ----- helpers ----------------------------------------------------------
 
-/// Emit attributes into a buffer pre-filled with `fill`.
-fn emit_with<T: Nla>(attrs: &[T], fill: u8) -> Vec<u8> {
-    let mut b = vec![fill; attrs.buffer_len()];
-    attrs.emit(&mut b);
-    b
+/// Emit attributes after `fill` bytes already in the buffer (the writer
+/// appends, so what was there must not leak into or shift the output).
+fn emit_with<T: Attribute>(attrs: &[T], fill: u8) -> Vec<u8> {
+    let mut b = vec![fill; 3];
+    let mut w = lvs::wire::MsgWriter::attributes(&mut b);
+    w.attrs(attrs);
+    let n = w.finish().expect("attributes fit");
+    assert_eq!(b.len(), 3 + n);
+    let out = b.split_off(3);
+    assert_eq!(out, emit_attrs(attrs).expect("attributes fit"));
+    out
 }
 
 /// Emit attributes, checking that every byte is written (two different
 /// fills give the same bytes).
-fn emit<T: Nla>(attrs: &[T]) -> Vec<u8> {
+fn emit<T: Attribute>(attrs: &[T]) -> Vec<u8> {
     let a = emit_with(attrs, 0xa5);
     assert_eq!(a, emit_with(attrs, 0x5a), "emit left bytes unwritten");
     a
 }
 
 /// A nest as the kernel emits it in replies: no `NLA_F_NESTED`.
-fn kernel_nest(kind: u16, inner: Vec<u8>) -> DefaultNla {
-    DefaultNla::new(kind, inner)
+fn kernel_nest(kind: u16, inner: Vec<u8>) -> RawAttr {
+    RawAttr::new(kind, inner)
 }
 
 struct Header {
@@ -228,7 +234,7 @@ fn stats_nests(s: &Stats, old_kernel: bool, pad: bool) -> Vec<(usize, Vec<u8>)> 
         (IPVS_STATS_ATTR_INBPS, s.rates.in_bps),
         (IPVS_STATS_ATTR_OUTBPS, s.rates.out_bps),
     ];
-    let pad_attr = StatsAttr::Other(DefaultNla::new(IPVS_STATS_ATTR_PAD, vec![]));
+    let pad_attr = StatsAttr::Other(RawAttr::new(IPVS_STATS_ATTR_PAD, vec![]));
     let mut s32: Vec<StatsAttr> = vals
         .iter()
         .map(|&(k, v)| match k {
@@ -559,16 +565,15 @@ fn timeout_value() -> impl Strategy<Value = Option<u32>> {
 // ----- strategies: attribute enums --------------------------------------
 
 /// An unknown attribute: its type (flags masked off) is none of `known`.
-/// At most one of `NLA_F_NESTED` / `NLA_F_NET_BYTEORDER` is set: with both,
-/// netlink-packet-core's emit drops the byte-order bit (see
-/// `both_nla_flags_lose_net_byteorder`).
-fn other_nla(known: &'static [u16]) -> impl Strategy<Value = DefaultNla> {
+/// At most one of `NLA_F_NESTED` / `NLA_F_NET_BYTEORDER` is set (both are
+/// pinned in `both_nla_flags_are_kept`).
+fn other_nla(known: &'static [u16]) -> impl Strategy<Value = RawAttr> {
     (any::<u16>(), vec(any::<u8>(), 0..24))
         .prop_filter("known kind", move |(k, _)| {
             !known.contains(&(k & NLA_TYPE_MASK))
         })
         .prop_filter("both flags", |(k, _)| k & !NLA_TYPE_MASK != !NLA_TYPE_MASK)
-        .prop_map(|(k, v)| DefaultNla::new(k, v))
+        .prop_map(|(k, v)| RawAttr::new(k, v))
 }
 
 /// A string as the kernel's NUL-terminated attributes carry: no NUL inside.
@@ -1250,14 +1255,21 @@ fn dest_reply_without_addr_family_uses_service_family() {
     );
 }
 
-/// Upstream quirk (netlink-packet-core 0.9 `Emitable for T: Nla`): an
-/// attribute type with both `NLA_F_NESTED` and `NLA_F_NET_BYTEORDER` set
-/// loses the byte-order bit on emit, because `set_nested_flag` rebuilds
-/// the type from the masked kind. No IPVS attribute has both; pinned so a
-/// fix upstream shows up here.
+/// An unknown attribute is written with its type exactly as given, both
+/// flag bits included. (netlink-packet-core 0.9, which `lvs` emitted
+/// through before, dropped `NLA_F_NET_BYTEORDER` when `NLA_F_NESTED` was
+/// set too; this pinned that quirk, and now pins its absence.) Parsing
+/// keeps them on an unknown attribute.
 #[test]
-fn both_nla_flags_lose_net_byteorder() {
-    let nla = CmdAttr::Other(DefaultNla::new(0xc000 | 99, vec![]));
+fn both_nla_flags_are_kept() {
+    let nla = CmdAttr::Other(RawAttr::new(0xc000 | 99, vec![]));
     let bytes = emit(&[nla]);
-    assert_eq!(u16::from_ne_bytes([bytes[2], bytes[3]]), NLA_F_NESTED | 99);
+    assert_eq!(
+        u16::from_ne_bytes([bytes[2], bytes[3]]),
+        NLA_F_NESTED | NLA_F_NET_BYTEORDER | 99
+    );
+    assert_eq!(
+        parse_cmd_attrs(&bytes).unwrap(),
+        vec![CmdAttr::Other(RawAttr::new(0xc000 | 99, vec![]))]
+    );
 }

@@ -1,15 +1,82 @@
-//! Conversions between the typed model and the wire attribute enums.
+//! The typed model on the wire: requests written through the wire
+//! layer's one writer, replies read through its one reader, straight from
+//! and into model values (no intermediate attribute list: the fast path).
 //! Crate-internal: the model's public API has no wire details.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use crate::wire::consts::*;
-use netlink_packet_core::ErrorContext;
-
+use crate::error::{Error, Operation, Result};
 use crate::wire::attr::{be16_of, parse_raw_addr, str_ref_of, u8_of, u16_of, u32_of, u64_of, want};
-use crate::wire::{Attrs, DecodeError, MsgWriter, RawAddr};
+use crate::wire::consts::*;
+use crate::wire::{Attrs, Context, DecodeError, EncodeError, MsgWriter, RawAddr};
 
+use super::ops::OpRef;
 use super::*;
+
+/// A request that did not fit its length fields, as an [`Error`].
+pub(crate) fn too_long(op: Operation, e: EncodeError) -> Error {
+    Error::new(
+        op,
+        crate::error::ErrorKind::InvalidArgument,
+        format!("request too long for netlink: {e}"),
+    )
+}
+
+impl OpRef<'_> {
+    /// The `IPVS_CMD_*` of this operation.
+    pub(crate) fn command(self) -> u8 {
+        match self {
+            OpRef::AddService(_) => IPVS_CMD_NEW_SERVICE,
+            OpRef::UpdateService(_) => IPVS_CMD_SET_SERVICE,
+            OpRef::RemoveService(_) => IPVS_CMD_DEL_SERVICE,
+            OpRef::AddDestination(..) => IPVS_CMD_NEW_DEST,
+            OpRef::UpdateDestination(..) => IPVS_CMD_SET_DEST,
+            OpRef::RemoveDestination(..) => IPVS_CMD_DEL_DEST,
+            OpRef::Zero(_) => IPVS_CMD_ZERO,
+            OpRef::Flush => IPVS_CMD_FLUSH,
+            OpRef::SetTimeouts(_) => IPVS_CMD_SET_CONFIG,
+        }
+    }
+
+    /// Validate, then append this operation's request to `buf` (flags are
+    /// ORed with `NLM_F_REQUEST`). Nothing is appended when validation
+    /// fails. Returns the request's size.
+    pub(crate) fn encode(
+        self,
+        buf: &mut Vec<u8>,
+        family: u16,
+        flags: u16,
+        seq: u32,
+    ) -> Result<usize> {
+        self.validate()?;
+        let mut w = MsgWriter::begin(buf, family, flags, seq, self.command());
+        match self {
+            OpRef::AddService(s) | OpRef::UpdateService(s) => emit_service_nest(&mut w, s),
+            OpRef::RemoveService(k) | OpRef::Zero(Some(k)) => emit_key_nest(&mut w, k),
+            OpRef::AddDestination(k, d) | OpRef::UpdateDestination(k, d) => {
+                emit_key_nest(&mut w, k);
+                emit_dest_nest(&mut w, d);
+            }
+            OpRef::RemoveDestination(k, a) => {
+                emit_key_nest(&mut w, k);
+                emit_dest_key_nest(&mut w, a);
+            }
+            OpRef::Zero(None) | OpRef::Flush => {}
+            OpRef::SetTimeouts(t) => {
+                for (kind, v) in [
+                    (IPVS_CMD_ATTR_TIMEOUT_TCP, t.tcp),
+                    (IPVS_CMD_ATTR_TIMEOUT_TCP_FIN, t.tcp_fin),
+                    (IPVS_CMD_ATTR_TIMEOUT_UDP, t.udp),
+                ] {
+                    if let Some(v) = v {
+                        w.u32(kind, v);
+                    }
+                }
+            }
+        }
+        w.finish().map_err(|e| too_long(self.operation(), e))
+    }
+}
 
 pub(crate) fn af_number(f: AddressFamily) -> u16 {
     match f {
@@ -22,7 +89,7 @@ pub(crate) fn af_from_number(n: u16) -> Result<AddressFamily, DecodeError> {
     match n {
         AF_INET => Ok(AddressFamily::Inet),
         AF_INET6 => Ok(AddressFamily::Inet6),
-        n => Err(DecodeError::from(format!("unknown address family {n}"))),
+        n => Err(DecodeError::new(format!("unknown address family {n}"))),
     }
 }
 
@@ -149,7 +216,7 @@ pub(crate) fn emit_dest_nest(w: &mut MsgWriter<'_>, d: &Destination) {
 }
 
 fn missing(what: &str) -> DecodeError {
-    DecodeError::from(format!("kernel reply lacks {what}"))
+    DecodeError::new(format!("kernel reply lacks {what}"))
 }
 
 /// Decode a STATS or STATS64 nest in place (values of 4 or 8 bytes; PAD
@@ -168,7 +235,7 @@ pub(crate) fn parse_stats_nest(raw: &[u8], from_32bit: bool) -> Result<Stats, De
             4 => u64::from(u32_of(v)?),
             8 => u64_of(v)?,
             n => {
-                return Err(DecodeError::from(format!(
+                return Err(DecodeError::new(format!(
                     "stats attribute {k} of {n} bytes (want 4 or 8)"
                 )));
             }
@@ -191,8 +258,8 @@ pub(crate) fn parse_stats_nest(raw: &[u8], from_32bit: bool) -> Result<Stats, De
 
 fn pick_stats(s32: Option<&[u8]>, s64: Option<&[u8]>) -> Result<Stats, DecodeError> {
     match (s64, s32) {
-        (Some(s), _) => parse_stats_nest(s, false).context("IPVS_*_ATTR_STATS64"),
-        (None, Some(s)) => parse_stats_nest(s, true).context("IPVS_*_ATTR_STATS"),
+        (Some(s), _) => parse_stats_nest(s, false).context("parsing IPVS_*_ATTR_STATS64"),
+        (None, Some(s)) => parse_stats_nest(s, true).context("parsing IPVS_*_ATTR_STATS"),
         (None, None) => Ok(Stats::default()),
     }
 }
@@ -205,7 +272,7 @@ pub(crate) fn parse_service_nest(nest: &[u8]) -> Result<ServiceEntry, DecodeErro
     let (mut s32, mut s64) = (None, None);
     for a in Attrs::new(nest) {
         let (k, v) = a.context("parsing IPVS_CMD_ATTR_SERVICE")?;
-        let what = |name: &'static str| move |e: DecodeError| e.context(name);
+        let what = |name: &'static str| move |e: DecodeError| e.context(format!("parsing {name}"));
         match k {
             IPVS_SVC_ATTR_STATS => s32 = Some(v),
             IPVS_SVC_ATTR_STATS64 => s64 = Some(v),
@@ -256,7 +323,7 @@ pub(crate) fn parse_service_nest(nest: &[u8]) -> Result<ServiceEntry, DecodeErro
     let flags = flags.unwrap_or(0);
     let sched_name = sched.ok_or_else(|| missing("IPVS_SVC_ATTR_SCHED_NAME"))?;
     let mut scheduler = Scheduler::from_name(sched_name)
-        .map_err(|e| DecodeError::from(format!("scheduler name from the kernel: {e}")))?;
+        .map_err(|e| DecodeError::new(format!("scheduler name from the kernel: {e}")))?;
     if let Scheduler::Sh(h) | Scheduler::Mh(h) = &mut scheduler {
         h.fallback = flags & IP_VS_SVC_F_SCHED1 != 0;
         h.port = flags & IP_VS_SVC_F_SCHED2 != 0;
@@ -272,7 +339,7 @@ pub(crate) fn parse_service_nest(nest: &[u8]) -> Result<ServiceEntry, DecodeErro
                         .ok()
                         .filter(|l| (1..=128).contains(l))
                         .ok_or_else(|| {
-                            DecodeError::from(format!("IPv6 netmask prefix {len} out of 1..=128"))
+                            DecodeError::new(format!("IPv6 netmask prefix {len} out of 1..=128"))
                         })?,
                 )
             }
@@ -342,7 +409,7 @@ pub(crate) fn parse_dest_nest(
     let (mut s32, mut s64) = (None, None);
     for a in Attrs::new(nest) {
         let (k, v) = a.context("parsing IPVS_CMD_ATTR_DEST")?;
-        let what = |name: &'static str| move |e: DecodeError| e.context(name);
+        let what = |name: &'static str| move |e: DecodeError| e.context(format!("parsing {name}"));
         match k {
             IPVS_DEST_ATTR_STATS => s32 = Some(v),
             IPVS_DEST_ATTR_STATS64 => s64 = Some(v),

@@ -2,8 +2,12 @@
 
 mod codec;
 mod destination;
+mod ops;
 mod service;
 mod stats;
+
+pub(crate) use ops::OpRef;
+pub use ops::{BatchResult, Info, OnError, Op, Timeouts};
 
 pub use destination::{ConnCounts, Destination, Forwarding, GueChecksum, Tunnel};
 pub use service::{

@@ -1,17 +1,91 @@
 //! Attribute enums for every IPVS nest, after rust-netlink's style: one
 //! variant per kernel attribute, unknown ones kept in `Other`.
 //!
-//! Each enum implements [`Nla`] (so a slice of them emits with
-//! [`Emitable`]) and parses from a checked [`NlaBuffer`]. Neither step
-//! panics: parsing checks every length, and emitting writes exactly
-//! `buffer_len()` bytes.
-
-use netlink_packet_core::{
-    DecodeError, DefaultNla, Emitable, ErrorContext, NLA_F_NESTED, Nla, NlaBuffer, NlasIterator,
-    Parseable,
-};
+//! These are the generic, typed view of an IPVS message: what
+//! [`Handle::send_raw`](crate::Handle::send_raw) sends, what the sync
+//! daemon and configuration commands use, and what tests compare. Each
+//! enum implements [`Attribute`]: it is written through the one writer
+//! ([`MsgWriter`]) and read from the one reader ([`Attrs`]), so its bytes
+//! are the bytes the typed model's requests are made of. Parsing checks
+//! every length and never panics; writing never truncates.
 
 use super::consts::*;
+use super::error::{Context, DecodeError, EncodeError};
+use super::msg::Attrs;
+use super::writer::MsgWriter;
+
+/// One attribute type of the wire: written through [`MsgWriter`], parsed
+/// from the `(type, value)` pairs of [`Attrs`].
+pub trait Attribute: Sized {
+    /// The attribute type as written, flags (`NLA_F_NESTED`) included.
+    fn kind(&self) -> u16;
+    /// Write this attribute (header, value, padding).
+    fn emit(&self, w: &mut MsgWriter<'_>);
+    /// Parse one attribute given its type as on the wire (flags included:
+    /// an unknown attribute keeps them) and its value.
+    ///
+    /// # Errors
+    /// A value of the wrong size or encoding, with context.
+    fn parse(kind: u16, value: &[u8]) -> Result<Self, DecodeError>;
+}
+
+/// An attribute this crate does not know, kept as its type and raw value.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RawAttr {
+    kind: u16,
+    value: Vec<u8>,
+}
+
+impl RawAttr {
+    /// An attribute of type `kind` (written exactly as given, flags
+    /// included) with `value`.
+    pub fn new(kind: u16, value: Vec<u8>) -> Self {
+        RawAttr { kind, value }
+    }
+    /// The attribute type.
+    pub fn kind(&self) -> u16 {
+        self.kind
+    }
+    /// The value bytes.
+    pub fn value(&self) -> &[u8] {
+        &self.value
+    }
+    fn emit(&self, w: &mut MsgWriter<'_>) {
+        w.bytes(self.kind, &self.value);
+    }
+    fn parse(kind: u16, value: &[u8]) -> Self {
+        RawAttr::new(kind, value.to_vec())
+    }
+}
+
+impl Attribute for RawAttr {
+    fn kind(&self) -> u16 {
+        self.kind
+    }
+    fn emit(&self, w: &mut MsgWriter<'_>) {
+        RawAttr::emit(self, w)
+    }
+    fn parse(kind: u16, value: &[u8]) -> Result<Self, DecodeError> {
+        Ok(RawAttr::parse(kind, value))
+    }
+}
+
+/// Write attributes with no message around them (a nest's content).
+///
+/// # Errors
+/// An attribute too long for its length field.
+pub fn emit_attrs<A: Attribute>(attrs: &[A]) -> Result<Vec<u8>, EncodeError> {
+    let mut buf = Vec::new();
+    let mut w = MsgWriter::attributes(&mut buf);
+    w.attrs(attrs);
+    w.finish()?;
+    Ok(buf)
+}
+
+/// Add "parsing NAME" to a value parser's error.
+fn named<T>(name: &'static str, r: Result<T, DecodeError>) -> Result<T, DecodeError> {
+    r.with_context(|| format!("parsing {name}"))
+}
 
 /// A 16-byte `union nf_inet_addr`: IPv4 in the first 4 bytes, zero padded.
 pub type RawAddr = [u8; 16];
@@ -25,9 +99,32 @@ pub struct SvcFlags {
     pub mask: u32,
 }
 
+impl SvcFlags {
+    /// The 8 bytes of `struct ip_vs_flags` (host order).
+    pub fn to_bytes(self) -> [u8; 8] {
+        let mut b = [0u8; 8];
+        b[..4].copy_from_slice(&self.flags.to_ne_bytes());
+        b[4..].copy_from_slice(&self.mask.to_ne_bytes());
+        b
+    }
+
+    /// Read `struct ip_vs_flags`; a short value is zero-padded, as the
+    /// kernel's `nla_memcpy` does.
+    pub fn from_bytes(v: &[u8]) -> Self {
+        let mut raw = [0u8; 8];
+        let n = v.len().min(8);
+        raw[..n].copy_from_slice(&v[..n]);
+        let word = |i: usize| u32::from_ne_bytes([raw[i], raw[i + 1], raw[i + 2], raw[i + 3]]);
+        SvcFlags {
+            flags: word(0),
+            mask: word(4),
+        }
+    }
+}
+
 pub(crate) fn parse_raw_addr(v: &[u8]) -> Result<RawAddr, DecodeError> {
     if v.is_empty() || v.len() > 16 {
-        return Err(DecodeError::from(format!(
+        return Err(DecodeError::new(format!(
             "address of {} bytes (want 1..=16)",
             v.len()
         )));
@@ -40,7 +137,7 @@ pub(crate) fn parse_raw_addr(v: &[u8]) -> Result<RawAddr, DecodeError> {
 pub(crate) fn want<const N: usize>(v: &[u8]) -> Result<[u8; N], DecodeError> {
     v.get(..N)
         .and_then(|s| <[u8; N]>::try_from(s).ok())
-        .ok_or_else(|| DecodeError::from(format!("need {N} bytes, got {}", v.len())))
+        .ok_or_else(|| DecodeError::new(format!("need {N} bytes, got {}", v.len())))
 }
 
 pub(crate) fn u8_of(v: &[u8]) -> Result<u8, DecodeError> {
@@ -62,30 +159,30 @@ pub(crate) fn u64_of(v: &[u8]) -> Result<u64, DecodeError> {
 /// first NUL.
 pub(crate) fn str_ref_of(v: &[u8]) -> Result<&str, DecodeError> {
     let end = v.iter().position(|&b| b == 0).unwrap_or(v.len());
-    std::str::from_utf8(&v[..end]).map_err(|e| DecodeError::from(e.to_string()))
+    std::str::from_utf8(&v[..end]).map_err(|e| DecodeError::new(e.to_string()))
 }
 /// A NUL-terminated (or unterminated) string: bytes up to the first NUL.
 pub(crate) fn str_of(v: &[u8]) -> Result<String, DecodeError> {
-    let end = v.iter().position(|&b| b == 0).unwrap_or(v.len());
-    String::from_utf8(v[..end].to_vec()).map_err(DecodeError::from)
+    str_ref_of(v).map(str::to_owned)
 }
 
-/// Parse every attribute of a nest with `f`, adding `what` as context.
-pub(crate) fn parse_nest<T>(
-    payload: &[u8],
-    what: &str,
-    mut f: impl FnMut(&NlaBuffer<&[u8]>) -> Result<T, DecodeError>,
-) -> Result<Vec<T>, DecodeError> {
+/// Parse every attribute of a nest, adding "parsing `what`" as context.
+///
+/// # Errors
+/// The first attribute that does not parse.
+pub fn parse_attrs<A: Attribute>(payload: &[u8], what: &str) -> Result<Vec<A>, DecodeError> {
     let mut out = Vec::new();
-    for nla in NlasIterator::new(payload) {
-        let nla = nla.with_context(|| format!("parsing {what}"))?;
-        out.push(f(&nla).with_context(|| format!("parsing {what}"))?);
+    for a in Attrs::with_flags(payload) {
+        let (kind, value) = a.with_context(|| format!("parsing {what}"))?;
+        out.push(A::parse(kind, value).with_context(|| format!("parsing {what}"))?);
     }
     Ok(out)
 }
 
-fn emit_nest<T: Nla>(nlas: &[T], buffer: &mut [u8]) {
-    nlas.emit(buffer)
+fn emit_nest<A: Attribute>(w: &mut MsgWriter<'_>, kind: u16, attrs: &[A]) {
+    let at = w.begin_nest(kind);
+    w.attrs(attrs);
+    w.end_nest(at);
 }
 
 /// One value of a statistics nest. `IPVS_SVC_ATTR_STATS` carries most values
@@ -98,57 +195,42 @@ pub enum StatsAttr {
     /// A known counter or rate as a u64.
     U64(u16, u64),
     /// `IPVS_STATS_ATTR_PAD` or an attribute this crate does not know.
-    Other(DefaultNla),
+    Other(RawAttr),
 }
 
-impl Nla for StatsAttr {
-    fn value_len(&self) -> usize {
-        match self {
-            StatsAttr::U32(..) => 4,
-            StatsAttr::U64(..) => 8,
-            StatsAttr::Other(n) => n.value_len(),
-        }
-    }
+impl Attribute for StatsAttr {
     fn kind(&self) -> u16 {
         match self {
             StatsAttr::U32(k, _) | StatsAttr::U64(k, _) => *k,
             StatsAttr::Other(n) => n.kind(),
         }
     }
-    fn emit_value(&self, buffer: &mut [u8]) {
+    fn emit(&self, w: &mut MsgWriter<'_>) {
         match self {
-            StatsAttr::U32(_, v) => buffer.copy_from_slice(&v.to_ne_bytes()),
-            StatsAttr::U64(_, v) => buffer.copy_from_slice(&v.to_ne_bytes()),
-            StatsAttr::Other(n) => n.emit_value(buffer),
+            StatsAttr::U32(k, v) => w.u32(*k, *v),
+            StatsAttr::U64(k, v) => w.u64(*k, *v),
+            StatsAttr::Other(n) => n.emit(w),
         }
     }
-}
-
-impl<'a, T: AsRef<[u8]> + ?Sized> Parseable<NlaBuffer<&'a T>> for StatsAttr {
-    fn parse(buf: &NlaBuffer<&'a T>) -> Result<Self, DecodeError> {
-        let v = buf.value();
-        let k = buf.kind();
+    fn parse(raw: u16, v: &[u8]) -> Result<Self, DecodeError> {
+        let k = raw & NLA_TYPE_MASK;
         Ok(match k {
             IPVS_STATS_ATTR_CONNS..=IPVS_STATS_ATTR_OUTBPS => match v.len() {
                 4 => StatsAttr::U32(k, u32_of(v)?),
                 8 => StatsAttr::U64(k, u64_of(v)?),
                 n => {
-                    return Err(DecodeError::from(format!(
+                    return Err(DecodeError::new(format!(
                         "stats attribute {k} of {n} bytes (want 4 or 8)"
                     )));
                 }
             },
-            _ => StatsAttr::Other(DefaultNla::parse(buf)?),
+            _ => StatsAttr::Other(RawAttr::parse(raw, v)),
         })
     }
 }
 
 fn parse_stats(v: &[u8]) -> Result<Vec<StatsAttr>, DecodeError> {
-    parse_nest(v, "IPVS_STATS_ATTR", |n| StatsAttr::parse(n))
-}
-
-fn nested_kind(k: u16) -> u16 {
-    k | NLA_F_NESTED
+    parse_attrs(v, "IPVS_STATS_ATTR")
 }
 
 /// Attributes of an `IPVS_CMD_ATTR_SERVICE` nest (`IPVS_SVC_ATTR_*`).
@@ -182,22 +264,10 @@ pub enum ServiceAttr {
     /// `STATS64`: 64-bit statistics (output only).
     Stats64(Vec<StatsAttr>),
     /// An attribute this crate does not know.
-    Other(DefaultNla),
+    Other(RawAttr),
 }
 
-impl Nla for ServiceAttr {
-    fn value_len(&self) -> usize {
-        use ServiceAttr::*;
-        match self {
-            Af(_) | Protocol(_) | Port(_) => 2,
-            Addr(_) => 16,
-            Fwmark(_) | Timeout(_) | Netmask(_) => 4,
-            SchedName(s) | PeName(s) => s.len() + 1,
-            Flags(_) => 8,
-            Stats(v) | Stats64(v) => v.as_slice().buffer_len(),
-            Other(n) => n.value_len(),
-        }
-    }
+impl Attribute for ServiceAttr {
     fn kind(&self) -> u16 {
         use ServiceAttr::*;
         match self {
@@ -210,64 +280,44 @@ impl Nla for ServiceAttr {
             Flags(_) => IPVS_SVC_ATTR_FLAGS,
             Timeout(_) => IPVS_SVC_ATTR_TIMEOUT,
             Netmask(_) => IPVS_SVC_ATTR_NETMASK,
-            Stats(_) => nested_kind(IPVS_SVC_ATTR_STATS),
+            Stats(_) => IPVS_SVC_ATTR_STATS | NLA_F_NESTED,
             PeName(_) => IPVS_SVC_ATTR_PE_NAME,
-            Stats64(_) => nested_kind(IPVS_SVC_ATTR_STATS64),
+            Stats64(_) => IPVS_SVC_ATTR_STATS64 | NLA_F_NESTED,
             Other(n) => n.kind(),
         }
     }
-    fn emit_value(&self, b: &mut [u8]) {
+    fn emit(&self, w: &mut MsgWriter<'_>) {
         use ServiceAttr::*;
+        let k = self.kind();
         match self {
-            Af(v) | Protocol(v) => b.copy_from_slice(&v.to_ne_bytes()),
-            Port(v) => b.copy_from_slice(&v.to_be_bytes()),
-            Addr(a) => b.copy_from_slice(a),
-            Fwmark(v) | Timeout(v) => b.copy_from_slice(&v.to_ne_bytes()),
-            Netmask(m) => b.copy_from_slice(m),
-            SchedName(s) | PeName(s) => emit_cstr(s, b),
-            Flags(f) => {
-                b[..4].copy_from_slice(&f.flags.to_ne_bytes());
-                b[4..].copy_from_slice(&f.mask.to_ne_bytes());
-            }
-            Stats(v) | Stats64(v) => emit_nest(v, b),
-            Other(n) => n.emit_value(b),
+            Af(v) | Protocol(v) => w.u16(k, *v),
+            Port(v) => w.be16(k, *v),
+            Addr(a) => w.bytes(k, a),
+            Fwmark(v) | Timeout(v) => w.u32(k, *v),
+            Netmask(m) => w.bytes(k, m),
+            SchedName(s) | PeName(s) => w.cstr(k, s),
+            Flags(f) => w.bytes(k, &f.to_bytes()),
+            Stats(v) => emit_nest(w, IPVS_SVC_ATTR_STATS, v),
+            Stats64(v) => emit_nest(w, IPVS_SVC_ATTR_STATS64, v),
+            Other(n) => n.emit(w),
         }
     }
-}
-
-fn emit_cstr(s: &str, b: &mut [u8]) {
-    let n = s.len();
-    b[..n].copy_from_slice(s.as_bytes());
-    b[n] = 0;
-}
-
-impl<'a, T: AsRef<[u8]> + ?Sized> Parseable<NlaBuffer<&'a T>> for ServiceAttr {
-    fn parse(buf: &NlaBuffer<&'a T>) -> Result<Self, DecodeError> {
+    fn parse(kind: u16, v: &[u8]) -> Result<Self, DecodeError> {
         use ServiceAttr::*;
-        let v = buf.value();
-        Ok(match buf.kind() {
-            IPVS_SVC_ATTR_AF => Af(u16_of(v).context("IPVS_SVC_ATTR_AF")?),
-            IPVS_SVC_ATTR_PROTOCOL => Protocol(u16_of(v).context("IPVS_SVC_ATTR_PROTOCOL")?),
-            IPVS_SVC_ATTR_ADDR => Addr(parse_raw_addr(v).context("IPVS_SVC_ATTR_ADDR")?),
-            IPVS_SVC_ATTR_PORT => Port(be16_of(v).context("IPVS_SVC_ATTR_PORT")?),
-            IPVS_SVC_ATTR_FWMARK => Fwmark(u32_of(v).context("IPVS_SVC_ATTR_FWMARK")?),
-            IPVS_SVC_ATTR_SCHED_NAME => SchedName(str_of(v).context("IPVS_SVC_ATTR_SCHED_NAME")?),
-            IPVS_SVC_ATTR_FLAGS => {
-                // A short payload is zero-padded by the kernel; do the same.
-                let mut raw = [0u8; 8];
-                let n = v.len().min(8);
-                raw[..n].copy_from_slice(&v[..n]);
-                Flags(SvcFlags {
-                    flags: u32_of(&raw[..4])?,
-                    mask: u32_of(&raw[4..])?,
-                })
-            }
-            IPVS_SVC_ATTR_TIMEOUT => Timeout(u32_of(v).context("IPVS_SVC_ATTR_TIMEOUT")?),
-            IPVS_SVC_ATTR_NETMASK => Netmask(want::<4>(v).context("IPVS_SVC_ATTR_NETMASK")?),
-            IPVS_SVC_ATTR_STATS => Stats(parse_stats(v).context("IPVS_SVC_ATTR_STATS")?),
-            IPVS_SVC_ATTR_PE_NAME => PeName(str_of(v).context("IPVS_SVC_ATTR_PE_NAME")?),
-            IPVS_SVC_ATTR_STATS64 => Stats64(parse_stats(v).context("IPVS_SVC_ATTR_STATS64")?),
-            _ => Other(DefaultNla::parse(buf)?),
+        Ok(match kind & NLA_TYPE_MASK {
+            IPVS_SVC_ATTR_AF => Af(named("IPVS_SVC_ATTR_AF", u16_of(v))?),
+            IPVS_SVC_ATTR_PROTOCOL => Protocol(named("IPVS_SVC_ATTR_PROTOCOL", u16_of(v))?),
+            IPVS_SVC_ATTR_ADDR => Addr(named("IPVS_SVC_ATTR_ADDR", parse_raw_addr(v))?),
+            IPVS_SVC_ATTR_PORT => Port(named("IPVS_SVC_ATTR_PORT", be16_of(v))?),
+            IPVS_SVC_ATTR_FWMARK => Fwmark(named("IPVS_SVC_ATTR_FWMARK", u32_of(v))?),
+            IPVS_SVC_ATTR_SCHED_NAME => SchedName(named("IPVS_SVC_ATTR_SCHED_NAME", str_of(v))?),
+            IPVS_SVC_ATTR_FLAGS => Flags(SvcFlags::from_bytes(v)),
+            IPVS_SVC_ATTR_TIMEOUT => Timeout(named("IPVS_SVC_ATTR_TIMEOUT", u32_of(v))?),
+            IPVS_SVC_ATTR_NETMASK => Netmask(named("IPVS_SVC_ATTR_NETMASK", want::<4>(v))?),
+            IPVS_SVC_ATTR_STATS => Stats(named("IPVS_SVC_ATTR_STATS", parse_stats(v))?),
+            IPVS_SVC_ATTR_PE_NAME => PeName(named("IPVS_SVC_ATTR_PE_NAME", str_of(v))?),
+            IPVS_SVC_ATTR_STATS64 => Stats64(named("IPVS_SVC_ATTR_STATS64", parse_stats(v))?),
+            _ => Other(RawAttr::parse(kind, v)),
         })
     }
 }
@@ -307,22 +357,10 @@ pub enum DestAttr {
     /// `TUN_FLAGS`: `IP_VS_TUNNEL_ENCAP_FLAG_*`.
     TunFlags(u16),
     /// An attribute this crate does not know.
-    Other(DefaultNla),
+    Other(RawAttr),
 }
 
-impl Nla for DestAttr {
-    fn value_len(&self) -> usize {
-        use DestAttr::*;
-        match self {
-            Addr(_) => 16,
-            Port(_) | AddrFamily(_) | TunPort(_) | TunFlags(_) => 2,
-            TunType(_) => 1,
-            FwdMethod(_) | Weight(_) | UThresh(_) | LThresh(_) | ActiveConns(_) | InactConns(_)
-            | PersistConns(_) => 4,
-            Stats(v) | Stats64(v) => v.as_slice().buffer_len(),
-            Other(n) => n.value_len(),
-        }
-    }
+impl Attribute for DestAttr {
     fn kind(&self) -> u16 {
         use DestAttr::*;
         match self {
@@ -335,59 +373,57 @@ impl Nla for DestAttr {
             ActiveConns(_) => IPVS_DEST_ATTR_ACTIVE_CONNS,
             InactConns(_) => IPVS_DEST_ATTR_INACT_CONNS,
             PersistConns(_) => IPVS_DEST_ATTR_PERSIST_CONNS,
-            Stats(_) => nested_kind(IPVS_DEST_ATTR_STATS),
+            Stats(_) => IPVS_DEST_ATTR_STATS | NLA_F_NESTED,
             AddrFamily(_) => IPVS_DEST_ATTR_ADDR_FAMILY,
-            Stats64(_) => nested_kind(IPVS_DEST_ATTR_STATS64),
+            Stats64(_) => IPVS_DEST_ATTR_STATS64 | NLA_F_NESTED,
             TunType(_) => IPVS_DEST_ATTR_TUN_TYPE,
             TunPort(_) => IPVS_DEST_ATTR_TUN_PORT,
             TunFlags(_) => IPVS_DEST_ATTR_TUN_FLAGS,
             Other(n) => n.kind(),
         }
     }
-    fn emit_value(&self, b: &mut [u8]) {
+    fn emit(&self, w: &mut MsgWriter<'_>) {
         use DestAttr::*;
+        let k = self.kind();
         match self {
-            Addr(a) => b.copy_from_slice(a),
-            Port(v) | TunPort(v) => b.copy_from_slice(&v.to_be_bytes()),
-            AddrFamily(v) | TunFlags(v) => b.copy_from_slice(&v.to_ne_bytes()),
-            TunType(v) => b[0] = *v,
+            Addr(a) => w.bytes(k, a),
+            Port(v) | TunPort(v) => w.be16(k, *v),
+            AddrFamily(v) | TunFlags(v) => w.u16(k, *v),
+            TunType(v) => w.u8(k, *v),
             FwdMethod(v) | Weight(v) | UThresh(v) | LThresh(v) | ActiveConns(v) | InactConns(v)
-            | PersistConns(v) => b.copy_from_slice(&v.to_ne_bytes()),
-            Stats(v) | Stats64(v) => emit_nest(v, b),
-            Other(n) => n.emit_value(b),
+            | PersistConns(v) => w.u32(k, *v),
+            Stats(v) => emit_nest(w, IPVS_DEST_ATTR_STATS, v),
+            Stats64(v) => emit_nest(w, IPVS_DEST_ATTR_STATS64, v),
+            Other(n) => n.emit(w),
         }
     }
-}
-
-impl<'a, T: AsRef<[u8]> + ?Sized> Parseable<NlaBuffer<&'a T>> for DestAttr {
-    fn parse(buf: &NlaBuffer<&'a T>) -> Result<Self, DecodeError> {
+    fn parse(kind: u16, v: &[u8]) -> Result<Self, DecodeError> {
         use DestAttr::*;
-        let v = buf.value();
-        Ok(match buf.kind() {
-            IPVS_DEST_ATTR_ADDR => Addr(parse_raw_addr(v).context("IPVS_DEST_ATTR_ADDR")?),
-            IPVS_DEST_ATTR_PORT => Port(be16_of(v).context("IPVS_DEST_ATTR_PORT")?),
-            IPVS_DEST_ATTR_FWD_METHOD => FwdMethod(u32_of(v).context("IPVS_DEST_ATTR_FWD_METHOD")?),
-            IPVS_DEST_ATTR_WEIGHT => Weight(u32_of(v).context("IPVS_DEST_ATTR_WEIGHT")?),
-            IPVS_DEST_ATTR_U_THRESH => UThresh(u32_of(v).context("IPVS_DEST_ATTR_U_THRESH")?),
-            IPVS_DEST_ATTR_L_THRESH => LThresh(u32_of(v).context("IPVS_DEST_ATTR_L_THRESH")?),
+        Ok(match kind & NLA_TYPE_MASK {
+            IPVS_DEST_ATTR_ADDR => Addr(named("IPVS_DEST_ATTR_ADDR", parse_raw_addr(v))?),
+            IPVS_DEST_ATTR_PORT => Port(named("IPVS_DEST_ATTR_PORT", be16_of(v))?),
+            IPVS_DEST_ATTR_FWD_METHOD => FwdMethod(named("IPVS_DEST_ATTR_FWD_METHOD", u32_of(v))?),
+            IPVS_DEST_ATTR_WEIGHT => Weight(named("IPVS_DEST_ATTR_WEIGHT", u32_of(v))?),
+            IPVS_DEST_ATTR_U_THRESH => UThresh(named("IPVS_DEST_ATTR_U_THRESH", u32_of(v))?),
+            IPVS_DEST_ATTR_L_THRESH => LThresh(named("IPVS_DEST_ATTR_L_THRESH", u32_of(v))?),
             IPVS_DEST_ATTR_ACTIVE_CONNS => {
-                ActiveConns(u32_of(v).context("IPVS_DEST_ATTR_ACTIVE_CONNS")?)
+                ActiveConns(named("IPVS_DEST_ATTR_ACTIVE_CONNS", u32_of(v))?)
             }
             IPVS_DEST_ATTR_INACT_CONNS => {
-                InactConns(u32_of(v).context("IPVS_DEST_ATTR_INACT_CONNS")?)
+                InactConns(named("IPVS_DEST_ATTR_INACT_CONNS", u32_of(v))?)
             }
             IPVS_DEST_ATTR_PERSIST_CONNS => {
-                PersistConns(u32_of(v).context("IPVS_DEST_ATTR_PERSIST_CONNS")?)
+                PersistConns(named("IPVS_DEST_ATTR_PERSIST_CONNS", u32_of(v))?)
             }
-            IPVS_DEST_ATTR_STATS => Stats(parse_stats(v).context("IPVS_DEST_ATTR_STATS")?),
+            IPVS_DEST_ATTR_STATS => Stats(named("IPVS_DEST_ATTR_STATS", parse_stats(v))?),
             IPVS_DEST_ATTR_ADDR_FAMILY => {
-                AddrFamily(u16_of(v).context("IPVS_DEST_ATTR_ADDR_FAMILY")?)
+                AddrFamily(named("IPVS_DEST_ATTR_ADDR_FAMILY", u16_of(v))?)
             }
-            IPVS_DEST_ATTR_STATS64 => Stats64(parse_stats(v).context("IPVS_DEST_ATTR_STATS64")?),
-            IPVS_DEST_ATTR_TUN_TYPE => TunType(u8_of(v).context("IPVS_DEST_ATTR_TUN_TYPE")?),
-            IPVS_DEST_ATTR_TUN_PORT => TunPort(be16_of(v).context("IPVS_DEST_ATTR_TUN_PORT")?),
-            IPVS_DEST_ATTR_TUN_FLAGS => TunFlags(u16_of(v).context("IPVS_DEST_ATTR_TUN_FLAGS")?),
-            _ => Other(DefaultNla::parse(buf)?),
+            IPVS_DEST_ATTR_STATS64 => Stats64(named("IPVS_DEST_ATTR_STATS64", parse_stats(v))?),
+            IPVS_DEST_ATTR_TUN_TYPE => TunType(named("IPVS_DEST_ATTR_TUN_TYPE", u8_of(v))?),
+            IPVS_DEST_ATTR_TUN_PORT => TunPort(named("IPVS_DEST_ATTR_TUN_PORT", be16_of(v))?),
+            IPVS_DEST_ATTR_TUN_FLAGS => TunFlags(named("IPVS_DEST_ATTR_TUN_FLAGS", u16_of(v))?),
+            _ => Other(RawAttr::parse(kind, v)),
         })
     }
 }
@@ -413,21 +449,10 @@ pub enum DaemonAttr {
     /// `MCAST_TTL`.
     McastTtl(u8),
     /// An attribute this crate does not know.
-    Other(DefaultNla),
+    Other(RawAttr),
 }
 
-impl Nla for DaemonAttr {
-    fn value_len(&self) -> usize {
-        use DaemonAttr::*;
-        match self {
-            State(_) | SyncId(_) | McastGroup(_) => 4,
-            McastIfn(s) => s.len() + 1,
-            SyncMaxlen(_) | McastPort(_) => 2,
-            McastGroup6(_) => 16,
-            McastTtl(_) => 1,
-            Other(n) => n.value_len(),
-        }
-    }
+impl Attribute for DaemonAttr {
     fn kind(&self) -> u16 {
         use DaemonAttr::*;
         match self {
@@ -442,44 +467,39 @@ impl Nla for DaemonAttr {
             Other(n) => n.kind(),
         }
     }
-    fn emit_value(&self, b: &mut [u8]) {
+    fn emit(&self, w: &mut MsgWriter<'_>) {
         use DaemonAttr::*;
+        let k = self.kind();
         match self {
-            State(v) | SyncId(v) => b.copy_from_slice(&v.to_ne_bytes()),
-            McastIfn(s) => emit_cstr(s, b),
-            SyncMaxlen(v) | McastPort(v) => b.copy_from_slice(&v.to_ne_bytes()),
-            McastGroup(a) => b.copy_from_slice(a),
-            McastGroup6(a) => b.copy_from_slice(a),
-            McastTtl(v) => b[0] = *v,
-            Other(n) => n.emit_value(b),
+            State(v) | SyncId(v) => w.u32(k, *v),
+            McastIfn(s) => w.cstr(k, s),
+            SyncMaxlen(v) | McastPort(v) => w.u16(k, *v),
+            McastGroup(a) => w.bytes(k, a),
+            McastGroup6(a) => w.bytes(k, a),
+            McastTtl(v) => w.u8(k, *v),
+            Other(n) => n.emit(w),
         }
     }
-}
-
-impl<'a, T: AsRef<[u8]> + ?Sized> Parseable<NlaBuffer<&'a T>> for DaemonAttr {
-    fn parse(buf: &NlaBuffer<&'a T>) -> Result<Self, DecodeError> {
+    fn parse(kind: u16, v: &[u8]) -> Result<Self, DecodeError> {
         use DaemonAttr::*;
-        let v = buf.value();
-        Ok(match buf.kind() {
-            IPVS_DAEMON_ATTR_STATE => State(u32_of(v).context("IPVS_DAEMON_ATTR_STATE")?),
-            IPVS_DAEMON_ATTR_MCAST_IFN => {
-                McastIfn(str_of(v).context("IPVS_DAEMON_ATTR_MCAST_IFN")?)
-            }
-            IPVS_DAEMON_ATTR_SYNC_ID => SyncId(u32_of(v).context("IPVS_DAEMON_ATTR_SYNC_ID")?),
+        Ok(match kind & NLA_TYPE_MASK {
+            IPVS_DAEMON_ATTR_STATE => State(named("IPVS_DAEMON_ATTR_STATE", u32_of(v))?),
+            IPVS_DAEMON_ATTR_MCAST_IFN => McastIfn(named("IPVS_DAEMON_ATTR_MCAST_IFN", str_of(v))?),
+            IPVS_DAEMON_ATTR_SYNC_ID => SyncId(named("IPVS_DAEMON_ATTR_SYNC_ID", u32_of(v))?),
             IPVS_DAEMON_ATTR_SYNC_MAXLEN => {
-                SyncMaxlen(u16_of(v).context("IPVS_DAEMON_ATTR_SYNC_MAXLEN")?)
+                SyncMaxlen(named("IPVS_DAEMON_ATTR_SYNC_MAXLEN", u16_of(v))?)
             }
             IPVS_DAEMON_ATTR_MCAST_GROUP => {
-                McastGroup(want::<4>(v).context("IPVS_DAEMON_ATTR_MCAST_GROUP")?)
+                McastGroup(named("IPVS_DAEMON_ATTR_MCAST_GROUP", want::<4>(v))?)
             }
             IPVS_DAEMON_ATTR_MCAST_GROUP6 => {
-                McastGroup6(want::<16>(v).context("IPVS_DAEMON_ATTR_MCAST_GROUP6")?)
+                McastGroup6(named("IPVS_DAEMON_ATTR_MCAST_GROUP6", want::<16>(v))?)
             }
             IPVS_DAEMON_ATTR_MCAST_PORT => {
-                McastPort(u16_of(v).context("IPVS_DAEMON_ATTR_MCAST_PORT")?)
+                McastPort(named("IPVS_DAEMON_ATTR_MCAST_PORT", u16_of(v))?)
             }
-            IPVS_DAEMON_ATTR_MCAST_TTL => McastTtl(u8_of(v).context("IPVS_DAEMON_ATTR_MCAST_TTL")?),
-            _ => Other(DefaultNla::parse(buf)?),
+            IPVS_DAEMON_ATTR_MCAST_TTL => McastTtl(named("IPVS_DAEMON_ATTR_MCAST_TTL", u8_of(v))?),
+            _ => Other(RawAttr::parse(kind, v)),
         })
     }
 }
@@ -503,68 +523,47 @@ pub enum CmdAttr {
     TimeoutUdp(u32),
     /// An attribute this crate does not know (or an `IPVS_INFO_ATTR_*`,
     /// whose numbers overlap the command attributes; see [`InfoAttr`]).
-    Other(DefaultNla),
+    Other(RawAttr),
 }
 
-impl Nla for CmdAttr {
-    fn value_len(&self) -> usize {
-        match self {
-            CmdAttr::Service(v) => v.as_slice().buffer_len(),
-            CmdAttr::Dest(v) => v.as_slice().buffer_len(),
-            CmdAttr::Daemon(v) => v.as_slice().buffer_len(),
-            CmdAttr::TimeoutTcp(_) | CmdAttr::TimeoutTcpFin(_) | CmdAttr::TimeoutUdp(_) => 4,
-            CmdAttr::Other(n) => n.value_len(),
-        }
-    }
+impl Attribute for CmdAttr {
     fn kind(&self) -> u16 {
         match self {
-            CmdAttr::Service(_) => nested_kind(IPVS_CMD_ATTR_SERVICE),
-            CmdAttr::Dest(_) => nested_kind(IPVS_CMD_ATTR_DEST),
-            CmdAttr::Daemon(_) => nested_kind(IPVS_CMD_ATTR_DAEMON),
+            CmdAttr::Service(_) => IPVS_CMD_ATTR_SERVICE | NLA_F_NESTED,
+            CmdAttr::Dest(_) => IPVS_CMD_ATTR_DEST | NLA_F_NESTED,
+            CmdAttr::Daemon(_) => IPVS_CMD_ATTR_DAEMON | NLA_F_NESTED,
             CmdAttr::TimeoutTcp(_) => IPVS_CMD_ATTR_TIMEOUT_TCP,
             CmdAttr::TimeoutTcpFin(_) => IPVS_CMD_ATTR_TIMEOUT_TCP_FIN,
             CmdAttr::TimeoutUdp(_) => IPVS_CMD_ATTR_TIMEOUT_UDP,
             CmdAttr::Other(n) => n.kind(),
         }
     }
-    fn emit_value(&self, b: &mut [u8]) {
+    fn emit(&self, w: &mut MsgWriter<'_>) {
         match self {
-            CmdAttr::Service(v) => emit_nest(v, b),
-            CmdAttr::Dest(v) => emit_nest(v, b),
-            CmdAttr::Daemon(v) => emit_nest(v, b),
+            CmdAttr::Service(v) => emit_nest(w, IPVS_CMD_ATTR_SERVICE, v),
+            CmdAttr::Dest(v) => emit_nest(w, IPVS_CMD_ATTR_DEST, v),
+            CmdAttr::Daemon(v) => emit_nest(w, IPVS_CMD_ATTR_DAEMON, v),
             CmdAttr::TimeoutTcp(v) | CmdAttr::TimeoutTcpFin(v) | CmdAttr::TimeoutUdp(v) => {
-                b.copy_from_slice(&v.to_ne_bytes())
+                w.u32(self.kind(), *v)
             }
-            CmdAttr::Other(n) => n.emit_value(b),
+            CmdAttr::Other(n) => n.emit(w),
         }
     }
-}
-
-impl<'a, T: AsRef<[u8]> + ?Sized> Parseable<NlaBuffer<&'a T>> for CmdAttr {
-    fn parse(buf: &NlaBuffer<&'a T>) -> Result<Self, DecodeError> {
-        let v = buf.value();
-        Ok(match buf.kind() {
-            IPVS_CMD_ATTR_SERVICE => {
-                CmdAttr::Service(parse_nest(v, "IPVS_CMD_ATTR_SERVICE", |n| {
-                    ServiceAttr::parse(n)
-                })?)
-            }
-            IPVS_CMD_ATTR_DEST => {
-                CmdAttr::Dest(parse_nest(v, "IPVS_CMD_ATTR_DEST", |n| DestAttr::parse(n))?)
-            }
-            IPVS_CMD_ATTR_DAEMON => CmdAttr::Daemon(parse_nest(v, "IPVS_CMD_ATTR_DAEMON", |n| {
-                DaemonAttr::parse(n)
-            })?),
+    fn parse(kind: u16, v: &[u8]) -> Result<Self, DecodeError> {
+        Ok(match kind & NLA_TYPE_MASK {
+            IPVS_CMD_ATTR_SERVICE => CmdAttr::Service(parse_attrs(v, "IPVS_CMD_ATTR_SERVICE")?),
+            IPVS_CMD_ATTR_DEST => CmdAttr::Dest(parse_attrs(v, "IPVS_CMD_ATTR_DEST")?),
+            IPVS_CMD_ATTR_DAEMON => CmdAttr::Daemon(parse_attrs(v, "IPVS_CMD_ATTR_DAEMON")?),
             IPVS_CMD_ATTR_TIMEOUT_TCP => {
-                CmdAttr::TimeoutTcp(u32_of(v).context("IPVS_CMD_ATTR_TIMEOUT_TCP")?)
+                CmdAttr::TimeoutTcp(named("IPVS_CMD_ATTR_TIMEOUT_TCP", u32_of(v))?)
             }
             IPVS_CMD_ATTR_TIMEOUT_TCP_FIN => {
-                CmdAttr::TimeoutTcpFin(u32_of(v).context("IPVS_CMD_ATTR_TIMEOUT_TCP_FIN")?)
+                CmdAttr::TimeoutTcpFin(named("IPVS_CMD_ATTR_TIMEOUT_TCP_FIN", u32_of(v))?)
             }
             IPVS_CMD_ATTR_TIMEOUT_UDP => {
-                CmdAttr::TimeoutUdp(u32_of(v).context("IPVS_CMD_ATTR_TIMEOUT_UDP")?)
+                CmdAttr::TimeoutUdp(named("IPVS_CMD_ATTR_TIMEOUT_UDP", u32_of(v))?)
             }
-            _ => CmdAttr::Other(DefaultNla::parse(buf)?),
+            _ => CmdAttr::Other(RawAttr::parse(kind, v)),
         })
     }
 }
@@ -578,16 +577,10 @@ pub enum InfoAttr {
     /// `CONN_TAB_SIZE`: connection hash table size.
     ConnTabSize(u32),
     /// An attribute this crate does not know.
-    Other(DefaultNla),
+    Other(RawAttr),
 }
 
-impl Nla for InfoAttr {
-    fn value_len(&self) -> usize {
-        match self {
-            InfoAttr::Version(_) | InfoAttr::ConnTabSize(_) => 4,
-            InfoAttr::Other(n) => n.value_len(),
-        }
-    }
+impl Attribute for InfoAttr {
     fn kind(&self) -> u16 {
         match self {
             InfoAttr::Version(_) => IPVS_INFO_ATTR_VERSION,
@@ -595,25 +588,21 @@ impl Nla for InfoAttr {
             InfoAttr::Other(n) => n.kind(),
         }
     }
-    fn emit_value(&self, b: &mut [u8]) {
+    fn emit(&self, w: &mut MsgWriter<'_>) {
         match self {
-            InfoAttr::Version(v) | InfoAttr::ConnTabSize(v) => b.copy_from_slice(&v.to_ne_bytes()),
-            InfoAttr::Other(n) => n.emit_value(b),
+            InfoAttr::Version(v) | InfoAttr::ConnTabSize(v) => w.u32(self.kind(), *v),
+            InfoAttr::Other(n) => n.emit(w),
         }
     }
-}
-
-impl<'a, T: AsRef<[u8]> + ?Sized> Parseable<NlaBuffer<&'a T>> for InfoAttr {
-    fn parse(buf: &NlaBuffer<&'a T>) -> Result<Self, DecodeError> {
-        let v = buf.value();
-        Ok(match buf.kind() {
+    fn parse(kind: u16, v: &[u8]) -> Result<Self, DecodeError> {
+        Ok(match kind & NLA_TYPE_MASK {
             IPVS_INFO_ATTR_VERSION => {
-                InfoAttr::Version(u32_of(v).context("IPVS_INFO_ATTR_VERSION")?)
+                InfoAttr::Version(named("IPVS_INFO_ATTR_VERSION", u32_of(v))?)
             }
             IPVS_INFO_ATTR_CONN_TAB_SIZE => {
-                InfoAttr::ConnTabSize(u32_of(v).context("IPVS_INFO_ATTR_CONN_TAB_SIZE")?)
+                InfoAttr::ConnTabSize(named("IPVS_INFO_ATTR_CONN_TAB_SIZE", u32_of(v))?)
             }
-            _ => InfoAttr::Other(DefaultNla::parse(buf)?),
+            _ => InfoAttr::Other(RawAttr::parse(kind, v)),
         })
     }
 }
@@ -621,30 +610,27 @@ impl<'a, T: AsRef<[u8]> + ?Sized> Parseable<NlaBuffer<&'a T>> for InfoAttr {
 /// Parse the top-level attributes of an IPVS message payload (after the
 /// generic-netlink header).
 pub fn parse_cmd_attrs(payload: &[u8]) -> Result<Vec<CmdAttr>, DecodeError> {
-    parse_nest(payload, "IPVS_CMD_ATTR", |n| CmdAttr::parse(n))
+    parse_attrs(payload, "IPVS_CMD_ATTR")
 }
 
 /// Parse a GET_INFO reply payload.
 pub fn parse_info_attrs(payload: &[u8]) -> Result<Vec<InfoAttr>, DecodeError> {
-    parse_nest(payload, "IPVS_INFO_ATTR", |n| InfoAttr::parse(n))
+    parse_attrs(payload, "IPVS_INFO_ATTR")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn emit<T: Nla>(nlas: &[T]) -> Vec<u8> {
-        let s = nlas;
-        let mut b = vec![0xa5; s.buffer_len()];
-        s.emit(&mut b);
-        b
+    fn emit<A: Attribute>(attrs: &[A]) -> Vec<u8> {
+        emit_attrs(attrs).unwrap()
     }
 
     #[test]
     fn port_is_network_order_and_padded() {
         let b = emit(&[ServiceAttr::Port(80)]);
         assert_eq!(b, [6, 0, 4, 0, 0, 80, 0, 0]);
-        let back = parse_nest(&b, "t", |n| ServiceAttr::parse(n)).unwrap();
+        let back: Vec<ServiceAttr> = parse_attrs(&b, "t").unwrap();
         assert_eq!(back, vec![ServiceAttr::Port(80)]);
     }
 
@@ -670,19 +656,37 @@ mod tests {
     fn truncated_u32_is_an_error_with_context() {
         // TIMEOUT with a 2-byte payload.
         let b = [6u8, 0, 8, 0, 1, 2, 0, 0];
-        let e = parse_nest(&b, "IPVS_CMD_ATTR_SERVICE", |n| ServiceAttr::parse(n)).unwrap_err();
-        let msg = e.to_string();
-        assert!(msg.contains("IPVS_SVC_ATTR_TIMEOUT"), "{msg}");
-        assert!(msg.contains("need 4 bytes"), "{msg}");
+        let e = parse_attrs::<ServiceAttr>(&b, "IPVS_CMD_ATTR_SERVICE").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "parsing IPVS_CMD_ATTR_SERVICE: parsing IPVS_SVC_ATTR_TIMEOUT: need 4 bytes, got 2"
+        );
+        assert_eq!(e.cause(), "need 4 bytes, got 2");
     }
 
     #[test]
     fn unknown_attributes_are_kept() {
-        let b = emit(&[DestAttr::Other(DefaultNla::new(99, vec![1, 2, 3]))]);
-        let back = parse_nest(&b, "t", |n| DestAttr::parse(n)).unwrap();
-        assert_eq!(
-            back,
-            vec![DestAttr::Other(DefaultNla::new(99, vec![1, 2, 3]))]
-        );
+        let b = emit(&[DestAttr::Other(RawAttr::new(99, vec![1, 2, 3]))]);
+        let back: Vec<DestAttr> = parse_attrs(&b, "t").unwrap();
+        assert_eq!(back, vec![DestAttr::Other(RawAttr::new(99, vec![1, 2, 3]))]);
+    }
+
+    #[test]
+    fn an_attribute_too_long_is_an_error_not_a_cut() {
+        let big = ServiceAttr::PeName("p".repeat(70_000));
+        let e = emit_attrs(&[big]).unwrap_err();
+        assert_eq!((e.kind, e.len), (IPVS_SVC_ATTR_PE_NAME, 70_005));
+        let mut buf = Vec::new();
+        let e = super::super::push_request(
+            &mut buf,
+            0x20,
+            0,
+            1,
+            IPVS_CMD_NEW_SERVICE,
+            &[CmdAttr::Other(RawAttr::new(1, vec![0; 65_532]))],
+        )
+        .unwrap_err();
+        assert_eq!(e.len, 65_536);
+        assert!(buf.is_empty());
     }
 }

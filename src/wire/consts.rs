@@ -165,3 +165,13 @@ pub const NLMSGERR_ATTR_MISS_NEST: u16 = 6;
 pub const NLMSG_HDRLEN: usize = 16;
 /// Size of `struct genlmsghdr`.
 pub const GENL_HDRLEN: usize = 4;
+/// `nlattr` type flag: the value is a nest of attributes.
+pub const NLA_F_NESTED: u16 = 1 << 15;
+/// `nlattr` type flag: the value is in network byte order.
+pub const NLA_F_NET_BYTEORDER: u16 = 1 << 14;
+/// The attribute type without the two flags above.
+pub const NLA_TYPE_MASK: u16 = !(NLA_F_NESTED | NLA_F_NET_BYTEORDER);
+/// Size of `struct nlattr`.
+pub const NLA_HDRLEN: usize = 4;
+/// Netlink aligns messages and attributes to 4 bytes.
+pub const NLA_ALIGNTO: usize = 4;

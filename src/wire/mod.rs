@@ -1,25 +1,40 @@
 //! The wire codec: IPVS command and attribute numbers, attribute enums,
-//! request framing and in-place reply parsing. No I/O here.
+//! request framing and in-place reply parsing. No I/O here; this is the
+//! bottom layer and imports nothing else of `lvs`.
 //!
-//! The split follows smoltcp's wire layer: [`Messages`] is a borrowed view
-//! over a received datagram that checks every length before it hands out a
-//! [`Message`]; the attribute enums ([`ServiceAttr`], [`DestAttr`], ...) are
-//! typed values parsed from checked attribute buffers and emitted into
-//! exactly `buffer_len()` bytes. Parsing arbitrary bytes returns an error,
-//! never a panic.
+//! One of each, after smoltcp's wire layer:
+//!
+//! - one header view: [`NlBuffer`] over the byte ranges named in
+//!   [`field`] (netlink, generic-netlink and attribute headers);
+//! - one writer: [`MsgWriter`] appends a message or a run of attributes
+//!   to a buffer, and refuses (never truncates) a length that does not
+//!   fit ([`EncodeError`]);
+//! - one reader: [`Messages`] walks a datagram and [`Attrs`] a run of
+//!   attributes, checking every length before handing out a slice;
+//! - one decode error: [`DecodeError`], with the chain of what was being
+//!   parsed.
+//!
+//! The typed model's requests and replies (`model`'s codec) and the
+//! attribute enums ([`ServiceAttr`], [`DestAttr`], ...; the generic view
+//! used by [`Handle::send_raw`](crate::Handle::send_raw), the sync daemon
+//! and the tests) both sit on these. Parsing arbitrary bytes returns an
+//! error, never a panic.
 //!
 //! Numbers are spelled as in the kernel's `include/uapi/linux/ip_vs.h`
 //! ([`consts`]); everything above this layer uses Rust names.
 
 pub mod attr;
 pub mod consts;
+mod error;
+mod header;
 pub mod msg;
 pub mod writer;
 
 pub use attr::{
-    CmdAttr, DaemonAttr, DestAttr, InfoAttr, RawAddr, ServiceAttr, StatsAttr, SvcFlags,
-    parse_cmd_attrs, parse_info_attrs,
+    Attribute, CmdAttr, DaemonAttr, DestAttr, InfoAttr, RawAddr, RawAttr, ServiceAttr, StatsAttr,
+    SvcFlags, emit_attrs, parse_attrs, parse_cmd_attrs, parse_info_attrs,
 };
+pub use error::{Context, DecodeError, EncodeError};
+pub use header::{Field, NlBuffer, align, field};
 pub use msg::{Attrs, Message, Messages, NlError, push_request};
-pub use netlink_packet_core::DecodeError;
-pub use writer::MsgWriter;
+pub use writer::{MAX_ATTR_VALUE, MsgWriter};

@@ -1,19 +1,20 @@
 //! Netlink + generic-netlink framing: build requests into a reusable buffer,
 //! walk the messages of a received datagram in place.
 
-use netlink_packet_core::{DecodeError, Emitable, NLA_TYPE_MASK};
-
 use super::attr::{CmdAttr, str_of, u32_of};
 use super::consts::*;
-
-fn align4(n: usize) -> usize {
-    (n + 3) & !3
-}
+use super::error::{DecodeError, EncodeError};
+use super::header::{NlBuffer, align, field, get_u16, get_u32};
+use super::writer::MsgWriter;
 
 /// Append one request (nlmsghdr + genlmsghdr + attributes) to `buf`.
 ///
 /// Returns the number of bytes appended. `flags` is ORed with
 /// `NLM_F_REQUEST`. The port id is left 0 (the kernel fills in ours).
+///
+/// # Errors
+/// An attribute or nest too long for its length field; nothing is
+/// appended then.
 pub fn push_request(
     buf: &mut Vec<u8>,
     family: u16,
@@ -21,23 +22,10 @@ pub fn push_request(
     seq: u32,
     cmd: u8,
     attrs: &[CmdAttr],
-) -> usize {
-    let attrs_len = attrs.buffer_len();
-    let len = NLMSG_HDRLEN + GENL_HDRLEN + attrs_len;
-    let start = buf.len();
-    buf.resize(start + len, 0);
-    let m = &mut buf[start..];
-    m[0..4].copy_from_slice(&(len as u32).to_ne_bytes());
-    m[4..6].copy_from_slice(&family.to_ne_bytes());
-    m[6..8].copy_from_slice(&(flags | NLM_F_REQUEST).to_ne_bytes());
-    m[8..12].copy_from_slice(&seq.to_ne_bytes());
-    m[12..16].copy_from_slice(&0u32.to_ne_bytes());
-    m[16] = cmd;
-    m[17] = IPVS_GENL_VERSION;
-    m[18] = 0;
-    m[19] = 0;
-    attrs.emit(&mut m[NLMSG_HDRLEN + GENL_HDRLEN..]);
-    len
+) -> Result<usize, EncodeError> {
+    let mut w = MsgWriter::begin(buf, family, flags, seq, cmd);
+    w.attrs(attrs);
+    w.finish()
 }
 
 /// One netlink message inside a received datagram, borrowed in place.
@@ -74,13 +62,15 @@ pub struct NlError {
 impl<'a> Message<'a> {
     /// The generic-netlink command and the attribute bytes after its header.
     pub fn genl(&self) -> Result<(u8, &'a [u8]), DecodeError> {
-        if self.payload.len() < GENL_HDRLEN {
-            return Err(DecodeError::from(format!(
+        match self.payload.get(field::GENL_ATTRS) {
+            Some(attrs) if self.payload.len() >= GENL_HDRLEN => {
+                Ok((self.payload[field::GENL_CMD], attrs))
+            }
+            _ => Err(DecodeError::new(format!(
                 "generic netlink header needs {GENL_HDRLEN} bytes, got {}",
                 self.payload.len()
-            )));
+            ))),
         }
-        Ok((self.payload[0], &self.payload[GENL_HDRLEN..]))
     }
 
     /// Decode an `NLMSG_ERROR` payload (`None` for other message types).
@@ -90,16 +80,16 @@ impl<'a> Message<'a> {
 
     fn parse_error(&self) -> Result<NlError, DecodeError> {
         let p = self.payload;
-        if p.len() < 4 + NLMSG_HDRLEN {
-            return Err(DecodeError::from(format!(
-                "netlink error message of {} bytes (need {})",
+        let need = field::ERROR_REQUEST.start + NLMSG_HDRLEN;
+        if p.len() < need {
+            return Err(DecodeError::new(format!(
+                "netlink error message of {} bytes (need {need})",
                 p.len(),
-                4 + NLMSG_HDRLEN
             )));
         }
-        let code = i32::from_ne_bytes([p[0], p[1], p[2], p[3]]);
-        let orig = &p[4..];
-        let request_seq = u32_of(&orig[8..12])?;
+        let code = get_u32(p, field::ERROR_CODE) as i32;
+        let orig = &p[field::ERROR_REQUEST];
+        let request_seq = get_u32(orig, field::SEQ);
         let mut err = NlError {
             code,
             request_seq,
@@ -115,8 +105,8 @@ impl<'a> Message<'a> {
         let echoed = if self.flags & NLM_F_CAPPED != 0 {
             NLMSG_HDRLEN
         } else {
-            let orig_len = u32_of(&orig[0..4])? as usize;
-            align4(orig_len.max(NLMSG_HDRLEN))
+            let orig_len = get_u32(orig, field::LENGTH) as usize;
+            align(orig_len.max(NLMSG_HDRLEN))
         };
         let tlvs = orig.get(echoed..).unwrap_or(&[]);
         for a in Attrs::new(tlvs) {
@@ -153,29 +143,22 @@ impl<'a> Iterator for Messages<'a> {
             return None;
         }
         let b = self.buf;
-        if b.len() < NLMSG_HDRLEN {
-            self.buf = &[];
-            return Some(Err(DecodeError::from(format!(
-                "netlink header needs {NLMSG_HDRLEN} bytes, got {}",
-                b.len()
-            ))));
-        }
-        let len = u32::from_ne_bytes([b[0], b[1], b[2], b[3]]) as usize;
-        if len < NLMSG_HDRLEN || len > b.len() {
-            self.buf = &[];
-            return Some(Err(DecodeError::from(format!(
-                "netlink message length {len} outside {NLMSG_HDRLEN}..={}",
-                b.len()
-            ))));
-        }
+        let view = match NlBuffer::new_checked(b) {
+            Ok(v) => v,
+            Err(e) => {
+                self.buf = &[];
+                return Some(Err(e));
+            }
+        };
+        let len = view.length() as usize;
         let msg = Message {
-            kind: u16::from_ne_bytes([b[4], b[5]]),
-            flags: u16::from_ne_bytes([b[6], b[7]]),
-            seq: u32::from_ne_bytes([b[8], b[9], b[10], b[11]]),
-            port: u32::from_ne_bytes([b[12], b[13], b[14], b[15]]),
+            kind: view.message_type(),
+            flags: view.flags(),
+            seq: view.seq(),
+            port: view.port(),
             payload: &b[NLMSG_HDRLEN..len],
         };
-        self.buf = b.get(align4(len)..).unwrap_or(&[]);
+        self.buf = b.get(align(len)..).unwrap_or(&[]);
         Some(Ok(msg))
     }
 }
@@ -198,8 +181,9 @@ mod tests {
                 ServiceAttr::Af(AF_INET),
                 ServiceAttr::Fwmark(3),
             ])],
-        );
-        push_request(&mut buf, 0x20, NLM_F_ACK, 8, IPVS_CMD_FLUSH, &[]);
+        )
+        .unwrap();
+        push_request(&mut buf, 0x20, NLM_F_ACK, 8, IPVS_CMD_FLUSH, &[]).unwrap();
         let msgs: Vec<_> = Messages::new(&buf).collect::<Result<_, _>>().unwrap();
         assert_eq!(msgs.len(), 2);
         assert_eq!(msgs[0].kind, 0x20);
@@ -256,12 +240,25 @@ mod tests {
 #[derive(Debug, Clone)]
 pub struct Attrs<'a> {
     buf: &'a [u8],
+    type_mask: u16,
 }
 
 impl<'a> Attrs<'a> {
     /// Walk the attributes in `buf`.
     pub fn new(buf: &'a [u8]) -> Self {
-        Attrs { buf }
+        Attrs {
+            buf,
+            type_mask: NLA_TYPE_MASK,
+        }
+    }
+
+    /// Walk the attributes in `buf`, yielding each type with its
+    /// `NLA_F_NESTED` and `NLA_F_NET_BYTEORDER` bits as sent.
+    pub fn with_flags(buf: &'a [u8]) -> Self {
+        Attrs {
+            buf,
+            type_mask: u16::MAX,
+        }
     }
 }
 
@@ -273,27 +270,23 @@ impl<'a> Iterator for Attrs<'a> {
         if b.is_empty() {
             return None;
         }
-        let (len, kind) = match b {
-            [l0, l1, t0, t1, ..] => (
-                usize::from(u16::from_ne_bytes([*l0, *l1])),
-                u16::from_ne_bytes([*t0, *t1]) & NLA_TYPE_MASK,
-            ),
-            _ => {
-                self.buf = &[];
-                return Some(Err(DecodeError::from(format!(
-                    "attribute header needs 4 bytes, got {}",
-                    b.len()
-                ))));
-            }
-        };
-        match b.get(4..len.max(4)) {
-            Some(value) if len >= 4 => {
-                self.buf = b.get(align4(len)..).unwrap_or(&[]);
+        if b.len() < NLA_HDRLEN {
+            self.buf = &[];
+            return Some(Err(DecodeError::new(format!(
+                "attribute header needs {NLA_HDRLEN} bytes, got {}",
+                b.len()
+            ))));
+        }
+        let len = usize::from(get_u16(b, field::NLA_LENGTH));
+        let kind = get_u16(b, field::NLA_TYPE) & self.type_mask;
+        match b.get(field::NLA_VALUE.start..len.max(NLA_HDRLEN)) {
+            Some(value) if len >= NLA_HDRLEN => {
+                self.buf = b.get(align(len)..).unwrap_or(&[]);
                 Some(Ok((kind, value)))
             }
             _ => {
                 self.buf = &[];
-                Some(Err(DecodeError::from(format!(
+                Some(Err(DecodeError::new(format!(
                     "attribute {kind} of length {len} in {} bytes",
                     b.len()
                 ))))

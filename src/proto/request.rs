@@ -12,22 +12,15 @@
 //! The reply parsers take the attribute bytes after the generic-netlink
 //! header ([`Message::genl`](crate::wire::Message::genl)).
 
-use crate::batch::Op;
+pub use super::exchange::{Exchange, Reply};
 use crate::error::{Operation, Result};
-use crate::handle::{Info, Timeouts};
 use crate::model::{
-    AddressFamily, DestinationEntry, ServiceEntry, ServiceKey, emit_key_nest, parse_dest_nest,
-    parse_service_nest,
+    AddressFamily, DestinationEntry, Info, Op, ServiceEntry, ServiceKey, Timeouts, emit_key_nest,
+    parse_dest_nest, parse_service_nest, too_long,
 };
-use crate::wire::attr::{CmdAttr, InfoAttr, parse_cmd_attrs, parse_info_attrs};
+use crate::wire::attr::{CmdAttr, InfoAttr, parse_cmd_attrs, parse_info_attrs, u16_of};
 use crate::wire::consts::*;
-use crate::wire::msg::push_request;
-use crate::wire::{Attrs, MsgWriter};
-use netlink_packet_core::{DecodeError, ErrorContext};
-
-fn dump(buf: &mut Vec<u8>, family: u16, seq: u32, cmd: u8, attrs: &[CmdAttr]) -> usize {
-    push_request(buf, family, NLM_F_DUMP, seq, cmd, attrs)
-}
+use crate::wire::{Attrs, Context, DecodeError, MsgWriter};
 
 fn check_key(key: &ServiceKey, op: Operation) -> Result<()> {
     key.validate().map_err(|e| e.with_operation(op))
@@ -41,7 +34,7 @@ fn check_key(key: &ServiceKey, op: Operation) -> Result<()> {
 /// [`ErrorKind::InvalidArgument`](crate::ErrorKind::InvalidArgument) when
 /// the operation fails validation; nothing is appended then.
 pub fn write(buf: &mut Vec<u8>, family: u16, seq: u32, op: &Op) -> Result<usize> {
-    op.encode(buf, family, NLM_F_ACK, seq)
+    op.as_ref().encode(buf, family, NLM_F_ACK, seq)
 }
 
 /// `IPVS_CMD_GET_SERVICE` for one service (not a dump).
@@ -53,12 +46,13 @@ pub fn get_service(buf: &mut Vec<u8>, family: u16, seq: u32, key: &ServiceKey) -
     check_key(key, Operation::GetService(*key))?;
     let mut w = MsgWriter::begin(buf, family, NLM_F_ACK, seq, IPVS_CMD_GET_SERVICE);
     emit_key_nest(&mut w, key);
-    Ok(w.finish())
+    w.finish()
+        .map_err(|e| too_long(Operation::GetService(*key), e))
 }
 
 /// `IPVS_CMD_GET_SERVICE` dump of every service.
 pub fn list_services(buf: &mut Vec<u8>, family: u16, seq: u32) -> usize {
-    dump(buf, family, seq, IPVS_CMD_GET_SERVICE, &[])
+    MsgWriter::empty_request(buf, family, NLM_F_DUMP, seq, IPVS_CMD_GET_SERVICE)
 }
 
 /// `IPVS_CMD_GET_DEST` dump of one service's destinations.
@@ -74,17 +68,18 @@ pub fn list_destinations(
     check_key(service, Operation::ListDestinations(*service))?;
     let mut w = MsgWriter::begin(buf, family, NLM_F_DUMP, seq, IPVS_CMD_GET_DEST);
     emit_key_nest(&mut w, service);
-    Ok(w.finish())
+    w.finish()
+        .map_err(|e| too_long(Operation::ListDestinations(*service), e))
 }
 
 /// `IPVS_CMD_GET_INFO`.
 pub fn get_info(buf: &mut Vec<u8>, family: u16, seq: u32) -> usize {
-    push_request(buf, family, NLM_F_ACK, seq, IPVS_CMD_GET_INFO, &[])
+    MsgWriter::empty_request(buf, family, NLM_F_ACK, seq, IPVS_CMD_GET_INFO)
 }
 
 /// `IPVS_CMD_GET_CONFIG`.
 pub fn get_config(buf: &mut Vec<u8>, family: u16, seq: u32) -> usize {
-    push_request(buf, family, NLM_F_ACK, seq, IPVS_CMD_GET_CONFIG, &[])
+    MsgWriter::empty_request(buf, family, NLM_F_ACK, seq, IPVS_CMD_GET_CONFIG)
 }
 
 /// Decode a GET_SERVICE reply (cmd `NEW_SERVICE`): the service and its
@@ -142,7 +137,7 @@ pub fn parse_info_reply(attrs: &[u8]) -> Result<Info, DecodeError> {
         }
     }
     if !seen {
-        return Err(DecodeError::from(
+        return Err(DecodeError::new(
             "GET_INFO reply without IPVS_INFO_ATTR_VERSION",
         ));
     }
@@ -165,4 +160,45 @@ pub fn parse_config_reply(attrs: &[u8]) -> Result<Timeouts, DecodeError> {
         }
     }
     Ok(t)
+}
+
+/// The generic-netlink controller's `CTRL_CMD_GETFAMILY` for "IPVS": the
+/// first request of every handle, answered with the family id that all
+/// IPVS requests carry as their message type.
+pub fn get_family(buf: &mut Vec<u8>, seq: u32) -> usize {
+    const CTRL_VERSION: u8 = 1;
+    let mut w = MsgWriter::begin_genl(
+        buf,
+        GENL_ID_CTRL,
+        NLM_F_ACK,
+        seq,
+        CTRL_CMD_GETFAMILY,
+        CTRL_VERSION,
+    );
+    w.cstr(CTRL_ATTR_FAMILY_NAME, IPVS_GENL_NAME);
+    // A short constant name: it always fits.
+    w.finish().unwrap_or_default()
+}
+
+/// Decode the controller's reply to [`get_family`]: the family id, or
+/// `None` if the message has no `CTRL_ATTR_FAMILY_ID`.
+///
+/// # Errors
+/// A malformed attribute.
+pub fn parse_family_reply(attrs: &[u8]) -> Result<Option<u16>, DecodeError> {
+    for a in Attrs::new(attrs) {
+        let (kind, value) = a.context("parsing CTRL_ATTR")?;
+        if kind == CTRL_ATTR_FAMILY_ID {
+            return u16_of(value)
+                .context("parsing CTRL_ATTR_FAMILY_ID")
+                .map(Some);
+        }
+    }
+    Ok(None)
+}
+
+/// An `NLMSG_NOOP` request with `NLM_F_ACK`: the kernel ACKs it after
+/// handling everything before it in the datagram (a batch's barrier).
+pub fn barrier(buf: &mut Vec<u8>, seq: u32) -> usize {
+    MsgWriter::empty_netlink(buf, NLMSG_NOOP, NLM_F_ACK, seq)
 }

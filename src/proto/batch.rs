@@ -1,0 +1,160 @@
+//! A pipelined batch as a state machine: which operations go in one
+//! datagram, and which reply settles which operation. The handle sends
+//! and receives; everything decided here depends on bytes only.
+
+use std::ops::Range;
+
+use crate::error::{Error, ErrorKind, Operation, Result};
+use crate::model::Op;
+use crate::wire::Messages;
+
+use super::request;
+
+/// One flight: operations `ops[range]` with sequence numbers `base + i`,
+/// then an ACKed `NLMSG_NOOP` barrier. The kernel handles a datagram's
+/// messages in order and answers only failures (no per-message ACK), so
+/// an operation without an error reply before the barrier's ACK
+/// succeeded.
+#[derive(Debug)]
+pub(crate) struct Flight {
+    base: u32,
+    barrier: u32,
+    range: Range<usize>,
+    /// Whether the kernel dropped replies (`ENOBUFS`) during this flight.
+    lost: bool,
+}
+
+/// The limits of one flight.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FlightLimits {
+    /// Most operations per flight (their error replies must fit the
+    /// receive buffer).
+    pub(crate) max_ops: usize,
+    /// Most bytes per datagram.
+    pub(crate) max_bytes: usize,
+}
+
+impl Flight {
+    /// Encode the next flight into `buf` (cleared first), starting at
+    /// `ops[next]`, with sequence numbers from `base` (`max_ops + 1` of
+    /// them must be reserved). An operation that fails validation gets its
+    /// error in `results` and is not sent. Returns the flight (`None` if
+    /// nothing is to be sent) and the index after its last operation.
+    pub(crate) fn build(
+        buf: &mut Vec<u8>,
+        family: u16,
+        base: u32,
+        ops: &[Op],
+        next: usize,
+        limits: FlightLimits,
+        results: &mut [Option<Result<()>>],
+    ) -> (Option<Flight>, usize) {
+        buf.clear();
+        let first = next;
+        let mut next = next;
+        let mut count = 0;
+        while next < ops.len() && count < limits.max_ops && buf.len() < limits.max_bytes {
+            let seq = base.wrapping_add((next - first) as u32);
+            match ops[next].as_ref().encode(buf, family, 0, seq) {
+                Ok(_) => count += 1,
+                Err(e) => results[next] = Some(Err(e)),
+            }
+            next += 1;
+        }
+        if count == 0 {
+            return (None, next);
+        }
+        let barrier = base.wrapping_add((next - first) as u32);
+        request::barrier(buf, barrier);
+        let flight = Flight {
+            base,
+            barrier,
+            range: first..next,
+            lost: false,
+        };
+        (Some(flight), next)
+    }
+
+    /// The operations of this flight.
+    pub(crate) fn range(&self) -> Range<usize> {
+        self.range.clone()
+    }
+
+    /// The kernel dropped replies: outcomes not reported so far are
+    /// unknown. Wait for the fresh barrier `seq` (written into `buf`,
+    /// to be sent) instead, since the old one may be lost too.
+    pub(crate) fn replies_lost(&mut self, seq: u32, buf: &mut Vec<u8>) {
+        self.lost = true;
+        self.barrier = seq;
+        buf.clear();
+        request::barrier(buf, seq);
+    }
+
+    /// Take one received datagram: each error reply settles its
+    /// operation in `results`. `Ok(true)` when the barrier's ACK came:
+    /// every operation of the flight has its result then.
+    ///
+    /// # Errors
+    /// A reply that does not parse, or the barrier itself failing.
+    pub(crate) fn receive(
+        &mut self,
+        datagram: &[u8],
+        ops: &[Op],
+        results: &mut [Option<Result<()>>],
+    ) -> Result<bool> {
+        let op = Operation::Batch;
+        for msg in Messages::new(datagram) {
+            let msg = msg.map_err(|e| Error::decode(op.clone(), e))?;
+            let Some(e) = msg.error() else {
+                continue;
+            };
+            let e = e.map_err(|e| Error::decode(op.clone(), e))?;
+            let (seq, code) = (msg.seq, e.code);
+            if seq == self.barrier {
+                if code != 0 {
+                    return Err(Error::from_kernel(op, -code, e.message));
+                }
+                self.settle(ops, results);
+                return Ok(true);
+            }
+            let idx = seq.wrapping_sub(self.base) as usize;
+            if code != 0 && idx < self.range.len() {
+                let i = self.range.start + idx;
+                let o = ops[i].as_ref();
+                results[i] = Some(Err(o.explain(Error::from_kernel(
+                    o.operation(),
+                    -code,
+                    e.message,
+                ))));
+            }
+        }
+        Ok(false)
+    }
+
+    /// The barrier's ACK came: the rest of the flight succeeded, or, if
+    /// replies were lost, has an unknown outcome.
+    fn settle(&self, ops: &[Op], results: &mut [Option<Result<()>>]) {
+        for i in self.range() {
+            if results[i].is_none() {
+                results[i] = Some(if self.lost {
+                    Err(Error::new(
+                        ops[i].operation(),
+                        ErrorKind::Io,
+                        "outcome unknown: the kernel dropped replies (ENOBUFS)",
+                    ))
+                } else {
+                    Ok(())
+                });
+            }
+        }
+    }
+}
+
+/// Every operation without a result: not attempted.
+pub(crate) fn finish(ops: &[Op], results: Vec<Option<Result<()>>>) -> Vec<Result<()>> {
+    results
+        .into_iter()
+        .zip(ops)
+        .map(|(r, op)| r.unwrap_or_else(|| Err(op.as_ref().not_attempted())))
+        .collect()
+}
