@@ -1,12 +1,16 @@
 //! `lvs`: drive Linux IPVS, the kernel's L4 load balancer, over generic
 //! netlink — safely and fast.
 //!
-//! | layer | module | what it owns |
-//! |---|---|---|
-//! | wire codec | [`wire`] | IPVS numbers, attribute enums, framing; no I/O |
-//! | typed model | [`Service`], [`Destination`], ... | validated values, no wire details |
-//! | handle | [`Handle`] | netlink sockets in one namespace: every IPVS command, errno → [`Error`] |
-//! | reconciler | [`reconcile`] | desired state → minimal plan → one batch; graceful draining |
+//! Five layers; each imports only the ones above it in this table (a test
+//! checks it: `tests/layers.rs`):
+//!
+//! | layer | module | what it owns | error type |
+//! |---|---|---|---|
+//! | 1. wire codec | [`wire`] | IPVS numbers, one header view, one writer, one reader, attribute enums; no I/O | [`wire::DecodeError`] |
+//! | 2. typed model | [`Service`], [`Destination`], [`Op`], ... | validated values, no wire details | [`Error`] |
+//! | 3. sans-IO core | [`request`] | request bytes and reply state machines ([`request::Exchange`]): bytes in, values out | [`Error`] |
+//! | 4. handle | [`Handle`] | netlink sockets in one namespace driving the core: every IPVS command, errno → [`Error`] | [`Error`] |
+//! | 5. reconciler, scheduler models | [`reconcile`], [`sched`] | desired state → minimal plan → one batch; graceful draining; kernel scheduler models | [`Error`] (the models: see [`sched`]) |
 //!
 //! Say what should exist and let the reconciler make the kernel match.
 //! This runs anywhere: [`FakeKernel`](reconcile::FakeKernel) is an
@@ -65,8 +69,8 @@
 // Layer 1, wire codec.
 pub mod wire;
 // Layer 2, typed model (with the one public error type).
-mod error;
 mod model;
+pub(crate) use model::error;
 // Layer 3, sans-IO core.
 mod proto;
 // Layer 4, handle and OS glue.

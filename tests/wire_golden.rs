@@ -24,62 +24,11 @@ use lvs::wire::{
 };
 use lvs::{
     AddressFamily, ConnCounts, Destination, DestinationEntry, Forwarding, GueChecksum, HashFlags,
-    Netmask, Rates, Scheduler, Service, ServiceEntry, ServiceKey, Stats, Timeouts, Tunnel,
+    Netmask, Op, Rates, Scheduler, Service, ServiceEntry, ServiceKey, Stats, Timeouts, Tunnel,
 };
 
-/// Typed shorthands over `request::write` (the one write path, via `Op`).
-mod req {
-    use std::net::SocketAddr;
-
-    use lvs::request::write;
-    use lvs::{Destination, Op, Result, Service, ServiceKey, Timeouts};
-
-    pub fn add_service(b: &mut Vec<u8>, f: u16, s: u32, svc: &Service) -> Result<usize> {
-        write(b, f, s, &Op::AddService(svc.clone()))
-    }
-    pub fn update_service(b: &mut Vec<u8>, f: u16, s: u32, svc: &Service) -> Result<usize> {
-        write(b, f, s, &Op::UpdateService(svc.clone()))
-    }
-    pub fn remove_service(b: &mut Vec<u8>, f: u16, s: u32, k: &ServiceKey) -> Result<usize> {
-        write(b, f, s, &Op::RemoveService(*k))
-    }
-    pub fn add_destination(
-        b: &mut Vec<u8>,
-        f: u16,
-        s: u32,
-        k: &ServiceKey,
-        d: &Destination,
-    ) -> Result<usize> {
-        write(b, f, s, &Op::AddDestination(*k, *d))
-    }
-    pub fn update_destination(
-        b: &mut Vec<u8>,
-        f: u16,
-        s: u32,
-        k: &ServiceKey,
-        d: &Destination,
-    ) -> Result<usize> {
-        write(b, f, s, &Op::UpdateDestination(*k, *d))
-    }
-    pub fn remove_destination(
-        b: &mut Vec<u8>,
-        f: u16,
-        s: u32,
-        k: &ServiceKey,
-        d: SocketAddr,
-    ) -> Result<usize> {
-        write(b, f, s, &Op::RemoveDestination(*k, d))
-    }
-    pub fn zero(b: &mut Vec<u8>, f: u16, s: u32, k: Option<&ServiceKey>) -> Result<usize> {
-        write(b, f, s, &Op::Zero(k.copied()))
-    }
-    pub fn flush(b: &mut Vec<u8>, f: u16, s: u32) -> usize {
-        write(b, f, s, &Op::Flush).expect("FLUSH needs no validation")
-    }
-    pub fn set_config(b: &mut Vec<u8>, f: u16, s: u32, t: &Timeouts) -> Result<usize> {
-        write(b, f, s, &Op::SetTimeouts(*t))
-    }
-}
+mod wire_common;
+use wire_common::{raw16, req};
 
 // ----- fixtures -------------------------------------------------------------
 
@@ -318,13 +267,7 @@ const DUMP_FLAGS_DIFFER: (u16, u16) = (
 // ----- expected values --------------------------------------------------------
 
 fn v4(s: &str) -> [u8; 16] {
-    let ip: IpAddr = s.parse().unwrap();
-    let mut a = [0u8; 16];
-    match ip {
-        IpAddr::V4(v) => a[..4].copy_from_slice(&v.octets()),
-        IpAddr::V6(v) => a = v.octets(),
-    }
-    a
+    raw16(s.parse::<IpAddr>().unwrap())
 }
 
 fn sa(s: &str) -> SocketAddr {
@@ -462,312 +405,275 @@ fn build(f: impl FnOnce(&mut Vec<u8>) -> lvs::Result<usize>) -> Vec<u8> {
 
 // ----- requests -------------------------------------------------------------------
 
-#[test]
-fn add_service_tcp_rr() {
-    let cap = capture!("add_service_tcp_rr");
-    let seq = seq_of(&cap.sent(IPVS_CMD_NEW_SERVICE));
-    let mut nest = key_attrs(AF_INET, IPPROTO_TCP, "10.0.0.1", 80);
-    nest.extend(full_entry("rr", None, 0, 0, MASK32));
-    let ours = build(|b| req::add_service(b, FAMILY, seq, &svc_tcp_rr()));
-    check_request(
-        &cap,
-        IPVS_CMD_NEW_SERVICE,
-        &[CmdAttr::Service(nest)],
-        &ours,
-        NLM_F_ACK,
-    );
+/// One captured write request: ipvsadm's command parses to `expected`,
+/// and `op`, written by `lvs`, gives the same bytes (see [`check_request`]).
+struct RequestCase {
+    capture: Capture,
+    cmd: u8,
+    expected: Vec<CmdAttr>,
+    op: Op,
 }
 
-#[test]
-fn add_service_udp6_persistent_prefix64() {
-    let cap = capture!("add_service_udp6_persistent");
-    let seq = seq_of(&cap.sent(IPVS_CMD_NEW_SERVICE));
-    let mut nest = key_attrs(AF_INET6, IPPROTO_UDP, "2001:db8::1", 53);
-    // IPv6 netmask: the prefix length as a host-order u32.
-    nest.extend(full_entry(
-        "wlc",
-        None,
-        IP_VS_SVC_F_PERSISTENT,
-        300,
-        64u32.to_ne_bytes(),
-    ));
-    let ours = build(|b| req::add_service(b, FAMILY, seq, &svc_udp6_persistent()));
-    check_request(
-        &cap,
-        IPVS_CMD_NEW_SERVICE,
-        &[CmdAttr::Service(nest)],
-        &ours,
-        NLM_F_ACK,
-    );
+/// A SERVICE nest: identity attributes then the rest.
+fn nest(key: Vec<ServiceAttr>, rest: Vec<ServiceAttr>) -> CmdAttr {
+    CmdAttr::Service(key.into_iter().chain(rest).collect())
 }
 
-#[test]
-fn add_service_fwmark() {
-    let cap = capture!("add_service_fwmark");
-    let seq = seq_of(&cap.sent(IPVS_CMD_NEW_SERVICE));
-    let mut nest = vec![ServiceAttr::Af(AF_INET), ServiceAttr::Fwmark(1)];
-    nest.extend(full_entry("wrr", None, 0, 0, MASK32));
-    let ours = build(|b| req::add_service(b, FAMILY, seq, &svc_fwm1_wrr()));
-    check_request(
-        &cap,
-        IPVS_CMD_NEW_SERVICE,
-        &[CmdAttr::Service(nest)],
-        &ours,
-        NLM_F_ACK,
-    );
+fn fwm1_attrs() -> Vec<ServiceAttr> {
+    vec![ServiceAttr::Af(AF_INET), ServiceAttr::Fwmark(1)]
 }
 
-#[test]
-fn add_service_sctp_mh_port_persistent_pe_sip() {
-    let cap = capture!("add_service_sctp_mh_pe_sip");
-    let seq = seq_of(&cap.sent(IPVS_CMD_NEW_SERVICE));
-    let mut nest = key_attrs(AF_INET, IPPROTO_SCTP, "10.0.0.2", 5060);
-    let flags = IP_VS_SVC_F_PERSISTENT | IP_VS_SVC_F_SCHED_MH_PORT;
-    nest.extend(full_entry("mh", Some("sip"), flags, 60, [255, 255, 255, 0]));
-    let ours = build(|b| req::add_service(b, FAMILY, seq, &svc_sctp_mh_pe()));
-    check_request(
-        &cap,
-        IPVS_CMD_NEW_SERVICE,
-        &[CmdAttr::Service(nest)],
-        &ours,
-        NLM_F_ACK,
-    );
+fn tcp_vip_attrs() -> Vec<ServiceAttr> {
+    key_attrs(AF_INET, IPPROTO_TCP, "10.0.0.1", 80)
 }
 
-#[test]
-fn add_service_udp_one_packet() {
-    let cap = capture!("add_service_udp_onepacket");
-    let seq = seq_of(&cap.sent(IPVS_CMD_NEW_SERVICE));
-    let mut nest = key_attrs(AF_INET, IPPROTO_UDP, "10.0.0.3", 53);
-    nest.extend(full_entry("lc", None, IP_VS_SVC_F_ONEPACKET, 0, MASK32));
-    let ours = build(|b| req::add_service(b, FAMILY, seq, &svc_udp_ops()));
-    check_request(
-        &cap,
-        IPVS_CMD_NEW_SERVICE,
-        &[CmdAttr::Service(nest)],
-        &ours,
-        NLM_F_ACK,
-    );
-}
+const NO_TUNNEL: (u8, u16, u16) = (0, 0, 0);
 
-#[test]
-fn edit_service_sh_fallback_port() {
-    let cap = capture!("edit_service_sh_flags");
-    let seq = seq_of(&cap.sent(IPVS_CMD_SET_SERVICE));
-    let mut nest = key_attrs(AF_INET, IPPROTO_TCP, "10.0.0.1", 80);
-    let flags = IP_VS_SVC_F_SCHED_SH_FALLBACK | IP_VS_SVC_F_SCHED_SH_PORT;
-    nest.extend(full_entry("sh", None, flags, 0, MASK32));
-    let svc = Service::new(tcp_vip()).with_scheduler(Scheduler::Sh(HashFlags {
+/// Every write command ipvsadm was captured sending.
+fn request_cases() -> Vec<RequestCase> {
+    let case = |capture, cmd, expected, op| RequestCase {
+        capture,
+        cmd,
+        expected,
+        op,
+    };
+    let sh_both = Scheduler::Sh(HashFlags {
         fallback: true,
         port: true,
-    }));
-    let ours = build(|b| req::update_service(b, FAMILY, seq, &svc));
-    check_request(
-        &cap,
-        IPVS_CMD_SET_SERVICE,
-        &[CmdAttr::Service(nest)],
-        &ours,
-        NLM_F_ACK,
-    );
+    });
+    vec![
+        case(
+            capture!("add_service_tcp_rr"),
+            IPVS_CMD_NEW_SERVICE,
+            vec![nest(tcp_vip_attrs(), full_entry("rr", None, 0, 0, MASK32))],
+            Op::AddService(svc_tcp_rr()),
+        ),
+        case(
+            capture!("add_service_udp6_persistent"),
+            IPVS_CMD_NEW_SERVICE,
+            // IPv6 netmask: the prefix length as a host-order u32.
+            vec![nest(
+                key_attrs(AF_INET6, IPPROTO_UDP, "2001:db8::1", 53),
+                full_entry(
+                    "wlc",
+                    None,
+                    IP_VS_SVC_F_PERSISTENT,
+                    300,
+                    64u32.to_ne_bytes(),
+                ),
+            )],
+            Op::AddService(svc_udp6_persistent()),
+        ),
+        case(
+            capture!("add_service_fwmark"),
+            IPVS_CMD_NEW_SERVICE,
+            vec![nest(fwm1_attrs(), full_entry("wrr", None, 0, 0, MASK32))],
+            Op::AddService(svc_fwm1_wrr()),
+        ),
+        case(
+            capture!("add_service_sctp_mh_pe_sip"),
+            IPVS_CMD_NEW_SERVICE,
+            vec![nest(
+                key_attrs(AF_INET, IPPROTO_SCTP, "10.0.0.2", 5060),
+                full_entry(
+                    "mh",
+                    Some("sip"),
+                    IP_VS_SVC_F_PERSISTENT | IP_VS_SVC_F_SCHED_MH_PORT,
+                    60,
+                    [255, 255, 255, 0],
+                ),
+            )],
+            Op::AddService(svc_sctp_mh_pe()),
+        ),
+        case(
+            capture!("add_service_udp_onepacket"),
+            IPVS_CMD_NEW_SERVICE,
+            vec![nest(
+                key_attrs(AF_INET, IPPROTO_UDP, "10.0.0.3", 53),
+                full_entry("lc", None, IP_VS_SVC_F_ONEPACKET, 0, MASK32),
+            )],
+            Op::AddService(svc_udp_ops()),
+        ),
+        case(
+            capture!("edit_service_sh_flags"),
+            IPVS_CMD_SET_SERVICE,
+            vec![nest(
+                tcp_vip_attrs(),
+                full_entry(
+                    "sh",
+                    None,
+                    IP_VS_SVC_F_SCHED_SH_FALLBACK | IP_VS_SVC_F_SCHED_SH_PORT,
+                    0,
+                    MASK32,
+                ),
+            )],
+            Op::UpdateService(Service::new(tcp_vip()).with_scheduler(sh_both)),
+        ),
+        case(
+            capture!("add_dest_nat_weight3"),
+            IPVS_CMD_NEW_DEST,
+            vec![
+                nest(tcp_vip_attrs(), empty_entry(MASK32)),
+                CmdAttr::Dest(dest_attrs(
+                    AF_INET,
+                    "192.168.1.2",
+                    8080,
+                    IP_VS_CONN_F_MASQ,
+                    3,
+                    NO_TUNNEL,
+                    0,
+                    0,
+                )),
+            ],
+            Op::AddDestination(tcp_vip(), dest_nat_w3()),
+        ),
+        case(
+            capture!("add_dest_tunnel_gue_csum"),
+            IPVS_CMD_NEW_DEST,
+            vec![
+                nest(tcp_vip_attrs(), empty_entry(MASK32)),
+                CmdAttr::Dest(dest_attrs(
+                    AF_INET,
+                    "192.168.1.3",
+                    80,
+                    IP_VS_CONN_F_TUNNEL,
+                    1,
+                    (
+                        IP_VS_CONN_F_TUNNEL_TYPE_GUE,
+                        6080,
+                        IP_VS_TUNNEL_ENCAP_FLAG_CSUM,
+                    ),
+                    0,
+                    0,
+                )),
+            ],
+            Op::AddDestination(tcp_vip(), dest_gue()),
+        ),
+        case(
+            capture!("add_dest_tunnel_gre_thresholds"),
+            IPVS_CMD_NEW_DEST,
+            vec![
+                nest(fwm1_attrs(), empty_entry(MASK32)),
+                CmdAttr::Dest(dest_attrs(
+                    AF_INET,
+                    "192.168.1.4",
+                    0,
+                    IP_VS_CONN_F_TUNNEL,
+                    2,
+                    (
+                        IP_VS_CONN_F_TUNNEL_TYPE_GRE,
+                        0,
+                        IP_VS_TUNNEL_ENCAP_FLAG_CSUM,
+                    ),
+                    100,
+                    50,
+                )),
+            ],
+            Op::AddDestination(fwm1(), dest_gre()),
+        ),
+        case(
+            capture!("add_dest_route_ipv6"),
+            IPVS_CMD_NEW_DEST,
+            vec![
+                nest(
+                    key_attrs(AF_INET6, IPPROTO_UDP, "2001:db8::1", 53),
+                    empty_entry(PREFIX128),
+                ),
+                CmdAttr::Dest(dest_attrs(
+                    AF_INET6,
+                    "2001:db8::10",
+                    53,
+                    IP_VS_CONN_F_DROUTE,
+                    5,
+                    NO_TUNNEL,
+                    0,
+                    0,
+                )),
+            ],
+            Op::AddDestination(udp6_vip(), dest_dr6()),
+        ),
+        case(
+            capture!("edit_dest_weight7"),
+            IPVS_CMD_SET_DEST,
+            vec![
+                nest(tcp_vip_attrs(), empty_entry(MASK32)),
+                CmdAttr::Dest(dest_attrs(
+                    AF_INET,
+                    "192.168.1.2",
+                    8080,
+                    IP_VS_CONN_F_MASQ,
+                    7,
+                    NO_TUNNEL,
+                    0,
+                    0,
+                )),
+            ],
+            Op::UpdateDestination(tcp_vip(), dest_nat_w3().with_weight(7)),
+        ),
+        case(
+            capture!("del_dest"),
+            IPVS_CMD_DEL_DEST,
+            vec![
+                nest(tcp_vip_attrs(), empty_entry(MASK32)),
+                // ipvsadm's defaults for a dest it only deletes: direct
+                // routing, weight 1.
+                CmdAttr::Dest(dest_attrs(
+                    AF_INET,
+                    "192.168.1.2",
+                    8080,
+                    IP_VS_CONN_F_DROUTE,
+                    1,
+                    NO_TUNNEL,
+                    0,
+                    0,
+                )),
+            ],
+            Op::RemoveDestination(tcp_vip(), sa("192.168.1.2:8080")),
+        ),
+        case(
+            capture!("del_service"),
+            IPVS_CMD_DEL_SERVICE,
+            vec![nest(tcp_vip_attrs(), empty_entry(MASK32))],
+            Op::RemoveService(tcp_vip()),
+        ),
+        case(
+            capture!("zero_service"),
+            IPVS_CMD_ZERO,
+            vec![nest(tcp_vip_attrs(), empty_entry(MASK32))],
+            Op::Zero(Some(tcp_vip())),
+        ),
+        case(capture!("zero_all"), IPVS_CMD_ZERO, vec![], Op::Zero(None)),
+        case(capture!("flush"), IPVS_CMD_FLUSH, vec![], Op::Flush),
+        case(
+            capture!("set_timeouts"),
+            IPVS_CMD_SET_CONFIG,
+            timeout_attrs(),
+            Op::SetTimeouts(Timeouts::new(900, 120, 300)),
+        ),
+    ]
 }
 
-#[test]
-fn add_dest_nat_weight3() {
-    let cap = capture!("add_dest_nat_weight3");
-    let seq = seq_of(&cap.sent(IPVS_CMD_NEW_DEST));
-    let mut svc = key_attrs(AF_INET, IPPROTO_TCP, "10.0.0.1", 80);
-    svc.extend(empty_entry(MASK32));
-    let dest = dest_attrs(
-        AF_INET,
-        "192.168.1.2",
-        8080,
-        IP_VS_CONN_F_MASQ,
-        3,
-        (0, 0, 0),
-        0,
-        0,
-    );
-    let ours = build(|b| req::add_destination(b, FAMILY, seq, &tcp_vip(), &dest_nat_w3()));
-    let expected = [CmdAttr::Service(svc), CmdAttr::Dest(dest)];
-    check_request(&cap, IPVS_CMD_NEW_DEST, &expected, &ours, NLM_F_ACK);
-}
-
-#[test]
-fn add_dest_tunnel_gue_port_csum() {
-    let cap = capture!("add_dest_tunnel_gue_csum");
-    let seq = seq_of(&cap.sent(IPVS_CMD_NEW_DEST));
-    let mut svc = key_attrs(AF_INET, IPPROTO_TCP, "10.0.0.1", 80);
-    svc.extend(empty_entry(MASK32));
-    let tun = (
-        IP_VS_CONN_F_TUNNEL_TYPE_GUE,
-        6080,
-        IP_VS_TUNNEL_ENCAP_FLAG_CSUM,
-    );
-    let dest = dest_attrs(
-        AF_INET,
-        "192.168.1.3",
-        80,
-        IP_VS_CONN_F_TUNNEL,
-        1,
-        tun,
-        0,
-        0,
-    );
-    let ours = build(|b| req::add_destination(b, FAMILY, seq, &tcp_vip(), &dest_gue()));
-    let expected = [CmdAttr::Service(svc), CmdAttr::Dest(dest)];
-    check_request(&cap, IPVS_CMD_NEW_DEST, &expected, &ours, NLM_F_ACK);
-}
-
-#[test]
-fn add_dest_tunnel_gre_csum_thresholds_to_fwmark() {
-    let cap = capture!("add_dest_tunnel_gre_thresholds");
-    let seq = seq_of(&cap.sent(IPVS_CMD_NEW_DEST));
-    let mut svc = vec![ServiceAttr::Af(AF_INET), ServiceAttr::Fwmark(1)];
-    svc.extend(empty_entry(MASK32));
-    let tun = (
-        IP_VS_CONN_F_TUNNEL_TYPE_GRE,
-        0,
-        IP_VS_TUNNEL_ENCAP_FLAG_CSUM,
-    );
-    let dest = dest_attrs(
-        AF_INET,
-        "192.168.1.4",
-        0,
-        IP_VS_CONN_F_TUNNEL,
-        2,
-        tun,
-        100,
-        50,
-    );
-    let ours = build(|b| req::add_destination(b, FAMILY, seq, &fwm1(), &dest_gre()));
-    let expected = [CmdAttr::Service(svc), CmdAttr::Dest(dest)];
-    check_request(&cap, IPVS_CMD_NEW_DEST, &expected, &ours, NLM_F_ACK);
-}
-
-#[test]
-fn add_dest_route_ipv6() {
-    let cap = capture!("add_dest_route_ipv6");
-    let seq = seq_of(&cap.sent(IPVS_CMD_NEW_DEST));
-    let mut svc = key_attrs(AF_INET6, IPPROTO_UDP, "2001:db8::1", 53);
-    svc.extend(empty_entry(PREFIX128));
-    let dest = dest_attrs(
-        AF_INET6,
-        "2001:db8::10",
-        53,
-        IP_VS_CONN_F_DROUTE,
-        5,
-        (0, 0, 0),
-        0,
-        0,
-    );
-    let ours = build(|b| req::add_destination(b, FAMILY, seq, &udp6_vip(), &dest_dr6()));
-    let expected = [CmdAttr::Service(svc), CmdAttr::Dest(dest)];
-    check_request(&cap, IPVS_CMD_NEW_DEST, &expected, &ours, NLM_F_ACK);
-}
-
-#[test]
-fn edit_dest_weight7() {
-    let cap = capture!("edit_dest_weight7");
-    let seq = seq_of(&cap.sent(IPVS_CMD_SET_DEST));
-    let mut svc = key_attrs(AF_INET, IPPROTO_TCP, "10.0.0.1", 80);
-    svc.extend(empty_entry(MASK32));
-    let dest = dest_attrs(
-        AF_INET,
-        "192.168.1.2",
-        8080,
-        IP_VS_CONN_F_MASQ,
-        7,
-        (0, 0, 0),
-        0,
-        0,
-    );
-    let d = dest_nat_w3().with_weight(7);
-    let ours = build(|b| req::update_destination(b, FAMILY, seq, &tcp_vip(), &d));
-    let expected = [CmdAttr::Service(svc), CmdAttr::Dest(dest)];
-    check_request(&cap, IPVS_CMD_SET_DEST, &expected, &ours, NLM_F_ACK);
-}
-
-#[test]
-fn del_dest() {
-    let cap = capture!("del_dest");
-    let seq = seq_of(&cap.sent(IPVS_CMD_DEL_DEST));
-    let mut svc = key_attrs(AF_INET, IPPROTO_TCP, "10.0.0.1", 80);
-    svc.extend(empty_entry(MASK32));
-    // ipvsadm's defaults for a dest it only deletes: direct routing, weight 1.
-    let dest = dest_attrs(
-        AF_INET,
-        "192.168.1.2",
-        8080,
-        IP_VS_CONN_F_DROUTE,
-        1,
-        (0, 0, 0),
-        0,
-        0,
-    );
-    let ours =
-        build(|b| req::remove_destination(b, FAMILY, seq, &tcp_vip(), sa("192.168.1.2:8080")));
-    let expected = [CmdAttr::Service(svc), CmdAttr::Dest(dest)];
-    check_request(&cap, IPVS_CMD_DEL_DEST, &expected, &ours, NLM_F_ACK);
-}
-
-#[test]
-fn del_service() {
-    let cap = capture!("del_service");
-    let seq = seq_of(&cap.sent(IPVS_CMD_DEL_SERVICE));
-    let mut svc = key_attrs(AF_INET, IPPROTO_TCP, "10.0.0.1", 80);
-    svc.extend(empty_entry(MASK32));
-    let ours = build(|b| req::remove_service(b, FAMILY, seq, &tcp_vip()));
-    check_request(
-        &cap,
-        IPVS_CMD_DEL_SERVICE,
-        &[CmdAttr::Service(svc)],
-        &ours,
-        NLM_F_ACK,
-    );
-}
-
-#[test]
-fn zero_service_and_all() {
-    let cap = capture!("zero_service");
-    let seq = seq_of(&cap.sent(IPVS_CMD_ZERO));
-    let mut svc = key_attrs(AF_INET, IPPROTO_TCP, "10.0.0.1", 80);
-    svc.extend(empty_entry(MASK32));
-    let ours = build(|b| req::zero(b, FAMILY, seq, Some(&tcp_vip())));
-    check_request(
-        &cap,
-        IPVS_CMD_ZERO,
-        &[CmdAttr::Service(svc)],
-        &ours,
-        NLM_F_ACK,
-    );
-
-    let cap = capture!("zero_all");
-    let seq = seq_of(&cap.sent(IPVS_CMD_ZERO));
-    let ours = build(|b| req::zero(b, FAMILY, seq, None));
-    check_request(&cap, IPVS_CMD_ZERO, &[], &ours, NLM_F_ACK);
-}
-
-#[test]
-fn flush() {
-    let cap = capture!("flush");
-    let seq = seq_of(&cap.sent(IPVS_CMD_FLUSH));
-    let mut ours = Vec::new();
-    req::flush(&mut ours, FAMILY, seq);
-    check_request(&cap, IPVS_CMD_FLUSH, &[], &ours, NLM_F_ACK);
-}
-
-#[test]
-fn set_and_get_timeouts() {
-    let cap = capture!("set_timeouts");
-    let seq = seq_of(&cap.sent(IPVS_CMD_SET_CONFIG));
-    let expected = [
+/// The kernel's default timeouts, as SET_CONFIG and GET_CONFIG carry them.
+fn timeout_attrs() -> Vec<CmdAttr> {
+    vec![
         CmdAttr::TimeoutTcp(900),
         CmdAttr::TimeoutTcpFin(120),
         CmdAttr::TimeoutUdp(300),
-    ];
-    let ours = build(|b| req::set_config(b, FAMILY, seq, &Timeouts::new(900, 120, 300)));
-    check_request(&cap, IPVS_CMD_SET_CONFIG, &expected, &ours, NLM_F_ACK);
+    ]
+}
 
+#[test]
+fn write_requests_match_ipvsadm() {
+    for c in request_cases() {
+        let seq = seq_of(&c.capture.sent(c.cmd));
+        let ours = build(|b| request::write(b, FAMILY, seq, &c.op));
+        check_request(&c.capture, c.cmd, &c.expected, &ours, NLM_F_ACK);
+    }
+}
+
+#[test]
+fn get_timeouts_and_info() {
+    let expected = timeout_attrs();
     let cap = capture!("get_timeouts");
     let seq = seq_of(&cap.sent(IPVS_CMD_GET_CONFIG));
     let mut ours = Vec::new();

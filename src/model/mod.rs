@@ -2,6 +2,7 @@
 
 mod codec;
 mod destination;
+pub(crate) mod error;
 mod ops;
 mod service;
 mod stats;

@@ -1,5 +1,7 @@
-//! The one error type: what we were doing, a kind to match on, and the
-//! kernel's own words.
+//! The one public error type: what we were doing, a kind to match on, and
+//! the kernel's own words. Part of the model layer: an [`Operation`] names
+//! model values, and every layer above reports through it. (The wire
+//! layer below has its own `DecodeError`.)
 
 use std::fmt;
 use std::io;
@@ -7,7 +9,7 @@ use std::net::SocketAddr;
 
 use rustix::io::Errno;
 
-use crate::model::{AddressFamily, ServiceKey};
+use super::{AddressFamily, ServiceKey};
 
 /// What `lvs` was doing when an error happened.
 #[derive(Debug, Clone, PartialEq, Eq)]
