@@ -253,7 +253,7 @@ impl Handle {
         let op = Operation::Open;
         let seq = self.next_seq();
         self.wbuf.clear();
-        request::get_family(&mut self.wbuf, seq);
+        request::get_family(&mut self.wbuf, seq)?;
         match self.send_wbuf(&op, seq, parse_family_reply) {
             Ok(ids) => ids
                 .out

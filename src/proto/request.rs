@@ -165,7 +165,10 @@ pub fn parse_config_reply(attrs: &[u8]) -> Result<Timeouts, DecodeError> {
 /// The generic-netlink controller's `CTRL_CMD_GETFAMILY` for "IPVS": the
 /// first request of every handle, answered with the family id that all
 /// IPVS requests carry as their message type.
-pub fn get_family(buf: &mut Vec<u8>, seq: u32) -> usize {
+///
+/// # Errors
+/// None in practice (the name is short); the writer's length check.
+pub fn get_family(buf: &mut Vec<u8>, seq: u32) -> Result<usize> {
     const CTRL_VERSION: u8 = 1;
     let mut w = MsgWriter::begin_genl(
         buf,
@@ -176,8 +179,7 @@ pub fn get_family(buf: &mut Vec<u8>, seq: u32) -> usize {
         CTRL_VERSION,
     );
     w.cstr(CTRL_ATTR_FAMILY_NAME, IPVS_GENL_NAME);
-    // A short constant name: it always fits.
-    w.finish().unwrap_or_default()
+    w.finish().map_err(|e| too_long(Operation::Open, e))
 }
 
 /// Decode the controller's reply to [`get_family`]: the family id, or
