@@ -1,14 +1,17 @@
 //! The typed model on the wire: requests written through the wire
-//! layer's one writer, replies read through its one reader, straight from
-//! and into model values (no intermediate attribute list: the fast path).
+//! layer's one writer, replies read through its one reader, each attribute
+//! through its entry in the wire's attribute table, straight from and into
+//! model values (no intermediate attribute list: the fast path).
 //! Crate-internal: the model's public API has no wire details.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use crate::error::{Error, Operation, Result};
-use crate::wire::attr::{be16_of, parse_raw_addr, str_ref_of, u8_of, u16_of, u32_of, u64_of, want};
 use crate::wire::consts::*;
-use crate::wire::{Attrs, Context, DecodeError, EncodeError, MsgWriter, RawAddr};
+use crate::wire::table::{cmd, dest, svc};
+use crate::wire::{
+    Attribute, Attrs, Context, DecodeError, EncodeError, MsgWriter, RawAddr, StatsAttr, SvcFlags,
+};
 
 use super::ops::OpRef;
 use super::*;
@@ -63,13 +66,13 @@ impl OpRef<'_> {
             }
             OpRef::Zero(None) | OpRef::Flush => {}
             OpRef::SetTimeouts(t) => {
-                for (kind, v) in [
-                    (IPVS_CMD_ATTR_TIMEOUT_TCP, t.tcp),
-                    (IPVS_CMD_ATTR_TIMEOUT_TCP_FIN, t.tcp_fin),
-                    (IPVS_CMD_ATTR_TIMEOUT_UDP, t.udp),
+                for (attr, v) in [
+                    (&cmd::TIMEOUT_TCP, t.tcp),
+                    (&cmd::TIMEOUT_TCP_FIN, t.tcp_fin),
+                    (&cmd::TIMEOUT_UDP, t.udp),
                 ] {
                     if let Some(v) = v {
-                        w.u32(kind, v);
+                        attr.put(&mut w, v);
                     }
                 }
             }
@@ -141,13 +144,13 @@ pub(crate) fn service_flags(svc: &Service) -> u32 {
 
 /// The identity of a service as attributes of an open SERVICE nest.
 pub(crate) fn emit_key(w: &mut MsgWriter<'_>, key: &ServiceKey) {
-    w.u16(IPVS_SVC_ATTR_AF, af_number(key.family()));
+    svc::AF.put(w, af_number(key.family()));
     match key {
-        ServiceKey::Fwmark { mark, .. } => w.u32(IPVS_SVC_ATTR_FWMARK, *mark),
+        ServiceKey::Fwmark { mark, .. } => svc::FWMARK.put(w, *mark),
         ServiceKey::Addr { protocol, addr } => {
-            w.u16(IPVS_SVC_ATTR_PROTOCOL, protocol.number());
-            w.bytes(IPVS_SVC_ATTR_ADDR, &raw_addr(addr.ip()));
-            w.be16(IPVS_SVC_ATTR_PORT, addr.port());
+            svc::PROTOCOL.put(w, protocol.number());
+            svc::ADDR.put(w, &raw_addr(addr.ip()));
+            svc::PORT.put(w, addr.port());
         }
     }
 }
@@ -160,35 +163,33 @@ pub(crate) fn emit_key_nest(w: &mut MsgWriter<'_>, key: &ServiceKey) {
 }
 
 /// The SERVICE nest of NEW/SET_SERVICE: every attribute, in ipvsadm's order.
-pub(crate) fn emit_service_nest(w: &mut MsgWriter<'_>, svc: &Service) {
+pub(crate) fn emit_service_nest(w: &mut MsgWriter<'_>, service: &Service) {
     let n = w.begin_nest(IPVS_CMD_ATTR_SERVICE);
-    emit_key(w, &svc.key);
-    w.cstr(IPVS_SVC_ATTR_SCHED_NAME, svc.scheduler.name());
-    if let Some(pe) = &svc.persistence_engine {
-        w.cstr(IPVS_SVC_ATTR_PE_NAME, pe);
+    emit_key(w, &service.key);
+    svc::SCHED_NAME.put(w, service.scheduler.name());
+    if let Some(pe) = &service.persistence_engine {
+        svc::PE_NAME.put(w, pe);
     }
-    let mut flags = [0u8; 8];
-    flags[..4].copy_from_slice(&service_flags(svc).to_ne_bytes());
-    flags[4..].copy_from_slice(&u32::MAX.to_ne_bytes());
-    w.bytes(IPVS_SVC_ATTR_FLAGS, &flags);
-    let (timeout, netmask) = match svc.persistence {
-        Some(p) => (p.timeout, p.netmask),
-        None => (0, Netmask::full(svc.key.family())),
+    let flags = SvcFlags {
+        flags: service_flags(service),
+        mask: u32::MAX,
     };
-    w.u32(IPVS_SVC_ATTR_TIMEOUT, timeout);
-    w.bytes(IPVS_SVC_ATTR_NETMASK, &netmask_bytes(netmask));
+    svc::FLAGS.put(w, flags);
+    let (timeout, netmask) = match service.persistence {
+        Some(p) => (p.timeout, p.netmask),
+        None => (0, Netmask::full(service.key.family())),
+    };
+    svc::TIMEOUT.put(w, timeout);
+    svc::NETMASK.put(w, &netmask_bytes(netmask));
     w.end_nest(n);
 }
 
 /// The DEST nest of DEL_DEST: the destination's identity.
 pub(crate) fn emit_dest_key_nest(w: &mut MsgWriter<'_>, addr: SocketAddr) {
     let n = w.begin_nest(IPVS_CMD_ATTR_DEST);
-    w.u16(
-        IPVS_DEST_ATTR_ADDR_FAMILY,
-        af_number(AddressFamily::of(addr.ip())),
-    );
-    w.bytes(IPVS_DEST_ATTR_ADDR, &raw_addr(addr.ip()));
-    w.be16(IPVS_DEST_ATTR_PORT, addr.port());
+    dest::ADDR_FAMILY.put(w, af_number(AddressFamily::of(addr.ip())));
+    dest::ADDR.put(w, &raw_addr(addr.ip()));
+    dest::PORT.put(w, addr.port());
     w.end_nest(n);
 }
 
@@ -200,18 +201,18 @@ pub(crate) fn emit_dest_key_nest(w: &mut MsgWriter<'_>, addr: SocketAddr) {
 pub(crate) fn emit_dest_nest(w: &mut MsgWriter<'_>, d: &Destination) {
     let (fwd, tun) = forwarding_attrs(d.forwarding);
     let n = w.begin_nest(IPVS_CMD_ATTR_DEST);
-    w.u16(IPVS_DEST_ATTR_ADDR_FAMILY, af_number(d.family()));
-    w.bytes(IPVS_DEST_ATTR_ADDR, &raw_addr(d.addr.ip()));
-    w.be16(IPVS_DEST_ATTR_PORT, d.addr.port());
-    w.u32(IPVS_DEST_ATTR_FWD_METHOD, fwd);
-    w.u32(IPVS_DEST_ATTR_WEIGHT, d.weight);
+    dest::ADDR_FAMILY.put(w, af_number(d.family()));
+    dest::ADDR.put(w, &raw_addr(d.addr.ip()));
+    dest::PORT.put(w, d.addr.port());
+    dest::FWD_METHOD.put(w, fwd);
+    dest::WEIGHT.put(w, d.weight);
     if let Some((tun_type, tun_port, tun_flags)) = tun {
-        w.u8(IPVS_DEST_ATTR_TUN_TYPE, tun_type);
-        w.be16(IPVS_DEST_ATTR_TUN_PORT, tun_port);
-        w.u16(IPVS_DEST_ATTR_TUN_FLAGS, tun_flags);
+        dest::TUN_TYPE.put(w, tun_type);
+        dest::TUN_PORT.put(w, tun_port);
+        dest::TUN_FLAGS.put(w, tun_flags);
     }
-    w.u32(IPVS_DEST_ATTR_U_THRESH, d.upper_threshold);
-    w.u32(IPVS_DEST_ATTR_L_THRESH, d.lower_threshold);
+    dest::U_THRESH.put(w, d.upper_threshold);
+    dest::L_THRESH.put(w, d.lower_threshold);
     w.end_nest(n);
 }
 
@@ -231,14 +232,11 @@ pub(crate) fn parse_stats_nest(raw: &[u8], from_32bit: bool) -> Result<Stats, De
         if !(IPVS_STATS_ATTR_CONNS..=IPVS_STATS_ATTR_OUTBPS).contains(&k) {
             continue;
         }
-        let v = match v.len() {
-            4 => u64::from(u32_of(v)?),
-            8 => u64_of(v)?,
-            n => {
-                return Err(DecodeError::new(format!(
-                    "stats attribute {k} of {n} bytes (want 4 or 8)"
-                )));
-            }
+        // The one reading of a counter: 4 or 8 bytes, by the enum.
+        let v = match StatsAttr::parse(k, v)? {
+            StatsAttr::U32(_, v) => u64::from(v),
+            StatsAttr::U64(_, v) => v,
+            _ => continue,
         };
         match k {
             IPVS_STATS_ATTR_CONNS => s.conns = v,
@@ -272,38 +270,19 @@ pub(crate) fn parse_service_nest(nest: &[u8]) -> Result<ServiceEntry, DecodeErro
     let (mut s32, mut s64) = (None, None);
     for a in Attrs::new(nest) {
         let (k, v) = a.context("parsing IPVS_CMD_ATTR_SERVICE")?;
-        let what = |name: &'static str| move |e: DecodeError| e.context(format!("parsing {name}"));
         match k {
             IPVS_SVC_ATTR_STATS => s32 = Some(v),
             IPVS_SVC_ATTR_STATS64 => s64 = Some(v),
-            IPVS_SVC_ATTR_AF => af = Some(u16_of(v).map_err(what("IPVS_SVC_ATTR_AF"))?),
-            IPVS_SVC_ATTR_PROTOCOL => {
-                proto = Some(u16_of(v).map_err(what("IPVS_SVC_ATTR_PROTOCOL"))?)
-            }
-            IPVS_SVC_ATTR_ADDR => {
-                addr = Some(parse_raw_addr(v).map_err(what("IPVS_SVC_ATTR_ADDR"))?)
-            }
-            IPVS_SVC_ATTR_PORT => port = Some(be16_of(v).map_err(what("IPVS_SVC_ATTR_PORT"))?),
-            IPVS_SVC_ATTR_FWMARK => fwmark = Some(u32_of(v).map_err(what("IPVS_SVC_ATTR_FWMARK"))?),
-            IPVS_SVC_ATTR_SCHED_NAME => {
-                sched = Some(str_ref_of(v).map_err(what("IPVS_SVC_ATTR_SCHED_NAME"))?)
-            }
-            IPVS_SVC_ATTR_FLAGS => {
-                // A short payload is zero-padded by the kernel; do the same.
-                let mut raw = [0u8; 4];
-                let n = v.len().min(4);
-                raw[..n].copy_from_slice(&v[..n]);
-                flags = Some(u32::from_ne_bytes(raw));
-            }
-            IPVS_SVC_ATTR_TIMEOUT => {
-                timeout = Some(u32_of(v).map_err(what("IPVS_SVC_ATTR_TIMEOUT"))?)
-            }
-            IPVS_SVC_ATTR_NETMASK => {
-                netmask = Some(want::<4>(v).map_err(what("IPVS_SVC_ATTR_NETMASK"))?)
-            }
-            IPVS_SVC_ATTR_PE_NAME => {
-                pe = Some(str_ref_of(v).map_err(what("IPVS_SVC_ATTR_PE_NAME"))?)
-            }
+            IPVS_SVC_ATTR_AF => af = Some(svc::AF.get(v)?),
+            IPVS_SVC_ATTR_PROTOCOL => proto = Some(svc::PROTOCOL.get(v)?),
+            IPVS_SVC_ATTR_ADDR => addr = Some(svc::ADDR.get(v)?),
+            IPVS_SVC_ATTR_PORT => port = Some(svc::PORT.get(v)?),
+            IPVS_SVC_ATTR_FWMARK => fwmark = Some(svc::FWMARK.get(v)?),
+            IPVS_SVC_ATTR_SCHED_NAME => sched = Some(svc::SCHED_NAME.get(v)?),
+            IPVS_SVC_ATTR_FLAGS => flags = Some(svc::FLAGS.get(v).flags),
+            IPVS_SVC_ATTR_TIMEOUT => timeout = Some(svc::TIMEOUT.get(v)?),
+            IPVS_SVC_ATTR_NETMASK => netmask = Some(svc::NETMASK.get(v)?),
+            IPVS_SVC_ATTR_PE_NAME => pe = Some(svc::PE_NAME.get(v)?),
             _ => {}
         }
     }
@@ -409,43 +388,22 @@ pub(crate) fn parse_dest_nest(
     let (mut s32, mut s64) = (None, None);
     for a in Attrs::new(nest) {
         let (k, v) = a.context("parsing IPVS_CMD_ATTR_DEST")?;
-        let what = |name: &'static str| move |e: DecodeError| e.context(format!("parsing {name}"));
         match k {
             IPVS_DEST_ATTR_STATS => s32 = Some(v),
             IPVS_DEST_ATTR_STATS64 => s64 = Some(v),
-            IPVS_DEST_ATTR_ADDR => {
-                addr = Some(parse_raw_addr(v).map_err(what("IPVS_DEST_ATTR_ADDR"))?)
-            }
-            IPVS_DEST_ATTR_PORT => port = Some(be16_of(v).map_err(what("IPVS_DEST_ATTR_PORT"))?),
-            IPVS_DEST_ATTR_FWD_METHOD => {
-                fwd = Some(u32_of(v).map_err(what("IPVS_DEST_ATTR_FWD_METHOD"))?)
-            }
-            IPVS_DEST_ATTR_WEIGHT => {
-                weight = Some(u32_of(v).map_err(what("IPVS_DEST_ATTR_WEIGHT"))?)
-            }
-            IPVS_DEST_ATTR_U_THRESH => u = u32_of(v).map_err(what("IPVS_DEST_ATTR_U_THRESH"))?,
-            IPVS_DEST_ATTR_L_THRESH => l = u32_of(v).map_err(what("IPVS_DEST_ATTR_L_THRESH"))?,
-            IPVS_DEST_ATTR_ACTIVE_CONNS => {
-                conns.active = u32_of(v).map_err(what("IPVS_DEST_ATTR_ACTIVE_CONNS"))?
-            }
-            IPVS_DEST_ATTR_INACT_CONNS => {
-                conns.inactive = u32_of(v).map_err(what("IPVS_DEST_ATTR_INACT_CONNS"))?
-            }
-            IPVS_DEST_ATTR_PERSIST_CONNS => {
-                conns.persistent = u32_of(v).map_err(what("IPVS_DEST_ATTR_PERSIST_CONNS"))?
-            }
-            IPVS_DEST_ATTR_ADDR_FAMILY => {
-                af = Some(u16_of(v).map_err(what("IPVS_DEST_ATTR_ADDR_FAMILY"))?)
-            }
-            IPVS_DEST_ATTR_TUN_TYPE => {
-                tun_type = u8_of(v).map_err(what("IPVS_DEST_ATTR_TUN_TYPE"))?
-            }
-            IPVS_DEST_ATTR_TUN_PORT => {
-                tun_port = be16_of(v).map_err(what("IPVS_DEST_ATTR_TUN_PORT"))?
-            }
-            IPVS_DEST_ATTR_TUN_FLAGS => {
-                tun_flags = u16_of(v).map_err(what("IPVS_DEST_ATTR_TUN_FLAGS"))?
-            }
+            IPVS_DEST_ATTR_ADDR => addr = Some(dest::ADDR.get(v)?),
+            IPVS_DEST_ATTR_PORT => port = Some(dest::PORT.get(v)?),
+            IPVS_DEST_ATTR_FWD_METHOD => fwd = Some(dest::FWD_METHOD.get(v)?),
+            IPVS_DEST_ATTR_WEIGHT => weight = Some(dest::WEIGHT.get(v)?),
+            IPVS_DEST_ATTR_U_THRESH => u = dest::U_THRESH.get(v)?,
+            IPVS_DEST_ATTR_L_THRESH => l = dest::L_THRESH.get(v)?,
+            IPVS_DEST_ATTR_ACTIVE_CONNS => conns.active = dest::ACTIVE_CONNS.get(v)?,
+            IPVS_DEST_ATTR_INACT_CONNS => conns.inactive = dest::INACT_CONNS.get(v)?,
+            IPVS_DEST_ATTR_PERSIST_CONNS => conns.persistent = dest::PERSIST_CONNS.get(v)?,
+            IPVS_DEST_ATTR_ADDR_FAMILY => af = Some(dest::ADDR_FAMILY.get(v)?),
+            IPVS_DEST_ATTR_TUN_TYPE => tun_type = dest::TUN_TYPE.get(v)?,
+            IPVS_DEST_ATTR_TUN_PORT => tun_port = dest::TUN_PORT.get(v)?,
+            IPVS_DEST_ATTR_TUN_FLAGS => tun_flags = dest::TUN_FLAGS.get(v)?,
             _ => {}
         }
     }

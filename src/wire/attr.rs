@@ -12,6 +12,7 @@
 use super::consts::*;
 use super::error::{Context, DecodeError, EncodeError};
 use super::msg::Attrs;
+use super::table::{cmd, daemon, dest, svc};
 use super::writer::MsgWriter;
 
 /// One attribute type of the wire: written through [`MsgWriter`], parsed
@@ -288,15 +289,17 @@ impl Attribute for ServiceAttr {
     }
     fn emit(&self, w: &mut MsgWriter<'_>) {
         use ServiceAttr::*;
-        let k = self.kind();
         match self {
-            Af(v) | Protocol(v) => w.u16(k, *v),
-            Port(v) => w.be16(k, *v),
-            Addr(a) => w.bytes(k, a),
-            Fwmark(v) | Timeout(v) => w.u32(k, *v),
-            Netmask(m) => w.bytes(k, m),
-            SchedName(s) | PeName(s) => w.cstr(k, s),
-            Flags(f) => w.bytes(k, &f.to_bytes()),
+            Af(v) => svc::AF.put(w, *v),
+            Protocol(v) => svc::PROTOCOL.put(w, *v),
+            Port(v) => svc::PORT.put(w, *v),
+            Addr(a) => svc::ADDR.put(w, a),
+            Fwmark(v) => svc::FWMARK.put(w, *v),
+            Timeout(v) => svc::TIMEOUT.put(w, *v),
+            Netmask(m) => svc::NETMASK.put(w, m),
+            SchedName(s) => svc::SCHED_NAME.put(w, s),
+            PeName(s) => svc::PE_NAME.put(w, s),
+            Flags(f) => svc::FLAGS.put(w, *f),
             Stats(v) => emit_nest(w, IPVS_SVC_ATTR_STATS, v),
             Stats64(v) => emit_nest(w, IPVS_SVC_ATTR_STATS64, v),
             Other(n) => n.emit(w),
@@ -305,17 +308,17 @@ impl Attribute for ServiceAttr {
     fn parse(kind: u16, v: &[u8]) -> Result<Self, DecodeError> {
         use ServiceAttr::*;
         Ok(match kind & NLA_TYPE_MASK {
-            IPVS_SVC_ATTR_AF => Af(named("IPVS_SVC_ATTR_AF", u16_of(v))?),
-            IPVS_SVC_ATTR_PROTOCOL => Protocol(named("IPVS_SVC_ATTR_PROTOCOL", u16_of(v))?),
-            IPVS_SVC_ATTR_ADDR => Addr(named("IPVS_SVC_ATTR_ADDR", parse_raw_addr(v))?),
-            IPVS_SVC_ATTR_PORT => Port(named("IPVS_SVC_ATTR_PORT", be16_of(v))?),
-            IPVS_SVC_ATTR_FWMARK => Fwmark(named("IPVS_SVC_ATTR_FWMARK", u32_of(v))?),
-            IPVS_SVC_ATTR_SCHED_NAME => SchedName(named("IPVS_SVC_ATTR_SCHED_NAME", str_of(v))?),
-            IPVS_SVC_ATTR_FLAGS => Flags(SvcFlags::from_bytes(v)),
-            IPVS_SVC_ATTR_TIMEOUT => Timeout(named("IPVS_SVC_ATTR_TIMEOUT", u32_of(v))?),
-            IPVS_SVC_ATTR_NETMASK => Netmask(named("IPVS_SVC_ATTR_NETMASK", want::<4>(v))?),
+            IPVS_SVC_ATTR_AF => Af(svc::AF.get(v)?),
+            IPVS_SVC_ATTR_PROTOCOL => Protocol(svc::PROTOCOL.get(v)?),
+            IPVS_SVC_ATTR_ADDR => Addr(svc::ADDR.get(v)?),
+            IPVS_SVC_ATTR_PORT => Port(svc::PORT.get(v)?),
+            IPVS_SVC_ATTR_FWMARK => Fwmark(svc::FWMARK.get(v)?),
+            IPVS_SVC_ATTR_SCHED_NAME => SchedName(svc::SCHED_NAME.get(v)?.to_owned()),
+            IPVS_SVC_ATTR_FLAGS => Flags(svc::FLAGS.get(v)),
+            IPVS_SVC_ATTR_TIMEOUT => Timeout(svc::TIMEOUT.get(v)?),
+            IPVS_SVC_ATTR_NETMASK => Netmask(svc::NETMASK.get(v)?),
             IPVS_SVC_ATTR_STATS => Stats(named("IPVS_SVC_ATTR_STATS", parse_stats(v))?),
-            IPVS_SVC_ATTR_PE_NAME => PeName(named("IPVS_SVC_ATTR_PE_NAME", str_of(v))?),
+            IPVS_SVC_ATTR_PE_NAME => PeName(svc::PE_NAME.get(v)?.to_owned()),
             IPVS_SVC_ATTR_STATS64 => Stats64(named("IPVS_SVC_ATTR_STATS64", parse_stats(v))?),
             _ => Other(RawAttr::parse(kind, v)),
         })
@@ -384,14 +387,20 @@ impl Attribute for DestAttr {
     }
     fn emit(&self, w: &mut MsgWriter<'_>) {
         use DestAttr::*;
-        let k = self.kind();
         match self {
-            Addr(a) => w.bytes(k, a),
-            Port(v) | TunPort(v) => w.be16(k, *v),
-            AddrFamily(v) | TunFlags(v) => w.u16(k, *v),
-            TunType(v) => w.u8(k, *v),
-            FwdMethod(v) | Weight(v) | UThresh(v) | LThresh(v) | ActiveConns(v) | InactConns(v)
-            | PersistConns(v) => w.u32(k, *v),
+            Addr(a) => dest::ADDR.put(w, a),
+            Port(v) => dest::PORT.put(w, *v),
+            TunPort(v) => dest::TUN_PORT.put(w, *v),
+            AddrFamily(v) => dest::ADDR_FAMILY.put(w, *v),
+            TunFlags(v) => dest::TUN_FLAGS.put(w, *v),
+            TunType(v) => dest::TUN_TYPE.put(w, *v),
+            FwdMethod(v) => dest::FWD_METHOD.put(w, *v),
+            Weight(v) => dest::WEIGHT.put(w, *v),
+            UThresh(v) => dest::U_THRESH.put(w, *v),
+            LThresh(v) => dest::L_THRESH.put(w, *v),
+            ActiveConns(v) => dest::ACTIVE_CONNS.put(w, *v),
+            InactConns(v) => dest::INACT_CONNS.put(w, *v),
+            PersistConns(v) => dest::PERSIST_CONNS.put(w, *v),
             Stats(v) => emit_nest(w, IPVS_DEST_ATTR_STATS, v),
             Stats64(v) => emit_nest(w, IPVS_DEST_ATTR_STATS64, v),
             Other(n) => n.emit(w),
@@ -400,29 +409,21 @@ impl Attribute for DestAttr {
     fn parse(kind: u16, v: &[u8]) -> Result<Self, DecodeError> {
         use DestAttr::*;
         Ok(match kind & NLA_TYPE_MASK {
-            IPVS_DEST_ATTR_ADDR => Addr(named("IPVS_DEST_ATTR_ADDR", parse_raw_addr(v))?),
-            IPVS_DEST_ATTR_PORT => Port(named("IPVS_DEST_ATTR_PORT", be16_of(v))?),
-            IPVS_DEST_ATTR_FWD_METHOD => FwdMethod(named("IPVS_DEST_ATTR_FWD_METHOD", u32_of(v))?),
-            IPVS_DEST_ATTR_WEIGHT => Weight(named("IPVS_DEST_ATTR_WEIGHT", u32_of(v))?),
-            IPVS_DEST_ATTR_U_THRESH => UThresh(named("IPVS_DEST_ATTR_U_THRESH", u32_of(v))?),
-            IPVS_DEST_ATTR_L_THRESH => LThresh(named("IPVS_DEST_ATTR_L_THRESH", u32_of(v))?),
-            IPVS_DEST_ATTR_ACTIVE_CONNS => {
-                ActiveConns(named("IPVS_DEST_ATTR_ACTIVE_CONNS", u32_of(v))?)
-            }
-            IPVS_DEST_ATTR_INACT_CONNS => {
-                InactConns(named("IPVS_DEST_ATTR_INACT_CONNS", u32_of(v))?)
-            }
-            IPVS_DEST_ATTR_PERSIST_CONNS => {
-                PersistConns(named("IPVS_DEST_ATTR_PERSIST_CONNS", u32_of(v))?)
-            }
+            IPVS_DEST_ATTR_ADDR => Addr(dest::ADDR.get(v)?),
+            IPVS_DEST_ATTR_PORT => Port(dest::PORT.get(v)?),
+            IPVS_DEST_ATTR_FWD_METHOD => FwdMethod(dest::FWD_METHOD.get(v)?),
+            IPVS_DEST_ATTR_WEIGHT => Weight(dest::WEIGHT.get(v)?),
+            IPVS_DEST_ATTR_U_THRESH => UThresh(dest::U_THRESH.get(v)?),
+            IPVS_DEST_ATTR_L_THRESH => LThresh(dest::L_THRESH.get(v)?),
+            IPVS_DEST_ATTR_ACTIVE_CONNS => ActiveConns(dest::ACTIVE_CONNS.get(v)?),
+            IPVS_DEST_ATTR_INACT_CONNS => InactConns(dest::INACT_CONNS.get(v)?),
+            IPVS_DEST_ATTR_PERSIST_CONNS => PersistConns(dest::PERSIST_CONNS.get(v)?),
             IPVS_DEST_ATTR_STATS => Stats(named("IPVS_DEST_ATTR_STATS", parse_stats(v))?),
-            IPVS_DEST_ATTR_ADDR_FAMILY => {
-                AddrFamily(named("IPVS_DEST_ATTR_ADDR_FAMILY", u16_of(v))?)
-            }
+            IPVS_DEST_ATTR_ADDR_FAMILY => AddrFamily(dest::ADDR_FAMILY.get(v)?),
             IPVS_DEST_ATTR_STATS64 => Stats64(named("IPVS_DEST_ATTR_STATS64", parse_stats(v))?),
-            IPVS_DEST_ATTR_TUN_TYPE => TunType(named("IPVS_DEST_ATTR_TUN_TYPE", u8_of(v))?),
-            IPVS_DEST_ATTR_TUN_PORT => TunPort(named("IPVS_DEST_ATTR_TUN_PORT", be16_of(v))?),
-            IPVS_DEST_ATTR_TUN_FLAGS => TunFlags(named("IPVS_DEST_ATTR_TUN_FLAGS", u16_of(v))?),
+            IPVS_DEST_ATTR_TUN_TYPE => TunType(dest::TUN_TYPE.get(v)?),
+            IPVS_DEST_ATTR_TUN_PORT => TunPort(dest::TUN_PORT.get(v)?),
+            IPVS_DEST_ATTR_TUN_FLAGS => TunFlags(dest::TUN_FLAGS.get(v)?),
             _ => Other(RawAttr::parse(kind, v)),
         })
     }
@@ -469,36 +470,29 @@ impl Attribute for DaemonAttr {
     }
     fn emit(&self, w: &mut MsgWriter<'_>) {
         use DaemonAttr::*;
-        let k = self.kind();
         match self {
-            State(v) | SyncId(v) => w.u32(k, *v),
-            McastIfn(s) => w.cstr(k, s),
-            SyncMaxlen(v) | McastPort(v) => w.u16(k, *v),
-            McastGroup(a) => w.bytes(k, a),
-            McastGroup6(a) => w.bytes(k, a),
-            McastTtl(v) => w.u8(k, *v),
+            State(v) => daemon::STATE.put(w, *v),
+            SyncId(v) => daemon::SYNC_ID.put(w, *v),
+            McastIfn(s) => daemon::MCAST_IFN.put(w, s),
+            SyncMaxlen(v) => daemon::SYNC_MAXLEN.put(w, *v),
+            McastPort(v) => daemon::MCAST_PORT.put(w, *v),
+            McastGroup(a) => daemon::MCAST_GROUP.put(w, a),
+            McastGroup6(a) => daemon::MCAST_GROUP6.put(w, a),
+            McastTtl(v) => daemon::MCAST_TTL.put(w, *v),
             Other(n) => n.emit(w),
         }
     }
     fn parse(kind: u16, v: &[u8]) -> Result<Self, DecodeError> {
         use DaemonAttr::*;
         Ok(match kind & NLA_TYPE_MASK {
-            IPVS_DAEMON_ATTR_STATE => State(named("IPVS_DAEMON_ATTR_STATE", u32_of(v))?),
-            IPVS_DAEMON_ATTR_MCAST_IFN => McastIfn(named("IPVS_DAEMON_ATTR_MCAST_IFN", str_of(v))?),
-            IPVS_DAEMON_ATTR_SYNC_ID => SyncId(named("IPVS_DAEMON_ATTR_SYNC_ID", u32_of(v))?),
-            IPVS_DAEMON_ATTR_SYNC_MAXLEN => {
-                SyncMaxlen(named("IPVS_DAEMON_ATTR_SYNC_MAXLEN", u16_of(v))?)
-            }
-            IPVS_DAEMON_ATTR_MCAST_GROUP => {
-                McastGroup(named("IPVS_DAEMON_ATTR_MCAST_GROUP", want::<4>(v))?)
-            }
-            IPVS_DAEMON_ATTR_MCAST_GROUP6 => {
-                McastGroup6(named("IPVS_DAEMON_ATTR_MCAST_GROUP6", want::<16>(v))?)
-            }
-            IPVS_DAEMON_ATTR_MCAST_PORT => {
-                McastPort(named("IPVS_DAEMON_ATTR_MCAST_PORT", u16_of(v))?)
-            }
-            IPVS_DAEMON_ATTR_MCAST_TTL => McastTtl(named("IPVS_DAEMON_ATTR_MCAST_TTL", u8_of(v))?),
+            IPVS_DAEMON_ATTR_STATE => State(daemon::STATE.get(v)?),
+            IPVS_DAEMON_ATTR_MCAST_IFN => McastIfn(daemon::MCAST_IFN.get(v)?.to_owned()),
+            IPVS_DAEMON_ATTR_SYNC_ID => SyncId(daemon::SYNC_ID.get(v)?),
+            IPVS_DAEMON_ATTR_SYNC_MAXLEN => SyncMaxlen(daemon::SYNC_MAXLEN.get(v)?),
+            IPVS_DAEMON_ATTR_MCAST_GROUP => McastGroup(daemon::MCAST_GROUP.get(v)?),
+            IPVS_DAEMON_ATTR_MCAST_GROUP6 => McastGroup6(daemon::MCAST_GROUP6.get(v)?),
+            IPVS_DAEMON_ATTR_MCAST_PORT => McastPort(daemon::MCAST_PORT.get(v)?),
+            IPVS_DAEMON_ATTR_MCAST_TTL => McastTtl(daemon::MCAST_TTL.get(v)?),
             _ => Other(RawAttr::parse(kind, v)),
         })
     }
@@ -543,9 +537,9 @@ impl Attribute for CmdAttr {
             CmdAttr::Service(v) => emit_nest(w, IPVS_CMD_ATTR_SERVICE, v),
             CmdAttr::Dest(v) => emit_nest(w, IPVS_CMD_ATTR_DEST, v),
             CmdAttr::Daemon(v) => emit_nest(w, IPVS_CMD_ATTR_DAEMON, v),
-            CmdAttr::TimeoutTcp(v) | CmdAttr::TimeoutTcpFin(v) | CmdAttr::TimeoutUdp(v) => {
-                w.u32(self.kind(), *v)
-            }
+            CmdAttr::TimeoutTcp(v) => cmd::TIMEOUT_TCP.put(w, *v),
+            CmdAttr::TimeoutTcpFin(v) => cmd::TIMEOUT_TCP_FIN.put(w, *v),
+            CmdAttr::TimeoutUdp(v) => cmd::TIMEOUT_UDP.put(w, *v),
             CmdAttr::Other(n) => n.emit(w),
         }
     }
@@ -554,15 +548,9 @@ impl Attribute for CmdAttr {
             IPVS_CMD_ATTR_SERVICE => CmdAttr::Service(parse_attrs(v, "IPVS_CMD_ATTR_SERVICE")?),
             IPVS_CMD_ATTR_DEST => CmdAttr::Dest(parse_attrs(v, "IPVS_CMD_ATTR_DEST")?),
             IPVS_CMD_ATTR_DAEMON => CmdAttr::Daemon(parse_attrs(v, "IPVS_CMD_ATTR_DAEMON")?),
-            IPVS_CMD_ATTR_TIMEOUT_TCP => {
-                CmdAttr::TimeoutTcp(named("IPVS_CMD_ATTR_TIMEOUT_TCP", u32_of(v))?)
-            }
-            IPVS_CMD_ATTR_TIMEOUT_TCP_FIN => {
-                CmdAttr::TimeoutTcpFin(named("IPVS_CMD_ATTR_TIMEOUT_TCP_FIN", u32_of(v))?)
-            }
-            IPVS_CMD_ATTR_TIMEOUT_UDP => {
-                CmdAttr::TimeoutUdp(named("IPVS_CMD_ATTR_TIMEOUT_UDP", u32_of(v))?)
-            }
+            IPVS_CMD_ATTR_TIMEOUT_TCP => CmdAttr::TimeoutTcp(cmd::TIMEOUT_TCP.get(v)?),
+            IPVS_CMD_ATTR_TIMEOUT_TCP_FIN => CmdAttr::TimeoutTcpFin(cmd::TIMEOUT_TCP_FIN.get(v)?),
+            IPVS_CMD_ATTR_TIMEOUT_UDP => CmdAttr::TimeoutUdp(cmd::TIMEOUT_UDP.get(v)?),
             _ => CmdAttr::Other(RawAttr::parse(kind, v)),
         })
     }
@@ -590,18 +578,15 @@ impl Attribute for InfoAttr {
     }
     fn emit(&self, w: &mut MsgWriter<'_>) {
         match self {
-            InfoAttr::Version(v) | InfoAttr::ConnTabSize(v) => w.u32(self.kind(), *v),
+            InfoAttr::Version(v) => cmd::INFO_VERSION.put(w, *v),
+            InfoAttr::ConnTabSize(v) => cmd::INFO_CONN_TAB_SIZE.put(w, *v),
             InfoAttr::Other(n) => n.emit(w),
         }
     }
     fn parse(kind: u16, v: &[u8]) -> Result<Self, DecodeError> {
         Ok(match kind & NLA_TYPE_MASK {
-            IPVS_INFO_ATTR_VERSION => {
-                InfoAttr::Version(named("IPVS_INFO_ATTR_VERSION", u32_of(v))?)
-            }
-            IPVS_INFO_ATTR_CONN_TAB_SIZE => {
-                InfoAttr::ConnTabSize(named("IPVS_INFO_ATTR_CONN_TAB_SIZE", u32_of(v))?)
-            }
+            IPVS_INFO_ATTR_VERSION => InfoAttr::Version(cmd::INFO_VERSION.get(v)?),
+            IPVS_INFO_ATTR_CONN_TAB_SIZE => InfoAttr::ConnTabSize(cmd::INFO_CONN_TAB_SIZE.get(v)?),
             _ => InfoAttr::Other(RawAttr::parse(kind, v)),
         })
     }

@@ -12,13 +12,17 @@
 //! - one reader: [`Messages`] walks a datagram and [`Attrs`] a run of
 //!   attributes, checking every length before handing out a slice;
 //! - one decode error: [`DecodeError`], with the chain of what was being
-//!   parsed.
+//!   parsed;
+//! - one table of attributes (crate-private `table`): each IPVS
+//!   attribute's number, name and value format, once.
 //!
-//! The typed model's requests and replies (`model`'s codec) and the
-//! attribute enums ([`ServiceAttr`], [`DestAttr`], ...; the generic view
-//! used by [`Handle::send_raw`](crate::Handle::send_raw), the sync daemon
-//! and the tests) both sit on these. Parsing arbitrary bytes returns an
-//! error, never a panic.
+//! The attribute enums ([`ServiceAttr`], [`DestAttr`], ...: the generic
+//! view used by [`Handle::send_raw`](crate::Handle::send_raw), the sync
+//! daemon and the tests) and the typed model's requests and replies (the
+//! model's codec, straight from and into `Service`, `Destination`, ...,
+//! with no attribute list in between: the fast path) both write and read
+//! every attribute through that table, this writer and this reader. Parsing
+//! arbitrary bytes returns an error, never a panic.
 //!
 //! Numbers are spelled as in the kernel's `include/uapi/linux/ip_vs.h`
 //! ([`consts`]); everything above this layer uses Rust names.
@@ -28,6 +32,7 @@ pub mod consts;
 mod error;
 mod header;
 pub mod msg;
+pub(crate) mod table;
 pub mod writer;
 
 pub use attr::{
