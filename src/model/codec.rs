@@ -7,11 +7,10 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use crate::error::{Error, Operation, Result};
+use crate::wire::attr::{Counter, counter};
 use crate::wire::consts::*;
 use crate::wire::table::{cmd, dest, svc};
-use crate::wire::{
-    Attribute, Attrs, Context, DecodeError, EncodeError, MsgWriter, RawAddr, StatsAttr, SvcFlags,
-};
+use crate::wire::{Attrs, Context, DecodeError, EncodeError, MsgWriter, RawAddr, SvcFlags};
 
 use super::ops::OpRef;
 use super::*;
@@ -229,14 +228,11 @@ pub(crate) fn parse_stats_nest(raw: &[u8], from_32bit: bool) -> Result<Stats, De
     };
     for a in Attrs::new(raw) {
         let (k, v) = a.context("parsing IPVS_STATS_ATTR")?;
-        if !(IPVS_STATS_ATTR_CONNS..=IPVS_STATS_ATTR_OUTBPS).contains(&k) {
-            continue;
-        }
-        // The one reading of a counter: 4 or 8 bytes, by the enum.
-        let v = match StatsAttr::parse(k, v)? {
-            StatsAttr::U32(_, v) => u64::from(v),
-            StatsAttr::U64(_, v) => v,
-            _ => continue,
+        // The one reading of a counter (as `StatsAttr` reads it).
+        let v = match counter(k, v)? {
+            Some(Counter::U32(v)) => u64::from(v),
+            Some(Counter::U64(v)) => v,
+            None => continue,
         };
         match k {
             IPVS_STATS_ATTR_CONNS => s.conns = v,

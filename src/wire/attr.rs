@@ -123,6 +123,7 @@ impl SvcFlags {
     }
 }
 
+#[inline]
 pub(crate) fn parse_raw_addr(v: &[u8]) -> Result<RawAddr, DecodeError> {
     if v.is_empty() || v.len() > 16 {
         return Err(DecodeError::new(format!(
@@ -135,29 +136,36 @@ pub(crate) fn parse_raw_addr(v: &[u8]) -> Result<RawAddr, DecodeError> {
     Ok(a)
 }
 
+#[inline]
 pub(crate) fn want<const N: usize>(v: &[u8]) -> Result<[u8; N], DecodeError> {
     v.get(..N)
         .and_then(|s| <[u8; N]>::try_from(s).ok())
         .ok_or_else(|| DecodeError::new(format!("need {N} bytes, got {}", v.len())))
 }
 
+#[inline]
 pub(crate) fn u8_of(v: &[u8]) -> Result<u8, DecodeError> {
     Ok(want::<1>(v)?[0])
 }
+#[inline]
 pub(crate) fn u16_of(v: &[u8]) -> Result<u16, DecodeError> {
     Ok(u16::from_ne_bytes(want(v)?))
 }
+#[inline]
 pub(crate) fn be16_of(v: &[u8]) -> Result<u16, DecodeError> {
     Ok(u16::from_be_bytes(want(v)?))
 }
+#[inline]
 pub(crate) fn u32_of(v: &[u8]) -> Result<u32, DecodeError> {
     Ok(u32::from_ne_bytes(want(v)?))
 }
+#[inline]
 pub(crate) fn u64_of(v: &[u8]) -> Result<u64, DecodeError> {
     Ok(u64::from_ne_bytes(want(v)?))
 }
 /// A NUL-terminated (or unterminated) string, borrowed: bytes up to the
 /// first NUL.
+#[inline]
 pub(crate) fn str_ref_of(v: &[u8]) -> Result<&str, DecodeError> {
     let end = v.iter().position(|&b| b == 0).unwrap_or(v.len());
     std::str::from_utf8(&v[..end]).map_err(|e| DecodeError::new(e.to_string()))
@@ -215,18 +223,33 @@ impl Attribute for StatsAttr {
     }
     fn parse(raw: u16, v: &[u8]) -> Result<Self, DecodeError> {
         let k = raw & NLA_TYPE_MASK;
-        Ok(match k {
-            IPVS_STATS_ATTR_CONNS..=IPVS_STATS_ATTR_OUTBPS => match v.len() {
-                4 => StatsAttr::U32(k, u32_of(v)?),
-                8 => StatsAttr::U64(k, u64_of(v)?),
-                n => {
-                    return Err(DecodeError::new(format!(
-                        "stats attribute {k} of {n} bytes (want 4 or 8)"
-                    )));
-                }
-            },
-            _ => StatsAttr::Other(RawAttr::parse(raw, v)),
+        Ok(match counter(k, v)? {
+            Some(Counter::U32(x)) => StatsAttr::U32(k, x),
+            Some(Counter::U64(x)) => StatsAttr::U64(k, x),
+            None => StatsAttr::Other(RawAttr::parse(raw, v)),
         })
+    }
+}
+
+/// A statistics counter's value, as sent.
+pub(crate) enum Counter {
+    U32(u32),
+    U64(u64),
+}
+
+/// Read the value of statistics attribute `k` (flags removed): a known
+/// counter or rate of 4 or 8 bytes, `None` for `PAD` and unknown types.
+#[inline]
+pub(crate) fn counter(k: u16, v: &[u8]) -> Result<Option<Counter>, DecodeError> {
+    if !(IPVS_STATS_ATTR_CONNS..=IPVS_STATS_ATTR_OUTBPS).contains(&k) {
+        return Ok(None);
+    }
+    match v.len() {
+        4 => u32_of(v).map(|x| Some(Counter::U32(x))),
+        8 => u64_of(v).map(|x| Some(Counter::U64(x))),
+        n => Err(DecodeError::new(format!(
+            "stats attribute {k} of {n} bytes (want 4 or 8)"
+        ))),
     }
 }
 

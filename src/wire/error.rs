@@ -23,20 +23,23 @@ use std::fmt;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DecodeError {
     /// Innermost first: the first entry is the error, the rest the context
-    /// added on the way out.
-    chain: Vec<String>,
+    /// added on the way out. Boxed: one pointer keeps every
+    /// `Result<_, DecodeError>` of the parsers small.
+    chain: Box<Vec<String>>,
 }
 
 impl DecodeError {
     /// An error saying `what` is wrong.
+    #[cold]
     pub fn new(what: impl Into<String>) -> Self {
         DecodeError {
-            chain: vec![what.into()],
+            chain: Box::new(vec![what.into()]),
         }
     }
 
     /// Add what was being parsed when this error happened.
     #[must_use]
+    #[cold]
     pub fn context(mut self, what: impl Into<String>) -> Self {
         self.chain.push(what.into());
         self
@@ -85,11 +88,19 @@ pub trait Context<T> {
 }
 
 impl<T> Context<T> for Result<T, DecodeError> {
+    #[inline]
     fn context(self, what: &'static str) -> Result<T, DecodeError> {
-        self.map_err(|e| e.context(what))
+        match self {
+            Ok(v) => Ok(v),
+            Err(e) => Err(e.context(what)),
+        }
     }
+    #[inline]
     fn with_context<S: Into<String>>(self, what: impl FnOnce() -> S) -> Result<T, DecodeError> {
-        self.map_err(|e| e.context(what()))
+        match self {
+            Ok(v) => Ok(v),
+            Err(e) => Err(e.context(what())),
+        }
     }
 }
 

@@ -58,12 +58,14 @@ pub const fn align(n: usize) -> usize {
     (n + NLA_ALIGNTO - 1) & !(NLA_ALIGNTO - 1)
 }
 
+#[inline]
 pub(crate) fn get_u16(b: &[u8], f: Field) -> u16 {
     let mut v = [0u8; 2];
     v.copy_from_slice(&b[f]);
     u16::from_ne_bytes(v)
 }
 
+#[inline]
 pub(crate) fn get_u32(b: &[u8], f: Field) -> u32 {
     let mut v = [0u8; 4];
     v.copy_from_slice(&b[f]);

@@ -265,6 +265,7 @@ impl<'a> Attrs<'a> {
 impl<'a> Iterator for Attrs<'a> {
     type Item = Result<(u16, &'a [u8]), DecodeError>;
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         let b = self.buf;
         if b.is_empty() {

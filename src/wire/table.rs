@@ -29,6 +29,7 @@ impl<F> Attr<F> {
         }
     }
 
+    #[inline]
     fn named<T>(&self, r: Result<T, DecodeError>) -> Result<T, DecodeError> {
         r.with_context(|| format!("parsing {}", self.name))
     }
@@ -60,9 +61,11 @@ pub(crate) enum Flags {}
 macro_rules! scalar {
     ($format:ty, $value:ty, $put:ident, $get:expr) => {
         impl Attr<$format> {
+            #[inline]
             pub(crate) fn put(&self, w: &mut MsgWriter<'_>, v: $value) {
                 w.$put(self.kind, v)
             }
+            #[inline]
             pub(crate) fn get(&self, v: &[u8]) -> Result<$value, DecodeError> {
                 self.named($get(v))
             }
@@ -79,6 +82,7 @@ impl Attr<Addr> {
     pub(crate) fn put(&self, w: &mut MsgWriter<'_>, v: &RawAddr) {
         w.bytes(self.kind, v)
     }
+    #[inline]
     pub(crate) fn get(&self, v: &[u8]) -> Result<RawAddr, DecodeError> {
         self.named(parse_raw_addr(v))
     }
@@ -88,6 +92,7 @@ impl Attr<Str> {
     pub(crate) fn put(&self, w: &mut MsgWriter<'_>, v: &str) {
         w.cstr(self.kind, v)
     }
+    #[inline]
     pub(crate) fn get<'a>(&self, v: &'a [u8]) -> Result<&'a str, DecodeError> {
         self.named(str_ref_of(v))
     }
@@ -97,6 +102,7 @@ impl<const N: usize> Attr<Raw<N>> {
     pub(crate) fn put(&self, w: &mut MsgWriter<'_>, v: &[u8; N]) {
         w.bytes(self.kind, v)
     }
+    #[inline]
     pub(crate) fn get(&self, v: &[u8]) -> Result<[u8; N], DecodeError> {
         self.named(want::<N>(v))
     }

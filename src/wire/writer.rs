@@ -111,12 +111,14 @@ impl<'a> MsgWriter<'a> {
         }
     }
 
+    #[cold]
     fn fail(&mut self, kind: u16, len: usize, max: usize) {
         if self.error.is_none() {
             self.error = Some(EncodeError { kind, len, max });
         }
     }
 
+    #[inline]
     fn header(&mut self, kind: u16, value_len: usize) {
         let len = value_len + NLA_HDRLEN;
         let Ok(len16) = u16::try_from(len) else {
@@ -132,6 +134,7 @@ impl<'a> MsgWriter<'a> {
 
     /// Zero-pad to a 4-byte boundary, counted from the message's start
     /// (the buffer may hold anything before it).
+    #[inline]
     fn pad(&mut self) {
         let n = (NLA_ALIGNTO - (self.buf.len() - self.start) % NLA_ALIGNTO) % NLA_ALIGNTO;
         self.buf.extend_from_slice(&[0u8; 3][..n]);
@@ -139,6 +142,7 @@ impl<'a> MsgWriter<'a> {
 
     /// An attribute with raw bytes as its value (`kind` as given, flags
     /// included).
+    #[inline]
     pub fn bytes(&mut self, kind: u16, v: &[u8]) {
         self.header(kind, v.len());
         self.buf.extend_from_slice(v);
@@ -146,26 +150,32 @@ impl<'a> MsgWriter<'a> {
     }
 
     /// A `u8` attribute.
+    #[inline]
     pub fn u8(&mut self, kind: u16, v: u8) {
         self.bytes(kind, &[v]);
     }
     /// A host-order `u16` attribute.
+    #[inline]
     pub fn u16(&mut self, kind: u16, v: u16) {
         self.bytes(kind, &v.to_ne_bytes());
     }
     /// A network-order `u16` attribute (ports).
+    #[inline]
     pub fn be16(&mut self, kind: u16, v: u16) {
         self.bytes(kind, &v.to_be_bytes());
     }
     /// A host-order `u32` attribute.
+    #[inline]
     pub fn u32(&mut self, kind: u16, v: u32) {
         self.bytes(kind, &v.to_ne_bytes());
     }
     /// A host-order `u64` attribute.
+    #[inline]
     pub fn u64(&mut self, kind: u16, v: u64) {
         self.bytes(kind, &v.to_ne_bytes());
     }
     /// A NUL-terminated string attribute.
+    #[inline]
     pub fn cstr(&mut self, kind: u16, s: &str) {
         self.header(kind, s.len() + 1);
         self.buf.extend_from_slice(s.as_bytes());
@@ -175,12 +185,14 @@ impl<'a> MsgWriter<'a> {
 
     /// Open a nested attribute (`NLA_F_NESTED` set); close it with
     /// [`MsgWriter::end_nest`] and the returned position.
+    #[inline]
     pub fn begin_nest(&mut self, kind: u16) -> usize {
         self.begin_nest_raw(kind | NLA_F_NESTED)
     }
 
     /// Open a nest with `kind` exactly as given (the kernel's replies
     /// carry nests without `NLA_F_NESTED`).
+    #[inline]
     pub fn begin_nest_raw(&mut self, kind: u16) -> usize {
         let at = self.buf.len();
         self.header(kind, 0);
@@ -188,6 +200,7 @@ impl<'a> MsgWriter<'a> {
     }
 
     /// Close the nest opened at `at`.
+    #[inline]
     pub fn end_nest(&mut self, at: usize) {
         let len = self.buf.len() - at;
         match u16::try_from(len) {
