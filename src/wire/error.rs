@@ -22,10 +22,16 @@ use std::fmt;
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DecodeError {
-    /// Innermost first: the first entry is the error, the rest the context
-    /// added on the way out. Boxed: one pointer keeps every
-    /// `Result<_, DecodeError>` of the parsers small.
-    chain: Box<Vec<String>>,
+    /// Boxed: one pointer keeps every `Result<_, DecodeError>` of the
+    /// parsers small.
+    chain: Box<Chain>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Chain {
+    cause: String,
+    /// Innermost first: the context added on the way out.
+    context: Vec<String>,
 }
 
 impl DecodeError {
@@ -33,7 +39,10 @@ impl DecodeError {
     #[cold]
     pub fn new(what: impl Into<String>) -> Self {
         DecodeError {
-            chain: Box::new(vec![what.into()]),
+            chain: Box::new(Chain {
+                cause: what.into(),
+                context: Vec::new(),
+            }),
         }
     }
 
@@ -41,27 +50,22 @@ impl DecodeError {
     #[must_use]
     #[cold]
     pub fn context(mut self, what: impl Into<String>) -> Self {
-        self.chain.push(what.into());
+        self.chain.context.push(what.into());
         self
     }
 
     /// The innermost description, without context.
     pub fn cause(&self) -> &str {
-        self.chain.first().map_or("", String::as_str)
+        &self.chain.cause
     }
 }
 
 impl fmt::Display for DecodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut first = true;
-        for part in self.chain.iter().rev() {
-            if !first {
-                f.write_str(": ")?;
-            }
-            f.write_str(part)?;
-            first = false;
+        for part in self.chain.context.iter().rev() {
+            write!(f, "{part}: ")?;
         }
-        Ok(())
+        f.write_str(&self.chain.cause)
     }
 }
 
