@@ -43,11 +43,21 @@ pub fn write(buf: &mut Vec<u8>, family: u16, seq: u32, op: &Op) -> Result<usize>
 /// [`ErrorKind::InvalidArgument`](crate::ErrorKind::InvalidArgument) when
 /// [`ServiceKey::validate`] fails.
 pub fn get_service(buf: &mut Vec<u8>, family: u16, seq: u32, key: &ServiceKey) -> Result<usize> {
-    check_key(key, Operation::GetService(*key))?;
-    let mut w = MsgWriter::begin(buf, family, NLM_F_ACK, seq, IPVS_CMD_GET_SERVICE);
+    let op = Operation::GetService(*key);
+    key_request(buf, (family, NLM_F_ACK, seq, IPVS_CMD_GET_SERVICE), key, op)
+}
+
+/// A request whose only attribute is a service's identity.
+fn key_request(
+    buf: &mut Vec<u8>,
+    (family, flags, seq, cmd): (u16, u16, u32, u8),
+    key: &ServiceKey,
+    op: Operation,
+) -> Result<usize> {
+    check_key(key, op.clone())?;
+    let mut w = MsgWriter::begin(buf, family, flags, seq, cmd);
     emit_key_nest(&mut w, key);
-    w.finish()
-        .map_err(|e| too_long(Operation::GetService(*key), e))
+    w.finish().map_err(|e| too_long(op, e))
 }
 
 /// `IPVS_CMD_GET_SERVICE` dump of every service.
@@ -65,11 +75,13 @@ pub fn list_destinations(
     seq: u32,
     service: &ServiceKey,
 ) -> Result<usize> {
-    check_key(service, Operation::ListDestinations(*service))?;
-    let mut w = MsgWriter::begin(buf, family, NLM_F_DUMP, seq, IPVS_CMD_GET_DEST);
-    emit_key_nest(&mut w, service);
-    w.finish()
-        .map_err(|e| too_long(Operation::ListDestinations(*service), e))
+    let op = Operation::ListDestinations(*service);
+    key_request(
+        buf,
+        (family, NLM_F_DUMP, seq, IPVS_CMD_GET_DEST),
+        service,
+        op,
+    )
 }
 
 /// `IPVS_CMD_GET_INFO`.
