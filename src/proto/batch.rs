@@ -158,3 +158,71 @@ pub(crate) fn finish(ops: &[Op], results: Vec<Option<Result<()>>>) -> Vec<Result
         .map(|(r, op)| r.unwrap_or_else(|| Err(op.as_ref().not_attempted())))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorKind;
+    use crate::model::{Service, ServiceKey, Timeouts};
+    use crate::wire::consts::*;
+
+    /// An `NLMSG_ERROR` answer to request `seq`, as the kernel sends it
+    /// with capped ACKs (code, then the echoed header).
+    fn error_reply(buf: &mut Vec<u8>, seq: u32, code: i32) {
+        let mut payload = code.to_ne_bytes().to_vec();
+        let mut echoed = vec![0u8; NLMSG_HDRLEN];
+        echoed[8..12].copy_from_slice(&seq.to_ne_bytes());
+        payload.extend_from_slice(&echoed);
+        buf.extend_from_slice(&((NLMSG_HDRLEN + payload.len()) as u32).to_ne_bytes());
+        buf.extend_from_slice(&NLMSG_ERROR.to_ne_bytes());
+        buf.extend_from_slice(&NLM_F_CAPPED.to_ne_bytes());
+        buf.extend_from_slice(&seq.to_ne_bytes());
+        buf.extend_from_slice(&0u32.to_ne_bytes());
+        buf.extend_from_slice(&payload);
+    }
+
+    /// A whole flight without a socket: one invalid operation refused
+    /// locally, one failed by the kernel, the rest settled by the barrier.
+    #[test]
+    fn a_flight_settles_every_operation_from_bytes_alone() {
+        let key = |port| ServiceKey::tcp(([10, 0, 0, 1], port));
+        let ops = vec![
+            Op::AddService(Service::new(key(80))),
+            Op::SetTimeouts(Timeouts::new(0, 1, 1)), // 0: refused locally
+            Op::AddService(Service::new(key(81))),
+            Op::RemoveService(key(82)),
+        ];
+        let mut results = vec![None, None, None, None];
+        let limits = FlightLimits {
+            max_ops: 16,
+            max_bytes: 4096,
+        };
+        let mut buf = Vec::new();
+        let (flight, next) = Flight::build(&mut buf, 0x20, 100, &ops, 0, limits, &mut results);
+        let mut flight = flight.expect("something to send");
+        assert_eq!(next, 4);
+        assert_eq!(flight.range(), 0..4);
+        assert_eq!(
+            results[1].as_ref().map(|r| r.as_ref().unwrap_err().kind()),
+            Some(ErrorKind::InvalidArgument)
+        );
+        // Three requests (seq 100, 102, 103) and the barrier (seq 104).
+        let seqs: Vec<u32> = Messages::new(&buf).map(|m| m.unwrap().seq).collect();
+        assert_eq!(seqs, [100, 102, 103, 104]);
+
+        // The kernel: ESRCH for the removal, then the barrier's ACK.
+        let mut reply = Vec::new();
+        error_reply(&mut reply, 103, -3);
+        assert!(!flight.receive(&reply, &ops, &mut results).unwrap());
+        let mut ack = Vec::new();
+        error_reply(&mut ack, 104, 0);
+        assert!(flight.receive(&ack, &ops, &mut results).unwrap());
+
+        let results = finish(&ops, results);
+        assert!(results[0].is_ok() && results[2].is_ok());
+        assert_eq!(
+            results[3].as_ref().unwrap_err().kind(),
+            ErrorKind::ServiceNotFound
+        );
+    }
+}
