@@ -30,7 +30,7 @@
 //! use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 //! use lvs::sched::{DestSpec, SchedulerKind, ServiceSpec, Simulation};
 //!
-//! # fn main() -> Result<(), lvs::sched::SchedError> {
+//! # fn main() -> Result<(), lvs::sched::Error> {
 //! let backend = |last: u8| SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, last)), 80);
 //! // Destinations in the order they are added to the kernel.
 //! let mut sim = Simulation::from_dests(
@@ -85,8 +85,8 @@ mod rr;
 mod service;
 mod sim;
 
-use std::fmt;
-use std::str::FromStr;
+use crate::ErrorKind;
+use crate::model::{HashFlags, Scheduler};
 
 pub use hashing::{Dh, IP_VS_MH_PRIMES, Mh, Sh};
 pub use lblc::{
@@ -95,12 +95,7 @@ pub use lblc::{
 };
 pub use lc::{Fo, Lc, Nq, Ovf, Sed, SimRng, Twos, Wlc};
 pub use rr::{Rr, Wrr};
-pub use service::{
-    DestId, DestSpec, DestState, Family, IP_VS_SVC_F_ONEPACKET, IP_VS_SVC_F_PERSISTENT,
-    IP_VS_SVC_F_SCHED_MH_FALLBACK, IP_VS_SVC_F_SCHED_MH_PORT, IP_VS_SVC_F_SCHED_SH_FALLBACK,
-    IP_VS_SVC_F_SCHED_SH_PORT, IP_VS_SVC_F_SCHED1, IP_VS_SVC_F_SCHED2, Packet, Persistence,
-    Protocol, SchedFlags, ServiceSpec, ServiceState, VirtualAddr,
-};
+pub use service::{DestId, DestState, Packet, ServiceState};
 pub use sim::{ConnId, Distribution, Move, Outcome, Simulation, Via, moved_clients, simulate};
 
 /// `CONFIG_IP_VS_SH_TAB_BITS` default.
@@ -110,100 +105,30 @@ pub const IP_VS_MH_TAB_INDEX: u8 = 12;
 /// `IP_VS_DH_TAB_BITS` (fixed in the kernel).
 pub const IP_VS_DH_TAB_BITS: u8 = 8;
 
-/// The kernel's schedulers, by module name (`ip_vs_<name>`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[cfg_attr(feature = "serde", serde(rename_all = "lowercase"))]
-#[non_exhaustive]
-pub enum SchedulerKind {
-    /// `rr`: round robin.
-    Rr,
-    /// `wrr`: weighted round robin.
-    Wrr,
-    /// `lc`: least connection.
-    Lc,
-    /// `wlc`: weighted least connection (the kernel default).
-    Wlc,
-    /// `sed`: shortest expected delay.
-    Sed,
-    /// `nq`: never queue.
-    Nq,
-    /// `fo`: weighted fail over.
-    Fo,
-    /// `ovf`: weighted overflow.
-    Ovf,
-    /// `twos`: weighted random power of two choices.
-    Twos,
-    /// `dh`: destination hashing.
-    Dh,
-    /// `sh`: source hashing.
-    Sh,
-    /// `mh`: Maglev hashing.
-    Mh,
-    /// `lblc`: locality-based least connection.
-    Lblc,
-    /// `lblcr`: locality-based least connection with replication.
-    Lblcr,
-}
-
-impl SchedulerKind {
-    /// Every scheduler, in the order of the kernel reference.
-    pub const ALL: [SchedulerKind; 14] = [
-        SchedulerKind::Rr,
-        SchedulerKind::Wrr,
-        SchedulerKind::Lc,
-        SchedulerKind::Wlc,
-        SchedulerKind::Sed,
-        SchedulerKind::Nq,
-        SchedulerKind::Fo,
-        SchedulerKind::Ovf,
-        SchedulerKind::Twos,
-        SchedulerKind::Dh,
-        SchedulerKind::Sh,
-        SchedulerKind::Mh,
-        SchedulerKind::Lblc,
-        SchedulerKind::Lblcr,
-    ];
-
-    /// The kernel name (`IPVS_SVC_ATTR_SCHED_NAME`).
-    pub fn name(self) -> &'static str {
-        match self {
-            SchedulerKind::Rr => "rr",
-            SchedulerKind::Wrr => "wrr",
-            SchedulerKind::Lc => "lc",
-            SchedulerKind::Wlc => "wlc",
-            SchedulerKind::Sed => "sed",
-            SchedulerKind::Nq => "nq",
-            SchedulerKind::Fo => "fo",
-            SchedulerKind::Ovf => "ovf",
-            SchedulerKind::Twos => "twos",
-            SchedulerKind::Dh => "dh",
-            SchedulerKind::Sh => "sh",
-            SchedulerKind::Mh => "mh",
-            SchedulerKind::Lblc => "lblc",
-            SchedulerKind::Lblcr => "lblcr",
-        }
-    }
-}
-
-impl fmt::Display for SchedulerKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for SchedulerKind {
-    type Err = SchedError;
-
-    /// Parse a kernel scheduler name (exact match, as the kernel's
-    /// `strcmp`).
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        SchedulerKind::ALL
-            .into_iter()
-            .find(|k| k.name() == s)
-            .ok_or_else(|| SchedError::UnknownScheduler(s.to_owned()))
-    }
-}
+/// Every scheduler with a model here, with sh/mh flags cleared (the
+/// kernel's `none` and out-of-tree schedulers have none).
+pub const MODELLED_SCHEDULERS: [Scheduler; 14] = [
+    Scheduler::Rr,
+    Scheduler::Wrr,
+    Scheduler::Lc,
+    Scheduler::Wlc,
+    Scheduler::Sed,
+    Scheduler::Nq,
+    Scheduler::Fo,
+    Scheduler::Ovf,
+    Scheduler::Twos,
+    Scheduler::Dh,
+    Scheduler::Sh(HashFlags {
+        fallback: false,
+        port: false,
+    }),
+    Scheduler::Mh(HashFlags {
+        fallback: false,
+        port: false,
+    }),
+    Scheduler::Lblc,
+    Scheduler::Lblcr,
+];
 
 /// Kernel build constants and sysctls that change scheduling, with kernel
 /// defaults.
@@ -298,25 +223,33 @@ impl KernelParams {
     }
 
     /// Check the ranges the kernel's Kconfig allows.
-    pub fn validate(&self) -> Result<(), SchedError> {
+    pub fn validate(&self) -> Result<(), Error> {
         if !(4..=20).contains(&self.sh_tab_bits) {
-            return Err(SchedError::InvalidParam("sh_tab_bits must be in 4..=20"));
+            return Err(Error::InvalidParam("sh_tab_bits must be in 4..=20"));
         }
         if !(8..=17).contains(&self.mh_tab_index) {
-            return Err(SchedError::InvalidParam("mh_tab_index must be in 8..=17"));
+            return Err(Error::InvalidParam("mh_tab_index must be in 8..=17"));
         }
         if !(1..=20).contains(&self.dh_tab_bits) {
-            return Err(SchedError::InvalidParam("dh_tab_bits must be in 1..=20"));
+            return Err(Error::InvalidParam("dh_tab_bits must be in 1..=20"));
         }
         Ok(())
     }
 }
 
-/// Errors of the scheduler models. Control-plane errors mirror the kernel's
-/// errno for the same request.
+/// Errors of the scheduler models (this layer's error type).
+///
+/// The models never do I/O, so their errors carry no operation, errno or
+/// kernel message, only what the simulated kernel would refuse and why.
+/// Control-plane errors mirror the kernel's errno for the same request.
+/// [`Error::kind`] gives the crate-wide [`ErrorKind`] of each, and an
+/// `Error` converts into an [`lvs::Error`](crate::Error) of that kind (as
+/// a [`Operation::Validate`](crate::Operation::Validate) failure), so code
+/// that drives both the kernel and a model can use `?` with one error
+/// type.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum SchedError {
+pub enum Error {
     /// Weight above `i32::MAX` (kernel: `-ERANGE`).
     #[error("weight {weight} out of range (kernel limit is {max})", max = i32::MAX)]
     WeightOutOfRange {
@@ -343,12 +276,44 @@ pub enum SchedError {
     /// A [`KernelParams`] value is outside its kernel range.
     #[error("invalid kernel parameter: {0}")]
     InvalidParam(&'static str),
-    /// Not a kernel scheduler name.
-    #[error("unknown scheduler {0:?}")]
-    UnknownScheduler(String),
+    /// A scheduler with no model: `none` or one outside the kernel tree
+    /// ([`Scheduler::Custom`]).
+    #[error(
+        "there is no model of the scheduler {0:?}; models exist for rr, wrr, lc, wlc, sed, nq, \
+         fo, ovf, twos, dh, sh, mh, lblc and lblcr"
+    )]
+    UnsupportedScheduler(String),
+    /// A persistence engine (e.g. `sip`): its template keys are not
+    /// modelled.
+    #[error("persistence engine {0:?} is not modelled")]
+    UnsupportedPersistenceEngine(String),
     /// No open connection with this id.
     #[error("unknown connection {0:?}")]
     UnknownConnection(ConnId),
+}
+
+impl Error {
+    /// The crate-wide kind of this error.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::DestinationExists(_) => ErrorKind::DestinationExists,
+            Error::DestinationNotFound(_) => ErrorKind::DestinationNotFound,
+            Error::UnsupportedScheduler(_) | Error::UnsupportedPersistenceEngine(_) => {
+                ErrorKind::Unsupported
+            }
+            _ => ErrorKind::InvalidArgument,
+        }
+    }
+}
+
+impl From<Error> for crate::Error {
+    fn from(e: Error) -> Self {
+        crate::Error::new(
+            crate::Operation::Validate,
+            e.kind(),
+            format!("scheduler model: {e}"),
+        )
+    }
 }
 
 /// A scheduler model: the kernel's `struct ip_vs_scheduler` hooks.
@@ -356,9 +321,9 @@ pub enum SchedError {
 /// `init_service` is the constructor of each model. The hooks run after the
 /// service list has changed, as in the kernel; `del_dest` also gets the
 /// position the destination had.
-pub trait Scheduler {
-    /// Which scheduler this is.
-    fn kind(&self) -> SchedulerKind;
+pub trait SchedulerModel {
+    /// The kernel name of the scheduler (`IPVS_SVC_ATTR_SCHED_NAME`).
+    fn name(&self) -> &'static str;
 
     /// `add_dest`: `dest` was just linked at the head of the list.
     fn add_dest(&mut self, svc: &ServiceState, dest: DestId) {
@@ -380,18 +345,18 @@ pub trait Scheduler {
     fn schedule(&mut self, svc: &ServiceState, pkt: &Packet) -> Option<DestId>;
 
     /// Periodic timer (`lblc`/`lblcr` cache collection), called every
-    /// [`Scheduler::timer_interval_ms`] with `svc.now_ms()` at the tick.
+    /// [`SchedulerModel::timer_interval_ms`] with `svc.now_ms()` at the tick.
     fn tick(&mut self, svc: &ServiceState) {
         let _ = svc;
     }
 
-    /// Period of [`Scheduler::tick`], if the scheduler has a timer.
+    /// Period of [`SchedulerModel::tick`], if the scheduler has a timer.
     fn timer_interval_ms(&self) -> Option<u64> {
         None
     }
 }
 
-/// Any scheduler model, chosen by [`SchedulerKind`]. Dispatch is a `match`,
+/// Any scheduler model, chosen by a [`Scheduler`]. Dispatch is a `match`,
 /// so the pick stays inlinable.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -449,27 +414,37 @@ macro_rules! dispatch {
 }
 
 impl AnyScheduler {
-    /// `init_service` of `kind` over the current state of `svc`.
-    pub fn new(kind: SchedulerKind, svc: &ServiceState, params: &KernelParams) -> Self {
-        match kind {
-            SchedulerKind::Rr => AnyScheduler::Rr(Rr::new()),
-            SchedulerKind::Wrr => AnyScheduler::Wrr(Wrr::new(svc)),
-            SchedulerKind::Lc => AnyScheduler::Lc(Lc),
-            SchedulerKind::Wlc => AnyScheduler::Wlc(Wlc),
-            SchedulerKind::Sed => AnyScheduler::Sed(Sed),
-            SchedulerKind::Nq => AnyScheduler::Nq(Nq),
-            SchedulerKind::Fo => AnyScheduler::Fo(Fo),
-            SchedulerKind::Ovf => AnyScheduler::Ovf(Ovf),
-            SchedulerKind::Twos => AnyScheduler::Twos(Twos::new(params.rng_seed)),
-            SchedulerKind::Dh => AnyScheduler::Dh(Dh::new(svc, params.dh_tab_bits)),
-            SchedulerKind::Sh => AnyScheduler::Sh(Sh::new(svc, params.sh_tab_bits)),
-            SchedulerKind::Mh => AnyScheduler::Mh(Mh::new(svc, params.mh_tab_index)),
-            SchedulerKind::Lblc => AnyScheduler::Lblc(Lblc::new(params.lblc_expiration_ms)),
-            SchedulerKind::Lblcr => AnyScheduler::Lblcr(Lblcr::new(params.lblcr_expiration_ms)),
-        }
+    /// `init_service` of `scheduler` over the current state of `svc` (the
+    /// sh/mh flags are the service's, [`ServiceState::flags`]).
+    ///
+    /// # Errors
+    /// [`Error::UnsupportedScheduler`] for `none` and schedulers outside
+    /// the kernel tree.
+    pub fn new(
+        scheduler: &Scheduler,
+        svc: &ServiceState,
+        params: &KernelParams,
+    ) -> Result<Self, Error> {
+        Ok(match scheduler {
+            Scheduler::Rr => AnyScheduler::Rr(Rr::new()),
+            Scheduler::Wrr => AnyScheduler::Wrr(Wrr::new(svc)),
+            Scheduler::Lc => AnyScheduler::Lc(Lc),
+            Scheduler::Wlc => AnyScheduler::Wlc(Wlc),
+            Scheduler::Sed => AnyScheduler::Sed(Sed),
+            Scheduler::Nq => AnyScheduler::Nq(Nq),
+            Scheduler::Fo => AnyScheduler::Fo(Fo),
+            Scheduler::Ovf => AnyScheduler::Ovf(Ovf),
+            Scheduler::Twos => AnyScheduler::Twos(Twos::new(params.rng_seed)),
+            Scheduler::Dh => AnyScheduler::Dh(Dh::new(svc, params.dh_tab_bits)),
+            Scheduler::Sh(_) => AnyScheduler::Sh(Sh::new(svc, params.sh_tab_bits)),
+            Scheduler::Mh(_) => AnyScheduler::Mh(Mh::new(svc, params.mh_tab_index)),
+            Scheduler::Lblc => AnyScheduler::Lblc(Lblc::new(params.lblc_expiration_ms)),
+            Scheduler::Lblcr => AnyScheduler::Lblcr(Lblcr::new(params.lblcr_expiration_ms)),
+            other => return Err(Error::UnsupportedScheduler(other.name().to_owned())),
+        })
     }
 
-    /// What [`Scheduler::schedule`] would return now, without changing any
+    /// What [`SchedulerModel::schedule`] would return now, without changing any
     /// scheduler state (stateful models run on a copy of their small state).
     pub fn peek(&self, svc: &ServiceState, pkt: &Packet) -> Option<DestId> {
         match self {
@@ -491,9 +466,9 @@ impl AnyScheduler {
     }
 }
 
-impl Scheduler for AnyScheduler {
-    fn kind(&self) -> SchedulerKind {
-        dispatch!(self, s => s.kind())
+impl SchedulerModel for AnyScheduler {
+    fn name(&self) -> &'static str {
+        dispatch!(self, s => s.name())
     }
     fn add_dest(&mut self, svc: &ServiceState, dest: DestId) {
         dispatch!(self, s => s.add_dest(svc, dest))
