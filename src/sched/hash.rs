@@ -1,6 +1,7 @@
 //! Hash primitives used by the hashing schedulers (`sh`, `dh`, `mh`, `lblc`,
-//! `lblcr`), written from the definitions in the kernel reference (§10.0,
-//! §10.12, §13).
+//! `lblcr`), written from their definitions in the kernel (`hash_32()` of
+//! `<linux/hash.h>`, the address folds of `ip_vs_sh.c`/`ip_vs_dh.c`, and
+//! the SipHash-1-3 keys of `ip_vs_mh.c`).
 //!
 //! They are public so that conformance tests can check individual steps
 //! (address folding, bucket index, Maglev key) against a running kernel.
@@ -216,7 +217,7 @@ mod tests {
         }
     }
 
-    /// §13 table: `mhkey(K1)`, `mhkey(K2)`, offset and skip for M = 4093.
+    /// Values computed from the kernel's definitions: `mhkey(K1)`, `mhkey(K2)`, offset and skip for M = 4093.
     #[test]
     fn reference_mh_keys() {
         let cases: [(IpAddr, u16, u32, u32, u32, u32); 4] = [
@@ -267,7 +268,7 @@ mod tests {
         }
     }
 
-    /// §13 table: fold and `hash_32(fold, 8)`.
+    /// Values computed from the kernel's definitions: fold and `hash_32(fold, 8)`.
     #[test]
     fn reference_fold_and_hash32() {
         let v4 = |a, b, c, d| IpAddr::V4(Ipv4Addr::new(a, b, c, d));

@@ -1,5 +1,5 @@
-//! Table-driven hashing schedulers: `dh` (§10.10), `sh` (§10.11) and `mh`
-//! (§10.12). Tables hold destination ids, so a pick is one hash, one table
+//! Table-driven hashing schedulers: `dh` (`ip_vs_dh.c`), `sh` (`ip_vs_sh.c`)
+//! and `mh` (`ip_vs_mh.c`). Tables hold destination ids, so a pick is one hash, one table
 //! read and one flag check: no allocation and no map lookup.
 
 use super::SchedulerModel;

@@ -1,4 +1,5 @@
-//! Locality-based schedulers `lblc` (§10.13) and `lblcr` (§10.14). Both
+//! Locality-based schedulers `lblc` (`ip_vs_lblc.c`) and `lblcr`
+//! (`ip_vs_lblcr.c`). Both
 //! cache a choice per packet *destination* address and collect stale cache
 //! entries from a 60 s timer ([`Scheduler::tick`]).
 

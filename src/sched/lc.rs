@@ -1,5 +1,6 @@
 //! Stateless connection-count schedulers and `twos`: `lc`, `wlc`, `sed`,
-//! `nq`, `fo`, `ovf` (reference §10.3–§10.8) and `twos` (§10.9).
+//! `nq`, `fo`, `ovf` (`ip_vs_<name>.c`) and `twos`
+//! (`ip_vs_twos.c`).
 
 use super::SchedulerModel;
 use super::service::{DestId, DestState, Packet, ServiceState};

@@ -1,21 +1,28 @@
 //! Pure-Rust models of the kernel's IPVS schedulers.
 //!
 //! This is the *scheduler models* layer of the crate: it never opens a
-//! socket. Each model follows the kernel code described in the crate's
-//! kernel reference (§10, §11), including list order, tie rules, C integer
-//! widths and the quirks that show up in real traffic, so you can ask
-//! "where would IPVS send this client?" without a kernel.
+//! socket. Each model follows the kernel's own code
+//! (`net/netfilter/ipvs/ip_vs_<name>.c` and the connection accounting in
+//! `ip_vs_conn.c`/`ip_vs_ctl.c`), including list order, tie rules, C
+//! integer widths and the quirks that show up in real traffic, so you can
+//! ask "where would IPVS send this client?" without a kernel. The models
+//! take the same values a [`Handle`](crate::Handle) sends:
+//! [`lvs::Service`](crate::Service) (its [`Scheduler`]
+//! carries the sh/mh [`HashFlags`]) and
+//! [`lvs::Destination`](crate::Destination), and a table read back with
+//! [`Handle::table`](crate::Handle::table) becomes a simulation with
+//! [`Simulation::from_table`].
 //!
 //! # Pieces
 //!
 //! | item | what it is |
 //! |---|---|
-//! | [`ServiceSpec`], [`DestSpec`] | what you configure: scheduler, flags, persistence, one-packet, VIP; backends with weight and thresholds |
-//! | [`ServiceState`], [`DestState`] | what the kernel keeps: the destination list **newest first**, weights, `last_weight`, connection counters, OVERLOAD |
-//! | [`Scheduler`] | the kernel's scheduler hooks: `add_dest`, `del_dest`, `upd_dest`, `schedule` (plus `tick` for the lblc/lblcr timer) |
-//! | [`Rr`], [`Wrr`], [`Lc`], [`Wlc`], [`Sed`], [`Nq`], [`Fo`], [`Ovf`], [`Twos`], [`Dh`], [`Sh`], [`Mh`], [`Lblc`], [`Lblcr`] | one model per kernel scheduler; [`AnyScheduler`] picks one by [`SchedulerKind`] |
 //! | [`Simulation`] | a service plus its scheduler: add/remove/update backends with the kernel's hook semantics, feed connections, persistence templates, one-packet UDP, thresholds, time |
 //! | [`Distribution`], [`moved_clients`], [`simulate`] | answers: how many clients each backend gets; which clients move after a change |
+//! | [`ServiceState`], [`DestState`] | what the kernel keeps: the destination list **newest first**, weights, `last_weight`, connection counters, OVERLOAD |
+//! | [`SchedulerModel`] | the kernel's scheduler hooks: `add_dest`, `del_dest`, `upd_dest`, `schedule` (plus `tick` for the lblc/lblcr timer) |
+//! | [`Rr`], [`Wrr`], [`Lc`], [`Wlc`], [`Sed`], [`Nq`], [`Fo`], [`Ovf`], [`Twos`], [`Dh`], [`Sh`], [`Mh`], [`Lblc`], [`Lblcr`] | one model per kernel scheduler; [`AnyScheduler`] picks one by [`Scheduler`] ([`MODELLED_SCHEDULERS`] lists them) |
+//! | [`Error`] | what the simulated kernel refuses (this layer's error type; it converts into [`lvs::Error`](crate::Error)) |
 //! | [`hash`] | the hash primitives (`hash_32`, address fold, SipHash-1-3 Maglev keys) for conformance tests |
 //!
 //! Kernel build constants and sysctls that change picks are in
@@ -28,17 +35,20 @@
 //!
 //! ```
 //! use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-//! use lvs::sched::{DestSpec, SchedulerKind, ServiceSpec, Simulation};
+//! use lvs::sched::Simulation;
+//! use lvs::{Destination, HashFlags, Scheduler, Service, ServiceKey};
 //!
 //! # fn main() -> Result<(), lvs::sched::Error> {
 //! let backend = |last: u8| SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, last)), 80);
+//! let service = Service::new(ServiceKey::tcp(([192, 0, 2, 1], 80)))
+//!     .with_scheduler(Scheduler::Mh(HashFlags::default()));
 //! // Destinations in the order they are added to the kernel.
-//! let mut sim = Simulation::from_dests(
-//!     ServiceSpec::new(SchedulerKind::Mh),
+//! let mut sim = Simulation::from_service(
+//!     &service,
 //!     [
-//!         DestSpec::new(backend(1), 1),
-//!         DestSpec::new(backend(2), 1),
-//!         DestSpec::new(backend(3), 2),
+//!         Destination::new(backend(1)),
+//!         Destination::new(backend(2)),
+//!         Destination::new(backend(3)).with_weight(2),
 //!     ],
 //! )?;
 //! let clients = (0..10_000u32).map(|i| {
@@ -60,6 +70,21 @@
 //! println!("{} of {} clients move, {from_removed} of them were on 10.0.0.2", moved.len(), probe.len());
 //! // Maglev moves the removed backend's clients, and only a few others.
 //! assert!(moved.len() - from_removed < probe.len() / 10);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! The kernel's own table, as a simulation (needs a kernel):
+//!
+//! ```no_run
+//! # fn main() -> lvs::Result<()> {
+//! let mut h = lvs::Handle::open()?;
+//! for entry in h.table()? {
+//!     // sched::Error converts into lvs::Error.
+//!     let sim = lvs::sched::Simulation::from_table(&entry)?;
+//!     let client = "198.51.100.7:40000".parse().unwrap();
+//!     println!("{}: {client} -> {:?}", entry.service.service.key, sim.dest_for(client));
+//! }
 //! # Ok(())
 //! # }
 //! ```

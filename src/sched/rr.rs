@@ -1,4 +1,4 @@
-//! `rr` and `wrr` (`ip_vs_rr.c`, `ip_vs_wrr.c`; reference §10.1, §10.2).
+//! `rr` and `wrr` (`ip_vs_rr.c`, `ip_vs_wrr.c`).
 
 use super::SchedulerModel;
 use super::service::{DestId, Packet, ServiceState};

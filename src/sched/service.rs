@@ -138,7 +138,7 @@ impl DestState {
     pub fn is_available(&self) -> bool {
         self.available
     }
-    /// `IP_VS_DEST_F_OVERLOAD`, driven by the thresholds (§11.1).
+    /// `IP_VS_DEST_F_OVERLOAD`, driven by the thresholds.
     pub fn is_overloaded(&self) -> bool {
         self.overloaded
     }

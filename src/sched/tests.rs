@@ -74,7 +74,7 @@ fn list_is_newest_first() {
     assert_eq!(sim.destinations(), vec![sa(3, 80), sa(2, 80), sa(1, 80)]);
 }
 
-/// §10.2 example sequences (list order A, B, C), with the scheduler
+/// `ip_vs_wrr.c` example sequences (list order A, B, C), with the scheduler
 /// initialised over the full list (as when `SET_SERVICE` switches a
 /// populated service to `wrr`).
 #[test]
@@ -191,7 +191,7 @@ fn least_connection_family_reference_picks() {
     assert_eq!(picks(&mut sim, 1), vec![b]);
 }
 
-/// §10.11: weights [1, 2, 0] give buckets `0 1 1 2 0 1 1 2 ...`.
+/// `ip_vs_sh.c` table fill: weights [1, 2, 0] give buckets `0 1 1 2 0 1 1 2 ...`.
 #[test]
 fn sh_fill_reference() {
     let sim = with_list(
@@ -214,7 +214,7 @@ fn sh_fill_reference() {
     assert_eq!(sh.buckets().len(), 256);
 }
 
-/// §13: SH with 256 buckets and port 0: 192.168.0.1 -> bucket 192,
+/// SH with 256 buckets and port 0: 192.168.0.1 -> bucket 192,
 /// 192.168.0.2 -> bucket 34.
 #[test]
 fn sh_reference_buckets() {
@@ -267,7 +267,7 @@ fn sh_fallback_and_port_flags() {
     assert_eq!(without.len(), 1);
 }
 
-/// §13 MH example.
+/// An MH example computed from `ip_vs_mh.c`'s definitions.
 #[test]
 fn mh_reference_example() {
     // List order (newest first): [10.0.0.3:80 lw=2, 10.0.0.2:80 lw=1, 10.0.0.1:80 lw=1].
@@ -787,4 +787,68 @@ fn huge_clock_jumps_terminate() {
         };
         assert_eq!(cache, 0);
     }
+}
+
+/// A table read from the kernel (newest destination first) becomes a
+/// simulation with the kernel's list order, counters and OVERLOAD.
+#[test]
+fn from_table_keeps_kernel_order_and_counters() {
+    use crate::model::{ConnCounts, DestinationEntry, ServiceEntry, Stats, TableEntry};
+    let (a, b, c) = (sa(1, 80), sa(2, 80), sa(3, 80));
+    let service = svc(Scheduler::Wlc);
+    let entry = |addr, weight, upper, active, inactive| DestinationEntry {
+        destination: Destination::new(addr)
+            .with_weight(weight)
+            .with_thresholds(0, upper),
+        conns: ConnCounts {
+            active,
+            inactive,
+            persistent: 0,
+        },
+        stats: Stats::default(),
+    };
+    // Added to the kernel as a, b, c: listed c, b, a.
+    let table = TableEntry {
+        service: ServiceEntry {
+            service: service.clone(),
+            stats: Stats::default(),
+        },
+        destinations: vec![
+            entry(c, 1, 2, 2, 0),
+            entry(b, 1, 0, 0, 5),
+            entry(a, 2, 0, 1, 1),
+        ],
+    };
+    let sim = Simulation::from_table(&table).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(sim.destinations(), vec![c, b, a]);
+    let built = Simulation::from_service(&service, [(a, 2), (b, 1), (c, 1)])
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(sim.destinations(), built.destinations());
+    let d = |x| sim.destination(x).unwrap_or_else(|| panic!("{x}"));
+    assert_eq!((d(a).active_conns(), d(a).inactive_conns()), (1, 1));
+    assert_eq!(d(b).inactive_conns(), 5);
+    // c is at its upper threshold: overloaded, as the kernel set it.
+    assert!(d(c).is_overloaded() && !d(b).is_overloaded());
+    // wlc: c overloaded; b costs 5 / 1, a (257 + 1) / 2.
+    assert_eq!(sim.dest_for(client(1)), Some(b));
+
+    // What the models cannot run is refused, with the crate-wide kind.
+    let mut none = table.clone();
+    none.service.service.scheduler = Scheduler::None;
+    let e = Simulation::from_table(&none).err();
+    assert_eq!(e, Some(Error::UnsupportedScheduler("none".into())));
+    let mut sip = table;
+    sip.service.service = sip
+        .service
+        .service
+        .with_persistence(300)
+        .with_persistence_engine("sip");
+    let e = Simulation::from_table(&sip).err();
+    assert_eq!(e, Some(Error::UnsupportedPersistenceEngine("sip".into())));
+    let lvs_err = crate::Error::from(Error::UnsupportedPersistenceEngine("sip".into()));
+    assert_eq!(lvs_err.kind(), crate::ErrorKind::Unsupported);
+    assert_eq!(
+        crate::Error::from(Error::DestinationExists(a)).kind(),
+        crate::ErrorKind::DestinationExists
+    );
 }
