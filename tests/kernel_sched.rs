@@ -48,10 +48,10 @@ mod support;
 use std::fmt;
 use std::io;
 use std::mem::ManuallyDrop;
-use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
 
-use lvs::sched::{ConnId, MODELLED_SCHEDULERS, Packet, Simulation};
+use lvs::sched::{ConnId, KernelParams, MODELLED_SCHEDULERS, Outcome, Packet, Simulation, Via};
 use lvs::{
     AddressFamily, Destination, Handle, HashFlags, Protocol, Scheduler, Service, ServiceKey,
 };
@@ -110,7 +110,7 @@ fn marked_vip(mark: u32, k: u8, port: u16) -> SocketAddr {
 struct Lab {
     client: ManuallyDrop<Netns>,
     director: ManuallyDrop<Netns>,
-    _backends: ManuallyDrop<Netns>,
+    backends: ManuallyDrop<Netns>,
     _ns: Namespaces,
 }
 
@@ -197,7 +197,7 @@ impl Lab {
         Lab {
             client,
             director,
-            _backends: backends_ns,
+            backends: backends_ns,
             _ns: group,
         }
     }
@@ -235,6 +235,46 @@ fn bound_socket(src: SocketAddr) -> io::Result<(TcpStream, SocketAddr)> {
     Ok((s, me))
 }
 
+/// How long a UDP client waits for an answer before it counts the
+/// datagram as dropped (answers take milliseconds, even in the guest).
+const UDP_WAIT: Duration = Duration::from_secs(3);
+
+/// A UDP client socket on client address `i`.
+fn udp_client(i: u32) -> UdpSocket {
+    let s = UdpSocket::bind((client_ip(i), 0))
+        .unwrap_or_else(|e| panic!("UDP socket on {}: {e}", client_ip(i)));
+    s.set_read_timeout(Some(UDP_WAIT))
+        .unwrap_or_else(|e| panic!("UDP timeout: {e}"));
+    s
+}
+
+/// One datagram to `to`: the address the answer names.
+fn udp_ask(sock: &UdpSocket, to: SocketAddr) -> io::Result<SocketAddr> {
+    sock.send_to(b"ping\n", to)?;
+    let mut buf = [0u8; 128];
+    let n = sock.recv(&mut buf)?;
+    let line = String::from_utf8_lossy(&buf[..n]);
+    line.trim()
+        .parse()
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{line:?}: {e}")))
+}
+
+/// UDP servers on backends `1..=n`, each answering every datagram with its
+/// own address (the destination IPVS chose).
+fn start_udp_backends(ns: &Netns, n: u8) {
+    for i in 1..=n {
+        let sock = ns
+            .run(move || UdpSocket::bind(be(i)))
+            .unwrap_or_else(|e| panic!("UDP bind {} in {}: {e}", be(i), ns.name));
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 128];
+            while let Ok((_, from)) = sock.recv_from(&mut buf) {
+                let _ = sock.send_to(format!("{}\n", be(i)).as_bytes(), from);
+            }
+        });
+    }
+}
+
 // ----- one scenario: a service in the kernel and its model ------------------------
 
 /// What the kernel did with one connection.
@@ -244,14 +284,40 @@ enum Kernel {
     To(SocketAddr),
     /// Refused (no destination available: ICMP port unreachable).
     Refused,
+    /// No answer before the timeout (the packet was dropped).
+    Silent,
+    /// Reset (the packet reached the director's own stack).
+    Reset,
     /// Anything else (timeout, reset, bad answer).
     Error(String),
 }
 
+impl Kernel {
+    /// What a request that got `r` tells about the kernel.
+    fn of(r: io::Result<SocketAddr>) -> Kernel {
+        match r {
+            Ok(to) => Kernel::To(to),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                Kernel::Silent
+            }
+            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => Kernel::Refused,
+            Err(e) if e.kind() == io::ErrorKind::ConnectionReset => Kernel::Reset,
+            Err(e) => Kernel::Error(e.to_string()),
+        }
+    }
+}
+
 /// A long-lived connection and the model's twin.
 struct Held {
-    _client: TcpClient,
+    client: TcpClient,
     conn: Option<ConnId>,
+    /// The connection's packet (client address, VIP).
+    packet: Packet,
 }
 
 /// The outcome of one scenario.
@@ -313,9 +379,21 @@ struct Scenario<'h> {
 impl<'h> Scenario<'h> {
     /// `svc` in the kernel and in a model built from the same value.
     fn new(h: &'h mut Handle, name: String, svc: &Service, counts: bool) -> Self {
+        Self::with_params(h, name, svc, counts, KernelParams::default())
+    }
+
+    /// As [`Scenario::new`], with the kernel's sysctls in `params`.
+    fn with_params(
+        h: &'h mut Handle,
+        name: String,
+        svc: &Service,
+        counts: bool,
+        params: KernelParams,
+    ) -> Self {
         h.add_service(svc)
             .unwrap_or_else(|e| panic!("{name}: add service {}: {e}", svc.key));
-        let sim = Simulation::new(svc).unwrap_or_else(|e| panic!("{name}: model: {e}"));
+        let sim =
+            Simulation::with_params(svc, params).unwrap_or_else(|e| panic!("{name}: model: {e}"));
         Scenario {
             name,
             key: svc.key,
@@ -475,26 +553,14 @@ impl<'h> Scenario<'h> {
             Err(rustix::io::Errno::CONNREFUSED) => Kernel::Refused,
             Err(e) => Kernel::Error(format!("connect: {e}")),
         };
-        self.connections += 1;
-        let n = self.connections;
-        match (&predicted.addr, &kernel) {
-            (Some(p), Kernel::To(k)) if p == k => self.matched += 1,
-            (None, Kernel::Refused) => {
-                self.matched += 1;
-                self.refused += 1;
-            }
-            (p, k) => self.mismatches.push(format!(
-                "connection #{n} {me} -> {dst}: model {p:?} ({:?}), kernel {k:?}, after [{}]",
-                predicted.via,
-                self.recent_steps()
-            )),
-        }
+        self.judge(format!("{me} -> {dst}"), &predicted, &kernel);
         if let Kernel::To(to) = kernel {
             self.last = Some(to);
             if let (true, Some(c)) = (hold, client.take()) {
                 self.held.push(Held {
-                    _client: c,
+                    client: c,
                     conn: predicted.conn,
+                    packet: Packet::new(Protocol::Tcp, me, dst),
                 });
                 return;
             }
@@ -505,6 +571,68 @@ impl<'h> Scenario<'h> {
                 .set_active(c, false)
                 .unwrap_or_else(|e| panic!("{}: model: {e}", self.name));
         }
+    }
+
+    /// Compare the fate of one packet (`what`): the model's `predicted`
+    /// against what the kernel did.
+    fn judge(&mut self, what: String, predicted: &Outcome, kernel: &Kernel) {
+        self.connections += 1;
+        let n = self.connections;
+        let agree = match (predicted.via, predicted.addr, kernel) {
+            (Via::Dropped, _, k) => *k == Kernel::Silent,
+            (Via::NotScheduled, None, Kernel::Reset) => true,
+            (_, Some(p), Kernel::To(k)) => p == *k,
+            (_, None, Kernel::Refused) => {
+                self.refused += 1;
+                true
+            }
+            _ => false,
+        };
+        if agree {
+            self.matched += 1;
+        } else {
+            self.mismatches.push(format!(
+                "#{n} {what}: model {:?} ({:?}), kernel {kernel:?}, after [{}]",
+                predicted.addr,
+                predicted.via,
+                self.recent_steps()
+            ));
+        }
+    }
+
+    /// One more request on every held connection (a TCP segment without
+    /// SYN): answered on the connection, dropped, or reset, as the model
+    /// says. Reset connections are gone on both sides and let go.
+    fn resend_held(&mut self) {
+        let mut i = 0;
+        while i < self.held.len() {
+            let pkt = self.held[i].packet;
+            let predicted = self.sim.flow_packet(&pkt);
+            let kernel = Kernel::of(self.held[i].client.ask());
+            self.judge(
+                format!("held {} -> {} (no SYN)", pkt.src, pkt.dst),
+                &predicted,
+                &kernel,
+            );
+            if kernel == Kernel::Reset {
+                self.held.remove(i);
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    /// One UDP datagram from `sock` to `dst` (every datagram may open a
+    /// connection); the answer names the destination.
+    fn datagram(&mut self, sock: &UdpSocket, dst: SocketAddr) {
+        let me = sock
+            .local_addr()
+            .unwrap_or_else(|e| panic!("{}: UDP socket: {e}", self.name));
+        let predicted = self
+            .sim
+            .connect_packet(&Packet::new(Protocol::Udp, me, dst));
+        let kernel = Kernel::of(udp_ask(sock, dst));
+        self.judge(format!("UDP {me} -> {dst}"), &predicted, &kernel);
     }
 
     /// Close held connection `i` (client first): it turns inactive.
@@ -1083,4 +1211,101 @@ fn least_connection_schedulers_match_the_model_with_held_connections() {
     cases.push(locality(Scheduler::Lblc, 8));
     cases.push(locality(Scheduler::Lblcr, 9));
     run_cases("lc/wlc/sed/nq/fo/ovf/lblc/lblcr", "slc", 4, 128, cases);
+}
+
+// ----- destinations removed under live flows -------------------------------------
+
+/// `rr` services (TCP and UDP) with live flows when a destination is
+/// removed, under `net.ipv4.vs.expire_nodest_conn` = `value`: every later
+/// packet of those flows (held TCP connections sending again, UDP flows
+/// sending again) and every new connection goes where the model says:
+/// dropped (0), or reset / scheduled anew, moving the round-robin position
+/// (1).
+fn removed_under_flows(h: &mut Handle, src: &mut Sources, value: bool) -> Vec<Summary> {
+    let params = KernelParams::new().with_expire_nodest_conn(value);
+    let v = u16::from(value);
+    let tcp = Service::new(ServiceKey::tcp(vip(1501 + v))).with_scheduler(Scheduler::Rr);
+    let mut s = Scenario::with_params(
+        h,
+        format!("rr TCP, expire_nodest_conn={v}"),
+        &tcp,
+        false,
+        params.clone(),
+    );
+    for i in 1..=3 {
+        s.add(Destination::new(be(i)));
+    }
+    for _ in 0..6 {
+        s.connect(src.any(), vip(1501 + v), true);
+    }
+    s.remove(be(2));
+    s.resend_held();
+    for _ in 0..7 {
+        s.connect(src.any(), vip(1501 + v), false);
+    }
+    s.resend_held();
+    let mut out = vec![s.finish()];
+
+    let udp = Service::new(ServiceKey::udp(vip(1601 + v))).with_scheduler(Scheduler::Rr);
+    let mut s = Scenario::with_params(
+        h,
+        format!("rr UDP, expire_nodest_conn={v}"),
+        &udp,
+        false,
+        params,
+    );
+    for i in 1..=3 {
+        s.add(Destination::new(be(i)));
+    }
+    let flows: Vec<UdpSocket> = (0..6)
+        .map(|k| udp_client(1 + k + 10 * u32::from(v)))
+        .collect();
+    for f in &flows {
+        s.datagram(f, vip(1601 + v));
+    }
+    s.remove(be(2));
+    for _ in 0..2 {
+        for f in &flows {
+            s.datagram(f, vip(1601 + v));
+        }
+    }
+    let fresh: Vec<UdpSocket> = (0..5)
+        .map(|k| udp_client(40 + k + 10 * u32::from(v)))
+        .collect();
+    for f in &fresh {
+        s.datagram(f, vip(1601 + v));
+    }
+    for f in &flows {
+        s.datagram(f, vip(1601 + v));
+    }
+    out.push(s.finish());
+    out
+}
+
+/// A destination removed under live UDP and TCP flows, with
+/// `expire_nodest_conn` 0 (the default: later packets of those flows are
+/// dropped) and 1 (kube-proxy's setting: the connection expires; a UDP
+/// datagram is scheduled anew, a TCP segment without SYN is reset by the
+/// director), each packet's fate as the model predicts.
+#[test]
+fn removed_destination_under_live_flows_matches_expire_nodest_conn() {
+    require_ipvs_kernel();
+    const T: &str = "expire_nodest_conn";
+    mark(T, "start");
+    let lab = Lab::new("snd", 3, 64);
+    start_udp_backends(&lab.backends, 3);
+    mark(T, "topology up");
+    let mut summaries = Vec::new();
+    for value in [false, true] {
+        sysctls(
+            &lab.director,
+            &[(
+                "net.ipv4.vs.expire_nodest_conn",
+                if value { "1" } else { "0" },
+            )],
+        );
+        summaries.extend(lab.drive(move |h| removed_under_flows(h, &mut Sources::new(64), value)));
+    }
+    mark(T, "traffic done");
+    report(T, &summaries);
 }

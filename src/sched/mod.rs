@@ -94,9 +94,10 @@
 //! - Connection timeouts: connections live until [`Simulation::close`];
 //!   templates and the lblc/lblcr caches do expire with
 //!   [`Simulation::advance`].
-//! - Connection reuse sysctls (`conn_reuse_mode`, `expire_nodest_conn`):
-//!   a packet matching an open connection goes to that connection's
-//!   destination, even if the destination was removed.
+//! - `conn_reuse_mode`: a connection-opening packet matching an open
+//!   connection in TIME_WAIT goes to that connection's destination (the
+//!   kernel may schedule it anew). A removed destination's connections
+//!   follow `expire_nodest_conn` ([`KernelParams::expire_nodest_conn`]).
 //! - "Inverse" packets (ICMP errors scheduled by their embedded header)
 //!   and persistence engines (`sip`).
 //! - Removed destinations stay in the trash for ever (the kernel frees an
@@ -174,6 +175,17 @@ pub struct KernelParams {
     /// `net.ipv4.vs.expire_quiescent_template` (default off): a template
     /// whose destination has weight 0 is not reused.
     pub expire_quiescent_template: bool,
+    /// `net.ipv4.vs.expire_nodest_conn` (default off; kube-proxy turns it
+    /// on). A packet of an open connection whose destination was removed
+    /// is dropped when off. When on, the connection is expired at once and
+    /// the packet is scheduled anew if it may start a connection (any UDP
+    /// datagram, a TCP SYN, an SCTP INIT), or passed on unscheduled
+    /// otherwise (a TCP segment without SYN reaches the director's own
+    /// stack, which answers with a reset). Also when on, a TCP SYN or SCTP
+    /// INIT that matches an open connection to a destination of weight 0
+    /// expires that connection and is scheduled anew. (As the kernel does
+    /// with `net.ipv4.vs.conntrack` off, its default.)
+    pub expire_nodest_conn: bool,
     /// Seed of the random source injected into `twos`.
     pub rng_seed: u64,
     /// Model the connection accounting of kernels before the July 2026
@@ -198,6 +210,7 @@ impl Default for KernelParams {
             lblc_expiration_ms: DEFAULT_EXPIRATION_MS,
             lblcr_expiration_ms: DEFAULT_EXPIRATION_MS,
             expire_quiescent_template: false,
+            expire_nodest_conn: false,
             rng_seed: 0,
             legacy_conn_accounting: false,
         }
@@ -237,6 +250,12 @@ impl KernelParams {
     /// Set `expire_quiescent_template`.
     pub fn with_expire_quiescent_template(mut self, on: bool) -> Self {
         self.expire_quiescent_template = on;
+        self
+    }
+
+    /// Set `expire_nodest_conn`.
+    pub fn with_expire_nodest_conn(mut self, on: bool) -> Self {
+        self.expire_nodest_conn = on;
         self
     }
 

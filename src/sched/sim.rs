@@ -37,11 +37,16 @@ pub enum Via {
     Template,
     /// The packet belongs to an open connection; nothing was scheduled.
     Existing,
+    /// The packet belongs to an open connection whose destination was
+    /// removed, and `expire_nodest_conn` is off: the kernel drops it
+    /// ([`KernelParams::expire_nodest_conn`]).
+    Dropped,
     /// The scheduler found no destination (the kernel drops the packet or
     /// bypasses the cache).
     NoDestination,
     /// The packet is not scheduled at all: its port differs from a
-    /// non-persistent service's port (port-zero services need persistence).
+    /// non-persistent service's port (port-zero services need persistence),
+    /// or it cannot start a connection ([`Simulation::flow_packet`]).
     NotScheduled,
 }
 
@@ -74,6 +79,23 @@ struct Conn {
     dest: DestId,
     active: bool,
     template: Option<u64>,
+}
+
+/// What `ip_vs_in()` does with a packet that matches an open connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Match {
+    /// Forward it on the connection.
+    Use,
+    /// Drop it (its destination was removed, `expire_nodest_conn` off).
+    Drop,
+    /// Expire the connection; the packet then goes on as if it had none.
+    Expire,
+}
+
+/// Whether only a connection-opening packet (TCP SYN, SCTP INIT) can be
+/// scheduled for `protocol` (`is_new_conn()`); any UDP datagram can.
+fn needs_opening(protocol: Protocol) -> bool {
+    matches!(protocol, Protocol::Tcp | Protocol::Sctp)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -423,15 +445,21 @@ impl Simulation {
 
     /// Where a new connection from `pkt` would go now, without changing
     /// anything: an open connection's destination, a valid template's
-    /// destination, or the scheduler's pick on a copy of its state.
+    /// destination, or the scheduler's pick on a copy of its state
+    /// (`None` also when the packet would be dropped, see
+    /// [`Via::Dropped`]).
     pub fn peek(&self, pkt: &Packet) -> Option<DestId> {
         let key = ConnKey {
             protocol: pkt.protocol,
             src: pkt.src,
             dst: pkt.dst,
         };
-        if let Some(c) = self.conns.get(&key).and_then(|id| self.conn_store.get(id)) {
-            return Some(c.dest);
+        if let Some((id, c)) = self.open_conn(&key) {
+            match self.classify(id, needs_opening(pkt.protocol)) {
+                Match::Use => return Some(c.dest),
+                Match::Drop => return None,
+                Match::Expire => {}
+            }
         }
         if let Some(p) = self.spec.persistence {
             let tk = self.template_key(pkt, &p);
@@ -463,23 +491,21 @@ impl Simulation {
         self.connect_packet(&pkt)
     }
 
-    /// Feed the first packet of a connection: reuse an open connection, a
-    /// persistence template, or call the scheduler; then bind the new
-    /// connection (TCP/SCTP active, others inactive), which may set
-    /// OVERLOAD. One-packet UDP datagrams are bound and released at once.
+    /// Feed the first packet of a connection (a TCP SYN, an SCTP INIT, any
+    /// UDP datagram): reuse an open connection, a persistence template, or
+    /// call the scheduler; then bind the new connection (TCP/SCTP active,
+    /// others inactive), which may set OVERLOAD. One-packet UDP datagrams
+    /// are bound and released at once. A packet of an open connection whose
+    /// destination was removed is dropped or scheduled anew, as
+    /// [`KernelParams::expire_nodest_conn`] says.
     pub fn connect_packet(&mut self, pkt: &Packet) -> Outcome {
         let key = ConnKey {
             protocol: pkt.protocol,
             src: pkt.src,
             dst: pkt.dst,
         };
-        if let Some(c) = self.conns.get(&key).and_then(|id| self.conn_store.get(id)) {
-            return Outcome {
-                dest: Some(c.dest),
-                addr: self.addr_of(c.dest),
-                via: Via::Existing,
-                conn: self.conns.get(&key).copied().map(ConnId),
-            };
+        if let Some(o) = self.on_open_conn(&key, needs_opening(pkt.protocol)) {
+            return o;
         }
         let (dest, via, template) = if let Some(p) = self.spec.persistence {
             match self.sched_persist(pkt, &p) {
@@ -532,6 +558,69 @@ impl Simulation {
             addr: self.addr_of(dest),
             via,
             conn,
+        }
+    }
+
+    /// A packet that does not open a connection: a TCP segment without
+    /// SYN, an SCTP chunk other than INIT (for UDP and other protocols
+    /// this is [`Simulation::connect_packet`]: any datagram may start a
+    /// connection). It follows an open connection, is dropped, or expires
+    /// the connection, as [`Simulation::connect_packet`] says; it is never
+    /// scheduled ([`Via::NotScheduled`]: the director's own stack gets it).
+    pub fn flow_packet(&mut self, pkt: &Packet) -> Outcome {
+        if !needs_opening(pkt.protocol) {
+            return self.connect_packet(pkt);
+        }
+        let key = ConnKey {
+            protocol: pkt.protocol,
+            src: pkt.src,
+            dst: pkt.dst,
+        };
+        self.on_open_conn(&key, false)
+            .unwrap_or_else(|| self.none(Via::NotScheduled))
+    }
+
+    fn open_conn(&self, key: &ConnKey) -> Option<(u64, &Conn)> {
+        let id = *self.conns.get(key)?;
+        self.conn_store.get(&id).map(|c| (id, c))
+    }
+
+    /// `ip_vs_in()` on a packet matching open connection `id`; `opening`:
+    /// the packet is a TCP SYN or SCTP INIT.
+    fn classify(&self, id: u64, opening: bool) -> Match {
+        let Some(d) = self.conn_store.get(&id).and_then(|c| self.svc.dest(c.dest)) else {
+            return Match::Use;
+        };
+        let expire = self.params.expire_nodest_conn;
+        if expire && opening && d.weight == 0 {
+            Match::Expire
+        } else if d.available {
+            Match::Use
+        } else if expire {
+            Match::Expire
+        } else {
+            Match::Drop
+        }
+    }
+
+    /// The outcome of a packet matching an open connection, or `None` if
+    /// none matches (or it was just expired): the packet goes on unmatched.
+    fn on_open_conn(&mut self, key: &ConnKey, opening: bool) -> Option<Outcome> {
+        let (id, c) = self.open_conn(key)?;
+        let outcome = |via| Outcome {
+            dest: Some(c.dest),
+            addr: self.addr_of(c.dest),
+            via,
+            conn: Some(ConnId(id)),
+        };
+        match self.classify(id, opening) {
+            Match::Use => Some(outcome(Via::Existing)),
+            Match::Drop => Some(outcome(Via::Dropped)),
+            Match::Expire => {
+                // `ip_vs_conn_expire_now()`: unbound and released.
+                let _ = self.close(ConnId(id));
+                None
+            }
         }
     }
 

@@ -606,8 +606,10 @@ fn trash_revives_same_object_with_counters() {
         Simulation::from_service(&svc(Scheduler::Rr), [(a, 1)]).unwrap_or_else(|e| panic!("{e}"));
     let o = sim.connect(client(1));
     let id = sim.remove_destination(a).unwrap_or_else(|e| panic!("{e}"));
-    // The open connection still maps to the removed destination.
-    assert_eq!(sim.connect(client(1)).addr, Some(a));
+    // The open connection still maps to the removed destination (its
+    // packets are dropped: expire_nodest_conn is off).
+    let again = sim.connect(client(1));
+    assert_eq!((again.addr, again.via), (Some(a), Via::Dropped));
     assert_eq!(sim.connect(client(2)).via, Via::NoDestination);
     let id2 = sim
         .add_destination(Destination::new(a).with_weight(3))
@@ -851,4 +853,95 @@ fn from_table_keeps_kernel_order_and_counters() {
         crate::Error::from(Error::DestinationExists(a)).kind(),
         crate::ErrorKind::DestinationExists
     );
+}
+
+/// A packet of a connection whose destination was removed: dropped with
+/// `expire_nodest_conn` off; with it on, the connection expires and the
+/// packet is scheduled anew (UDP, TCP SYN) or passed on unscheduled (TCP
+/// without SYN). With it on, a SYN matching a connection to a weight-0
+/// destination is scheduled anew too.
+#[test]
+fn removed_destination_follows_expire_nodest_conn() {
+    let vip = |port| SocketAddr::new(ip(192, 0, 2, 1), port);
+    for expire in [false, true] {
+        let params = KernelParams::new().with_expire_nodest_conn(expire);
+        let build = |key: ServiceKey, port| {
+            let svc = Service::new(key).with_scheduler(Scheduler::Rr);
+            let mut sim =
+                Simulation::with_params(&svc, params.clone()).unwrap_or_else(|e| panic!("{e}"));
+            for d in [sa(1, port), sa(2, port)] {
+                sim.add_destination(Destination::new(d))
+                    .unwrap_or_else(|e| panic!("{e}"));
+            }
+            sim
+        };
+        let other = |x: SocketAddr| {
+            if x.ip() == sa(1, 0).ip() {
+                sa(2, x.port())
+            } else {
+                sa(1, x.port())
+            }
+        };
+
+        // UDP: every datagram may open a connection.
+        let mut sim = build(ServiceKey::udp(vip(53)), 53);
+        let first = sim
+            .connect(client(1))
+            .addr
+            .unwrap_or_else(|| panic!("scheduled"));
+        sim.remove_destination(first)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let again = sim.connect(client(1));
+        if expire {
+            assert_eq!(
+                (again.via, again.addr),
+                (Via::Scheduled, Some(other(first)))
+            );
+            assert_eq!(sim.destination(first).map(|d| d.inactive_conns()), Some(0));
+            assert_eq!(sim.connections(), 1);
+        } else {
+            assert_eq!((again.via, again.addr), (Via::Dropped, Some(first)));
+            assert_eq!(sim.dest_for(client(1)), None);
+            assert_eq!(sim.destination(first).map(|d| d.inactive_conns()), Some(1));
+        }
+
+        // TCP: a segment without SYN is never scheduled.
+        let mut sim = build(ServiceKey::tcp(vip(80)), 80);
+        let syn = sim.packet_from(client(1));
+        let first = sim
+            .connect_packet(&syn)
+            .addr
+            .unwrap_or_else(|| panic!("scheduled"));
+        assert_eq!(sim.flow_packet(&syn).via, Via::Existing);
+        sim.remove_destination(first)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let seg = sim.flow_packet(&syn);
+        if expire {
+            assert_eq!((seg.via, seg.addr), (Via::NotScheduled, None));
+            assert_eq!(sim.connections(), 0);
+            assert_eq!(sim.destination(first).map(|d| d.active_conns()), Some(0));
+            // The rr cursor did not move: the next SYN goes where it would have.
+            assert_eq!(sim.connect(client(2)).addr, Some(other(first)));
+        } else {
+            assert_eq!(seg.via, Via::Dropped);
+            assert_eq!(sim.connections(), 1);
+        }
+
+        // TCP SYN reusing a connection to a weight-0 destination.
+        let mut sim = build(ServiceKey::tcp(vip(80)), 80);
+        let first = sim
+            .connect_packet(&syn)
+            .addr
+            .unwrap_or_else(|| panic!("scheduled"));
+        sim.set_weight(first, 0).unwrap_or_else(|e| panic!("{e}"));
+        let again = sim.connect_packet(&syn);
+        if expire {
+            assert_eq!(
+                (again.via, again.addr),
+                (Via::Scheduled, Some(other(first)))
+            );
+        } else {
+            assert_eq!((again.via, again.addr), (Via::Existing, Some(first)));
+        }
+    }
 }
