@@ -3,7 +3,7 @@
 //! Run with `cargo bench --bench sched`. Each scheduler gets a service of
 //! `DESTS` destinations with mixed weights and some connection counts, and
 //! is asked to schedule a rotating set of pre-built client packets. Only the
-//! scheduler call is timed (`Scheduler::schedule`, as the kernel calls it):
+//! scheduler call is timed (`SchedulerModel::schedule`, as the kernel calls it):
 //! no connection is bound.
 //!
 //! Rates are picks per second of *on-CPU time* of the benchmark thread
@@ -16,9 +16,8 @@ use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use lvs::sched::{
-    DestSpec, Packet, Protocol, SchedFlags, Scheduler, SchedulerKind, ServiceSpec, Simulation,
-};
+use lvs::sched::{MODELLED_SCHEDULERS, Packet, SchedulerModel, Simulation};
+use lvs::{Destination, HashFlags, Protocol, Scheduler, Service, ServiceKey};
 
 const DESTS: u8 = 10;
 const CLIENTS: u32 = 4096;
@@ -27,16 +26,17 @@ const ROUND: Duration = Duration::from_millis(100);
 /// Rounds per scheduler; the table shows the median round.
 const ROUNDS: usize = 9;
 
-fn service(kind: SchedulerKind, flags: SchedFlags) -> Simulation {
-    let spec = ServiceSpec::new(kind).with_flags(flags);
-    let mut sim = match Simulation::new(spec) {
+fn service(scheduler: Scheduler) -> Simulation {
+    let vip = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)), 80);
+    let spec = Service::new(ServiceKey::tcp(vip)).with_scheduler(scheduler);
+    let mut sim = match Simulation::new(&spec) {
         Ok(s) => s,
         Err(e) => panic!("{e}"),
     };
     for i in 0..DESTS {
         let addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, i + 1)), 80);
         let weight = u32::from(i % 4) + 1;
-        if let Err(e) = sim.add_destination(DestSpec::new(addr, weight)) {
+        if let Err(e) = sim.add_destination(Destination::new(addr).with_weight(weight)) {
             panic!("{e}");
         }
         if let Err(e) = sim.set_conn_counts(addr, i32::from(i) * 3, i32::from(i) * 7, 0) {
@@ -70,7 +70,7 @@ fn cpu_ns() -> Option<u64> {
 
 /// (picks per CPU second, picks per wall second) of one timed round.
 fn round(
-    sched: &mut impl Scheduler,
+    sched: &mut impl SchedulerModel,
     svc: &lvs::sched::ServiceState,
     pkts: &[Packet],
 ) -> (f64, f64) {
@@ -120,25 +120,21 @@ fn measure(sim: &Simulation, pkts: &[Packet]) -> (f64, f64) {
 
 fn main() {
     let pkts = packets();
-    let mut rows: Vec<(String, SchedulerKind, SchedFlags)> = SchedulerKind::ALL
+    let port = HashFlags {
+        fallback: false,
+        port: true,
+    };
+    let mut rows: Vec<(String, Scheduler)> = MODELLED_SCHEDULERS
         .iter()
-        .map(|&k| (k.name().to_owned(), k, SchedFlags::new()))
+        .map(|k| (k.name().to_owned(), k.clone()))
         .collect();
-    rows.push((
-        "sh (port)".into(),
-        SchedulerKind::Sh,
-        SchedFlags::new().with_port(true),
-    ));
-    rows.push((
-        "mh (port)".into(),
-        SchedulerKind::Mh,
-        SchedFlags::new().with_port(true),
-    ));
+    rows.push(("sh (port)".into(), Scheduler::Sh(port)));
+    rows.push(("mh (port)".into(), Scheduler::Mh(port)));
     println!("{DESTS} destinations, {CLIENTS} rotating clients, one core");
     println!("| scheduler | Mpicks/s (CPU time) | ns/pick (CPU time) | Mpicks/s (wall) |");
     println!("|---|---:|---:|---:|");
-    for (name, kind, flags) in rows {
-        let sim = service(kind, flags);
+    for (name, scheduler) in rows {
+        let sim = service(scheduler);
         let (cpu, wall) = measure(&sim, &pkts);
         println!(
             "| {name} | {:.1} | {:.1} | {:.1} |",

@@ -11,12 +11,12 @@
 
 mod support;
 
-use std::io::{self, BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::io;
+use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::{self, JoinHandle, sleep};
+use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use lvs::reconcile::*;
@@ -82,8 +82,8 @@ impl Lab {
     }
 
     /// Open a connection to the VIP from the client namespace.
-    fn connect(&self) -> io::Result<Conn> {
-        self.client.run(|| Conn::open(sa(VIP)))
+    fn connect(&self) -> io::Result<TcpClient> {
+        self.client.run(|| TcpClient::open(sa(VIP), IO_TIMEOUT))
     }
 }
 
@@ -104,109 +104,9 @@ fn lines(r: &Report) -> Vec<String> {
     r.plan.changes().iter().map(|c| c.to_string()).collect()
 }
 
-/// Poll `f` every 100 ms until it is true or `limit` passes.
-fn wait_for(limit: Duration, what: &str, mut f: impl FnMut() -> bool) {
-    let t = Instant::now();
-    while !f() {
-        assert!(
-            t.elapsed() < limit,
-            "timed out after {limit:?} waiting for {what}"
-        );
-        sleep(Duration::from_millis(100));
-    }
-}
-
-// ----- backends and clients --------------------------------------------------
-
-/// A line server: answers each line with its own address, any number of
-/// lines per connection.
-struct Server {
-    stop: Arc<AtomicBool>,
-    thread: JoinHandle<()>,
-}
-
-impl Server {
-    fn start(ns: &Netns, addr: SocketAddr) -> Server {
-        let listener = ns
-            .run(move || TcpListener::bind(addr))
-            .unwrap_or_else(|e| panic!("listen on {addr}: {e}"));
-        listener.set_nonblocking(true).expect("nonblocking");
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        let thread = thread::spawn(move || {
-            while !flag.load(Ordering::SeqCst) {
-                match listener.accept() {
-                    Ok((s, _)) => {
-                        thread::spawn(move || serve(s, addr));
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                        sleep(Duration::from_millis(5));
-                    }
-                    Err(e) => panic!("accept on {addr}: {e}"),
-                }
-            }
-            // Dropping the listener: new connections are refused from now on.
-        });
-        Server { stop, thread }
-    }
-
-    fn stop(self) {
-        self.stop.store(true, Ordering::SeqCst);
-        self.thread.join().expect("server thread");
-    }
-}
-
-fn serve(s: TcpStream, me: SocketAddr) {
-    let _ = s.set_nonblocking(false);
-    let Ok(r) = s.try_clone() else { return };
-    let mut r = BufReader::new(r);
-    let mut w = s;
-    let mut line = String::new();
-    loop {
-        line.clear();
-        match r.read_line(&mut line) {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {
-                if writeln!(w, "{me}").is_err() {
-                    return;
-                }
-            }
-        }
-    }
-}
-
-/// A client connection; `ask` returns the backend that answered.
-struct Conn {
-    r: BufReader<TcpStream>,
-    w: TcpStream,
-}
-
-impl Conn {
-    fn open(to: SocketAddr) -> io::Result<Conn> {
-        let s = TcpStream::connect_timeout(&to, IO_TIMEOUT)?;
-        s.set_read_timeout(Some(IO_TIMEOUT))?;
-        s.set_write_timeout(Some(IO_TIMEOUT))?;
-        Ok(Conn {
-            r: BufReader::new(s.try_clone()?),
-            w: s,
-        })
-    }
-
-    fn ask(&mut self) -> io::Result<SocketAddr> {
-        self.w.write_all(b"ping\n")?;
-        let mut line = String::new();
-        if self.r.read_line(&mut line)? == 0 {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "closed"));
-        }
-        line.trim()
-            .parse()
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{line:?}: {e}")))
-    }
-}
-
 /// One request on a fresh connection, closed afterwards (client closes first).
 fn one_shot(to: SocketAddr) -> io::Result<SocketAddr> {
-    Conn::open(to)?.ask()
+    TcpClient::open(to, IO_TIMEOUT)?.ask()
 }
 
 // ----- tests -------------------------------------------------------------------
@@ -221,8 +121,8 @@ fn draining_keeps_long_lived_connections_and_removes_the_backend_once_closed() {
     let lab = Lab::new("dr", 2);
     let (a, b) = (Lab::backend(1), Lab::backend(2));
     let servers = [
-        Server::start(&lab.backends, a),
-        Server::start(&lab.backends, b),
+        TcpBackend::start(&lab.backends, a, Answer::LocalAddr),
+        TcpBackend::start(&lab.backends, b, Answer::LocalAddr),
     ];
     lab.director.ipvsadm("-A -t 10.50.0.1:443 -s wlc");
     lab.director
@@ -232,7 +132,7 @@ fn draining_keeps_long_lived_connections_and_removes_the_backend_once_closed() {
     ok(r.reconcile(&desired(&[a, b])));
 
     // Four long-lived connections; rr puts two on each backend.
-    let mut conns: Vec<(Conn, SocketAddr)> = (0..4)
+    let mut conns: Vec<(TcpClient, SocketAddr)> = (0..4)
         .map(|_| {
             let mut c = lab.connect().expect("connect");
             let to = c.ask().expect("first request");
@@ -335,9 +235,9 @@ fn rolling_replacement_of_every_backend_fails_no_request() {
     let lab = Lab::new("rr", 6);
     let old: Vec<SocketAddr> = (1..=3).map(Lab::backend).collect();
     let new: Vec<SocketAddr> = (4..=6).map(Lab::backend).collect();
-    let mut servers: Vec<Option<Server>> = old
+    let mut servers: Vec<Option<TcpBackend>> = old
         .iter()
-        .map(|a| Some(Server::start(&lab.backends, *a)))
+        .map(|a| Some(TcpBackend::start(&lab.backends, *a, Answer::LocalAddr)))
         .collect();
     let policy = Policy::new(Scope::services([vip_key()]))
         .with_drain(DrainPolicy::default().with_timeout(Some(Duration::from_secs(3))));
@@ -366,11 +266,11 @@ fn rolling_replacement_of_every_backend_fails_no_request() {
         })
     };
     let served = || log.lock().unwrap_or_else(|p| p.into_inner()).0.len();
-    wait_for(Duration::from_secs(30), "first requests", || served() >= 10);
+    wait_until("first requests", Duration::from_secs(30), || served() >= 10);
 
     let mut new_servers = Vec::new();
     for i in 0..3 {
-        new_servers.push(Server::start(&lab.backends, new[i]));
+        new_servers.push(TcpBackend::start(&lab.backends, new[i], Answer::LocalAddr));
         current.retain(|a| *a != old[i]);
         current.push(new[i]);
         let rep = ok(r.reconcile(&desired(&current)));
@@ -386,9 +286,9 @@ fn rolling_replacement_of_every_backend_fails_no_request() {
             ok(r.reconcile(&desired(&current)));
         }
         let before = served();
-        wait_for(
-            Duration::from_secs(30),
+        wait_until(
             "requests after the removal",
+            Duration::from_secs(30),
             || served() >= before + 5,
         );
         if let Some(s) = servers[i].take() {
@@ -396,7 +296,7 @@ fn rolling_replacement_of_every_backend_fails_no_request() {
         }
     }
     let before = served();
-    wait_for(Duration::from_secs(30), "requests at the end", || {
+    wait_until("requests at the end", Duration::from_secs(30), || {
         served() >= before + 20
     });
     stop.store(true, Ordering::SeqCst);
@@ -482,8 +382,8 @@ fn killed_reconciler_drain_completes_after_restart() {
     let lab = Lab::new("kr", 2);
     let (a, b) = (Lab::backend(1), Lab::backend(2));
     let servers = [
-        Server::start(&lab.backends, a),
-        Server::start(&lab.backends, b),
+        TcpBackend::start(&lab.backends, a, Answer::LocalAddr),
+        TcpBackend::start(&lab.backends, b, Answer::LocalAddr),
     ];
     lab.director.ipvsadm("-A -t 10.50.0.1:443 -s rr");
     ok(lab
@@ -502,7 +402,7 @@ fn killed_reconciler_drain_completes_after_restart() {
 
     // First reconciler: starts the drain (long timeout), then is killed.
     let mut first = spawn_child(&lab, &[b], 600);
-    wait_for(Duration::from_secs(60), "the drain to start", || {
+    wait_until("the drain to start", Duration::from_secs(60), || {
         lab.dest_state(a).map(|s| s.0) == Some(0)
     });
     first.kill().expect("SIGKILL");
@@ -518,7 +418,7 @@ fn killed_reconciler_drain_completes_after_restart() {
     sleep(Duration::from_secs(1));
     assert_eq!(lab.dest_state(a).map(|s| s.0), Some(0), "removed too early");
     assert_eq!(on_a.ask().expect("connection during the drain"), a);
-    wait_for(Duration::from_secs(60), "the drain to complete", || {
+    wait_until("the drain to complete", Duration::from_secs(60), || {
         lab.dest_state(a).is_none()
     });
     let took = started.elapsed();

@@ -12,7 +12,7 @@
 //! The client namespace holds hundreds of source addresses; every
 //! connection binds one (and, where the port flag matters, a chosen source
 //! port) before it connects. One server in the backend namespace listens on
-//! all backend addresses and answers each connection with the address it
+//! all backend addresses and answers each request with the address it
 //! was accepted on, i.e. the destination IPVS chose. The model sees the
 //! same sequence of connections (client address and port, packet
 //! destination), the same destination add order and the same edits.
@@ -46,18 +46,15 @@
 mod support;
 
 use std::fmt;
-use std::io::{self, Read, Write};
+use std::io;
 use std::mem::ManuallyDrop;
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::sync::mpsc;
-use std::thread;
+use std::net::{Ipv4Addr, SocketAddr, TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
 
-use lvs::sched::{
-    ConnId, DestSpec, Family, Packet, Protocol as SimProtocol, SchedFlags, SchedulerKind,
-    ServiceSpec, Simulation,
+use lvs::sched::{ConnId, KernelParams, MODELLED_SCHEDULERS, Outcome, Packet, Simulation, Via};
+use lvs::{
+    AddressFamily, Destination, Handle, HashFlags, Protocol, Scheduler, Service, ServiceKey,
 };
-use lvs::{AddressFamily, Destination, Handle, HashFlags, Scheduler, Service, ServiceKey};
 use support::*;
 
 /// Connect, read and write timeout of client sockets (the guest is slow).
@@ -101,14 +98,6 @@ fn marked_vip(mark: u32, k: u8, port: u16) -> SocketAddr {
     SocketAddr::from((Ipv4Addr::new(o[0], o[1], o[2], k), port))
 }
 
-/// Log a step with the time since the process started (shown with
-/// `--nocapture`, or for a failing test).
-fn mark(test: &str, what: &str) {
-    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
-    let t0 = *START.get_or_init(Instant::now);
-    eprintln!("[{:7.2}s] {test}: {what}", t0.elapsed().as_secs_f64());
-}
-
 // ----- topology ---------------------------------------------------------------
 //
 // Under QEMU without KVM every process costs about a second: one `ip
@@ -116,16 +105,12 @@ fn mark(test: &str, what: &str) {
 // addresses and routes, one `tc -batch` marks packets; sysctls are written
 // from a thread inside the namespace.
 
-fn lines(v: &[&str]) -> Vec<String> {
-    v.iter().map(|s| s.to_string()).collect()
-}
-
 /// Client, director and backend namespaces wired for IPVS NAT (see the
 /// module documentation), with the backend server running.
 struct Lab {
     client: ManuallyDrop<Netns>,
     director: ManuallyDrop<Netns>,
-    _backends: ManuallyDrop<Netns>,
+    backends: ManuallyDrop<Netns>,
     _ns: Namespaces,
 }
 
@@ -204,11 +189,15 @@ impl Lab {
             "route add default via 10.60.0.1".into(),
         ]);
         batch("ip", Some(&backends_ns), &bcmds);
-        start_server(&backends_ns);
+        TcpBackend::start(
+            &backends_ns,
+            SocketAddr::from((Ipv4Addr::UNSPECIFIED, BACKEND_PORT)),
+            Answer::LocalAddr,
+        );
         Lab {
             client,
             director,
-            _backends: backends_ns,
+            backends: backends_ns,
             _ns: group,
         }
     }
@@ -225,44 +214,7 @@ impl Lab {
     }
 }
 
-// ----- server and client ------------------------------------------------------
-
-/// One server for every backend address: each connection is answered with
-/// the address it was accepted on (the destination IPVS chose), then held
-/// open until the client closes.
-fn start_server(ns: &Netns) {
-    let (tx, rx) = mpsc::channel();
-    ns.spawn(move || {
-        let l = match TcpListener::bind(("0.0.0.0", BACKEND_PORT)) {
-            Ok(l) => l,
-            Err(e) => {
-                let _ = tx.send(Err(e));
-                return;
-            }
-        };
-        let _ = tx.send(Ok(()));
-        for c in l.incoming().flatten() {
-            let _ = thread::Builder::new()
-                .stack_size(64 * 1024)
-                .spawn(move || serve(c));
-        }
-    });
-    rx.recv()
-        .expect("server thread")
-        .unwrap_or_else(|e| panic!("listen on port {BACKEND_PORT} in {}: {e}", ns.name));
-}
-
-fn serve(mut s: TcpStream) {
-    let Ok(me) = s.local_addr() else { return };
-    if s.write_all(format!("{me}\n").as_bytes()).is_err() {
-        return;
-    }
-    // Hold the connection until the client closes it (then close too, so
-    // that IPVS moves it to TIME_WAIT rather than CLOSE_WAIT).
-    let _ = s.set_read_timeout(Some(Duration::from_secs(900)));
-    let mut buf = [0u8; 64];
-    while matches!(s.read(&mut buf), Ok(n) if n > 0) {}
-}
+// ----- client ------------------------------------------------------------------
 
 /// A TCP socket bound to `src` (port 0: the kernel picks one now), and the
 /// address it got.
@@ -283,24 +235,47 @@ fn bound_socket(src: SocketAddr) -> io::Result<(TcpStream, SocketAddr)> {
     Ok((s, me))
 }
 
-/// The backend's answer: the destination address it was reached on.
-fn read_name(s: &mut TcpStream) -> io::Result<SocketAddr> {
-    let mut got = Vec::new();
-    let mut buf = [0u8; 64];
-    while !got.contains(&b'\n') {
-        let n = s.read(&mut buf)?;
-        if n == 0 {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "no answer"));
-        }
-        got.extend_from_slice(&buf[..n]);
-    }
-    let line = String::from_utf8_lossy(&got);
+/// How long a UDP client waits for an answer before it counts the
+/// datagram as dropped (answers take milliseconds, even in the guest).
+const UDP_WAIT: Duration = Duration::from_secs(3);
+
+/// A UDP client socket on client address `i`.
+fn udp_client(i: u32) -> UdpSocket {
+    let s = UdpSocket::bind((client_ip(i), 0))
+        .unwrap_or_else(|e| panic!("UDP socket on {}: {e}", client_ip(i)));
+    s.set_read_timeout(Some(UDP_WAIT))
+        .unwrap_or_else(|e| panic!("UDP timeout: {e}"));
+    s
+}
+
+/// One datagram to `to`: the address the answer names.
+fn udp_ask(sock: &UdpSocket, to: SocketAddr) -> io::Result<SocketAddr> {
+    sock.send_to(b"ping\n", to)?;
+    let mut buf = [0u8; 128];
+    let n = sock.recv(&mut buf)?;
+    let line = String::from_utf8_lossy(&buf[..n]);
     line.trim()
         .parse()
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{line:?}: {e}")))
 }
 
-// ----- scenarios ----------------------------------------------------------------
+/// UDP servers on backends `1..=n`, each answering every datagram with its
+/// own address (the destination IPVS chose).
+fn start_udp_backends(ns: &Netns, n: u8) {
+    for i in 1..=n {
+        let sock = ns
+            .run(move || UdpSocket::bind(be(i)))
+            .unwrap_or_else(|e| panic!("UDP bind {} in {}: {e}", be(i), ns.name));
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 128];
+            while let Ok((_, from)) = sock.recv_from(&mut buf) {
+                let _ = sock.send_to(format!("{}\n", be(i)).as_bytes(), from);
+            }
+        });
+    }
+}
+
+// ----- one scenario: a service in the kernel and its model ------------------------
 
 /// What the kernel did with one connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -309,14 +284,40 @@ enum Kernel {
     To(SocketAddr),
     /// Refused (no destination available: ICMP port unreachable).
     Refused,
+    /// No answer before the timeout (the packet was dropped).
+    Silent,
+    /// Reset (the packet reached the director's own stack).
+    Reset,
     /// Anything else (timeout, reset, bad answer).
     Error(String),
 }
 
+impl Kernel {
+    /// What a request that got `r` tells about the kernel.
+    fn of(r: io::Result<SocketAddr>) -> Kernel {
+        match r {
+            Ok(to) => Kernel::To(to),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                Kernel::Silent
+            }
+            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => Kernel::Refused,
+            Err(e) if e.kind() == io::ErrorKind::ConnectionReset => Kernel::Reset,
+            Err(e) => Kernel::Error(e.to_string()),
+        }
+    }
+}
+
 /// A long-lived connection and the model's twin.
 struct Held {
-    stream: TcpStream,
+    client: TcpClient,
     conn: Option<ConnId>,
+    /// The connection's packet (client address, VIP).
+    packet: Packet,
 }
 
 /// The outcome of one scenario.
@@ -375,24 +376,24 @@ struct Scenario<'h> {
     started: Instant,
 }
 
-fn kernel_dest(d: &DestSpec) -> Destination {
-    Destination::new(d.addr)
-        .with_weight(d.weight)
-        .with_thresholds(d.lower_threshold, d.upper_threshold)
-}
-
 impl<'h> Scenario<'h> {
-    fn new(
+    /// `svc` in the kernel and in a model built from the same value.
+    fn new(h: &'h mut Handle, name: String, svc: &Service, counts: bool) -> Self {
+        Self::with_params(h, name, svc, counts, KernelParams::default())
+    }
+
+    /// As [`Scenario::new`], with the kernel's sysctls in `params`.
+    fn with_params(
         h: &'h mut Handle,
-        name: impl Into<String>,
-        svc: Service,
-        spec: ServiceSpec,
+        name: String,
+        svc: &Service,
         counts: bool,
+        params: KernelParams,
     ) -> Self {
-        let name = name.into();
-        h.add_service(&svc)
+        h.add_service(svc)
             .unwrap_or_else(|e| panic!("{name}: add service {}: {e}", svc.key));
-        let sim = Simulation::new(spec).unwrap_or_else(|e| panic!("{name}: model: {e}"));
+        let sim =
+            Simulation::with_params(svc, params).unwrap_or_else(|e| panic!("{name}: model: {e}"));
         Scenario {
             name,
             key: svc.key,
@@ -411,37 +412,14 @@ impl<'h> Scenario<'h> {
         }
     }
 
-    /// An address service on the VIP.
-    fn inet(h: &'h mut Handle, name: &str, port: u16, sched: Scheduler, counts: bool) -> Self {
-        let kind: SchedulerKind = sched.name().parse().expect("a modelled scheduler");
-        let flags = sched.hash_flags().unwrap_or_default();
-        let spec = ServiceSpec::new(kind)
-            .with_addr(SimProtocol::Tcp, vip(port))
-            .with_flags(
-                SchedFlags::new()
-                    .with_fallback(flags.fallback)
-                    .with_port(flags.port),
-            );
-        let svc = Service::new(ServiceKey::tcp(vip(port))).with_scheduler(sched);
-        Self::new(h, name, svc, spec, counts)
-    }
-
-    /// A firewall-mark service.
-    fn fwmark(h: &'h mut Handle, name: &str, mark: u32, sched: Scheduler, counts: bool) -> Self {
-        let kind: SchedulerKind = sched.name().parse().expect("a modelled scheduler");
-        let spec = ServiceSpec::new(kind).with_fwmark(Family::Inet, mark);
-        let svc = Service::new(ServiceKey::fwmark(AddressFamily::Inet, mark)).with_scheduler(sched);
-        Self::new(h, name, svc, spec, counts)
-    }
-
     fn step(&mut self, what: String) {
         self.steps.push(what);
     }
 
     /// NEW_DEST in both.
-    fn add(&mut self, d: DestSpec) {
+    fn add(&mut self, d: Destination) {
         self.h
-            .add_destination(&self.key, &kernel_dest(&d))
+            .add_destination(&self.key, &d)
             .unwrap_or_else(|e| panic!("{}: add {}: {e}", self.name, d.addr));
         self.sim
             .add_destination(d)
@@ -449,17 +427,10 @@ impl<'h> Scenario<'h> {
         self.step(format!("add {} w{}", d.addr.ip(), d.weight));
     }
 
-    /// Add `(backend index, weight)` in this order.
-    fn add_all(&mut self, dests: &[(u8, u32)]) {
-        for &(i, w) in dests {
-            self.add(DestSpec::new(be(i), w));
-        }
-    }
-
     /// SET_DEST in both.
-    fn update(&mut self, d: DestSpec) {
+    fn update(&mut self, d: Destination) {
         self.h
-            .update_destination(&self.key, &kernel_dest(&d))
+            .update_destination(&self.key, &d)
             .unwrap_or_else(|e| panic!("{}: update {}: {e}", self.name, d.addr));
         self.sim
             .update_destination(d)
@@ -473,25 +444,15 @@ impl<'h> Scenario<'h> {
         ));
     }
 
-    /// SET_DEST changing only the weight.
-    fn weight(&mut self, addr: SocketAddr, weight: u32) {
+    /// The configuration of a linked destination, as the model has it.
+    fn config(&self, addr: SocketAddr) -> Destination {
         let d = self
             .sim
             .destination(addr)
             .unwrap_or_else(|| panic!("{}: no destination {addr}", self.name));
-        let spec =
-            DestSpec::new(addr, weight).with_thresholds(d.upper_threshold(), d.lower_threshold());
-        self.update(spec);
-    }
-
-    /// SET_DEST changing only the thresholds.
-    fn thresholds(&mut self, addr: SocketAddr, upper: u32, lower: u32) {
-        let d = self
-            .sim
-            .destination(addr)
-            .unwrap_or_else(|| panic!("{}: no destination {addr}", self.name));
-        let spec = DestSpec::new(addr, d.weight().max(0) as u32).with_thresholds(upper, lower);
-        self.update(spec);
+        Destination::new(addr)
+            .with_weight(d.weight().max(0) as u32)
+            .with_thresholds(d.lower_threshold(), d.upper_threshold())
     }
 
     /// DEL_DEST in both.
@@ -536,24 +497,22 @@ impl<'h> Scenario<'h> {
     /// Wait until the kernel's counters equal the model's; a lasting
     /// difference is a mismatch and stops the scenario.
     fn sync_counts(&mut self) {
-        let start = Instant::now();
-        loop {
+        let diverged = poll(COUNT_WAIT, || {
             let (kernel, model) = self.counters();
             if kernel == model {
-                return;
+                Ok(())
+            } else {
+                Err(format!("kernel {kernel:?} model {model:?}"))
             }
-            if start.elapsed() > COUNT_WAIT {
-                let msg = format!(
-                    "connection counters (addr, active, inactive) differ after {:?}: \
-                     kernel {kernel:?} model {model:?} after [{}]",
-                    COUNT_WAIT,
-                    self.recent_steps()
-                );
-                self.mismatches.push(msg);
-                self.stopped = true;
-                return;
-            }
-            thread::sleep(Duration::from_millis(20));
+        });
+        if let Err(last) = diverged {
+            let msg = format!(
+                "connection counters (addr, active, inactive) differ after {COUNT_WAIT:?}: \
+                 {last} after [{}]",
+                self.recent_steps()
+            );
+            self.mismatches.push(msg);
+            self.stopped = true;
         }
     }
 
@@ -576,44 +535,37 @@ impl<'h> Scenario<'h> {
                 return;
             }
         }
-        let (mut sock, me) = bound_socket(src)
+        let (sock, me) = bound_socket(src)
             .unwrap_or_else(|e| panic!("{}: socket bound to {src}: {e}", self.name));
         let predicted = self
             .sim
-            .connect_packet(&Packet::new(SimProtocol::Tcp, me, dst));
+            .connect_packet(&Packet::new(Protocol::Tcp, me, dst));
+        let mut client = None;
         let kernel = match rustix::net::connect(&sock, &dst) {
-            Ok(()) => match read_name(&mut sock) {
+            Ok(()) => match TcpClient::from_stream(sock).and_then(|mut c| {
+                let to = c.ask()?;
+                client = Some(c);
+                Ok(to)
+            }) {
                 Ok(to) => Kernel::To(to),
                 Err(e) => Kernel::Error(format!("no answer: {e}")),
             },
             Err(rustix::io::Errno::CONNREFUSED) => Kernel::Refused,
             Err(e) => Kernel::Error(format!("connect: {e}")),
         };
-        self.connections += 1;
-        let n = self.connections;
-        match (&predicted.addr, &kernel) {
-            (Some(p), Kernel::To(k)) if p == k => self.matched += 1,
-            (None, Kernel::Refused) => {
-                self.matched += 1;
-                self.refused += 1;
-            }
-            (p, k) => self.mismatches.push(format!(
-                "connection #{n} {me} -> {dst}: model {p:?} ({:?}), kernel {k:?}, after [{}]",
-                predicted.via,
-                self.recent_steps()
-            )),
-        }
+        self.judge(format!("{me} -> {dst}"), &predicted, &kernel);
         if let Kernel::To(to) = kernel {
             self.last = Some(to);
-            if hold {
+            if let (true, Some(c)) = (hold, client.take()) {
                 self.held.push(Held {
-                    stream: sock,
+                    client: c,
                     conn: predicted.conn,
+                    packet: Packet::new(Protocol::Tcp, me, dst),
                 });
                 return;
             }
         }
-        drop(sock);
+        drop(client);
         if let Some(c) = predicted.conn {
             self.sim
                 .set_active(c, false)
@@ -621,11 +573,74 @@ impl<'h> Scenario<'h> {
         }
     }
 
+    /// Compare the fate of one packet (`what`): the model's `predicted`
+    /// against what the kernel did.
+    fn judge(&mut self, what: String, predicted: &Outcome, kernel: &Kernel) {
+        self.connections += 1;
+        let n = self.connections;
+        let agree = match (predicted.via, predicted.addr, kernel) {
+            (Via::Dropped, _, k) => *k == Kernel::Silent,
+            (Via::NotScheduled, None, Kernel::Reset) => true,
+            (_, Some(p), Kernel::To(k)) => p == *k,
+            (_, None, Kernel::Refused) => {
+                self.refused += 1;
+                true
+            }
+            _ => false,
+        };
+        if agree {
+            self.matched += 1;
+        } else {
+            self.mismatches.push(format!(
+                "#{n} {what}: model {:?} ({:?}), kernel {kernel:?}, after [{}]",
+                predicted.addr,
+                predicted.via,
+                self.recent_steps()
+            ));
+        }
+    }
+
+    /// One more request on every held connection (a TCP segment without
+    /// SYN): answered on the connection, dropped, or reset, as the model
+    /// says. Reset connections are gone on both sides and let go.
+    fn resend_held(&mut self) {
+        let mut i = 0;
+        while i < self.held.len() {
+            let pkt = self.held[i].packet;
+            let predicted = self.sim.flow_packet(&pkt);
+            let kernel = Kernel::of(self.held[i].client.ask());
+            self.judge(
+                format!("held {} -> {} (no SYN)", pkt.src, pkt.dst),
+                &predicted,
+                &kernel,
+            );
+            if kernel == Kernel::Reset {
+                self.held.remove(i);
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    /// One UDP datagram from `sock` to `dst` (every datagram may open a
+    /// connection); the answer names the destination.
+    fn datagram(&mut self, sock: &UdpSocket, dst: SocketAddr) {
+        let me = sock
+            .local_addr()
+            .unwrap_or_else(|e| panic!("{}: UDP socket: {e}", self.name));
+        let predicted = self
+            .sim
+            .connect_packet(&Packet::new(Protocol::Udp, me, dst));
+        let kernel = Kernel::of(udp_ask(sock, dst));
+        self.judge(format!("UDP {me} -> {dst}"), &predicted, &kernel);
+    }
+
     /// Close held connection `i` (client first): it turns inactive.
     fn close_held(&mut self, i: usize) {
         let held = self.held.remove(i);
-        drop(held.stream);
-        if let Some(c) = held.conn {
+        let conn = held.conn;
+        drop(held);
+        if let Some(c) = conn {
             self.sim
                 .set_active(c, false)
                 .unwrap_or_else(|e| panic!("{}: model: {e}", self.name));
@@ -711,128 +726,275 @@ fn report(test: &str, summaries: &[Summary]) {
     );
 }
 
-// ----- rr, wrr --------------------------------------------------------------------
+// ----- the cases: (name, scheduler, service, clients, steps) -----------------------
 
-fn rr(h: &mut Handle, src: &mut Sources) -> Summary {
-    let mut s = Scenario::inet(h, "rr", 1001, Scheduler::Rr, false);
-    let run = |s: &mut Scenario, src: &mut Sources, n: usize| {
-        for _ in 0..n {
-            s.connect(src.any(), vip(1001), false);
-        }
+/// The virtual service of a case.
+#[derive(Debug, Clone, Copy)]
+enum Vs {
+    /// TCP on the VIP at this port.
+    Port(u16),
+    /// Firewall mark (IPv4): packets to its marked /24.
+    Mark(u32),
+}
+
+/// Where a case's connections come from and go to.
+#[derive(Debug, Clone, Copy)]
+enum Clients {
+    /// The next client address, any port, to the VIP (or to VIP 1 of the
+    /// marked range).
+    Any,
+    /// Five fresh explicit ports per client address (the port flag hashes
+    /// them), to the VIP.
+    Ports,
+    /// The next client address, to marked VIPs `1..=n` in turn.
+    Vips(u8),
+}
+
+/// One step of a case. Destinations are backend indexes ([`be`]).
+#[derive(Debug, Clone)]
+enum Step {
+    /// NEW_DEST of `(backend, weight)`, in this order.
+    Add(Vec<(u8, u32)>),
+    /// SET_DEST of the weight only.
+    Weight(u8, u32),
+    /// SET_DEST of the thresholds only.
+    Thresholds { dest: u8, lower: u32, upper: u32 },
+    /// DEL_DEST.
+    Remove(u8),
+    /// `n` connections, each closed by the client at once.
+    Shot(usize),
+    /// `n` long-lived connections.
+    Hold(usize),
+    /// One connection to every `stride`-th marked VIP of `1..=254`.
+    Sweep(usize),
+    /// Close held connection `i`.
+    Close(usize),
+    /// Close three held connections spread over the list (round `r` of a
+    /// churn: positions `(7r + 5k) mod len`, `k = 0..3`).
+    CloseSpread(usize),
+    /// DEL_DEST of the destination that answered last (the round-robin
+    /// cursor); it is remembered.
+    RemoveLast,
+    /// NEW_DEST of the remembered destination (revived from the trash, at
+    /// the list head) with this weight.
+    AddRemembered(u32),
+    /// DEL_DEST of the first listed destination that did not answer last.
+    RemoveHeadNotLast,
+    /// DEL_DEST of the last listed destination.
+    RemoveTail,
+    /// Weight 0 on every destination.
+    ZeroAll,
+    /// SET_DEST of the list head's weight.
+    WeightHead(u32),
+}
+
+/// A scheduler scenario: a service in the kernel and its model, and the
+/// steps both go through.
+struct Case {
+    name: String,
+    scheduler: Scheduler,
+    vs: Vs,
+    clients: Clients,
+    /// Compare the connection counters before every connection.
+    counts: bool,
+    steps: Vec<Step>,
+}
+
+use Step::*;
+
+fn case(name: impl Into<String>, scheduler: Scheduler, vs: Vs, steps: Vec<Step>) -> Case {
+    Case {
+        name: name.into(),
+        scheduler,
+        vs,
+        clients: Clients::Any,
+        counts: false,
+        steps,
+    }
+}
+
+fn flags(fallback: bool, port: bool) -> HashFlags {
+    HashFlags { fallback, port }
+}
+
+/// Run one case in its own service.
+fn run_case(h: &mut Handle, src: &mut Sources, case: &Case) -> Summary {
+    let (key, mark) = match case.vs {
+        Vs::Port(p) => (ServiceKey::tcp(vip(p)), None),
+        Vs::Mark(m) => (ServiceKey::fwmark(AddressFamily::Inet, m), Some(m)),
     };
-    s.add_all(&[(1, 1), (2, 1), (3, 1), (4, 1)]);
-    run(&mut s, src, 41);
-    // Remove the destination the cursor rests on: the next pick is its
-    // successor.
-    let cursor = s.last.expect("an answer");
-    s.remove(cursor);
-    run(&mut s, src, 13);
-    s.add(DestSpec::new(be(5), 2));
-    run(&mut s, src, 13);
-    s.weight(be(2), 0);
-    run(&mut s, src, 13);
-    s.weight(be(2), 3);
-    s.remove(be(5));
-    run(&mut s, src, 13);
-    // Re-add the removed one (revived from the trash, at the list head).
-    s.add(DestSpec::new(cursor, 1));
-    run(&mut s, src, 14);
-    // Remove the head while the cursor is elsewhere, and the tail.
-    let cursor = s.last.expect("an answer");
-    for d in s.sim.destinations() {
-        if d != cursor {
-            s.remove(d);
-            break;
+    let svc = Service::new(key).with_scheduler(case.scheduler.clone());
+    let mut s = Scenario::new(h, case.name.clone(), &svc, case.counts);
+    let dst_default = match case.vs {
+        Vs::Port(p) => vip(p),
+        Vs::Mark(m) => marked_vip(m, 1, 80),
+    };
+    // Per-case client counters: explicit-port clients, marked VIPs.
+    let (mut with_port, mut next_vip) = (0u32, 0u8);
+    let mut remembered = None;
+    let mut conn = |s: &mut Scenario, src: &mut Sources, hold: bool| {
+        let (from, to) = match (case.clients, mark) {
+            (Clients::Ports, _) => {
+                let a = src.port(with_port / 5);
+                with_port += 1;
+                (a, dst_default)
+            }
+            (Clients::Vips(n), Some(m)) => {
+                let to = marked_vip(m, 1 + next_vip % n, 80);
+                next_vip = next_vip.wrapping_add(1);
+                (src.any(), to)
+            }
+            _ => (src.any(), dst_default),
+        };
+        s.connect(from, to, hold);
+    };
+    for step in &case.steps {
+        match step {
+            Add(dests) => {
+                for &(i, w) in dests {
+                    s.add(Destination::new(be(i)).with_weight(w));
+                }
+            }
+            Weight(i, w) => {
+                let d = s.config(be(*i)).with_weight(*w);
+                s.update(d);
+            }
+            Thresholds { dest, lower, upper } => {
+                let d = s.config(be(*dest)).with_thresholds(*lower, *upper);
+                s.update(d);
+            }
+            Remove(i) => s.remove(be(*i)),
+            Shot(n) => (0..*n).for_each(|_| conn(&mut s, src, false)),
+            Hold(n) => (0..*n).for_each(|_| conn(&mut s, src, true)),
+            Sweep(stride) => {
+                let m = mark.expect("a sweep needs a firewall-mark service");
+                for k in (1..=254u8).step_by(*stride) {
+                    s.connect(src.any(), marked_vip(m, k, 80), false);
+                }
+            }
+            Close(i) => s.close_held(*i),
+            CloseSpread(round) => {
+                for k in 0..3 {
+                    let n = s.held.len();
+                    if n > 0 {
+                        s.close_held((round * 7 + k * 5) % n);
+                    }
+                }
+            }
+            RemoveLast => {
+                let last = s.last.expect("an answer");
+                s.remove(last);
+                remembered = Some(last);
+            }
+            AddRemembered(w) => {
+                s.add(Destination::new(remembered.expect("a removed destination")).with_weight(*w))
+            }
+            RemoveHeadNotLast => {
+                let last = s.last.expect("an answer");
+                if let Some(d) = s.sim.destinations().into_iter().find(|d| *d != last) {
+                    s.remove(d);
+                }
+            }
+            RemoveTail => {
+                let list = s.sim.destinations();
+                s.remove(*list.last().expect("a destination"));
+            }
+            ZeroAll => {
+                for d in s.sim.destinations() {
+                    let d = s.config(d).with_weight(0);
+                    s.update(d);
+                }
+            }
+            WeightHead(w) => {
+                let head = s.sim.destinations()[0];
+                let d = s.config(head).with_weight(*w);
+                s.update(d);
+            }
         }
     }
-    run(&mut s, src, 7);
-    let list = s.sim.destinations();
-    s.remove(*list.last().expect("a destination"));
-    run(&mut s, src, 7);
-    // Nothing with a weight: refused.
-    for d in s.sim.destinations() {
-        s.weight(d, 0);
-    }
-    run(&mut s, src, 3);
-    let first = s.sim.destinations()[0];
-    s.weight(first, 1);
-    run(&mut s, src, 4);
     s.finish()
 }
 
-fn wrr(h: &mut Handle, src: &mut Sources) -> Summary {
-    let mut s = Scenario::inet(h, "wrr", 1002, Scheduler::Wrr, false);
-    let run = |s: &mut Scenario, src: &mut Sources, n: usize| {
-        for _ in 0..n {
-            s.connect(src.any(), vip(1002), false);
-        }
-    };
-    s.add_all(&[(1, 4), (2, 3), (3, 2)]);
-    run(&mut s, src, 45);
-    s.weight(be(2), 0);
-    run(&mut s, src, 31);
-    // Edits in the middle of a cycle.
-    s.weight(be(1), 6);
-    run(&mut s, src, 5);
-    s.weight(be(2), 4);
-    s.weight(be(3), 2);
-    run(&mut s, src, 37);
-    s.add(DestSpec::new(be(4), 3));
-    run(&mut s, src, 31);
-    s.remove(be(1));
-    run(&mut s, src, 29);
-    // gcd 5: 10, 5, 15.
-    s.weight(be(2), 10);
-    s.weight(be(3), 5);
-    s.weight(be(4), 15);
-    run(&mut s, src, 25);
-    s.add(DestSpec::new(be(1), 1));
-    run(&mut s, src, 33);
-    for i in 1..=4 {
-        s.weight(be(i), 0);
-    }
-    run(&mut s, src, 3);
-    s.weight(be(3), 2);
-    s.weight(be(4), 5);
-    run(&mut s, src, 14);
-    s.finish()
+/// Run `cases` in one lab, one after the other.
+fn run_cases(test: &str, tag: &str, backends: u8, clients: u32, cases: Vec<Case>) {
+    require_ipvs_kernel();
+    mark(test, "start");
+    let lab = Lab::new(tag, backends, clients);
+    mark(test, "topology up");
+    let summaries = lab.drive(move |h| {
+        let mut src = Sources::new(clients);
+        cases
+            .iter()
+            .map(|c| run_case(h, &mut src, c))
+            .collect::<Vec<_>>()
+    });
+    mark(test, "traffic done");
+    report(test, &summaries);
+}
+
+// ----- rr, wrr --------------------------------------------------------------------
+
+/// One-shot connections in sequence, with weight edits, removals (also of
+/// the destination the round-robin cursor rests on) and re-adds.
+#[rustfmt::skip]
+fn round_robin_cases() -> Vec<Case> {
+    vec![
+        case("rr", Scheduler::Rr, Vs::Port(1001), vec![
+            Add(vec![(1, 1), (2, 1), (3, 1), (4, 1)]), Shot(41),
+            // Remove the destination the cursor rests on: the next pick is
+            // its successor.
+            RemoveLast, Shot(13),
+            Add(vec![(5, 2)]), Shot(13),
+            Weight(2, 0), Shot(13),
+            Weight(2, 3), Remove(5), Shot(13),
+            // Re-add the removed one (revived from the trash, at the head).
+            AddRemembered(1), Shot(14),
+            // Remove the head while the cursor is elsewhere, and the tail.
+            RemoveHeadNotLast, Shot(7),
+            RemoveTail, Shot(7),
+            // Nothing with a weight: refused.
+            ZeroAll, Shot(3),
+            WeightHead(1), Shot(4),
+        ]),
+        case("wrr", Scheduler::Wrr, Vs::Port(1002), vec![
+            Add(vec![(1, 4), (2, 3), (3, 2)]), Shot(45),
+            Weight(2, 0), Shot(31),
+            // Edits in the middle of a cycle.
+            Weight(1, 6), Shot(5),
+            Weight(2, 4), Weight(3, 2), Shot(37),
+            Add(vec![(4, 3)]), Shot(31),
+            Remove(1), Shot(29),
+            // gcd 5: 10, 5, 15.
+            Weight(2, 10), Weight(3, 5), Weight(4, 15), Shot(25),
+            Add(vec![(1, 1)]), Shot(33),
+            Weight(1, 0), Weight(2, 0), Weight(3, 0), Weight(4, 0), Shot(3),
+            Weight(3, 2), Weight(4, 5), Shot(14),
+        ]),
+    ]
 }
 
 /// Which of the model's schedulers the kernel has: it accepts a service
 /// with that scheduler. Every one it has must be covered here.
-fn kernel_schedulers(h: &mut Handle) -> Vec<(SchedulerKind, bool)> {
-    SchedulerKind::ALL
+fn kernel_schedulers(h: &mut Handle) -> Vec<(Scheduler, bool)> {
+    MODELLED_SCHEDULERS
         .iter()
         .enumerate()
-        .map(|(i, &k)| {
+        .map(|(i, k)| {
             let key = ServiceKey::tcp(vip(2000 + i as u16));
-            let sched = Scheduler::from_name(k.name()).expect("a kernel name");
             let ok = h
-                .add_service(&Service::new(key).with_scheduler(sched))
+                .add_service(&Service::new(key).with_scheduler(k.clone()))
                 .is_ok();
             if ok {
                 h.remove_service(&key).expect("remove the probe service");
             }
-            (k, ok)
+            (k.clone(), ok)
         })
         .collect()
 }
 
-/// Schedulers checked connection by connection in this file.
-const COVERED: [SchedulerKind; 13] = [
-    SchedulerKind::Rr,
-    SchedulerKind::Wrr,
-    SchedulerKind::Lc,
-    SchedulerKind::Wlc,
-    SchedulerKind::Sed,
-    SchedulerKind::Nq,
-    SchedulerKind::Fo,
-    SchedulerKind::Ovf,
-    SchedulerKind::Dh,
-    SchedulerKind::Sh,
-    SchedulerKind::Mh,
-    SchedulerKind::Lblc,
-    SchedulerKind::Lblcr,
+/// Schedulers checked connection by connection in this file (by name).
+const COVERED: [&str; 13] = [
+    "rr", "wrr", "lc", "wlc", "sed", "nq", "fo", "ovf", "dh", "sh", "mh", "lblc", "lblcr",
 ];
 
 /// `rr` and `wrr`: one-shot connections in sequence; the model sees the
@@ -849,7 +1011,10 @@ fn round_robin_schedulers_match_the_model_connection_by_connection() {
     let (have, summaries) = lab.drive(|h| {
         let have = kernel_schedulers(h);
         let mut src = Sources::new(64);
-        let out = vec![rr(h, &mut src), wrr(h, &mut src)];
+        let out: Vec<Summary> = round_robin_cases()
+            .iter()
+            .map(|c| run_case(h, &mut src, c))
+            .collect();
         (have, out)
     });
     mark(T, "traffic done");
@@ -858,16 +1023,15 @@ fn round_robin_schedulers_match_the_model_connection_by_connection() {
         .map(|(k, ok)| format!("{k}{}", if *ok { "" } else { " (absent)" }))
         .collect();
     mark(T, &format!("kernel schedulers: {}", names.join(" ")));
+    let covered = |k: &Scheduler| COVERED.contains(&k.name());
     for (k, ok) in &have {
         assert!(
-            !ok || COVERED.contains(k) || *k == SchedulerKind::Twos,
+            !ok || covered(k) || *k == Scheduler::Twos,
             "the kernel has {k}, which this file does not check"
         );
     }
     assert!(
-        have.iter()
-            .filter(|(k, _)| COVERED.contains(k))
-            .all(|(_, ok)| *ok),
+        have.iter().filter(|(k, _)| covered(k)).all(|(_, ok)| *ok),
         "a scheduler this file checks is missing from the kernel: {names:?}"
     );
     report(T, &summaries);
@@ -875,201 +1039,87 @@ fn round_robin_schedulers_match_the_model_connection_by_connection() {
 
 // ----- sh, mh, dh -------------------------------------------------------------------
 
-fn flags(fallback: bool, port: bool) -> HashFlags {
-    HashFlags { fallback, port }
+/// A hashing case on an address service: with the port flag, clients use
+/// explicit, varied ports (five per address), otherwise any port. Named
+/// as ipvsadm shows the scheduler and its flags.
+fn hashing(scheduler: Scheduler, vport: u16, steps: Vec<Step>) -> Case {
+    let port_flag = scheduler.hash_flags().is_some_and(|f| f.port);
+    Case {
+        clients: if port_flag {
+            Clients::Ports
+        } else {
+            Clients::Any
+        },
+        ..case(scheduler.to_string(), scheduler, Vs::Port(vport), steps)
+    }
 }
 
-/// A hashing scenario on an address service: `port_flag` decides whether
-/// clients use explicit, varied ports (several per address) or any port.
-fn hashing(
-    h: &mut Handle,
-    src: &mut Sources,
-    name: &str,
-    vport: u16,
-    sched: Scheduler,
-    script: impl FnOnce(&mut Scenario, &mut dyn FnMut(&mut Scenario, usize)),
-) -> Summary {
-    let port_flag = sched.hash_flags().is_some_and(|f| f.port);
-    let mut s = Scenario::inet(h, name, vport, sched, false);
-    let mut i = 0u32;
-    let mut run = |s: &mut Scenario, n: usize| {
-        for _ in 0..n {
-            let from = if port_flag {
-                // Five ports per address.
-                let a = src.port(i / 5);
-                i += 1;
-                a
-            } else {
-                src.any()
-            };
-            s.connect(from, vip(vport), false);
-        }
-    };
-    script(&mut s, &mut run);
-    s.finish()
-}
-
-fn sh_scenarios(h: &mut Handle, src: &mut Sources) -> Vec<Summary> {
+#[rustfmt::skip]
+fn sh_cases() -> Vec<Case> {
     vec![
-        hashing(
-            h,
-            src,
-            "sh",
-            1101,
-            Scheduler::Sh(flags(false, false)),
-            |s, run| {
-                s.add_all(&[(1, 1), (2, 2), (3, 1), (4, 3)]);
-                run(s, 200);
-                s.weight(be(2), 5);
-                run(s, 80);
-                s.remove(be(3));
-                s.add(DestSpec::new(be(5), 2));
-                run(s, 80);
-                // Weight 0: the table keeps one bucket per turn for it, and
-                // without fallback its clients are refused.
-                s.weight(be(1), 0);
-                run(s, 100);
-            },
-        ),
-        hashing(
-            h,
-            src,
-            "sh (sh-port)",
-            1102,
-            Scheduler::Sh(flags(false, true)),
-            |s, run| {
-                s.add_all(&[(1, 1), (2, 1), (3, 2), (4, 1)]);
-                run(s, 150);
-                s.weight(be(3), 0);
-                run(s, 75);
-            },
-        ),
-        hashing(
-            h,
-            src,
-            "sh (sh-fallback)",
-            1103,
-            Scheduler::Sh(flags(true, false)),
-            |s, run| {
-                s.add_all(&[(1, 1), (2, 2), (3, 1), (4, 1)]);
-                run(s, 60);
-                s.weight(be(2), 0);
-                run(s, 120);
-                // OVERLOAD: the next connection to 4 reaches the threshold,
-                // then its clients fall back.
-                s.thresholds(be(4), 2, 0);
-                run(s, 120);
-            },
-        ),
-        hashing(
-            h,
-            src,
-            "sh (sh-fallback,sh-port)",
-            1104,
-            Scheduler::Sh(flags(true, true)),
-            |s, run| {
-                s.add_all(&[(1, 2), (2, 1), (3, 1), (4, 1)]);
-                run(s, 60);
-                s.weight(be(3), 0);
-                s.thresholds(be(1), 3, 0);
-                run(s, 120);
-            },
-        ),
+        hashing(Scheduler::Sh(flags(false, false)), 1101, vec![
+            Add(vec![(1, 1), (2, 2), (3, 1), (4, 3)]), Shot(200),
+            Weight(2, 5), Shot(80),
+            Remove(3), Add(vec![(5, 2)]), Shot(80),
+            // Weight 0: the table keeps one bucket per turn for it, and
+            // without fallback its clients are refused.
+            Weight(1, 0), Shot(100),
+        ]),
+        hashing(Scheduler::Sh(flags(false, true)), 1102, vec![
+            Add(vec![(1, 1), (2, 1), (3, 2), (4, 1)]), Shot(150),
+            Weight(3, 0), Shot(75),
+        ]),
+        hashing(Scheduler::Sh(flags(true, false)), 1103, vec![
+            Add(vec![(1, 1), (2, 2), (3, 1), (4, 1)]), Shot(60),
+            Weight(2, 0), Shot(120),
+            // OVERLOAD: the next connection to 4 reaches the threshold,
+            // then its clients fall back.
+            Thresholds { dest: 4, lower: 0, upper: 2 }, Shot(120),
+        ]),
+        hashing(Scheduler::Sh(flags(true, true)), 1104, vec![
+            Add(vec![(1, 2), (2, 1), (3, 1), (4, 1)]), Shot(60),
+            Weight(3, 0), Thresholds { dest: 1, lower: 0, upper: 3 }, Shot(120),
+        ]),
+        // dh keys on the packet's destination address: a firewall-mark
+        // service over the 254 VIPs of 10.99.0.0/24.
+        case("dh (fwmark, 254 VIPs)", Scheduler::Dh, Vs::Mark(7), vec![
+            Add(vec![(1, 1), (2, 1), (3, 1), (4, 1)]), Sweep(1),
+            Remove(2), Add(vec![(5, 1)]), Sweep(1),
+            // Weight 0 (dh keeps its table on an edit), then a weight-0
+            // addition (the table is rebuilt): the VIPs of both are refused.
+            Weight(3, 0), Add(vec![(6, 0)]), Sweep(2),
+        ]),
     ]
 }
 
-fn mh_scenarios(h: &mut Handle, src: &mut Sources) -> Vec<Summary> {
+#[rustfmt::skip]
+fn mh_cases() -> Vec<Case> {
     vec![
-        hashing(
-            h,
-            src,
-            "mh",
-            1201,
-            Scheduler::Mh(flags(false, false)),
-            |s, run| {
-                s.add_all(&[(1, 1), (2, 1), (3, 2), (4, 1)]);
-                run(s, 200);
-                s.add(DestSpec::new(be(5), 1));
-                run(s, 80);
-                s.remove(be(2));
-                run(s, 80);
-                s.weight(be(3), 3);
-                run(s, 80);
-                // Weight 0 keeps last_weight: the table stays, its clients are
-                // refused.
-                s.weight(be(1), 0);
-                run(s, 100);
-                s.add(DestSpec::new(be(2), 4));
-                run(s, 50);
-            },
-        ),
-        hashing(
-            h,
-            src,
-            "mh (mh-port)",
-            1202,
-            Scheduler::Mh(flags(false, true)),
-            |s, run| {
-                s.add_all(&[(1, 1), (2, 1), (3, 2), (4, 1)]);
-                run(s, 150);
-                s.remove(be(1));
-                run(s, 75);
-            },
-        ),
-        hashing(
-            h,
-            src,
-            "mh (mh-fallback)",
-            1203,
-            Scheduler::Mh(flags(true, false)),
-            |s, run| {
-                s.add_all(&[(1, 1), (2, 1), (3, 1), (4, 1)]);
-                run(s, 60);
-                s.weight(be(2), 0);
-                run(s, 120);
-                s.thresholds(be(4), 2, 0);
-                run(s, 120);
-            },
-        ),
-        hashing(
-            h,
-            src,
-            "mh (mh-fallback,mh-port)",
-            1204,
-            Scheduler::Mh(flags(true, true)),
-            |s, run| {
-                s.add_all(&[(1, 1), (2, 2), (3, 1), (4, 1)]);
-                run(s, 60);
-                s.weight(be(3), 0);
-                s.thresholds(be(2), 3, 0);
-                run(s, 120);
-                s.add(DestSpec::new(be(5), 1));
-                run(s, 50);
-            },
-        ),
+        hashing(Scheduler::Mh(flags(false, false)), 1201, vec![
+            Add(vec![(1, 1), (2, 1), (3, 2), (4, 1)]), Shot(200),
+            Add(vec![(5, 1)]), Shot(80),
+            Remove(2), Shot(80),
+            Weight(3, 3), Shot(80),
+            // Weight 0 keeps last_weight: the table stays, its clients are
+            // refused.
+            Weight(1, 0), Shot(100),
+            Add(vec![(2, 4)]), Shot(50),
+        ]),
+        hashing(Scheduler::Mh(flags(false, true)), 1202, vec![
+            Add(vec![(1, 1), (2, 1), (3, 2), (4, 1)]), Shot(150),
+            Remove(1), Shot(75),
+        ]),
+        hashing(Scheduler::Mh(flags(true, false)), 1203, vec![
+            Add(vec![(1, 1), (2, 1), (3, 1), (4, 1)]), Shot(60),
+            Weight(2, 0), Shot(120),
+            Thresholds { dest: 4, lower: 0, upper: 2 }, Shot(120),
+        ]),
+        hashing(Scheduler::Mh(flags(true, true)), 1204, vec![
+            Add(vec![(1, 1), (2, 2), (3, 1), (4, 1)]), Shot(60),
+            Weight(3, 0), Thresholds { dest: 2, lower: 0, upper: 3 }, Shot(120),
+            Add(vec![(5, 1)]), Shot(50),
+        ]),
     ]
-}
-
-/// `dh` keys on the packet's destination address: a firewall-mark service
-/// over the 254 VIPs of 10.99.0.0/24.
-fn dh(h: &mut Handle, src: &mut Sources) -> Summary {
-    let mut s = Scenario::fwmark(h, "dh (fwmark, 254 VIPs)", 7, Scheduler::Dh, false);
-    let run = |s: &mut Scenario, src: &mut Sources, step: usize| {
-        for k in (1..=254u8).step_by(step) {
-            s.connect(src.any(), marked_vip(7, k, 80), false);
-        }
-    };
-    s.add_all(&[(1, 1), (2, 1), (3, 1), (4, 1)]);
-    run(&mut s, src, 1);
-    s.remove(be(2));
-    s.add(DestSpec::new(be(5), 1));
-    run(&mut s, src, 1);
-    // Weight 0 (dh keeps its table on an edit), then a weight-0 addition
-    // (the table is rebuilt): the VIPs of both are refused.
-    s.weight(be(3), 0);
-    s.add(DestSpec::new(be(6), 0));
-    run(&mut s, src, 2);
-    s.finish()
 }
 
 /// `sh` with and without its flags, and `dh` over 254 VIPs: hundreds of
@@ -1077,33 +1127,14 @@ fn dh(h: &mut Handle, src: &mut Sources) -> Summary {
 /// weight 0, an upper threshold, adds and removals.
 #[test]
 fn hashing_sh_and_dh_match_the_model_for_every_client() {
-    require_ipvs_kernel();
-    const T: &str = "sh/dh";
-    mark(T, "start");
-    let lab = Lab::new("ssh", 6, 400);
-    mark(T, "topology up");
-    let summaries = lab.drive(|h| {
-        let mut src = Sources::new(400);
-        let mut out = sh_scenarios(h, &mut src);
-        out.push(dh(h, &mut src));
-        out
-    });
-    mark(T, "traffic done");
-    report(T, &summaries);
+    run_cases("sh/dh", "ssh", 6, 400, sh_cases());
 }
 
 /// `mh` with and without its flags, as above. (A separate test from `sh`,
 /// so that the two run in parallel.)
 #[test]
 fn hashing_mh_matches_the_model_for_every_client() {
-    require_ipvs_kernel();
-    const T: &str = "mh";
-    mark(T, "start");
-    let lab = Lab::new("smh", 6, 400);
-    mark(T, "topology up");
-    let summaries = lab.drive(|h| mh_scenarios(h, &mut Sources::new(400)));
-    mark(T, "traffic done");
-    report(T, &summaries);
+    run_cases("mh", "smh", 6, 400, mh_cases());
 }
 
 // ----- lc, wlc, sed, nq, fo, ovf, lblc, lblcr -----------------------------------
@@ -1112,67 +1143,26 @@ fn hashing_mh_matches_the_model_for_every_client() {
 /// thresholds set, changed and removed, removals and re-adds (a removed
 /// destination comes back from the trash with its connections); the
 /// counters are compared before every connection.
-fn least(h: &mut Handle, src: &mut Sources, kind: SchedulerKind, vport: u16) -> Summary {
-    let sched = Scheduler::from_name(kind.name()).expect("a kernel name");
-    let mut s = Scenario::inet(h, kind.name(), vport, sched, true);
-    let dst = vip(vport);
-    let run = |s: &mut Scenario, src: &mut Sources, n: usize| {
-        for _ in 0..n {
-            s.connect(src.any(), dst, true);
-        }
-    };
+#[rustfmt::skip]
+fn least(scheduler: Scheduler, vport: u16) -> Case {
     // ovf admits up to `weight` active connections per destination.
-    let w = if kind == SchedulerKind::Ovf {
-        [2, 3, 4]
-    } else {
-        [1, 2, 3]
-    };
-    s.add_all(&[(1, w[0]), (2, w[1]), (3, w[2]), (4, 0)]);
-    run(&mut s, src, 10);
-    for i in [5, 3, 0] {
-        s.close_held(i);
-    }
-    run(&mut s, src, 4);
-    s.weight(be(2), 4);
-    s.thresholds(be(3), 5, 0);
-    run(&mut s, src, 6);
-    s.remove(be(1));
-    run(&mut s, src, 4);
-    s.add(DestSpec::new(be(1), w[0]));
-    s.weight(be(4), 2);
-    run(&mut s, src, 4);
-    for _ in 0..4 {
-        s.close_held(0);
-    }
-    run(&mut s, src, 5);
-    // More churn: closes spread over the held connections, then new ones
-    // after each edit (a threshold pair with an explicit lower bound, its
-    // removal, a removal and a re-add, weight changes).
-    for round in 0..4 {
-        for k in 0..3 {
-            let n = s.held.len();
-            if n > 0 {
-                s.close_held((round * 7 + k * 5) % n);
-            }
-        }
-        match round {
-            0 => {
-                s.weight(be(4), 1);
-                s.thresholds(be(2), 12, 8);
-            }
-            1 => {
-                s.weight(be(3), 5);
-                s.thresholds(be(3), 0, 0);
-            }
-            2 => s.remove(be(2)),
-            _ => {
-                s.add(DestSpec::new(be(2), 3));
-                s.weight(be(1), 6);
-            }
-        }
-        run(&mut s, src, 8);
-    }
-    s.finish()
+    let w = if scheduler == Scheduler::Ovf { [2, 3, 4] } else { [1, 2, 3] };
+    let steps = vec![
+        Add(vec![(1, w[0]), (2, w[1]), (3, w[2]), (4, 0)]), Hold(10),
+        Close(5), Close(3), Close(0), Hold(4),
+        Weight(2, 4), Thresholds { dest: 3, lower: 0, upper: 5 }, Hold(6),
+        Remove(1), Hold(4),
+        Add(vec![(1, w[0])]), Weight(4, 2), Hold(4),
+        Close(0), Close(0), Close(0), Close(0), Hold(5),
+        // More churn: closes spread over the held connections, then new
+        // ones after each edit (a threshold pair with an explicit lower
+        // bound, its removal, a removal and a re-add, weight changes).
+        CloseSpread(0), Weight(4, 1), Thresholds { dest: 2, lower: 8, upper: 12 }, Hold(8),
+        CloseSpread(1), Weight(3, 5), Thresholds { dest: 3, lower: 0, upper: 0 }, Hold(8),
+        CloseSpread(2), Remove(2), Hold(8),
+        CloseSpread(3), Add(vec![(2, 3)]), Weight(1, 6), Hold(8),
+    ];
+    Case { counts: true, ..case(scheduler.name().to_owned(), scheduler, Vs::Port(vport), steps) }
 }
 
 /// The weight of an active connection against an inactive one in the
@@ -1182,78 +1172,140 @@ fn least(h: &mut Handle, src: &mut Sources, kind: SchedulerKind, vport: u16) -> 
 /// active connection weighs at most `ratio` inactive ones: with ratios 256
 /// and 257 this pins the factor (256 in older kernels, 257 with
 /// `(activeconns << 8) + totalconns`).
-fn overhead_ratio(h: &mut Handle, src: &mut Sources, ratio: u32, vport: u16) -> Summary {
+#[rustfmt::skip]
+fn overhead_ratio(ratio: u32, vport: u16) -> Case {
     let name = format!("wlc (1 active vs 1 inactive, w {ratio}:1)");
-    let mut s = Scenario::inet(h, &name, vport, Scheduler::Wlc, true);
-    let dst = vip(vport);
     // List A, B; A quiesced so that the first connection goes to B.
-    s.add(DestSpec::new(be(2), 1));
-    s.add(DestSpec::new(be(1), 0));
-    s.connect(src.any(), dst, false);
-    s.weight(be(1), ratio);
-    for _ in 0..6 {
-        s.connect(src.any(), dst, true);
-    }
-    s.finish()
+    let steps = vec![Add(vec![(2, 1), (1, 0)]), Shot(1), Weight(1, ratio), Hold(6)];
+    Case { counts: true, ..case(name, Scheduler::Wlc, Vs::Port(vport), steps) }
 }
 
 /// `lblc`/`lblcr` key on the packet's destination: a firewall-mark
 /// service over six VIPs, long-lived connections spread over them.
-fn locality(h: &mut Handle, src: &mut Sources, kind: SchedulerKind, mark: u32) -> Summary {
-    let sched = Scheduler::from_name(kind.name()).expect("a kernel name");
-    let name = format!("{kind} (fwmark, 6 VIPs)");
-    let mut s = Scenario::fwmark(h, &name, mark, sched, true);
-    let mut k = 0u8;
-    let mut run = |s: &mut Scenario, src: &mut Sources, n: usize| {
-        for _ in 0..n {
-            s.connect(src.any(), marked_vip(mark, 1 + k % 6, 80), true);
-            k = k.wrapping_add(1);
-        }
-    };
-    s.add_all(&[(1, 1), (2, 2), (3, 3)]);
-    run(&mut s, src, 24);
-    for i in (0..6).rev() {
-        s.close_held(i * 3);
-    }
-    run(&mut s, src, 12);
-    s.weight(be(2), 0);
-    run(&mut s, src, 8);
-    s.remove(be(3));
-    run(&mut s, src, 8);
-    s.add(DestSpec::new(be(4), 5));
-    run(&mut s, src, 8);
-    s.finish()
+#[rustfmt::skip]
+fn locality(scheduler: Scheduler, mark: u32) -> Case {
+    let name = format!("{scheduler} (fwmark, 6 VIPs)");
+    let steps = vec![
+        Add(vec![(1, 1), (2, 2), (3, 3)]), Hold(24),
+        Close(15), Close(12), Close(9), Close(6), Close(3), Close(0), Hold(12),
+        Weight(2, 0), Hold(8),
+        Remove(3), Hold(8),
+        Add(vec![(4, 5)]), Hold(8),
+    ];
+    Case { clients: Clients::Vips(6), counts: true, ..case(name, scheduler, Vs::Mark(mark), steps) }
 }
 
 /// The schedulers that read connection counts, with long-lived connections
 /// so that the counts are known (and checked) before every connection.
 #[test]
 fn least_connection_schedulers_match_the_model_with_held_connections() {
-    require_ipvs_kernel();
-    const T: &str = "lc/wlc/sed/nq/fo/ovf/lblc/lblcr";
-    mark(T, "start");
-    let lab = Lab::new("slc", 4, 128);
-    mark(T, "topology up");
-    let summaries = lab.drive(|h| {
-        let mut src = Sources::new(128);
-        let mut out: Vec<Summary> = [
-            SchedulerKind::Lc,
-            SchedulerKind::Wlc,
-            SchedulerKind::Sed,
-            SchedulerKind::Nq,
-            SchedulerKind::Fo,
-            SchedulerKind::Ovf,
-        ]
-        .into_iter()
+    let least_family = ["lc", "wlc", "sed", "nq", "fo", "ovf"];
+    let mut cases: Vec<Case> = MODELLED_SCHEDULERS
+        .iter()
+        .filter(|k| least_family.contains(&k.name()))
         .enumerate()
-        .map(|(i, k)| least(h, &mut src, k, 1301 + i as u16))
+        .map(|(i, k)| least(k.clone(), 1301 + i as u16))
         .collect();
-        out.push(overhead_ratio(h, &mut src, 256, 1311));
-        out.push(overhead_ratio(h, &mut src, 257, 1312));
-        out.push(locality(h, &mut src, SchedulerKind::Lblc, 8));
-        out.push(locality(h, &mut src, SchedulerKind::Lblcr, 9));
-        out
-    });
+    cases.push(overhead_ratio(256, 1311));
+    cases.push(overhead_ratio(257, 1312));
+    cases.push(locality(Scheduler::Lblc, 8));
+    cases.push(locality(Scheduler::Lblcr, 9));
+    run_cases("lc/wlc/sed/nq/fo/ovf/lblc/lblcr", "slc", 4, 128, cases);
+}
+
+// ----- destinations removed under live flows -------------------------------------
+
+/// `rr` services (TCP and UDP) with live flows when a destination is
+/// removed, under `net.ipv4.vs.expire_nodest_conn` = `value`: every later
+/// packet of those flows (held TCP connections sending again, UDP flows
+/// sending again) and every new connection goes where the model says:
+/// dropped (0), or reset / scheduled anew, moving the round-robin position
+/// (1).
+fn removed_under_flows(h: &mut Handle, src: &mut Sources, value: bool) -> Vec<Summary> {
+    let params = KernelParams::new().with_expire_nodest_conn(value);
+    let v = u16::from(value);
+    let tcp = Service::new(ServiceKey::tcp(vip(1501 + v))).with_scheduler(Scheduler::Rr);
+    let mut s = Scenario::with_params(
+        h,
+        format!("rr TCP, expire_nodest_conn={v}"),
+        &tcp,
+        false,
+        params.clone(),
+    );
+    for i in 1..=3 {
+        s.add(Destination::new(be(i)));
+    }
+    for _ in 0..6 {
+        s.connect(src.any(), vip(1501 + v), true);
+    }
+    s.remove(be(2));
+    s.resend_held();
+    for _ in 0..7 {
+        s.connect(src.any(), vip(1501 + v), false);
+    }
+    s.resend_held();
+    let mut out = vec![s.finish()];
+
+    let udp = Service::new(ServiceKey::udp(vip(1601 + v))).with_scheduler(Scheduler::Rr);
+    let mut s = Scenario::with_params(
+        h,
+        format!("rr UDP, expire_nodest_conn={v}"),
+        &udp,
+        false,
+        params,
+    );
+    for i in 1..=3 {
+        s.add(Destination::new(be(i)));
+    }
+    let flows: Vec<UdpSocket> = (0..6)
+        .map(|k| udp_client(1 + k + 10 * u32::from(v)))
+        .collect();
+    for f in &flows {
+        s.datagram(f, vip(1601 + v));
+    }
+    s.remove(be(2));
+    for _ in 0..2 {
+        for f in &flows {
+            s.datagram(f, vip(1601 + v));
+        }
+    }
+    let fresh: Vec<UdpSocket> = (0..5)
+        .map(|k| udp_client(40 + k + 10 * u32::from(v)))
+        .collect();
+    for f in &fresh {
+        s.datagram(f, vip(1601 + v));
+    }
+    for f in &flows {
+        s.datagram(f, vip(1601 + v));
+    }
+    out.push(s.finish());
+    out
+}
+
+/// A destination removed under live UDP and TCP flows, with
+/// `expire_nodest_conn` 0 (the default: later packets of those flows are
+/// dropped) and 1 (kube-proxy's setting: the connection expires; a UDP
+/// datagram is scheduled anew, a TCP segment without SYN is reset by the
+/// director), each packet's fate as the model predicts.
+#[test]
+fn removed_destination_under_live_flows_matches_expire_nodest_conn() {
+    require_ipvs_kernel();
+    const T: &str = "expire_nodest_conn";
+    mark(T, "start");
+    let lab = Lab::new("snd", 3, 64);
+    start_udp_backends(&lab.backends, 3);
+    mark(T, "topology up");
+    let mut summaries = Vec::new();
+    for value in [false, true] {
+        sysctls(
+            &lab.director,
+            &[(
+                "net.ipv4.vs.expire_nodest_conn",
+                if value { "1" } else { "0" },
+            )],
+        );
+        summaries.extend(lab.drive(move |h| removed_under_flows(h, &mut Sources::new(64), value)));
+    }
     mark(T, "traffic done");
     report(T, &summaries);
 }

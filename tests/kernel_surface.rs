@@ -13,9 +13,9 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io;
 use std::mem::ManuallyDrop;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 use std::process::{Command, Stdio};
@@ -35,79 +35,18 @@ fn sa(s: &str) -> SocketAddr {
     s.parse().expect("socket address")
 }
 
-/// Log a step with the time since the process started (shown with
-/// `--nocapture`, or for a failing test): the guest is slow, and this
-/// shows where the time goes.
-fn mark(test: &str, what: &str) {
-    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
-    let t0 = *START.get_or_init(Instant::now);
-    eprintln!("[{:7.2}s] {test}: {what}", t0.elapsed().as_secs_f64());
-}
-
-/// Poll `f` every 150 ms until it returns `Ok`, failing with its last
-/// `Err` after `limit`.
-fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Result<T, String>) -> T {
-    let start = Instant::now();
-    loop {
-        match f() {
-            Ok(v) => return v,
-            Err(last) if start.elapsed() >= limit => {
-                panic!("waited {limit:?} for {what}; last: {last}")
-            }
-            Err(_) => std::thread::sleep(Duration::from_millis(150)),
-        }
-    }
-}
-
 // ----- servers and clients --------------------------------------------------
 
-/// A TCP server on `addr` in `ns` answering every connection with `name`.
+/// A TCP server on `addr` in `ns` answering every request with `name`.
 fn tcp_server(ns: &Netns, addr: SocketAddr, name: &str) {
-    let (tx, rx) = mpsc::channel();
-    let name = name.to_owned();
-    ns.spawn(move || {
-        let l = match TcpListener::bind(addr) {
-            Ok(l) => l,
-            Err(e) => {
-                let _ = tx.send(Err(e));
-                return;
-            }
-        };
-        let _ = tx.send(Ok(()));
-        for c in l.incoming().flatten() {
-            let _ = answer_tcp(c, &name);
-        }
-    });
-    rx.recv()
-        .expect("server thread")
-        .unwrap_or_else(|e| panic!("listen on {addr} in {}: {e}", ns.name));
-}
-
-fn answer_tcp(mut s: TcpStream, name: &str) -> io::Result<()> {
-    s.set_read_timeout(Some(IO_TIMEOUT))?;
-    s.set_write_timeout(Some(IO_TIMEOUT))?;
-    let mut got = Vec::new();
-    let mut buf = [0u8; 256];
-    while !got.contains(&b'\n') {
-        let n = s.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        got.extend_from_slice(&buf[..n]);
-    }
-    s.write_all(format!("{name}\n").as_bytes())
+    TcpBackend::start(ns, addr, Answer::Name(name.to_owned()));
 }
 
 /// One TCP exchange: the server's name and the client's own address.
 fn tcp_ask(to: SocketAddr) -> io::Result<(String, SocketAddr)> {
-    let mut s = TcpStream::connect_timeout(&to, IO_TIMEOUT)?;
-    s.set_read_timeout(Some(IO_TIMEOUT))?;
-    s.set_write_timeout(Some(IO_TIMEOUT))?;
-    let me = s.local_addr()?;
-    s.write_all(REQUEST)?;
-    let mut reply = String::new();
-    s.read_to_string(&mut reply)?;
-    Ok((reply.trim().to_owned(), me))
+    let mut c = TcpClient::open(to, IO_TIMEOUT)?;
+    let me = c.local_addr()?;
+    Ok((c.ask_with(REQUEST)?, me))
 }
 
 /// `n` TCP exchanges with `to` from a thread in `client`.
@@ -182,10 +121,6 @@ fn count(answers: &[(String, SocketAddr)]) -> BTreeMap<String, usize> {
 // second, so a topology is built with one `ip -batch` for the namespaces
 // and their links, one per namespace for its addresses, and sysctls
 // written from a thread inside the namespace.
-
-fn lines(v: &[&str]) -> Vec<String> {
-    v.iter().map(|s| s.to_string()).collect()
-}
 
 /// NAT: client 10.0.0.2 -- 10.0.0.1 director -- 10.1.i.1 | 10.1.i.2
 /// backend i (i = 1..), whose default route is the director; optionally

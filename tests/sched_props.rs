@@ -4,10 +4,8 @@
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-use lvs::sched::{
-    AnyScheduler, DestSpec, KernelParams, Packet, Protocol, SchedFlags, SchedulerKind, ServiceSpec,
-    Simulation,
-};
+use lvs::sched::{AnyScheduler, KernelParams, MODELLED_SCHEDULERS, Packet, Simulation};
+use lvs::{Destination, HashFlags, Netmask, Protocol, Scheduler, Service, ServiceKey};
 use proptest::prelude::*;
 
 fn dest_addr(i: usize) -> SocketAddr {
@@ -27,11 +25,36 @@ fn client(i: u32) -> SocketAddr {
 }
 
 /// A service whose list order (head first) is `weights` in order.
-fn build(kind: SchedulerKind, flags: SchedFlags, weights: &[u32]) -> Simulation {
-    let spec = ServiceSpec::new(kind).with_flags(flags);
-    let mut sim = Simulation::new(spec).unwrap_or_else(|e| panic!("{e}"));
+/// A `protocol` service on `192.0.2.1:80` using `scheduler`.
+fn service_on(protocol: Protocol, scheduler: Scheduler) -> Service {
+    let addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)), 80);
+    Service::new(ServiceKey::Addr { protocol, addr }).with_scheduler(scheduler)
+}
+
+/// A TCP service on `192.0.2.1:80` using `scheduler`.
+fn svc(scheduler: Scheduler) -> Service {
+    service_on(Protocol::Tcp, scheduler)
+}
+
+/// `scheduler` with `flags` if it is sh or mh (the others have none).
+fn flagged(scheduler: Scheduler, flags: HashFlags) -> Scheduler {
+    match scheduler {
+        Scheduler::Sh(_) => Scheduler::Sh(flags),
+        Scheduler::Mh(_) => Scheduler::Mh(flags),
+        other => other,
+    }
+}
+
+const NO_FLAGS: HashFlags = HashFlags {
+    fallback: false,
+    port: false,
+};
+
+fn build(kind: Scheduler, flags: HashFlags, weights: &[u32]) -> Simulation {
+    let spec = svc(flagged(kind, flags));
+    let mut sim = Simulation::new(&spec).unwrap_or_else(|e| panic!("{e}"));
     for (i, &w) in weights.iter().enumerate().rev() {
-        sim.add_destination(DestSpec::new(dest_addr(i), w))
+        sim.add_destination(Destination::new(dest_addr(i)).with_weight(w))
             .unwrap_or_else(|e| panic!("{e}"));
     }
     sim
@@ -74,8 +97,8 @@ proptest! {
         prop_assume!(weights.iter().any(|&w| w > 0));
         let g = weights.iter().copied().filter(|&w| w > 0).fold(0, gcd);
         let cycle = (weights.iter().sum::<u32>() / g) as usize;
-        let mut sim = build(SchedulerKind::Rr, SchedFlags::new(), &weights);
-        sim.set_scheduler(SchedulerKind::Wrr);
+        let mut sim = build(Scheduler::Rr, NO_FLAGS, &weights);
+        sim.set_scheduler(&Scheduler::Wrr).unwrap_or_else(|e| panic!("{e}"));
         let seq = picks(&mut sim, cycle * 3);
         let mut counts: BTreeMap<SocketAddr, u32> = BTreeMap::new();
         for p in &seq[..cycle] {
@@ -99,7 +122,7 @@ proptest! {
         let g = weights.iter().copied().filter(|&w| w > 0).fold(0, gcd);
         let cycle = (weights.iter().sum::<u32>() / g) as usize;
         let maxk = (weights.iter().copied().max().unwrap_or(0) / g) as usize;
-        let mut sim = build(SchedulerKind::Wrr, SchedFlags::new(), &weights);
+        let mut sim = build(Scheduler::Wrr, NO_FLAGS, &weights);
         // The partial first round is at most one pass per weight step.
         let seq = picks(&mut sim, cycle * 4 + maxk * weights.len());
         let tail = &seq[maxk * weights.len()..];
@@ -119,7 +142,7 @@ proptest! {
     #[test]
     fn rr_visits_each_usable_destination_once_per_cycle(states in prop::collection::vec(dest_state(), 1..10)) {
         let weights: Vec<u32> = states.iter().map(|s| s.0).collect();
-        let mut sim = build(SchedulerKind::Rr, SchedFlags::new(), &weights);
+        let mut sim = build(Scheduler::Rr, NO_FLAGS, &weights);
         apply_state(&mut sim, &states);
         let usable: Vec<SocketAddr> = states
             .iter()
@@ -145,16 +168,16 @@ proptest! {
     #[test]
     fn weight_zero_and_overloaded_are_never_picked(
         states in prop::collection::vec(dest_state(), 1..10),
-        kind in prop::sample::select(SchedulerKind::ALL.to_vec()),
+        kind in prop::sample::select(MODELLED_SCHEDULERS.to_vec()),
         fallback in any::<bool>(),
         port in any::<bool>(),
         seed in any::<u64>(),
     ) {
         let weights: Vec<u32> = states.iter().map(|s| s.0).collect();
-        let spec = ServiceSpec::new(kind).with_flags(SchedFlags::new().with_fallback(fallback).with_port(port));
-        let mut sim = Simulation::with_params(spec, KernelParams::new().with_rng_seed(seed)).unwrap_or_else(|e| panic!("{e}"));
+        let spec = svc(flagged(kind.clone(), HashFlags { fallback, port }));
+        let mut sim = Simulation::with_params(&spec, KernelParams::new().with_rng_seed(seed)).unwrap_or_else(|e| panic!("{e}"));
         for (i, &w) in weights.iter().enumerate().rev() {
-            sim.add_destination(DestSpec::new(dest_addr(i), w)).unwrap_or_else(|e| panic!("{e}"));
+            sim.add_destination(Destination::new(dest_addr(i)).with_weight(w)).unwrap_or_else(|e| panic!("{e}"));
         }
         apply_state(&mut sim, &states);
         for c in 0..50u32 {
@@ -162,7 +185,7 @@ proptest! {
             if let Some(addr) = sim.pick(&pkt).and_then(|id| sim.addr_of(id)) {
                 let d = sim.destination(addr).unwrap_or_else(|| panic!("unknown"));
                 prop_assert!(d.weight() > 0, "{kind} picked weight 0");
-                if kind != SchedulerKind::Lblc {
+                if kind != Scheduler::Lblc {
                     prop_assert!(!d.is_overloaded(), "{kind} picked an overloaded destination");
                 }
             }
@@ -182,20 +205,20 @@ proptest! {
         let overhead = |i: usize| i64::from(states[i].2) * 257 + i64::from(states[i].3);
         let sed = |i: usize| i64::from(states[i].2) + 1;
         let w = |i: usize| i64::from(states[i].0);
-        for kind in [SchedulerKind::Lc, SchedulerKind::Wlc, SchedulerKind::Sed, SchedulerKind::Nq] {
-            let mut sim = build(kind, SchedFlags::new(), &weights);
+        for kind in [Scheduler::Lc, Scheduler::Wlc, Scheduler::Sed, Scheduler::Nq] {
+            let mut sim = build(kind.clone(), NO_FLAGS, &weights);
             apply_state(&mut sim, &states);
             let got = picks(&mut sim, 1)[0];
             // (load, weight) of the expected minimum, compared by cross-multiplication.
             let better = |a: usize, b: usize| -> bool {
                 // true if a is strictly better than b
                 match kind {
-                    SchedulerKind::Lc => overhead(a) < overhead(b),
-                    SchedulerKind::Wlc => overhead(a) * w(b) < overhead(b) * w(a),
+                    Scheduler::Lc => overhead(a) < overhead(b),
+                    Scheduler::Wlc => overhead(a) * w(b) < overhead(b) * w(a),
                     _ => sed(a) * w(b) < sed(b) * w(a),
                 }
             };
-            let expected = if kind == SchedulerKind::Nq && usable.iter().any(|&i| states[i].2 == 0) {
+            let expected = if kind == Scheduler::Nq && usable.iter().any(|&i| states[i].2 == 0) {
                 usable.iter().copied().find(|&i| states[i].2 == 0)
             } else {
                 usable.iter().copied().fold(None, |best: Option<usize>, i| match best {
@@ -212,12 +235,12 @@ proptest! {
     #[test]
     fn hashing_schedulers_are_deterministic(
         weights in prop::collection::vec(0u32..8, 1..12),
-        kind in prop::sample::select(vec![SchedulerKind::Sh, SchedulerKind::Dh, SchedulerKind::Mh]),
+        kind in prop::sample::select(vec![Scheduler::Sh(HashFlags::default()), Scheduler::Dh, Scheduler::Mh(HashFlags::default())]),
         port in any::<bool>(),
         fallback in any::<bool>(),
     ) {
-        let flags = SchedFlags::new().with_port(port).with_fallback(fallback);
-        let mut s1 = build(kind, flags, &weights);
+        let flags = HashFlags { fallback, port };
+        let mut s1 = build(kind.clone(), flags, &weights);
         let s2 = build(kind, flags, &weights);
         for c in 0..300u32 {
             let pkt = Packet::new(Protocol::Tcp, client(c), SocketAddr::new(IpAddr::V4(Ipv4Addr::from(0xc000_0200 + c % 7)), 80));
@@ -242,9 +265,9 @@ proptest! {
     ) {
         let n = weights.len();
         let addr = |i: usize| SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, salt, (i / 250) as u8, (i % 250) as u8 + 1)), 80);
-        let mut before = Simulation::new(ServiceSpec::new(SchedulerKind::Mh)).unwrap_or_else(|e| panic!("{e}"));
+        let mut before = Simulation::new(&svc(Scheduler::Mh(HashFlags::default()))).unwrap_or_else(|e| panic!("{e}"));
         for (i, &w) in weights.iter().enumerate() {
-            before.add_destination(DestSpec::new(addr(i), w)).unwrap_or_else(|e| panic!("{e}"));
+            before.add_destination(Destination::new(addr(i)).with_weight(w)).unwrap_or_else(|e| panic!("{e}"));
         }
         let victim = addr(victim_pick.index(n));
         let mut after = before.clone();
@@ -295,7 +318,7 @@ proptest! {
     /// slot share.
     #[test]
     fn mh_shares_follow_weights(weights in prop::collection::vec(1u32..=12, 1..=8)) {
-        let sim = build(SchedulerKind::Mh, SchedFlags::new(), &weights);
+        let sim = build(Scheduler::Mh(HashFlags::default()), NO_FLAGS, &weights);
         let g = weights.iter().copied().fold(0, gcd);
         let ks: Vec<u32> = weights.iter().map(|w| w / g).collect();
         let total: u32 = ks.iter().sum();
@@ -331,8 +354,8 @@ proptest! {
         port in any::<bool>(),
     ) {
         let weights: Vec<u32> = states.iter().map(|s| s.0).collect();
-        let flags = SchedFlags::new().with_fallback(fallback).with_port(port);
-        let mut sim = build(SchedulerKind::Sh, flags, &weights);
+        let flags = HashFlags { fallback, port };
+        let mut sim = build(Scheduler::Sh(HashFlags::default()), flags, &weights);
         apply_state(&mut sim, &states);
         let AnyScheduler::Sh(sh) = sim.scheduler() else { panic!("not sh") };
         let table: Vec<Option<SocketAddr>> = sh.buckets().map(|b| b.and_then(|id| sim.addr_of(id))).collect();
@@ -365,8 +388,8 @@ proptest! {
         port in any::<bool>(),
     ) {
         let weights: Vec<u32> = states.iter().map(|s| s.0).collect();
-        let mut plain = build(SchedulerKind::Mh, SchedFlags::new().with_port(port), &weights);
-        let mut fb = build(SchedulerKind::Mh, SchedFlags::new().with_port(port).with_fallback(true), &weights);
+        let mut plain = build(Scheduler::Mh(HashFlags::default()), HashFlags { fallback: false, port }, &weights);
+        let mut fb = build(Scheduler::Mh(HashFlags::default()), HashFlags { fallback: true, port }, &weights);
         apply_state(&mut plain, &states);
         apply_state(&mut fb, &states);
         for c in 0..200u32 {
@@ -393,27 +416,25 @@ proptest! {
     /// templates (with one-packet UDP adding nothing).
     #[test]
     fn random_operation_sequences_keep_counters_consistent(
-        kind in prop::sample::select(SchedulerKind::ALL.to_vec()),
+        kind in prop::sample::select(MODELLED_SCHEDULERS.to_vec()),
         persistent in any::<bool>(),
         one_packet in any::<bool>(),
         udp in any::<bool>(),
         ops in prop::collection::vec((0u8..7, 0usize..6, any::<u32>(), any::<u32>(), any::<u32>()), 1..80),
     ) {
         let proto = if udp { Protocol::Udp } else { Protocol::Tcp };
-        let mut spec = ServiceSpec::new(kind)
-            .with_addr(proto, SocketAddr::new(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)), 80))
-            .with_one_packet(one_packet)
-            .with_flags(SchedFlags::new().with_fallback(true));
+        let mut spec = service_on(proto, flagged(kind, HashFlags { fallback: true, port: false }))
+            .with_one_packet(one_packet);
         if persistent {
-            spec = spec.with_persistence(lvs::sched::Persistence::with_prefix(lvs::sched::Family::Inet, 30, 24));
+            spec = spec.with_persistence_netmask(30, Netmask::V4(Ipv4Addr::new(255, 255, 255, 0)));
         }
-        let mut sim = Simulation::new(spec).unwrap_or_else(|e| panic!("{e}"));
+        let mut sim = Simulation::new(&spec).unwrap_or_else(|e| panic!("{e}"));
         let mut open: Vec<(lvs::sched::ConnId, SocketAddr)> = Vec::new();
         for (op, d, a, b, c) in ops {
             let addr = dest_addr(d);
             match op {
-                0 => { let _ = sim.add_destination(DestSpec::new(addr, a % 8 + if a & 0x100 != 0 { u32::MAX / 2 } else { 0 }).with_thresholds(b % 5, c % 5)); }
-                1 => { let _ = sim.update_destination(DestSpec::new(addr, a).with_thresholds(b % 7, c % 7)); }
+                0 => { let _ = sim.add_destination(Destination::new(addr).with_weight(a % 8 + if a & 0x100 != 0 { u32::MAX / 2 } else { 0 }).with_thresholds(c % 5, b % 5)); }
+                1 => { let _ = sim.update_destination(Destination::new(addr).with_weight(a).with_thresholds(c % 7, b % 7)); }
                 2 => { let _ = sim.remove_destination(addr); }
                 3 | 4 => {
                     let o = sim.connect(client(a % 64));
@@ -511,11 +532,11 @@ proptest! {
     #[test]
     fn wrr_matches_literal_kernel_loop(ws in prop::collection::vec((0u32..40, prop::bool::weighted(0.3)), 1..8)) {
         let weights: Vec<u32> = ws.iter().map(|w| w.0).collect();
-        let mut sim = build(SchedulerKind::Rr, SchedFlags::new(), &weights);
+        let mut sim = build(Scheduler::Rr, NO_FLAGS, &weights);
         for (i, w) in ws.iter().enumerate() {
             sim.set_overloaded(dest_addr(i), w.1).unwrap_or_else(|e| panic!("{e}"));
         }
-        sim.set_scheduler(SchedulerKind::Wrr);
+        sim.set_scheduler(&Scheduler::Wrr).unwrap_or_else(|e| panic!("{e}"));
         let got = picks(&mut sim, 60);
         let wi: Vec<i32> = weights.iter().map(|&w| w as i32).collect();
         let ov: Vec<bool> = ws.iter().map(|w| w.1).collect();
@@ -529,7 +550,7 @@ proptest! {
 /// lblc "is_overloaded" heuristic are checked).
 #[test]
 fn lblc_cached_destination_ignores_overload() {
-    let mut sim = build(SchedulerKind::Lblc, SchedFlags::new(), &[5, 5]);
+    let mut sim = build(Scheduler::Lblc, NO_FLAGS, &[5, 5]);
     let first = sim.connect(client(1)).addr;
     let a = first.unwrap_or_else(|| panic!("none"));
     sim.set_overloaded(a, true)

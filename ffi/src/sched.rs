@@ -3,97 +3,13 @@
 
 use std::net::SocketAddr;
 
-use lvs::sched::{
-    DestSpec, Family, Persistence, Protocol, SchedError, SchedFlags, SchedulerKind, ServiceSpec,
-};
-use lvs::{AddressFamily, ServiceKey};
-
 use crate::error::{Failure, Outcome, finish, lvs_result};
-use crate::types::{
-    LVS_SVC_F_ONEPACKET, LVS_SVC_F_SCHED_FALLBACK, LVS_SVC_F_SCHED_PORT, lvs_addr, lvs_destination,
-    lvs_service, read_name,
-};
+use crate::types::{lvs_addr, lvs_destination, lvs_service};
 
-impl From<SchedError> for Failure {
-    fn from(e: SchedError) -> Self {
-        let code = match &e {
-            SchedError::DestinationExists(_) => lvs_result::LVS_DESTINATION_EXISTS,
-            SchedError::DestinationNotFound(_) => lvs_result::LVS_DESTINATION_NOT_FOUND,
-            SchedError::UnknownScheduler(_) => lvs_result::LVS_SCHEDULER_NOT_FOUND,
-            _ => lvs_result::LVS_INVALID_ARGUMENT,
-        };
-        Failure::new(code, format!("simulate: {e}"))
+impl From<lvs::sched::Error> for Failure {
+    fn from(e: lvs::sched::Error) -> Self {
+        Failure::new(lvs_result::from_kind(e.kind()), format!("simulate: {e}"))
     }
-}
-
-fn sched_family(f: AddressFamily) -> Family {
-    match f {
-        AddressFamily::Inet => Family::Inet,
-        AddressFamily::Inet6 => Family::Inet6,
-    }
-}
-
-/// The model service for `svc` (the same struct the handle takes).
-fn spec_of(svc: &lvs_service) -> Outcome<ServiceSpec> {
-    let model = svc.model("service")?;
-    let name = read_name(&svc.scheduler, "service.scheduler")?;
-    let name = if name.is_empty() { "wlc" } else { &name };
-    let kind: SchedulerKind = name.parse().map_err(|_| {
-        let known: Vec<&str> = SchedulerKind::ALL.iter().map(|k| k.name()).collect();
-        Failure::new(
-            lvs_result::LVS_UNSUPPORTED,
-            format!(
-                "simulate: there is no model of the scheduler {name:?}; models exist for {}",
-                known.join(", ")
-            ),
-        )
-    })?;
-    if model.persistence_engine.is_some() {
-        return Err(Failure::new(
-            lvs_result::LVS_UNSUPPORTED,
-            "simulate: persistence engines are not modelled; leave pe_name empty",
-        ));
-    }
-    let family = sched_family(model.key.family());
-    let mut spec = match model.key {
-        ServiceKey::Fwmark { mark, .. } => ServiceSpec::new(kind).with_fwmark(family, mark),
-        ServiceKey::Addr { protocol, addr } => {
-            let n = u8::try_from(protocol.number()).map_err(|_| {
-                Failure::invalid(
-                    "service.key.protocol",
-                    format_args!("IP protocol numbers are 0..=255, got {}", protocol.number()),
-                )
-            })?;
-            ServiceSpec::new(kind).with_addr(Protocol::from_number(n), addr)
-        }
-        other => {
-            return Err(Failure::new(
-                lvs_result::LVS_UNSUPPORTED,
-                format!("simulate: no model for the service key {other:?}"),
-            ));
-        }
-    };
-    spec = spec
-        .with_flags(
-            SchedFlags::new()
-                .with_fallback(svc.flags & LVS_SVC_F_SCHED_FALLBACK != 0)
-                .with_port(svc.flags & LVS_SVC_F_SCHED_PORT != 0),
-        )
-        .with_one_packet(svc.flags & LVS_SVC_F_ONEPACKET != 0);
-    if let Some(p) = model.persistence {
-        let netmask = match p.netmask {
-            lvs::Netmask::V4(m) => u32::from(m),
-            lvs::Netmask::V6(len) => u32::from(len),
-            other => {
-                return Err(Failure::new(
-                    lvs_result::LVS_UNSUPPORTED,
-                    format!("simulate: no model for the netmask {other:?}"),
-                ));
-            }
-        };
-        spec = spec.with_persistence(Persistence::new(p.timeout, netmask));
-    }
-    Ok(spec)
 }
 
 /// Simulate IPVS scheduling without a kernel: build the service `service`
@@ -135,7 +51,7 @@ pub unsafe extern "C" fn lvs_simulate(
 ) -> lvs_result {
     ffi_boundary! {
         finish((|| {
-            let spec = spec_of(try_ref!(service)?)?;
+            let service = try_ref!(service)?.model("service")?;
             let dest_list = try_slice!(dests, n_dests)?;
             let clients = try_slice!(clients, n_clients)?;
             let counts = try_slice_out!(counts, n_dests)?;
@@ -147,18 +63,14 @@ pub unsafe extern "C" fn lvs_simulate(
             let specs = dest_list
                 .iter()
                 .enumerate()
-                .map(|(i, d)| {
-                    let d = d.model(&format!("dests[{i}]"))?;
-                    Ok(DestSpec::new(d.addr, d.weight)
-                        .with_thresholds(d.upper_threshold, d.lower_threshold))
-                })
+                .map(|(i, d)| d.model(&format!("dests[{i}]")))
                 .collect::<Outcome<Vec<_>>>()?;
             let clients = clients
                 .iter()
                 .enumerate()
                 .map(|(i, c)| c.socket_addr(&format!("clients[{i}]")))
                 .collect::<Outcome<Vec<SocketAddr>>>()?;
-            let dist = lvs::sched::simulate(spec, specs.iter().copied(), clients)?;
+            let dist = lvs::sched::simulate(&service, specs.iter().copied(), clients)?;
             for (slot, d) in counts.iter_mut().zip(&specs) {
                 slot.write(dist.count(d.addr));
             }

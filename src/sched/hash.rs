@@ -1,13 +1,14 @@
 //! Hash primitives used by the hashing schedulers (`sh`, `dh`, `mh`, `lblc`,
-//! `lblcr`), written from the definitions in the kernel reference (§10.0,
-//! §10.12, §13).
+//! `lblcr`), written from their definitions in the kernel (`hash_32()` of
+//! `<linux/hash.h>`, the address folds of `ip_vs_sh.c`/`ip_vs_dh.c`, and
+//! the SipHash-1-3 keys of `ip_vs_mh.c`).
 //!
 //! They are public so that conformance tests can check individual steps
 //! (address folding, bucket index, Maglev key) against a running kernel.
 
 use std::net::IpAddr;
 
-use super::service::Family;
+use crate::model::AddressFamily;
 
 /// `GOLDEN_RATIO_32` from `include/linux/hash.h` (mainline since v4.7).
 pub const GOLDEN_RATIO_32: u32 = 0x61C8_8647;
@@ -53,15 +54,15 @@ pub fn inet_addr_bytes(addr: IpAddr) -> [u8; 16] {
 /// address is read as the kernel's `union nf_inet_addr`, so mixed-family
 /// inputs fold as the kernel folds them.
 #[inline]
-pub fn fold(family: Family, addr: IpAddr) -> u32 {
+pub fn fold(family: AddressFamily, addr: IpAddr) -> u32 {
     match (family, addr) {
-        (Family::Inet, IpAddr::V4(a)) => u32::from(a),
-        (Family::Inet, IpAddr::V6(a)) => {
+        (AddressFamily::Inet, IpAddr::V4(a)) => u32::from(a),
+        (AddressFamily::Inet, IpAddr::V6(a)) => {
             let o = a.octets();
             u32::from_be_bytes([o[0], o[1], o[2], o[3]])
         }
-        (Family::Inet6, IpAddr::V4(a)) => u32::from(a),
-        (Family::Inet6, IpAddr::V6(a)) => {
+        (AddressFamily::Inet6, IpAddr::V4(a)) => u32::from(a),
+        (AddressFamily::Inet6, IpAddr::V6(a)) => {
             let o = a.octets();
             let w = |i: usize| u32::from_be_bytes([o[i], o[i + 1], o[i + 2], o[i + 3]]);
             w(0) ^ w(4) ^ w(8) ^ w(12)
@@ -112,7 +113,13 @@ pub fn siphash13_u32(key: [u64; 2], msg: u32) -> u64 {
 /// `ip_vs_mh_hashkey()`: `hsiphash(&v, 4, key)` truncated to `unsigned int`,
 /// where `v = offset + port + fold(family, addr)` (wrapping, host order).
 #[inline]
-pub fn mh_hashkey(family: Family, addr: IpAddr, port: u16, key: [u64; 2], offset: u32) -> u32 {
+pub fn mh_hashkey(
+    family: AddressFamily,
+    addr: IpAddr,
+    port: u16,
+    key: [u64; 2],
+    offset: u32,
+) -> u32 {
     let v = offset
         .wrapping_add(u32::from(port))
         .wrapping_add(fold(family, addr));
@@ -210,7 +217,7 @@ mod tests {
         }
     }
 
-    /// §13 table: `mhkey(K1)`, `mhkey(K2)`, offset and skip for M = 4093.
+    /// Values computed from the kernel's definitions: `mhkey(K1)`, `mhkey(K2)`, offset and skip for M = 4093.
     #[test]
     fn reference_mh_keys() {
         let cases: [(IpAddr, u16, u32, u32, u32, u32); 4] = [
@@ -251,7 +258,7 @@ mod tests {
             ),
         ];
         for (addr, port, k1, k2, offset, skip) in cases {
-            let fam = Family::of(addr);
+            let fam = AddressFamily::of(addr);
             let h1 = mh_hashkey(fam, addr, port, IP_VS_MH_HASH1, 0);
             let h2 = mh_hashkey(fam, addr, port, IP_VS_MH_HASH2, 0);
             assert_eq!(h1, k1, "{addr}:{port} K1");
@@ -261,22 +268,28 @@ mod tests {
         }
     }
 
-    /// §13 table: fold and `hash_32(fold, 8)`.
+    /// Values computed from the kernel's definitions: fold and `hash_32(fold, 8)`.
     #[test]
     fn reference_fold_and_hash32() {
         let v4 = |a, b, c, d| IpAddr::V4(Ipv4Addr::new(a, b, c, d));
-        assert_eq!(fold(Family::Inet, v4(10, 0, 0, 1)), 0x0a00_0001);
+        assert_eq!(fold(AddressFamily::Inet, v4(10, 0, 0, 1)), 0x0a00_0001);
         assert_eq!(hash_32(0x0a00_0001, 8), 39);
-        assert_eq!(fold(Family::Inet, v4(192, 168, 1, 10)), 0xc0a8_010a);
+        assert_eq!(fold(AddressFamily::Inet, v4(192, 168, 1, 10)), 0xc0a8_010a);
         assert_eq!(hash_32(0xc0a8_010a, 8), 248);
         let v6: IpAddr = "2001:db8::1"
             .parse()
             .unwrap_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED));
-        assert_eq!(fold(Family::Inet6, v6), 0x2001_0db9);
+        assert_eq!(fold(AddressFamily::Inet6, v6), 0x2001_0db9);
         assert_eq!(hash_32(0x2001_0db9, 8), 63);
         // SH with 256 buckets and port 0.
-        assert_eq!(hash_32(fold(Family::Inet, v4(192, 168, 0, 1)), 8), 192);
-        assert_eq!(hash_32(fold(Family::Inet, v4(192, 168, 0, 2)), 8), 34);
+        assert_eq!(
+            hash_32(fold(AddressFamily::Inet, v4(192, 168, 0, 1)), 8),
+            192
+        );
+        assert_eq!(
+            hash_32(fold(AddressFamily::Inet, v4(192, 168, 0, 2)), 8),
+            34
+        );
     }
 
     #[test]

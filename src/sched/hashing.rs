@@ -1,10 +1,10 @@
-//! Table-driven hashing schedulers: `dh` (§10.10), `sh` (§10.11) and `mh`
-//! (§10.12). Tables hold destination ids, so a pick is one hash, one table
+//! Table-driven hashing schedulers: `dh` (`ip_vs_dh.c`), `sh` (`ip_vs_sh.c`)
+//! and `mh` (`ip_vs_mh.c`). Tables hold destination ids, so a pick is one hash, one table
 //! read and one flag check: no allocation and no map lookup.
 
+use super::SchedulerModel;
 use super::hash::{FastMod, IP_VS_MH_HASH1, IP_VS_MH_HASH2, fold, hash_32, mh_hashkey};
 use super::service::{DestId, Packet, ServiceState};
-use super::{Scheduler, SchedulerKind};
 
 /// Empty bucket marker.
 const NONE: u32 = u32::MAX;
@@ -68,9 +68,9 @@ impl Dh {
     }
 }
 
-impl Scheduler for Dh {
-    fn kind(&self) -> SchedulerKind {
-        SchedulerKind::Dh
+impl SchedulerModel for Dh {
+    fn name(&self) -> &'static str {
+        "dh"
     }
     fn add_dest(&mut self, svc: &ServiceState, _dest: DestId) {
         self.assign(svc);
@@ -173,9 +173,9 @@ impl Sh {
     }
 }
 
-impl Scheduler for Sh {
-    fn kind(&self) -> SchedulerKind {
-        SchedulerKind::Sh
+impl SchedulerModel for Sh {
+    fn name(&self) -> &'static str {
+        "sh"
     }
     fn add_dest(&mut self, svc: &ServiceState, _dest: DestId) {
         self.assign(svc);
@@ -383,9 +383,9 @@ fn gcd(mut a: i32, mut b: i32) -> i32 {
     a
 }
 
-impl Scheduler for Mh {
-    fn kind(&self) -> SchedulerKind {
-        SchedulerKind::Mh
+impl SchedulerModel for Mh {
+    fn name(&self) -> &'static str {
+        "mh"
     }
     fn add_dest(&mut self, svc: &ServiceState, _dest: DestId) {
         self.reassign(svc);

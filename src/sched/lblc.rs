@@ -1,13 +1,15 @@
-//! Locality-based schedulers `lblc` (§10.13) and `lblcr` (§10.14). Both
+//! Locality-based schedulers `lblc` (`ip_vs_lblc.c`) and `lblcr`
+//! (`ip_vs_lblcr.c`). Both
 //! cache a choice per packet *destination* address and collect stale cache
 //! entries from a 60 s timer ([`Scheduler::tick`]).
 
 use std::collections::{BTreeMap, HashMap};
 
+use super::SchedulerModel;
 use super::hash::{hash_32, inet_addr_bytes};
 use super::lc::weighted_least;
-use super::service::{DestId, DestState, Family, Packet, ServiceState};
-use super::{Scheduler, SchedulerKind};
+use super::service::{DestId, DestState, Packet, ServiceState};
+use crate::model::AddressFamily;
 
 /// `IP_VS_LBLC_TAB_BITS` / `IP_VS_LBLCR_TAB_BITS`.
 pub const IP_VS_LBLC_TAB_BITS: u32 = 10;
@@ -27,19 +29,19 @@ const MAX_SIZE: i64 = (TAB_SIZE as i64) * 16;
 /// compares it (4 bytes for an `AF_INET` service, 16 for `AF_INET6`).
 type Key = [u8; 16];
 
-fn key_of(family: Family, pkt: &Packet) -> Key {
+fn key_of(family: AddressFamily, pkt: &Packet) -> Key {
     let mut b = inet_addr_bytes(pkt.dst.ip());
-    if family == Family::Inet {
+    if family == AddressFamily::Inet {
         b[4..].fill(0);
     }
     b
 }
 
-fn bucket_of(family: Family, key: &Key) -> u32 {
+fn bucket_of(family: AddressFamily, key: &Key) -> u32 {
     let w = |i: usize| u32::from_be_bytes([key[i], key[i + 1], key[i + 2], key[i + 3]]);
     let f = match family {
-        Family::Inet => w(0),
-        Family::Inet6 => w(0) ^ w(4) ^ w(8) ^ w(12),
+        AddressFamily::Inet => w(0),
+        AddressFamily::Inet6 => w(0) ^ w(4) ^ w(8) ^ w(12),
     };
     hash_32(f, IP_VS_LBLC_TAB_BITS)
 }
@@ -71,7 +73,7 @@ impl Gc {
     /// One timer run over entries `(key, lastuse)`; returns the keys to drop.
     fn run(
         &mut self,
-        family: Family,
+        family: AddressFamily,
         now: u64,
         entries: impl Iterator<Item = (Key, u64)>,
     ) -> Vec<Key> {
@@ -161,9 +163,9 @@ impl Lblc {
     }
 }
 
-impl Scheduler for Lblc {
-    fn kind(&self) -> SchedulerKind {
-        SchedulerKind::Lblc
+impl SchedulerModel for Lblc {
+    fn name(&self) -> &'static str {
+        "lblc"
     }
 
     fn schedule(&mut self, svc: &ServiceState, pkt: &Packet) -> Option<DestId> {
@@ -297,9 +299,9 @@ impl Lblcr {
     }
 }
 
-impl Scheduler for Lblcr {
-    fn kind(&self) -> SchedulerKind {
-        SchedulerKind::Lblcr
+impl SchedulerModel for Lblcr {
+    fn name(&self) -> &'static str {
+        "lblcr"
     }
 
     fn schedule(&mut self, svc: &ServiceState, pkt: &Packet) -> Option<DestId> {

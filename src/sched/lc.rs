@@ -1,8 +1,9 @@
 //! Stateless connection-count schedulers and `twos`: `lc`, `wlc`, `sed`,
-//! `nq`, `fo`, `ovf` (reference §10.3–§10.8) and `twos` (§10.9).
+//! `nq`, `fo`, `ovf` (`ip_vs_<name>.c`) and `twos`
+//! (`ip_vs_twos.c`).
 
+use super::SchedulerModel;
 use super::service::{DestId, DestState, Packet, ServiceState};
-use super::{Scheduler, SchedulerKind};
 
 /// `wlc`-style selection: the first usable destination, replaced by any
 /// later non-overloaded one whose `load * least.weight` is strictly smaller
@@ -32,7 +33,7 @@ pub(crate) fn weighted_least(
 }
 
 macro_rules! unit_scheduler {
-    ($(#[$m:meta])* $name:ident, $kind:ident) => {
+    ($(#[$m:meta])* $name:ident, $kernel_name:literal) => {
         $(#[$m])*
         #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
         #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -45,9 +46,9 @@ macro_rules! unit_scheduler {
             }
         }
 
-        impl Scheduler for $name {
-            fn kind(&self) -> SchedulerKind {
-                SchedulerKind::$kind
+        impl SchedulerModel for $name {
+            fn name(&self) -> &'static str {
+                $kernel_name
             }
             #[inline]
             fn schedule(&mut self, svc: &ServiceState, _pkt: &Packet) -> Option<DestId> {
@@ -61,34 +62,34 @@ unit_scheduler!(
     /// Least connection: the first usable destination with the smallest
     /// `overhead` (compared as C `unsigned int`).
     Lc,
-    Lc
+    "lc"
 );
 unit_scheduler!(
     /// Weighted least connection: minimises `overhead / weight`.
     Wlc,
-    Wlc
+    "wlc"
 );
 unit_scheduler!(
     /// Shortest expected delay: minimises `(activeconns + 1) / weight`.
     Sed,
-    Sed
+    "sed"
 );
 unit_scheduler!(
     /// Never queue: the first idle usable destination, else as `sed`.
     Nq,
-    Nq
+    "nq"
 );
 unit_scheduler!(
     /// Weighted fail-over: the first non-overloaded destination with the
     /// highest weight.
     Fo,
-    Fo
+    "fo"
 );
 unit_scheduler!(
     /// Weighted overflow: the first highest-weight usable destination whose
     /// `activeconns` does not exceed its weight.
     Ovf,
-    Ovf
+    "ovf"
 );
 
 impl Lc {
@@ -249,9 +250,9 @@ impl Twos {
     }
 }
 
-impl Scheduler for Twos {
-    fn kind(&self) -> SchedulerKind {
-        SchedulerKind::Twos
+impl SchedulerModel for Twos {
+    fn name(&self) -> &'static str {
+        "twos"
     }
 
     fn schedule(&mut self, svc: &ServiceState, _pkt: &Packet) -> Option<DestId> {

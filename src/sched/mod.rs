@@ -1,21 +1,28 @@
 //! Pure-Rust models of the kernel's IPVS schedulers.
 //!
 //! This is the *scheduler models* layer of the crate: it never opens a
-//! socket. Each model follows the kernel code described in the crate's
-//! kernel reference (§10, §11), including list order, tie rules, C integer
-//! widths and the quirks that show up in real traffic, so you can ask
-//! "where would IPVS send this client?" without a kernel.
+//! socket. Each model follows the kernel's own code
+//! (`net/netfilter/ipvs/ip_vs_<name>.c` and the connection accounting in
+//! `ip_vs_conn.c`/`ip_vs_ctl.c`), including list order, tie rules, C
+//! integer widths and the quirks that show up in real traffic, so you can
+//! ask "where would IPVS send this client?" without a kernel. The models
+//! take the same values a [`Handle`](crate::Handle) sends:
+//! [`lvs::Service`](crate::Service) (its [`Scheduler`]
+//! carries the sh/mh [`HashFlags`]) and
+//! [`lvs::Destination`](crate::Destination), and a table read back with
+//! [`Handle::table`](crate::Handle::table) becomes a simulation with
+//! [`Simulation::from_table`].
 //!
 //! # Pieces
 //!
 //! | item | what it is |
 //! |---|---|
-//! | [`ServiceSpec`], [`DestSpec`] | what you configure: scheduler, flags, persistence, one-packet, VIP; backends with weight and thresholds |
-//! | [`ServiceState`], [`DestState`] | what the kernel keeps: the destination list **newest first**, weights, `last_weight`, connection counters, OVERLOAD |
-//! | [`Scheduler`] | the kernel's scheduler hooks: `add_dest`, `del_dest`, `upd_dest`, `schedule` (plus `tick` for the lblc/lblcr timer) |
-//! | [`Rr`], [`Wrr`], [`Lc`], [`Wlc`], [`Sed`], [`Nq`], [`Fo`], [`Ovf`], [`Twos`], [`Dh`], [`Sh`], [`Mh`], [`Lblc`], [`Lblcr`] | one model per kernel scheduler; [`AnyScheduler`] picks one by [`SchedulerKind`] |
 //! | [`Simulation`] | a service plus its scheduler: add/remove/update backends with the kernel's hook semantics, feed connections, persistence templates, one-packet UDP, thresholds, time |
 //! | [`Distribution`], [`moved_clients`], [`simulate`] | answers: how many clients each backend gets; which clients move after a change |
+//! | [`ServiceState`], [`DestState`] | what the kernel keeps: the destination list **newest first**, weights, `last_weight`, connection counters, OVERLOAD |
+//! | [`SchedulerModel`] | the kernel's scheduler hooks: `add_dest`, `del_dest`, `upd_dest`, `schedule` (plus `tick` for the lblc/lblcr timer) |
+//! | [`Rr`], [`Wrr`], [`Lc`], [`Wlc`], [`Sed`], [`Nq`], [`Fo`], [`Ovf`], [`Twos`], [`Dh`], [`Sh`], [`Mh`], [`Lblc`], [`Lblcr`] | one model per kernel scheduler; [`AnyScheduler`] picks one by [`Scheduler`] ([`MODELLED_SCHEDULERS`] lists them) |
+//! | [`Error`] | what the simulated kernel refuses (this layer's error type; it converts into [`lvs::Error`](crate::Error)) |
 //! | [`hash`] | the hash primitives (`hash_32`, address fold, SipHash-1-3 Maglev keys) for conformance tests |
 //!
 //! Kernel build constants and sysctls that change picks are in
@@ -28,17 +35,20 @@
 //!
 //! ```
 //! use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-//! use lvs::sched::{DestSpec, SchedulerKind, ServiceSpec, Simulation};
+//! use lvs::sched::Simulation;
+//! use lvs::{Destination, HashFlags, Scheduler, Service, ServiceKey};
 //!
-//! # fn main() -> Result<(), lvs::sched::SchedError> {
+//! # fn main() -> Result<(), lvs::sched::Error> {
 //! let backend = |last: u8| SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, last)), 80);
+//! let service = Service::new(ServiceKey::tcp(([192, 0, 2, 1], 80)))
+//!     .with_scheduler(Scheduler::Mh(HashFlags::default()));
 //! // Destinations in the order they are added to the kernel.
-//! let mut sim = Simulation::from_dests(
-//!     ServiceSpec::new(SchedulerKind::Mh),
+//! let mut sim = Simulation::from_service(
+//!     &service,
 //!     [
-//!         DestSpec::new(backend(1), 1),
-//!         DestSpec::new(backend(2), 1),
-//!         DestSpec::new(backend(3), 2),
+//!         Destination::new(backend(1)),
+//!         Destination::new(backend(2)),
+//!         Destination::new(backend(3)).with_weight(2),
 //!     ],
 //! )?;
 //! let clients = (0..10_000u32).map(|i| {
@@ -64,14 +74,30 @@
 //! # }
 //! ```
 //!
+//! The kernel's own table, as a simulation (needs a kernel):
+//!
+//! ```no_run
+//! # fn main() -> lvs::Result<()> {
+//! let mut h = lvs::Handle::open()?;
+//! for entry in h.table()? {
+//!     // sched::Error converts into lvs::Error.
+//!     let sim = lvs::sched::Simulation::from_table(&entry)?;
+//!     let client = "198.51.100.7:40000".parse().unwrap();
+//!     println!("{}: {client} -> {:?}", entry.service.service.key, sim.dest_for(client));
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! # What is not modelled
 //!
 //! - Connection timeouts: connections live until [`Simulation::close`];
 //!   templates and the lblc/lblcr caches do expire with
 //!   [`Simulation::advance`].
-//! - Connection reuse sysctls (`conn_reuse_mode`, `expire_nodest_conn`):
-//!   a packet matching an open connection goes to that connection's
-//!   destination, even if the destination was removed.
+//! - `conn_reuse_mode`: a connection-opening packet matching an open
+//!   connection in TIME_WAIT goes to that connection's destination (the
+//!   kernel may schedule it anew). A removed destination's connections
+//!   follow `expire_nodest_conn` ([`KernelParams::expire_nodest_conn`]).
 //! - "Inverse" packets (ICMP errors scheduled by their embedded header)
 //!   and persistence engines (`sip`).
 //! - Removed destinations stay in the trash for ever (the kernel frees an
@@ -85,8 +111,8 @@ mod rr;
 mod service;
 mod sim;
 
-use std::fmt;
-use std::str::FromStr;
+use crate::ErrorKind;
+use crate::model::{HashFlags, Scheduler};
 
 pub use hashing::{Dh, IP_VS_MH_PRIMES, Mh, Sh};
 pub use lblc::{
@@ -95,12 +121,7 @@ pub use lblc::{
 };
 pub use lc::{Fo, Lc, Nq, Ovf, Sed, SimRng, Twos, Wlc};
 pub use rr::{Rr, Wrr};
-pub use service::{
-    DestId, DestSpec, DestState, Family, IP_VS_SVC_F_ONEPACKET, IP_VS_SVC_F_PERSISTENT,
-    IP_VS_SVC_F_SCHED_MH_FALLBACK, IP_VS_SVC_F_SCHED_MH_PORT, IP_VS_SVC_F_SCHED_SH_FALLBACK,
-    IP_VS_SVC_F_SCHED_SH_PORT, IP_VS_SVC_F_SCHED1, IP_VS_SVC_F_SCHED2, Packet, Persistence,
-    Protocol, SchedFlags, ServiceSpec, ServiceState, VirtualAddr,
-};
+pub use service::{DestId, DestState, Packet, ServiceState};
 pub use sim::{ConnId, Distribution, Move, Outcome, Simulation, Via, moved_clients, simulate};
 
 /// `CONFIG_IP_VS_SH_TAB_BITS` default.
@@ -110,100 +131,30 @@ pub const IP_VS_MH_TAB_INDEX: u8 = 12;
 /// `IP_VS_DH_TAB_BITS` (fixed in the kernel).
 pub const IP_VS_DH_TAB_BITS: u8 = 8;
 
-/// The kernel's schedulers, by module name (`ip_vs_<name>`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[cfg_attr(feature = "serde", serde(rename_all = "lowercase"))]
-#[non_exhaustive]
-pub enum SchedulerKind {
-    /// `rr`: round robin.
-    Rr,
-    /// `wrr`: weighted round robin.
-    Wrr,
-    /// `lc`: least connection.
-    Lc,
-    /// `wlc`: weighted least connection (the kernel default).
-    Wlc,
-    /// `sed`: shortest expected delay.
-    Sed,
-    /// `nq`: never queue.
-    Nq,
-    /// `fo`: weighted fail over.
-    Fo,
-    /// `ovf`: weighted overflow.
-    Ovf,
-    /// `twos`: weighted random power of two choices.
-    Twos,
-    /// `dh`: destination hashing.
-    Dh,
-    /// `sh`: source hashing.
-    Sh,
-    /// `mh`: Maglev hashing.
-    Mh,
-    /// `lblc`: locality-based least connection.
-    Lblc,
-    /// `lblcr`: locality-based least connection with replication.
-    Lblcr,
-}
-
-impl SchedulerKind {
-    /// Every scheduler, in the order of the kernel reference.
-    pub const ALL: [SchedulerKind; 14] = [
-        SchedulerKind::Rr,
-        SchedulerKind::Wrr,
-        SchedulerKind::Lc,
-        SchedulerKind::Wlc,
-        SchedulerKind::Sed,
-        SchedulerKind::Nq,
-        SchedulerKind::Fo,
-        SchedulerKind::Ovf,
-        SchedulerKind::Twos,
-        SchedulerKind::Dh,
-        SchedulerKind::Sh,
-        SchedulerKind::Mh,
-        SchedulerKind::Lblc,
-        SchedulerKind::Lblcr,
-    ];
-
-    /// The kernel name (`IPVS_SVC_ATTR_SCHED_NAME`).
-    pub fn name(self) -> &'static str {
-        match self {
-            SchedulerKind::Rr => "rr",
-            SchedulerKind::Wrr => "wrr",
-            SchedulerKind::Lc => "lc",
-            SchedulerKind::Wlc => "wlc",
-            SchedulerKind::Sed => "sed",
-            SchedulerKind::Nq => "nq",
-            SchedulerKind::Fo => "fo",
-            SchedulerKind::Ovf => "ovf",
-            SchedulerKind::Twos => "twos",
-            SchedulerKind::Dh => "dh",
-            SchedulerKind::Sh => "sh",
-            SchedulerKind::Mh => "mh",
-            SchedulerKind::Lblc => "lblc",
-            SchedulerKind::Lblcr => "lblcr",
-        }
-    }
-}
-
-impl fmt::Display for SchedulerKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for SchedulerKind {
-    type Err = SchedError;
-
-    /// Parse a kernel scheduler name (exact match, as the kernel's
-    /// `strcmp`).
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        SchedulerKind::ALL
-            .into_iter()
-            .find(|k| k.name() == s)
-            .ok_or_else(|| SchedError::UnknownScheduler(s.to_owned()))
-    }
-}
+/// Every scheduler with a model here, with sh/mh flags cleared (the
+/// kernel's `none` and out-of-tree schedulers have none).
+pub const MODELLED_SCHEDULERS: [Scheduler; 14] = [
+    Scheduler::Rr,
+    Scheduler::Wrr,
+    Scheduler::Lc,
+    Scheduler::Wlc,
+    Scheduler::Sed,
+    Scheduler::Nq,
+    Scheduler::Fo,
+    Scheduler::Ovf,
+    Scheduler::Twos,
+    Scheduler::Dh,
+    Scheduler::Sh(HashFlags {
+        fallback: false,
+        port: false,
+    }),
+    Scheduler::Mh(HashFlags {
+        fallback: false,
+        port: false,
+    }),
+    Scheduler::Lblc,
+    Scheduler::Lblcr,
+];
 
 /// Kernel build constants and sysctls that change scheduling, with kernel
 /// defaults.
@@ -224,6 +175,17 @@ pub struct KernelParams {
     /// `net.ipv4.vs.expire_quiescent_template` (default off): a template
     /// whose destination has weight 0 is not reused.
     pub expire_quiescent_template: bool,
+    /// `net.ipv4.vs.expire_nodest_conn` (default off; kube-proxy turns it
+    /// on). A packet of an open connection whose destination was removed
+    /// is dropped when off. When on, the connection is expired at once and
+    /// the packet is scheduled anew if it may start a connection (any UDP
+    /// datagram, a TCP SYN, an SCTP INIT), or passed on unscheduled
+    /// otherwise (a TCP segment without SYN reaches the director's own
+    /// stack, which answers with a reset). Also when on, a TCP SYN or SCTP
+    /// INIT that matches an open connection to a destination of weight 0
+    /// expires that connection and is scheduled anew. (As the kernel does
+    /// with `net.ipv4.vs.conntrack` off, its default.)
+    pub expire_nodest_conn: bool,
     /// Seed of the random source injected into `twos`.
     pub rng_seed: u64,
     /// Model the connection accounting of kernels before the July 2026
@@ -248,6 +210,7 @@ impl Default for KernelParams {
             lblc_expiration_ms: DEFAULT_EXPIRATION_MS,
             lblcr_expiration_ms: DEFAULT_EXPIRATION_MS,
             expire_quiescent_template: false,
+            expire_nodest_conn: false,
             rng_seed: 0,
             legacy_conn_accounting: false,
         }
@@ -290,6 +253,12 @@ impl KernelParams {
         self
     }
 
+    /// Set `expire_nodest_conn`.
+    pub fn with_expire_nodest_conn(mut self, on: bool) -> Self {
+        self.expire_nodest_conn = on;
+        self
+    }
+
     /// Model kernels before the July 2026 accounting fixes (see
     /// [`KernelParams::legacy_conn_accounting`]).
     pub fn with_legacy_conn_accounting(mut self, on: bool) -> Self {
@@ -298,25 +267,33 @@ impl KernelParams {
     }
 
     /// Check the ranges the kernel's Kconfig allows.
-    pub fn validate(&self) -> Result<(), SchedError> {
+    pub fn validate(&self) -> Result<(), Error> {
         if !(4..=20).contains(&self.sh_tab_bits) {
-            return Err(SchedError::InvalidParam("sh_tab_bits must be in 4..=20"));
+            return Err(Error::InvalidParam("sh_tab_bits must be in 4..=20"));
         }
         if !(8..=17).contains(&self.mh_tab_index) {
-            return Err(SchedError::InvalidParam("mh_tab_index must be in 8..=17"));
+            return Err(Error::InvalidParam("mh_tab_index must be in 8..=17"));
         }
         if !(1..=20).contains(&self.dh_tab_bits) {
-            return Err(SchedError::InvalidParam("dh_tab_bits must be in 1..=20"));
+            return Err(Error::InvalidParam("dh_tab_bits must be in 1..=20"));
         }
         Ok(())
     }
 }
 
-/// Errors of the scheduler models. Control-plane errors mirror the kernel's
-/// errno for the same request.
+/// Errors of the scheduler models (this layer's error type).
+///
+/// The models never do I/O, so their errors carry no operation, errno or
+/// kernel message, only what the simulated kernel would refuse and why.
+/// Control-plane errors mirror the kernel's errno for the same request.
+/// [`Error::kind`] gives the crate-wide [`ErrorKind`] of each, and an
+/// `Error` converts into an [`lvs::Error`](crate::Error) of that kind (as
+/// a [`Operation::Validate`](crate::Operation::Validate) failure), so code
+/// that drives both the kernel and a model can use `?` with one error
+/// type.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum SchedError {
+pub enum Error {
     /// Weight above `i32::MAX` (kernel: `-ERANGE`).
     #[error("weight {weight} out of range (kernel limit is {max})", max = i32::MAX)]
     WeightOutOfRange {
@@ -343,12 +320,44 @@ pub enum SchedError {
     /// A [`KernelParams`] value is outside its kernel range.
     #[error("invalid kernel parameter: {0}")]
     InvalidParam(&'static str),
-    /// Not a kernel scheduler name.
-    #[error("unknown scheduler {0:?}")]
-    UnknownScheduler(String),
+    /// A scheduler with no model: `none` or one outside the kernel tree
+    /// ([`Scheduler::Custom`]).
+    #[error(
+        "there is no model of the scheduler {0:?}; models exist for rr, wrr, lc, wlc, sed, nq, \
+         fo, ovf, twos, dh, sh, mh, lblc and lblcr"
+    )]
+    UnsupportedScheduler(String),
+    /// A persistence engine (e.g. `sip`): its template keys are not
+    /// modelled.
+    #[error("persistence engine {0:?} is not modelled")]
+    UnsupportedPersistenceEngine(String),
     /// No open connection with this id.
     #[error("unknown connection {0:?}")]
     UnknownConnection(ConnId),
+}
+
+impl Error {
+    /// The crate-wide kind of this error.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::DestinationExists(_) => ErrorKind::DestinationExists,
+            Error::DestinationNotFound(_) => ErrorKind::DestinationNotFound,
+            Error::UnsupportedScheduler(_) | Error::UnsupportedPersistenceEngine(_) => {
+                ErrorKind::Unsupported
+            }
+            _ => ErrorKind::InvalidArgument,
+        }
+    }
+}
+
+impl From<Error> for crate::Error {
+    fn from(e: Error) -> Self {
+        crate::Error::new(
+            crate::Operation::Validate,
+            e.kind(),
+            format!("scheduler model: {e}"),
+        )
+    }
 }
 
 /// A scheduler model: the kernel's `struct ip_vs_scheduler` hooks.
@@ -356,9 +365,9 @@ pub enum SchedError {
 /// `init_service` is the constructor of each model. The hooks run after the
 /// service list has changed, as in the kernel; `del_dest` also gets the
 /// position the destination had.
-pub trait Scheduler {
-    /// Which scheduler this is.
-    fn kind(&self) -> SchedulerKind;
+pub trait SchedulerModel {
+    /// The kernel name of the scheduler (`IPVS_SVC_ATTR_SCHED_NAME`).
+    fn name(&self) -> &'static str;
 
     /// `add_dest`: `dest` was just linked at the head of the list.
     fn add_dest(&mut self, svc: &ServiceState, dest: DestId) {
@@ -380,18 +389,18 @@ pub trait Scheduler {
     fn schedule(&mut self, svc: &ServiceState, pkt: &Packet) -> Option<DestId>;
 
     /// Periodic timer (`lblc`/`lblcr` cache collection), called every
-    /// [`Scheduler::timer_interval_ms`] with `svc.now_ms()` at the tick.
+    /// [`SchedulerModel::timer_interval_ms`] with `svc.now_ms()` at the tick.
     fn tick(&mut self, svc: &ServiceState) {
         let _ = svc;
     }
 
-    /// Period of [`Scheduler::tick`], if the scheduler has a timer.
+    /// Period of [`SchedulerModel::tick`], if the scheduler has a timer.
     fn timer_interval_ms(&self) -> Option<u64> {
         None
     }
 }
 
-/// Any scheduler model, chosen by [`SchedulerKind`]. Dispatch is a `match`,
+/// Any scheduler model, chosen by a [`Scheduler`]. Dispatch is a `match`,
 /// so the pick stays inlinable.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -449,27 +458,37 @@ macro_rules! dispatch {
 }
 
 impl AnyScheduler {
-    /// `init_service` of `kind` over the current state of `svc`.
-    pub fn new(kind: SchedulerKind, svc: &ServiceState, params: &KernelParams) -> Self {
-        match kind {
-            SchedulerKind::Rr => AnyScheduler::Rr(Rr::new()),
-            SchedulerKind::Wrr => AnyScheduler::Wrr(Wrr::new(svc)),
-            SchedulerKind::Lc => AnyScheduler::Lc(Lc),
-            SchedulerKind::Wlc => AnyScheduler::Wlc(Wlc),
-            SchedulerKind::Sed => AnyScheduler::Sed(Sed),
-            SchedulerKind::Nq => AnyScheduler::Nq(Nq),
-            SchedulerKind::Fo => AnyScheduler::Fo(Fo),
-            SchedulerKind::Ovf => AnyScheduler::Ovf(Ovf),
-            SchedulerKind::Twos => AnyScheduler::Twos(Twos::new(params.rng_seed)),
-            SchedulerKind::Dh => AnyScheduler::Dh(Dh::new(svc, params.dh_tab_bits)),
-            SchedulerKind::Sh => AnyScheduler::Sh(Sh::new(svc, params.sh_tab_bits)),
-            SchedulerKind::Mh => AnyScheduler::Mh(Mh::new(svc, params.mh_tab_index)),
-            SchedulerKind::Lblc => AnyScheduler::Lblc(Lblc::new(params.lblc_expiration_ms)),
-            SchedulerKind::Lblcr => AnyScheduler::Lblcr(Lblcr::new(params.lblcr_expiration_ms)),
-        }
+    /// `init_service` of `scheduler` over the current state of `svc` (the
+    /// sh/mh flags are the service's, [`ServiceState::flags`]).
+    ///
+    /// # Errors
+    /// [`Error::UnsupportedScheduler`] for `none` and schedulers outside
+    /// the kernel tree.
+    pub fn new(
+        scheduler: &Scheduler,
+        svc: &ServiceState,
+        params: &KernelParams,
+    ) -> Result<Self, Error> {
+        Ok(match scheduler {
+            Scheduler::Rr => AnyScheduler::Rr(Rr::new()),
+            Scheduler::Wrr => AnyScheduler::Wrr(Wrr::new(svc)),
+            Scheduler::Lc => AnyScheduler::Lc(Lc),
+            Scheduler::Wlc => AnyScheduler::Wlc(Wlc),
+            Scheduler::Sed => AnyScheduler::Sed(Sed),
+            Scheduler::Nq => AnyScheduler::Nq(Nq),
+            Scheduler::Fo => AnyScheduler::Fo(Fo),
+            Scheduler::Ovf => AnyScheduler::Ovf(Ovf),
+            Scheduler::Twos => AnyScheduler::Twos(Twos::new(params.rng_seed)),
+            Scheduler::Dh => AnyScheduler::Dh(Dh::new(svc, params.dh_tab_bits)),
+            Scheduler::Sh(_) => AnyScheduler::Sh(Sh::new(svc, params.sh_tab_bits)),
+            Scheduler::Mh(_) => AnyScheduler::Mh(Mh::new(svc, params.mh_tab_index)),
+            Scheduler::Lblc => AnyScheduler::Lblc(Lblc::new(params.lblc_expiration_ms)),
+            Scheduler::Lblcr => AnyScheduler::Lblcr(Lblcr::new(params.lblcr_expiration_ms)),
+            other => return Err(Error::UnsupportedScheduler(other.name().to_owned())),
+        })
     }
 
-    /// What [`Scheduler::schedule`] would return now, without changing any
+    /// What [`SchedulerModel::schedule`] would return now, without changing any
     /// scheduler state (stateful models run on a copy of their small state).
     pub fn peek(&self, svc: &ServiceState, pkt: &Packet) -> Option<DestId> {
         match self {
@@ -491,9 +510,9 @@ impl AnyScheduler {
     }
 }
 
-impl Scheduler for AnyScheduler {
-    fn kind(&self) -> SchedulerKind {
-        dispatch!(self, s => s.kind())
+impl SchedulerModel for AnyScheduler {
+    fn name(&self) -> &'static str {
+        dispatch!(self, s => s.name())
     }
     fn add_dest(&mut self, svc: &ServiceState, dest: DestId) {
         dispatch!(self, s => s.add_dest(svc, dest))

@@ -1,7 +1,7 @@
-//! `rr` and `wrr` (`ip_vs_rr.c`, `ip_vs_wrr.c`; reference §10.1, §10.2).
+//! `rr` and `wrr` (`ip_vs_rr.c`, `ip_vs_wrr.c`).
 
+use super::SchedulerModel;
 use super::service::{DestId, Packet, ServiceState};
-use super::{Scheduler, SchedulerKind};
 
 /// Round robin. The cursor is a list position: the list head (`None`) or a
 /// destination.
@@ -23,9 +23,9 @@ impl Rr {
     }
 }
 
-impl Scheduler for Rr {
-    fn kind(&self) -> SchedulerKind {
-        SchedulerKind::Rr
+impl SchedulerModel for Rr {
+    fn name(&self) -> &'static str {
+        "rr"
     }
 
     fn del_dest(&mut self, svc: &ServiceState, dest: DestId, former_position: usize) {
@@ -128,9 +128,9 @@ impl Wrr {
     }
 }
 
-impl Scheduler for Wrr {
-    fn kind(&self) -> SchedulerKind {
-        SchedulerKind::Wrr
+impl SchedulerModel for Wrr {
+    fn name(&self) -> &'static str {
+        "wrr"
     }
 
     fn add_dest(&mut self, svc: &ServiceState, _dest: DestId) {

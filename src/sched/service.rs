@@ -1,388 +1,53 @@
-//! The service model the schedulers read: destinations in kernel list order,
+//! The service state the schedulers read: destinations in kernel list order,
 //! their weights, connection counters, thresholds and flags.
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use super::{SchedError, SchedulerKind};
+use super::Error;
+use crate::model::{AddressFamily, Destination, HashFlags, Netmask, Protocol};
 
-/// `IP_VS_SVC_F_PERSISTENT`: persistence templates are used (§11.2).
-pub const IP_VS_SVC_F_PERSISTENT: u32 = 0x0001;
-/// `IP_VS_SVC_F_ONEPACKET`: one-packet scheduling for UDP (§11.3).
-pub const IP_VS_SVC_F_ONEPACKET: u32 = 0x0004;
-/// `IP_VS_SVC_F_SCHED1`: scheduler flag 1 (fallback for `sh` and `mh`).
-pub const IP_VS_SVC_F_SCHED1: u32 = 0x0008;
-/// `IP_VS_SVC_F_SCHED2`: scheduler flag 2 (hash the source port in `sh`/`mh`).
-pub const IP_VS_SVC_F_SCHED2: u32 = 0x0010;
-/// `IP_VS_SVC_F_SCHED_SH_FALLBACK` (= `SCHED1`).
-pub const IP_VS_SVC_F_SCHED_SH_FALLBACK: u32 = IP_VS_SVC_F_SCHED1;
-/// `IP_VS_SVC_F_SCHED_SH_PORT` (= `SCHED2`).
-pub const IP_VS_SVC_F_SCHED_SH_PORT: u32 = IP_VS_SVC_F_SCHED2;
-/// `IP_VS_SVC_F_SCHED_MH_FALLBACK` (= `SCHED1`, defined in `ip_vs_mh.c`).
-pub const IP_VS_SVC_F_SCHED_MH_FALLBACK: u32 = IP_VS_SVC_F_SCHED1;
-/// `IP_VS_SVC_F_SCHED_MH_PORT` (= `SCHED2`, defined in `ip_vs_mh.c`).
-pub const IP_VS_SVC_F_SCHED_MH_PORT: u32 = IP_VS_SVC_F_SCHED2;
-
-/// Address family of a service (`svc->af`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[non_exhaustive]
-pub enum Family {
-    /// `AF_INET`.
-    Inet,
-    /// `AF_INET6`.
-    Inet6,
+/// Whether the schedulers read L4 ports for `protocol` (TCP, UDP and SCTP;
+/// `sh`/`mh` hash port 0 for the others).
+#[inline]
+pub(crate) fn has_ports(protocol: Protocol) -> bool {
+    matches!(protocol, Protocol::Tcp | Protocol::Udp | Protocol::Sctp)
 }
 
-impl Family {
-    /// The family of an address.
-    pub fn of(addr: IpAddr) -> Self {
-        match addr {
-            IpAddr::V4(_) => Family::Inet,
-            IpAddr::V6(_) => Family::Inet6,
-        }
-    }
+/// Whether a connection of `protocol` counts as *active* once its first
+/// packet is processed. A TCP SYN moves a new connection to SYN_RECV, an
+/// active state (SCTP is modelled the same way); UDP and other protocols
+/// stay inactive for their whole life.
+#[inline]
+pub(crate) fn starts_active(protocol: Protocol) -> bool {
+    matches!(protocol, Protocol::Tcp | Protocol::Sctp)
+}
 
-    /// The unspecified address of this family (`0.0.0.0` or `::`).
-    pub fn unspecified(self) -> IpAddr {
-        match self {
-            Family::Inet => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-            Family::Inet6 => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
-        }
+/// The unspecified address of `family` (`0.0.0.0` or `::`).
+pub(crate) fn unspecified(family: AddressFamily) -> IpAddr {
+    match family {
+        AddressFamily::Inet => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        AddressFamily::Inet6 => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
     }
 }
 
-/// Transport protocol of a packet.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[non_exhaustive]
-pub enum Protocol {
-    /// TCP (6).
-    Tcp,
-    /// UDP (17).
-    Udp,
-    /// SCTP (132).
-    Sctp,
-    /// Any other IP protocol number.
-    Other(u8),
-}
-
-impl Protocol {
-    /// The IP protocol number.
-    pub fn number(self) -> u8 {
-        match self {
-            Protocol::Tcp => 6,
-            Protocol::Udp => 17,
-            Protocol::Sctp => 132,
-            Protocol::Other(n) => n,
-        }
-    }
-
-    /// The protocol with this number.
-    pub fn from_number(n: u8) -> Self {
-        match n {
-            6 => Protocol::Tcp,
-            17 => Protocol::Udp,
-            132 => Protocol::Sctp,
-            n => Protocol::Other(n),
-        }
-    }
-
-    /// Whether the schedulers read L4 ports for this protocol (TCP, UDP and
-    /// SCTP; `sh`/`mh` hash port 0 for the others).
-    #[inline]
-    pub fn has_ports(self) -> bool {
-        matches!(self, Protocol::Tcp | Protocol::Udp | Protocol::Sctp)
-    }
-
-    /// Whether a connection of this protocol counts as *active* once the
-    /// first packet is processed. A TCP SYN moves a new connection to
-    /// SYN_RECV, an active state (SCTP is modelled the same way); UDP and
-    /// other protocols stay inactive for their whole life (§10.0).
-    #[inline]
-    pub fn starts_active(self) -> bool {
-        matches!(self, Protocol::Tcp | Protocol::Sctp)
-    }
-}
-
-/// The scheduler flags a service carries (`IP_VS_SVC_F_SCHED1`/`SCHED2`).
-/// Only `sh` and `mh` read them.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[non_exhaustive]
-pub struct SchedFlags {
-    /// `SCHED1`: when the hashed destination is unavailable, probe for
-    /// another one instead of dropping.
-    pub fallback: bool,
-    /// `SCHED2`: include the client's source port in the hash.
-    pub port: bool,
-}
-
-impl SchedFlags {
-    /// No flags.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Set or clear the fallback flag.
-    pub fn with_fallback(mut self, on: bool) -> Self {
-        self.fallback = on;
-        self
-    }
-
-    /// Set or clear the port flag.
-    pub fn with_port(mut self, on: bool) -> Self {
-        self.port = on;
-        self
-    }
-
-    /// Read the flags out of a kernel service flag word.
-    pub fn from_bits(bits: u32) -> Self {
-        Self {
-            fallback: bits & IP_VS_SVC_F_SCHED1 != 0,
-            port: bits & IP_VS_SVC_F_SCHED2 != 0,
-        }
-    }
-
-    /// The kernel flag bits for these flags.
-    pub fn bits(self) -> u32 {
-        (if self.fallback { IP_VS_SVC_F_SCHED1 } else { 0 })
-            | (if self.port { IP_VS_SVC_F_SCHED2 } else { 0 })
-    }
-}
-
-/// Persistence settings of a service (`IP_VS_SVC_F_PERSISTENT`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[non_exhaustive]
-pub struct Persistence {
-    /// Template timeout in seconds.
-    pub timeout: u32,
-    /// The netmask. For IPv4, the mask as `u32::from(Ipv4Addr)`, so
-    /// `255.255.255.0` is `0xffff_ff00` (the netlink attribute carries the
-    /// same mask in network byte order); any value is accepted, contiguous or
-    /// not, as the kernel does. For IPv6, a prefix length (values above 128
-    /// act as 128).
-    pub netmask: u32,
-}
-
-impl Persistence {
-    /// Persistence with a raw kernel netmask.
-    pub fn new(timeout: u32, netmask: u32) -> Self {
-        Self { timeout, netmask }
-    }
-
-    /// Persistence grouping clients by a prefix of `len` bits in `family`.
-    pub fn with_prefix(family: Family, timeout: u32, len: u8) -> Self {
-        let netmask = match family {
-            Family::Inet => {
-                let len = u32::from(len.min(32));
-                if len == 0 { 0 } else { u32::MAX << (32 - len) }
-            }
-            Family::Inet6 => u32::from(len.min(128)),
-        };
-        Self { timeout, netmask }
-    }
-
-    /// The client address masked as the template key uses it.
-    pub fn mask(&self, family: Family, addr: IpAddr) -> IpAddr {
-        match (family, addr) {
-            (Family::Inet, IpAddr::V4(a)) => {
-                IpAddr::V4(Ipv4Addr::from(u32::from(a) & self.netmask))
-            }
-            (_, IpAddr::V6(a)) => {
-                let len = self.netmask.min(128);
-                let mask = if len == 0 {
-                    0
-                } else {
-                    u128::MAX << (128 - len)
-                };
-                IpAddr::V6(Ipv6Addr::from(u128::from(a) & mask))
-            }
-            (Family::Inet6, IpAddr::V4(a)) => IpAddr::V4(a),
-        }
-    }
-}
-
-/// What identifies the virtual service: an address and port for one
-/// protocol, or a firewall mark.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[non_exhaustive]
-pub enum VirtualAddr {
-    /// A `(protocol, address, port)` service.
-    Inet {
-        /// Protocol of the service.
-        protocol: Protocol,
-        /// Virtual address and port. Port 0 means "any port" and requires
-        /// persistence, as in the kernel.
-        addr: SocketAddr,
-    },
-    /// A firewall-mark service.
-    Fwmark {
-        /// Address family.
-        family: Family,
-        /// The mark.
-        mark: u32,
-    },
-}
-
-impl VirtualAddr {
-    /// Address family of the service.
-    pub fn family(&self) -> Family {
-        match self {
-            VirtualAddr::Inet { addr, .. } => Family::of(addr.ip()),
-            VirtualAddr::Fwmark { family, .. } => *family,
-        }
-    }
-
-    /// Service port (`svc->port`; 0 for fwmark services).
-    pub fn port(&self) -> u16 {
-        match self {
-            VirtualAddr::Inet { addr, .. } => addr.port(),
-            VirtualAddr::Fwmark { .. } => 0,
-        }
-    }
-
-    /// The protocol packets of this service use by default.
-    pub fn protocol(&self) -> Protocol {
-        match self {
-            VirtualAddr::Inet { protocol, .. } => *protocol,
-            VirtualAddr::Fwmark { .. } => Protocol::Tcp,
-        }
-    }
-
-    /// The destination a packet to this service carries by default.
-    pub fn default_dst(&self) -> SocketAddr {
-        match self {
-            VirtualAddr::Inet { addr, .. } => *addr,
-            VirtualAddr::Fwmark { family, .. } => SocketAddr::new(family.unspecified(), 0),
-        }
-    }
-
-    /// Whether this is a firewall-mark service.
-    pub fn is_fwmark(&self) -> bool {
-        matches!(self, VirtualAddr::Fwmark { .. })
-    }
-}
-
-/// A virtual service as the simulation needs it.
-///
-/// Field names follow the `ipvsadm` vocabulary so that an adapter from the
-/// crate's full service type is a field-by-field copy.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[non_exhaustive]
-pub struct ServiceSpec {
-    /// Scheduler.
-    pub scheduler: SchedulerKind,
-    /// `sh`/`mh` flags.
-    pub flags: SchedFlags,
-    /// Persistence, if the service is persistent.
-    pub persistence: Option<Persistence>,
-    /// One-packet scheduling (`IP_VS_SVC_F_ONEPACKET`; affects UDP only).
-    pub one_packet: bool,
-    /// The virtual address or firewall mark.
-    pub virtual_addr: VirtualAddr,
-}
-
-impl ServiceSpec {
-    /// A non-persistent TCP service on `192.0.2.1:80` using `scheduler`.
-    pub fn new(scheduler: SchedulerKind) -> Self {
-        Self {
-            scheduler,
-            flags: SchedFlags::default(),
-            persistence: None,
-            one_packet: false,
-            virtual_addr: VirtualAddr::Inet {
-                protocol: Protocol::Tcp,
-                addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)), 80),
-            },
-        }
-    }
-
-    /// Set the virtual address to `(protocol, addr)`.
-    pub fn with_addr(mut self, protocol: Protocol, addr: SocketAddr) -> Self {
-        self.virtual_addr = VirtualAddr::Inet { protocol, addr };
-        self
-    }
-
-    /// Make this a firewall-mark service.
-    pub fn with_fwmark(mut self, family: Family, mark: u32) -> Self {
-        self.virtual_addr = VirtualAddr::Fwmark { family, mark };
-        self
-    }
-
-    /// Set the scheduler flags.
-    pub fn with_flags(mut self, flags: SchedFlags) -> Self {
-        self.flags = flags;
-        self
-    }
-
-    /// Make the service persistent.
-    pub fn with_persistence(mut self, persistence: Persistence) -> Self {
-        self.persistence = Some(persistence);
-        self
-    }
-
-    /// Turn one-packet scheduling on or off.
-    pub fn with_one_packet(mut self, on: bool) -> Self {
-        self.one_packet = on;
-        self
-    }
-
-    /// Address family of the service.
-    pub fn family(&self) -> Family {
-        self.virtual_addr.family()
-    }
-
-    /// The kernel's service flag word for this spec (without `HASHED`).
-    pub fn flag_bits(&self) -> u32 {
-        self.flags.bits()
-            | if self.persistence.is_some() {
-                IP_VS_SVC_F_PERSISTENT
-            } else {
+/// The client address masked as a persistence template key uses it: an
+/// IPv4 mask is ANDed in (contiguous or not, as the kernel does), an IPv6
+/// prefix length keeps that many leading bits (above 128 acts as 128). A
+/// mask of the other family leaves the address as it is.
+pub(crate) fn mask(netmask: Netmask, addr: IpAddr) -> IpAddr {
+    match (netmask, addr) {
+        (Netmask::V4(m), IpAddr::V4(a)) => IpAddr::V4(Ipv4Addr::from(u32::from(a) & u32::from(m))),
+        (Netmask::V6(len), IpAddr::V6(a)) => {
+            let len = u32::from(len.min(128));
+            let m = if len == 0 {
                 0
-            }
-            | if self.one_packet {
-                IP_VS_SVC_F_ONEPACKET
             } else {
-                0
-            }
-    }
-}
-
-/// A destination (real server) as the user configures it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[non_exhaustive]
-pub struct DestSpec {
-    /// Address and port of the real server; identifies it in the service.
-    pub addr: SocketAddr,
-    /// Weight. The kernel refuses weights above `i32::MAX` (`-ERANGE`).
-    pub weight: u32,
-    /// Upper connection threshold (0 = none).
-    pub upper_threshold: u32,
-    /// Lower connection threshold (0 = none).
-    pub lower_threshold: u32,
-}
-
-impl DestSpec {
-    /// A destination with no thresholds.
-    pub fn new(addr: SocketAddr, weight: u32) -> Self {
-        Self {
-            addr,
-            weight,
-            upper_threshold: 0,
-            lower_threshold: 0,
+                u128::MAX << (128 - len)
+            };
+            IpAddr::V6(Ipv6Addr::from(u128::from(a) & m))
         }
-    }
-
-    /// Set the upper and lower connection thresholds.
-    pub fn with_thresholds(mut self, upper: u32, lower: u32) -> Self {
-        self.upper_threshold = upper;
-        self.lower_threshold = lower;
-        self
+        (_, a) => a,
     }
 }
 
@@ -473,7 +138,7 @@ impl DestState {
     pub fn is_available(&self) -> bool {
         self.available
     }
-    /// `IP_VS_DEST_F_OVERLOAD`, driven by the thresholds (§11.1).
+    /// `IP_VS_DEST_F_OVERLOAD`, driven by the thresholds.
     pub fn is_overloaded(&self) -> bool {
         self.overloaded
     }
@@ -561,7 +226,7 @@ impl DestState {
     /// reach the upper threshold, clear it when they are below the lower
     /// one (default: 75% of the upper, `u - (u >> 2)`), keep it in between.
     /// No upper threshold: clear.
-    fn update_overload(&mut self) {
+    pub(crate) fn update_overload(&mut self) {
         let u = self.u_threshold;
         if u == 0 {
             self.overloaded = false;
@@ -594,7 +259,7 @@ impl DestState {
     /// kernels instead cleared OVERLOAD when the new upper threshold was 0
     /// or larger than the old one, and never set it on an edit (`legacy`,
     /// see [`KernelParams::legacy_conn_accounting`](super::KernelParams)).
-    fn update_from(&mut self, spec: &DestSpec, weight: i32, add: bool, legacy: bool) {
+    fn update_from(&mut self, spec: &Destination, weight: i32, add: bool, legacy: bool) {
         if add || weight != 0 {
             self.last_weight = weight;
         }
@@ -640,7 +305,7 @@ impl Packet {
     /// set: the L4 source port for TCP, UDP and SCTP, 0 otherwise.
     #[inline]
     pub fn hash_port(&self) -> u16 {
-        if self.protocol.has_ports() {
+        if has_ports(self.protocol) {
             self.src.port()
         } else {
             0
@@ -654,8 +319,8 @@ impl Packet {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct ServiceState {
-    pub(crate) family: Family,
-    pub(crate) flags: SchedFlags,
+    pub(crate) family: AddressFamily,
+    pub(crate) flags: HashFlags,
     pub(crate) dests: Vec<DestState>,
     pub(crate) list: Vec<DestId>,
     pub(crate) now_ms: u64,
@@ -667,7 +332,7 @@ pub struct ServiceState {
 
 impl ServiceState {
     /// An empty service of `family` with scheduler flags `flags`.
-    pub fn new(family: Family, flags: SchedFlags) -> Self {
+    pub fn new(family: AddressFamily, flags: HashFlags) -> Self {
         Self {
             family,
             flags,
@@ -704,12 +369,12 @@ impl ServiceState {
     }
 
     /// Service address family.
-    pub fn family(&self) -> Family {
+    pub fn family(&self) -> AddressFamily {
         self.family
     }
 
     /// Scheduler flags.
-    pub fn flags(&self) -> SchedFlags {
+    pub fn flags(&self) -> HashFlags {
         self.flags
     }
 
@@ -782,12 +447,12 @@ impl ServiceState {
         }
     }
 
-    fn check(spec: &DestSpec) -> Result<i32, SchedError> {
-        let weight = i32::try_from(spec.weight).map_err(|_| SchedError::WeightOutOfRange {
+    fn check(spec: &Destination) -> Result<i32, Error> {
+        let weight = i32::try_from(spec.weight).map_err(|_| Error::WeightOutOfRange {
             weight: spec.weight,
         })?;
         if spec.lower_threshold > spec.upper_threshold {
-            return Err(SchedError::ThresholdsOutOfRange {
+            return Err(Error::ThresholdsOutOfRange {
                 upper: spec.upper_threshold,
                 lower: spec.lower_threshold,
             });
@@ -796,18 +461,18 @@ impl ServiceState {
     }
 
     /// NEW_DEST: validate, revive from the trash or create, link at the head.
-    pub(crate) fn add(&mut self, spec: &DestSpec) -> Result<DestId, SchedError> {
+    pub(crate) fn add(&mut self, spec: &Destination) -> Result<DestId, Error> {
         let weight = Self::check(spec)?;
         let id = match self.find(spec.addr) {
             Some(id) if self.d(id).available => {
-                return Err(SchedError::DestinationExists(spec.addr));
+                return Err(Error::DestinationExists(spec.addr));
             }
             Some(id) => id,
             None => {
                 let idx = u32::try_from(self.dests.len())
                     .ok()
                     .filter(|&i| i != u32::MAX)
-                    .ok_or(SchedError::TooManyDestinations)?;
+                    .ok_or(Error::TooManyDestinations)?;
                 self.dests.push(DestState {
                     addr: spec.addr,
                     weight: 0,
@@ -834,12 +499,12 @@ impl ServiceState {
     }
 
     /// SET_DEST on a linked destination.
-    pub(crate) fn update(&mut self, spec: &DestSpec) -> Result<DestId, SchedError> {
+    pub(crate) fn update(&mut self, spec: &Destination) -> Result<DestId, Error> {
         let weight = Self::check(spec)?;
         let id = self
             .find(spec.addr)
             .filter(|&id| self.d(id).available)
-            .ok_or(SchedError::DestinationNotFound(spec.addr))?;
+            .ok_or(Error::DestinationNotFound(spec.addr))?;
         let legacy = self.legacy_accounting;
         if let Some(d) = self.d_mut(id) {
             d.update_from(spec, weight, false, legacy);
@@ -849,11 +514,11 @@ impl ServiceState {
 
     /// DEL_DEST: unlink (clear AVAILABLE) and keep the object in the trash.
     /// Returns the id and the position it had.
-    pub(crate) fn remove(&mut self, addr: SocketAddr) -> Result<(DestId, usize), SchedError> {
+    pub(crate) fn remove(&mut self, addr: SocketAddr) -> Result<(DestId, usize), Error> {
         let id = self
             .find(addr)
             .filter(|&id| self.d(id).available)
-            .ok_or(SchedError::DestinationNotFound(addr))?;
+            .ok_or(Error::DestinationNotFound(addr))?;
         let pos = self.d(id).pos as usize;
         if pos < self.list.len() && self.list[pos] == id {
             self.list.remove(pos);

@@ -6,9 +6,12 @@ use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 
 use super::service::{
-    Bound, DestId, DestSpec, DestState, Packet, Persistence, Protocol, ServiceSpec, ServiceState,
+    Bound, DestId, DestState, Packet, ServiceState, mask, starts_active, unspecified,
 };
-use super::{AnyScheduler, KernelParams, SchedError, Scheduler};
+use super::{AnyScheduler, Error, KernelParams, SchedulerModel};
+use crate::model::{
+    Destination, Persistence, Protocol, Scheduler, Service, ServiceKey, TableEntry,
+};
 
 /// Re-arm period of a template that still controls connections (60 s).
 const TEMPLATE_REARM_MS: u64 = 60_000;
@@ -34,11 +37,16 @@ pub enum Via {
     Template,
     /// The packet belongs to an open connection; nothing was scheduled.
     Existing,
+    /// The packet belongs to an open connection whose destination was
+    /// removed, and `expire_nodest_conn` is off: the kernel drops it
+    /// ([`KernelParams::expire_nodest_conn`]).
+    Dropped,
     /// The scheduler found no destination (the kernel drops the packet or
     /// bypasses the cache).
     NoDestination,
     /// The packet is not scheduled at all: its port differs from a
-    /// non-persistent service's port (port-zero services need persistence).
+    /// non-persistent service's port (port-zero services need persistence),
+    /// or it cannot start a connection ([`Simulation::flow_packet`]).
     NotScheduled,
 }
 
@@ -73,6 +81,23 @@ struct Conn {
     template: Option<u64>,
 }
 
+/// What `ip_vs_in()` does with a packet that matches an open connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Match {
+    /// Forward it on the connection.
+    Use,
+    /// Drop it (its destination was removed, `expire_nodest_conn` off).
+    Drop,
+    /// Expire the connection; the packet then goes on as if it had none.
+    Expire,
+}
+
+/// Whether only a connection-opening packet (TCP SYN, SCTP INIT) can be
+/// scheduled for `protocol` (`is_new_conn()`); any UDP datagram can.
+fn needs_opening(protocol: Protocol) -> bool {
+    matches!(protocol, Protocol::Tcp | Protocol::Sctp)
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum VKey {
     Addr(IpAddr),
@@ -81,7 +106,7 @@ enum VKey {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct TemplateKey {
-    protocol: u8,
+    protocol: u16,
     snet: IpAddr,
     vaddr: VKey,
     vport: u16,
@@ -103,10 +128,16 @@ struct Template {
 /// **head** of the list, hooks run after the list changes, `sh`/`mh`
 /// rebuild their tables on add, delete and edit, `dh` only on add and
 /// delete. Connections bind to destinations and drive the counters and the
-/// OVERLOAD flag (§11.1).
+/// OVERLOAD flag.
+///
+/// The service is an [`lvs::Service`](crate::Service) and destinations are
+/// [`lvs::Destination`](crate::Destination)s, the same values a
+/// [`Handle`](crate::Handle) sends to the kernel (forwarding methods do not
+/// matter to the schedulers). A table read back from the kernel becomes a
+/// simulation with [`Simulation::from_table`].
 #[derive(Debug, Clone)]
 pub struct Simulation {
-    spec: ServiceSpec,
+    spec: Service,
     params: KernelParams,
     svc: ServiceState,
     sched: AnyScheduler,
@@ -120,19 +151,32 @@ pub struct Simulation {
 
 impl Simulation {
     /// An empty service with kernel default parameters.
-    pub fn new(spec: ServiceSpec) -> Result<Self, SchedError> {
-        Self::with_params(spec, KernelParams::default())
+    ///
+    /// # Errors
+    /// [`Error::UnsupportedScheduler`] for `none` and schedulers outside
+    /// the kernel tree, [`Error::UnsupportedPersistenceEngine`].
+    pub fn new(service: &Service) -> Result<Self, Error> {
+        Self::with_params(service, KernelParams::default())
     }
 
     /// An empty service with explicit kernel parameters.
-    pub fn with_params(spec: ServiceSpec, params: KernelParams) -> Result<Self, SchedError> {
+    ///
+    /// # Errors
+    /// As [`Simulation::new`], and [`Error::InvalidParam`].
+    pub fn with_params(service: &Service, params: KernelParams) -> Result<Self, Error> {
         params.validate()?;
-        let svc = ServiceState::new(spec.family(), spec.flags)
-            .with_legacy_conn_accounting(params.legacy_conn_accounting);
-        let sched = AnyScheduler::new(spec.scheduler, &svc, &params);
+        if let Some(pe) = &service.persistence_engine {
+            return Err(Error::UnsupportedPersistenceEngine(pe.clone()));
+        }
+        let svc = ServiceState::new(
+            service.key.family(),
+            service.scheduler.hash_flags().unwrap_or_default(),
+        )
+        .with_legacy_conn_accounting(params.legacy_conn_accounting);
+        let sched = AnyScheduler::new(&service.scheduler, &svc, &params)?;
         let next_tick_ms = sched.timer_interval_ms();
         Ok(Self {
-            spec,
+            spec: service.clone(),
             params,
             svc,
             sched,
@@ -145,23 +189,78 @@ impl Simulation {
         })
     }
 
-    /// A service with `dests` added **in the order given**, i.e. the order
+    /// `service` with `dests` added **in the order given**, i.e. the order
     /// in which they were added to the kernel (the last one ends up first
-    /// in the list).
-    pub fn from_dests<I, D>(spec: ServiceSpec, dests: I) -> Result<Self, SchedError>
+    /// in the list, as the kernel links each new destination at the head).
+    ///
+    /// # Errors
+    /// As [`Simulation::new`] and [`Simulation::add_destination`].
+    pub fn from_service<I, D>(service: &Service, dests: I) -> Result<Self, Error>
     where
         I: IntoIterator<Item = D>,
-        D: Into<DestSpec>,
+        D: Into<Destination>,
     {
-        let mut sim = Self::new(spec)?;
+        let mut sim = Self::new(service)?;
         for d in dests {
             sim.add_destination(d.into())?;
         }
         Ok(sim)
     }
 
+    /// A table entry read from the kernel ([`Handle::table`](crate::Handle::table)),
+    /// with kernel default parameters: see
+    /// [`Simulation::from_table_with_params`].
+    ///
+    /// # Errors
+    /// As [`Simulation::from_table_with_params`].
+    pub fn from_table(entry: &TableEntry) -> Result<Self, Error> {
+        Self::from_table_with_params(entry, KernelParams::default())
+    }
+
+    /// A table entry read from the kernel, as the kernel has it now.
+    ///
+    /// The kernel lists destinations **newest first** (its list order, the
+    /// order [`TableEntry::destinations`] keeps), so they are added here in
+    /// reverse: the simulation's list order equals the kernel's. Each
+    /// destination's active, inactive and persistent counts are the
+    /// kernel's, and its OVERLOAD flag is derived from them (set at or
+    /// above the upper threshold; the kernel does not report the flag, so a
+    /// destination between its lower and upper threshold is taken as not
+    /// overloaded).
+    ///
+    /// What a table does not carry starts fresh: the scheduler's own state
+    /// (the `rr`/`wrr` position, the `lblc`/`lblcr` cache) is that of a
+    /// scheduler just bound to this list, and the kernel's connection
+    /// entries and persistence templates are not known individually (only
+    /// counted), so a client with an open connection or a template in the
+    /// kernel is scheduled anew by the model. Destinations removed earlier
+    /// (in the kernel's trash) are not in a table either.
+    ///
+    /// # Errors
+    /// As [`Simulation::with_params`] and [`Simulation::add_destination`].
+    pub fn from_table_with_params(entry: &TableEntry, params: KernelParams) -> Result<Self, Error> {
+        let mut sim = Self::with_params(&entry.service.service, params)?;
+        for d in entry.destinations.iter().rev() {
+            sim.add_destination(d.destination)?;
+        }
+        for d in &entry.destinations {
+            let id = sim
+                .svc
+                .find(d.destination.addr)
+                .ok_or(Error::DestinationNotFound(d.destination.addr))?;
+            if let Some(state) = sim.svc.d_mut(id) {
+                // The kernel reports its C `int` counters as unsigned.
+                state.active = d.conns.active as i32;
+                state.inactive = d.conns.inactive as i32;
+                state.persistent = d.conns.persistent as i32;
+                state.update_overload();
+            }
+        }
+        Ok(sim)
+    }
+
     /// The service configuration.
-    pub fn spec(&self) -> &ServiceSpec {
+    pub fn spec(&self) -> &Service {
         &self.spec
     }
 
@@ -199,9 +298,9 @@ impl Simulation {
     /// trash if it was removed before), then run the `add_dest` hook.
     ///
     /// # Errors
-    /// [`SchedError::WeightOutOfRange`], [`SchedError::ThresholdsOutOfRange`]
-    /// (kernel `-ERANGE`), [`SchedError::DestinationExists`] (`-EEXIST`).
-    pub fn add_destination(&mut self, dest: DestSpec) -> Result<DestId, SchedError> {
+    /// [`Error::WeightOutOfRange`], [`Error::ThresholdsOutOfRange`]
+    /// (kernel `-ERANGE`), [`Error::DestinationExists`] (`-EEXIST`).
+    pub fn add_destination(&mut self, dest: Destination) -> Result<DestId, Error> {
         let id = self.svc.add(&dest)?;
         self.sched.add_dest(&self.svc, id);
         Ok(id)
@@ -212,8 +311,8 @@ impl Simulation {
     ///
     /// # Errors
     /// As [`Simulation::add_destination`], and
-    /// [`SchedError::DestinationNotFound`] (`-ENOENT`).
-    pub fn update_destination(&mut self, dest: DestSpec) -> Result<DestId, SchedError> {
+    /// [`Error::DestinationNotFound`] (`-ENOENT`).
+    pub fn update_destination(&mut self, dest: Destination) -> Result<DestId, Error> {
         let id = self.svc.update(&dest)?;
         self.sched.upd_dest(&self.svc, id);
         Ok(id)
@@ -223,21 +322,23 @@ impl Simulation {
     ///
     /// # Errors
     /// As [`Simulation::update_destination`].
-    pub fn set_weight(&mut self, addr: SocketAddr, weight: u32) -> Result<DestId, SchedError> {
+    pub fn set_weight(&mut self, addr: SocketAddr, weight: u32) -> Result<DestId, Error> {
         let d = self
             .destination(addr)
             .filter(|d| d.available)
-            .ok_or(SchedError::DestinationNotFound(addr))?;
-        let spec = DestSpec::new(addr, weight).with_thresholds(d.u_threshold, d.l_threshold);
-        self.update_destination(spec)
+            .ok_or(Error::DestinationNotFound(addr))?;
+        let dest = Destination::new(addr)
+            .with_weight(weight)
+            .with_thresholds(d.l_threshold, d.u_threshold);
+        self.update_destination(dest)
     }
 
     /// DEL_DEST: unlink the destination (it stays in the trash with its
     /// counters; open connections keep using it), then run `del_dest`.
     ///
     /// # Errors
-    /// [`SchedError::DestinationNotFound`] (`-ENOENT`).
-    pub fn remove_destination(&mut self, addr: SocketAddr) -> Result<DestId, SchedError> {
+    /// [`Error::DestinationNotFound`] (`-ENOENT`).
+    pub fn remove_destination(&mut self, addr: SocketAddr) -> Result<DestId, Error> {
         let (id, pos) = self.svc.remove(addr)?;
         self.sched.del_dest(&self.svc, id, pos);
         Ok(id)
@@ -247,18 +348,18 @@ impl Simulation {
     /// scheduler pick with these loads" questions). OVERLOAD is left as is.
     ///
     /// # Errors
-    /// [`SchedError::DestinationNotFound`] if no object has this address.
+    /// [`Error::DestinationNotFound`] if no object has this address.
     pub fn set_conn_counts(
         &mut self,
         addr: SocketAddr,
         active: i32,
         inactive: i32,
         persistent: i32,
-    ) -> Result<(), SchedError> {
+    ) -> Result<(), Error> {
         let id = self
             .svc
             .find(addr)
-            .ok_or(SchedError::DestinationNotFound(addr))?;
+            .ok_or(Error::DestinationNotFound(addr))?;
         if let Some(d) = self.svc.d_mut(id) {
             d.active = active;
             d.inactive = inactive;
@@ -267,27 +368,29 @@ impl Simulation {
         Ok(())
     }
 
-    /// SET_SERVICE with another scheduler: the old one is dropped
-    /// (`done_service`) and the new one runs `init_service` over the current
-    /// destination list. Naming the current scheduler changes nothing, as in
-    /// the kernel.
-    pub fn set_scheduler(&mut self, kind: super::SchedulerKind) {
-        if kind == self.spec.scheduler {
-            return;
+    /// SET_SERVICE with `scheduler`. Another scheduler drops the old one
+    /// (`done_service`) and runs `init_service` over the current
+    /// destination list; naming the current one keeps its state, as in the
+    /// kernel. Either way the sh/mh flags become `scheduler`'s (tables are
+    /// not rebuilt: the flags only change lookups).
+    ///
+    /// # Errors
+    /// [`Error::UnsupportedScheduler`]; the simulation is then unchanged.
+    pub fn set_scheduler(&mut self, scheduler: &Scheduler) -> Result<(), Error> {
+        self.svc.flags = scheduler.hash_flags().unwrap_or_default();
+        if scheduler.name() != self.spec.scheduler.name() {
+            let sched =
+                AnyScheduler::new(scheduler, &self.svc, &self.params).inspect_err(|_| {
+                    self.svc.flags = self.spec.scheduler.hash_flags().unwrap_or_default();
+                })?;
+            self.sched = sched;
+            self.next_tick_ms = self
+                .sched
+                .timer_interval_ms()
+                .map(|p| self.svc.now_ms.saturating_add(p));
         }
-        self.spec.scheduler = kind;
-        self.sched = AnyScheduler::new(kind, &self.svc, &self.params);
-        self.next_tick_ms = self
-            .sched
-            .timer_interval_ms()
-            .map(|p| self.svc.now_ms.saturating_add(p));
-    }
-
-    /// SET_SERVICE changing the `sh`/`mh` flags. Tables are not rebuilt
-    /// (the flags only change lookups).
-    pub fn set_flags(&mut self, flags: super::SchedFlags) {
-        self.spec.flags = flags;
-        self.svc.flags = flags;
+        self.spec.scheduler = scheduler.clone();
+        Ok(())
     }
 
     /// Set or clear a destination's OVERLOAD flag by hand, for "what if this
@@ -295,12 +398,12 @@ impl Simulation {
     /// normal bind/unbind rules again.
     ///
     /// # Errors
-    /// [`SchedError::DestinationNotFound`] if no object has this address.
-    pub fn set_overloaded(&mut self, addr: SocketAddr, overloaded: bool) -> Result<(), SchedError> {
+    /// [`Error::DestinationNotFound`] if no object has this address.
+    pub fn set_overloaded(&mut self, addr: SocketAddr, overloaded: bool) -> Result<(), Error> {
         let id = self
             .svc
             .find(addr)
-            .ok_or(SchedError::DestinationNotFound(addr))?;
+            .ok_or(Error::DestinationNotFound(addr))?;
         if let Some(d) = self.svc.d_mut(id) {
             d.overloaded = overloaded;
         }
@@ -308,12 +411,29 @@ impl Simulation {
     }
 
     /// The default packet from `client` to this service.
+    ///
+    /// Its protocol is the service's (TCP for a firewall-mark service), its
+    /// destination the virtual address and port (`0.0.0.0:0` or `[::]:0`
+    /// for a firewall-mark service: use [`Simulation::connect_packet`] to
+    /// give the VIP a marked packet carries).
     pub fn packet_from(&self, client: SocketAddr) -> Packet {
-        Packet::new(
-            self.spec.virtual_addr.protocol(),
-            client,
-            self.spec.virtual_addr.default_dst(),
-        )
+        let (protocol, dst) = match self.spec.key {
+            ServiceKey::Addr { protocol, addr } => (protocol, addr),
+            ServiceKey::Fwmark { family, .. } => {
+                (Protocol::Tcp, SocketAddr::new(unspecified(family), 0))
+            }
+        };
+        Packet::new(protocol, client, dst)
+    }
+
+    /// Whether a packet to `dst` is scheduled without persistence: an
+    /// address service schedules only packets to its own port (port-zero
+    /// services need persistence), a firewall-mark service every packet.
+    fn port_matches(&self, dst: SocketAddr) -> bool {
+        match self.spec.key {
+            ServiceKey::Addr { addr, .. } => dst.port() == addr.port(),
+            ServiceKey::Fwmark { .. } => true,
+        }
     }
 
     /// Call the scheduler alone for `pkt` (its own state advances; no
@@ -325,15 +445,21 @@ impl Simulation {
 
     /// Where a new connection from `pkt` would go now, without changing
     /// anything: an open connection's destination, a valid template's
-    /// destination, or the scheduler's pick on a copy of its state.
+    /// destination, or the scheduler's pick on a copy of its state
+    /// (`None` also when the packet would be dropped, see
+    /// [`Via::Dropped`]).
     pub fn peek(&self, pkt: &Packet) -> Option<DestId> {
         let key = ConnKey {
             protocol: pkt.protocol,
             src: pkt.src,
             dst: pkt.dst,
         };
-        if let Some(c) = self.conns.get(&key).and_then(|id| self.conn_store.get(id)) {
-            return Some(c.dest);
+        if let Some((id, c)) = self.open_conn(&key) {
+            match self.classify(id, needs_opening(pkt.protocol)) {
+                Match::Use => return Some(c.dest),
+                Match::Drop => return None,
+                Match::Expire => {}
+            }
         }
         if let Some(p) = self.spec.persistence {
             let tk = self.template_key(pkt, &p);
@@ -346,9 +472,7 @@ impl Simulation {
                     return Some(t.dest);
                 }
             }
-        } else if !self.spec.virtual_addr.is_fwmark()
-            && pkt.dst.port() != self.spec.virtual_addr.port()
-        {
+        } else if !self.port_matches(pkt.dst) {
             return None;
         }
         self.sched.peek(&self.svc, pkt)
@@ -367,23 +491,21 @@ impl Simulation {
         self.connect_packet(&pkt)
     }
 
-    /// Feed the first packet of a connection: reuse an open connection, a
-    /// persistence template, or call the scheduler; then bind the new
-    /// connection (TCP/SCTP active, others inactive), which may set
-    /// OVERLOAD. One-packet UDP datagrams are bound and released at once.
+    /// Feed the first packet of a connection (a TCP SYN, an SCTP INIT, any
+    /// UDP datagram): reuse an open connection, a persistence template, or
+    /// call the scheduler; then bind the new connection (TCP/SCTP active,
+    /// others inactive), which may set OVERLOAD. One-packet UDP datagrams
+    /// are bound and released at once. A packet of an open connection whose
+    /// destination was removed is dropped or scheduled anew, as
+    /// [`KernelParams::expire_nodest_conn`] says.
     pub fn connect_packet(&mut self, pkt: &Packet) -> Outcome {
         let key = ConnKey {
             protocol: pkt.protocol,
             src: pkt.src,
             dst: pkt.dst,
         };
-        if let Some(c) = self.conns.get(&key).and_then(|id| self.conn_store.get(id)) {
-            return Outcome {
-                dest: Some(c.dest),
-                addr: self.addr_of(c.dest),
-                via: Via::Existing,
-                conn: self.conns.get(&key).copied().map(ConnId),
-            };
+        if let Some(o) = self.on_open_conn(&key, needs_opening(pkt.protocol)) {
+            return o;
         }
         let (dest, via, template) = if let Some(p) = self.spec.persistence {
             match self.sched_persist(pkt, &p) {
@@ -391,9 +513,7 @@ impl Simulation {
                 None => return self.none(Via::NoDestination),
             }
         } else {
-            if !self.spec.virtual_addr.is_fwmark()
-                && pkt.dst.port() != self.spec.virtual_addr.port()
-            {
+            if !self.port_matches(pkt.dst) {
                 return self.none(Via::NotScheduled);
             }
             match self.sched.schedule(&self.svc, pkt) {
@@ -401,7 +521,7 @@ impl Simulation {
                 None => return self.none(Via::NoDestination),
             }
         };
-        let active = pkt.protocol.starts_active();
+        let active = starts_active(pkt.protocol);
         let kind = if active {
             Bound::Active
         } else {
@@ -441,6 +561,69 @@ impl Simulation {
         }
     }
 
+    /// A packet that does not open a connection: a TCP segment without
+    /// SYN, an SCTP chunk other than INIT (for UDP and other protocols
+    /// this is [`Simulation::connect_packet`]: any datagram may start a
+    /// connection). It follows an open connection, is dropped, or expires
+    /// the connection, as [`Simulation::connect_packet`] says; it is never
+    /// scheduled ([`Via::NotScheduled`]: the director's own stack gets it).
+    pub fn flow_packet(&mut self, pkt: &Packet) -> Outcome {
+        if !needs_opening(pkt.protocol) {
+            return self.connect_packet(pkt);
+        }
+        let key = ConnKey {
+            protocol: pkt.protocol,
+            src: pkt.src,
+            dst: pkt.dst,
+        };
+        self.on_open_conn(&key, false)
+            .unwrap_or_else(|| self.none(Via::NotScheduled))
+    }
+
+    fn open_conn(&self, key: &ConnKey) -> Option<(u64, &Conn)> {
+        let id = *self.conns.get(key)?;
+        self.conn_store.get(&id).map(|c| (id, c))
+    }
+
+    /// `ip_vs_in()` on a packet matching open connection `id`; `opening`:
+    /// the packet is a TCP SYN or SCTP INIT.
+    fn classify(&self, id: u64, opening: bool) -> Match {
+        let Some(d) = self.conn_store.get(&id).and_then(|c| self.svc.dest(c.dest)) else {
+            return Match::Use;
+        };
+        let expire = self.params.expire_nodest_conn;
+        if expire && opening && d.weight == 0 {
+            Match::Expire
+        } else if d.available {
+            Match::Use
+        } else if expire {
+            Match::Expire
+        } else {
+            Match::Drop
+        }
+    }
+
+    /// The outcome of a packet matching an open connection, or `None` if
+    /// none matches (or it was just expired): the packet goes on unmatched.
+    fn on_open_conn(&mut self, key: &ConnKey, opening: bool) -> Option<Outcome> {
+        let (id, c) = self.open_conn(key)?;
+        let outcome = |via| Outcome {
+            dest: Some(c.dest),
+            addr: self.addr_of(c.dest),
+            via,
+            conn: Some(ConnId(id)),
+        };
+        match self.classify(id, opening) {
+            Match::Use => Some(outcome(Via::Existing)),
+            Match::Drop => Some(outcome(Via::Dropped)),
+            Match::Expire => {
+                // `ip_vs_conn_expire_now()`: unbound and released.
+                let _ = self.close(ConnId(id));
+                None
+            }
+        }
+    }
+
     fn none(&self, via: Via) -> Outcome {
         Outcome {
             dest: None,
@@ -457,9 +640,11 @@ impl Simulation {
     }
 
     fn template_key(&self, pkt: &Packet, p: &Persistence) -> TemplateKey {
-        let snet = p.mask(self.svc.family, pkt.src.ip());
-        let vip = &self.spec.virtual_addr;
-        let svc_port = vip.port();
+        let snet = mask(p.netmask, pkt.src.ip());
+        let (svc_port, mark) = match self.spec.key {
+            ServiceKey::Addr { addr, .. } => (addr.port(), None),
+            ServiceKey::Fwmark { mark, .. } => (0, Some(mark)),
+        };
         let proto = pkt.protocol.number();
         if pkt.dst.port() == svc_port {
             TemplateKey {
@@ -468,11 +653,11 @@ impl Simulation {
                 vaddr: VKey::Addr(pkt.dst.ip()),
                 vport: if svc_port != FTPPORT { svc_port } else { 0 },
             }
-        } else if let super::VirtualAddr::Fwmark { mark, .. } = vip {
+        } else if let Some(mark) = mark {
             TemplateKey {
                 protocol: 0,
                 snet,
-                vaddr: VKey::Mark(*mark),
+                vaddr: VKey::Mark(mark),
                 vport: 0,
             }
         } else {
@@ -539,12 +724,12 @@ impl Simulation {
     /// by one; OVERLOAD does not change.
     ///
     /// # Errors
-    /// [`SchedError::UnknownConnection`].
-    pub fn set_active(&mut self, conn: ConnId, active: bool) -> Result<(), SchedError> {
+    /// [`Error::UnknownConnection`].
+    pub fn set_active(&mut self, conn: ConnId, active: bool) -> Result<(), Error> {
         let c = self
             .conn_store
             .get_mut(&conn.0)
-            .ok_or(SchedError::UnknownConnection(conn))?;
+            .ok_or(Error::UnknownConnection(conn))?;
         if c.active != active {
             c.active = active;
             let dest = c.dest;
@@ -559,12 +744,12 @@ impl Simulation {
     /// may clear OVERLOAD, and release its template.
     ///
     /// # Errors
-    /// [`SchedError::UnknownConnection`].
-    pub fn close(&mut self, conn: ConnId) -> Result<(), SchedError> {
+    /// [`Error::UnknownConnection`].
+    pub fn close(&mut self, conn: ConnId) -> Result<(), Error> {
         let c = self
             .conn_store
             .remove(&conn.0)
-            .ok_or(SchedError::UnknownConnection(conn))?;
+            .ok_or(Error::UnknownConnection(conn))?;
         self.conns.remove(&c.key);
         if let Some(d) = self.svc.d_mut(c.dest) {
             d.unbind(if c.active {
@@ -681,9 +866,11 @@ impl Simulation {
     }
 }
 
-impl From<(SocketAddr, u32)> for DestSpec {
+/// `(address, weight)`: a destination of that weight, as
+/// [`Destination::new`] makes it.
+impl From<(SocketAddr, u32)> for Destination {
     fn from((addr, weight): (SocketAddr, u32)) -> Self {
-        DestSpec::new(addr, weight)
+        Destination::new(addr).with_weight(weight)
     }
 }
 
@@ -801,20 +988,16 @@ where
         .collect()
 }
 
-/// One-shot: build `spec` with `dests` (in the order added to the kernel),
-/// connect every client once and return the distribution.
+/// One-shot: build `service` with `dests` (in the order added to the
+/// kernel), connect every client once and return the distribution.
 ///
 /// # Errors
-/// Any error of [`Simulation::from_dests`].
-pub fn simulate<I, D, C>(
-    spec: ServiceSpec,
-    dests: I,
-    clients: C,
-) -> Result<Distribution, SchedError>
+/// Any error of [`Simulation::from_service`].
+pub fn simulate<I, D, C>(service: &Service, dests: I, clients: C) -> Result<Distribution, Error>
 where
     I: IntoIterator<Item = D>,
-    D: Into<DestSpec>,
+    D: Into<Destination>,
     C: IntoIterator<Item = SocketAddr>,
 {
-    Ok(Simulation::from_dests(spec, dests)?.simulate(clients))
+    Ok(Simulation::from_service(service, dests)?.simulate(clients))
 }

@@ -3,6 +3,21 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use super::*;
+use crate::model::{Destination, Netmask, Protocol, Service, ServiceKey};
+
+const FALLBACK: HashFlags = HashFlags {
+    fallback: true,
+    port: false,
+};
+const PORT: HashFlags = HashFlags {
+    fallback: false,
+    port: true,
+};
+
+/// A TCP service on `192.0.2.1:80` using `scheduler`.
+fn svc(scheduler: Scheduler) -> Service {
+    Service::new(ServiceKey::tcp(SocketAddr::new(ip(192, 0, 2, 1), 80))).with_scheduler(scheduler)
+}
 
 fn ip(a: u8, b: u8, c: u8, d: u8) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(a, b, c, d))
@@ -21,9 +36,9 @@ fn client(i: u32) -> SocketAddr {
 
 /// Build a simulation whose **list order** is `list` (head first): the
 /// destinations are added in reverse.
-fn with_list(kind: SchedulerKind, list: &[(SocketAddr, u32)]) -> Simulation {
-    let spec = ServiceSpec::new(kind);
-    Simulation::from_dests(spec, list.iter().rev().copied()).unwrap_or_else(|e| panic!("{e}"))
+fn with_list(kind: Scheduler, list: &[(SocketAddr, u32)]) -> Simulation {
+    let spec = svc(kind);
+    Simulation::from_service(&spec, list.iter().rev().copied()).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn picks(sim: &mut Simulation, n: usize) -> Vec<SocketAddr> {
@@ -51,15 +66,15 @@ fn names(seq: &[SocketAddr], a: SocketAddr, b: SocketAddr, c: SocketAddr) -> Str
 
 #[test]
 fn list_is_newest_first() {
-    let sim = Simulation::from_dests(
-        ServiceSpec::new(SchedulerKind::Rr),
+    let sim = Simulation::from_service(
+        &svc(Scheduler::Rr),
         [(sa(1, 80), 1), (sa(2, 80), 1), (sa(3, 80), 1)],
     )
     .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(sim.destinations(), vec![sa(3, 80), sa(2, 80), sa(1, 80)]);
 }
 
-/// §10.2 example sequences (list order A, B, C), with the scheduler
+/// `ip_vs_wrr.c` example sequences (list order A, B, C), with the scheduler
 /// initialised over the full list (as when `SET_SERVICE` switches a
 /// populated service to `wrr`).
 #[test]
@@ -75,8 +90,9 @@ fn wrr_reference_sequences() {
         let addrs = [a, b, c];
         let list: Vec<(SocketAddr, u32)> =
             weights.iter().zip(addrs).map(|(&w, x)| (x, w)).collect();
-        let mut sim = with_list(SchedulerKind::Rr, &list);
-        sim.set_scheduler(SchedulerKind::Wrr);
+        let mut sim = with_list(Scheduler::Rr, &list);
+        sim.set_scheduler(&Scheduler::Wrr)
+            .unwrap_or_else(|e| panic!("{e}"));
         let seq = picks(&mut sim, cycle.len() * 3);
         assert_eq!(names(&seq, a, b, c), cycle.repeat(3), "weights {weights:?}");
     }
@@ -89,7 +105,7 @@ fn wrr_reference_sequences() {
 fn wrr_incremental_adds_start_mid_cycle() {
     let (a, b, c) = (sa(1, 80), sa(2, 80), sa(3, 80));
     // Added C (w=2), then B (3), then A (4): cw = 1 after the first add.
-    let mut sim = with_list(SchedulerKind::Wrr, &[(a, 4), (b, 3), (c, 2)]);
+    let mut sim = with_list(Scheduler::Wrr, &[(a, 4), (b, 3), (c, 2)]);
     let seq = picks(&mut sim, 3 + 9 * 2);
     assert_eq!(
         names(&seq, a, b, c),
@@ -99,14 +115,17 @@ fn wrr_incremental_adds_start_mid_cycle() {
 
 #[test]
 fn wrr_all_zero_or_overloaded_gives_none() {
-    let mut sim = with_list(SchedulerKind::Wrr, &[(sa(1, 80), 0), (sa(2, 80), 0)]);
+    let mut sim = with_list(Scheduler::Wrr, &[(sa(1, 80), 0), (sa(2, 80), 0)]);
     assert!(picks(&mut sim, 3).is_empty());
     // Huge weights, everything overloaded: must terminate quickly.
-    let mut sim =
-        Simulation::new(ServiceSpec::new(SchedulerKind::Wrr)).unwrap_or_else(|e| panic!("{e}"));
+    let mut sim = Simulation::new(&svc(Scheduler::Wrr)).unwrap_or_else(|e| panic!("{e}"));
     for (i, w) in [(1u8, i32::MAX as u32), (2, 1), (3, 7)] {
-        sim.add_destination(DestSpec::new(sa(i, 80), w).with_thresholds(1, 0))
-            .unwrap_or_else(|e| panic!("{e}"));
+        sim.add_destination(
+            Destination::new(sa(i, 80))
+                .with_weight(w)
+                .with_thresholds(0, 1),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
     }
     // First pick succeeds and overloads its destination; keep going.
     for i in 0..3 {
@@ -119,7 +138,7 @@ fn wrr_all_zero_or_overloaded_gives_none() {
 #[test]
 fn rr_cycles_and_skips_unusable() {
     let (a, b, c) = (sa(1, 80), sa(2, 80), sa(3, 80));
-    let mut sim = with_list(SchedulerKind::Rr, &[(a, 1), (b, 0), (c, 5)]);
+    let mut sim = with_list(Scheduler::Rr, &[(a, 1), (b, 0), (c, 5)]);
     let seq = picks(&mut sim, 6);
     assert_eq!(names(&seq, a, b, c), "ACACAC");
 }
@@ -127,13 +146,13 @@ fn rr_cycles_and_skips_unusable() {
 #[test]
 fn rr_delete_cursor_moves_to_successor() {
     let (a, b, c) = (sa(1, 80), sa(2, 80), sa(3, 80));
-    let mut sim = with_list(SchedulerKind::Rr, &[(a, 1), (b, 1), (c, 1)]);
+    let mut sim = with_list(Scheduler::Rr, &[(a, 1), (b, 1), (c, 1)]);
     assert_eq!(names(&picks(&mut sim, 2), a, b, c), "AB");
     sim.remove_destination(b).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(names(&picks(&mut sim, 3), a, b, c), "CAC");
     // A new destination goes to the head; the cursor stays on C.
     let d = sa(4, 80);
-    sim.add_destination(DestSpec::new(d, 1))
+    sim.add_destination(Destination::new(d).with_weight(1))
         .unwrap_or_else(|e| panic!("{e}"));
     let seq = picks(&mut sim, 3);
     assert_eq!(seq, vec![d, a, c]);
@@ -156,27 +175,27 @@ fn least_connection_family_reference_picks() {
         picks(&mut sim, 1).first().copied()
     };
     // overhead: a=256, b=522, c=768.
-    assert_eq!(first(SchedulerKind::Lc), Some(a));
+    assert_eq!(first(Scheduler::Lc), Some(a));
     // wlc: 256/1, 522/2=261, 768/3=256 -> first minimum in list order: a.
-    assert_eq!(first(SchedulerKind::Wlc), Some(a));
+    assert_eq!(first(Scheduler::Wlc), Some(a));
     // sed: (1+1)/1=2, (2+1)/2=1.5, (3+1)/3=1.33 -> c.
-    assert_eq!(first(SchedulerKind::Sed), Some(c));
-    assert_eq!(first(SchedulerKind::Nq), Some(c));
-    assert_eq!(first(SchedulerKind::Fo), Some(c));
+    assert_eq!(first(Scheduler::Sed), Some(c));
+    assert_eq!(first(Scheduler::Nq), Some(c));
+    assert_eq!(first(Scheduler::Fo), Some(c));
     // ovf: c has active 3 == weight 3 -> still eligible, highest weight.
-    assert_eq!(first(SchedulerKind::Ovf), Some(c));
+    assert_eq!(first(Scheduler::Ovf), Some(c));
     // nq takes the first idle destination.
-    let mut sim = mk(SchedulerKind::Nq);
+    let mut sim = mk(Scheduler::Nq);
     sim.set_conn_counts(b, 0, 99, 0)
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(picks(&mut sim, 1), vec![b]);
 }
 
-/// §10.11: weights [1, 2, 0] give buckets `0 1 1 2 0 1 1 2 ...`.
+/// `ip_vs_sh.c` table fill: weights [1, 2, 0] give buckets `0 1 1 2 0 1 1 2 ...`.
 #[test]
 fn sh_fill_reference() {
     let sim = with_list(
-        SchedulerKind::Sh,
+        Scheduler::Sh(HashFlags::default()),
         &[(sa(1, 80), 1), (sa(2, 80), 2), (sa(3, 80), 0)],
     );
     let AnyScheduler::Sh(sh) = sim.scheduler() else {
@@ -195,11 +214,11 @@ fn sh_fill_reference() {
     assert_eq!(sh.buckets().len(), 256);
 }
 
-/// §13: SH with 256 buckets and port 0: 192.168.0.1 -> bucket 192,
+/// SH with 256 buckets and port 0: 192.168.0.1 -> bucket 192,
 /// 192.168.0.2 -> bucket 34.
 #[test]
 fn sh_reference_buckets() {
-    let sim = with_list(SchedulerKind::Sh, &[(sa(1, 80), 1)]);
+    let sim = with_list(Scheduler::Sh(HashFlags::default()), &[(sa(1, 80), 1)]);
     let AnyScheduler::Sh(sh) = sim.scheduler() else {
         panic!("not sh")
     };
@@ -211,15 +230,11 @@ fn sh_reference_buckets() {
 #[test]
 fn sh_fallback_and_port_flags() {
     let (a, b) = (sa(1, 80), sa(2, 80));
-    let spec = ServiceSpec::new(SchedulerKind::Sh);
+    let spec = svc(Scheduler::Sh(HashFlags::default()));
     let mut plain =
-        Simulation::from_dests(spec.clone(), [(a, 1), (b, 1)]).unwrap_or_else(|e| panic!("{e}"));
-    let mut fb = Simulation::from_dests(
-        spec.clone()
-            .with_flags(SchedFlags::new().with_fallback(true)),
-        [(a, 1), (b, 1)],
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+        Simulation::from_service(&spec.clone(), [(a, 1), (b, 1)]).unwrap_or_else(|e| panic!("{e}"));
+    let mut fb = Simulation::from_service(&svc(Scheduler::Sh(FALLBACK)), [(a, 1), (b, 1)])
+        .unwrap_or_else(|e| panic!("{e}"));
     // Quiesce a: plain drops a's clients, fallback sends them to b.
     plain.set_weight(a, 0).unwrap_or_else(|e| panic!("{e}"));
     fb.set_weight(a, 0).unwrap_or_else(|e| panic!("{e}"));
@@ -237,12 +252,10 @@ fn sh_fallback_and_port_flags() {
     }
     assert!(dropped > 0);
     // Port flag: same address, different ports spread; without it they don't.
-    let port = Simulation::from_dests(
-        spec.clone().with_flags(SchedFlags::new().with_port(true)),
-        [(a, 1), (b, 1)],
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
-    let noport = Simulation::from_dests(spec, [(a, 1), (b, 1)]).unwrap_or_else(|e| panic!("{e}"));
+    let port = Simulation::from_service(&svc(Scheduler::Sh(PORT)), [(a, 1), (b, 1)])
+        .unwrap_or_else(|e| panic!("{e}"));
+    let noport =
+        Simulation::from_service(&spec, [(a, 1), (b, 1)]).unwrap_or_else(|e| panic!("{e}"));
     let host = ip(172, 16, 1, 1);
     let with: std::collections::BTreeSet<_> = (1000..1100)
         .map(|p| port.dest_for(SocketAddr::new(host, p)))
@@ -254,12 +267,12 @@ fn sh_fallback_and_port_flags() {
     assert_eq!(without.len(), 1);
 }
 
-/// §13 MH example.
+/// An MH example computed from `ip_vs_mh.c`'s definitions.
 #[test]
 fn mh_reference_example() {
     // List order (newest first): [10.0.0.3:80 lw=2, 10.0.0.2:80 lw=1, 10.0.0.1:80 lw=1].
-    let sim = Simulation::from_dests(
-        ServiceSpec::new(SchedulerKind::Mh),
+    let sim = Simulation::from_service(
+        &svc(Scheduler::Mh(HashFlags::default())),
         [(sa(1, 80), 1), (sa(2, 80), 1), (sa(3, 80), 2)],
     )
     .unwrap_or_else(|e| panic!("{e}"));
@@ -293,8 +306,8 @@ fn mh_reference_example() {
 #[test]
 fn mh_quiesce_keeps_table_and_fallback_probes() {
     let (a, b, c) = (sa(1, 80), sa(2, 80), sa(3, 80));
-    let spec = ServiceSpec::new(SchedulerKind::Mh);
-    let mut sim = Simulation::from_dests(spec.clone(), [(a, 1), (b, 1), (c, 1)])
+    let spec = svc(Scheduler::Mh(HashFlags::default()));
+    let mut sim = Simulation::from_service(&spec.clone(), [(a, 1), (b, 1), (c, 1)])
         .unwrap_or_else(|e| panic!("{e}"));
     let before: Vec<_> = {
         let AnyScheduler::Mh(mh) = sim.scheduler() else {
@@ -312,11 +325,8 @@ fn mh_quiesce_keeps_table_and_fallback_probes() {
         "weight 0 keeps last_weight, so the table is unchanged"
     );
     assert_eq!(sim.destination(b).map(|d| d.last_weight()), Some(1));
-    let mut fb = Simulation::from_dests(
-        spec.with_flags(SchedFlags::new().with_fallback(true)),
-        [(a, 1), (b, 1), (c, 1)],
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    let mut fb = Simulation::from_service(&svc(Scheduler::Mh(FALLBACK)), [(a, 1), (b, 1), (c, 1)])
+        .unwrap_or_else(|e| panic!("{e}"));
     fb.set_weight(b, 0).unwrap_or_else(|e| panic!("{e}"));
     let mut none = 0;
     for i in 0..2000 {
@@ -341,7 +351,7 @@ fn mh_quiesce_keeps_table_and_fallback_probes() {
 #[test]
 fn dh_uses_destination_address_and_ignores_upd() {
     let (a, b) = (sa(1, 80), sa(2, 80));
-    let mut sim = Simulation::from_dests(ServiceSpec::new(SchedulerKind::Dh), [(a, 1), (b, 1)])
+    let mut sim = Simulation::from_service(&svc(Scheduler::Dh), [(a, 1), (b, 1)])
         .unwrap_or_else(|e| panic!("{e}"));
     let before: Vec<_> = {
         let AnyScheduler::Dh(dh) = sim.scheduler() else {
@@ -371,11 +381,11 @@ fn dh_uses_destination_address_and_ignores_upd() {
 fn thresholds_drive_overload() {
     let a = sa(1, 80);
     let b = sa(2, 80);
-    let mut sim = Simulation::from_dests(
-        ServiceSpec::new(SchedulerKind::Rr),
+    let mut sim = Simulation::from_service(
+        &svc(Scheduler::Rr),
         [
-            DestSpec::new(a, 1).with_thresholds(2, 0),
-            DestSpec::new(b, 1),
+            Destination::new(a).with_weight(1).with_thresholds(0, 2),
+            Destination::new(b).with_weight(1),
         ],
     )
     .unwrap_or_else(|e| panic!("{e}"));
@@ -410,7 +420,7 @@ fn threshold_edit_reevaluates_overload() {
     let a = sa(1, 80);
     let b = sa(2, 80);
     // List a, b. lc overheads: a = 3*257 + 2, b = 4*257: a is least.
-    let mut sim = with_list(SchedulerKind::Lc, &[(a, 3), (b, 1)]);
+    let mut sim = with_list(Scheduler::Lc, &[(a, 3), (b, 1)]);
     sim.set_conn_counts(a, 3, 2, 0)
         .unwrap_or_else(|e| panic!("{e}"));
     sim.set_conn_counts(b, 4, 0, 0)
@@ -418,8 +428,12 @@ fn threshold_edit_reevaluates_overload() {
     let pick = |sim: &Simulation| sim.dest_for(client(1));
     let overloaded = |sim: &Simulation| sim.destination(a).is_some_and(|d| d.is_overloaded());
     let set = |sim: &mut Simulation, upper: u32, lower: u32| {
-        sim.update_destination(DestSpec::new(a, 3).with_thresholds(upper, lower))
-            .unwrap_or_else(|e| panic!("{e}"));
+        sim.update_destination(
+            Destination::new(a)
+                .with_weight(3)
+                .with_thresholds(lower, upper),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
     };
     assert_eq!(pick(&sim), Some(a));
     // 5 connections, upper threshold 5: overloaded now.
@@ -468,14 +482,13 @@ fn overhead_counts_active_connections_257_times() {
         (true, 255, b),
     ] {
         let params = KernelParams::new().with_legacy_conn_accounting(legacy);
-        for kind in [
-            SchedulerKind::Wlc,
-            SchedulerKind::Lblc,
-            SchedulerKind::Lblcr,
-        ] {
-            let mut sim = Simulation::with_params(ServiceSpec::new(kind), params.clone())
+        for kind in [Scheduler::Wlc, Scheduler::Lblc, Scheduler::Lblcr] {
+            let mut sim = Simulation::with_params(&svc(kind.clone()), params.clone())
                 .unwrap_or_else(|e| panic!("{e}"));
-            for d in [DestSpec::new(b, 1), DestSpec::new(a, ratio)] {
+            for d in [
+                Destination::new(b).with_weight(1),
+                Destination::new(a).with_weight(ratio),
+            ] {
                 sim.add_destination(d).unwrap_or_else(|e| panic!("{e}"));
             }
             sim.set_conn_counts(a, 1, 0, 0)
@@ -492,9 +505,12 @@ fn overhead_counts_active_connections_257_times() {
     // lc: one active connection against 256 inactive ones.
     for (legacy, expected) in [(false, b), (true, a)] {
         let params = KernelParams::new().with_legacy_conn_accounting(legacy);
-        let mut sim = Simulation::with_params(ServiceSpec::new(SchedulerKind::Lc), params)
-            .unwrap_or_else(|e| panic!("{e}"));
-        for d in [DestSpec::new(b, 1), DestSpec::new(a, 1)] {
+        let mut sim =
+            Simulation::with_params(&svc(Scheduler::Lc), params).unwrap_or_else(|e| panic!("{e}"));
+        for d in [
+            Destination::new(b).with_weight(1),
+            Destination::new(a).with_weight(1),
+        ] {
             sim.add_destination(d).unwrap_or_else(|e| panic!("{e}"));
         }
         sim.set_conn_counts(a, 1, 0, 0)
@@ -515,51 +531,68 @@ fn overhead_counts_active_connections_257_times() {
 fn legacy_threshold_edit_only_clears() {
     let a = sa(1, 80);
     let params = KernelParams::new().with_legacy_conn_accounting(true);
-    let mut sim = Simulation::with_params(ServiceSpec::new(SchedulerKind::Lc), params)
-        .unwrap_or_else(|e| panic!("{e}"));
-    sim.add_destination(DestSpec::new(a, 1))
+    let mut sim =
+        Simulation::with_params(&svc(Scheduler::Lc), params).unwrap_or_else(|e| panic!("{e}"));
+    sim.add_destination(Destination::new(a).with_weight(1))
         .unwrap_or_else(|e| panic!("{e}"));
     sim.set_conn_counts(a, 3, 2, 0)
         .unwrap_or_else(|e| panic!("{e}"));
     let overloaded = |sim: &Simulation| sim.destination(a).is_some_and(|d| d.is_overloaded());
-    sim.update_destination(DestSpec::new(a, 1).with_thresholds(5, 0))
+    sim.update_destination(Destination::new(a).with_weight(1).with_thresholds(0, 5))
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(!overloaded(&sim));
     // The next connection reaches the threshold.
     sim.connect(client(1));
     assert!(overloaded(&sim));
     // Raised (to anything larger): cleared.
-    sim.update_destination(DestSpec::new(a, 1).with_thresholds(6, 0))
+    sim.update_destination(Destination::new(a).with_weight(1).with_thresholds(0, 6))
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(!overloaded(&sim));
 }
 
 #[test]
 fn control_plane_errors_match_kernel() {
-    let mut sim =
-        Simulation::new(ServiceSpec::new(SchedulerKind::Wlc)).unwrap_or_else(|e| panic!("{e}"));
+    let mut sim = Simulation::new(&svc(Scheduler::Wlc)).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
-        sim.add_destination(DestSpec::new(sa(1, 80), 1 << 31)),
-        Err(SchedError::WeightOutOfRange { weight: 1 << 31 })
+        sim.add_destination(Destination::new(sa(1, 80)).with_weight(1 << 31)),
+        Err(Error::WeightOutOfRange { weight: 1 << 31 })
     );
     assert!(matches!(
-        sim.add_destination(DestSpec::new(sa(1, 80), 1).with_thresholds(1, 2)),
-        Err(SchedError::ThresholdsOutOfRange { .. })
+        sim.add_destination(
+            Destination::new(sa(1, 80))
+                .with_weight(1)
+                .with_thresholds(2, 1)
+        ),
+        Err(Error::ThresholdsOutOfRange { .. })
     ));
-    assert!(sim.add_destination(DestSpec::new(sa(1, 80), 1)).is_ok());
+    assert!(
+        sim.add_destination(Destination::new(sa(1, 80)).with_weight(1))
+            .is_ok()
+    );
     assert_eq!(
-        sim.add_destination(DestSpec::new(sa(1, 80), 1)),
-        Err(SchedError::DestinationExists(sa(1, 80)))
+        sim.add_destination(Destination::new(sa(1, 80)).with_weight(1)),
+        Err(Error::DestinationExists(sa(1, 80)))
     );
     assert_eq!(
         sim.remove_destination(sa(2, 80)),
-        Err(SchedError::DestinationNotFound(sa(2, 80)))
+        Err(Error::DestinationNotFound(sa(2, 80)))
     );
-    assert_eq!("mh".parse::<SchedulerKind>(), Ok(SchedulerKind::Mh));
-    assert!("MH".parse::<SchedulerKind>().is_err());
+    assert!(matches!(
+        Scheduler::from_name("mh"),
+        Ok(Scheduler::Mh(f)) if f == HashFlags::default()
+    ));
+    // Kernel names are exact ("MH" is some other module), and `none` has
+    // no model.
+    for name in ["MH", "none"] {
+        let s = Scheduler::from_name(name).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            Simulation::new(&svc(s)).err(),
+            Some(Error::UnsupportedScheduler(name.into()))
+        );
+    }
     assert!(
         Simulation::with_params(
-            ServiceSpec::new(SchedulerKind::Sh),
+            &svc(Scheduler::Sh(HashFlags::default())),
             KernelParams::new().with_sh_tab_bits(30)
         )
         .is_err()
@@ -569,15 +602,17 @@ fn control_plane_errors_match_kernel() {
 #[test]
 fn trash_revives_same_object_with_counters() {
     let a = sa(1, 80);
-    let mut sim = Simulation::from_dests(ServiceSpec::new(SchedulerKind::Rr), [(a, 1)])
-        .unwrap_or_else(|e| panic!("{e}"));
+    let mut sim =
+        Simulation::from_service(&svc(Scheduler::Rr), [(a, 1)]).unwrap_or_else(|e| panic!("{e}"));
     let o = sim.connect(client(1));
     let id = sim.remove_destination(a).unwrap_or_else(|e| panic!("{e}"));
-    // The open connection still maps to the removed destination.
-    assert_eq!(sim.connect(client(1)).addr, Some(a));
+    // The open connection still maps to the removed destination (its
+    // packets are dropped: expire_nodest_conn is off).
+    let again = sim.connect(client(1));
+    assert_eq!((again.addr, again.via), (Some(a), Via::Dropped));
     assert_eq!(sim.connect(client(2)).via, Via::NoDestination);
     let id2 = sim
-        .add_destination(DestSpec::new(a, 3))
+        .add_destination(Destination::new(a).with_weight(3))
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(id, id2);
     assert_eq!(sim.destination(a).map(|d| d.active_conns()), Some(1));
@@ -587,12 +622,10 @@ fn trash_revives_same_object_with_counters() {
 #[test]
 fn persistence_reuses_template_and_masks_clients() {
     let (a, b) = (sa(1, 80), sa(2, 80));
-    let spec = ServiceSpec::new(SchedulerKind::Rr).with_persistence(Persistence::with_prefix(
-        Family::Inet,
-        300,
-        24,
-    ));
-    let mut sim = Simulation::from_dests(spec, [(a, 1), (b, 1)]).unwrap_or_else(|e| panic!("{e}"));
+    let spec = svc(Scheduler::Rr)
+        .with_persistence_netmask(300, Netmask::V4(Ipv4Addr::new(255, 255, 255, 0)));
+    let mut sim =
+        Simulation::from_service(&spec, [(a, 1), (b, 1)]).unwrap_or_else(|e| panic!("{e}"));
     let c1 = SocketAddr::new(ip(172, 16, 1, 1), 1000);
     let c2 = SocketAddr::new(ip(172, 16, 1, 2), 2000); // same /24
     let c3 = SocketAddr::new(ip(172, 16, 2, 1), 3000); // other /24
@@ -634,9 +667,9 @@ fn persistence_reuses_template_and_masks_clients() {
 #[test]
 fn port_zero_requires_persistence_and_one_packet_releases() {
     let a = sa(1, 0);
-    let spec = ServiceSpec::new(SchedulerKind::Rr)
-        .with_addr(Protocol::Tcp, SocketAddr::new(ip(192, 0, 2, 1), 0));
-    let mut sim = Simulation::from_dests(spec, [(a, 1)]).unwrap_or_else(|e| panic!("{e}"));
+    let spec = Service::new(ServiceKey::tcp(SocketAddr::new(ip(192, 0, 2, 1), 0)))
+        .with_scheduler(Scheduler::Rr);
+    let mut sim = Simulation::from_service(&spec, [(a, 1)]).unwrap_or_else(|e| panic!("{e}"));
     let pkt = Packet::new(
         Protocol::Tcp,
         client(1),
@@ -644,11 +677,12 @@ fn port_zero_requires_persistence_and_one_packet_releases() {
     );
     assert_eq!(sim.connect_packet(&pkt).via, Via::NotScheduled);
 
-    let spec = ServiceSpec::new(SchedulerKind::Lc)
-        .with_addr(Protocol::Udp, SocketAddr::new(ip(192, 0, 2, 1), 53))
+    let spec = Service::new(ServiceKey::udp(SocketAddr::new(ip(192, 0, 2, 1), 53)))
+        .with_scheduler(Scheduler::Lc)
         .with_one_packet(true);
     let (x, y) = (sa(1, 53), sa(2, 53));
-    let mut sim = Simulation::from_dests(spec, [(x, 1), (y, 1)]).unwrap_or_else(|e| panic!("{e}"));
+    let mut sim =
+        Simulation::from_service(&spec, [(x, 1), (y, 1)]).unwrap_or_else(|e| panic!("{e}"));
     let o = sim.connect(client(1));
     assert!(o.conn.is_none());
     assert_eq!(sim.connections(), 0);
@@ -660,11 +694,11 @@ fn port_zero_requires_persistence_and_one_packet_releases() {
 #[test]
 fn lblc_cache_ignores_threshold_overload() {
     let (a, b) = (sa(1, 80), sa(2, 80));
-    let mut sim = Simulation::from_dests(
-        ServiceSpec::new(SchedulerKind::Lblc),
+    let mut sim = Simulation::from_service(
+        &svc(Scheduler::Lblc),
         [
-            DestSpec::new(a, 10).with_thresholds(1, 0),
-            DestSpec::new(b, 10),
+            Destination::new(a).with_weight(10).with_thresholds(0, 1),
+            Destination::new(b).with_weight(10),
         ],
     )
     .unwrap_or_else(|e| panic!("{e}"));
@@ -691,7 +725,7 @@ fn lblc_cache_ignores_threshold_overload() {
 #[test]
 fn lblcr_grows_set_when_overloaded() {
     let (a, b) = (sa(1, 80), sa(2, 80));
-    let mut sim = Simulation::from_dests(ServiceSpec::new(SchedulerKind::Lblcr), [(a, 1), (b, 1)])
+    let mut sim = Simulation::from_service(&svc(Scheduler::Lblcr), [(a, 1), (b, 1)])
         .unwrap_or_else(|e| panic!("{e}"));
     // list b, a; first pick b.
     assert_eq!(sim.connect(client(1)).addr, Some(b));
@@ -716,11 +750,11 @@ fn lblcr_grows_set_when_overloaded() {
 fn twos_is_seeded_and_respects_eligibility() {
     let (a, b, c) = (sa(1, 80), sa(2, 80), sa(3, 80));
     let run = |seed| {
-        let spec = ServiceSpec::new(SchedulerKind::Twos);
-        let mut sim = Simulation::with_params(spec, KernelParams::new().with_rng_seed(seed))
+        let spec = svc(Scheduler::Twos);
+        let mut sim = Simulation::with_params(&spec, KernelParams::new().with_rng_seed(seed))
             .unwrap_or_else(|e| panic!("{e}"));
         for (x, w) in [(a, 1), (b, 0), (c, 3)] {
-            sim.add_destination(DestSpec::new(x, w))
+            sim.add_destination(Destination::new(x).with_weight(w))
                 .unwrap_or_else(|e| panic!("{e}"));
         }
         picks(&mut sim, 200)
@@ -742,7 +776,7 @@ fn simrng_below_is_in_range() {
 
 #[test]
 fn huge_clock_jumps_terminate() {
-    for kind in [SchedulerKind::Lblc, SchedulerKind::Lblcr] {
+    for kind in [Scheduler::Lblc, Scheduler::Lblcr] {
         let mut sim = with_list(kind, &[(sa(1, 80), 1)]);
         sim.connect(client(1));
         sim.advance(u64::MAX / 2);
@@ -754,5 +788,160 @@ fn huge_clock_jumps_terminate() {
             _ => 99,
         };
         assert_eq!(cache, 0);
+    }
+}
+
+/// A table read from the kernel (newest destination first) becomes a
+/// simulation with the kernel's list order, counters and OVERLOAD.
+#[test]
+fn from_table_keeps_kernel_order_and_counters() {
+    use crate::model::{ConnCounts, DestinationEntry, ServiceEntry, Stats, TableEntry};
+    let (a, b, c) = (sa(1, 80), sa(2, 80), sa(3, 80));
+    let service = svc(Scheduler::Wlc);
+    let entry = |addr, weight, upper, active, inactive| DestinationEntry {
+        destination: Destination::new(addr)
+            .with_weight(weight)
+            .with_thresholds(0, upper),
+        conns: ConnCounts {
+            active,
+            inactive,
+            persistent: 0,
+        },
+        stats: Stats::default(),
+    };
+    // Added to the kernel as a, b, c: listed c, b, a.
+    let table = TableEntry {
+        service: ServiceEntry {
+            service: service.clone(),
+            stats: Stats::default(),
+        },
+        destinations: vec![
+            entry(c, 1, 2, 2, 0),
+            entry(b, 1, 0, 0, 5),
+            entry(a, 2, 0, 1, 1),
+        ],
+    };
+    let sim = Simulation::from_table(&table).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(sim.destinations(), vec![c, b, a]);
+    let built = Simulation::from_service(&service, [(a, 2), (b, 1), (c, 1)])
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(sim.destinations(), built.destinations());
+    let d = |x| sim.destination(x).unwrap_or_else(|| panic!("{x}"));
+    assert_eq!((d(a).active_conns(), d(a).inactive_conns()), (1, 1));
+    assert_eq!(d(b).inactive_conns(), 5);
+    // c is at its upper threshold: overloaded, as the kernel set it.
+    assert!(d(c).is_overloaded() && !d(b).is_overloaded());
+    // wlc: c overloaded; b costs 5 / 1, a (257 + 1) / 2.
+    assert_eq!(sim.dest_for(client(1)), Some(b));
+
+    // What the models cannot run is refused, with the crate-wide kind.
+    let mut none = table.clone();
+    none.service.service.scheduler = Scheduler::None;
+    let e = Simulation::from_table(&none).err();
+    assert_eq!(e, Some(Error::UnsupportedScheduler("none".into())));
+    let mut sip = table;
+    sip.service.service = sip
+        .service
+        .service
+        .with_persistence(300)
+        .with_persistence_engine("sip");
+    let e = Simulation::from_table(&sip).err();
+    assert_eq!(e, Some(Error::UnsupportedPersistenceEngine("sip".into())));
+    let lvs_err = crate::Error::from(Error::UnsupportedPersistenceEngine("sip".into()));
+    assert_eq!(lvs_err.kind(), crate::ErrorKind::Unsupported);
+    assert_eq!(
+        crate::Error::from(Error::DestinationExists(a)).kind(),
+        crate::ErrorKind::DestinationExists
+    );
+}
+
+/// A packet of a connection whose destination was removed: dropped with
+/// `expire_nodest_conn` off; with it on, the connection expires and the
+/// packet is scheduled anew (UDP, TCP SYN) or passed on unscheduled (TCP
+/// without SYN). With it on, a SYN matching a connection to a weight-0
+/// destination is scheduled anew too.
+#[test]
+fn removed_destination_follows_expire_nodest_conn() {
+    let vip = |port| SocketAddr::new(ip(192, 0, 2, 1), port);
+    for expire in [false, true] {
+        let params = KernelParams::new().with_expire_nodest_conn(expire);
+        let build = |key: ServiceKey, port| {
+            let svc = Service::new(key).with_scheduler(Scheduler::Rr);
+            let mut sim =
+                Simulation::with_params(&svc, params.clone()).unwrap_or_else(|e| panic!("{e}"));
+            for d in [sa(1, port), sa(2, port)] {
+                sim.add_destination(Destination::new(d))
+                    .unwrap_or_else(|e| panic!("{e}"));
+            }
+            sim
+        };
+        let other = |x: SocketAddr| {
+            if x.ip() == sa(1, 0).ip() {
+                sa(2, x.port())
+            } else {
+                sa(1, x.port())
+            }
+        };
+
+        // UDP: every datagram may open a connection.
+        let mut sim = build(ServiceKey::udp(vip(53)), 53);
+        let first = sim
+            .connect(client(1))
+            .addr
+            .unwrap_or_else(|| panic!("scheduled"));
+        sim.remove_destination(first)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let again = sim.connect(client(1));
+        if expire {
+            assert_eq!(
+                (again.via, again.addr),
+                (Via::Scheduled, Some(other(first)))
+            );
+            assert_eq!(sim.destination(first).map(|d| d.inactive_conns()), Some(0));
+            assert_eq!(sim.connections(), 1);
+        } else {
+            assert_eq!((again.via, again.addr), (Via::Dropped, Some(first)));
+            assert_eq!(sim.dest_for(client(1)), None);
+            assert_eq!(sim.destination(first).map(|d| d.inactive_conns()), Some(1));
+        }
+
+        // TCP: a segment without SYN is never scheduled.
+        let mut sim = build(ServiceKey::tcp(vip(80)), 80);
+        let syn = sim.packet_from(client(1));
+        let first = sim
+            .connect_packet(&syn)
+            .addr
+            .unwrap_or_else(|| panic!("scheduled"));
+        assert_eq!(sim.flow_packet(&syn).via, Via::Existing);
+        sim.remove_destination(first)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let seg = sim.flow_packet(&syn);
+        if expire {
+            assert_eq!((seg.via, seg.addr), (Via::NotScheduled, None));
+            assert_eq!(sim.connections(), 0);
+            assert_eq!(sim.destination(first).map(|d| d.active_conns()), Some(0));
+            // The rr cursor did not move: the next SYN goes where it would have.
+            assert_eq!(sim.connect(client(2)).addr, Some(other(first)));
+        } else {
+            assert_eq!(seg.via, Via::Dropped);
+            assert_eq!(sim.connections(), 1);
+        }
+
+        // TCP SYN reusing a connection to a weight-0 destination.
+        let mut sim = build(ServiceKey::tcp(vip(80)), 80);
+        let first = sim
+            .connect_packet(&syn)
+            .addr
+            .unwrap_or_else(|| panic!("scheduled"));
+        sim.set_weight(first, 0).unwrap_or_else(|e| panic!("{e}"));
+        let again = sim.connect_packet(&syn);
+        if expire {
+            assert_eq!(
+                (again.via, again.addr),
+                (Via::Scheduled, Some(other(first)))
+            );
+        } else {
+            assert_eq!((again.via, again.addr), (Via::Existing, Some(first)));
+        }
     }
 }

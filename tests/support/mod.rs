@@ -1,13 +1,18 @@
 //! Helpers for tests and examples that run inside an IPVS kernel: network
-//! namespaces, shell commands, ipvsadm, and running code inside a netns.
+//! namespaces, shell commands, ipvsadm, running code inside a netns, TCP
+//! backends that say who answered, and polling.
 #![allow(dead_code)]
 
 use std::fs::File;
-use std::io::Write;
+use std::io::{self, BufRead, BufReader, Write};
 use std::mem::ManuallyDrop;
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsFd;
 use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
 
 /// Run a shell command; panic with its output when it fails.
 pub fn sh(cmd: &str) -> String {
@@ -242,5 +247,187 @@ impl Drop for Namespaces {
             }
             let _ = child.wait();
         }
+    }
+}
+
+/// `v` as owned strings (command lists for [`batch`]).
+pub fn lines(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+/// Log a step with the time since the process started (shown with
+/// `--nocapture`, or for a failing test): the guest is slow, and this
+/// shows where the time goes.
+pub fn mark(test: &str, what: &str) {
+    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    let t0 = *START.get_or_init(Instant::now);
+    eprintln!("[{:7.2}s] {test}: {what}", t0.elapsed().as_secs_f64());
+}
+
+// ----- polling -------------------------------------------------------------------
+
+/// Pause between two polls.
+const POLL: Duration = Duration::from_millis(50);
+
+/// Poll `f` until it returns `Ok` or `limit` passes; then its last `Err`.
+pub fn poll<T>(limit: Duration, mut f: impl FnMut() -> Result<T, String>) -> Result<T, String> {
+    let start = Instant::now();
+    loop {
+        match f() {
+            Ok(v) => return Ok(v),
+            Err(last) if start.elapsed() >= limit => return Err(last),
+            Err(_) => thread::sleep(POLL),
+        }
+    }
+}
+
+/// Poll `f` until it returns `Ok`; panic with its last `Err` after `limit`.
+pub fn wait_for<T>(what: &str, limit: Duration, f: impl FnMut() -> Result<T, String>) -> T {
+    poll(limit, f).unwrap_or_else(|last| panic!("waited {limit:?} for {what}; last: {last}"))
+}
+
+/// Poll `f` until it is true; panic after `limit`.
+pub fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
+    wait_for(what, limit, || {
+        if f() {
+            Ok(())
+        } else {
+            Err("not yet".to_string())
+        }
+    })
+}
+
+// ----- TCP backends that say who answered -----------------------------------------
+
+/// What a [`TcpBackend`] answers each request line with.
+#[derive(Debug, Clone)]
+pub enum Answer {
+    /// A fixed name.
+    Name(String),
+    /// The local address the connection was accepted on: behind IPVS NAT,
+    /// the destination IPVS chose.
+    LocalAddr,
+}
+
+/// A TCP server: answers every line a client sends with one [`Answer`]
+/// line, and holds the connection until the client closes it. The listener
+/// is bound inside a namespace; the accept loop runs on a thread of this
+/// process (a socket keeps its namespace). [`TcpBackend::stop`] closes the
+/// listener, so new connections are refused while open ones go on.
+pub struct TcpBackend {
+    stop: Arc<AtomicBool>,
+    thread: thread::JoinHandle<()>,
+}
+
+impl TcpBackend {
+    /// Listen on `addr` in `ns`.
+    pub fn start(ns: &Netns, addr: SocketAddr, answer: Answer) -> TcpBackend {
+        let listener = ns
+            .run(move || TcpListener::bind(addr))
+            .unwrap_or_else(|e| panic!("listen on {addr} in {}: {e}", ns.name));
+        listener
+            .set_nonblocking(true)
+            .unwrap_or_else(|e| panic!("nonblocking listener on {addr}: {e}"));
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = thread::spawn(move || {
+            while !flag.load(Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((s, _)) => {
+                        let answer = answer.clone();
+                        // Small stacks: scheduler tests hold hundreds of
+                        // connections open.
+                        let _ = thread::Builder::new()
+                            .stack_size(64 * 1024)
+                            .spawn(move || serve_lines(s, &answer));
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        thread::sleep(Duration::from_millis(5));
+                    }
+                    Err(e) => panic!("accept on {addr}: {e}"),
+                }
+            }
+            // Dropping the listener: new connections are refused from now on.
+        });
+        TcpBackend { stop, thread }
+    }
+
+    /// Close the listener (open connections stay).
+    pub fn stop(self) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.thread.join().expect("server thread");
+    }
+}
+
+fn serve_lines(s: TcpStream, answer: &Answer) {
+    let _ = s.set_nonblocking(false);
+    let name = match answer {
+        Answer::Name(n) => n.clone(),
+        Answer::LocalAddr => match s.local_addr() {
+            Ok(a) => a.to_string(),
+            Err(_) => return,
+        },
+    };
+    let Ok(r) = s.try_clone() else { return };
+    let mut r = BufReader::new(r);
+    let mut w = s;
+    let mut line = String::new();
+    loop {
+        line.clear();
+        match r.read_line(&mut line) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {
+                if writeln!(w, "{name}").is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// A client connection to a [`TcpBackend`] (possibly through IPVS).
+pub struct TcpClient {
+    r: BufReader<TcpStream>,
+    w: TcpStream,
+}
+
+impl TcpClient {
+    /// Connect to `to`; `timeout` bounds the connect and every read and
+    /// write.
+    pub fn open(to: SocketAddr, timeout: Duration) -> io::Result<TcpClient> {
+        let s = TcpStream::connect_timeout(&to, timeout)?;
+        s.set_read_timeout(Some(timeout))?;
+        s.set_write_timeout(Some(timeout))?;
+        TcpClient::from_stream(s)
+    }
+
+    /// Wrap a connected stream (its timeouts are the caller's).
+    pub fn from_stream(s: TcpStream) -> io::Result<TcpClient> {
+        Ok(TcpClient {
+            r: BufReader::new(s.try_clone()?),
+            w: s,
+        })
+    }
+
+    /// This end's address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.w.local_addr()
+    }
+
+    /// Send `request` (one line) and read the answer line.
+    pub fn ask_with(&mut self, request: &[u8]) -> io::Result<String> {
+        self.w.write_all(request)?;
+        let mut line = String::new();
+        if self.r.read_line(&mut line)? == 0 {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "closed"));
+        }
+        Ok(line.trim().to_owned())
+    }
+
+    /// One exchange with a backend that answers with its address.
+    pub fn ask(&mut self) -> io::Result<SocketAddr> {
+        let line = self.ask_with(b"ping\n")?;
+        line.parse()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{line:?}: {e}")))
     }
 }
