@@ -455,14 +455,14 @@ fn reconcile_phase(rows: &mut Vec<Row>, summary: &mut Vec<String>) {
     let (base, changed) = (state(false), state(true));
     let ours = Netns::new("bench-rec");
     let theirs = Netns::new("bench-rec-adm");
-    let mut r = Reconciler::new(ours.handle(), Policy::default());
+    let (mut ipvs, mut r) = (ours.handle(), Reconciler::new(Policy::default()));
     for (name, want) in [
         ("from empty", &base),
         ("no change", &base),
         ("1% of destinations changed", &changed),
     ] {
         let t = Instant::now();
-        let rep = r.reconcile(want).expect("reconcile");
+        let rep = r.reconcile(&mut ipvs, want).expect("reconcile");
         let total = t.elapsed();
         assert!(rep.results.iter().all(|r| r.is_ok()), "reconcile failed");
         let restore = rep.plan.to_ipvsadm_restore().expect("ipvsadm syntax");

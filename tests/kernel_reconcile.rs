@@ -67,8 +67,9 @@ impl Lab {
         sa(&format!("10.60.0.{}:8080", 10 + i))
     }
 
-    fn reconciler(&self, policy: Policy) -> Reconciler<Handle> {
-        Reconciler::new(self.director.handle(), policy)
+    /// A handle on the director and a reconciler for it.
+    fn reconciler(&self, policy: Policy) -> (Handle, Reconciler) {
+        (self.director.handle(), Reconciler::new(policy))
     }
 
     /// `(weight, active, inactive)` of `dest` in the kernel, if present.
@@ -228,8 +229,8 @@ fn draining_keeps_long_lived_connections_and_removes_the_backend_once_closed() {
     lab.director
         .ipvsadm("-a -t 10.50.0.1:443 -r 10.60.0.12:8080 -m -w 0");
     let foreign = lab.director.ipvsadm("-Sn");
-    let mut r = lab.reconciler(Policy::new(Scope::services([vip_key()])));
-    ok(r.reconcile(&desired(&[a, b])));
+    let (mut ipvs, mut r) = lab.reconciler(Policy::new(Scope::services([vip_key()])));
+    ok(r.reconcile(&mut ipvs, &desired(&[a, b])));
 
     // Four long-lived connections; rr puts two on each backend.
     let mut conns: Vec<(Conn, SocketAddr)> = (0..4)
@@ -247,7 +248,7 @@ fn draining_keeps_long_lived_connections_and_removes_the_backend_once_closed() {
         Service::new(vip_key()).with_scheduler(Scheduler::Wlc),
         [Destination::new(a), Destination::new(b)],
     );
-    let rep = ok(r.reconcile(&wlc));
+    let rep = ok(r.reconcile(&mut ipvs, &wlc));
     assert_eq!(
         lines(&rep),
         ["~ service TCP 10.50.0.1:80 scheduler rr -> wlc"]
@@ -262,7 +263,7 @@ fn draining_keeps_long_lived_connections_and_removes_the_backend_once_closed() {
         Service::new(vip_key()).with_scheduler(Scheduler::Wlc),
         [Destination::new(b)],
     );
-    let rep = ok(r.reconcile(&only_b));
+    let rep = ok(r.reconcile(&mut ipvs, &only_b));
     assert_eq!(
         lines(&rep),
         ["~ dest TCP 10.50.0.1:80 -> 10.60.0.11:8080 weight 1 -> 0 (drain)"]
@@ -281,7 +282,7 @@ fn draining_keeps_long_lived_connections_and_removes_the_backend_once_closed() {
             .run(move || one_shot(sa(VIP)))
             .expect("new request");
         assert_eq!(fresh, b, "a new connection went to the draining backend");
-        let rep = ok(r.reconcile(&only_b));
+        let rep = ok(r.reconcile(&mut ipvs, &only_b));
         assert!(rep.plan.is_empty(), "{}", rep.plan);
         assert_eq!(rep.plan.draining().len(), 1);
         sleep(Duration::from_millis(200));
@@ -294,7 +295,7 @@ fn draining_keeps_long_lived_connections_and_removes_the_backend_once_closed() {
     let mut saw_time_wait = false;
     let mut removed = None;
     while closed.elapsed() < Duration::from_secs(240) {
-        let rep = ok(r.reconcile(&only_b));
+        let rep = ok(r.reconcile(&mut ipvs, &only_b));
         if let [Change::RemoveDestination { dest, reason, .. }] = rep.plan.changes() {
             assert_eq!(dest.addr, a);
             removed = Some(*reason);
@@ -341,9 +342,9 @@ fn rolling_replacement_of_every_backend_fails_no_request() {
         .collect();
     let policy = Policy::new(Scope::services([vip_key()]))
         .with_drain(DrainPolicy::default().with_timeout(Some(Duration::from_secs(3))));
-    let mut r = lab.reconciler(policy);
+    let (mut ipvs, mut r) = lab.reconciler(policy);
     let mut current = old.clone();
-    ok(r.reconcile(&desired(&current)));
+    ok(r.reconcile(&mut ipvs, &desired(&current)));
 
     let stop = Arc::new(AtomicBool::new(false));
     let log: Arc<Mutex<(Vec<SocketAddr>, Vec<String>)>> = Arc::default();
@@ -373,7 +374,7 @@ fn rolling_replacement_of_every_backend_fails_no_request() {
         new_servers.push(Server::start(&lab.backends, new[i]));
         current.retain(|a| *a != old[i]);
         current.push(new[i]);
-        let rep = ok(r.reconcile(&desired(&current)));
+        let rep = ok(r.reconcile(&mut ipvs, &desired(&current)));
         assert_eq!(rep.plan.len(), 2, "{}", rep.plan);
         let t = Instant::now();
         while lab.dest_state(old[i]).is_some() {
@@ -383,7 +384,7 @@ fn rolling_replacement_of_every_backend_fails_no_request() {
                 old[i]
             );
             sleep(Duration::from_millis(500));
-            ok(r.reconcile(&desired(&current)));
+            ok(r.reconcile(&mut ipvs, &desired(&current)));
         }
         let before = served();
         wait_for(
@@ -434,13 +435,13 @@ fn reconciler_child(spec: &str) -> ! {
     };
     let dests: Vec<SocketAddr> = dests.split(',').map(sa).collect();
     let timeout = Duration::from_secs(timeout.parse().expect("seconds"));
-    let handle = Handle::open_netns_path(path).unwrap_or_else(|e| panic!("{e}"));
+    let mut ipvs = Handle::open_netns_path(path).unwrap_or_else(|e| panic!("{e}"));
     let policy = Policy::new(Scope::services([vip_key()]))
         .with_drain(DrainPolicy::default().with_timeout(Some(timeout)));
-    let mut r = Reconciler::new(handle, policy);
+    let mut r = Reconciler::new(policy);
     let me = std::process::id();
     loop {
-        match r.reconcile(&desired(&dests)) {
+        match r.reconcile(&mut ipvs, &desired(&dests)) {
             Ok(rep) if !rep.plan.is_empty() => eprintln!("child {me}:\n{rep}"),
             Ok(_) => {}
             Err(e) => eprintln!("child {me}: {e}"),
@@ -486,9 +487,8 @@ fn killed_reconciler_drain_completes_after_restart() {
         Server::start(&lab.backends, b),
     ];
     lab.director.ipvsadm("-A -t 10.50.0.1:443 -s rr");
-    ok(lab
-        .reconciler(Policy::new(Scope::services([vip_key()])))
-        .reconcile(&desired(&[a, b])));
+    let (mut ipvs, mut r) = lab.reconciler(Policy::new(Scope::services([vip_key()])));
+    ok(r.reconcile(&mut ipvs, &desired(&[a, b])));
     // A long-lived connection on `a` keeps the drain from finishing early.
     let mut on_a = None;
     for _ in 0..4 {
@@ -569,7 +569,7 @@ fn ipvsadm_rules_outside_the_scope_survive_every_reconcile() {
         ServiceKey::fwmark(AddressFamily::Inet, 1000),
     ])
     .or(Scope::prefixes(["10.51.0.0/16".parse().expect("net")]));
-    let mut r = Reconciler::new(ns.handle(), Policy::new(scope));
+    let (mut ipvs, mut r) = (ns.handle(), Reconciler::new(Policy::new(scope)));
     let d1 = sa("10.60.0.11:8080");
     let states = [
         DesiredState::new()
@@ -594,7 +594,7 @@ fn ipvsadm_rules_outside_the_scope_survive_every_reconcile() {
     ];
     for (i, d) in states.iter().enumerate() {
         for _ in 0..3 {
-            let rep = ok(r.reconcile(d));
+            let rep = ok(r.reconcile(&mut ipvs, d));
             assert_eq!(rep.plan.unmanaged(), 5, "state {i}: {}", rep.plan);
         }
         let now = saved();
@@ -680,11 +680,11 @@ fn unchanged_kernel_table_costs_one_read_and_no_write() {
             Service::new(ServiceKey::fwmark(AddressFamily::Inet6, 9)).with_scheduler(Scheduler::Dh),
             [v6(4)],
         );
-    let mut r = Reconciler::new(ns.handle(), Policy::default());
-    let first = ok(r.reconcile(&desired));
+    let (mut ipvs, mut r) = (ns.handle(), Reconciler::new(Policy::default()));
+    let first = ok(r.reconcile(&mut ipvs, &desired));
     assert_eq!(first.writes, 7 + 14);
     for _ in 0..3 {
-        let rep = ok(r.reconcile(&desired));
+        let rep = ok(r.reconcile(&mut ipvs, &desired));
         assert!(rep.plan.is_empty(), "{}", rep.plan);
         assert_eq!((rep.reads, rep.writes), (1, 0));
     }
@@ -706,9 +706,9 @@ fn unchanged_kernel_table_costs_one_read_and_no_write() {
     let mut changed = desired.clone();
     changed.services[0].service.scheduler = Scheduler::Wrr;
     changed.services[1].destinations[0].weight = 9;
-    let rep = ok(r.reconcile(&changed));
+    let rep = ok(r.reconcile(&mut ipvs, &changed));
     assert_eq!(rep.writes, 2, "{}", rep.plan);
-    assert!(ok(r.reconcile(&changed)).plan.is_empty());
+    assert!(ok(r.reconcile(&mut ipvs, &changed)).plan.is_empty());
     // The restore script of the first plan, replayed by ipvsadm into a
     // fresh namespace, builds the same table.
     let ns2 = Netns::new("rzr");
@@ -717,8 +717,7 @@ fn unchanged_kernel_table_costs_one_read_and_no_write() {
     std::fs::write(&f, &script).expect("write script");
     ns2.sh(&format!("ipvsadm -R < {f}"));
     let _ = std::fs::remove_file(&f);
-    let mut r2 = Reconciler::new(ns2.handle(), Policy::default());
-    let rep = ok(r2.reconcile(&desired));
+    let rep = ok(Reconciler::new(Policy::default()).reconcile(&mut ns2.handle(), &desired));
     // ipvsadm -S does not save thresholds, but -R does apply them.
     assert!(
         rep.plan.is_empty(),

@@ -266,13 +266,13 @@ proptest! {
         let mut k = kernel_with(&have, &conns);
         let policy = Policy::default().with_drain(DrainPolicy::immediate());
         k.interrupt_next_batch_after(cut);
-        let mut r = Reconciler::new(k, policy);
-        let first = r.reconcile(&desired).expect("pass");
+        let mut r = Reconciler::new(policy);
+        let first = r.reconcile(&mut k, &desired).expect("pass");
         prop_assert_eq!(first.failures(), first.writes.saturating_sub(cut));
-        let second = r.reconcile(&desired).expect("pass");
+        let second = r.reconcile(&mut k, &desired).expect("pass");
         prop_assert!(second.is_ok());
-        prop_assert_eq!(canon_table(&r.kernel().snapshot(), |_| true), canon_desired(&desired));
-        prop_assert!(r.reconcile(&desired).expect("pass").plan.is_empty());
+        prop_assert_eq!(canon_table(&k.snapshot(), |_| true), canon_desired(&desired));
+        prop_assert!(r.reconcile(&mut k, &desired).expect("pass").plan.is_empty());
     }
 
     /// Default (draining) policy under a random scope: services outside
@@ -353,12 +353,12 @@ proptest! {
         let mut k = kernel_with(&have, &conns);
         let policy = Policy::default()
             .with_drain(DrainPolicy::graceful().with_timeout(Some(Duration::from_secs(10))));
-        let mut r = Reconciler::new(&mut k, policy);
+        let mut r = Reconciler::new(policy);
         let t0 = Instant::now();
-        r.reconcile_at(&desired, t0).expect("pass");
-        r.reconcile_at(&desired, t0 + Duration::from_secs(10)).expect("pass");
+        r.reconcile_at(&mut k, &desired, t0).expect("pass");
+        r.reconcile_at(&mut k, &desired, t0 + Duration::from_secs(10)).expect("pass");
         prop_assert!(r.draining().is_empty());
-        prop_assert!(r.reconcile_at(&desired, t0 + Duration::from_secs(11)).expect("pass").plan.is_empty());
+        prop_assert!(r.reconcile_at(&mut k, &desired, t0 + Duration::from_secs(11)).expect("pass").plan.is_empty());
         prop_assert_eq!(canon_table(&k.snapshot(), |_| true), canon_desired(&desired));
     }
 }

@@ -454,8 +454,9 @@ typedef struct lvs_plan lvs_plan;
 typedef struct lvs_policy lvs_policy;
 
 /**
- * A reconciler: a copy of a policy and the start times of the drains in
- * progress (the only state that cannot live in the kernel). Opaque: made
+ * A reconciler (the Rust `lvs::reconcile::Reconciler`): a copy of a
+ * policy and the start times of the drains in progress (the only state
+ * that cannot live in the kernel). Opaque: made
  * by `lvs_reconciler_new`, freed by `lvs_reconciler_free`; used by one
  * thread at a time.
  *
@@ -1957,8 +1958,8 @@ void lvs_reconciler_free(struct lvs_reconciler *reconciler);
 
 /**
  * One reconcile pass (the Rust `Reconciler::reconcile`): read the whole
- * table with `handle` (one dump of services, pipelined dumps of
- * destinations), plan the fewest changes that make the kernel match
+ * table with `handle` (one dump of services, then the destinations of
+ * each), plan the fewest changes that make the kernel match
  * `desired` within the policy's scope, and apply them in one pipelined
  * batch that never stops at a failure. A pass with nothing to do costs
  * one read and no write. Changed services and destinations are updated

@@ -6,24 +6,22 @@
 //! |---|---|
 //! | `lvs_desired` (built from `lvs_service` / `lvs_destination`, or loaded from JSON) | `lvs::reconcile::DesiredState` |
 //! | `lvs_policy` (scope, drain modes, drain timeout, service removal) | `lvs::reconcile::Policy` |
-//! | `lvs_reconciler` (a policy and the start times of drains in progress) | `lvs::reconcile::Reconciler`'s state |
+//! | `lvs_reconciler` (a policy and the start times of drains in progress) | `lvs::reconcile::Reconciler` |
 //! | `lvs_reconciler_reconcile`, `lvs_reconciler_plan` (dry run) | `Reconciler::reconcile`, `Reconciler::plan` |
 //! | `lvs_plan` (the changes, one result per change, the plan as text) | `lvs::reconcile::Plan` with `Report::results` |
 //!
-//! The reconciler does not own a handle: each pass takes one, so C keeps
-//! its handle for reads between passes and finds a pass's error in that
-//! handle's last error. A pass is the Rust `Reconciler::reconcile` pass,
-//! built from the same public pieces: one whole-table read
-//! (`Handle::table`), the pure `lvs::reconcile::plan`, and
-//! `lvs::reconcile::apply` (one pipelined batch, never stopping at a
-//! failure). Only the drain start times live in the `lvs_reconciler`;
-//! everything else is read from the kernel each pass.
+//! An `lvs_reconciler` is a Rust `Reconciler`, which borrows a kernel for
+//! each pass: C passes its handle to each pass, keeps it for reads between
+//! passes, and finds a pass's error in that handle's last error. The pass
+//! itself is `Reconciler::reconcile` (or `Reconciler::plan`), called as
+//! is: one copy of the logic for both languages.
 
 use std::ffi::c_char;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use lvs::Handle;
-use lvs::reconcile::{DesiredState, Drain, DrainMode, Plan, Policy, Scope, ServiceRemoval};
+use lvs::reconcile::{
+    DesiredState, DrainMode, Plan, Policy, Reconciler, Report, Scope, ServiceRemoval,
+};
 
 use crate::error::{Failure, Outcome, finish, lvs_result, stored_code, stored_message};
 use crate::ffi::into_raw;
@@ -552,8 +550,9 @@ pub unsafe extern "C" fn lvs_policy_free(policy: *mut lvs_policy) {
 
 // ----- reconciler -------------------------------------------------------------------
 
-/// A reconciler: a copy of a policy and the start times of the drains in
-/// progress (the only state that cannot live in the kernel). Opaque: made
+/// A reconciler (the Rust `lvs::reconcile::Reconciler`): a copy of a
+/// policy and the start times of the drains in progress (the only state
+/// that cannot live in the kernel). Opaque: made
 /// by `lvs_reconciler_new`, freed by `lvs_reconciler_free`; used by one
 /// thread at a time.
 ///
@@ -566,12 +565,7 @@ pub struct lvs_reconciler {
     _private: [u8; 0],
 }
 
-/// What an `lvs_reconciler` points to.
-pub(crate) struct ReconcilerState {
-    policy: Policy,
-    drains: Vec<Drain>,
-}
-castable!(lvs_reconciler => ReconcilerState);
+castable!(lvs_reconciler => Reconciler);
 
 /// Create a reconciler in `*out` with a copy of `policy` (which the caller
 /// still owns and may free at once). The caller frees the reconciler with
@@ -594,10 +588,7 @@ pub unsafe extern "C" fn lvs_reconciler_new(
             let mut out = try_out!(out)?;
             out.set(std::ptr::null_mut());
             let policy = try_ref!(policy)?.clone();
-            out.set(into_raw::<lvs_reconciler>(ReconcilerState {
-                policy,
-                drains: Vec::new(),
-            }));
+            out.set(into_raw::<lvs_reconciler>(Reconciler::new(policy)));
             Ok(())
         })())
     }
@@ -619,7 +610,7 @@ pub unsafe extern "C" fn lvs_reconciler_set_policy(
     ffi_boundary! {
         finish((|| {
             let r = try_mut!(reconciler)?;
-            r.policy = try_ref!(policy)?.clone();
+            r.set_policy(try_ref!(policy)?.clone());
             Ok(())
         })())
     }
@@ -653,19 +644,6 @@ pub struct lvs_plan {
 }
 castable!(lvs_plan => PlanState);
 
-/// Read the table with `h` and plan the changes that make it match
-/// `desired` under the reconciler's policy.
-fn plan_pass(r: &ReconcilerState, h: &mut Handle, desired: &DesiredState) -> Outcome<Plan> {
-    let observed = h.table()?;
-    Ok(lvs::reconcile::plan(
-        desired,
-        &observed,
-        &r.policy,
-        &r.drains,
-        Instant::now(),
-    )?)
-}
-
 /// `pass!(reconciler, handle, desired, out, |r, h, d| body)`: the shared
 /// argument handling of the two passes, on the handle (whose last error
 /// records the outcome). `body` gives `Outcome<(PlanState, Outcome)>`:
@@ -679,7 +657,7 @@ macro_rules! pass {
         on_handle!($handle, |$h| {
             let mut out = try_out!($out)?;
             out.set(std::ptr::null_mut());
-            let $r: &mut ReconcilerState = try_mut!($reconciler)?;
+            let $r: &mut Reconciler = try_mut!($reconciler)?;
             let $d: &DesiredState = try_ref!($desired)?;
             let (state, outcome): (PlanState, Outcome) = $body?;
             out.set(into_raw::<lvs_plan>(state));
@@ -689,8 +667,8 @@ macro_rules! pass {
 }
 
 /// One reconcile pass (the Rust `Reconciler::reconcile`): read the whole
-/// table with `handle` (one dump of services, pipelined dumps of
-/// destinations), plan the fewest changes that make the kernel match
+/// table with `handle` (one dump of services, then the destinations of
+/// each), plan the fewest changes that make the kernel match
 /// `desired` within the policy's scope, and apply them in one pipelined
 /// batch that never stops at a failure. A pass with nothing to do costs
 /// one read and no write. Changed services and destinations are updated
@@ -726,11 +704,9 @@ pub unsafe extern "C" fn lvs_reconciler_reconcile(
 ) -> lvs_result {
     ffi_boundary! {
         pass!(reconciler, handle, desired, out, |r, h, d| {
-            plan_pass(r, h, d).map(|plan| {
-                let batch = lvs::reconcile::apply(h, &plan);
-                r.drains = plan.draining().to_vec();
-                let results: Vec<(lvs_result, String)> = batch
-                    .results
+            r.reconcile(h, d).map_err(Failure::from).map(|report| {
+                let Report { plan, results, .. } = report;
+                let results: Vec<(lvs_result, String)> = results
                     .into_iter()
                     .map(|res| match res {
                         Ok(()) => (lvs_result::LVS_OK, String::new()),
@@ -789,7 +765,9 @@ pub unsafe extern "C" fn lvs_reconciler_plan(
 ) -> lvs_result {
     ffi_boundary! {
         pass!(reconciler, handle, desired, out, |r, h, d| {
-            plan_pass(r, h, d).map(|plan| (PlanState { plan, results: None }, Ok(())))
+            r.plan(h, d)
+                .map_err(Failure::from)
+                .map(|plan| (PlanState { plan, results: None }, Ok(())))
         })
     }
 }

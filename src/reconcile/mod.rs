@@ -8,7 +8,7 @@
 //! | [`Policy`] | what the reconciler owns ([`Scope`]) and how things leave ([`DrainPolicy`]) |
 //! | [`plan()`] | pure: (desired, observed, policy, drains, now) → [`Plan`] |
 //! | [`apply()`] | the only side effect: one batch, one result per change |
-//! | [`Reconciler`] | one read + plan + apply per pass; remembers drain start times; a sync loop |
+//! | [`Reconciler`] | one read + plan + apply per pass on a borrowed kernel; remembers drain start times; a sync loop |
 //! | [`Kernel`] | what the reconciler needs from a kernel: [`Handle`] or the test tool [`FakeKernel`] |
 //!
 //! Planning rules, in short:
@@ -30,20 +30,21 @@
 //!
 //! let vip = ServiceKey::tcp(([10, 0, 0, 1], 80));
 //! let (a, b) = (([192, 168, 1, 1], 80), ([192, 168, 1, 2], 80));
-//! let mut r = Reconciler::new(FakeKernel::new(), Policy::default());
-//! r.reconcile(&DesiredState::new().with_service(
+//! let mut kernel = FakeKernel::new();
+//! let mut r = Reconciler::new(Policy::default());
+//! r.reconcile(&mut kernel, &DesiredState::new().with_service(
 //!     Service::new(vip),
 //!     [Destination::new(a), Destination::new(b)],
 //! ))?;
 //! // `a` has a connection open; then it leaves the desired state.
-//! r.kernel_mut().set_conns(&vip, a.into(), ConnCounts { active: 1, ..Default::default() });
+//! kernel.set_conns(&vip, a.into(), ConnCounts { active: 1, ..Default::default() });
 //! let only_b = DesiredState::new().with_service(Service::new(vip), [Destination::new(b)]);
-//! let report = r.reconcile(&only_b)?;
+//! let report = r.reconcile(&mut kernel, &only_b)?;
 //! assert_eq!(report.plan.to_string().lines().next(),
 //!            Some("~ dest TCP 10.0.0.1:80 -> 192.168.1.1:80 weight 1 -> 0 (drain)"));
 //! // Connection closed: the next pass removes it.
-//! r.kernel_mut().clear_conns();
-//! let report = r.reconcile(&only_b)?;
+//! kernel.clear_conns();
+//! let report = r.reconcile(&mut kernel, &only_b)?;
 //! assert_eq!(report.plan.to_string().lines().next(),
 //!            Some("- dest TCP 10.0.0.1:80 -> 192.168.1.1:80 (drained)"));
 //! # Ok::<(), lvs::Error>(())

@@ -100,8 +100,14 @@ impl fmt::Display for Report {
     }
 }
 
-/// The sync loop's state: a kernel, a [`Policy`], and the start times of
-/// the drains in progress (the only state that cannot live in the kernel).
+/// The sync loop's state: a [`Policy`] and the start times of the drains
+/// in progress (the only state that cannot live in the kernel).
+///
+/// The kernel is borrowed for each pass, not owned: keep your
+/// [`Handle`](crate::Handle) (or [`FakeKernel`](super::FakeKernel)) for
+/// other reads and writes between passes, and hand it to each
+/// [`reconcile`](Reconciler::reconcile). Give one reconciler kernels of
+/// one network namespace.
 ///
 /// Each [`reconcile`](Reconciler::reconcile) reads the whole table once,
 /// plans, and applies the plan if it is not empty: a pass with nothing to
@@ -118,39 +124,42 @@ impl fmt::Display for Report {
 ///     Service::new(key).with_scheduler(Scheduler::Rr),
 ///     [Destination::new(([192, 168, 1, 2], 8080))],
 /// );
-/// let mut r = Reconciler::new(FakeKernel::new(), Policy::default());
-/// let first = r.reconcile(&desired)?;
+/// let mut kernel = FakeKernel::new();
+/// let mut r = Reconciler::new(Policy::default());
+/// let first = r.reconcile(&mut kernel, &desired)?;
 /// assert_eq!(first.writes, 2);
-/// let again = r.reconcile(&desired)?;
+/// let again = r.reconcile(&mut kernel, &desired)?;
 /// assert_eq!((again.reads, again.writes), (1, 0));
 /// # Ok::<(), lvs::Error>(())
 /// ```
-#[derive(Debug)]
-pub struct Reconciler<K> {
-    kernel: K,
+#[derive(Debug, Clone, Default)]
+pub struct Reconciler {
     policy: Policy,
     drains: Vec<Drain>,
 }
 
-impl<K: Kernel> Reconciler<K> {
-    /// A reconciler driving `kernel` under `policy`.
-    pub fn new(kernel: K, policy: Policy) -> Self {
+impl Reconciler {
+    /// A reconciler under `policy`, with no drain in progress.
+    pub fn new(policy: Policy) -> Self {
         Reconciler {
-            kernel,
             policy,
             drains: Vec::new(),
         }
     }
 
-    /// Make the kernel match `desired` now: read the table, plan, apply.
+    /// Make `kernel` match `desired` now: read the table, plan, apply.
     ///
     /// # Errors
     /// The read's error (nothing applied), or
     /// [`ErrorKind::InvalidArgument`](crate::ErrorKind::InvalidArgument) for
     /// an invalid `desired` (nothing applied). Failures of single changes
     /// are in the [`Report`], not here.
-    pub fn reconcile(&mut self, desired: &DesiredState) -> Result<Report> {
-        self.reconcile_at(desired, Instant::now())
+    pub fn reconcile(
+        &mut self,
+        kernel: &mut (impl Kernel + ?Sized),
+        desired: &DesiredState,
+    ) -> Result<Report> {
+        self.reconcile_at(kernel, desired, Instant::now())
     }
 
     /// [`reconcile`](Reconciler::reconcile) with the clock given, for tests
@@ -158,15 +167,20 @@ impl<K: Kernel> Reconciler<K> {
     ///
     /// # Errors
     /// As [`reconcile`](Reconciler::reconcile).
-    pub fn reconcile_at(&mut self, desired: &DesiredState, now: Instant) -> Result<Report> {
+    pub fn reconcile_at(
+        &mut self,
+        kernel: &mut (impl Kernel + ?Sized),
+        desired: &DesiredState,
+        now: Instant,
+    ) -> Result<Report> {
         let _span = debug_span!("ipvs_reconcile", services = desired.services.len()).entered();
         let t0 = Instant::now();
-        let observed = self.kernel.table()?;
+        let observed = kernel.table()?;
         let t1 = Instant::now();
         let plan = plan(desired, &observed, &self.policy, &self.drains, now)?;
         drop(observed);
         let t2 = Instant::now();
-        let batch = apply(&mut self.kernel, &plan);
+        let batch = apply(kernel, &plan);
         let t3 = Instant::now();
         self.drains = plan.draining().to_vec();
         let report = Report {
@@ -195,8 +209,12 @@ impl<K: Kernel> Reconciler<K> {
     ///
     /// # Errors
     /// As [`reconcile`](Reconciler::reconcile).
-    pub fn plan(&mut self, desired: &DesiredState) -> Result<Plan> {
-        let observed = self.kernel.table()?;
+    pub fn plan(
+        &mut self,
+        kernel: &mut (impl Kernel + ?Sized),
+        desired: &DesiredState,
+    ) -> Result<Plan> {
+        let observed = kernel.table()?;
         plan(
             desired,
             &observed,
@@ -217,6 +235,7 @@ impl<K: Kernel> Reconciler<K> {
     /// empty state would remove everything in scope).
     pub fn run(
         &mut self,
+        kernel: &mut (impl Kernel + ?Sized),
         updates: &Receiver<DesiredState>,
         interval: Duration,
         mut on_pass: impl FnMut(&Result<Report>) -> ControlFlow<()>,
@@ -238,7 +257,7 @@ impl<K: Kernel> Reconciler<K> {
                 Err(RecvTimeoutError::Disconnected) => return,
             }
             if let Some(d) = &current {
-                let r = self.reconcile(d);
+                let r = self.reconcile(kernel, d);
                 if on_pass(&r).is_break() {
                     return;
                 }
@@ -259,20 +278,5 @@ impl<K: Kernel> Reconciler<K> {
     /// Change the policy (drains in progress keep their start times).
     pub fn set_policy(&mut self, policy: Policy) {
         self.policy = policy;
-    }
-
-    /// The kernel.
-    pub fn kernel(&self) -> &K {
-        &self.kernel
-    }
-
-    /// The kernel, mutably.
-    pub fn kernel_mut(&mut self) -> &mut K {
-        &mut self.kernel
-    }
-
-    /// Give the kernel back.
-    pub fn into_kernel(self) -> K {
-        self.kernel
     }
 }
