@@ -55,6 +55,7 @@ mod fake;
 mod plan;
 mod policy;
 mod sync;
+mod table;
 
 pub use desired::{DesiredService, DesiredState};
 pub use fake::FakeKernel;
@@ -62,13 +63,13 @@ pub use plan::{Change, Drain, Plan, RemoveReason, UpdateReason, plan};
 pub use policy::{DrainMode, DrainPolicy, Policy, Scope, ServiceRemoval};
 pub use sync::{Reconciler, Report, apply};
 
-use crate::batch::{BatchResult, OnError, Op};
-use crate::error::Result;
-use crate::handle::Handle;
-use crate::model::TableEntry;
+use crate::model::{DestinationEntry, ServiceEntry, ServiceKey, TableEntry};
+use crate::{BatchResult, Handle, OnError, Op, Result};
 
-/// What the reconciler needs from a kernel: a whole-table read and a batch
-/// of writes with one result per operation.
+/// What the reconciler needs from a kernel: a whole-table read, the
+/// service dump and per-service destination dumps (for the incremental
+/// pass's verification), and a batch of writes with one result per
+/// operation.
 ///
 /// Implemented by [`Handle`] (the real kernel) and by [`FakeKernel`] (an
 /// in-memory test tool); implement it to wrap a handle with logging or
@@ -80,6 +81,33 @@ pub trait Kernel {
     /// Any read error: the reconciler then plans nothing.
     fn table(&mut self) -> Result<Vec<TableEntry>>;
 
+    /// Every service without destinations ([`Handle::services`]). The
+    /// default takes them from [`Kernel::table`].
+    ///
+    /// # Errors
+    /// Any read error.
+    fn services(&mut self) -> Result<Vec<ServiceEntry>> {
+        Ok(self.table()?.into_iter().map(|e| e.service).collect())
+    }
+
+    /// The destinations of each of `keys`, in order; an unknown service
+    /// gives an empty list ([`Handle::destinations_of`]). The default
+    /// takes them from [`Kernel::table`].
+    ///
+    /// # Errors
+    /// Any read error.
+    fn destinations_of(&mut self, keys: &[ServiceKey]) -> Result<Vec<Vec<DestinationEntry>>> {
+        let table: std::collections::HashMap<ServiceKey, Vec<DestinationEntry>> = self
+            .table()?
+            .into_iter()
+            .map(|e| (e.service.service.key, e.destinations))
+            .collect();
+        Ok(keys
+            .iter()
+            .map(|k| table.get(k).cloned().unwrap_or_default())
+            .collect())
+    }
+
     /// Apply `ops`, continuing past failures, with one result per
     /// operation in order ([`Handle::apply`]).
     fn apply(&mut self, ops: &[Op]) -> BatchResult;
@@ -88,6 +116,14 @@ pub trait Kernel {
 impl Kernel for Handle {
     fn table(&mut self) -> Result<Vec<TableEntry>> {
         Handle::table(self)
+    }
+
+    fn services(&mut self) -> Result<Vec<ServiceEntry>> {
+        Handle::services(self)
+    }
+
+    fn destinations_of(&mut self, keys: &[ServiceKey]) -> Result<Vec<Vec<DestinationEntry>>> {
+        Handle::destinations_of(self, keys)
     }
 
     fn apply(&mut self, ops: &[Op]) -> BatchResult {
@@ -100,6 +136,14 @@ impl<K: Kernel + ?Sized> Kernel for &mut K {
         (**self).table()
     }
 
+    fn services(&mut self) -> Result<Vec<ServiceEntry>> {
+        (**self).services()
+    }
+
+    fn destinations_of(&mut self, keys: &[ServiceKey]) -> Result<Vec<Vec<DestinationEntry>>> {
+        (**self).destinations_of(keys)
+    }
+
     fn apply(&mut self, ops: &[Op]) -> BatchResult {
         (**self).apply(ops)
     }
@@ -108,6 +152,14 @@ impl<K: Kernel + ?Sized> Kernel for &mut K {
 impl<K: Kernel + ?Sized> Kernel for Box<K> {
     fn table(&mut self) -> Result<Vec<TableEntry>> {
         (**self).table()
+    }
+
+    fn services(&mut self) -> Result<Vec<ServiceEntry>> {
+        (**self).services()
+    }
+
+    fn destinations_of(&mut self, keys: &[ServiceKey]) -> Result<Vec<Vec<DestinationEntry>>> {
+        (**self).destinations_of(keys)
     }
 
     fn apply(&mut self, ops: &[Op]) -> BatchResult {
