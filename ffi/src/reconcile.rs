@@ -23,6 +23,7 @@ use lvs::reconcile::{
     DesiredState, DrainMode, Plan, Policy, Reconciler, Report, Scope, ServiceRemoval,
 };
 
+use crate::batch::{first_failure, stored_results};
 use crate::error::{Failure, Outcome, finish, lvs_result, stored_code, stored_message};
 use crate::ffi::into_raw;
 use crate::handle::lvs_handle;
@@ -706,32 +707,10 @@ pub unsafe extern "C" fn lvs_reconciler_reconcile(
         pass!(reconciler, handle, desired, out, |r, h, d| {
             r.reconcile(h, d).map_err(Failure::from).map(|report| {
                 let Report { plan, results, .. } = report;
-                let results: Vec<(lvs_result, String)> = results
-                    .into_iter()
-                    .map(|res| match res {
-                        Ok(()) => (lvs_result::LVS_OK, String::new()),
-                        Err(e) => {
-                            let f = Failure::from(e);
-                            (f.code, f.message)
-                        }
-                    })
-                    .collect();
-                let failed: Vec<usize> = (0..results.len())
-                    .filter(|&i| results[i].0 != lvs_result::LVS_OK)
-                    .collect();
-                let outcome = match failed.first() {
-                    None => Ok(()),
-                    Some(&i) => Err(Failure::new(
-                        results[i].0,
-                        format!(
-                            "reconcile: {} of {} changes failed; the first, #{i} ({}): {}",
-                            failed.len(),
-                            results.len(),
-                            plan.changes()[i],
-                            results[i].1
-                        ),
-                    )),
-                };
+                let results = stored_results(results);
+                let outcome = first_failure(&results, "reconcile", "changes", |i| {
+                    format!(" ({})", plan.changes()[i])
+                });
                 (
                     PlanState {
                         plan,
