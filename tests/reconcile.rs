@@ -930,3 +930,197 @@ fn destination_with_unwritable_forwarding_is_removed_not_drained() {
     .unwrap();
     assert!(matches!(p.ops()[..], [Op::UpdateDestination(_, d)] if d == a));
 }
+
+// ----- incremental passes ------------------------------------------------------
+
+/// `n` TCP services 10.1.x.y:80, each with 3 destinations.
+fn many(n: u16) -> DesiredState {
+    let mut d = DesiredState::new();
+    for i in 0..n {
+        let [hi, lo] = i.to_be_bytes();
+        d.push(
+            Service::new(ServiceKey::tcp(SocketAddr::from(([10, 1, hi, lo], 80)))),
+            (1..=3u8).map(|j| {
+                Destination::new(SocketAddr::from(([192, 168, hi, lo], 8000 + u16::from(j))))
+            }),
+        );
+    }
+    d
+}
+
+fn incremental(period_secs: u64) -> Policy {
+    Policy::default()
+        .with_drain(DrainPolicy::immediate())
+        .with_incremental(Duration::from_secs(period_secs))
+}
+
+#[test]
+fn an_incremental_pass_costs_the_change_not_the_table() {
+    let mut desired = many(300);
+    let mut kern = FakeKernel::new();
+    let mut r = Reconciler::new(incremental(60));
+    let t0 = Instant::now();
+    // The first pass reads the whole table and keeps it as its view.
+    let rep = ok(r.reconcile_at(&mut kern, &desired, t0));
+    assert_eq!((rep.reads, rep.writes), (1, 300 * 4));
+    assert!(r.has_view());
+    kern.reset_counters();
+    // Nothing changed, 1 s later: no whole-table read, no write, and a
+    // verification slice of ceil(300 / 60) services.
+    let rep = ok(r.reconcile_at(&mut kern, &desired, t0 + Duration::from_secs(1)));
+    assert!(rep.plan.is_empty(), "{}", rep.plan);
+    assert_eq!(
+        (
+            rep.reads,
+            rep.writes,
+            rep.service_reads,
+            rep.destination_reads
+        ),
+        (0, 0, 0, 5)
+    );
+    // One destination changed: one write, and one more destination dump
+    // (the changed service, planned against the kernel's counts).
+    desired.services[7].destinations[1].weight = 9;
+    let rep = ok(r.reconcile_at(&mut kern, &desired, t0 + Duration::from_secs(2)));
+    assert_eq!(
+        lines(&rep.plan),
+        ["~ dest TCP 10.1.0.7:80 -> 192.168.0.7:8002 weight 1 -> 9"]
+    );
+    assert_eq!(
+        (rep.reads, rep.writes, rep.destination_reads),
+        (0, 1, 5 + 1)
+    );
+    assert_eq!((kern.reads(), kern.batches(), kern.ops()), (0, 1, 1));
+    // A service added, another removed: only those.
+    desired.services.remove(0);
+    desired.push(
+        Service::new(ServiceKey::udp(sa("10.1.9.9:53"))),
+        [dest("192.168.9.9:53", 1)],
+    );
+    let rep = ok(r.reconcile_at(&mut kern, &desired, t0 + Duration::from_secs(3)));
+    assert_eq!(rep.reads, 0);
+    assert_eq!(
+        lines(&rep.plan),
+        [
+            "+ service UDP 10.1.9.9:53 wlc",
+            "+ dest UDP 10.1.9.9:53 -> 192.168.9.9:53 masq weight 1",
+            "- service TCP 10.1.0.0:80 (not desired)",
+        ]
+    );
+    assert_eq!(kern.reads(), 0, "no whole-table read since the first pass");
+    // The view matches the kernel: a full pass finds nothing to do.
+    r.request_full_pass();
+    let rep = ok(r.reconcile_at(&mut kern, &desired, t0 + Duration::from_secs(4)));
+    assert_eq!((rep.reads, rep.writes), (1, 0));
+}
+
+#[test]
+fn an_incremental_pass_finds_edits_by_others_within_the_period() {
+    let desired = many(40);
+    let mut kern = FakeKernel::new();
+    let mut r = Reconciler::new(incremental(10));
+    let t0 = Instant::now();
+    ok(r.reconcile_at(&mut kern, &desired, t0));
+    let want = kern.snapshot();
+    // Another client changes a weight, removes a destination and a
+    // service, and adds a service of its own (inside our scope).
+    let (a, b, c) = (
+        desired.services[3].service.key,
+        desired.services[22].service.key,
+        desired.services[39].service.key,
+    );
+    let theirs = ServiceKey::tcp(sa("10.1.200.1:80"));
+    for op in [
+        Op::UpdateDestination(a, desired.services[3].destinations[0].with_weight(7)),
+        Op::RemoveDestination(b, desired.services[22].destinations[2].addr),
+        Op::RemoveService(c),
+        Op::AddService(Service::new(theirs)),
+    ] {
+        kern.execute(&op).expect("edit");
+    }
+    kern.reset_counters();
+    // Passes every second: all four are repaired within the period, with
+    // no whole-table read.
+    for s in 1..=11 {
+        let rep = ok(r.reconcile_at(&mut kern, &desired, t0 + Duration::from_secs(s)));
+        assert_eq!(rep.reads, 0, "pass at {s} s:\n{rep}");
+    }
+    assert_eq!(kern.reads(), 0);
+    assert_eq!(kern.service_reads(), 1, "one service dump per period");
+    assert_eq!(canon(&kern.snapshot()), canon(&want));
+}
+
+/// Services and destinations of a table, ignoring order and counters.
+fn canon(t: &[TableEntry]) -> Vec<(Service, Vec<Destination>)> {
+    let mut v: Vec<_> = t
+        .iter()
+        .map(|e| {
+            let mut d: Vec<Destination> = e.destinations.iter().map(|d| d.destination).collect();
+            d.sort_by_key(|d| d.addr);
+            (e.service.service.clone(), d)
+        })
+        .collect();
+    v.sort_by_key(|(s, _)| s.key);
+    v
+}
+
+#[test]
+fn a_failure_that_contradicts_the_view_makes_the_next_pass_read_everything() {
+    let mut desired = many(5);
+    let mut kern = FakeKernel::new();
+    let mut r = Reconciler::new(incremental(3600));
+    let t0 = Instant::now();
+    ok(r.reconcile_at(&mut kern, &desired, t0));
+    // Someone removes a service; we change one of its destinations before
+    // the verification gets there.
+    let gone = desired.services[2].service.key;
+    kern.execute(&Op::RemoveService(gone)).expect("edit");
+    desired.services[2].destinations[0].weight = 4;
+    let rep = r
+        .reconcile_at(&mut kern, &desired, t0 + Duration::from_millis(10))
+        .expect("pass");
+    // (Its destinations read back empty, so the plan adds all three.)
+    let errs: Vec<_> = rep.errors().map(|(_, e)| e.kind()).collect();
+    assert_eq!(errs, [ErrorKind::ServiceNotFound; 3]);
+    assert!(!r.has_view(), "the view was dropped");
+    // The next pass reads the whole table and recreates the service.
+    let rep = ok(r.reconcile_at(&mut kern, &desired, t0 + Duration::from_millis(20)));
+    assert_eq!((rep.reads, rep.writes), (1, 4));
+    assert!(r.has_view());
+    let rep = ok(r.reconcile_at(&mut kern, &desired, t0 + Duration::from_millis(30)));
+    assert_eq!((rep.reads, rep.writes), (0, 0));
+}
+
+#[test]
+fn incremental_drains_read_their_service_every_pass() {
+    let (a, b) = (dest("192.168.1.1:80", 1), dest("192.168.1.2:80", 1));
+    let mut kern = FakeKernel::new();
+    let policy = Policy::default().with_incremental(Duration::from_secs(3600));
+    let mut r = Reconciler::new(policy);
+    let t0 = Instant::now();
+    ok(r.reconcile_at(&mut kern, &web_with(&[a, b]), t0));
+    kern.set_conns(&web(), a.addr, conns(2, 0));
+    let rep = ok(r.reconcile_at(&mut kern, &web_with(&[b]), t0 + Duration::from_secs(1)));
+    assert_eq!(
+        lines(&rep.plan),
+        ["~ dest TCP 10.0.0.1:80 -> 192.168.1.1:80 weight 1 -> 0 (drain)"]
+    );
+    assert_eq!(rep.reads, 0);
+    // While it drains, each pass reads that service's destinations (live
+    // connection counts), and nothing else.
+    for s in 2..5 {
+        let rep = ok(r.reconcile_at(&mut kern, &web_with(&[b]), t0 + Duration::from_secs(s)));
+        assert!(rep.plan.is_empty(), "{}", rep.plan);
+        assert_eq!((rep.reads, rep.destination_reads), (0, 1));
+        assert_eq!(r.draining().len(), 1);
+    }
+    kern.clear_conns();
+    let rep = ok(r.reconcile_at(&mut kern, &web_with(&[b]), t0 + Duration::from_secs(5)));
+    assert_eq!(
+        lines(&rep.plan),
+        ["- dest TCP 10.0.0.1:80 -> 192.168.1.1:80 (drained)"]
+    );
+    assert!(r.draining().is_empty());
+    let rep = ok(r.reconcile_at(&mut kern, &web_with(&[b]), t0 + Duration::from_secs(6)));
+    assert_eq!((rep.reads, rep.destination_reads, rep.writes), (0, 0, 0));
+}

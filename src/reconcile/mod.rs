@@ -56,6 +56,7 @@ mod plan;
 mod policy;
 mod sync;
 mod table;
+mod view;
 
 pub use desired::{DesiredService, DesiredState};
 pub use fake::FakeKernel;

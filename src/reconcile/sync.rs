@@ -11,8 +11,8 @@ use super::Kernel;
 use super::desired::DesiredState;
 use super::plan::{Change, Drain, Plan, plan};
 use super::policy::Policy;
-use crate::batch::BatchResult;
-use crate::error::{Error, Result};
+use super::view::{Reads, View};
+use crate::{BatchResult, Error, Result};
 
 /// Execute `plan` in one batch ([`Kernel::apply`], which for a
 /// [`Handle`](crate::Handle) pipelines every operation and never stops at
@@ -39,8 +39,15 @@ pub struct Report {
     pub plan: Plan,
     /// One result per [`Plan::changes`] entry, in order.
     pub results: Vec<Result<()>>,
-    /// Whole-table reads made (always 1).
+    /// Whole-table reads made: 1, or 0 for an incremental pass planned
+    /// against the reconciler's view.
     pub reads: usize,
+    /// Service dumps made besides whole-table reads (an incremental pass's
+    /// verification: at most 1).
+    pub service_reads: usize,
+    /// Destination dumps made besides whole-table reads (an incremental
+    /// pass's verification slice, its draining and changed services).
+    pub destination_reads: usize,
     /// Operations sent to the kernel (0 when nothing changed).
     pub writes: usize,
     /// Time reading the table.
@@ -96,7 +103,15 @@ impl fmt::Display for Report {
             self.read_time,
             self.plan_time,
             self.apply_time
-        )
+        )?;
+        if self.service_reads + self.destination_reads != 0 {
+            write!(
+                f,
+                "; {} service dump(s), {} destination dump(s)",
+                self.service_reads, self.destination_reads
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -114,6 +129,34 @@ impl fmt::Display for Report {
 /// do costs one read and no write. A reconciler that restarts finds its
 /// unfinished drains in the kernel (weight 0, not desired) and finishes
 /// them; their timeouts start again at first sight.
+///
+/// # Incremental passes
+///
+/// With [`Policy::incremental`], a pass costs what changed, not what the
+/// table holds. The reconciler keeps a view of the table: the last
+/// whole-table read plus what its own batches did (each change that
+/// succeeded is applied to the view). A pass compares the desired state
+/// with the view and plans only the services that differ, after reading
+/// their destinations from the kernel (their connection counts decide
+/// drains); services with draining destinations are read again every
+/// pass. Each pass also verifies a slice of the table against the kernel
+/// (the destinations of the next services in key order, and a service
+/// dump once per period) so that the whole table is verified within
+/// [`Policy::verify_period`].
+///
+/// What this gives up: a change made by another client (an operator with
+/// ipvsadm, keepalived, a crashed earlier run) is found and repaired
+/// within the verification period (plus one pass interval), not at the
+/// next pass. Verification
+/// happens during passes: with [`run`](Reconciler::run), every `interval`
+/// at least. Any failed change that contradicts the view (the kernel says
+/// a service or destination is missing or already there, or the outcome is
+/// unknown) drops the view, and the next pass reads the whole table. So do
+/// the first pass, a pass after [`request_full_pass`](Reconciler::request_full_pass),
+/// and every dry run ([`plan`](Reconciler::plan)); a restarted process
+/// starts with a whole-table read, so drains survive restarts as with
+/// full passes. Scope and ownership are the same: nothing outside the
+/// scope is ever changed.
 ///
 /// ```
 /// use lvs::reconcile::{DesiredState, FakeKernel, Policy, Reconciler};
@@ -136,6 +179,9 @@ impl fmt::Display for Report {
 pub struct Reconciler {
     policy: Policy,
     drains: Vec<Drain>,
+    /// The incremental passes' view (`None`: the next pass reads the
+    /// whole table).
+    view: Option<View>,
 }
 
 impl Reconciler {
@@ -144,7 +190,22 @@ impl Reconciler {
         Reconciler {
             policy,
             drains: Vec::new(),
+            view: None,
         }
+    }
+
+    /// Make the next pass read the whole table (and, when incremental,
+    /// rebuild its view from it), e.g. after changing the table by other
+    /// means or when drift must be repaired now rather than within the
+    /// verification period.
+    pub fn request_full_pass(&mut self) {
+        self.view = None;
+    }
+
+    /// Whether the next pass is planned against the kept view (an
+    /// incremental pass) rather than a whole-table read.
+    pub fn has_view(&self) -> bool {
+        self.view.is_some()
     }
 
     /// Make `kernel` match `desired` now: read the table, plan, apply.
@@ -175,19 +236,53 @@ impl Reconciler {
     ) -> Result<Report> {
         let _span = debug_span!("ipvs_reconcile", services = desired.services.len()).entered();
         let t0 = Instant::now();
-        let observed = kernel.table()?;
-        let t1 = Instant::now();
-        let plan = plan(desired, &observed, &self.policy, &self.drains, now)?;
-        drop(observed);
-        let t2 = Instant::now();
+        let incremental = self.policy.incremental && !self.policy.verify_period.is_zero();
+        if !incremental {
+            self.view = None;
+        }
+        let mut reads = Reads::default();
+        let (plan, full, t1, t2) = match &mut self.view {
+            Some(view) => {
+                desired.validate(&self.policy.scope)?;
+                view.verify(kernel, self.policy.verify_period, now, &mut reads)?;
+                let (dirty, unmanaged) = view.dirty(desired, &self.policy.scope, &self.drains);
+                // Changed services are planned against the kernel's own
+                // destinations: their connection counts decide drains.
+                let known: Vec<_> = dirty.iter().filter(|k| view.contains(k)).copied().collect();
+                view.read_destinations(kernel, &known, &mut reads)?;
+                let t1 = Instant::now();
+                let (sub, observed) = view.subset(desired, &dirty);
+                let mut p = plan(&sub, &observed, &self.policy, &self.drains, now)?;
+                p.unmanaged = unmanaged;
+                (p, false, t1, Instant::now())
+            }
+            None => {
+                let observed = kernel.table()?;
+                let t1 = Instant::now();
+                let p = plan(desired, &observed, &self.policy, &self.drains, now)?;
+                let t2 = Instant::now();
+                if incremental {
+                    self.view = Some(View::new(observed, now));
+                }
+                (p, true, t1, t2)
+            }
+        };
         let batch = apply(kernel, &plan);
         let t3 = Instant::now();
+        if let Some(view) = &mut self.view
+            && !view.record(plan.changes(), &batch.results)
+        {
+            debug!("a change contradicted the view: the next pass reads the whole table");
+            self.view = None;
+        }
         self.drains = plan.draining().to_vec();
         let report = Report {
             writes: plan.len(),
             plan,
             results: batch.results,
-            reads: 1,
+            reads: usize::from(full),
+            service_reads: reads.service_dumps,
+            destination_reads: reads.destination_dumps,
             read_time: t1 - t0,
             plan_time: t2 - t1,
             apply_time: t3 - t2,
@@ -204,8 +299,9 @@ impl Reconciler {
         Ok(report)
     }
 
-    /// A dry run: read the table and plan, apply nothing (drain memory
-    /// unchanged). Print the plan to see what a reconcile would do.
+    /// A dry run: read the whole table and plan, apply nothing (drain
+    /// memory and an incremental view unchanged). Print the plan to see
+    /// what a reconcile would do.
     ///
     /// # Errors
     /// As [`reconcile`](Reconciler::reconcile).

@@ -7,6 +7,7 @@
 //! [`FakeKernel`]: super::FakeKernel
 
 use std::collections::BTreeMap;
+use std::ops::Bound;
 
 use crate::error::libc_errno;
 use crate::model::{ConnCounts, DestinationEntry, ServiceEntry, ServiceKey, Stats, TableEntry};
@@ -27,6 +28,15 @@ struct Slot {
 }
 
 impl Table {
+    /// A table holding `entries`, in that order.
+    pub(crate) fn from_entries(entries: impl IntoIterator<Item = TableEntry>) -> Self {
+        let mut t = Table::default();
+        for e in entries {
+            t.put(e);
+        }
+        t
+    }
+
     /// The entries in creation order (the order they were read or added).
     pub(crate) fn entries(&self) -> Vec<TableEntry> {
         let mut v: Vec<&Slot> = self.services.values().collect();
@@ -60,6 +70,22 @@ impl Table {
     /// Every entry, mutably (any order).
     pub(crate) fn entries_mut(&mut self) -> impl Iterator<Item = &mut TableEntry> {
         self.services.values_mut().map(|s| &mut s.entry)
+    }
+
+    /// Every service with its entry, in key order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&ServiceKey, &TableEntry)> {
+        self.services.iter().map(|(k, s)| (k, &s.entry))
+    }
+
+    /// Up to `n` keys in key order starting after `after` (from the first
+    /// key when `None`), without wrapping.
+    pub(crate) fn keys_after(&self, after: Option<&ServiceKey>, n: usize) -> Vec<ServiceKey> {
+        let start = after.map_or(Bound::Unbounded, Bound::Excluded);
+        self.services
+            .range((start, Bound::Unbounded))
+            .take(n)
+            .map(|(k, _)| *k)
+            .collect()
     }
 
     /// Insert or replace a service with its destinations (a replaced one
