@@ -725,3 +725,75 @@ fn unchanged_kernel_table_costs_one_read_and_no_write() {
         rep.plan
     );
 }
+
+/// An incremental reconciler finds edits made with `ipvsadm` by the
+/// rotating verification, within its period and without a whole-table
+/// read: a changed weight, a removed destination, a removed service, and
+/// a foreign service inside its scope; a service outside the scope stays.
+#[test]
+fn incremental_passes_repair_ipvsadm_edits_within_the_period() {
+    require_ipvs_kernel();
+    let ns = Netns::new("rzi");
+    let period = Duration::from_secs(3);
+    let mut desired = DesiredState::new();
+    for i in 1..=20u8 {
+        desired.push(
+            Service::new(ServiceKey::tcp(sa(&format!("10.52.0.{i}:80")))),
+            (1..=3u8).map(|j| Destination::new(sa(&format!("10.60.{i}.{j}:8080")))),
+        );
+    }
+    let policy = Policy::new(Scope::prefixes(["10.52.0.0/16".parse().expect("net")]))
+        .with_drain(DrainPolicy::immediate())
+        .with_incremental(period);
+    let (mut ipvs, mut r) = (ns.handle(), Reconciler::new(policy));
+    let first = ok(r.reconcile(&mut ipvs, &desired));
+    assert_eq!((first.reads, first.writes), (1, 20 * 4));
+    let ours = || -> Vec<String> {
+        let mut v: Vec<String> = ns
+            .ipvsadm("-Sn")
+            .lines()
+            .filter(|l| l.contains("10.52."))
+            .map(str::to_owned)
+            .collect();
+        v.sort();
+        v
+    };
+    let want = ours();
+    assert_eq!(want.len(), 20 * 4);
+    let rep = ok(r.reconcile(&mut ipvs, &desired));
+    assert_eq!((rep.reads, rep.writes), (0, 0), "{rep}");
+
+    for cmd in [
+        "-e -t 10.52.0.5:80 -r 10.60.5.1:8080 -m -w 9",
+        "-d -t 10.52.0.12:80 -r 10.60.12.2:8080",
+        "-D -t 10.52.0.17:80",
+        "-A -t 10.52.0.200:80 -s rr",
+        "-A -t 10.53.0.1:80 -s rr",
+    ] {
+        ns.ipvsadm(cmd);
+    }
+    let edited = Instant::now();
+    assert_ne!(ours(), want);
+    let mut repaired = None;
+    while edited.elapsed() < period + Duration::from_secs(3) {
+        sleep(Duration::from_millis(250));
+        let rep = ok(r.reconcile(&mut ipvs, &desired));
+        assert_eq!(rep.reads, 0, "no whole-table read:\n{rep}");
+        if ours() == want {
+            repaired = Some(edited.elapsed());
+            break;
+        }
+    }
+    let took = repaired.unwrap_or_else(|| panic!("not repaired; table:\n{}", ours().join("\n")));
+    eprintln!("ipvsadm edits repaired {took:?} after they were made (period {period:?})");
+    assert!(
+        took <= period + Duration::from_secs(1),
+        "repaired after {took:?}, period {period:?}"
+    );
+    assert!(
+        ns.ipvsadm("-Sn").contains("-A -t 10.53.0.1:80 -s rr"),
+        "the service outside the scope stays"
+    );
+    let rep = ok(r.reconcile(&mut ipvs, &desired));
+    assert_eq!((rep.reads, rep.writes), (0, 0), "{rep}");
+}
