@@ -147,7 +147,10 @@ impl fmt::Display for Report {
 /// What this gives up: a change made by another client (an operator with
 /// ipvsadm, keepalived, a crashed earlier run) is found and repaired
 /// within the verification period (plus one pass interval), not at the
-/// next pass. Verification
+/// next pass. Also, an incremental pass checks every desired service's
+/// scope and that none is listed twice, but checks in full
+/// ([`DesiredState::validate`]) only the services it plans: one equal to
+/// the view needs no write. Verification
 /// happens during passes: with [`run`](Reconciler::run), every `interval`
 /// at least. Any failed change that contradicts the view (the kernel says
 /// a service or destination is missing or already there, or the outcome is
@@ -243,9 +246,8 @@ impl Reconciler {
         let mut reads = Reads::default();
         let (plan, full, t1, t2) = match &mut self.view {
             Some(view) => {
-                desired.validate(&self.policy.scope)?;
                 view.verify(kernel, self.policy.verify_period, now, &mut reads)?;
-                let (dirty, unmanaged) = view.dirty(desired, &self.policy.scope, &self.drains);
+                let (dirty, unmanaged) = view.dirty(desired, &self.policy.scope, &self.drains)?;
                 // Changed services are planned against the kernel's own
                 // destinations: their connection counts decide drains.
                 let known: Vec<_> = dirty.iter().filter(|k| view.contains(k)).copied().collect();

@@ -25,6 +25,8 @@ pub(crate) struct Table {
 struct Slot {
     seq: u64,
     entry: TableEntry,
+    /// The last [`Table::mark`] that visited it (0: none).
+    mark: u64,
 }
 
 impl Table {
@@ -72,6 +74,25 @@ impl Table {
         self.services.values_mut().map(|s| &mut s.entry)
     }
 
+    /// The service `key`, marked with `mark` (not 0), and whether it
+    /// already was: one lookup both finds a service and tells a key seen
+    /// twice in one sweep, with no set on the side.
+    pub(crate) fn mark(&mut self, key: &ServiceKey, mark: u64) -> Option<(&TableEntry, bool)> {
+        self.services.get_mut(key).map(|s| {
+            let again = s.mark == mark;
+            s.mark = mark;
+            (&s.entry, again)
+        })
+    }
+
+    /// The services not marked with `mark`, in key order.
+    pub(crate) fn unmarked(&self, mark: u64) -> impl Iterator<Item = (&ServiceKey, &TableEntry)> {
+        self.services
+            .iter()
+            .filter(move |(_, s)| s.mark != mark)
+            .map(|(k, s)| (k, &s.entry))
+    }
+
     /// Every service with its entry, in key order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&ServiceKey, &TableEntry)> {
         self.services.iter().map(|(k, s)| (k, &s.entry))
@@ -101,6 +122,7 @@ impl Table {
                     Slot {
                         seq: self.next_seq,
                         entry,
+                        mark: 0,
                     },
                 );
             }

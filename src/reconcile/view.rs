@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use super::Kernel;
-use super::desired::{DesiredService, DesiredState};
+use super::desired::{DesiredService, DesiredState, admit, in_scope, listed_twice};
 use super::plan::{Change, Drain};
 use super::policy::Scope;
 use super::table::Table;
@@ -32,6 +32,8 @@ pub(super) struct View {
     done: usize,
     /// The last key verified this round (`None`: none yet).
     cursor: Option<ServiceKey>,
+    /// The mark of the last [`View::dirty`] sweep.
+    sweep: u64,
 }
 
 /// What the reads of an incremental pass cost.
@@ -51,6 +53,7 @@ impl View {
             round_start: now,
             done: 0,
             cursor: None,
+            sweep: 0,
         }
     }
 
@@ -161,35 +164,56 @@ impl View {
     /// lacks or does not match, services of the view in `scope` that are
     /// not desired, and the services with destinations draining. Also the
     /// number of services of the view outside `scope`.
+    ///
+    /// Checks that no desired service is listed twice or lies outside
+    /// `scope`; the full checks of [`DesiredState::validate`] are left to
+    /// planning, which sees the services that differ (one equal to the
+    /// kernel's needs no write).
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidArgument`] as [`DesiredState::validate`].
     pub(super) fn dirty(
-        &self,
+        &mut self,
         desired: &DesiredState,
         scope: &Scope,
         drains: &[Drain],
-    ) -> (Vec<ServiceKey>, usize) {
+    ) -> Result<(Vec<ServiceKey>, usize)> {
+        self.sweep += 1;
+        let sweep = self.sweep;
         let draining: HashSet<ServiceKey> = drains.iter().map(|d| d.service).collect();
         let mut dirty = Vec::new();
-        let mut wanted = HashSet::with_capacity(desired.services.len());
+        // Desired services the view lacks (few), to tell one listed twice.
+        let mut new = HashSet::new();
+        let mut found = 0;
         for ds in &desired.services {
             let key = ds.service.key;
-            wanted.insert(key);
-            match self.table.get(&key) {
-                Some(e) if !draining.contains(&key) && matches(ds, e) => {}
-                _ => dirty.push(key),
+            match self.table.mark(&key, sweep) {
+                Some((_, true)) => return Err(listed_twice(key)),
+                Some((e, false)) => {
+                    found += 1;
+                    in_scope(key, scope)?;
+                    if draining.contains(&key) || !matches(ds, e) {
+                        dirty.push(key);
+                    }
+                }
+                None => {
+                    admit(&mut new, key, scope)?;
+                    dirty.push(key);
+                }
             }
         }
         let mut unmanaged = 0;
-        for (key, _) in self.table.iter() {
-            if wanted.contains(key) {
-                continue;
-            }
-            if scope.contains(key) {
-                dirty.push(*key);
-            } else {
-                unmanaged += 1;
+        // Every service of the view desired: none to remove, none outside.
+        if found != self.table.len() {
+            for (key, _) in self.table.unmarked(sweep) {
+                if scope.contains(key) {
+                    dirty.push(*key);
+                } else {
+                    unmanaged += 1;
+                }
             }
         }
-        (dirty, unmanaged)
+        Ok((dirty, unmanaged))
     }
 
     /// The desired services and the view's entries of `keys`, to plan.
