@@ -12,7 +12,7 @@ use super::desired::DesiredState;
 use super::plan::{Change, Drain, Plan, plan};
 use super::policy::Policy;
 use super::view::{Reads, View};
-use crate::{BatchResult, Error, Result};
+use crate::{BatchResult, Error, ErrorKind, Result};
 
 /// Execute `plan` in one batch ([`Kernel::apply`], which for a
 /// [`Handle`](crate::Handle) pipelines every operation and never stops at
@@ -246,12 +246,30 @@ impl Reconciler {
         let mut reads = Reads::default();
         let (plan, full, t1, t2) = match &mut self.view {
             Some(view) => {
-                view.verify(kernel, self.policy.verify_period, now, &mut reads)?;
-                let (dirty, unmanaged) = view.dirty(desired, &self.policy.scope, &self.drains)?;
-                // Changed services are planned against the kernel's own
-                // destinations: their connection counts decide drains.
-                let known: Vec<_> = dirty.iter().filter(|k| view.contains(k)).copied().collect();
-                view.read_destinations(kernel, &known, &mut reads)?;
+                let period = self.policy.verify_period;
+                let dirty = view
+                    .verify(kernel, period, now, &mut reads)
+                    .and_then(|()| view.dirty(desired, &self.policy.scope, &self.drains))
+                    .and_then(|(dirty, unmanaged)| {
+                        // Changed services are planned against the kernel's
+                        // own destinations: their connection counts decide
+                        // drains.
+                        let known: Vec<_> =
+                            dirty.iter().filter(|k| view.contains(k)).copied().collect();
+                        view.read_destinations(kernel, &known, &mut reads)?;
+                        Ok((dirty, unmanaged))
+                    });
+                let (dirty, unmanaged) = match dirty {
+                    Ok(d) => d,
+                    Err(e) => {
+                        // A read that failed half-way leaves the view
+                        // uncertain: the next pass reads everything.
+                        if e.kind() != ErrorKind::InvalidArgument {
+                            self.view = None;
+                        }
+                        return Err(e);
+                    }
+                };
                 let t1 = Instant::now();
                 let (sub, observed) = view.subset(desired, &dirty);
                 let mut p = plan(&sub, &observed, &self.policy, &self.drains, now)?;

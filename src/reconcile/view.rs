@@ -28,7 +28,7 @@ use crate::{ErrorKind, Result};
 pub(super) struct View {
     table: Table,
     round_start: Instant,
-    /// Destinations verified this round so far.
+    /// Services whose destinations were verified this round so far.
     done: usize,
     /// The last key verified this round (`None`: none yet).
     cursor: Option<ServiceKey>,
