@@ -377,6 +377,9 @@ enum Step {
     Weight(usize, u32),
     /// A pass, this many seconds after the previous step.
     Pass(u64),
+    /// The incremental reconciler's process restarts (no view, no drain
+    /// memory).
+    Restart,
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -388,6 +391,7 @@ fn step() -> impl Strategy<Value = Step> {
         }),
         (0..n, 0u32..5).prop_map(|(i, w)| Step::Weight(i, w)),
         (0u64..40).prop_map(Step::Pass),
+        Just(Step::Restart),
     ]
 }
 
@@ -415,7 +419,7 @@ fn edit(k: &mut FakeKernel, step: &Step) {
                 let _ = k.execute(&Op::UpdateDestination(key, d.with_weight(*w)));
             }
         }
-        Step::Want(_) | Step::Pass(_) => {}
+        Step::Want(_) | Step::Pass(_) | Step::Restart => {}
     }
 }
 
@@ -424,7 +428,8 @@ proptest! {
 
     /// Incremental passes converge to the same kernel table as full
     /// passes, for any interleaving of desired changes, edits by other
-    /// clients and passes: two kernels live the same history, one
+    /// clients, passes and restarts of the incremental reconciler's
+    /// process: two kernels live the same history, one
     /// reconciled incrementally and one with whole-table reads; once the
     /// edits stop, passes over a little more than the verification period
     /// bring both to the desired state, and then plan nothing.
@@ -444,11 +449,12 @@ proptest! {
         let full = Policy::new(scope.clone()).with_drain(drain);
         let period = Duration::from_secs(period);
         let (mut ki, mut kf) = (kernel_with(&start, &[(0, 0)]), kernel_with(&start, &[(0, 0)]));
-        let mut inc = Reconciler::new(full.clone().with_incremental(period));
+        let inc_policy = full.clone().with_incremental(period);
+        let mut inc = Reconciler::new(inc_policy.clone());
         let mut fullr = Reconciler::new(full);
         let mut now = Instant::now();
         let mut desired = in_scope(&start);
-        let mut pass = |now, desired: &DesiredState, ki: &mut FakeKernel, kf: &mut FakeKernel| {
+        let mut pass = |inc: &mut Reconciler, now, desired: &DesiredState, ki: &mut FakeKernel, kf: &mut FakeKernel| {
             inc.reconcile_at(ki, desired, now).expect("incremental pass");
             fullr.reconcile_at(kf, desired, now).expect("full pass");
         };
@@ -457,8 +463,9 @@ proptest! {
                 Step::Want(v) => desired = in_scope(v),
                 Step::Pass(dt) => {
                     now += Duration::from_secs(*dt);
-                    pass(now, &desired, &mut ki, &mut kf);
+                    pass(&mut inc, now, &desired, &mut ki, &mut kf);
                 }
+                Step::Restart => inc = Reconciler::new(inc_policy.clone()),
                 edit_step => {
                     edit(&mut ki, edit_step);
                     edit(&mut kf, edit_step);
@@ -467,7 +474,7 @@ proptest! {
         }
         for _ in 0..6 {
             now += period / 4;
-            pass(now, &desired, &mut ki, &mut kf);
+            pass(&mut inc, now, &desired, &mut ki, &mut kf);
         }
         let all = |_: &ServiceKey| true;
         prop_assert_eq!(canon_table(&ki.snapshot(), all), canon_table(&kf.snapshot(), all));
