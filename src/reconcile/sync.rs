@@ -162,6 +162,31 @@ impl fmt::Display for Report {
 /// scope is ever changed.
 ///
 /// ```
+/// use std::time::Duration;
+/// use lvs::reconcile::{DesiredState, FakeKernel, Policy, Reconciler};
+/// use lvs::{Destination, Service, ServiceKey};
+///
+/// let mut desired = DesiredState::new();
+/// for i in 0..100u8 {
+///     desired.push(
+///         Service::new(ServiceKey::tcp(([10, 0, 1, i], 80))),
+///         [Destination::new(([192, 168, 1, i], 8080))],
+///     );
+/// }
+/// let mut kernel = FakeKernel::new();
+/// let policy = Policy::default().with_incremental(Duration::from_secs(60));
+/// let mut r = Reconciler::new(policy);
+/// let first = r.reconcile(&mut kernel, &desired)?; // reads the whole table
+/// assert_eq!((first.reads, first.writes), (1, 200));
+/// desired.services[42].destinations[0].weight = 5;
+/// let next = r.reconcile(&mut kernel, &desired)?; // reads what changed
+/// assert_eq!((next.reads, next.writes), (0, 1));
+/// r.request_full_pass();
+/// assert_eq!(r.reconcile(&mut kernel, &desired)?.reads, 1);
+/// # Ok::<(), lvs::Error>(())
+/// ```
+///
+/// ```
 /// use lvs::reconcile::{DesiredState, FakeKernel, Policy, Reconciler};
 /// use lvs::{Destination, Scheduler, Service, ServiceKey};
 ///
