@@ -8,7 +8,8 @@
 //! destinations in a trash list that would slow re-creation.
 //!
 //! Set `LVS_BENCH_WORKLOADS` to a subset of `ABR` (workload A, workload B,
-//! reconcile) to run only those; the default is all three.
+//! reconcile: full and incremental passes, the incremental view's memory,
+//! a 100,000 x 10 table) to run only those; the default is all three.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -415,11 +416,7 @@ fn table_child(path: &str) {
     let before = vm_kib("VmRSS:");
     let table = h.table().expect("table");
     let peak = vm_kib("VmHWM:");
-    let decoded = std::mem::size_of_val(table.as_slice())
-        + table
-            .iter()
-            .map(|t| std::mem::size_of_val(t.destinations.as_slice()))
-            .sum::<usize>();
+    let decoded = decoded_bytes(&table);
     let extra = peak.saturating_sub(before) * 1024;
     println!(
         "peak RSS +{:.1} MiB for {:.1} MiB decoded ({:.2}x)",
@@ -429,68 +426,223 @@ fn table_child(path: &str) {
     );
 }
 
-/// Reconcile 10,000 services x 10 destinations from empty, with no change,
-/// and with 1 % of the destinations changed, beside `ipvsadm -R` fed the
-/// same change sets (`Plan::to_ipvsadm_restore`) in another namespace.
+/// The reconcile workload's desired state: `SERVICES + extra` services x
+/// `DESTS`, every 100th destination at weight 2 when `bump`, and the first
+/// destination of the first service at weight `w0`.
+fn reconcile_state(services: u32, dests: u32, bump: bool, w0: u32) -> lvs::reconcile::DesiredState {
+    let mut d = lvs::reconcile::DesiredState::new();
+    for i in 0..services {
+        d.push(
+            Service::new(ServiceKey::tcp(SocketAddr::new(IpAddr::V4(vip(i)), 80))),
+            (0..dests).map(|j| {
+                let n = i * dests + j;
+                let w = if n == 0 {
+                    w0
+                } else if bump && n % 100 == 99 {
+                    2
+                } else {
+                    1
+                };
+                Destination::new(SocketAddr::new(IpAddr::V4(rip(i, j, dests)), 8080)).with_weight(w)
+            }),
+        );
+    }
+    d
+}
+
+/// Reconcile 10,000 services x 10 destinations with full passes (from
+/// empty, no change, 1 % of the destinations changed, one destination
+/// changed, one service added), then the same changes with incremental
+/// passes (`Policy::incremental`, 60 s verification period), all in one
+/// namespace, beside `ipvsadm -R` fed the same change sets
+/// (`Plan::to_ipvsadm_restore`) in another; then the incremental view's
+/// memory and a 100,000 x 10 table, each in a child process.
 fn reconcile_phase(rows: &mut Vec<Row>, summary: &mut Vec<String>) {
-    use lvs::reconcile::{DesiredState, Policy, Reconciler};
+    use lvs::reconcile::{Policy, Reconciler};
     const SERVICES: u32 = 10_000;
     const DESTS: u32 = 10;
     eprintln!("reconcile: {SERVICES} services x {DESTS} destinations");
-    let state = |bump: bool| {
-        let mut d = DesiredState::new();
-        for i in 0..SERVICES {
-            d.push(
-                Service::new(ServiceKey::tcp(SocketAddr::new(IpAddr::V4(vip(i)), 80))),
-                (0..DESTS).map(|j| {
-                    let n = i * DESTS + j;
-                    let w = if bump && n % 100 == 99 { 2 } else { 1 };
-                    Destination::new(SocketAddr::new(IpAddr::V4(rip(i, j, DESTS)), 8080))
-                        .with_weight(w)
-                }),
-            );
-        }
-        d
-    };
-    let (base, changed) = (state(false), state(true));
+    let state =
+        |extra: u32, bump: bool, w0: u32| reconcile_state(SERVICES + extra, DESTS, bump, w0);
     let ours = Netns::new("bench-rec");
     let theirs = Netns::new("bench-rec-adm");
-    let mut r = Reconciler::new(ours.handle(), Policy::default());
-    for (name, want) in [
-        ("from empty", &base),
-        ("no change", &base),
-        ("1% of destinations changed", &changed),
-    ] {
+    let mut ipvs = ours.handle();
+    let mut full = Reconciler::new(Policy::default());
+    let mut inc = Reconciler::new(Policy::default().with_incremental(Duration::from_secs(60)));
+    let mut full_times: Vec<(&str, Duration)> = Vec::new();
+    let steps: [(&str, bool, StateArgs); 11] = [
+        ("from empty", false, (0, false, 1)),
+        ("no change", false, (0, false, 1)),
+        ("1% of destinations changed", false, (0, true, 1)),
+        ("one destination changed", false, (0, true, 5)),
+        ("one service added", false, (1, true, 5)),
+        ("first pass (whole-table read)", true, (1, true, 5)),
+        ("no change", true, (1, true, 5)),
+        ("one destination changed", true, (1, true, 6)),
+        ("one service added", true, (2, true, 6)),
+        ("1% of destinations changed", true, (2, false, 6)),
+        ("no change, again", true, (2, false, 6)),
+    ];
+    for (name, incremental, (extra, bump, w0)) in steps {
+        let want = state(extra, bump, w0);
+        let r = if incremental { &mut inc } else { &mut full };
         let t = Instant::now();
-        let rep = r.reconcile(want).expect("reconcile");
+        let rep = r.reconcile(&mut ipvs, &want).expect("reconcile");
         let total = t.elapsed();
-        assert!(rep.results.iter().all(|r| r.is_ok()), "reconcile failed");
+        assert!(rep.is_ok(), "reconcile failed:\n{rep}");
         let restore = rep.plan.to_ipvsadm_restore().expect("ipvsadm syntax");
         let adm = if restore.is_empty() {
             Duration::ZERO
         } else {
             ipvsadm_in(&theirs, "-R", Some(&restore))
         };
+        let versus = if incremental {
+            full_times
+                .iter()
+                .find(|(n, _)| name.starts_with(n))
+                .map(|(_, t)| {
+                    let x = t.as_secs_f64() / total.as_secs_f64();
+                    format!("; {x:.0}x faster than the full pass")
+                })
+                .unwrap_or_default()
+        } else {
+            full_times.push((name, total));
+            String::new()
+        };
+        let mode = if incremental { "incremental" } else { "full" };
         rows.push(Row {
-            what: format!("reconcile 10k x 10: {name}"),
+            what: format!("reconcile 10k x 10, {mode}: {name}"),
             time: total,
             note: format!(
-                "{} ops, {} read(s) ({} read, {} apply); ipvsadm -R of the same changes {}",
+                "{} ops, {} whole read(s), {} service + {} destination dump(s) \
+                 ({} read, {} plan, {} apply); ipvsadm -R of the same changes {}{versus}",
                 rep.writes,
                 rep.reads,
+                rep.service_reads,
+                rep.destination_reads,
                 secs(rep.read_time),
+                secs(rep.plan_time),
                 secs(rep.apply_time),
                 secs(adm)
             ),
         });
         summary.push(format!(
-            "reconcile {name}: {} ops sent in {} vs ipvsadm -R {}",
+            "reconcile ({mode}) {name}: {} ops sent in {} vs ipvsadm -R {}{versus}",
             rep.writes,
             secs(total),
             secs(adm)
         ));
     }
     assert_eq!(count_rules(&ours), count_rules(&theirs));
+    drop(ipvs);
+    drop(ours);
+    drop(theirs);
+    let view = child_report("LVS_BENCH_VIEW_CHILD", &format!("{SERVICES} {DESTS}"));
+    summary.push(format!("incremental view, 10k x 10: {view}"));
+    let big = child_report("LVS_BENCH_BIG_CHILD", "100000 10");
+    summary.push(format!("100k x 10: {big}"));
+}
+
+/// (extra services, 1 % bumped, weight of the first destination).
+type StateArgs = (u32, bool, u32);
+
+/// Run this binary again with `var=arg` and return what it printed.
+fn child_report(var: &str, arg: &str) -> String {
+    let exe = std::env::current_exe().expect("exe");
+    let out = Command::new(exe).env(var, arg).output().expect("child");
+    if !out.status.success() {
+        eprintln!(
+            "{var} child failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Bytes of a decoded table: entries and destination arrays (what
+/// `table_child` counts).
+fn decoded_bytes(table: &[lvs::TableEntry]) -> usize {
+    std::mem::size_of_val(table)
+        + table
+            .iter()
+            .map(|t| std::mem::size_of_val(t.destinations.as_slice()))
+            .sum::<usize>()
+}
+
+/// `LVS_BENCH_VIEW_CHILD="services dests"`: build the table, then measure
+/// the memory an incremental reconciler keeps after its first pass (its
+/// view), against the decoded table's size.
+fn view_child(arg: &str) {
+    use lvs::reconcile::{Policy, Reconciler};
+    let mut it = arg.split(' ').map(|n| n.parse::<u32>().expect("number"));
+    let (services, dests) = (it.next().expect("services"), it.next().expect("dests"));
+    let ns = Netns::new("bench-view");
+    let mut h = ns.handle();
+    let desired = reconcile_state(services, dests, false, 1);
+    Reconciler::new(Policy::default())
+        .reconcile(&mut h, &desired)
+        .expect("build");
+    let before = vm_kib("VmRSS:");
+    let mut r = Reconciler::new(Policy::default().with_incremental(Duration::from_secs(60)));
+    r.reconcile(&mut h, &desired).expect("first pass");
+    let kept = vm_kib("VmRSS:").saturating_sub(before) * 1024;
+    let decoded = decoded_bytes(&h.table().expect("table"));
+    println!(
+        "view keeps +{:.1} MiB RSS for {:.1} MiB decoded ({:.2}x; target < 2x)",
+        kept as f64 / 1048576.0,
+        decoded as f64 / 1048576.0,
+        kept as f64 / decoded as f64
+    );
+}
+
+/// `LVS_BENCH_BIG_CHILD="services dests"`: create the table in one batch,
+/// read it whole, then an incremental reconciler's first pass and a
+/// no-change pass; print the times and this process's peak RSS.
+fn big_child(arg: &str) {
+    use lvs::reconcile::{Policy, Reconciler};
+    let mut it = arg.split(' ').map(|n| n.parse::<u32>().expect("number"));
+    let (services, dests) = (it.next().expect("services"), it.next().expect("dests"));
+    let ns = Netns::new("bench-big");
+    let mut h = ns.handle();
+    let w = Workload {
+        name: "big",
+        services,
+        dests,
+    };
+    let all = ops(&w);
+    let t = Instant::now();
+    let res = h.apply(&all);
+    let create = t.elapsed();
+    assert!(res.is_ok(), "create failed");
+    drop(all);
+    let t = Instant::now();
+    let table = h.table().expect("table");
+    let read = t.elapsed();
+    let decoded = decoded_bytes(&table);
+    assert_eq!(table.len(), services as usize);
+    drop(table);
+    let desired = reconcile_state(services, dests, false, 1);
+    let mut r = Reconciler::new(Policy::default().with_incremental(Duration::from_secs(60)));
+    let t = Instant::now();
+    let first = r.reconcile(&mut h, &desired).expect("first pass");
+    let first_t = t.elapsed();
+    assert_eq!(first.writes, 0, "{first}");
+    let t = Instant::now();
+    let again = r.reconcile(&mut h, &desired).expect("no-change pass");
+    let again_t = t.elapsed();
+    assert_eq!((again.reads, again.writes), (0, 0));
+    println!(
+        "create {} ({} ops in one batch), whole-table read {} ({:.1} MiB decoded), \
+         incremental first pass {}, no-change pass {} ({} destination dumps); peak RSS {:.0} MiB",
+        secs(create),
+        services * (dests + 1),
+        secs(read),
+        decoded as f64 / 1048576.0,
+        secs(first_t),
+        secs(again_t),
+        again.destination_reads,
+        vm_kib("VmHWM:") as f64 / 1024.0
+    );
 }
 
 /// `LVS_BENCH_PROFILE=A|B`: build the workload's table, then read it
@@ -570,6 +722,14 @@ fn profile(w: &Workload) {
 fn main() {
     if let Ok(path) = std::env::var("LVS_BENCH_TABLE_CHILD") {
         table_child(&path);
+        return;
+    }
+    if let Ok(arg) = std::env::var("LVS_BENCH_VIEW_CHILD") {
+        view_child(&arg);
+        return;
+    }
+    if let Ok(arg) = std::env::var("LVS_BENCH_BIG_CHILD") {
+        big_child(&arg);
         return;
     }
     if let Ok(which) = std::env::var("LVS_BENCH_PROFILE") {

@@ -30,18 +30,19 @@
 //! );
 //! // Own only our VIP range: rules made by keepalived or ipvsadm elsewhere stay.
 //! let policy = Policy::new(Scope::prefixes(["10.96.0.0/12".parse().unwrap()]));
-//! let mut reconciler = Reconciler::new(FakeKernel::new(), policy);
+//! let mut kernel = FakeKernel::new(); // or a Handle
+//! let mut reconciler = Reconciler::new(policy);
 //!
-//! let dry_run = reconciler.plan(&desired)?;
+//! let dry_run = reconciler.plan(&mut kernel, &desired)?;
 //! assert_eq!(dry_run.to_string(), "\
 //! + service TCP 10.96.0.1:80 rr
 //! + dest TCP 10.96.0.1:80 -> 192.168.1.3:8080 masq weight 1
 //! + dest TCP 10.96.0.1:80 -> 192.168.1.2:8080 masq weight 3
 //! ");
-//! let report = reconciler.reconcile(&desired)?;
+//! let report = reconciler.reconcile(&mut kernel, &desired)?;
 //! assert!(report.is_ok());
 //! // Nothing changed: one whole-table read, zero writes.
-//! let report = reconciler.reconcile(&desired)?;
+//! let report = reconciler.reconcile(&mut kernel, &desired)?;
 //! assert_eq!((report.reads, report.writes), (1, 0));
 //! # Ok::<(), lvs::Error>(())
 //! ```

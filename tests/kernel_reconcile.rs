@@ -67,8 +67,9 @@ impl Lab {
         sa(&format!("10.60.0.{}:8080", 10 + i))
     }
 
-    fn reconciler(&self, policy: Policy) -> Reconciler<Handle> {
-        Reconciler::new(self.director.handle(), policy)
+    /// A handle on the director and a reconciler for it.
+    fn reconciler(&self, policy: Policy) -> (Handle, Reconciler) {
+        (self.director.handle(), Reconciler::new(policy))
     }
 
     /// `(weight, active, inactive)` of `dest` in the kernel, if present.
@@ -128,8 +129,8 @@ fn draining_keeps_long_lived_connections_and_removes_the_backend_once_closed() {
     lab.director
         .ipvsadm("-a -t 10.50.0.1:443 -r 10.60.0.12:8080 -m -w 0");
     let foreign = lab.director.ipvsadm("-Sn");
-    let mut r = lab.reconciler(Policy::new(Scope::services([vip_key()])));
-    ok(r.reconcile(&desired(&[a, b])));
+    let (mut ipvs, mut r) = lab.reconciler(Policy::new(Scope::services([vip_key()])));
+    ok(r.reconcile(&mut ipvs, &desired(&[a, b])));
 
     // Four long-lived connections; rr puts two on each backend.
     let mut conns: Vec<(TcpClient, SocketAddr)> = (0..4)
@@ -147,7 +148,7 @@ fn draining_keeps_long_lived_connections_and_removes_the_backend_once_closed() {
         Service::new(vip_key()).with_scheduler(Scheduler::Wlc),
         [Destination::new(a), Destination::new(b)],
     );
-    let rep = ok(r.reconcile(&wlc));
+    let rep = ok(r.reconcile(&mut ipvs, &wlc));
     assert_eq!(
         lines(&rep),
         ["~ service TCP 10.50.0.1:80 scheduler rr -> wlc"]
@@ -162,7 +163,7 @@ fn draining_keeps_long_lived_connections_and_removes_the_backend_once_closed() {
         Service::new(vip_key()).with_scheduler(Scheduler::Wlc),
         [Destination::new(b)],
     );
-    let rep = ok(r.reconcile(&only_b));
+    let rep = ok(r.reconcile(&mut ipvs, &only_b));
     assert_eq!(
         lines(&rep),
         ["~ dest TCP 10.50.0.1:80 -> 10.60.0.11:8080 weight 1 -> 0 (drain)"]
@@ -181,7 +182,7 @@ fn draining_keeps_long_lived_connections_and_removes_the_backend_once_closed() {
             .run(move || one_shot(sa(VIP)))
             .expect("new request");
         assert_eq!(fresh, b, "a new connection went to the draining backend");
-        let rep = ok(r.reconcile(&only_b));
+        let rep = ok(r.reconcile(&mut ipvs, &only_b));
         assert!(rep.plan.is_empty(), "{}", rep.plan);
         assert_eq!(rep.plan.draining().len(), 1);
         sleep(Duration::from_millis(200));
@@ -194,7 +195,7 @@ fn draining_keeps_long_lived_connections_and_removes_the_backend_once_closed() {
     let mut saw_time_wait = false;
     let mut removed = None;
     while closed.elapsed() < Duration::from_secs(240) {
-        let rep = ok(r.reconcile(&only_b));
+        let rep = ok(r.reconcile(&mut ipvs, &only_b));
         if let [Change::RemoveDestination { dest, reason, .. }] = rep.plan.changes() {
             assert_eq!(dest.addr, a);
             removed = Some(*reason);
@@ -241,9 +242,9 @@ fn rolling_replacement_of_every_backend_fails_no_request() {
         .collect();
     let policy = Policy::new(Scope::services([vip_key()]))
         .with_drain(DrainPolicy::default().with_timeout(Some(Duration::from_secs(3))));
-    let mut r = lab.reconciler(policy);
+    let (mut ipvs, mut r) = lab.reconciler(policy);
     let mut current = old.clone();
-    ok(r.reconcile(&desired(&current)));
+    ok(r.reconcile(&mut ipvs, &desired(&current)));
 
     let stop = Arc::new(AtomicBool::new(false));
     let log: Arc<Mutex<(Vec<SocketAddr>, Vec<String>)>> = Arc::default();
@@ -273,7 +274,7 @@ fn rolling_replacement_of_every_backend_fails_no_request() {
         new_servers.push(TcpBackend::start(&lab.backends, new[i], Answer::LocalAddr));
         current.retain(|a| *a != old[i]);
         current.push(new[i]);
-        let rep = ok(r.reconcile(&desired(&current)));
+        let rep = ok(r.reconcile(&mut ipvs, &desired(&current)));
         assert_eq!(rep.plan.len(), 2, "{}", rep.plan);
         let t = Instant::now();
         while lab.dest_state(old[i]).is_some() {
@@ -283,7 +284,7 @@ fn rolling_replacement_of_every_backend_fails_no_request() {
                 old[i]
             );
             sleep(Duration::from_millis(500));
-            ok(r.reconcile(&desired(&current)));
+            ok(r.reconcile(&mut ipvs, &desired(&current)));
         }
         let before = served();
         wait_until(
@@ -334,13 +335,13 @@ fn reconciler_child(spec: &str) -> ! {
     };
     let dests: Vec<SocketAddr> = dests.split(',').map(sa).collect();
     let timeout = Duration::from_secs(timeout.parse().expect("seconds"));
-    let handle = Handle::open_netns_path(path).unwrap_or_else(|e| panic!("{e}"));
+    let mut ipvs = Handle::open_netns_path(path).unwrap_or_else(|e| panic!("{e}"));
     let policy = Policy::new(Scope::services([vip_key()]))
         .with_drain(DrainPolicy::default().with_timeout(Some(timeout)));
-    let mut r = Reconciler::new(handle, policy);
+    let mut r = Reconciler::new(policy);
     let me = std::process::id();
     loop {
-        match r.reconcile(&desired(&dests)) {
+        match r.reconcile(&mut ipvs, &desired(&dests)) {
             Ok(rep) if !rep.plan.is_empty() => eprintln!("child {me}:\n{rep}"),
             Ok(_) => {}
             Err(e) => eprintln!("child {me}: {e}"),
@@ -386,9 +387,8 @@ fn killed_reconciler_drain_completes_after_restart() {
         TcpBackend::start(&lab.backends, b, Answer::LocalAddr),
     ];
     lab.director.ipvsadm("-A -t 10.50.0.1:443 -s rr");
-    ok(lab
-        .reconciler(Policy::new(Scope::services([vip_key()])))
-        .reconcile(&desired(&[a, b])));
+    let (mut ipvs, mut r) = lab.reconciler(Policy::new(Scope::services([vip_key()])));
+    ok(r.reconcile(&mut ipvs, &desired(&[a, b])));
     // A long-lived connection on `a` keeps the drain from finishing early.
     let mut on_a = None;
     for _ in 0..4 {
@@ -469,7 +469,7 @@ fn ipvsadm_rules_outside_the_scope_survive_every_reconcile() {
         ServiceKey::fwmark(AddressFamily::Inet, 1000),
     ])
     .or(Scope::prefixes(["10.51.0.0/16".parse().expect("net")]));
-    let mut r = Reconciler::new(ns.handle(), Policy::new(scope));
+    let (mut ipvs, mut r) = (ns.handle(), Reconciler::new(Policy::new(scope)));
     let d1 = sa("10.60.0.11:8080");
     let states = [
         DesiredState::new()
@@ -494,7 +494,7 @@ fn ipvsadm_rules_outside_the_scope_survive_every_reconcile() {
     ];
     for (i, d) in states.iter().enumerate() {
         for _ in 0..3 {
-            let rep = ok(r.reconcile(d));
+            let rep = ok(r.reconcile(&mut ipvs, d));
             assert_eq!(rep.plan.unmanaged(), 5, "state {i}: {}", rep.plan);
         }
         let now = saved();
@@ -580,11 +580,11 @@ fn unchanged_kernel_table_costs_one_read_and_no_write() {
             Service::new(ServiceKey::fwmark(AddressFamily::Inet6, 9)).with_scheduler(Scheduler::Dh),
             [v6(4)],
         );
-    let mut r = Reconciler::new(ns.handle(), Policy::default());
-    let first = ok(r.reconcile(&desired));
+    let (mut ipvs, mut r) = (ns.handle(), Reconciler::new(Policy::default()));
+    let first = ok(r.reconcile(&mut ipvs, &desired));
     assert_eq!(first.writes, 7 + 14);
     for _ in 0..3 {
-        let rep = ok(r.reconcile(&desired));
+        let rep = ok(r.reconcile(&mut ipvs, &desired));
         assert!(rep.plan.is_empty(), "{}", rep.plan);
         assert_eq!((rep.reads, rep.writes), (1, 0));
     }
@@ -606,9 +606,9 @@ fn unchanged_kernel_table_costs_one_read_and_no_write() {
     let mut changed = desired.clone();
     changed.services[0].service.scheduler = Scheduler::Wrr;
     changed.services[1].destinations[0].weight = 9;
-    let rep = ok(r.reconcile(&changed));
+    let rep = ok(r.reconcile(&mut ipvs, &changed));
     assert_eq!(rep.writes, 2, "{}", rep.plan);
-    assert!(ok(r.reconcile(&changed)).plan.is_empty());
+    assert!(ok(r.reconcile(&mut ipvs, &changed)).plan.is_empty());
     // The restore script of the first plan, replayed by ipvsadm into a
     // fresh namespace, builds the same table.
     let ns2 = Netns::new("rzr");
@@ -617,12 +617,98 @@ fn unchanged_kernel_table_costs_one_read_and_no_write() {
     std::fs::write(&f, &script).expect("write script");
     ns2.sh(&format!("ipvsadm -R < {f}"));
     let _ = std::fs::remove_file(&f);
-    let mut r2 = Reconciler::new(ns2.handle(), Policy::default());
-    let rep = ok(r2.reconcile(&desired));
+    let rep = ok(Reconciler::new(Policy::default()).reconcile(&mut ns2.handle(), &desired));
     // ipvsadm -S does not save thresholds, but -R does apply them.
     assert!(
         rep.plan.is_empty(),
         "ipvsadm -R built something else:\n{}",
         rep.plan
     );
+}
+
+/// An incremental reconciler finds edits made with `ipvsadm` by the
+/// rotating verification, within its period and without a whole-table
+/// read: a changed weight, a removed destination, a removed service, and
+/// a foreign service inside its scope; a service outside the scope stays.
+#[test]
+fn incremental_passes_repair_ipvsadm_edits_within_the_period() {
+    require_ipvs_kernel();
+    let ns = Netns::new("rzi");
+    let period = Duration::from_secs(3);
+    let mut desired = DesiredState::new();
+    for i in 1..=20u8 {
+        desired.push(
+            Service::new(ServiceKey::tcp(sa(&format!("10.52.0.{i}:80")))),
+            (1..=3u8).map(|j| Destination::new(sa(&format!("10.60.{i}.{j}:8080")))),
+        );
+    }
+    let policy = Policy::new(Scope::prefixes(["10.52.0.0/16".parse().expect("net")]))
+        .with_drain(DrainPolicy::immediate())
+        .with_incremental(period);
+    let (mut ipvs, mut r) = (ns.handle(), Reconciler::new(policy));
+    let first = ok(r.reconcile(&mut ipvs, &desired));
+    assert_eq!((first.reads, first.writes), (1, 20 * 4));
+    let ours = || -> Vec<String> {
+        let mut v: Vec<String> = ns
+            .ipvsadm("-Sn")
+            .lines()
+            .filter(|l| l.contains("10.52."))
+            .map(str::to_owned)
+            .collect();
+        v.sort();
+        v
+    };
+    let want = ours();
+    assert_eq!(want.len(), 20 * 4);
+    let rep = ok(r.reconcile(&mut ipvs, &desired));
+    assert_eq!((rep.reads, rep.writes), (0, 0), "{rep}");
+
+    for cmd in [
+        "-e -t 10.52.0.5:80 -r 10.60.5.1:8080 -m -w 9",
+        "-d -t 10.52.0.12:80 -r 10.60.12.2:8080",
+        "-D -t 10.52.0.17:80",
+        "-A -t 10.52.0.200:80 -s rr",
+        "-A -t 10.53.0.1:80 -s rr",
+    ] {
+        ns.ipvsadm(cmd);
+    }
+    assert_ne!(ours(), want);
+    let edited = Instant::now();
+    // Passes every 250 ms until the seven repairs are made: the weight
+    // back, the destination and the service (with its three) again, the
+    // foreign service removed.
+    let (mut writes, mut last, mut gap) = (0, edited, Duration::ZERO);
+    let mut repaired = None;
+    while edited.elapsed() < period * 3 {
+        sleep(Duration::from_millis(250));
+        let rep = ok(r.reconcile(&mut ipvs, &desired));
+        assert_eq!(rep.reads, 0, "no whole-table read:\n{rep}");
+        if rep.writes != 0 {
+            eprintln!("{rep}");
+        }
+        gap = gap.max(last.elapsed());
+        last = Instant::now();
+        writes += rep.writes;
+        if writes >= 7 {
+            repaired = Some(edited.elapsed());
+            break;
+        }
+    }
+    let took = repaired.unwrap_or_else(|| panic!("not repaired; table:\n{}", ours().join("\n")));
+    assert_eq!(writes, 7);
+    assert_eq!(ours(), want);
+    eprintln!(
+        "ipvsadm edits repaired {took:?} after they were made (period {period:?}, \
+         passes at most {gap:?} apart)"
+    );
+    assert!(
+        took <= period + 2 * gap + Duration::from_millis(500),
+        "repaired after {took:?}, period {period:?}, passes {gap:?} apart"
+    );
+    assert!(
+        ns.ipvsadm("-Sn").contains("-A -t 10.53.0.1:80 -s rr"),
+        "the service outside the scope stays"
+    );
+    let rep = ok(r.reconcile(&mut ipvs, &desired));
+    assert_eq!((rep.reads, rep.writes), (0, 0), "{rep}");
 }

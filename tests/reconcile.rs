@@ -74,8 +74,9 @@ fn from_empty_services_first_then_destinations_in_desired_order() {
         dest("192.168.1.2:80", 2),
         dest("192.168.1.3:80", 3),
     ]);
-    let mut r = Reconciler::new(FakeKernel::new(), Policy::default());
-    let rep = ok(r.reconcile(&desired));
+    let mut kern = FakeKernel::new();
+    let mut r = Reconciler::new(Policy::default());
+    let rep = ok(r.reconcile(&mut kern, &desired));
     assert_eq!(
         lines(&rep.plan),
         [
@@ -88,7 +89,7 @@ fn from_empty_services_first_then_destinations_in_desired_order() {
     assert_eq!((rep.reads, rep.writes), (1, 4));
     // The kernel lists newest first, so the list now reads in desired order.
     assert_eq!(
-        dests_of(r.kernel(), &web()),
+        dests_of(&kern, &web()),
         [
             (sa("192.168.1.1:80"), 1),
             (sa("192.168.1.2:80"), 2),
@@ -100,18 +101,18 @@ fn from_empty_services_first_then_destinations_in_desired_order() {
 #[test]
 fn unchanged_table_costs_one_read_and_no_write() {
     let desired = web_with(&[dest("192.168.1.1:80", 1), dest("192.168.1.2:80", 2)]);
-    let mut r = Reconciler::new(FakeKernel::new(), Policy::default());
-    ok(r.reconcile(&desired));
+    let mut kern = FakeKernel::new();
+    let mut r = Reconciler::new(Policy::default());
+    ok(r.reconcile(&mut kern, &desired));
     // Traffic and counters change; configuration does not.
-    r.kernel_mut()
-        .set_conns(&web(), sa("192.168.1.1:80"), conns(40, 7));
-    r.kernel_mut().reset_counters();
+    kern.set_conns(&web(), sa("192.168.1.1:80"), conns(40, 7));
+    kern.reset_counters();
     for _ in 0..3 {
-        let rep = ok(r.reconcile(&desired));
+        let rep = ok(r.reconcile(&mut kern, &desired));
         assert!(rep.plan.is_empty(), "{}", rep.plan);
         assert_eq!((rep.reads, rep.writes), (1, 0));
     }
-    let k = r.kernel();
+    let k = &kern;
     assert_eq!((k.reads(), k.batches(), k.ops()), (3, 0, 0));
 }
 
@@ -135,8 +136,9 @@ fn stats_and_connection_counts_never_cause_a_change() {
 #[test]
 fn scheduler_and_flag_changes_update_the_service_in_place() {
     let d1 = dest("192.168.1.1:80", 1);
-    let mut r = Reconciler::new(FakeKernel::new(), Policy::default());
-    ok(r.reconcile(&web_with(&[d1])));
+    let mut kern = FakeKernel::new();
+    let mut r = Reconciler::new(Policy::default());
+    ok(r.reconcile(&mut kern, &web_with(&[d1])));
     let changed = state(&[(
         Service::new(web())
             .with_scheduler(Scheduler::Sh(HashFlags {
@@ -146,7 +148,7 @@ fn scheduler_and_flag_changes_update_the_service_in_place() {
             .with_persistence(300),
         vec![d1],
     )]);
-    let rep = ok(r.reconcile(&changed));
+    let rep = ok(r.reconcile(&mut kern, &changed));
     assert_eq!(
         lines(&rep.plan),
         [
@@ -155,19 +157,19 @@ fn scheduler_and_flag_changes_update_the_service_in_place() {
         ]
     );
     assert!(matches!(rep.plan.ops()[..], [Op::UpdateService(_)]));
-    assert!(ok(r.reconcile(&changed)).plan.is_empty());
+    assert!(ok(r.reconcile(&mut kern, &changed)).plan.is_empty());
 }
 
 #[test]
 fn destination_changes_update_in_place_including_forwarding() {
-    let mut r = Reconciler::new(FakeKernel::new(), Policy::default());
-    ok(r.reconcile(&web_with(&[dest("192.168.1.1:80", 1)])));
-    r.kernel_mut()
-        .set_conns(&web(), sa("192.168.1.1:80"), conns(5, 0));
+    let mut kern = FakeKernel::new();
+    let mut r = Reconciler::new(Policy::default());
+    ok(r.reconcile(&mut kern, &web_with(&[dest("192.168.1.1:80", 1)])));
+    kern.set_conns(&web(), sa("192.168.1.1:80"), conns(5, 0));
     let d = dest("192.168.1.1:80", 4)
         .with_forwarding(Forwarding::DirectRoute)
         .with_thresholds(10, 100);
-    let rep = ok(r.reconcile(&web_with(&[d])));
+    let rep = ok(r.reconcile(&mut kern, &web_with(&[d])));
     assert_eq!(
         lines(&rep.plan),
         [
@@ -176,19 +178,20 @@ fn destination_changes_update_in_place_including_forwarding() {
         ]
     );
     // In place: the connection counts survived.
-    let e = &r.kernel().snapshot()[0].destinations[0];
+    let e = &kern.snapshot()[0].destinations[0];
     assert_eq!((e.destination, e.conns.active), (d, 5));
 }
 
 #[test]
 fn tcp_destination_drains_then_goes_when_idle() {
     let (a, b) = (dest("192.168.1.1:80", 3), dest("192.168.1.2:80", 1));
-    let mut r = Reconciler::new(FakeKernel::new(), Policy::default());
-    ok(r.reconcile(&web_with(&[a, b])));
-    r.kernel_mut().set_conns(&web(), a.addr, conns(2, 1));
+    let mut kern = FakeKernel::new();
+    let mut r = Reconciler::new(Policy::default());
+    ok(r.reconcile(&mut kern, &web_with(&[a, b])));
+    kern.set_conns(&web(), a.addr, conns(2, 1));
     let only_b = web_with(&[b]);
     let t0 = Instant::now();
-    let rep = ok(r.reconcile_at(&only_b, t0));
+    let rep = ok(r.reconcile_at(&mut kern, &only_b, t0));
     assert_eq!(
         lines(&rep.plan),
         ["~ dest TCP 10.0.0.1:80 -> 192.168.1.1:80 weight 3 -> 0 (drain)"]
@@ -196,7 +199,7 @@ fn tcp_destination_drains_then_goes_when_idle() {
     assert_eq!(r.draining().len(), 1);
     assert_eq!(r.draining()[0].since, t0);
     // Still busy: nothing to do, the drain waits.
-    let rep = ok(r.reconcile_at(&only_b, t0 + Duration::from_secs(60)));
+    let rep = ok(r.reconcile_at(&mut kern, &only_b, t0 + Duration::from_secs(60)));
     assert!(rep.plan.is_empty());
     assert_eq!(rep.plan.draining().len(), 1);
     assert!(
@@ -206,32 +209,33 @@ fn tcp_destination_drains_then_goes_when_idle() {
         "{}",
         rep.plan
     );
-    assert_eq!(dests_of(r.kernel(), &web()), [(a.addr, 0), (b.addr, 1)]);
+    assert_eq!(dests_of(&kern, &web()), [(a.addr, 0), (b.addr, 1)]);
     // Only inactive connections left (e.g. TIME_WAIT): still waits.
-    r.kernel_mut().set_conns(&web(), a.addr, conns(0, 1));
+    kern.set_conns(&web(), a.addr, conns(0, 1));
     assert!(
-        ok(r.reconcile_at(&only_b, t0 + Duration::from_secs(61)))
+        ok(r.reconcile_at(&mut kern, &only_b, t0 + Duration::from_secs(61)))
             .plan
             .is_empty()
     );
-    r.kernel_mut().set_conns(&web(), a.addr, conns(0, 0));
-    let rep = ok(r.reconcile_at(&only_b, t0 + Duration::from_secs(62)));
+    kern.set_conns(&web(), a.addr, conns(0, 0));
+    let rep = ok(r.reconcile_at(&mut kern, &only_b, t0 + Duration::from_secs(62)));
     assert_eq!(
         lines(&rep.plan),
         ["- dest TCP 10.0.0.1:80 -> 192.168.1.1:80 (drained)"]
     );
     assert!(r.draining().is_empty());
-    assert_eq!(dests_of(r.kernel(), &web()), [(b.addr, 1)]);
+    assert_eq!(dests_of(&kern, &web()), [(b.addr, 1)]);
 }
 
 #[test]
 fn idle_destination_still_goes_through_weight_zero() {
     let (a, b) = (dest("192.168.1.1:80", 3), dest("192.168.1.2:80", 1));
-    let mut r = Reconciler::new(FakeKernel::new(), Policy::default());
-    ok(r.reconcile(&web_with(&[a, b])));
-    let rep = ok(r.reconcile(&web_with(&[b])));
+    let mut kern = FakeKernel::new();
+    let mut r = Reconciler::new(Policy::default());
+    ok(r.reconcile(&mut kern, &web_with(&[a, b])));
+    let rep = ok(r.reconcile(&mut kern, &web_with(&[b])));
     assert!(matches!(rep.plan.ops()[..], [Op::UpdateDestination(_, d)] if d.weight == 0));
-    let rep = ok(r.reconcile(&web_with(&[b])));
+    let rep = ok(r.reconcile(&mut kern, &web_with(&[b])));
     assert!(matches!(rep.plan.ops()[..], [Op::RemoveDestination(_, x)] if x == a.addr));
 }
 
@@ -240,17 +244,18 @@ fn drain_times_out() {
     let (a, b) = (dest("192.168.1.1:80", 3), dest("192.168.1.2:80", 1));
     let policy = Policy::default()
         .with_drain(DrainPolicy::default().with_timeout(Some(Duration::from_secs(30))));
-    let mut r = Reconciler::new(FakeKernel::new(), policy);
-    ok(r.reconcile(&web_with(&[a, b])));
-    r.kernel_mut().set_conns(&web(), a.addr, conns(1, 0));
+    let mut kern = FakeKernel::new();
+    let mut r = Reconciler::new(policy);
+    ok(r.reconcile(&mut kern, &web_with(&[a, b])));
+    kern.set_conns(&web(), a.addr, conns(1, 0));
     let t0 = Instant::now();
-    ok(r.reconcile_at(&web_with(&[b]), t0));
+    ok(r.reconcile_at(&mut kern, &web_with(&[b]), t0));
     assert!(
-        ok(r.reconcile_at(&web_with(&[b]), t0 + Duration::from_secs(29)))
+        ok(r.reconcile_at(&mut kern, &web_with(&[b]), t0 + Duration::from_secs(29)))
             .plan
             .is_empty()
     );
-    let rep = ok(r.reconcile_at(&web_with(&[b]), t0 + Duration::from_secs(30)));
+    let rep = ok(r.reconcile_at(&mut kern, &web_with(&[b]), t0 + Duration::from_secs(30)));
     assert_eq!(
         lines(&rep.plan),
         [
@@ -263,12 +268,17 @@ fn drain_times_out() {
 fn no_timeout_waits_for_connections_however_long() {
     let (a, b) = (dest("192.168.1.1:80", 3), dest("192.168.1.2:80", 1));
     let policy = Policy::default().with_drain(DrainPolicy::default().with_timeout(None));
-    let mut r = Reconciler::new(FakeKernel::new(), policy);
-    ok(r.reconcile(&web_with(&[a, b])));
-    r.kernel_mut().set_conns(&web(), a.addr, conns(1, 0));
+    let mut kern = FakeKernel::new();
+    let mut r = Reconciler::new(policy);
+    ok(r.reconcile(&mut kern, &web_with(&[a, b])));
+    kern.set_conns(&web(), a.addr, conns(1, 0));
     let t0 = Instant::now();
-    ok(r.reconcile_at(&web_with(&[b]), t0));
-    let rep = ok(r.reconcile_at(&web_with(&[b]), t0 + Duration::from_secs(86_400 * 30)));
+    ok(r.reconcile_at(&mut kern, &web_with(&[b]), t0));
+    let rep = ok(r.reconcile_at(
+        &mut kern,
+        &web_with(&[b]),
+        t0 + Duration::from_secs(86_400 * 30),
+    ));
     assert!(rep.plan.is_empty());
     assert!(rep.plan.to_string().contains("no timeout"));
 }
@@ -276,33 +286,39 @@ fn no_timeout_waits_for_connections_however_long() {
 #[test]
 fn returning_destination_gets_its_weight_back() {
     let (a, b) = (dest("192.168.1.1:80", 3), dest("192.168.1.2:80", 1));
-    let mut r = Reconciler::new(FakeKernel::new(), Policy::default());
-    ok(r.reconcile(&web_with(&[a, b])));
-    r.kernel_mut().set_conns(&web(), a.addr, conns(1, 0));
-    ok(r.reconcile(&web_with(&[b])));
+    let mut kern = FakeKernel::new();
+    let mut r = Reconciler::new(Policy::default());
+    ok(r.reconcile(&mut kern, &web_with(&[a, b])));
+    kern.set_conns(&web(), a.addr, conns(1, 0));
+    ok(r.reconcile(&mut kern, &web_with(&[b])));
     // It comes back, with a new weight even.
     let back = dest("192.168.1.1:80", 5);
-    let rep = ok(r.reconcile(&web_with(&[back, b])));
+    let rep = ok(r.reconcile(&mut kern, &web_with(&[back, b])));
     assert_eq!(
         lines(&rep.plan),
         ["~ dest TCP 10.0.0.1:80 -> 192.168.1.1:80 weight 0 -> 5 (restore)"]
     );
     assert!(r.draining().is_empty());
-    assert_eq!(dests_of(r.kernel(), &web()), [(a.addr, 5), (b.addr, 1)]);
+    assert_eq!(dests_of(&kern, &web()), [(a.addr, 5), (b.addr, 1)]);
 }
 
 #[test]
 fn desired_weight_zero_is_a_quiesce_not_a_drain() {
     let (a, b) = (dest("192.168.1.1:80", 0), dest("192.168.1.2:80", 1));
-    let mut r = Reconciler::new(FakeKernel::new(), Policy::default());
-    ok(r.reconcile(&web_with(&[a, b])));
+    let mut kern = FakeKernel::new();
+    let mut r = Reconciler::new(Policy::default());
+    ok(r.reconcile(&mut kern, &web_with(&[a, b])));
     let t0 = Instant::now();
     for h in [0, 1, 10_000] {
-        let rep = ok(r.reconcile_at(&web_with(&[a, b]), t0 + Duration::from_secs(h * 3600)));
+        let rep = ok(r.reconcile_at(
+            &mut kern,
+            &web_with(&[a, b]),
+            t0 + Duration::from_secs(h * 3600),
+        ));
         assert!(rep.plan.is_empty());
         assert!(rep.plan.draining().is_empty());
     }
-    assert_eq!(dests_of(r.kernel(), &web()), [(a.addr, 0), (b.addr, 1)]);
+    assert_eq!(dests_of(&kern, &web()), [(a.addr, 0), (b.addr, 1)]);
 }
 
 #[test]
@@ -318,12 +334,13 @@ fn udp_and_sctp_go_at_once_fwmark_drains_by_default() {
             (Service::new(fwm), ds.to_vec()),
         ])
     };
-    let mut r = Reconciler::new(FakeKernel::new(), Policy::default());
-    ok(r.reconcile(&all(&[a, b])));
+    let mut kern = FakeKernel::new();
+    let mut r = Reconciler::new(Policy::default());
+    ok(r.reconcile(&mut kern, &all(&[a, b])));
     for k in [udp, sctp, fwm] {
-        r.kernel_mut().set_conns(&k, a.addr, conns(0, 9));
+        kern.set_conns(&k, a.addr, conns(0, 9));
     }
-    let rep = ok(r.reconcile(&all(&[b])));
+    let rep = ok(r.reconcile(&mut kern, &all(&[b])));
     assert_eq!(
         lines(&rep.plan),
         [
@@ -333,12 +350,10 @@ fn udp_and_sctp_go_at_once_fwmark_drains_by_default() {
         ]
     );
     // Policy can make UDP graceful too.
-    let mut r = Reconciler::new(
-        FakeKernel::new(),
-        Policy::default().with_drain(DrainPolicy::graceful()),
-    );
-    ok(r.reconcile(&all(&[a, b])));
-    let rep = ok(r.reconcile(&all(&[b])));
+    let mut kern = FakeKernel::new();
+    let mut r = Reconciler::new(Policy::default().with_drain(DrainPolicy::graceful()));
+    ok(r.reconcile(&mut kern, &all(&[a, b])));
+    let rep = ok(r.reconcile(&mut kern, &all(&[b])));
     assert_eq!(rep.plan.len(), 3);
     assert!(
         rep.plan
@@ -353,16 +368,16 @@ fn restarted_reconciler_resumes_the_drain_and_times_it_from_first_sight() {
     let (a, b) = (dest("192.168.1.1:80", 3), dest("192.168.1.2:80", 1));
     let policy = Policy::default()
         .with_drain(DrainPolicy::default().with_timeout(Some(Duration::from_secs(100))));
-    let mut first = Reconciler::new(FakeKernel::new(), policy.clone());
-    ok(first.reconcile(&web_with(&[a, b])));
-    first.kernel_mut().set_conns(&web(), a.addr, conns(1, 0));
+    let mut kern = FakeKernel::new();
+    let mut first = Reconciler::new(policy.clone());
+    ok(first.reconcile(&mut kern, &web_with(&[a, b])));
+    kern.set_conns(&web(), a.addr, conns(1, 0));
     let t0 = Instant::now();
-    ok(first.reconcile_at(&web_with(&[b]), t0));
+    ok(first.reconcile_at(&mut kern, &web_with(&[b]), t0));
     // The process dies; a new one starts with no memory, 90 s later.
-    let kernel = first.into_kernel();
-    let mut second = Reconciler::new(kernel, policy);
+    let mut second = Reconciler::new(policy);
     let t1 = t0 + Duration::from_secs(90);
-    let rep = ok(second.reconcile_at(&web_with(&[b]), t1));
+    let rep = ok(second.reconcile_at(&mut kern, &web_with(&[b]), t1));
     assert!(rep.plan.is_empty());
     assert_eq!(
         second.draining().len(),
@@ -376,12 +391,12 @@ fn restarted_reconciler_resumes_the_drain_and_times_it_from_first_sight() {
     );
     // Not at t0 + 100 s (the first process's deadline)...
     assert!(
-        ok(second.reconcile_at(&web_with(&[b]), t0 + Duration::from_secs(150)))
+        ok(second.reconcile_at(&mut kern, &web_with(&[b]), t0 + Duration::from_secs(150)))
             .plan
             .is_empty()
     );
     // ...but 100 s after first sight.
-    let rep = ok(second.reconcile_at(&web_with(&[b]), t1 + Duration::from_secs(100)));
+    let rep = ok(second.reconcile_at(&mut kern, &web_with(&[b]), t1 + Duration::from_secs(100)));
     assert!(matches!(
         rep.plan.changes(),
         [Change::RemoveDestination {
@@ -390,12 +405,12 @@ fn restarted_reconciler_resumes_the_drain_and_times_it_from_first_sight() {
         }]
     ));
     // And if the connections end first, it completes at once.
-    let mut third = Reconciler::new(second.into_kernel(), Policy::default());
-    assert_eq!(dests_of(third.kernel(), &web()), [(b.addr, 1)]);
-    ok(third.reconcile(&web_with(&[])));
-    third.kernel_mut().set_conns(&web(), b.addr, conns(0, 0));
-    let mut fourth = Reconciler::new(third.into_kernel(), Policy::default());
-    let rep = ok(fourth.reconcile(&web_with(&[])));
+    let mut third = Reconciler::new(Policy::default());
+    assert_eq!(dests_of(&kern, &web()), [(b.addr, 1)]);
+    ok(third.reconcile(&mut kern, &web_with(&[])));
+    kern.set_conns(&web(), b.addr, conns(0, 0));
+    let mut fourth = Reconciler::new(Policy::default());
+    let rep = ok(fourth.reconcile(&mut kern, &web_with(&[])));
     assert_eq!(
         lines(&rep.plan),
         ["- dest TCP 10.0.0.1:80 -> 192.168.1.2:80 (drained)"]
@@ -422,16 +437,17 @@ fn services_outside_the_scope_are_never_touched() {
     // it out of the scope by listing exact services instead.
     let scope2 = Scope::services([web()]).or(Scope::Fwmarks(100..=199));
     for (scope, expect_unmanaged) in [(scope, 2), (scope2, 3)] {
-        let mut r = Reconciler::new(k.clone(), Policy::new(scope));
+        let mut kern = k.clone();
+        let mut r = Reconciler::new(Policy::new(scope));
         for desired in [
             web_with(&[dest("192.168.1.1:80", 1)]),
             web_with(&[]),
             DesiredState::new(),
         ] {
-            let rep = ok(r.reconcile(&desired));
+            let rep = ok(r.reconcile(&mut kern, &desired));
             assert_eq!(rep.plan.unmanaged(), expect_unmanaged, "{}", rep.plan);
         }
-        let after = r.kernel().snapshot();
+        let after = kern.snapshot();
         for e in &before {
             let key = e.service.service.key;
             if r.policy().scope.contains(&key) {
@@ -476,16 +492,16 @@ fn invalid_desired_state_plans_nothing() {
 
 #[test]
 fn removed_service_goes_at_once_by_default() {
-    let mut r = Reconciler::new(FakeKernel::new(), Policy::default());
-    ok(r.reconcile(&web_with(&[dest("192.168.1.1:80", 1)])));
-    r.kernel_mut()
-        .set_conns(&web(), sa("192.168.1.1:80"), conns(4, 0));
-    let rep = ok(r.reconcile(&DesiredState::new()));
+    let mut kern = FakeKernel::new();
+    let mut r = Reconciler::new(Policy::default());
+    ok(r.reconcile(&mut kern, &web_with(&[dest("192.168.1.1:80", 1)])));
+    kern.set_conns(&web(), sa("192.168.1.1:80"), conns(4, 0));
+    let rep = ok(r.reconcile(&mut kern, &DesiredState::new()));
     assert_eq!(
         lines(&rep.plan),
         ["- service TCP 10.0.0.1:80 (not desired)"]
     );
-    assert_eq!(r.kernel().service_count(), 0);
+    assert_eq!(kern.service_count(), 0);
 }
 
 #[test]
@@ -493,11 +509,12 @@ fn removed_service_can_drain_first() {
     let (a, b) = (dest("192.168.1.1:80", 3), dest("192.168.1.2:80", 1));
     let policy = Policy::default()
         .with_drain(DrainPolicy::default().with_service_removal(ServiceRemoval::Drain));
-    let mut r = Reconciler::new(FakeKernel::new(), policy);
-    ok(r.reconcile(&web_with(&[a, b])));
-    r.kernel_mut().set_conns(&web(), a.addr, conns(1, 0));
+    let mut kern = FakeKernel::new();
+    let mut r = Reconciler::new(policy);
+    ok(r.reconcile(&mut kern, &web_with(&[a, b])));
+    kern.set_conns(&web(), a.addr, conns(1, 0));
     let none = DesiredState::new();
-    let rep = ok(r.reconcile(&none));
+    let rep = ok(r.reconcile(&mut kern, &none));
     assert_eq!(
         lines(&rep.plan),
         [
@@ -506,20 +523,20 @@ fn removed_service_can_drain_first() {
         ]
     );
     // b is idle and goes; a still has its connection: the service stays.
-    let rep = ok(r.reconcile(&none));
+    let rep = ok(r.reconcile(&mut kern, &none));
     assert_eq!(
         lines(&rep.plan),
         ["- dest TCP 10.0.0.1:80 -> 192.168.1.2:80 (drained)"]
     );
-    assert!(ok(r.reconcile(&none)).plan.is_empty());
-    r.kernel_mut().clear_conns();
+    assert!(ok(r.reconcile(&mut kern, &none)).plan.is_empty());
+    kern.clear_conns();
     // Last destination drained: one DEL_SERVICE, no separate DEL_DEST.
-    let rep = ok(r.reconcile(&none));
+    let rep = ok(r.reconcile(&mut kern, &none));
     assert_eq!(
         lines(&rep.plan),
         ["- service TCP 10.0.0.1:80 (not desired)"]
     );
-    assert_eq!(r.kernel().service_count(), 0);
+    assert_eq!(kern.service_count(), 0);
 }
 
 #[test]
@@ -537,13 +554,14 @@ fn interrupted_apply_converges_on_the_next_pass() {
         ),
     ]);
     for cut in 0..8 {
-        let mut r = Reconciler::new(FakeKernel::new(), Policy::default());
-        r.kernel_mut().interrupt_next_batch_after(cut);
-        let rep = r.reconcile(&desired).unwrap();
+        let mut kern = FakeKernel::new();
+        let mut r = Reconciler::new(Policy::default());
+        kern.interrupt_next_batch_after(cut);
+        let rep = r.reconcile(&mut kern, &desired).unwrap();
         assert_eq!(rep.failures(), 8 - cut);
-        let rep = ok(r.reconcile(&desired));
+        let rep = ok(r.reconcile(&mut kern, &desired));
         assert_eq!(rep.writes, 8 - cut, "cut at {cut}: only what is missing");
-        assert!(ok(r.reconcile(&desired)).plan.is_empty());
+        assert!(ok(r.reconcile(&mut kern, &desired)).plan.is_empty());
     }
 }
 
@@ -574,16 +592,14 @@ fn one_failed_change_does_not_stop_the_others() {
             (Service::new(other), vec![dest("192.168.1.2:80", w)]),
         ])
     };
-    let mut r = Reconciler::new(FakeKernel::new(), Policy::default());
-    ok(r.reconcile(&two(1)));
-    let mut r = Reconciler::new(
-        Racy {
-            inner: r.into_kernel(),
-            victim: web(),
-        },
-        Policy::default(),
-    );
-    let rep = r.reconcile(&two(2)).unwrap();
+    let mut kern = FakeKernel::new();
+    let mut r = Reconciler::new(Policy::default());
+    ok(r.reconcile(&mut kern, &two(1)));
+    let mut racy = Racy {
+        inner: kern,
+        victim: web(),
+    };
+    let rep = r.reconcile(&mut racy, &two(2)).unwrap();
     let errs: Vec<_> = rep
         .errors()
         .map(|(c, e)| (c.service_key(), e.kind()))
@@ -592,10 +608,10 @@ fn one_failed_change_does_not_stop_the_others() {
     assert_eq!(rep.results.len(), 2);
     assert!(rep.to_string().contains("FAILED"), "{rep}");
     // Next pass (nobody racing now) recreates what went missing.
-    let mut r = Reconciler::new(r.into_kernel().inner, Policy::default());
-    let rep = ok(r.reconcile(&two(2)));
+    let mut kern = racy.inner;
+    let rep = ok(r.reconcile(&mut kern, &two(2)));
     assert_eq!(rep.writes, 2);
-    assert!(ok(r.reconcile(&two(2))).plan.is_empty());
+    assert!(ok(r.reconcile(&mut kern, &two(2))).plan.is_empty());
 }
 
 #[test]
@@ -746,10 +762,11 @@ fn run_reconciles_on_demand_and_periodically() {
     let (a, b) = (dest("192.168.1.1:80", 1), dest("192.168.1.2:80", 1));
     tx.send(web_with(&[a, b])).unwrap();
     tx.send(web_with(&[b])).unwrap(); // supersedes the first before any pass
-    let mut r = Reconciler::new(FakeKernel::new(), Policy::default());
+    let mut kern = FakeKernel::new();
+    let mut r = Reconciler::new(Policy::default());
     let mut passes = Vec::new();
     let t = Instant::now();
-    r.run(&rx, Duration::from_millis(10), |rep| {
+    r.run(&mut kern, &rx, Duration::from_millis(10), |rep| {
         let rep = rep.as_ref().expect("pass");
         passes.push(rep.writes);
         if passes.len() == 3 {
@@ -761,14 +778,12 @@ fn run_reconciles_on_demand_and_periodically() {
     // Latest state only, then periodic passes with nothing to do.
     assert_eq!(passes, [2, 0, 0]);
     assert!(t.elapsed() >= Duration::from_millis(20));
-    assert_eq!(dests_of(r.kernel(), &web()), [(b.addr, 1)]);
+    assert_eq!(dests_of(&kern, &web()), [(b.addr, 1)]);
     // Ends when the sender is gone.
     drop(tx);
-    r.run(
-        &rx,
-        Duration::from_millis(10),
-        |_| ControlFlow::Continue(()),
-    );
+    r.run(&mut kern, &rx, Duration::from_millis(10), |_| {
+        ControlFlow::Continue(())
+    });
 }
 
 #[cfg(feature = "serde")]
@@ -914,4 +929,198 @@ fn destination_with_unwritable_forwarding_is_removed_not_drained() {
     )
     .unwrap();
     assert!(matches!(p.ops()[..], [Op::UpdateDestination(_, d)] if d == a));
+}
+
+// ----- incremental passes ------------------------------------------------------
+
+/// `n` TCP services 10.1.x.y:80, each with 3 destinations.
+fn many(n: u16) -> DesiredState {
+    let mut d = DesiredState::new();
+    for i in 0..n {
+        let [hi, lo] = i.to_be_bytes();
+        d.push(
+            Service::new(ServiceKey::tcp(SocketAddr::from(([10, 1, hi, lo], 80)))),
+            (1..=3u8).map(|j| {
+                Destination::new(SocketAddr::from(([192, 168, hi, lo], 8000 + u16::from(j))))
+            }),
+        );
+    }
+    d
+}
+
+fn incremental(period_secs: u64) -> Policy {
+    Policy::default()
+        .with_drain(DrainPolicy::immediate())
+        .with_incremental(Duration::from_secs(period_secs))
+}
+
+#[test]
+fn an_incremental_pass_costs_the_change_not_the_table() {
+    let mut desired = many(300);
+    let mut kern = FakeKernel::new();
+    let mut r = Reconciler::new(incremental(60));
+    let t0 = Instant::now();
+    // The first pass reads the whole table and keeps it as its view.
+    let rep = ok(r.reconcile_at(&mut kern, &desired, t0));
+    assert_eq!((rep.reads, rep.writes), (1, 300 * 4));
+    assert!(r.has_view());
+    kern.reset_counters();
+    // Nothing changed, 1 s later: no whole-table read, no write, and a
+    // verification slice of ceil(300 / 60) services.
+    let rep = ok(r.reconcile_at(&mut kern, &desired, t0 + Duration::from_secs(1)));
+    assert!(rep.plan.is_empty(), "{}", rep.plan);
+    assert_eq!(
+        (
+            rep.reads,
+            rep.writes,
+            rep.service_reads,
+            rep.destination_reads
+        ),
+        (0, 0, 0, 5)
+    );
+    // One destination changed: one write, and one more destination dump
+    // (the changed service, planned against the kernel's counts).
+    desired.services[7].destinations[1].weight = 9;
+    let rep = ok(r.reconcile_at(&mut kern, &desired, t0 + Duration::from_secs(2)));
+    assert_eq!(
+        lines(&rep.plan),
+        ["~ dest TCP 10.1.0.7:80 -> 192.168.0.7:8002 weight 1 -> 9"]
+    );
+    assert_eq!(
+        (rep.reads, rep.writes, rep.destination_reads),
+        (0, 1, 5 + 1)
+    );
+    assert_eq!((kern.reads(), kern.batches(), kern.ops()), (0, 1, 1));
+    // A service added, another removed: only those.
+    desired.services.remove(0);
+    desired.push(
+        Service::new(ServiceKey::udp(sa("10.1.9.9:53"))),
+        [dest("192.168.9.9:53", 1)],
+    );
+    let rep = ok(r.reconcile_at(&mut kern, &desired, t0 + Duration::from_secs(3)));
+    assert_eq!(rep.reads, 0);
+    assert_eq!(
+        lines(&rep.plan),
+        [
+            "+ service UDP 10.1.9.9:53 wlc",
+            "+ dest UDP 10.1.9.9:53 -> 192.168.9.9:53 masq weight 1",
+            "- service TCP 10.1.0.0:80 (not desired)",
+        ]
+    );
+    assert_eq!(kern.reads(), 0, "no whole-table read since the first pass");
+    // The view matches the kernel: a full pass finds nothing to do.
+    r.request_full_pass();
+    let rep = ok(r.reconcile_at(&mut kern, &desired, t0 + Duration::from_secs(4)));
+    assert_eq!((rep.reads, rep.writes), (1, 0));
+}
+
+#[test]
+fn an_incremental_pass_finds_edits_by_others_within_the_period() {
+    let desired = many(40);
+    let mut kern = FakeKernel::new();
+    let mut r = Reconciler::new(incremental(10));
+    let t0 = Instant::now();
+    ok(r.reconcile_at(&mut kern, &desired, t0));
+    let want = kern.snapshot();
+    // Another client changes a weight, removes a destination and a
+    // service, and adds a service of its own (inside our scope).
+    let (a, b, c) = (
+        desired.services[3].service.key,
+        desired.services[22].service.key,
+        desired.services[39].service.key,
+    );
+    let theirs = ServiceKey::tcp(sa("10.1.200.1:80"));
+    for op in [
+        Op::UpdateDestination(a, desired.services[3].destinations[0].with_weight(7)),
+        Op::RemoveDestination(b, desired.services[22].destinations[2].addr),
+        Op::RemoveService(c),
+        Op::AddService(Service::new(theirs)),
+    ] {
+        kern.execute(&op).expect("edit");
+    }
+    kern.reset_counters();
+    // Passes every second: all four are repaired within the period, with
+    // no whole-table read.
+    for s in 1..=11 {
+        let rep = ok(r.reconcile_at(&mut kern, &desired, t0 + Duration::from_secs(s)));
+        assert_eq!(rep.reads, 0, "pass at {s} s:\n{rep}");
+    }
+    assert_eq!(kern.reads(), 0);
+    assert_eq!(kern.service_reads(), 1, "one service dump per period");
+    assert_eq!(canon(&kern.snapshot()), canon(&want));
+}
+
+/// Services and destinations of a table, ignoring order and counters.
+fn canon(t: &[TableEntry]) -> Vec<(Service, Vec<Destination>)> {
+    let mut v: Vec<_> = t
+        .iter()
+        .map(|e| {
+            let mut d: Vec<Destination> = e.destinations.iter().map(|d| d.destination).collect();
+            d.sort_by_key(|d| d.addr);
+            (e.service.service.clone(), d)
+        })
+        .collect();
+    v.sort_by_key(|(s, _)| s.key);
+    v
+}
+
+#[test]
+fn a_failure_that_contradicts_the_view_makes_the_next_pass_read_everything() {
+    let mut desired = many(5);
+    let mut kern = FakeKernel::new();
+    let mut r = Reconciler::new(incremental(3600));
+    let t0 = Instant::now();
+    ok(r.reconcile_at(&mut kern, &desired, t0));
+    // Someone removes a service; we change one of its destinations before
+    // the verification gets there.
+    let gone = desired.services[2].service.key;
+    kern.execute(&Op::RemoveService(gone)).expect("edit");
+    desired.services[2].destinations[0].weight = 4;
+    let rep = r
+        .reconcile_at(&mut kern, &desired, t0 + Duration::from_millis(10))
+        .expect("pass");
+    // (Its destinations read back empty, so the plan adds all three.)
+    let errs: Vec<_> = rep.errors().map(|(_, e)| e.kind()).collect();
+    assert_eq!(errs, [ErrorKind::ServiceNotFound; 3]);
+    assert!(!r.has_view(), "the view was dropped");
+    // The next pass reads the whole table and recreates the service.
+    let rep = ok(r.reconcile_at(&mut kern, &desired, t0 + Duration::from_millis(20)));
+    assert_eq!((rep.reads, rep.writes), (1, 4));
+    assert!(r.has_view());
+    let rep = ok(r.reconcile_at(&mut kern, &desired, t0 + Duration::from_millis(30)));
+    assert_eq!((rep.reads, rep.writes), (0, 0));
+}
+
+#[test]
+fn incremental_drains_read_their_service_every_pass() {
+    let (a, b) = (dest("192.168.1.1:80", 1), dest("192.168.1.2:80", 1));
+    let mut kern = FakeKernel::new();
+    let policy = Policy::default().with_incremental(Duration::from_secs(3600));
+    let mut r = Reconciler::new(policy);
+    let t0 = Instant::now();
+    ok(r.reconcile_at(&mut kern, &web_with(&[a, b]), t0));
+    kern.set_conns(&web(), a.addr, conns(2, 0));
+    let rep = ok(r.reconcile_at(&mut kern, &web_with(&[b]), t0 + Duration::from_secs(1)));
+    assert_eq!(
+        lines(&rep.plan),
+        ["~ dest TCP 10.0.0.1:80 -> 192.168.1.1:80 weight 1 -> 0 (drain)"]
+    );
+    assert_eq!(rep.reads, 0);
+    // While it drains, each pass reads that service's destinations (live
+    // connection counts), and nothing else.
+    for s in 2..5 {
+        let rep = ok(r.reconcile_at(&mut kern, &web_with(&[b]), t0 + Duration::from_secs(s)));
+        assert!(rep.plan.is_empty(), "{}", rep.plan);
+        assert_eq!((rep.reads, rep.destination_reads), (0, 1));
+        assert_eq!(r.draining().len(), 1);
+    }
+    kern.clear_conns();
+    let rep = ok(r.reconcile_at(&mut kern, &web_with(&[b]), t0 + Duration::from_secs(5)));
+    assert_eq!(
+        lines(&rep.plan),
+        ["- dest TCP 10.0.0.1:80 -> 192.168.1.1:80 (drained)"]
+    );
+    assert!(r.draining().is_empty());
+    let rep = ok(r.reconcile_at(&mut kern, &web_with(&[b]), t0 + Duration::from_secs(6)));
+    assert_eq!((rep.reads, rep.destination_reads, rep.writes), (0, 0, 0));
 }

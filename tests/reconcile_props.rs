@@ -266,13 +266,13 @@ proptest! {
         let mut k = kernel_with(&have, &conns);
         let policy = Policy::default().with_drain(DrainPolicy::immediate());
         k.interrupt_next_batch_after(cut);
-        let mut r = Reconciler::new(k, policy);
-        let first = r.reconcile(&desired).expect("pass");
+        let mut r = Reconciler::new(policy);
+        let first = r.reconcile(&mut k, &desired).expect("pass");
         prop_assert_eq!(first.failures(), first.writes.saturating_sub(cut));
-        let second = r.reconcile(&desired).expect("pass");
+        let second = r.reconcile(&mut k, &desired).expect("pass");
         prop_assert!(second.is_ok());
-        prop_assert_eq!(canon_table(&r.kernel().snapshot(), |_| true), canon_desired(&desired));
-        prop_assert!(r.reconcile(&desired).expect("pass").plan.is_empty());
+        prop_assert_eq!(canon_table(&k.snapshot(), |_| true), canon_desired(&desired));
+        prop_assert!(r.reconcile(&mut k, &desired).expect("pass").plan.is_empty());
     }
 
     /// Default (draining) policy under a random scope: services outside
@@ -353,12 +353,134 @@ proptest! {
         let mut k = kernel_with(&have, &conns);
         let policy = Policy::default()
             .with_drain(DrainPolicy::graceful().with_timeout(Some(Duration::from_secs(10))));
-        let mut r = Reconciler::new(&mut k, policy);
+        let mut r = Reconciler::new(policy);
         let t0 = Instant::now();
-        r.reconcile_at(&desired, t0).expect("pass");
-        r.reconcile_at(&desired, t0 + Duration::from_secs(10)).expect("pass");
+        r.reconcile_at(&mut k, &desired, t0).expect("pass");
+        r.reconcile_at(&mut k, &desired, t0 + Duration::from_secs(10)).expect("pass");
         prop_assert!(r.draining().is_empty());
-        prop_assert!(r.reconcile_at(&desired, t0 + Duration::from_secs(11)).expect("pass").plan.is_empty());
+        prop_assert!(r.reconcile_at(&mut k, &desired, t0 + Duration::from_secs(11)).expect("pass").plan.is_empty());
         prop_assert_eq!(canon_table(&k.snapshot(), |_| true), canon_desired(&desired));
+    }
+}
+
+/// One step of a history: a new desired state, someone else's edit, or a
+/// pass.
+#[derive(Debug, Clone)]
+enum Step {
+    /// A new desired state (only its services in scope are kept).
+    Want(Vec<DesiredService>),
+    /// Someone else removes the service at this key index and, with
+    /// `Some`, makes it again with another configuration.
+    Rewrite(usize, Option<DesiredService>),
+    /// Someone else sets the weight of the first destination of the
+    /// service at this key index.
+    Weight(usize, u32),
+    /// A pass, this many seconds after the previous step.
+    Pass(u64),
+    /// The incremental reconciler's process restarts (no view, no drain
+    /// memory).
+    Restart,
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    let n = keys().len();
+    prop_oneof![
+        table().prop_map(Step::Want),
+        (0..n).prop_flat_map(|i| {
+            prop::option::of(desired_service(keys()[i])).prop_map(move |d| Step::Rewrite(i, d))
+        }),
+        (0..n, 0u32..5).prop_map(|(i, w)| Step::Weight(i, w)),
+        (0u64..40).prop_map(Step::Pass),
+        Just(Step::Restart),
+    ]
+}
+
+/// Make an edit of another client (failures ignored, as theirs would be).
+fn edit(k: &mut FakeKernel, step: &Step) {
+    match step {
+        Step::Rewrite(i, again) => {
+            let key = keys()[*i];
+            let _ = k.execute(&Op::RemoveService(key));
+            if let Some(d) = again {
+                let _ = k.execute(&Op::AddService(d.service.clone()));
+                for dest in &d.destinations {
+                    let _ = k.execute(&Op::AddDestination(key, *dest));
+                }
+            }
+        }
+        Step::Weight(i, w) => {
+            let key = keys()[*i];
+            let first = k
+                .snapshot()
+                .into_iter()
+                .find(|e| e.service.service.key == key)
+                .and_then(|e| e.destinations.first().map(|d| d.destination));
+            if let Some(d) = first {
+                let _ = k.execute(&Op::UpdateDestination(key, d.with_weight(*w)));
+            }
+        }
+        Step::Want(_) | Step::Pass(_) | Step::Restart => {}
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Incremental passes converge to the same kernel table as full
+    /// passes, for any interleaving of desired changes, edits by other
+    /// clients, passes and restarts of the incremental reconciler's
+    /// process: two kernels live the same history, one
+    /// reconciled incrementally and one with whole-table reads; once the
+    /// edits stop, passes over a little more than the verification period
+    /// bring both to the desired state, and then plan nothing.
+    #[test]
+    fn incremental_passes_converge_like_full_passes(
+        start in table(),
+        steps in prop::collection::vec(step(), 0..24),
+        scope in 0..scopes().len(),
+        graceful in any::<bool>(),
+        period in 1u64..90,
+    ) {
+        let scope = scopes()[scope].clone();
+        let in_scope = |v: &[DesiredService]| -> DesiredState {
+            v.iter().filter(|d| scope.contains(&d.service.key)).cloned().collect()
+        };
+        let drain = if graceful { DrainPolicy::graceful() } else { DrainPolicy::immediate() };
+        let full = Policy::new(scope.clone()).with_drain(drain);
+        let period = Duration::from_secs(period);
+        let (mut ki, mut kf) = (kernel_with(&start, &[(0, 0)]), kernel_with(&start, &[(0, 0)]));
+        let inc_policy = full.clone().with_incremental(period);
+        let mut inc = Reconciler::new(inc_policy.clone());
+        let mut fullr = Reconciler::new(full);
+        let mut now = Instant::now();
+        let mut desired = in_scope(&start);
+        let mut pass = |inc: &mut Reconciler, now, desired: &DesiredState, ki: &mut FakeKernel, kf: &mut FakeKernel| {
+            inc.reconcile_at(ki, desired, now).expect("incremental pass");
+            fullr.reconcile_at(kf, desired, now).expect("full pass");
+        };
+        for s in &steps {
+            match s {
+                Step::Want(v) => desired = in_scope(v),
+                Step::Pass(dt) => {
+                    now += Duration::from_secs(*dt);
+                    pass(&mut inc, now, &desired, &mut ki, &mut kf);
+                }
+                Step::Restart => inc = Reconciler::new(inc_policy.clone()),
+                edit_step => {
+                    edit(&mut ki, edit_step);
+                    edit(&mut kf, edit_step);
+                }
+            }
+        }
+        for _ in 0..6 {
+            now += period / 4;
+            pass(&mut inc, now, &desired, &mut ki, &mut kf);
+        }
+        let all = |_: &ServiceKey| true;
+        prop_assert_eq!(canon_table(&ki.snapshot(), all), canon_table(&kf.snapshot(), all));
+        prop_assert_eq!(
+            canon_table(&ki.snapshot(), |k| scope.contains(k)),
+            canon_desired(&desired)
+        );
     }
 }

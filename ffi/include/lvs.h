@@ -454,8 +454,9 @@ typedef struct lvs_plan lvs_plan;
 typedef struct lvs_policy lvs_policy;
 
 /**
- * A reconciler: a copy of a policy and the start times of the drains in
- * progress (the only state that cannot live in the kernel). Opaque: made
+ * A reconciler (the Rust `lvs::reconcile::Reconciler`): a copy of a
+ * policy and the start times of the drains in progress (the only state
+ * that cannot live in the kernel). Opaque: made
  * by `lvs_reconciler_new`, freed by `lvs_reconciler_free`; used by one
  * thread at a time.
  *
@@ -1781,7 +1782,9 @@ void lvs_desired_free(struct lvs_desired *desired);
  * (services missing from the desired state are removed, whoever made
  * them), destinations of TCP, firewall-mark and other services drain
  * gracefully and those of UDP and SCTP services go at once, the drain
- * timeout is 900 s, and leaving services are removed at once.
+ * timeout is 900 s, leaving services are removed at once, and every pass
+ * reads the whole table (not incremental; verification period 60 s once
+ * made incremental).
  *
  * Errors: `LVS_NULL_PARAMETER`.
  *
@@ -1795,13 +1798,15 @@ lvs_result lvs_policy_new(struct lvs_policy **out);
  * caller frees with `lvs_policy_free`; on failure `*out` is NULL. The
  * format is the serde form of the Rust crate's `lvs::reconcile::Policy`;
  * omitted fields keep the defaults of `lvs_policy_new`; an unknown or
- * misspelt field is `LVS_INVALID_JSON`. The drain timeout is in whole seconds here (`null`: no
+ * misspelt field is `LVS_INVALID_JSON`. The drain timeout and the
+ * verification period are in whole seconds here (`null`: no drain
  * timeout). For example:
  *
  * ```json
  * { "scope": { "any": [ { "prefixes": ["10.96.0.0/12"] },
  *                       { "fwmarks": { "start": 1000, "end": 1999 } } ] },
- *   "drain": { "udp": "graceful", "timeout": 60, "services": "drain" } }
+ *   "drain": { "udp": "graceful", "timeout": 60, "services": "drain" },
+ *   "incremental": true, "verify_period": 30 }
  * ```
  *
  * Errors and safety as `lvs_desired_from_json` (without the
@@ -1909,6 +1914,44 @@ lvs_result lvs_policy_set_drain_timeout(struct lvs_policy *policy, uint64_t time
 lvs_result lvs_policy_set_service_removal(struct lvs_policy *policy, uint32_t removal);
 
 /**
+ * Make passes incremental (`enabled` true) or not (false, the default).
+ * An incremental pass plans against the reconciler's kept view of the
+ * table (the last whole-table read plus what its own passes changed)
+ * instead of reading the whole table: it reads only the destinations of
+ * the services whose desired state differs from the view, of those with
+ * draining destinations, and of a rotating slice that verifies the whole
+ * table within the verification period (`lvs_policy_set_verify_period`).
+ *
+ * What this gives up: a change made by another client (ipvsadm,
+ * keepalived, a crashed earlier run) is found and repaired within the
+ * verification period (plus one pass interval), not at the next pass. A
+ * failed change that contradicts the view, the first pass, a pass after
+ * `lvs_reconciler_request_full_pass` and every dry run read the whole
+ * table.
+ *
+ * Errors: `LVS_NULL_PARAMETER`.
+ *
+ * # Safety
+ * `policy`: a live policy (not NULL), used by no other thread during the
+ * call.
+ */
+lvs_result lvs_policy_set_incremental(struct lvs_policy *policy, bool enabled);
+
+/**
+ * Set the verification period of incremental passes in milliseconds:
+ * each pass compares a slice of the table with the kernel, sized so that
+ * the whole table is compared within this period (default 60000). 0 makes
+ * every pass read the whole table.
+ *
+ * Errors: `LVS_NULL_PARAMETER`.
+ *
+ * # Safety
+ * `policy`: a live policy (not NULL), used by no other thread during the
+ * call.
+ */
+lvs_result lvs_policy_set_verify_period(struct lvs_policy *policy, uint64_t period_ms);
+
+/**
  * Free a policy. NULL is ignored. Reconcilers made from it keep their
  * copy.
  *
@@ -1947,6 +1990,20 @@ lvs_result lvs_reconciler_set_policy(struct lvs_reconciler *reconciler,
                                      const struct lvs_policy *policy);
 
 /**
+ * Make the reconciler's next pass read the whole table (and, when
+ * incremental, rebuild its view from it): after changing the table by
+ * other means, or to repair changes of other clients now rather than
+ * within the verification period.
+ *
+ * Errors: `LVS_NULL_PARAMETER`.
+ *
+ * # Safety
+ * `reconciler`: a live reconciler (not NULL), used by no other thread
+ * during the call.
+ */
+lvs_result lvs_reconciler_request_full_pass(struct lvs_reconciler *reconciler);
+
+/**
  * Free a reconciler. NULL is ignored. Nothing in the kernel changes.
  *
  * # Safety
@@ -1957,8 +2014,8 @@ void lvs_reconciler_free(struct lvs_reconciler *reconciler);
 
 /**
  * One reconcile pass (the Rust `Reconciler::reconcile`): read the whole
- * table with `handle` (one dump of services, pipelined dumps of
- * destinations), plan the fewest changes that make the kernel match
+ * table with `handle` (one dump of services, then the destinations of
+ * each), plan the fewest changes that make the kernel match
  * `desired` within the policy's scope, and apply them in one pipelined
  * batch that never stops at a failure. A pass with nothing to do costs
  * one read and no write. Changed services and destinations are updated
@@ -2045,6 +2102,16 @@ size_t lvs_plan_draining(const struct lvs_plan *plan);
  * `plan` must be NULL or a live plan.
  */
 size_t lvs_plan_unmanaged(const struct lvs_plan *plan);
+
+/**
+ * Number of whole-table reads the pass made: 1, or 0 for an incremental
+ * pass planned against the reconciler's view (`lvs_policy_set_incremental`).
+ * A dry run always reads the whole table. 0 if `plan` is NULL.
+ *
+ * # Safety
+ * `plan` must be NULL or a live plan.
+ */
+size_t lvs_plan_reads(const struct lvs_plan *plan);
 
 /**
  * The result of change `index` (0-based, in the order sent): `LVS_OK`,

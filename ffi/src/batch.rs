@@ -9,11 +9,103 @@
 
 use std::ffi::c_char;
 
-use lvs::{BatchResult, Handle, OnError, Op};
+use lvs::{BatchResult, Destination, Handle, OnError, Op, Service, ServiceKey};
 
 use crate::error::{Failure, Outcome, finish, lvs_result, stored_code, stored_message};
 use crate::ffi::into_raw;
 use crate::types::{lvs_addr, lvs_destination, lvs_service, lvs_service_key, lvs_timeouts};
+
+/// Each write operation built from its C arguments, once, for both the
+/// one-shot calls (`lvs_service_add`, ... in [`crate::handle`], run with
+/// `execute!`) and the batch adders here (`batch_op!`): the same checks in
+/// the same order, the same messages. The arguments come checked for NULL
+/// by `try_ref!` at the call site (which names them in messages).
+pub(crate) mod op {
+    use super::*;
+
+    /// `make(service)`: add or update a service.
+    pub(crate) fn service(make: fn(Service) -> Op, service: Outcome<&lvs_service>) -> Outcome<Op> {
+        Ok(make(service?.model("service")?))
+    }
+
+    /// Remove a service.
+    pub(crate) fn remove_service(key: Outcome<&lvs_service_key>) -> Outcome<Op> {
+        Ok(Op::RemoveService(key?.model("key")?))
+    }
+
+    /// `make(key, dest)`: add or update a destination.
+    pub(crate) fn destination(
+        make: fn(ServiceKey, Destination) -> Op,
+        key: Outcome<&lvs_service_key>,
+        dest: Outcome<&lvs_destination>,
+    ) -> Outcome<Op> {
+        let key = key?.model("key")?;
+        Ok(make(key, dest?.model("dest")?))
+    }
+
+    /// Remove the destination at `addr`.
+    pub(crate) fn remove_destination(
+        key: Outcome<&lvs_service_key>,
+        addr: Outcome<&lvs_addr>,
+    ) -> Outcome<Op> {
+        let key = key?.model("key")?;
+        Ok(Op::RemoveDestination(key, addr?.socket_addr("addr")?))
+    }
+
+    /// Zero one service's counters, or every service's (`None`: the key
+    /// pointer was NULL).
+    pub(crate) fn zero(key: Option<Outcome<&lvs_service_key>>) -> Outcome<Op> {
+        Ok(Op::Zero(key.map(|k| k?.model("key")).transpose()?))
+    }
+
+    /// Set the timeouts.
+    pub(crate) fn set_timeouts(timeouts: Outcome<&lvs_timeouts>) -> Outcome<Op> {
+        Ok(Op::SetTimeouts(timeouts?.to_model()))
+    }
+}
+
+/// Each result of a batch as `(code, message)`, stored for C to read.
+pub(crate) fn stored_results(results: Vec<lvs::Result<()>>) -> Vec<(lvs_result, String)> {
+    results
+        .into_iter()
+        .map(|r| match r {
+            Ok(()) => (lvs_result::LVS_OK, String::new()),
+            Err(e) => {
+                let f = Failure::from(e);
+                (f.code, f.message)
+            }
+        })
+        .collect()
+}
+
+/// `Ok` when every stored result is `LVS_OK`; else the first failure's
+/// code, with the message `what: N of M <noun> failed; the first, #i<label>:
+/// <its message>` (`label(i)` names it, e.g. " (+ service ...)").
+pub(crate) fn first_failure(
+    results: &[(lvs_result, String)],
+    what: &str,
+    noun: &str,
+    label: impl FnOnce(usize) -> String,
+) -> Outcome {
+    let failed = results
+        .iter()
+        .filter(|(c, _)| *c != lvs_result::LVS_OK)
+        .count();
+    match results.iter().position(|(c, _)| *c != lvs_result::LVS_OK) {
+        None => Ok(()),
+        Some(i) => {
+            let (code, msg) = &results[i];
+            Err(Failure::new(
+                *code,
+                format!(
+                    "{what}: {failed} of {} {noun} failed; the first, #{i}{}: {msg}",
+                    results.len(),
+                    label(i)
+                ),
+            ))
+        }
+    }
+}
 
 /// A list of write operations and, once applied, their results. Opaque:
 /// made by `lvs_batch_new`, freed by `lvs_batch_free`; used by one thread
@@ -45,33 +137,8 @@ impl Batch {
     /// first failure's code with a summary.
     pub(crate) fn apply(&mut self, h: &mut Handle, on_error: OnError) -> Outcome {
         let BatchResult { results, .. } = h.apply_with(&self.ops, on_error);
-        self.results = results
-            .into_iter()
-            .map(|r| match r {
-                Ok(()) => (lvs_result::LVS_OK, String::new()),
-                Err(e) => {
-                    let f = Failure::from(e);
-                    (f.code, f.message)
-                }
-            })
-            .collect();
-        let failed: Vec<usize> = (0..self.results.len())
-            .filter(|&i| self.results[i].0 != lvs_result::LVS_OK)
-            .collect();
-        match failed.first() {
-            None => Ok(()),
-            Some(&i) => {
-                let (code, msg) = &self.results[i];
-                Err(Failure::new(
-                    *code,
-                    format!(
-                        "batch: {} of {} operations failed; the first, #{i}: {msg}",
-                        failed.len(),
-                        self.results.len()
-                    ),
-                ))
-            }
-        }
+        self.results = stored_results(results);
+        first_failure(&self.results, "batch", "operations", |_| String::new())
     }
 
     fn result(&self, index: usize) -> Outcome<(lvs_result, &str)> {
@@ -191,7 +258,7 @@ pub unsafe extern "C" fn lvs_batch_add_service(
     service: *const lvs_service,
 ) -> lvs_result {
     ffi_boundary! {
-        batch_op!(batch, Ok(Op::AddService(try_ref!(service)?.model("service")?)))
+        batch_op!(batch, op::service(Op::AddService, try_ref!(service)))
     }
 }
 
@@ -206,7 +273,7 @@ pub unsafe extern "C" fn lvs_batch_update_service(
     service: *const lvs_service,
 ) -> lvs_result {
     ffi_boundary! {
-        batch_op!(batch, Ok(Op::UpdateService(try_ref!(service)?.model("service")?)))
+        batch_op!(batch, op::service(Op::UpdateService, try_ref!(service)))
     }
 }
 
@@ -222,7 +289,7 @@ pub unsafe extern "C" fn lvs_batch_remove_service(
     key: *const lvs_service_key,
 ) -> lvs_result {
     ffi_boundary! {
-        batch_op!(batch, Ok(Op::RemoveService(try_ref!(key)?.model("key")?)))
+        batch_op!(batch, op::remove_service(try_ref!(key)))
     }
 }
 
@@ -240,10 +307,7 @@ pub unsafe extern "C" fn lvs_batch_add_destination(
     dest: *const lvs_destination,
 ) -> lvs_result {
     ffi_boundary! {
-        batch_op!(batch, {
-            let key = try_ref!(key)?.model("key")?;
-            Ok(Op::AddDestination(key, try_ref!(dest)?.model("dest")?))
-        })
+        batch_op!(batch, op::destination(Op::AddDestination, try_ref!(key), try_ref!(dest)))
     }
 }
 
@@ -259,10 +323,7 @@ pub unsafe extern "C" fn lvs_batch_update_destination(
     dest: *const lvs_destination,
 ) -> lvs_result {
     ffi_boundary! {
-        batch_op!(batch, {
-            let key = try_ref!(key)?.model("key")?;
-            Ok(Op::UpdateDestination(key, try_ref!(dest)?.model("dest")?))
-        })
+        batch_op!(batch, op::destination(Op::UpdateDestination, try_ref!(key), try_ref!(dest)))
     }
 }
 
@@ -280,10 +341,7 @@ pub unsafe extern "C" fn lvs_batch_remove_destination(
     addr: *const lvs_addr,
 ) -> lvs_result {
     ffi_boundary! {
-        batch_op!(batch, {
-            let key = try_ref!(key)?.model("key")?;
-            Ok(Op::RemoveDestination(key, try_ref!(addr)?.socket_addr("addr")?))
-        })
+        batch_op!(batch, op::remove_destination(try_ref!(key), try_ref!(addr)))
     }
 }
 
@@ -300,13 +358,7 @@ pub unsafe extern "C" fn lvs_batch_zero(
     key: *const lvs_service_key,
 ) -> lvs_result {
     ffi_boundary! {
-        batch_op!(batch, {
-            if key.is_null() {
-                Ok(Op::Zero(None))
-            } else {
-                Ok(Op::Zero(Some(try_ref!(key)?.model("key")?)))
-            }
-        })
+        batch_op!(batch, op::zero((!key.is_null()).then(|| try_ref!(key))))
     }
 }
 
@@ -334,7 +386,7 @@ pub unsafe extern "C" fn lvs_batch_set_timeouts(
     timeouts: *const lvs_timeouts,
 ) -> lvs_result {
     ffi_boundary! {
-        batch_op!(batch, Ok(Op::SetTimeouts(try_ref!(timeouts)?.to_model())))
+        batch_op!(batch, op::set_timeouts(try_ref!(timeouts)))
     }
 }
 

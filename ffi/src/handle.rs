@@ -10,9 +10,9 @@ use std::os::unix::ffi::OsStrExt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Duration;
 
-use lvs::{DaemonRole, Handle, OnError};
+use lvs::{DaemonRole, Handle, OnError, Op};
 
-use crate::batch::{Batch, lvs_batch};
+use crate::batch::{Batch, lvs_batch, op};
 use crate::error::{Failure, Outcome, copy_message, finish, lvs_result};
 use crate::ffi::into_raw;
 use crate::list::{
@@ -50,6 +50,44 @@ macro_rules! on_handle {
         // thread uses during the call.
         unsafe { $crate::handle::with_handle($handle, body) }
     }};
+}
+
+/// `execute!(handle, op)`: send one write operation (`op`, an
+/// `Outcome<lvs::Op>` built by `batch::op` from the C arguments, so the
+/// batch adders check the same) and wait for its answer; evaluates to the
+/// `lvs_result`.
+macro_rules! execute {
+    ($handle:ident, $op:expr) => {
+        on_handle!($handle, |h| Ok(h.execute(&$op?)?))
+    };
+}
+
+/// `list_into!(handle, out, |h| body)`: store NULL in `*out` (on every
+/// failure, a NULL handle included), then the list made by `body` (an
+/// `Outcome` of what the opaque `*out` points to) on the handle.
+macro_rules! list_into {
+    ($handle:ident, $out:ident, |$h:ident| $body:expr) => {{
+        if let Ok(mut o) = try_out!($out) {
+            o.set(std::ptr::null_mut());
+        }
+        on_handle!($handle, |$h| {
+            let mut out = try_out!($out)?;
+            out.set(into_raw($body?));
+            Ok(())
+        })
+    }};
+}
+
+/// `value_into!(handle, out, |h| body)`: write the value made by `body`
+/// (an `Outcome`) on the handle into `*out`, left unchanged on failure.
+macro_rules! value_into {
+    ($handle:ident, $out:ident, |$h:ident| $body:expr) => {
+        on_handle!($handle, |$h| {
+            let mut out = try_out!($out)?;
+            out.set($body?);
+            Ok(())
+        })
+    };
 }
 
 /// `open_with!(out, || body)`: store NULL in `*out`, then the handle made
@@ -283,9 +321,7 @@ pub unsafe extern "C" fn lvs_service_add(
     service: *const lvs_service,
 ) -> lvs_result {
     ffi_boundary! {
-        on_handle!(handle, |h| {
-            Ok(h.add_service(&try_ref!(service)?.model("service")?)?)
-        })
+        execute!(handle, op::service(Op::AddService, try_ref!(service)))
     }
 }
 
@@ -305,9 +341,7 @@ pub unsafe extern "C" fn lvs_service_update(
     service: *const lvs_service,
 ) -> lvs_result {
     ffi_boundary! {
-        on_handle!(handle, |h| {
-            Ok(h.update_service(&try_ref!(service)?.model("service")?)?)
-        })
+        execute!(handle, op::service(Op::UpdateService, try_ref!(service)))
     }
 }
 
@@ -326,7 +360,7 @@ pub unsafe extern "C" fn lvs_service_remove(
     key: *const lvs_service_key,
 ) -> lvs_result {
     ffi_boundary! {
-        on_handle!(handle, |h| Ok(h.remove_service(&try_ref!(key)?.model("key")?)?))
+        execute!(handle, op::remove_service(try_ref!(key)))
     }
 }
 
@@ -346,11 +380,9 @@ pub unsafe extern "C" fn lvs_service_get(
     out: *mut lvs_service_entry,
 ) -> lvs_result {
     ffi_boundary! {
-        on_handle!(handle, |h| {
-            let mut out = try_out!(out)?;
+        value_into!(handle, out, |h| {
             let entry = h.service(&try_ref!(key)?.model("key")?)?;
-            out.set(lvs_service_entry::from_model(&entry)?);
-            Ok(())
+            lvs_service_entry::from_model(&entry)
         })
     }
 }
@@ -373,20 +405,11 @@ pub unsafe extern "C" fn lvs_handle_services(
     out: *mut *mut lvs_service_list,
 ) -> lvs_result {
     ffi_boundary! {
-        // NULL on every failure, a NULL handle included.
-        if let Ok(mut o) = try_out!(out) {
-            o.set(std::ptr::null_mut());
-        }
-        on_handle!(handle, |h| {
-            let mut out = try_out!(out)?;
-            let list = h
-                .services()?
-                .iter()
-                .map(lvs_service_entry::from_model)
-                .collect::<Outcome<Vec<_>>>()?;
-            out.set(into_raw::<lvs_service_list>(list));
-            Ok(())
-        })
+        list_into!(handle, out, |h| h
+            .services()?
+            .iter()
+            .map(lvs_service_entry::from_model)
+            .collect::<Outcome<Vec<_>>>())
     }
 }
 
@@ -412,10 +435,7 @@ pub unsafe extern "C" fn lvs_destination_add(
     dest: *const lvs_destination,
 ) -> lvs_result {
     ffi_boundary! {
-        on_handle!(handle, |h| {
-            let key = try_ref!(key)?.model("key")?;
-            Ok(h.add_destination(&key, &try_ref!(dest)?.model("dest")?)?)
-        })
+        execute!(handle, op::destination(Op::AddDestination, try_ref!(key), try_ref!(dest)))
     }
 }
 
@@ -434,10 +454,7 @@ pub unsafe extern "C" fn lvs_destination_update(
     dest: *const lvs_destination,
 ) -> lvs_result {
     ffi_boundary! {
-        on_handle!(handle, |h| {
-            let key = try_ref!(key)?.model("key")?;
-            Ok(h.update_destination(&key, &try_ref!(dest)?.model("dest")?)?)
-        })
+        execute!(handle, op::destination(Op::UpdateDestination, try_ref!(key), try_ref!(dest)))
     }
 }
 
@@ -460,10 +477,7 @@ pub unsafe extern "C" fn lvs_destination_remove(
     addr: *const lvs_addr,
 ) -> lvs_result {
     ffi_boundary! {
-        on_handle!(handle, |h| {
-            let key = try_ref!(key)?.model("key")?;
-            Ok(h.remove_destination(&key, try_ref!(addr)?.socket_addr("addr")?)?)
-        })
+        execute!(handle, op::remove_destination(try_ref!(key), try_ref!(addr)))
     }
 }
 
@@ -486,16 +500,12 @@ pub unsafe extern "C" fn lvs_destination_get(
     out: *mut lvs_destination_entry,
 ) -> lvs_result {
     ffi_boundary! {
-        on_handle!(handle, |h| {
-            let mut out = try_out!(out)?;
+        value_into!(handle, out, |h| {
             let key = try_ref!(key)?.model("key")?;
             let addr = try_ref!(addr)?.socket_addr("addr")?;
             let found = h.destinations(&key)?.into_iter().find(|d| d.destination.addr == addr);
             match found {
-                Some(d) => {
-                    out.set(lvs_destination_entry::from_model(&d)?);
-                    Ok(())
-                }
+                Some(d) => lvs_destination_entry::from_model(&d),
                 None => Err(Failure::new(
                     lvs_result::LVS_DESTINATION_NOT_FOUND,
                     format!("get destination {addr} of {key}: no such destination"),
@@ -526,20 +536,11 @@ pub unsafe extern "C" fn lvs_handle_destinations(
     out: *mut *mut lvs_destination_list,
 ) -> lvs_result {
     ffi_boundary! {
-        // NULL on every failure, a NULL handle included.
-        if let Ok(mut o) = try_out!(out) {
-            o.set(std::ptr::null_mut());
-        }
-        on_handle!(handle, |h| {
-            let mut out = try_out!(out)?;
-            let list = h
-                .destinations(&try_ref!(key)?.model("key")?)?
-                .iter()
-                .map(lvs_destination_entry::from_model)
-                .collect::<Outcome<Vec<_>>>()?;
-            out.set(into_raw::<lvs_destination_list>(list));
-            Ok(())
-        })
+        list_into!(handle, out, |h| h
+            .destinations(&try_ref!(key)?.model("key")?)?
+            .iter()
+            .map(lvs_destination_entry::from_model)
+            .collect::<Outcome<Vec<_>>>())
     }
 }
 
@@ -562,16 +563,7 @@ pub unsafe extern "C" fn lvs_handle_table(
     out: *mut *mut lvs_table,
 ) -> lvs_result {
     ffi_boundary! {
-        // NULL on every failure, a NULL handle included.
-        if let Ok(mut o) = try_out!(out) {
-            o.set(std::ptr::null_mut());
-        }
-        on_handle!(handle, |h| {
-            let mut out = try_out!(out)?;
-            let table = Table::from_model(&h.table()?)?;
-            out.set(into_raw::<lvs_table>(table));
-            Ok(())
-        })
+        list_into!(handle, out, |h| Table::from_model(&h.table()?))
     }
 }
 
@@ -587,7 +579,7 @@ pub unsafe extern "C" fn lvs_handle_table(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn lvs_handle_flush(handle: *mut lvs_handle) -> lvs_result {
     ffi_boundary! {
-        on_handle!(handle, |h| Ok(h.flush()?))
+        execute!(handle, Ok::<_, Failure>(Op::Flush))
     }
 }
 
@@ -606,14 +598,7 @@ pub unsafe extern "C" fn lvs_handle_zero(
     key: *const lvs_service_key,
 ) -> lvs_result {
     ffi_boundary! {
-        on_handle!(handle, |h| {
-            let key = if key.is_null() {
-                None
-            } else {
-                Some(try_ref!(key)?.model("key")?)
-            };
-            Ok(h.zero(key.as_ref())?)
-        })
+        execute!(handle, op::zero((!key.is_null()).then(|| try_ref!(key))))
     }
 }
 
@@ -631,11 +616,7 @@ pub unsafe extern "C" fn lvs_handle_info(
     out: *mut lvs_info,
 ) -> lvs_result {
     ffi_boundary! {
-        on_handle!(handle, |h| {
-            let mut out = try_out!(out)?;
-            out.set((&h.info()?).into());
-            Ok(())
-        })
+        value_into!(handle, out, |h| Ok::<_, Failure>((&h.info()?).into()))
     }
 }
 
@@ -654,11 +635,7 @@ pub unsafe extern "C" fn lvs_handle_timeouts(
     out: *mut lvs_timeouts,
 ) -> lvs_result {
     ffi_boundary! {
-        on_handle!(handle, |h| {
-            let mut out = try_out!(out)?;
-            out.set(lvs_timeouts::from_model(&h.timeouts()?));
-            Ok(())
-        })
+        value_into!(handle, out, |h| Ok::<_, Failure>(lvs_timeouts::from_model(&h.timeouts()?)))
     }
 }
 
@@ -677,7 +654,7 @@ pub unsafe extern "C" fn lvs_handle_set_timeouts(
     timeouts: *const lvs_timeouts,
 ) -> lvs_result {
     ffi_boundary! {
-        on_handle!(handle, |h| Ok(h.set_timeouts(&try_ref!(timeouts)?.to_model())?))
+        execute!(handle, op::set_timeouts(try_ref!(timeouts)))
     }
 }
 
@@ -858,16 +835,7 @@ pub unsafe extern "C" fn lvs_handle_connections(
     out: *mut *mut lvs_connection_list,
 ) -> lvs_result {
     ffi_boundary! {
-        // NULL in `*out` first, even if `handle` turns out to be NULL.
-        if let Ok(mut out) = try_out!(out) {
-            out.set(std::ptr::null_mut());
-        }
-        on_handle!(handle, |h| {
-            let mut out = try_out!(out)?;
-            let list = ConnList::from_model(&h.connections()?)?;
-            out.set(into_raw::<lvs_connection_list>(list));
-            Ok(())
-        })
+        list_into!(handle, out, |h| ConnList::from_model(&h.connections()?))
     }
 }
 
@@ -885,15 +853,6 @@ pub unsafe extern "C" fn lvs_handle_connections_with_origin(
     out: *mut *mut lvs_connection_list,
 ) -> lvs_result {
     ffi_boundary! {
-        // NULL in `*out` first, even if `handle` turns out to be NULL.
-        if let Ok(mut out) = try_out!(out) {
-            out.set(std::ptr::null_mut());
-        }
-        on_handle!(handle, |h| {
-            let mut out = try_out!(out)?;
-            let list = ConnList::from_model(&h.connections_with_origin()?)?;
-            out.set(into_raw::<lvs_connection_list>(list));
-            Ok(())
-        })
+        list_into!(handle, out, |h| ConnList::from_model(&h.connections_with_origin()?))
     }
 }

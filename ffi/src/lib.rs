@@ -10,7 +10,7 @@
 //! | `lvs_batch`, `lvs_handle_apply` | `lvs::Op`, `Handle::apply_with` | [`batch`] |
 //! | `lvs_daemon_*`, `lvs_handle_daemons`, `lvs_sync_daemon` | `Handle::start_daemon`, `lvs::SyncDaemon`, ... | [`handle`], [`types`] |
 //! | `lvs_handle_connections*`, `lvs_connection_list`, `lvs_connection` | `Handle::connections*`, `lvs::Connection` | [`handle`], [`list`], [`types`] |
-//! | `lvs_desired`, `lvs_policy`, `lvs_reconciler`, `lvs_plan` | `lvs::reconcile::{DesiredState, Policy, plan, apply, Plan}` | [`reconcile`] |
+//! | `lvs_desired`, `lvs_policy`, `lvs_reconciler`, `lvs_plan` | `lvs::reconcile::{DesiredState, Policy, Reconciler, Plan}` | [`reconcile`] |
 //! | `lvs_simulate` | `lvs::sched::simulate` | [`sched`] |
 //! | `lvs_result`, `lvs_strerror`, `lvs_last_error` | `lvs::ErrorKind`, `lvs::Error` | [`error`] |
 //!

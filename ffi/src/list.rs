@@ -15,6 +15,25 @@ use lvs::{Connection, TableEntry};
 use crate::error::{Outcome, copy_message, lvs_result};
 use crate::types::{lvs_connection, lvs_destination_entry, lvs_service_entry};
 
+/// `_len` of every list: the number of items, 0 for a NULL list.
+fn len<L, T>(list: Outcome<&L>, items: impl FnOnce(&L) -> &[T]) -> usize {
+    list.map_or(0, |l| items(l).len())
+}
+
+/// `_get` of every list: item `index` borrowed from the list (`pick`
+/// chooses the part of a row C sees), or NULL for a NULL list or an index
+/// out of range.
+fn get<'a, L, T: 'a, U>(
+    list: Outcome<&'a L>,
+    items: impl FnOnce(&'a L) -> &'a [T],
+    index: usize,
+    pick: impl FnOnce(&'a T) -> *const U,
+) -> *const U {
+    list.ok()
+        .and_then(|l| items(l).get(index))
+        .map_or(std::ptr::null(), pick)
+}
+
 /// The services of a namespace, from `lvs_handle_services`. Opaque; freed
 /// with `lvs_service_list_free`.
 pub struct lvs_service_list {
@@ -64,7 +83,7 @@ impl Table {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn lvs_service_list_len(list: *const lvs_service_list) -> usize {
     ffi_boundary! {
-        try_ref!(list).map_or(0, |l| l.len())
+        len(try_ref!(list), Vec::as_slice)
     }
 }
 
@@ -80,10 +99,7 @@ pub unsafe extern "C" fn lvs_service_list_get(
     index: usize,
 ) -> *const lvs_service_entry {
     ffi_boundary! {
-        try_ref!(list)
-            .ok()
-            .and_then(|l| l.get(index))
-            .map_or(std::ptr::null(), std::ptr::from_ref)
+        get(try_ref!(list), Vec::as_slice, index, std::ptr::from_ref)
     }
 }
 
@@ -108,7 +124,7 @@ pub unsafe extern "C" fn lvs_service_list_free(list: *mut lvs_service_list) {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn lvs_destination_list_len(list: *const lvs_destination_list) -> usize {
     ffi_boundary! {
-        try_ref!(list).map_or(0, |l| l.len())
+        len(try_ref!(list), Vec::as_slice)
     }
 }
 
@@ -124,10 +140,7 @@ pub unsafe extern "C" fn lvs_destination_list_get(
     index: usize,
 ) -> *const lvs_destination_entry {
     ffi_boundary! {
-        try_ref!(list)
-            .ok()
-            .and_then(|l| l.get(index))
-            .map_or(std::ptr::null(), std::ptr::from_ref)
+        get(try_ref!(list), Vec::as_slice, index, std::ptr::from_ref)
     }
 }
 
@@ -151,7 +164,7 @@ pub unsafe extern "C" fn lvs_destination_list_free(list: *mut lvs_destination_li
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn lvs_table_len(table: *const lvs_table) -> usize {
     ffi_boundary! {
-        try_ref!(table).map_or(0, |t| t.0.len())
+        len(try_ref!(table), |t| &t.0)
     }
 }
 
@@ -167,10 +180,7 @@ pub unsafe extern "C" fn lvs_table_service(
     index: usize,
 ) -> *const lvs_service_entry {
     ffi_boundary! {
-        try_ref!(table)
-            .ok()
-            .and_then(|t| t.0.get(index))
-            .map_or(std::ptr::null(), |(s, _)| std::ptr::from_ref(s))
+        get(try_ref!(table), |t| &t.0, index, |(s, _)| std::ptr::from_ref(s))
     }
 }
 
@@ -187,13 +197,10 @@ pub unsafe extern "C" fn lvs_table_destinations(
     index: usize,
 ) -> *const lvs_destination_list {
     ffi_boundary! {
-        try_ref!(table)
-            .ok()
-            .and_then(|t| t.0.get(index))
-            // The Rust type behind lvs_destination_list (see castable!).
-            .map_or(std::ptr::null(), |(_, d)| {
-                std::ptr::from_ref::<Vec<lvs_destination_entry>>(d).cast::<lvs_destination_list>()
-            })
+        // The Rust type behind lvs_destination_list (see castable!).
+        get(try_ref!(table), |t| &t.0, index, |(_, d)| {
+            std::ptr::from_ref::<Vec<lvs_destination_entry>>(d).cast::<lvs_destination_list>()
+        })
     }
 }
 
@@ -247,7 +254,7 @@ impl ConnList {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn lvs_connection_list_len(list: *const lvs_connection_list) -> usize {
     ffi_boundary! {
-        try_ref!(list).map_or(0, |l| l.entries.len())
+        len(try_ref!(list), |l| &l.entries)
     }
 }
 
@@ -264,10 +271,7 @@ pub unsafe extern "C" fn lvs_connection_list_get(
     index: usize,
 ) -> *const lvs_connection {
     ffi_boundary! {
-        try_ref!(list)
-            .ok()
-            .and_then(|l| l.entries.get(index))
-            .map_or(std::ptr::null(), std::ptr::from_ref)
+        get(try_ref!(list), |l| &l.entries, index, std::ptr::from_ref)
     }
 }
 

@@ -5,26 +5,25 @@
 //! | C | Rust |
 //! |---|---|
 //! | `lvs_desired` (built from `lvs_service` / `lvs_destination`, or loaded from JSON) | `lvs::reconcile::DesiredState` |
-//! | `lvs_policy` (scope, drain modes, drain timeout, service removal) | `lvs::reconcile::Policy` |
-//! | `lvs_reconciler` (a policy and the start times of drains in progress) | `lvs::reconcile::Reconciler`'s state |
+//! | `lvs_policy` (scope, drain modes, drain timeout, service removal, incremental passes) | `lvs::reconcile::Policy` |
+//! | `lvs_reconciler` (a policy and the start times of drains in progress) | `lvs::reconcile::Reconciler` |
 //! | `lvs_reconciler_reconcile`, `lvs_reconciler_plan` (dry run) | `Reconciler::reconcile`, `Reconciler::plan` |
 //! | `lvs_plan` (the changes, one result per change, the plan as text) | `lvs::reconcile::Plan` with `Report::results` |
 //!
-//! The reconciler does not own a handle: each pass takes one, so C keeps
-//! its handle for reads between passes and finds a pass's error in that
-//! handle's last error. A pass is the Rust `Reconciler::reconcile` pass,
-//! built from the same public pieces: one whole-table read
-//! (`Handle::table`), the pure `lvs::reconcile::plan`, and
-//! `lvs::reconcile::apply` (one pipelined batch, never stopping at a
-//! failure). Only the drain start times live in the `lvs_reconciler`;
-//! everything else is read from the kernel each pass.
+//! An `lvs_reconciler` is a Rust `Reconciler`, which borrows a kernel for
+//! each pass: C passes its handle to each pass, keeps it for reads between
+//! passes, and finds a pass's error in that handle's last error. The pass
+//! itself is `Reconciler::reconcile` (or `Reconciler::plan`), called as
+//! is: one copy of the logic for both languages.
 
 use std::ffi::c_char;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use lvs::Handle;
-use lvs::reconcile::{DesiredState, Drain, DrainMode, Plan, Policy, Scope, ServiceRemoval};
+use lvs::reconcile::{
+    DesiredState, DrainMode, Plan, Policy, Reconciler, Report, Scope, ServiceRemoval,
+};
 
+use crate::batch::{first_failure, stored_results};
 use crate::error::{Failure, Outcome, finish, lvs_result, stored_code, stored_message};
 use crate::ffi::into_raw;
 use crate::handle::lvs_handle;
@@ -256,7 +255,9 @@ pub const LVS_SERVICE_REMOVAL_DRAIN: u32 = 1;
 /// (services missing from the desired state are removed, whoever made
 /// them), destinations of TCP, firewall-mark and other services drain
 /// gracefully and those of UDP and SCTP services go at once, the drain
-/// timeout is 900 s, and leaving services are removed at once.
+/// timeout is 900 s, leaving services are removed at once, and every pass
+/// reads the whole table (not incremental; verification period 60 s once
+/// made incremental).
 ///
 /// Errors: `LVS_NULL_PARAMETER`.
 ///
@@ -276,13 +277,15 @@ pub unsafe extern "C" fn lvs_policy_new(out: *mut *mut lvs_policy) -> lvs_result
 /// caller frees with `lvs_policy_free`; on failure `*out` is NULL. The
 /// format is the serde form of the Rust crate's `lvs::reconcile::Policy`;
 /// omitted fields keep the defaults of `lvs_policy_new`; an unknown or
-/// misspelt field is `LVS_INVALID_JSON`. The drain timeout is in whole seconds here (`null`: no
+/// misspelt field is `LVS_INVALID_JSON`. The drain timeout and the
+/// verification period are in whole seconds here (`null`: no drain
 /// timeout). For example:
 ///
 /// ```json
 /// { "scope": { "any": [ { "prefixes": ["10.96.0.0/12"] },
 ///                       { "fwmarks": { "start": 1000, "end": 1999 } } ] },
-///   "drain": { "udp": "graceful", "timeout": 60, "services": "drain" } }
+///   "drain": { "udp": "graceful", "timeout": 60, "services": "drain" },
+///   "incremental": true, "verify_period": 30 }
 /// ```
 ///
 /// Errors and safety as `lvs_desired_from_json` (without the
@@ -537,6 +540,62 @@ pub unsafe extern "C" fn lvs_policy_set_service_removal(
     }
 }
 
+/// Make passes incremental (`enabled` true) or not (false, the default).
+/// An incremental pass plans against the reconciler's kept view of the
+/// table (the last whole-table read plus what its own passes changed)
+/// instead of reading the whole table: it reads only the destinations of
+/// the services whose desired state differs from the view, of those with
+/// draining destinations, and of a rotating slice that verifies the whole
+/// table within the verification period (`lvs_policy_set_verify_period`).
+///
+/// What this gives up: a change made by another client (ipvsadm,
+/// keepalived, a crashed earlier run) is found and repaired within the
+/// verification period (plus one pass interval), not at the next pass. A
+/// failed change that contradicts the view, the first pass, a pass after
+/// `lvs_reconciler_request_full_pass` and every dry run read the whole
+/// table.
+///
+/// Errors: `LVS_NULL_PARAMETER`.
+///
+/// # Safety
+/// `policy`: a live policy (not NULL), used by no other thread during the
+/// call.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_policy_set_incremental(
+    policy: *mut lvs_policy,
+    enabled: bool,
+) -> lvs_result {
+    ffi_boundary! {
+        finish((|| {
+            try_mut!(policy)?.incremental = enabled;
+            Ok(())
+        })())
+    }
+}
+
+/// Set the verification period of incremental passes in milliseconds:
+/// each pass compares a slice of the table with the kernel, sized so that
+/// the whole table is compared within this period (default 60000). 0 makes
+/// every pass read the whole table.
+///
+/// Errors: `LVS_NULL_PARAMETER`.
+///
+/// # Safety
+/// `policy`: a live policy (not NULL), used by no other thread during the
+/// call.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_policy_set_verify_period(
+    policy: *mut lvs_policy,
+    period_ms: u64,
+) -> lvs_result {
+    ffi_boundary! {
+        finish((|| {
+            try_mut!(policy)?.verify_period = Duration::from_millis(period_ms);
+            Ok(())
+        })())
+    }
+}
+
 /// Free a policy. NULL is ignored. Reconcilers made from it keep their
 /// copy.
 ///
@@ -552,8 +611,9 @@ pub unsafe extern "C" fn lvs_policy_free(policy: *mut lvs_policy) {
 
 // ----- reconciler -------------------------------------------------------------------
 
-/// A reconciler: a copy of a policy and the start times of the drains in
-/// progress (the only state that cannot live in the kernel). Opaque: made
+/// A reconciler (the Rust `lvs::reconcile::Reconciler`): a copy of a
+/// policy and the start times of the drains in progress (the only state
+/// that cannot live in the kernel). Opaque: made
 /// by `lvs_reconciler_new`, freed by `lvs_reconciler_free`; used by one
 /// thread at a time.
 ///
@@ -566,12 +626,7 @@ pub struct lvs_reconciler {
     _private: [u8; 0],
 }
 
-/// What an `lvs_reconciler` points to.
-pub(crate) struct ReconcilerState {
-    policy: Policy,
-    drains: Vec<Drain>,
-}
-castable!(lvs_reconciler => ReconcilerState);
+castable!(lvs_reconciler => Reconciler);
 
 /// Create a reconciler in `*out` with a copy of `policy` (which the caller
 /// still owns and may free at once). The caller frees the reconciler with
@@ -594,10 +649,7 @@ pub unsafe extern "C" fn lvs_reconciler_new(
             let mut out = try_out!(out)?;
             out.set(std::ptr::null_mut());
             let policy = try_ref!(policy)?.clone();
-            out.set(into_raw::<lvs_reconciler>(ReconcilerState {
-                policy,
-                drains: Vec::new(),
-            }));
+            out.set(into_raw::<lvs_reconciler>(Reconciler::new(policy)));
             Ok(())
         })())
     }
@@ -619,7 +671,29 @@ pub unsafe extern "C" fn lvs_reconciler_set_policy(
     ffi_boundary! {
         finish((|| {
             let r = try_mut!(reconciler)?;
-            r.policy = try_ref!(policy)?.clone();
+            r.set_policy(try_ref!(policy)?.clone());
+            Ok(())
+        })())
+    }
+}
+
+/// Make the reconciler's next pass read the whole table (and, when
+/// incremental, rebuild its view from it): after changing the table by
+/// other means, or to repair changes of other clients now rather than
+/// within the verification period.
+///
+/// Errors: `LVS_NULL_PARAMETER`.
+///
+/// # Safety
+/// `reconciler`: a live reconciler (not NULL), used by no other thread
+/// during the call.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_reconciler_request_full_pass(
+    reconciler: *mut lvs_reconciler,
+) -> lvs_result {
+    ffi_boundary! {
+        finish((|| {
+            try_mut!(reconciler)?.request_full_pass();
             Ok(())
         })())
     }
@@ -642,6 +716,8 @@ pub unsafe extern "C" fn lvs_reconciler_free(reconciler: *mut lvs_reconciler) {
 pub(crate) struct PlanState {
     plan: Plan,
     results: Option<Vec<(lvs_result, String)>>,
+    /// Whole-table reads the pass made (1, or 0 when incremental).
+    reads: usize,
 }
 
 /// What a pass did (`lvs_reconciler_reconcile`) or would do
@@ -652,19 +728,6 @@ pub struct lvs_plan {
     _private: [u8; 0],
 }
 castable!(lvs_plan => PlanState);
-
-/// Read the table with `h` and plan the changes that make it match
-/// `desired` under the reconciler's policy.
-fn plan_pass(r: &ReconcilerState, h: &mut Handle, desired: &DesiredState) -> Outcome<Plan> {
-    let observed = h.table()?;
-    Ok(lvs::reconcile::plan(
-        desired,
-        &observed,
-        &r.policy,
-        &r.drains,
-        Instant::now(),
-    )?)
-}
 
 /// `pass!(reconciler, handle, desired, out, |r, h, d| body)`: the shared
 /// argument handling of the two passes, on the handle (whose last error
@@ -679,7 +742,7 @@ macro_rules! pass {
         on_handle!($handle, |$h| {
             let mut out = try_out!($out)?;
             out.set(std::ptr::null_mut());
-            let $r: &mut ReconcilerState = try_mut!($reconciler)?;
+            let $r: &mut Reconciler = try_mut!($reconciler)?;
             let $d: &DesiredState = try_ref!($desired)?;
             let (state, outcome): (PlanState, Outcome) = $body?;
             out.set(into_raw::<lvs_plan>(state));
@@ -689,8 +752,8 @@ macro_rules! pass {
 }
 
 /// One reconcile pass (the Rust `Reconciler::reconcile`): read the whole
-/// table with `handle` (one dump of services, pipelined dumps of
-/// destinations), plan the fewest changes that make the kernel match
+/// table with `handle` (one dump of services, then the destinations of
+/// each), plan the fewest changes that make the kernel match
 /// `desired` within the policy's scope, and apply them in one pipelined
 /// batch that never stops at a failure. A pass with nothing to do costs
 /// one read and no write. Changed services and destinations are updated
@@ -726,40 +789,22 @@ pub unsafe extern "C" fn lvs_reconciler_reconcile(
 ) -> lvs_result {
     ffi_boundary! {
         pass!(reconciler, handle, desired, out, |r, h, d| {
-            plan_pass(r, h, d).map(|plan| {
-                let batch = lvs::reconcile::apply(h, &plan);
-                r.drains = plan.draining().to_vec();
-                let results: Vec<(lvs_result, String)> = batch
-                    .results
-                    .into_iter()
-                    .map(|res| match res {
-                        Ok(()) => (lvs_result::LVS_OK, String::new()),
-                        Err(e) => {
-                            let f = Failure::from(e);
-                            (f.code, f.message)
-                        }
-                    })
-                    .collect();
-                let failed: Vec<usize> = (0..results.len())
-                    .filter(|&i| results[i].0 != lvs_result::LVS_OK)
-                    .collect();
-                let outcome = match failed.first() {
-                    None => Ok(()),
-                    Some(&i) => Err(Failure::new(
-                        results[i].0,
-                        format!(
-                            "reconcile: {} of {} changes failed; the first, #{i} ({}): {}",
-                            failed.len(),
-                            results.len(),
-                            plan.changes()[i],
-                            results[i].1
-                        ),
-                    )),
-                };
+            r.reconcile(h, d).map_err(Failure::from).map(|report| {
+                let Report {
+                    plan,
+                    results,
+                    reads,
+                    ..
+                } = report;
+                let results = stored_results(results);
+                let outcome = first_failure(&results, "reconcile", "changes", |i| {
+                    format!(" ({})", plan.changes()[i])
+                });
                 (
                     PlanState {
                         plan,
                         results: Some(results),
+                        reads,
                     },
                     outcome,
                 )
@@ -789,7 +834,16 @@ pub unsafe extern "C" fn lvs_reconciler_plan(
 ) -> lvs_result {
     ffi_boundary! {
         pass!(reconciler, handle, desired, out, |r, h, d| {
-            plan_pass(r, h, d).map(|plan| (PlanState { plan, results: None }, Ok(())))
+            r.plan(h, d)
+                .map_err(Failure::from)
+                .map(|plan| {
+                    let state = PlanState {
+                        plan,
+                        results: None,
+                        reads: 1,
+                    };
+                    (state, Ok(()))
+                })
         })
     }
 }
@@ -864,6 +918,19 @@ pub unsafe extern "C" fn lvs_plan_draining(plan: *const lvs_plan) -> usize {
 pub unsafe extern "C" fn lvs_plan_unmanaged(plan: *const lvs_plan) -> usize {
     ffi_boundary! {
         try_ref!(plan).map_or(0, |p| p.plan.unmanaged())
+    }
+}
+
+/// Number of whole-table reads the pass made: 1, or 0 for an incremental
+/// pass planned against the reconciler's view (`lvs_policy_set_incremental`).
+/// A dry run always reads the whole table. 0 if `plan` is NULL.
+///
+/// # Safety
+/// `plan` must be NULL or a live plan.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_plan_reads(plan: *const lvs_plan) -> usize {
+    ffi_boundary! {
+        try_ref!(plan).map_or(0, |p| p.reads)
     }
 }
 
@@ -1095,6 +1162,40 @@ mod tests {
             assert_eq!(d.services, ServiceRemoval::Drain);
             assert_eq!(lvs_policy_set_drain_timeout(p, 0), lvs_result::LVS_OK);
             assert_eq!((*p.cast::<Policy>()).drain.timeout, None);
+            lvs_policy_free(p);
+        }
+    }
+
+    #[test]
+    fn incremental_mode_and_period_are_set() {
+        let p = policy();
+        // SAFETY: live policy, freed once at the end; the reconciler too.
+        unsafe {
+            let pol = |p: *mut lvs_policy| (*p.cast::<Policy>()).clone();
+            assert!(!pol(p).incremental);
+            assert_eq!(pol(p).verify_period, Policy::DEFAULT_VERIFY_PERIOD);
+            assert_eq!(lvs_policy_set_incremental(p, true), lvs_result::LVS_OK);
+            assert_eq!(lvs_policy_set_verify_period(p, 2500), lvs_result::LVS_OK);
+            assert!(pol(p).incremental);
+            assert_eq!(pol(p).verify_period, Duration::from_millis(2500));
+            assert_eq!(
+                lvs_policy_set_incremental(std::ptr::null_mut(), true),
+                lvs_result::LVS_NULL_PARAMETER
+            );
+            assert_eq!(
+                lvs_policy_set_verify_period(std::ptr::null_mut(), 1),
+                lvs_result::LVS_NULL_PARAMETER
+            );
+            let mut r = std::ptr::null_mut();
+            assert_eq!(lvs_reconciler_new(p, &mut r), lvs_result::LVS_OK);
+            assert!((*r.cast::<Reconciler>()).policy().incremental);
+            assert_eq!(lvs_reconciler_request_full_pass(r), lvs_result::LVS_OK);
+            assert_eq!(
+                lvs_reconciler_request_full_pass(std::ptr::null_mut()),
+                lvs_result::LVS_NULL_PARAMETER
+            );
+            assert_eq!(lvs_plan_reads(std::ptr::null()), 0);
+            lvs_reconciler_free(r);
             lvs_policy_free(p);
         }
     }

@@ -151,33 +151,24 @@ impl DesiredState {
         let mut keys = HashSet::with_capacity(self.services.len());
         for ds in &self.services {
             let key = ds.service.key;
-            let op = || Operation::AddService(key);
-            ds.service.validate().map_err(|e| e.with_operation(op()))?;
-            if !keys.insert(key) {
-                return Err(Error::invalid(
-                    op(),
-                    "desired.services",
-                    format!("service {key} is listed twice in the desired state"),
-                ));
-            }
-            if !scope.contains(&key) {
-                return Err(Error::invalid(
-                    op(),
-                    "desired.services",
-                    format!(
-                        "service {key} is outside the reconciler's scope ({scope}); \
-                         widen the scope or leave the service to whoever owns it"
-                    ),
-                ));
-            }
-            let mut addrs: HashSet<SocketAddr> = HashSet::with_capacity(ds.destinations.len());
-            for d in &ds.destinations {
+            ds.service
+                .validate()
+                .map_err(|e| e.with_operation(Operation::AddService(key)))?;
+            admit(&mut keys, key, scope)?;
+            // Few destinations per service: a scan beats hashing them.
+            let mut addrs: HashSet<SocketAddr> = HashSet::new();
+            for (i, d) in ds.destinations.iter().enumerate() {
                 let dop = || Operation::AddDestination {
                     service: key,
                     dest: d.addr,
                 };
                 d.validate_for(&key).map_err(|e| e.with_operation(dop()))?;
-                if !addrs.insert(d.addr) {
+                let twice = if ds.destinations.len() <= 16 {
+                    ds.destinations[..i].iter().any(|p| p.addr == d.addr)
+                } else {
+                    !addrs.insert(d.addr)
+                };
+                if twice {
                     return Err(Error::invalid(
                         dop(),
                         "desired.destinations",
@@ -188,6 +179,41 @@ impl DesiredState {
         }
         Ok(())
     }
+}
+
+/// Admit the desired service `key` among `keys` (those seen so far):
+/// an error if it is listed twice or lies outside `scope`.
+pub(super) fn admit(keys: &mut HashSet<ServiceKey>, key: ServiceKey, scope: &Scope) -> Result<()> {
+    if !keys.insert(key) {
+        return Err(listed_twice(key));
+    }
+    in_scope(key, scope)
+}
+
+/// The error for a desired service listed twice.
+pub(super) fn listed_twice(key: ServiceKey) -> Error {
+    Error::invalid(
+        Operation::AddService(key),
+        "desired.services",
+        format!("service {key} is listed twice in the desired state"),
+    )
+}
+
+/// An error if the desired service `key` lies outside `scope` (a desired
+/// service the reconciler may not manage is a configuration error, not
+/// something to skip silently).
+pub(super) fn in_scope(key: ServiceKey, scope: &Scope) -> Result<()> {
+    if scope.contains(&key) {
+        return Ok(());
+    }
+    Err(Error::invalid(
+        Operation::AddService(key),
+        "desired.services",
+        format!(
+            "service {key} is outside the reconciler's scope ({scope}); \
+             widen the scope or leave the service to whoever owns it"
+        ),
+    ))
 }
 
 impl FromIterator<DesiredService> for DesiredState {

@@ -1,12 +1,11 @@
 //! An in-memory IPVS table for host tests of planning logic.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use super::Kernel;
-use crate::batch::{BatchResult, Op};
-use crate::error::{Error, ErrorKind, Result, libc_errno};
-use crate::model::{ConnCounts, DestinationEntry, ServiceEntry, ServiceKey, Stats, TableEntry};
+use super::table::Table;
+use crate::model::{ConnCounts, DestinationEntry, ServiceEntry, ServiceKey, TableEntry};
+use crate::{BatchResult, Error, ErrorKind, Op, Result};
 
 /// An in-memory stand-in for the kernel's IPVS table, **a test tool**: it
 /// lets planning and reconciling logic run on a host without root or
@@ -28,23 +27,19 @@ use crate::model::{ConnCounts, DestinationEntry, ServiceEntry, ServiceKey, Stats
 /// re-added destination starts with zero connections), no traffic: set
 /// connection counts yourself with [`FakeKernel::set_conns`].
 ///
-/// It also counts what it is asked, so a test can check that a pass with
-/// nothing to do costs one read and no write.
+/// Its table is the crate's one table model (model [`TableEntry`] values
+/// changed by [`Op`]s, the same model the incremental reconciler keeps as
+/// its view). It also counts what it is asked, so a test can check that a
+/// pass with nothing to do costs one read and no write.
 #[derive(Debug, Default, Clone)]
 pub struct FakeKernel {
-    services: HashMap<ServiceKey, FakeService>,
-    next_seq: u64,
+    table: Table,
     reads: usize,
+    service_reads: usize,
+    destination_reads: usize,
     batches: usize,
     ops: usize,
     fail_after: Option<usize>,
-}
-
-#[derive(Debug, Clone)]
-struct FakeService {
-    seq: u64,
-    entry: ServiceEntry,
-    dests: Vec<DestinationEntry>,
 }
 
 impl FakeKernel {
@@ -56,11 +51,11 @@ impl FakeKernel {
     /// Set the connection counts of a destination (as traffic would).
     /// Returns `false` if there is no such destination.
     pub fn set_conns(&mut self, service: &ServiceKey, dest: SocketAddr, conns: ConnCounts) -> bool {
-        match self
-            .services
-            .get_mut(service)
-            .and_then(|s| s.dests.iter_mut().find(|d| d.destination.addr == dest))
-        {
+        match self.table.get_mut(service).and_then(|s| {
+            s.destinations
+                .iter_mut()
+                .find(|d| d.destination.addr == dest)
+        }) {
             Some(d) => {
                 d.conns = conns;
                 true
@@ -72,8 +67,8 @@ impl FakeKernel {
     /// Set the connection counts of every destination to zero (all
     /// connections closed and expired).
     pub fn clear_conns(&mut self) {
-        for s in self.services.values_mut() {
-            for d in &mut s.dests {
+        for s in self.table.entries_mut() {
+            for d in &mut s.destinations {
                 d.conns = ConnCounts::default();
             }
         }
@@ -81,29 +76,34 @@ impl FakeKernel {
 
     /// The table, services in creation order (not counted as a read).
     pub fn snapshot(&self) -> Vec<TableEntry> {
-        let mut v: Vec<&FakeService> = self.services.values().collect();
-        v.sort_unstable_by_key(|s| s.seq);
-        v.into_iter()
-            .map(|s| TableEntry {
-                service: s.entry.clone(),
-                destinations: s.dests.clone(),
-            })
-            .collect()
+        self.table.entries()
     }
 
     /// Number of services.
     pub fn service_count(&self) -> usize {
-        self.services.len()
+        self.table.len()
     }
 
     /// Number of destinations over all services.
     pub fn destination_count(&self) -> usize {
-        self.services.values().map(|s| s.dests.len()).sum()
+        self.table.destination_count()
     }
 
     /// Whole-table reads served ([`Kernel::table`] calls).
     pub fn reads(&self) -> usize {
         self.reads
+    }
+
+    /// Service dumps served ([`Kernel::services`] calls, without the ones
+    /// inside whole-table reads).
+    pub fn service_reads(&self) -> usize {
+        self.service_reads
+    }
+
+    /// Destination dumps served by [`Kernel::destinations_of`] (one per
+    /// service asked for; not those inside whole-table reads).
+    pub fn destination_reads(&self) -> usize {
+        self.destination_reads
     }
 
     /// Batches received ([`Kernel::apply`] calls).
@@ -118,7 +118,13 @@ impl FakeKernel {
 
     /// Reset the read, batch and operation counters.
     pub fn reset_counters(&mut self) {
-        (self.reads, self.batches, self.ops) = (0, 0, 0);
+        (
+            self.reads,
+            self.service_reads,
+            self.destination_reads,
+            self.batches,
+            self.ops,
+        ) = (0, 0, 0, 0, 0);
     }
 
     /// Simulate a crash in the middle of the next batch: only its first
@@ -127,90 +133,13 @@ impl FakeKernel {
         self.fail_after = Some(n);
     }
 
-    /// Apply one operation.
+    /// Apply one operation (not counted as a batch), e.g. an out-of-band
+    /// change made by another client.
     ///
     /// # Errors
     /// As [`Handle::execute`](crate::Handle::execute) for the same table.
     pub fn execute(&mut self, op: &Op) -> Result<()> {
-        op.validate()?;
-        let kernel_err = |errno| Error::from_kernel(op.operation(), errno, None);
-        match op {
-            Op::AddService(s) => {
-                if self.services.contains_key(&s.key) {
-                    return Err(kernel_err(libc_errno::EEXIST));
-                }
-                self.next_seq += 1;
-                self.services.insert(
-                    s.key,
-                    FakeService {
-                        seq: self.next_seq,
-                        entry: ServiceEntry {
-                            service: s.clone(),
-                            stats: Stats::default(),
-                        },
-                        dests: Vec::new(),
-                    },
-                );
-            }
-            Op::UpdateService(s) => match self.services.get_mut(&s.key) {
-                Some(f) => f.entry.service = s.clone(),
-                None => return Err(kernel_err(libc_errno::ESRCH)),
-            },
-            Op::RemoveService(k) => {
-                if self.services.remove(k).is_none() {
-                    return Err(kernel_err(libc_errno::ESRCH));
-                }
-            }
-            Op::AddDestination(k, d) => {
-                let f = self
-                    .services
-                    .get_mut(k)
-                    .ok_or_else(|| kernel_err(libc_errno::ESRCH))?;
-                if f.dests.iter().any(|x| x.destination.addr == d.addr) {
-                    return Err(kernel_err(libc_errno::EEXIST));
-                }
-                f.dests.insert(
-                    0,
-                    DestinationEntry {
-                        destination: *d,
-                        conns: ConnCounts::default(),
-                        stats: Stats::default(),
-                    },
-                );
-            }
-            Op::UpdateDestination(k, d) => {
-                let f = self
-                    .services
-                    .get_mut(k)
-                    .ok_or_else(|| kernel_err(libc_errno::ESRCH))?;
-                let x = f
-                    .dests
-                    .iter_mut()
-                    .find(|x| x.destination.addr == d.addr)
-                    .ok_or_else(|| kernel_err(libc_errno::ENOENT))?;
-                x.destination = *d;
-            }
-            Op::RemoveDestination(k, a) => {
-                let f = self
-                    .services
-                    .get_mut(k)
-                    .ok_or_else(|| kernel_err(libc_errno::ESRCH))?;
-                let i = f
-                    .dests
-                    .iter()
-                    .position(|x| x.destination.addr == *a)
-                    .ok_or_else(|| kernel_err(libc_errno::ENOENT))?;
-                f.dests.remove(i);
-            }
-            Op::Zero(Some(k)) => {
-                if !self.services.contains_key(k) {
-                    return Err(kernel_err(libc_errno::ESRCH));
-                }
-            }
-            Op::Zero(None) | Op::SetTimeouts(_) => {}
-            Op::Flush => self.services.clear(),
-        }
-        Ok(())
+        self.table.execute(op)
     }
 }
 
@@ -218,6 +147,24 @@ impl Kernel for FakeKernel {
     fn table(&mut self) -> Result<Vec<TableEntry>> {
         self.reads += 1;
         Ok(self.snapshot())
+    }
+
+    fn services(&mut self) -> Result<Vec<ServiceEntry>> {
+        self.service_reads += 1;
+        Ok(self.snapshot().into_iter().map(|e| e.service).collect())
+    }
+
+    fn destinations_of(&mut self, keys: &[ServiceKey]) -> Result<Vec<Vec<DestinationEntry>>> {
+        self.destination_reads += keys.len();
+        Ok(keys
+            .iter()
+            .map(|k| {
+                self.table
+                    .get(k)
+                    .map(|e| e.destinations.clone())
+                    .unwrap_or_default()
+            })
+            .collect())
     }
 
     fn apply(&mut self, ops: &[Op]) -> BatchResult {
@@ -235,7 +182,7 @@ impl Kernel for FakeKernel {
                         "outcome unknown: the batch was interrupted (FakeKernel)",
                     ))
                 } else {
-                    self.execute(op)
+                    self.table.execute(op)
                 }
             })
             .collect();

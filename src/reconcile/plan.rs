@@ -156,7 +156,7 @@ impl Change {
 pub struct Plan {
     changes: Vec<Change>,
     draining: Vec<Drain>,
-    unmanaged: usize,
+    pub(super) unmanaged: usize,
     now: Option<Instant>,
 }
 

@@ -270,7 +270,7 @@ impl DrainPolicy {
 }
 
 /// Everything that shapes a plan besides the two states.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "serde", serde(deny_unknown_fields))]
 #[cfg_attr(feature = "serde", serde(default))]
@@ -280,14 +280,38 @@ pub struct Policy {
     pub scope: Scope,
     /// How destinations and services leave.
     pub drain: DrainPolicy,
+    /// Plan each pass against the reconciler's kept view of the table
+    /// instead of a whole-table read (default `false`). See
+    /// [`Reconciler`](super::Reconciler) for what this gives up.
+    pub incremental: bool,
+    /// With `incremental`: verify the whole table against the kernel
+    /// within this period, a slice per pass, so changes made by other
+    /// clients are found and repaired within it (default 60 s). Zero makes
+    /// every pass read the whole table.
+    #[cfg_attr(feature = "serde", serde(with = "secs"))]
+    pub verify_period: Duration,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            scope: Scope::default(),
+            drain: DrainPolicy::default(),
+            incremental: false,
+            verify_period: Self::DEFAULT_VERIFY_PERIOD,
+        }
+    }
 }
 
 impl Policy {
+    /// The default verification period of incremental passes: 60 s.
+    pub const DEFAULT_VERIFY_PERIOD: Duration = Duration::from_secs(60);
+
     /// A policy owning `scope` with the default drain policy.
     pub fn new(scope: Scope) -> Self {
         Policy {
             scope,
-            drain: DrainPolicy::default(),
+            ..Policy::default()
         }
     }
 
@@ -295,6 +319,30 @@ impl Policy {
     pub fn with_drain(mut self, drain: DrainPolicy) -> Self {
         self.drain = drain;
         self
+    }
+
+    /// Make passes incremental, verifying the whole table within
+    /// `verify_period`.
+    pub fn with_incremental(mut self, verify_period: Duration) -> Self {
+        self.incremental = true;
+        self.verify_period = verify_period;
+        self
+    }
+}
+
+#[cfg(feature = "serde")]
+mod secs {
+    //! `Duration` as whole seconds.
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_secs())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        Ok(Duration::from_secs(u64::deserialize(d)?))
     }
 }
 

@@ -11,8 +11,8 @@ use super::Kernel;
 use super::desired::DesiredState;
 use super::plan::{Change, Drain, Plan, plan};
 use super::policy::Policy;
-use crate::batch::BatchResult;
-use crate::error::{Error, Result};
+use super::view::{Reads, View};
+use crate::{BatchResult, Error, ErrorKind, Result};
 
 /// Execute `plan` in one batch ([`Kernel::apply`], which for a
 /// [`Handle`](crate::Handle) pipelines every operation and never stops at
@@ -39,8 +39,15 @@ pub struct Report {
     pub plan: Plan,
     /// One result per [`Plan::changes`] entry, in order.
     pub results: Vec<Result<()>>,
-    /// Whole-table reads made (always 1).
+    /// Whole-table reads made: 1, or 0 for an incremental pass planned
+    /// against the reconciler's view.
     pub reads: usize,
+    /// Service dumps made besides whole-table reads (an incremental pass's
+    /// verification: at most 1).
+    pub service_reads: usize,
+    /// Destination dumps made besides whole-table reads (an incremental
+    /// pass's verification slice, its draining and changed services).
+    pub destination_reads: usize,
     /// Operations sent to the kernel (0 when nothing changed).
     pub writes: usize,
     /// Time reading the table.
@@ -96,18 +103,88 @@ impl fmt::Display for Report {
             self.read_time,
             self.plan_time,
             self.apply_time
-        )
+        )?;
+        if self.service_reads + self.destination_reads != 0 {
+            write!(
+                f,
+                "; {} service dump(s), {} destination dump(s)",
+                self.service_reads, self.destination_reads
+            )?;
+        }
+        Ok(())
     }
 }
 
-/// The sync loop's state: a kernel, a [`Policy`], and the start times of
-/// the drains in progress (the only state that cannot live in the kernel).
+/// The sync loop's state: a [`Policy`] and the start times of the drains
+/// in progress (the only state that cannot live in the kernel).
+///
+/// The kernel is borrowed for each pass, not owned: keep your
+/// [`Handle`](crate::Handle) (or [`FakeKernel`](super::FakeKernel)) for
+/// other reads and writes between passes, and hand it to each
+/// [`reconcile`](Reconciler::reconcile). Give one reconciler kernels of
+/// one network namespace.
 ///
 /// Each [`reconcile`](Reconciler::reconcile) reads the whole table once,
 /// plans, and applies the plan if it is not empty: a pass with nothing to
 /// do costs one read and no write. A reconciler that restarts finds its
 /// unfinished drains in the kernel (weight 0, not desired) and finishes
 /// them; their timeouts start again at first sight.
+///
+/// # Incremental passes
+///
+/// With [`Policy::incremental`], a pass costs what changed, not what the
+/// table holds. The reconciler keeps a view of the table: the last
+/// whole-table read plus what its own batches did (each change that
+/// succeeded is applied to the view). A pass compares the desired state
+/// with the view and plans only the services that differ, after reading
+/// their destinations from the kernel (their connection counts decide
+/// drains); services with draining destinations are read again every
+/// pass. Each pass also verifies a slice of the table against the kernel
+/// (the destinations of the next services in key order, and a service
+/// dump once per period) so that the whole table is verified within
+/// [`Policy::verify_period`].
+///
+/// What this gives up: a change made by another client (an operator with
+/// ipvsadm, keepalived, a crashed earlier run) is found and repaired
+/// within the verification period (plus one pass interval), not at the
+/// next pass. Also, an incremental pass checks every desired service's
+/// scope and that none is listed twice, but checks in full
+/// ([`DesiredState::validate`]) only the services it plans: one equal to
+/// the view needs no write. Verification
+/// happens during passes: with [`run`](Reconciler::run), every `interval`
+/// at least. Any failed change that contradicts the view (the kernel says
+/// a service or destination is missing or already there, or the outcome is
+/// unknown) drops the view, and the next pass reads the whole table. So do
+/// the first pass, a pass after [`request_full_pass`](Reconciler::request_full_pass),
+/// and every dry run ([`plan`](Reconciler::plan)); a restarted process
+/// starts with a whole-table read, so drains survive restarts as with
+/// full passes. Scope and ownership are the same: nothing outside the
+/// scope is ever changed.
+///
+/// ```
+/// use std::time::Duration;
+/// use lvs::reconcile::{DesiredState, FakeKernel, Policy, Reconciler};
+/// use lvs::{Destination, Service, ServiceKey};
+///
+/// let mut desired = DesiredState::new();
+/// for i in 0..100u8 {
+///     desired.push(
+///         Service::new(ServiceKey::tcp(([10, 0, 1, i], 80))),
+///         [Destination::new(([192, 168, 1, i], 8080))],
+///     );
+/// }
+/// let mut kernel = FakeKernel::new();
+/// let policy = Policy::default().with_incremental(Duration::from_secs(60));
+/// let mut r = Reconciler::new(policy);
+/// let first = r.reconcile(&mut kernel, &desired)?; // reads the whole table
+/// assert_eq!((first.reads, first.writes), (1, 200));
+/// desired.services[42].destinations[0].weight = 5;
+/// let next = r.reconcile(&mut kernel, &desired)?; // reads what changed
+/// assert_eq!((next.reads, next.writes), (0, 1));
+/// r.request_full_pass();
+/// assert_eq!(r.reconcile(&mut kernel, &desired)?.reads, 1);
+/// # Ok::<(), lvs::Error>(())
+/// ```
 ///
 /// ```
 /// use lvs::reconcile::{DesiredState, FakeKernel, Policy, Reconciler};
@@ -118,39 +195,60 @@ impl fmt::Display for Report {
 ///     Service::new(key).with_scheduler(Scheduler::Rr),
 ///     [Destination::new(([192, 168, 1, 2], 8080))],
 /// );
-/// let mut r = Reconciler::new(FakeKernel::new(), Policy::default());
-/// let first = r.reconcile(&desired)?;
+/// let mut kernel = FakeKernel::new();
+/// let mut r = Reconciler::new(Policy::default());
+/// let first = r.reconcile(&mut kernel, &desired)?;
 /// assert_eq!(first.writes, 2);
-/// let again = r.reconcile(&desired)?;
+/// let again = r.reconcile(&mut kernel, &desired)?;
 /// assert_eq!((again.reads, again.writes), (1, 0));
 /// # Ok::<(), lvs::Error>(())
 /// ```
-#[derive(Debug)]
-pub struct Reconciler<K> {
-    kernel: K,
+#[derive(Debug, Clone, Default)]
+pub struct Reconciler {
     policy: Policy,
     drains: Vec<Drain>,
+    /// The incremental passes' view (`None`: the next pass reads the
+    /// whole table).
+    view: Option<View>,
 }
 
-impl<K: Kernel> Reconciler<K> {
-    /// A reconciler driving `kernel` under `policy`.
-    pub fn new(kernel: K, policy: Policy) -> Self {
+impl Reconciler {
+    /// A reconciler under `policy`, with no drain in progress.
+    pub fn new(policy: Policy) -> Self {
         Reconciler {
-            kernel,
             policy,
             drains: Vec::new(),
+            view: None,
         }
     }
 
-    /// Make the kernel match `desired` now: read the table, plan, apply.
+    /// Make the next pass read the whole table (and, when incremental,
+    /// rebuild its view from it), e.g. after changing the table by other
+    /// means or when drift must be repaired now rather than within the
+    /// verification period.
+    pub fn request_full_pass(&mut self) {
+        self.view = None;
+    }
+
+    /// Whether the next pass is planned against the kept view (an
+    /// incremental pass) rather than a whole-table read.
+    pub fn has_view(&self) -> bool {
+        self.view.is_some()
+    }
+
+    /// Make `kernel` match `desired` now: read the table, plan, apply.
     ///
     /// # Errors
     /// The read's error (nothing applied), or
     /// [`ErrorKind::InvalidArgument`](crate::ErrorKind::InvalidArgument) for
     /// an invalid `desired` (nothing applied). Failures of single changes
     /// are in the [`Report`], not here.
-    pub fn reconcile(&mut self, desired: &DesiredState) -> Result<Report> {
-        self.reconcile_at(desired, Instant::now())
+    pub fn reconcile(
+        &mut self,
+        kernel: &mut (impl Kernel + ?Sized),
+        desired: &DesiredState,
+    ) -> Result<Report> {
+        self.reconcile_at(kernel, desired, Instant::now())
     }
 
     /// [`reconcile`](Reconciler::reconcile) with the clock given, for tests
@@ -158,22 +256,78 @@ impl<K: Kernel> Reconciler<K> {
     ///
     /// # Errors
     /// As [`reconcile`](Reconciler::reconcile).
-    pub fn reconcile_at(&mut self, desired: &DesiredState, now: Instant) -> Result<Report> {
+    pub fn reconcile_at(
+        &mut self,
+        kernel: &mut (impl Kernel + ?Sized),
+        desired: &DesiredState,
+        now: Instant,
+    ) -> Result<Report> {
         let _span = debug_span!("ipvs_reconcile", services = desired.services.len()).entered();
         let t0 = Instant::now();
-        let observed = self.kernel.table()?;
-        let t1 = Instant::now();
-        let plan = plan(desired, &observed, &self.policy, &self.drains, now)?;
-        drop(observed);
-        let t2 = Instant::now();
-        let batch = apply(&mut self.kernel, &plan);
+        let incremental = self.policy.incremental && !self.policy.verify_period.is_zero();
+        if !incremental {
+            self.view = None;
+        }
+        let mut reads = Reads::default();
+        let (plan, full, t1, t2) = match &mut self.view {
+            Some(view) => {
+                let period = self.policy.verify_period;
+                let dirty = view
+                    .verify(kernel, period, now, &mut reads)
+                    .and_then(|()| view.dirty(desired, &self.policy.scope, &self.drains))
+                    .and_then(|(dirty, unmanaged)| {
+                        // Changed services are planned against the kernel's
+                        // own destinations: their connection counts decide
+                        // drains.
+                        let known: Vec<_> =
+                            dirty.iter().filter(|k| view.contains(k)).copied().collect();
+                        view.read_destinations(kernel, &known, &mut reads)?;
+                        Ok((dirty, unmanaged))
+                    });
+                let (dirty, unmanaged) = match dirty {
+                    Ok(d) => d,
+                    Err(e) => {
+                        // A read that failed half-way leaves the view
+                        // uncertain: the next pass reads everything.
+                        if e.kind() != ErrorKind::InvalidArgument {
+                            self.view = None;
+                        }
+                        return Err(e);
+                    }
+                };
+                let t1 = Instant::now();
+                let (sub, observed) = view.subset(desired, &dirty);
+                let mut p = plan(&sub, &observed, &self.policy, &self.drains, now)?;
+                p.unmanaged = unmanaged;
+                (p, false, t1, Instant::now())
+            }
+            None => {
+                let observed = kernel.table()?;
+                let t1 = Instant::now();
+                let p = plan(desired, &observed, &self.policy, &self.drains, now)?;
+                let t2 = Instant::now();
+                if incremental {
+                    self.view = Some(View::new(observed, now));
+                }
+                (p, true, t1, t2)
+            }
+        };
+        let batch = apply(kernel, &plan);
         let t3 = Instant::now();
+        if let Some(view) = &mut self.view
+            && !view.record(plan.changes(), &batch.results)
+        {
+            debug!("a change contradicted the view: the next pass reads the whole table");
+            self.view = None;
+        }
         self.drains = plan.draining().to_vec();
         let report = Report {
             writes: plan.len(),
             plan,
             results: batch.results,
-            reads: 1,
+            reads: usize::from(full),
+            service_reads: reads.service_dumps,
+            destination_reads: reads.destination_dumps,
             read_time: t1 - t0,
             plan_time: t2 - t1,
             apply_time: t3 - t2,
@@ -190,13 +344,18 @@ impl<K: Kernel> Reconciler<K> {
         Ok(report)
     }
 
-    /// A dry run: read the table and plan, apply nothing (drain memory
-    /// unchanged). Print the plan to see what a reconcile would do.
+    /// A dry run: read the whole table and plan, apply nothing (drain
+    /// memory and an incremental view unchanged). Print the plan to see
+    /// what a reconcile would do.
     ///
     /// # Errors
     /// As [`reconcile`](Reconciler::reconcile).
-    pub fn plan(&mut self, desired: &DesiredState) -> Result<Plan> {
-        let observed = self.kernel.table()?;
+    pub fn plan(
+        &mut self,
+        kernel: &mut (impl Kernel + ?Sized),
+        desired: &DesiredState,
+    ) -> Result<Plan> {
+        let observed = kernel.table()?;
         plan(
             desired,
             &observed,
@@ -217,6 +376,7 @@ impl<K: Kernel> Reconciler<K> {
     /// empty state would remove everything in scope).
     pub fn run(
         &mut self,
+        kernel: &mut (impl Kernel + ?Sized),
         updates: &Receiver<DesiredState>,
         interval: Duration,
         mut on_pass: impl FnMut(&Result<Report>) -> ControlFlow<()>,
@@ -238,7 +398,7 @@ impl<K: Kernel> Reconciler<K> {
                 Err(RecvTimeoutError::Disconnected) => return,
             }
             if let Some(d) = &current {
-                let r = self.reconcile(d);
+                let r = self.reconcile(kernel, d);
                 if on_pass(&r).is_break() {
                     return;
                 }
@@ -259,20 +419,5 @@ impl<K: Kernel> Reconciler<K> {
     /// Change the policy (drains in progress keep their start times).
     pub fn set_policy(&mut self, policy: Policy) {
         self.policy = policy;
-    }
-
-    /// The kernel.
-    pub fn kernel(&self) -> &K {
-        &self.kernel
-    }
-
-    /// The kernel, mutably.
-    pub fn kernel_mut(&mut self) -> &mut K {
-        &mut self.kernel
-    }
-
-    /// Give the kernel back.
-    pub fn into_kernel(self) -> K {
-        self.kernel
     }
 }

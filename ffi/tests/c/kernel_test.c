@@ -982,6 +982,106 @@ static void test_reconcile(lvs_handle *h) {
     lvs_policy_free(pol);
 }
 
+/* Incremental passes: planned against the reconciler's view (no
+ * whole-table read), an edit by another client found by the rotating
+ * verification within the period, a failure that contradicts the view
+ * making the next pass read everything, and a requested full pass. */
+static void test_reconcile_incremental(lvs_handle *h) {
+    lvs_policy *pol = NULL;
+    EXPECT(lvs_policy_new(&pol), LVS_OK);
+    EXPECT(lvs_policy_scope_add_prefix(pol, "10.78.0.0/16"), LVS_OK);
+    EXPECT(lvs_policy_set_drain_mode(pol, LVS_DRAIN_ALL, LVS_DRAIN_IMMEDIATE), LVS_OK);
+    EXPECT(lvs_policy_set_incremental(pol, true), LVS_OK);
+    EXPECT(lvs_policy_set_verify_period(pol, 2000), LVS_OK);
+    EXPECT(lvs_policy_set_incremental(NULL, true), LVS_NULL_PARAMETER);
+    EXPECT(lvs_policy_set_verify_period(NULL, 1), LVS_NULL_PARAMETER);
+    lvs_reconciler *r = NULL;
+    EXPECT(lvs_reconciler_new(pol, &r), LVS_OK);
+
+    struct want w[2];
+    memset(w, 0, sizeof w);
+    w[0].svc = service(key_of(LVS_PROTO_TCP, "10.78.0.1:80"), "rr");
+    w[0].dests[0] = dest("10.78.1.1:8080", LVS_FWD_MASQ, 1);
+    w[0].dests[1] = dest("10.78.1.2:8080", LVS_FWD_MASQ, 2);
+    w[0].n = 2;
+    w[1].svc = service(key_of(LVS_PROTO_TCP, "10.78.0.2:80"), "wlc");
+    w[1].dests[0] = dest("10.78.2.1:8080", LVS_FWD_MASQ, 1);
+    w[1].n = 1;
+    lvs_desired *d = desired_of(w, 2);
+
+    /* 1. The first pass reads the whole table; the next one does not. */
+    lvs_plan *p = pass(r, h, d, 5);
+    CHECK(lvs_plan_reads(p) == 1);
+    lvs_plan_free(p);
+    p = pass(r, h, d, 0);
+    CHECK(lvs_plan_reads(p) == 0);
+    lvs_plan_free(p);
+    check_table(h, w, 2);
+
+    /* 2. Another client changes a weight: repaired within the period
+     *    (2 s) by an incremental pass. */
+    lvs_destination theirs = w[0].dests[1];
+    theirs.weight = 7;
+    EXPECT(lvs_destination_update(h, &w[0].svc.key, &theirs), LVS_OK);
+    int repaired = 0;
+    for (int i = 0; i < 16 && !repaired; i++) {
+        sleep_ms(250);
+        p = NULL;
+        EXPECT(lvs_reconciler_reconcile(r, h, d, &p), LVS_OK);
+        CHECK(lvs_plan_reads(p) == 0);
+        if (lvs_plan_len(p) == 1) {
+            CONTAINS(plan_change(p, 0), "~ dest TCP 10.78.0.1:80 -> 10.78.1.2:8080 weight 7 -> 2");
+            repaired = 1;
+        } else {
+            CHECK(lvs_plan_len(p) == 0);
+        }
+        lvs_plan_free(p);
+    }
+    CHECK(repaired);
+    check_table(h, w, 2);
+
+    /* 3. Another client removes a service; our change to it fails
+     *    (LVS_SERVICE_NOT_FOUND), and the next pass reads everything and
+     *    makes it again. */
+    EXPECT(lvs_service_remove(h, &w[1].svc.key), LVS_OK);
+    lvs_desired_free(d);
+    w[1].dests[0].weight = 3;
+    d = desired_of(w, 2);
+    p = NULL;
+    EXPECT(lvs_reconciler_reconcile(r, h, d, &p), LVS_SERVICE_NOT_FOUND);
+    CHECK(p != NULL && lvs_plan_reads(p) == 0 && lvs_plan_failures(p) == 1);
+    lvs_plan_free(p);
+    p = pass(r, h, d, 2);
+    CHECK(lvs_plan_reads(p) == 1);
+    lvs_plan_free(p);
+    check_table(h, w, 2);
+
+    /* 4. A full pass on request, then incremental again. */
+    EXPECT(lvs_reconciler_request_full_pass(r), LVS_OK);
+    EXPECT(lvs_reconciler_request_full_pass(NULL), LVS_NULL_PARAMETER);
+    p = pass(r, h, d, 0);
+    CHECK(lvs_plan_reads(p) == 1);
+    lvs_plan_free(p);
+    p = pass(r, h, d, 0);
+    CHECK(lvs_plan_reads(p) == 0);
+    lvs_plan_free(p);
+    /* A dry run always reads the whole table. */
+    p = NULL;
+    EXPECT(lvs_reconciler_plan(r, h, d, &p), LVS_OK);
+    CHECK(lvs_plan_reads(p) == 1 && lvs_plan_len(p) == 0);
+    lvs_plan_free(p);
+
+    /* 5. The empty state removes both. */
+    lvs_desired_free(d);
+    EXPECT(lvs_desired_new(&d), LVS_OK);
+    p = pass(r, h, d, 2);
+    lvs_plan_free(p);
+    CHECK(count_services(h) == 1);
+    lvs_desired_free(d);
+    lvs_reconciler_free(r);
+    lvs_policy_free(pol);
+}
+
 /* ----- sync daemons ------------------------------------------------------------ */
 
 static lvs_sync_daemon daemon_on(uint32_t role, const char *ifname, uint32_t sync_id) {
@@ -1368,6 +1468,7 @@ int main(int argc, char **argv) {
     test_stats(here);
     test_connections(here, in_b);
     test_reconcile(here);
+    test_reconcile_incremental(here);
     test_daemons(here);
     test_batches(here, in_b, in_b_fd);
     test_threads(here, in_b);
