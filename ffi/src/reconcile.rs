@@ -275,9 +275,12 @@ pub unsafe extern "C" fn lvs_policy_new(out: *mut *mut lvs_policy) -> lvs_result
 /// Load a policy from `len` bytes of JSON into a new `*out`, which the
 /// caller frees with `lvs_policy_free`; on failure `*out` is NULL. The
 /// format is the serde form of the Rust crate's `lvs::reconcile::Policy`;
-/// omitted fields keep the defaults of `lvs_policy_new`; an unknown or
-/// misspelt field is `LVS_INVALID_JSON`. The drain timeout is in whole seconds here (`null`: no
-/// timeout). For example:
+/// `scope` is required (`"scope": "all"` owns every service; a missing
+/// scope is `LVS_INVALID_JSON`, never "everything" by accident); omitted
+/// drain fields keep the defaults of `lvs_policy_new`; an unknown or
+/// misspelt field is `LVS_INVALID_JSON`. The drain timeout is whole
+/// seconds (`60`), a string with a unit (`"999ms"`, `"1.5s"`, `"2m"`) or
+/// `"none"`/`null` for no timeout. For example:
 ///
 /// ```json
 /// { "scope": { "any": [ { "prefixes": ["10.96.0.0/12"] },

@@ -2,6 +2,8 @@
 
 mod codec;
 mod destination;
+#[cfg(feature = "serde")]
+pub(crate) mod serde_form;
 mod service;
 mod stats;
 
