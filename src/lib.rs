@@ -65,6 +65,7 @@
 //! Every IPVS command needs `CAP_NET_ADMIN` in the initial user namespace.
 //! `lvs` never runs `modprobe` and logs nothing: it emits `tracing` spans.
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 
 // Layer 1, wire codec.

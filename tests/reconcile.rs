@@ -833,7 +833,8 @@ fn desired_state_and_policy_load_from_json() {
     assert_eq!(p.drain.sctp, DrainMode::Immediate);
     assert_eq!(p.drain.timeout, Some(Duration::from_secs(60)));
     assert_eq!(p.drain.services, ServiceRemoval::Drain);
-    let p: Policy = serde_json::from_str(r#"{ "drain": { "timeout": null } }"#).unwrap();
+    let p: Policy =
+        serde_json::from_str(r#"{ "scope": "all", "drain": { "timeout": null } }"#).unwrap();
     assert_eq!((p.scope, p.drain.timeout), (Scope::All, None));
 }
 

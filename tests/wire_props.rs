@@ -322,7 +322,8 @@ fn protocol() -> impl Strategy<Value = Protocol> {
         3 => Just(Protocol::Udp),
         2 => Just(Protocol::Sctp),
         // Protocol::Other(6/17/132) is not canonical; see other_protocol_aliases.
-        1 => any::<u16>()
+        // IP protocol numbers are 0..=255; validation refuses more.
+        1 => (0u16..=255)
             .prop_filter("named protocol", |n| ![6, 17, 132].contains(n))
             .prop_map(Protocol::Other),
     ]
@@ -401,7 +402,14 @@ fn service() -> impl Strategy<Value = Service> {
             any::<bool>(),
             option::of(module_name()),
         )
-            .prop_map(|(key, sched, pers, one_packet, pe)| {
+            .prop_map(|(mut key, sched, pers, one_packet, pe)| {
+                // Port 0 (every port) is valid only with persistence.
+                if let ServiceKey::Addr { addr, .. } = &mut key
+                    && pers.is_none()
+                    && addr.port() == 0
+                {
+                    addr.set_port(1);
+                }
                 let mut s = Service::new(key).with_scheduler(sched);
                 if let Some((timeout, mask)) = pers {
                     s = s.with_persistence_netmask(timeout, mask);

@@ -276,10 +276,13 @@ pub unsafe extern "C" fn lvs_policy_new(out: *mut *mut lvs_policy) -> lvs_result
 /// Load a policy from `len` bytes of JSON into a new `*out`, which the
 /// caller frees with `lvs_policy_free`; on failure `*out` is NULL. The
 /// format is the serde form of the Rust crate's `lvs::reconcile::Policy`;
+/// `scope` is required (`"scope": "all"` owns every service; a missing
+/// scope is `LVS_INVALID_JSON`, never "everything" by accident); other
 /// omitted fields keep the defaults of `lvs_policy_new`; an unknown or
 /// misspelt field is `LVS_INVALID_JSON`. The drain timeout and the
-/// verification period are in whole seconds here (`null`: no drain
-/// timeout). For example:
+/// verification period are whole seconds (`60`) or a string with a unit
+/// (`"999ms"`, `"1.5s"`, `"2m"`); `"none"`/`null` is no drain timeout.
+/// For example:
 ///
 /// ```json
 /// { "scope": { "any": [ { "prefixes": ["10.96.0.0/12"] },

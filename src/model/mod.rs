@@ -4,6 +4,8 @@ mod codec;
 mod destination;
 pub(crate) mod error;
 mod ops;
+#[cfg(feature = "serde")]
+pub(crate) mod serde_form;
 mod service;
 mod stats;
 

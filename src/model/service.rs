@@ -37,7 +37,7 @@ impl fmt::Display for AddressFamily {
 
 /// Transport protocol of an address-keyed service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", derive(serde::Deserialize), serde(remote = "Self"))]
 #[cfg_attr(feature = "serde", serde(rename_all = "lowercase"))]
 #[non_exhaustive]
 pub enum Protocol {
@@ -91,7 +91,12 @@ impl fmt::Display for Protocol {
 /// Either a transport protocol with a virtual address and port, or an
 /// address family with a non-zero firewall mark.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Deserialize),
+    serde(remote = "Self"),
+    serde(deny_unknown_fields)
+)]
 #[cfg_attr(feature = "serde", serde(rename_all = "lowercase"))]
 #[non_exhaustive]
 pub enum ServiceKey {
@@ -172,6 +177,13 @@ impl ServiceKey {
                     "use Protocol::{} for protocol {n}: Other({n}) would read back as it",
                     Protocol::from_number(*n)
                 ),
+            ),
+            ServiceKey::Addr {
+                protocol: Protocol::Other(n @ 256..),
+                ..
+            } => bad(
+                "key.protocol",
+                format!("IP protocol numbers are 0..=255, got {n}"),
             ),
             ServiceKey::Addr {
                 addr: SocketAddr::V6(a),
@@ -270,7 +282,7 @@ pub(crate) fn check_module_name(what: &'static str, name: &str) -> Result<(), Er
 
 /// The scheduling algorithm of a service (the kernel module `ip_vs_<name>`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", derive(serde::Deserialize), serde(remote = "Self"))]
 #[cfg_attr(feature = "serde", serde(rename_all = "lowercase"))]
 #[non_exhaustive]
 pub enum Scheduler {
@@ -382,7 +394,7 @@ impl fmt::Display for Scheduler {
 /// The client netmask of a persistent service: clients in the same masked
 /// network share one persistence template.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", derive(serde::Deserialize), serde(remote = "Self"))]
 #[cfg_attr(feature = "serde", serde(rename_all = "lowercase"))]
 #[non_exhaustive]
 pub enum Netmask {
@@ -529,6 +541,19 @@ impl Service {
     pub fn validate(&self) -> Result<(), Error> {
         let bad = |field, why: String| Err(Error::invalid(Operation::Validate, field, why));
         self.key.validate()?;
+        if let ServiceKey::Addr { addr, .. } = self.key
+            && addr.port() == 0
+            && self.persistence.is_none()
+        {
+            return bad(
+                "key.addr",
+                format!(
+                    "port 0 (every port) works only with persistence: the kernel schedules \
+                     no packet to a non-persistent port-0 service ({addr}); set persistence \
+                     or a port"
+                ),
+            );
+        }
         if let Scheduler::Custom(n) = &self.scheduler {
             check_module_name("scheduler", n.as_str())?;
             if !matches!(Scheduler::from_name(n.as_str()), Ok(Scheduler::Custom(_))) {

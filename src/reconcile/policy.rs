@@ -1,5 +1,6 @@
 //! What the reconciler owns ([`Scope`]) and how it lets go ([`DrainPolicy`]).
 
+use std::collections::BTreeSet;
 use std::fmt;
 use std::ops::RangeInclusive;
 use std::time::Duration;
@@ -28,7 +29,12 @@ use crate::model::{Protocol, ServiceKey};
 /// assert!(scope.contains(&ServiceKey::fwmark(AddressFamily::Inet6, 1500)));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+///
+/// With the `serde` feature a scope is written as `"all"`, `"nothing"`, or
+/// a map with one key: `{"prefixes": ["10.96.0.0/12"]}`,
+/// `{"fwmarks": {"start": 1000, "end": 1999}}`, `{"services": [...]}`,
+/// `{"any": [...]}`.
+#[cfg_attr(feature = "serde", derive(serde::Deserialize), serde(remote = "Self"))]
 #[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 #[non_exhaustive]
 pub enum Scope {
@@ -43,8 +49,9 @@ pub enum Scope {
     Prefixes(Vec<IpNet>),
     /// Firewall-mark services (either family) with a mark in this range.
     Fwmarks(RangeInclusive<u32>),
-    /// Exactly these services.
-    Services(Vec<ServiceKey>),
+    /// Exactly these services (a set: a lookup costs `O(log n)`, so a
+    /// scope of many thousand keys stays cheap per pass).
+    Services(BTreeSet<ServiceKey>),
     /// Any service one of these scopes contains.
     Any(Vec<Scope>),
 }
@@ -195,7 +202,11 @@ pub struct DrainPolicy {
     /// connections. `None` waits for the connections however long they
     /// live. Default: 900 s, IPVS's own idle timeout of an established
     /// TCP connection, so only connections still passing traffic are cut.
-    #[cfg_attr(feature = "serde", serde(with = "opt_secs"))]
+    ///
+    /// With serde: whole seconds (`30`), a string with a unit (`"999ms"`,
+    /// `"1.5s"`, `"2m"`, `"1h"`, `"250us"`, `"10ns"`) or `"none"` (also
+    /// `null`); saved in the shortest of those forms that is exact.
+    #[cfg_attr(feature = "serde", serde(with = "opt_duration"))]
     pub timeout: Option<Duration>,
     /// Services leaving the desired state.
     pub services: ServiceRemoval,
@@ -270,25 +281,38 @@ impl DrainPolicy {
 }
 
 /// Everything that shapes a plan besides the two states.
+///
+/// Loaded with serde, `scope` is required: a policy file that forgot it
+/// (an empty `{}`, a typo) must not silently own every service of the
+/// namespace and remove keepalived's. Write `"scope": "all"` to own
+/// everything.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "serde", serde(deny_unknown_fields))]
-#[cfg_attr(feature = "serde", serde(default))]
 #[non_exhaustive]
 pub struct Policy {
-    /// What the reconciler owns (default: everything).
+    /// What the reconciler owns ([`Policy::default`]: everything; required
+    /// when loaded with serde).
     pub scope: Scope,
     /// How destinations and services leave.
+    #[cfg_attr(feature = "serde", serde(default))]
     pub drain: DrainPolicy,
     /// Plan each pass against the reconciler's kept view of the table
     /// instead of a whole-table read (default `false`). See
     /// [`Reconciler`](super::Reconciler) for what this gives up.
+    #[cfg_attr(feature = "serde", serde(default))]
     pub incremental: bool,
     /// With `incremental`: verify the whole table against the kernel
     /// within this period, a slice per pass, so changes made by other
     /// clients are found and repaired within it (default 60 s). Zero makes
     /// every pass read the whole table.
-    #[cfg_attr(feature = "serde", serde(with = "secs"))]
+    ///
+    /// With serde: as [`DrainPolicy::timeout`] (`60`, `"1500ms"`), not
+    /// `"none"`.
+    #[cfg_attr(
+        feature = "serde",
+        serde(default = "Policy::default_verify_period", with = "exact_duration")
+    )]
     pub verify_period: Duration,
 }
 
@@ -306,6 +330,11 @@ impl Default for Policy {
 impl Policy {
     /// The default verification period of incremental passes: 60 s.
     pub const DEFAULT_VERIFY_PERIOD: Duration = Duration::from_secs(60);
+
+    #[cfg(feature = "serde")]
+    fn default_verify_period() -> Duration {
+        Self::DEFAULT_VERIFY_PERIOD
+    }
 
     /// A policy owning `scope` with the default drain policy.
     pub fn new(scope: Scope) -> Self {
@@ -331,36 +360,158 @@ impl Policy {
 }
 
 #[cfg(feature = "serde")]
-mod secs {
-    //! `Duration` as whole seconds.
+mod exact_duration {
+    //! A `Duration` in the exact form of [`super::opt_duration`], where
+    //! "none" is an error.
     use std::time::Duration;
 
-    use serde::{Deserialize, Deserializer, Serializer};
+    use serde::de::Error;
+    use serde::{Deserializer, Serializer};
 
     pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_u64(d.as_secs())
+        super::opt_duration::serialize(&Some(*d), s)
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        Ok(Duration::from_secs(u64::deserialize(d)?))
+        super::opt_duration::deserialize(d)?
+            .ok_or_else(|| D::Error::custom("a period cannot be \"none\" (0 reads the whole table every pass)"))
     }
 }
 
 #[cfg(feature = "serde")]
-mod opt_secs {
-    //! `Option<Duration>` as whole seconds (`null` = no timeout).
+mod serde_impls {
+    use serde::{Serialize, Serializer};
+
+    use super::Scope;
+    use crate::model::serde_form::{any_enum_deserialize, one_entry};
+
+    any_enum_deserialize!(Scope);
+
+    impl Serialize for Scope {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            match self {
+                Scope::All => s.serialize_str("all"),
+                Scope::Nothing => s.serialize_str("nothing"),
+                Scope::Prefixes(nets) => one_entry(s, "prefixes", nets),
+                Scope::Fwmarks(range) => one_entry(s, "fwmarks", range),
+                Scope::Services(keys) => one_entry(s, "services", keys),
+                Scope::Any(scopes) => one_entry(s, "any", scopes),
+            }
+        }
+    }
+}
+
+#[cfg(feature = "serde")]
+pub(crate) mod opt_duration {
+    //! `Option<Duration>` exactly: whole seconds as a number, anything finer
+    //! as a string with a unit, `"none"` (or `null`) for no timeout. TOML
+    //! has no null, so "none" is a string there too, and a saved
+    //! value always loads back as itself.
+    use std::fmt;
     use std::time::Duration;
 
-    use serde::{Deserialize, Deserializer, Serializer};
+    use serde::Serializer;
+    use serde::de::{self, Deserializer, Visitor};
 
     pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
         match d {
-            Some(d) => s.serialize_some(&d.as_secs()),
-            None => s.serialize_none(),
+            None => s.serialize_str("none"),
+            Some(d) if d.subsec_nanos() == 0 => s.serialize_u64(d.as_secs()),
+            Some(d) => s.serialize_str(&format_exact(*d)),
         }
     }
 
+    /// The shortest exact form with one unit: "1500ms", "999ms", "10ns".
+    pub fn format_exact(d: Duration) -> String {
+        let nanos = d.as_nanos();
+        for (unit, per) in [("s", 1_000_000_000u128), ("ms", 1_000_000), ("us", 1_000)] {
+            if nanos % per == 0 {
+                return format!("{}{unit}", nanos / per);
+            }
+        }
+        format!("{nanos}ns")
+    }
+
+    /// Parse "none", or a decimal number with an optional unit (s when
+    /// none): ns, us, ms, s, m, h.
+    pub fn parse(text: &str) -> Result<Option<Duration>, String> {
+        let t = text.trim();
+        if t == "none" {
+            return Ok(None);
+        }
+        let split = t
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(t.len());
+        let (number, unit) = t.split_at(split);
+        let per_unit: u128 = match unit.trim() {
+            "ns" => 1,
+            "us" | "\u{b5}s" => 1_000,
+            "ms" => 1_000_000,
+            "" | "s" => 1_000_000_000,
+            "m" => 60_000_000_000,
+            "h" => 3_600_000_000_000,
+            other => {
+                return Err(format!(
+                    "unknown unit {other:?} in duration {text:?} (use ns, us, ms, s, m or h, or \"none\")"
+                ));
+            }
+        };
+        let (whole, frac) = number.split_once('.').unwrap_or((number, ""));
+        let bad = || format!("{text:?} is not a duration (e.g. 30, \"1.5s\", \"999ms\", \"none\")");
+        if whole.is_empty() && frac.is_empty() {
+            return Err(bad());
+        }
+        let whole: u128 = if whole.is_empty() {
+            0
+        } else {
+            whole.parse().map_err(|_| bad())?
+        };
+        let mut nanos = whole.checked_mul(per_unit).ok_or_else(bad)?;
+        let mut scale = per_unit;
+        for digit in frac.chars() {
+            let digit = digit.to_digit(10).ok_or_else(bad)?;
+            if scale % 10 != 0 {
+                return Err(format!("{text:?} is finer than a nanosecond"));
+            }
+            scale /= 10;
+            nanos = nanos
+                .checked_add(u128::from(digit) * scale)
+                .ok_or_else(bad)?;
+        }
+        let secs = u64::try_from(nanos / 1_000_000_000).map_err(|_| bad())?;
+        // The remainder is below 10^9, so it fits.
+        let sub = (nanos % 1_000_000_000) as u32;
+        Ok(Some(Duration::new(secs, sub)))
+    }
+
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-        Ok(Option::<u64>::deserialize(d)?.map(Duration::from_secs))
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Option<Duration>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a duration: whole seconds, a string such as \"999ms\" or \"1.5s\", or \"none\"")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(Some(Duration::from_secs(v)))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                u64::try_from(v)
+                    .map(|v| Some(Duration::from_secs(v)))
+                    .map_err(|_| E::custom(format!("a duration cannot be negative, got {v}")))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                parse(v).map_err(E::custom)
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(None)
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(None)
+            }
+            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+                d.deserialize_any(V)
+            }
+        }
+        d.deserialize_any(V)
     }
 }

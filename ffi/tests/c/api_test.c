@@ -772,8 +772,15 @@ static void test_policy(void) {
     CHECK(p != NULL && p != (lvs_policy *)&p);
     EXPECT(lvs_policy_scope_add_prefix(p, "192.0.2.0/24"), LVS_OK); /* widens it */
     lvs_policy_free(p);
-    EXPECT(lvs_policy_from_json("{}", 2, &p), LVS_OK);
+    EXPECT(lvs_policy_from_json("{\"scope\": \"all\"}", 16, &p), LVS_OK);
     lvs_policy_free(p);
+    /* No scope is an error, never "own every service". */
+    EXPECT(lvs_policy_from_json("{}", 2, &p), LVS_INVALID_JSON);
+    CONTAINS(last_error(), "missing field `scope`");
+    CHECK(p == NULL);
+    const char no_scope[] = "{ \"drain\": { \"timeout\": \"999ms\" } }";
+    EXPECT(lvs_policy_from_json(no_scope, strlen(no_scope), &p), LVS_INVALID_JSON);
+    CHECK(p == NULL);
     const char bad_scope[] = "{ \"scope\": { \"prefixes\": [\"10.0.0.0/99\"] } }";
     EXPECT(lvs_policy_from_json(bad_scope, strlen(bad_scope), &p), LVS_INVALID_JSON);
     CHECK(p == NULL);

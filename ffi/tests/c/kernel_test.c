@@ -1462,16 +1462,25 @@ int main(int argc, char **argv) {
     EXPECT(lvs_handle_flush(here), LVS_OK);
     EXPECT(lvs_handle_flush(in_b), LVS_OK);
 
-    test_info_and_timeouts(here);
-    test_services(here);
-    test_destinations(here);
-    test_stats(here);
-    test_connections(here, in_b);
-    test_reconcile(here);
-    test_reconcile_incremental(here);
-    test_daemons(here);
-    test_batches(here, in_b, in_b_fd);
-    test_threads(here, in_b);
+    /* One progress line per part: the test rig treats a guest that prints
+     * nothing for many minutes as hung, and valgrind on a busy host makes
+     * single parts take minutes. */
+#define PART(call)                                                      \
+    do {                                                                \
+        fprintf(stderr, "kernel_test: part %s\n", #call);              \
+        call;                                                           \
+    } while (0)
+    PART(test_info_and_timeouts(here));
+    PART(test_services(here));
+    PART(test_destinations(here));
+    PART(test_stats(here));
+    PART(test_connections(here, in_b));
+    PART(test_reconcile(here));
+    PART(test_reconcile_incremental(here));
+    PART(test_daemons(here));
+    PART(test_batches(here, in_b, in_b_fd));
+    PART(test_threads(here, in_b));
+#undef PART
 
     EXPECT(lvs_handle_flush(here), LVS_OK);
     CHECK(count_services(here) == 0);

@@ -216,10 +216,60 @@ pub fn run_ok(cmd: &mut Command, what: &str) -> String {
     text
 }
 
-/// Run `cmd` and return its output, whatever the status.
+/// Set by the kernel tests: [`run`] echoes each line a program prints to
+/// this process's stderr as it comes, so a slow run (valgrind in an
+/// emulated guest on a busy host) shows progress and the rig's idle
+/// watchdog (`LVS_VM_IDLE_TIMEOUT`) can tell it from a hang.
+pub static ECHO_OUTPUT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Run `cmd` and return its output, whatever the status (echoed as it
+/// comes when [`ECHO_OUTPUT`] is set).
 pub fn run(cmd: &mut Command) -> Output {
-    cmd.output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
+    use std::io::{BufRead, BufReader, Read};
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let name = Path::new(cmd.get_program())
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    fn pump(from: impl Read, name: &str) -> Vec<u8> {
+        let mut all = Vec::new();
+        let mut reader = BufReader::new(from);
+        let mut line = Vec::new();
+        let echo = ECHO_OUTPUT.load(Ordering::Relaxed);
+        while reader.read_until(b'\n', &mut line).unwrap_or(0) > 0 {
+            if !echo {
+                all.append(&mut line);
+                continue;
+            }
+            // Straight to fd 2: libtest's capture would hold eprint!
+            // output back until the test ends.
+            let _ = std::io::Write::write_all(
+                &mut std::io::stderr(),
+                format!("  [{name}] {}", String::from_utf8_lossy(&line)).as_bytes(),
+            );
+            all.append(&mut line);
+        }
+        all
+    }
+    let (out, err) = (child.stdout.take(), child.stderr.take());
+    let (stdout, stderr) = std::thread::scope(|s| {
+        let o = s.spawn(|| out.map(|o| pump(o, &name)).unwrap_or_default());
+        let e = err.map(|e| pump(e, &name)).unwrap_or_default();
+        (o.join().unwrap_or_default(), e)
+    });
+    let status = child
+        .wait()
+        .unwrap_or_else(|e| panic!("cannot wait for {cmd:?}: {e}"));
+    Output {
+        status,
+        stdout,
+        stderr,
+    }
 }
 
 /// stdout then stderr, as text.
