@@ -10,6 +10,7 @@
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::ops::RangeInclusive;
+use std::time::Duration;
 
 use ipnet::IpNet;
 use lvs::ServiceKey;
@@ -28,6 +29,12 @@ pub struct IpvsReport {
     pub draining: usize,
     /// The plan, one change per line (for logs).
     pub plan: String,
+    /// Time reading the IPVS table.
+    pub read_time: Duration,
+    /// Time planning.
+    pub plan_time: Duration,
+    /// Time applying the plan.
+    pub apply_time: Duration,
 }
 
 /// The reconciler with the proxy's ownership rules.
@@ -104,6 +111,9 @@ impl<K: Kernel> Ipvs<K> {
             failures: report.failures(),
             draining: self.rec.draining().len(),
             plan: report.plan.to_string(),
+            read_time: report.read_time,
+            plan_time: report.plan_time,
+            apply_time: report.apply_time,
         })
     }
 

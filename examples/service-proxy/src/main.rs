@@ -2,6 +2,7 @@
 //! semantics. See the crate's library documentation and `--help`.
 
 use std::collections::BTreeSet;
+use std::io::IsTerminal;
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -235,6 +236,7 @@ fn main() -> ExitCode {
     };
     tracing_subscriber::fmt()
         .with_max_level(level)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .init();
     match run(args) {

@@ -83,15 +83,6 @@ const FAMS: [Fam; 2] = [
     },
 ];
 
-fn elems<'a>(it: impl Iterator<Item = String> + 'a) -> String {
-    let v: Vec<String> = it.collect();
-    if v.is_empty() {
-        String::new()
-    } else {
-        format!(" elements = {{ {} }};", v.join(", "))
-    }
-}
-
 fn tup(t: &Tuple) -> String {
     format!("{} . {} . {}", t.addr, proto(t.protocol), t.port)
 }
@@ -109,62 +100,72 @@ pub fn render(rules: &Rules, cluster_cidrs: &[IpNet]) -> String {
     for f in &FAMS {
         let of = |t: &&Tuple| t.addr.is_ipv6() == f.v6;
         let tuple_ty = format!("{} . inet_proto . inet_service", f.ty);
-        let _ = writeln!(
-            s,
-            "  set masq{} {{ type {tuple_ty};{} }}",
-            f.sfx,
-            elems(rules.masquerade.iter().filter(of).map(tup))
-        );
-        let _ = writeln!(
-            s,
-            "  set masq-outside{} {{ type {tuple_ty};{} }}",
-            f.sfx,
-            elems(rules.masquerade_outside.iter().filter(of).map(tup))
-        );
-        let _ = writeln!(
-            s,
-            "  set cluster-cidr{} {{ type {}; flags interval;{} }}",
-            f.sfx,
-            f.ty,
-            elems(
+        let sets: [(&str, String, bool, Vec<String>); 6] = [
+            (
+                "masq",
+                tuple_ty.clone(),
+                false,
+                rules.masquerade.iter().filter(of).map(tup).collect(),
+            ),
+            (
+                "masq-outside",
+                tuple_ty.clone(),
+                false,
+                rules
+                    .masquerade_outside
+                    .iter()
+                    .filter(of)
+                    .map(tup)
+                    .collect(),
+            ),
+            (
+                "cluster-cidr",
+                f.ty.to_string(),
+                true,
                 cluster_cidrs
                     .iter()
                     .filter(|n| n.addr().is_ipv6() == f.v6)
                     .map(|n| n.to_string())
-            )
-        );
-        let _ = writeln!(
-            s,
-            "  set hairpin{} {{ type {tuple_ty} . {};{} }}",
-            f.sfx,
-            f.ty,
-            elems(
+                    .collect(),
+            ),
+            (
+                "hairpin",
+                format!("{tuple_ty} . {}", f.ty),
+                false,
                 rules
                     .hairpin
                     .iter()
                     .filter(of)
                     .map(|t| format!("{} . {}", tup(t), t.addr))
-            )
-        );
-        let _ = writeln!(
-            s,
-            "  set fw{} {{ type {tuple_ty};{} }}",
-            f.sfx,
-            elems(rules.source_ranges.keys().filter(of).map(tup))
-        );
-        let _ = writeln!(
-            s,
-            "  set fw-allow{} {{ type {tuple_ty} . {}; flags interval;{} }}",
-            f.sfx,
-            f.ty,
-            elems(
+                    .collect(),
+            ),
+            (
+                "fw",
+                tuple_ty.clone(),
+                false,
+                rules.source_ranges.keys().filter(of).map(tup).collect(),
+            ),
+            (
+                "fw-allow",
+                format!("{tuple_ty} . {}", f.ty),
+                true,
                 rules
                     .source_ranges
                     .iter()
                     .filter(|(t, _)| t.addr.is_ipv6() == f.v6)
                     .flat_map(|(t, nets)| nets.iter().map(move |n| format!("{} . {n}", tup(t))))
-            )
-        );
+                    .collect(),
+            ),
+        ];
+        for (name, ty, interval, el) in sets {
+            let flags = if interval { " flags interval;" } else { "" };
+            let el = if el.is_empty() {
+                String::new()
+            } else {
+                format!(" elements = {{ {} }};", el.join(", "))
+            };
+            let _ = writeln!(s, "  set {name}{} {{ type {ty};{flags}{el} }}", f.sfx);
+        }
         let (kw, x) = (f.kw, f.sfx);
         let dst = format!("{kw} daddr . meta l4proto . th dport");
         let _ = writeln!(

@@ -33,6 +33,8 @@ pub struct PassReport {
     pub node_errors: Vec<String>,
     /// Kubernetes Services / IPVS services / destinations programmed.
     pub counts: (usize, usize, usize),
+    /// Time translating the cluster.
+    pub translate_time: Duration,
     /// Wall time of the pass.
     pub duration: Duration,
 }
@@ -134,6 +136,7 @@ impl<K: Kernel> Proxy<K> {
         let t = self.translation();
         let mut rep = PassReport {
             counts: (t.services, t.desired.len(), t.endpoints),
+            translate_time: t0.elapsed(),
             ..PassReport::default()
         };
         let now: BTreeSet<Problem> = t.problems.iter().cloned().collect();
