@@ -269,10 +269,76 @@ fn want_live(c: &Cluster, key: ServiceKey, eps: &[&str]) {
     let _ = c;
 }
 
+/// Run one check; a failure is recorded (with the node state at that
+/// moment) and the next check still runs, so one guest run shows every
+/// behaviour's outcome.
+fn section(
+    results: &mut Vec<(String, Result<(), String>)>,
+    logs: &std::path::Path,
+    name: &str,
+    f: impl FnOnce(),
+) {
+    let t = Instant::now();
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|e| {
+        let msg = e
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default();
+        if results.iter().all(|r| r.1.is_ok()) {
+            eprintln!("----- state at the first failure -----\n{}", diagnostics());
+            for n in ["n1", "n2"] {
+                let log =
+                    std::fs::read_to_string(logs.join(format!("{n}.log"))).unwrap_or_default();
+                eprintln!("----- {n} proxy log so far -----\n{log}");
+            }
+        }
+        msg
+    });
+    eprintln!(
+        "[{:.1}s] {} {name}",
+        t.elapsed().as_secs_f64(),
+        if r.is_ok() { "ok" } else { "FAILED" }
+    );
+    results.push((name.to_string(), r));
+}
+
+/// IPVS tables, nftables rulesets, routes and addresses of both nodes.
+fn diagnostics() -> String {
+    let mut s = String::new();
+    for n in ["n1", "n2"] {
+        for cmd in [
+            format!("ip netns exec {n} ipvsadm -Ln"),
+            format!("ip netns exec {n} nft list ruleset"),
+            format!("ip -n {n} route; ip -n {n} -br addr"),
+            format!(
+                "ip netns exec {n} sysctl net.bridge.bridge-nf-call-iptables net.ipv4.conf.all.rp_filter net.ipv4.conf.cbr0.rp_filter"
+            ),
+        ] {
+            let out = std::process::Command::new("bash")
+                .arg("-c")
+                .arg(&cmd)
+                .output();
+            let text = out
+                .map(|o| {
+                    format!(
+                        "{}{}",
+                        String::from_utf8_lossy(&o.stdout),
+                        String::from_utf8_lossy(&o.stderr)
+                    )
+                })
+                .unwrap_or_else(|e| e.to_string());
+            s.push_str(&format!("$ {cmd}\n{text}\n"));
+        }
+    }
+    s
+}
+
 #[test]
 fn kernel_two_node_cluster() {
     let t0 = Instant::now();
     build_topology();
+    eprintln!("[{:?}] topology built", t0.elapsed());
     for (p, _, _) in PODS {
         start_servers(p);
     }
@@ -289,6 +355,7 @@ fn kernel_two_node_cluster() {
         },
         proxies: BTreeMap::new(),
     };
+    eprintln!("[{:?}] servers started", t0.elapsed());
     let web_all = all_pods();
     let local_eps = vec![
         ep("p1a", "10.244.1.2"),
@@ -310,222 +377,290 @@ fn kernel_two_node_cluster() {
     );
     eprintln!("[{:?}] both proxies programmed", t0.elapsed());
 
-    // Node side: the dummy interface holds the service IPs, sysctls set.
-    let addrs = sh("ip -n n1 -o addr show dev kube-ipvs0");
-    for ip in [
-        "10.96.0.10",
-        "10.96.0.53",
-        "10.96.0.30",
-        "10.96.0.20",
-        "198.51.100.10",
-        "198.51.100.11",
-    ] {
-        assert!(
-            addrs.contains(&format!("{ip}/32")),
-            "{ip} not on kube-ipvs0: {addrs}"
-        );
-    }
-    assert_eq!(
-        sh("ip netns exec n1 cat /proc/sys/net/ipv4/vs/conntrack").trim(),
-        "1"
-    );
-    assert_eq!(
-        sh("ip netns exec n1 cat /proc/sys/net/ipv4/vs/expire_nodest_conn").trim(),
-        "1"
-    );
-    assert_eq!(
-        sh("ip netns exec n1 cat /proc/sys/net/ipv4/ip_forward").trim(),
-        "1"
-    );
-    let table = ipvs("n1");
-    assert!(table.contains_key(&ServiceKey::tcp(SocketAddr::from((
-        [192, 168, 0, 1],
-        30080
-    )))));
-    assert!(
-        !table
-            .keys()
-            .any(|k| k.to_string().contains("10.244.1.1:3008")),
-        "NodePort only on --nodeport-addresses"
-    );
-    assert_eq!(
-        http_get("n1", "127.0.0.1:10256", "/healthz").unwrap().0,
-        200
+    let mut results: Vec<(String, Result<(), String>)> = Vec::new();
+    let logs = c.logs.clone();
+    section(
+        &mut results,
+        &logs,
+        "node side: kube-ipvs0 addresses, sysctls, NodePort addresses, /healthz",
+        || {
+            // Node side: the dummy interface holds the service IPs, sysctls set.
+            let addrs = sh("ip -n n1 -o addr show dev kube-ipvs0");
+            for ip in [
+                "10.96.0.10",
+                "10.96.0.53",
+                "10.96.0.30",
+                "10.96.0.20",
+                "198.51.100.10",
+                "198.51.100.11",
+            ] {
+                assert!(
+                    addrs.contains(&format!("{ip}/32")),
+                    "{ip} not on kube-ipvs0: {addrs}"
+                );
+            }
+            assert_eq!(
+                sh("ip netns exec n1 cat /proc/sys/net/ipv4/vs/conntrack").trim(),
+                "1"
+            );
+            assert_eq!(
+                sh("ip netns exec n1 cat /proc/sys/net/ipv4/vs/expire_nodest_conn").trim(),
+                "1"
+            );
+            assert_eq!(
+                sh("ip netns exec n1 cat /proc/sys/net/ipv4/ip_forward").trim(),
+                "1"
+            );
+            let table = ipvs("n1");
+            assert!(table.contains_key(&ServiceKey::tcp(SocketAddr::from((
+                [192, 168, 0, 1],
+                30080
+            )))));
+            assert!(
+                !table
+                    .keys()
+                    .any(|k| k.to_string().contains("10.244.1.1:3008")),
+                "NodePort only on --nodeport-addresses"
+            );
+            assert_eq!(
+                http_get("n1", "127.0.0.1:10256", "/healthz").unwrap().0,
+                200
+            );
+        },
     );
 
-    // 1. ClusterIP from a pod, answered by pods on both nodes (p1a may be
-    //    balanced to itself: hairpin).
-    let r = repeat(8, || tcp_from("p1a", "10.96.0.10:80"));
-    assert_eq!(
-        names(&r),
-        ["p1a", "p1b", "p2a", "p2b"].map(String::from).into(),
-        "{r:?}"
+    section(
+        &mut results,
+        &logs,
+        "ClusterIP from pods, answered on both nodes (hairpin included)",
+        || {
+            // 1. ClusterIP from a pod, answered by pods on both nodes (p1a may be
+            //    balanced to itself: hairpin).
+            let r = repeat(8, || tcp_from("p1a", "10.96.0.10:80"));
+            assert_eq!(
+                names(&r),
+                ["p1a", "p1b", "p2a", "p2b"].map(String::from).into(),
+                "{r:?}"
+            );
+            let r = repeat(8, || tcp_from("p2b", "10.96.0.10:80"));
+            assert_eq!(names(&r).len(), 4, "{r:?}");
+            eprintln!("[{:?}] ClusterIP ok", t0.elapsed());
+        },
     );
-    let r = repeat(8, || tcp_from("p2b", "10.96.0.10:80"));
-    assert_eq!(names(&r).len(), 4, "{r:?}");
-    eprintln!("[{:?}] ClusterIP ok", t0.elapsed());
 
-    // 2. UDP on a fixed ClusterIP, as cluster DNS.
-    let r = repeat(8, || udp_from("p1b", "10.96.0.53:53"));
-    assert_eq!(names(&r).len(), 4, "{r:?}");
-
-    // 3+4. NodePort and LB IP from outside, Cluster policy: both nodes'
-    //      pods answer, they see a node address, replies come back.
-    let node1 = ["192.168.0.1", "10.244.1.1"];
-    for to in ["192.168.0.1:30080", "198.51.100.11:80"] {
-        let r = repeat(8, || tcp_from("c", to));
-        assert_eq!(names(&r).len(), 4, "{to}: {r:?}");
-        assert!(
-            r.iter().all(|x| node1.contains(&x.1.as_str())),
-            "{to}: source not a node address: {r:?}"
-        );
-    }
-    eprintln!("[{:?}] NodePort / LB Cluster ok", t0.elapsed());
-
-    // 5. Local: only node-1 pods, the client's own address, health checks.
-    for to in ["198.51.100.10:80", "192.168.0.1:30081"] {
-        let r = repeat(8, || tcp_from("c", to));
-        assert_eq!(
-            names(&r),
-            ["p1a", "p1b"].map(String::from).into(),
-            "{to}: {r:?}"
-        );
-        assert!(
-            r.iter().all(|x| x.1 == "192.168.0.100"),
-            "{to}: client address lost: {r:?}"
-        );
-    }
-    let (code, body) = http_get("c", "192.168.0.1:32100", "/").unwrap();
-    assert_eq!(code, 200, "{body}");
-    assert!(body.contains("\"localEndpoints\":2"), "{body}");
-    assert_eq!(http_get("c", "192.168.0.2:32100", "/").unwrap().0, 200);
-    // Node 2 loses its only local endpoint: 503 there, 200 on node 1.
-    let mut w = c.world.clone();
-    w.local = local_eps[..2].to_vec();
-    c.write(w);
-    wait_until("node 2 health check 503", 120, || {
-        http_get("c", "192.168.0.2:32100", "/").map(|r| r.0) == Ok(503)
+    section(&mut results, &logs, "UDP on a fixed ClusterIP", || {
+        // 2. UDP on a fixed ClusterIP, as cluster DNS.
+        let r = repeat(8, || udp_from("p1b", "10.96.0.53:53"));
+        assert_eq!(names(&r).len(), 4, "{r:?}");
     });
-    assert_eq!(http_get("c", "192.168.0.1:32100", "/").unwrap().0, 200);
-    eprintln!("[{:?}] Local ok", t0.elapsed());
 
-    // 6. ClientIP affinity keeps one client on one pod.
-    let r = repeat(8, || tcp_from("p2a", "10.96.0.20:80"));
-    assert_eq!(names(&r).len(), 1, "{r:?}");
-    let r = repeat(6, || tcp_from("c", "192.168.0.1:30080"));
-    assert!(names(&r).len() > 1, "web has no affinity: {r:?}");
+    section(
+        &mut results,
+        &logs,
+        "NodePort + LB IP from outside, Cluster policy: both nodes, node source",
+        || {
+            // 3+4. NodePort and LB IP from outside, Cluster policy: both nodes'
+            //      pods answer, they see a node address, replies come back.
+            let node1 = ["192.168.0.1", "10.244.1.1"];
+            for to in ["192.168.0.1:30080", "198.51.100.11:80"] {
+                let r = repeat(8, || tcp_from("c", to));
+                assert_eq!(names(&r).len(), 4, "{to}: {r:?}");
+                assert!(
+                    r.iter().all(|x| node1.contains(&x.1.as_str())),
+                    "{to}: source not a node address: {r:?}"
+                );
+            }
+            eprintln!("[{:?}] NodePort / LB Cluster ok", t0.elapsed());
+        },
+    );
 
-    // 7. Kill -9 and restart a proxy under load: nothing fails and the
-    //    first pass after the restart writes nothing to IPVS.
-    let load = Load::start("p1a", "10.96.0.10:80");
-    load.pass(5);
-    c.kill("n1");
-    load.pass(5);
-    c.start("n1");
-    wait_until("restarted proxy synced", 120, || {
-        metric("n1", "lvs_proxy_syncs_total").unwrap_or(0.0) >= 1.0
-    });
-    assert_eq!(
-        metric("n1", "lvs_proxy_ipvs_writes_total"),
-        Some(0.0),
-        "{}",
-        c.log("n1")
-    );
-    load.pass(5);
-    let (ok, failed) = load.finish();
-    assert!(
-        failed.is_empty(),
-        "{} failed of {}: {failed:?}",
-        failed.len(),
-        ok + failed.len()
-    );
-    eprintln!("[{:?}] restart under load ok: {ok} requests", t0.elapsed());
-
-    // 8. Scaling and rolling every pod under load: zero failures.
-    let load = Load::start("p1b", "10.96.0.10:80");
-    let outside = Load::start("c", "192.168.0.1:30080");
-    load.pass(3);
-    let mut w = c.world.clone();
-    w.web.retain(|e| e.pod != "p2b");
-    c.write(w.clone());
-    want_live(&c, web, &["10.244.1.2", "10.244.1.3", "10.244.2.2"]);
-    load.pass(3);
-    w.web = web_all.clone();
-    c.write(w.clone());
-    want_live(
-        &c,
-        web,
-        &["10.244.1.2", "10.244.1.3", "10.244.2.2", "10.244.2.3"],
-    );
-    load.pass(3);
-    // Roll: each pod gets a successor at a new address (.12, .13), the old
-    // one terminates (still serving), then goes.
-    for (i, (pod, _, ip)) in PODS.iter().enumerate() {
-        let new_ip = ip
-            .rsplit_once('.')
-            .map(|(a, b)| format!("{a}.1{b}"))
-            .unwrap();
-        sh(&format!("ip -n {pod} addr add {new_ip}/24 dev eth0"));
-        let old = w.web.iter().position(|e| e.pod == *pod).unwrap();
-        w.web[old].ready = false;
-        w.web[old].terminating = true;
-        w.web.push(ep(pod, &new_ip));
-        c.write(w.clone());
-        let live_now: Vec<String> = w
-            .web
-            .iter()
-            .filter(|e| e.ready)
-            .map(|e| e.ip.clone())
-            .collect();
-        let live_refs: Vec<&str> = live_now.iter().map(String::as_str).collect();
-        want_live(&c, web, &live_refs);
-        load.pass(2);
-        w.web.remove(old);
-        c.write(w.clone());
-        // The old address stays until both proxies stopped using it.
-        for n in ["n1", "n2"] {
-            let old_dest: SocketAddr = format!("{ip}:8080").parse().unwrap();
-            wait_until(&format!("{n}: {old_dest} drained"), 120, || {
-                ipvs(n)
-                    .get(&web)
-                    .map(|d| d.get(&old_dest).is_none_or(|w| *w == 0))
-                    .unwrap_or(false)
+    section(
+        &mut results,
+        &logs,
+        "Local policy: node-1 pods only, client address kept, health 200/503",
+        || {
+            // 5. Local: only node-1 pods, the client's own address, health checks.
+            for to in ["198.51.100.10:80", "192.168.0.1:30081"] {
+                let r = repeat(8, || tcp_from("c", to));
+                assert_eq!(
+                    names(&r),
+                    ["p1a", "p1b"].map(String::from).into(),
+                    "{to}: {r:?}"
+                );
+                assert!(
+                    r.iter().all(|x| x.1 == "192.168.0.100"),
+                    "{to}: client address lost: {r:?}"
+                );
+            }
+            let (code, body) = http_get("c", "192.168.0.1:32100", "/").unwrap();
+            assert_eq!(code, 200, "{body}");
+            assert!(body.contains("\"localEndpoints\":2"), "{body}");
+            assert_eq!(http_get("c", "192.168.0.2:32100", "/").unwrap().0, 200);
+            // Node 2 loses its only local endpoint: 503 there, 200 on node 1.
+            let mut w = c.world.clone();
+            w.local = local_eps[..2].to_vec();
+            c.write(w);
+            wait_until("node 2 health check 503", 120, || {
+                http_get("c", "192.168.0.2:32100", "/").map(|r| r.0) == Ok(503)
             });
-        }
-        load.pass(2);
-        eprintln!("[{:?}] rolled pod {i} ({pod}) to {new_ip}", t0.elapsed());
-    }
-    let (ok, failed) = load.finish();
-    let (ok2, failed2) = outside.finish();
-    assert!(
-        failed.is_empty(),
-        "{} of {} failed: {failed:?}",
-        failed.len(),
-        ok + failed.len()
-    );
-    assert!(
-        failed2.is_empty(),
-        "{} of {} failed: {failed2:?}",
-        failed2.len(),
-        ok2 + failed2.len()
-    );
-    eprintln!(
-        "[{:?}] scale + roll under load ok: {ok} + {ok2} requests",
-        t0.elapsed()
+            assert_eq!(http_get("c", "192.168.0.1:32100", "/").unwrap().0, 200);
+            eprintln!("[{:?}] Local ok", t0.elapsed());
+        },
     );
 
-    // 9. loadBalancerSourceRanges: the client is allowed, then refused.
-    assert!(tcp_from("c", "198.51.100.11:80").is_ok());
-    let mut w = c.world.clone();
-    w.ranges = vec!["10.99.0.0/16"];
-    c.write(w);
-    wait_until("client refused by loadBalancerSourceRanges", 120, || {
-        tcp_from("c", "198.51.100.11:80").is_err()
+    section(&mut results, &logs, "sessionAffinity ClientIP", || {
+        // 6. ClientIP affinity keeps one client on one pod.
+        let r = repeat(8, || tcp_from("p2a", "10.96.0.20:80"));
+        assert_eq!(names(&r).len(), 1, "{r:?}");
+        let r = repeat(6, || tcp_from("c", "192.168.0.1:30080"));
+        assert!(names(&r).len() > 1, "web has no affinity: {r:?}");
     });
-    // Other paths of the same service are not filtered.
-    assert!(tcp_from("c", "192.168.0.1:30080").is_ok());
-    eprintln!("[{:?}] source ranges ok", t0.elapsed());
 
+    section(
+        &mut results,
+        &logs,
+        "kill -9 + restart under load: 0 failures, first pass writes nothing",
+        || {
+            // 7. Kill -9 and restart a proxy under load: nothing fails and the
+            //    first pass after the restart writes nothing to IPVS.
+            let load = Load::start("p1a", "10.96.0.10:80");
+            load.pass(5);
+            c.kill("n1");
+            load.pass(5);
+            c.start("n1");
+            wait_until("restarted proxy synced", 120, || {
+                metric("n1", "lvs_proxy_syncs_total").unwrap_or(0.0) >= 1.0
+            });
+            assert_eq!(
+                metric("n1", "lvs_proxy_ipvs_writes_total"),
+                Some(0.0),
+                "{}",
+                c.log("n1")
+            );
+            load.pass(5);
+            let (ok, failed) = load.finish();
+            assert!(
+                failed.is_empty(),
+                "{} failed of {}: {failed:?}",
+                failed.len(),
+                ok + failed.len()
+            );
+            eprintln!("[{:?}] restart under load ok: {ok} requests", t0.elapsed());
+        },
+    );
+
+    section(
+        &mut results,
+        &logs,
+        "scale + roll every pod under load: 0 failures",
+        || {
+            // 8. Scaling and rolling every pod under load: zero failures.
+            let load = Load::start("p1b", "10.96.0.10:80");
+            let outside = Load::start("c", "192.168.0.1:30080");
+            load.pass(3);
+            let mut w = c.world.clone();
+            w.web.retain(|e| e.pod != "p2b");
+            c.write(w.clone());
+            want_live(&c, web, &["10.244.1.2", "10.244.1.3", "10.244.2.2"]);
+            load.pass(3);
+            w.web = web_all.clone();
+            c.write(w.clone());
+            want_live(
+                &c,
+                web,
+                &["10.244.1.2", "10.244.1.3", "10.244.2.2", "10.244.2.3"],
+            );
+            load.pass(3);
+            // Roll: each pod gets a successor at a new address (.12, .13), the old
+            // one terminates (still serving), then goes.
+            for (i, (pod, _, ip)) in PODS.iter().enumerate() {
+                let new_ip = ip
+                    .rsplit_once('.')
+                    .map(|(a, b)| format!("{a}.1{b}"))
+                    .unwrap();
+                sh(&format!("ip -n {pod} addr add {new_ip}/24 dev eth0"));
+                let old = w.web.iter().position(|e| e.pod == *pod).unwrap();
+                w.web[old].ready = false;
+                w.web[old].terminating = true;
+                w.web.push(ep(pod, &new_ip));
+                c.write(w.clone());
+                let live_now: Vec<String> = w
+                    .web
+                    .iter()
+                    .filter(|e| e.ready)
+                    .map(|e| e.ip.clone())
+                    .collect();
+                let live_refs: Vec<&str> = live_now.iter().map(String::as_str).collect();
+                want_live(&c, web, &live_refs);
+                load.pass(2);
+                w.web.remove(old);
+                c.write(w.clone());
+                // The old address stays until both proxies stopped using it.
+                for n in ["n1", "n2"] {
+                    let old_dest: SocketAddr = format!("{ip}:8080").parse().unwrap();
+                    wait_until(&format!("{n}: {old_dest} drained"), 120, || {
+                        ipvs(n)
+                            .get(&web)
+                            .map(|d| d.get(&old_dest).is_none_or(|w| *w == 0))
+                            .unwrap_or(false)
+                    });
+                }
+                load.pass(2);
+                eprintln!("[{:?}] rolled pod {i} ({pod}) to {new_ip}", t0.elapsed());
+            }
+            let (ok, failed) = load.finish();
+            let (ok2, failed2) = outside.finish();
+            assert!(
+                failed.is_empty(),
+                "{} of {} failed: {failed:?}",
+                failed.len(),
+                ok + failed.len()
+            );
+            assert!(
+                failed2.is_empty(),
+                "{} of {} failed: {failed2:?}",
+                failed2.len(),
+                ok2 + failed2.len()
+            );
+            eprintln!(
+                "[{:?}] scale + roll under load ok: {ok} + {ok2} requests",
+                t0.elapsed()
+            );
+        },
+    );
+
+    section(
+        &mut results,
+        &logs,
+        "loadBalancerSourceRanges refuses an outside client",
+        || {
+            // 9. loadBalancerSourceRanges: the client is allowed, then refused.
+            assert!(tcp_from("c", "198.51.100.11:80").is_ok());
+            let mut w = c.world.clone();
+            w.ranges = vec!["10.99.0.0/16"];
+            c.write(w);
+            wait_until("client refused by loadBalancerSourceRanges", 120, || {
+                tcp_from("c", "198.51.100.11:80").is_err()
+            });
+            // Other paths of the same service are not filtered.
+            assert!(tcp_from("c", "192.168.0.1:30080").is_ok());
+            eprintln!("[{:?}] source ranges ok", t0.elapsed());
+        },
+    );
+
+    eprintln!("----- results -----");
+    for (name, r) in &results {
+        match r {
+            Ok(()) => eprintln!("PASS  {name}"),
+            Err(e) => eprintln!("FAIL  {name}: {e}"),
+        }
+    }
+    let failed: Vec<&String> = results
+        .iter()
+        .filter(|r| r.1.is_err())
+        .map(|r| &r.0)
+        .collect();
+    assert!(failed.is_empty(), "failed: {failed:?}\n{}", diagnostics());
     for n in ["n1", "n2"] {
         let log = c.log(n);
         assert!(!log.contains("ERROR"), "{n} logged errors:\n{log}");
