@@ -16,6 +16,10 @@
 //!   route 10.244.2.0/24 via 192.168.0.2        route 10.244.1.0/24 via 192.168.0.1
 //! ```
 //!
+//! Pod ports on the bridges have hairpin mode on, as kubelet's
+//! `hairpinMode` sets it: with `br_netfilter`, a pod balanced to itself gets
+//! its reply bridged back out of the port it came from.
+//!
 //! Every pod serves TCP 8080 and UDP 5353, answering `<pod> <peer address>`.
 //! Waits are bounded by deadlines and poll real state (the IPVS table, the
 //! proxies' metrics), so a slow guest only makes the test slower.
@@ -91,6 +95,7 @@ ip netns exec {n} sysctl -qw net.bridge.bridge-nf-call-iptables=1 2>/dev/null ||
         s += &format!(
             "ip link add eth0 netns {pod} type veth peer name v-{pod} netns {n}
 ip -n {n} link set v-{pod} master cbr0 up
+ip -n {n} link set v-{pod} type bridge_slave hairpin on
 ip -n {pod} addr add {ip}/24 dev eth0 && ip -n {pod} link set eth0 up
 ip -n {pod} route add default via {gw}\n"
         );
