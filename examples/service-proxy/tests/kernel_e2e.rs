@@ -100,6 +100,12 @@ ip -n {pod} addr add {ip}/24 dev eth0 && ip -n {pod} link set eth0 up
 ip -n {pod} route add default via {gw}\n"
         );
     }
+    // p1c: a client-only pod on node 1 (not an endpoint, never rolled).
+    s += "ip netns add p1c\nip -n p1c link set lo up
+ip link add eth0 netns p1c type veth peer name v-p1c netns n1
+ip -n n1 link set v-p1c master cbr0 up
+ip -n p1c addr add 10.244.1.4/24 dev eth0 && ip -n p1c link set eth0 up
+ip -n p1c route add default via 10.244.1.1\n";
     // The load balancer in front of the cluster sends its IPs to node 1.
     s += "ip -n c route add 198.51.100.0/24 via 192.168.0.1\n";
     sh(&s);
@@ -565,7 +571,9 @@ fn kernel_two_node_cluster() {
         "scale + roll every pod under load: 0 failures",
         || {
             // 8. Scaling and rolling every pod under load: zero failures.
-            let load = Load::start("p1b", "10.96.0.10:80");
+            // From a pod that is not rolled: a rolled pod's successor here
+            // shares its netns, which a real successor pod never does.
+            let load = Load::start("p1c", "10.96.0.10:80");
             let outside = Load::start("c", "192.168.0.1:30080");
             load.pass(3);
             let mut w = c.world.clone();
