@@ -32,7 +32,7 @@ fn desired(weight_bump_every: Option<u32>) -> DesiredState {
             .map(|j| {
                 n += 1;
                 let rip = Ipv4Addr::from(0xac10_0000 | (i * DESTS + j));
-                let bump = weight_bump_every.is_some_and(|k| n % k == 0);
+                let bump = weight_bump_every.is_some_and(|k| n.is_multiple_of(k));
                 Destination::new(SocketAddr::new(IpAddr::V4(rip), 8080)).with_weight(if bump {
                     2
                 } else {

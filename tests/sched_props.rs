@@ -438,11 +438,10 @@ proptest! {
                 2 => { let _ = sim.remove_destination(addr); }
                 3 | 4 => {
                     let o = sim.connect(client(a % 64));
-                    if let (Some(id), Some(dst)) = (o.conn, o.addr) {
-                        if !open.iter().any(|(x, _)| *x == id) {
+                    if let (Some(id), Some(dst)) = (o.conn, o.addr)
+                        && !open.iter().any(|(x, _)| *x == id) {
                             open.push((id, dst));
                         }
-                    }
                 }
                 5 => {
                     if !open.is_empty() {

@@ -1138,15 +1138,14 @@ proptest! {
         dest_attrs in plausible_dest_attrs(),
         f in family(),
     ) {
-        if let Ok(Some(e)) = request::parse_service_reply(&emit(&[CmdAttr::Service(svc_attrs)])) {
-            if e.service.validate().is_ok() {
+        if let Ok(Some(e)) = request::parse_service_reply(&emit(&[CmdAttr::Service(svc_attrs)]))
+            && e.service.validate().is_ok() {
                 let mut b = Vec::new();
                 req::add_service(&mut b, 0x20, 1, &e.service).unwrap();
                 let (_, attrs) = one_message(&b);
                 let again = request::parse_service_reply(&emit(&attrs)).unwrap().unwrap();
                 prop_assert_eq!(again.service, e.service);
             }
-        }
         if let Ok(Some(e)) = request::parse_destination_reply(&emit(&[CmdAttr::Dest(dest_attrs)]), f) {
             let key = ServiceKey::fwmark(f, 1);
             if e.destination.validate_for(&key).is_ok() {

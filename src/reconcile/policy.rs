@@ -373,8 +373,9 @@ mod exact_duration {
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        super::opt_duration::deserialize(d)?
-            .ok_or_else(|| D::Error::custom("a period cannot be \"none\" (0 reads the whole table every pass)"))
+        super::opt_duration::deserialize(d)?.ok_or_else(|| {
+            D::Error::custom("a period cannot be \"none\" (0 reads the whole table every pass)")
+        })
     }
 }
 
@@ -425,7 +426,7 @@ pub(crate) mod opt_duration {
     pub fn format_exact(d: Duration) -> String {
         let nanos = d.as_nanos();
         for (unit, per) in [("s", 1_000_000_000u128), ("ms", 1_000_000), ("us", 1_000)] {
-            if nanos % per == 0 {
+            if nanos.is_multiple_of(per) {
                 return format!("{}{unit}", nanos / per);
             }
         }
@@ -470,7 +471,7 @@ pub(crate) mod opt_duration {
         let mut scale = per_unit;
         for digit in frac.chars() {
             let digit = digit.to_digit(10).ok_or_else(bad)?;
-            if scale % 10 != 0 {
+            if !scale.is_multiple_of(10) {
                 return Err(format!("{text:?} is finer than a nanosecond"));
             }
             scale /= 10;

@@ -78,7 +78,7 @@ impl Gc {
         entries: impl Iterator<Item = (Key, u64)>,
     ) -> Vec<Key> {
         let entries: Vec<(Key, u64)> = entries.collect();
-        if self.counter % COUNT_FOR_FULL_EXPIRATION == 0 {
+        if self.counter.is_multiple_of(COUNT_FOR_FULL_EXPIRATION) {
             self.counter = 1;
             // Full check: drop entries unused for the expiration time; the
             // rover goes round once and ends where it started.
@@ -288,13 +288,11 @@ impl Lblcr {
 
     /// The pick without changing the cache (what `schedule` would return).
     pub fn peek(&self, svc: &ServiceState, pkt: &Packet) -> Option<DestId> {
-        if let Some(en) = self.cache.get(&key_of(svc.family, pkt)) {
-            if let Some(d) = set_min(&en.set, svc) {
-                if !is_overloaded(svc.d(d), svc) {
+        if let Some(en) = self.cache.get(&key_of(svc.family, pkt))
+            && let Some(d) = set_min(&en.set, svc)
+                && !is_overloaded(svc.d(d), svc) {
                     return Some(d);
                 }
-            }
-        }
         weighted_least(svc, |d| svc.overhead(d))
     }
 }
@@ -311,19 +309,16 @@ impl SchedulerModel for Lblcr {
         if let Some(en) = self.cache.get_mut(&key) {
             en.lastuse = now;
             let d = set_min(&en.set, svc);
-            if en.set.len() > 1 && now > en.lastmod.saturating_add(exp) {
-                if let Some(m) = set_max(&en.set, svc) {
-                    if let Some(i) = en.set.iter().position(|&x| x == m) {
+            if en.set.len() > 1 && now > en.lastmod.saturating_add(exp)
+                && let Some(m) = set_max(&en.set, svc)
+                    && let Some(i) = en.set.iter().position(|&x| x == m) {
                         en.set.remove(i);
                         en.lastmod = now;
                     }
-                }
-            }
-            if let Some(d) = d {
-                if !is_overloaded(svc.d(d), svc) {
+            if let Some(d) = d
+                && !is_overloaded(svc.d(d), svc) {
                     return Some(d);
                 }
-            }
             let d = weighted_least(svc, |d| svc.overhead(d))?;
             if !en.set.contains(&d) {
                 en.set.insert(0, d);

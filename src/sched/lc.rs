@@ -292,11 +292,10 @@ impl SchedulerModel for Twos {
                 break;
             }
         }
-        if let Some(c2) = choice2 {
-            if w2.wrapping_mul(o1) > w1.wrapping_mul(o2) {
+        if let Some(c2) = choice2
+            && w2.wrapping_mul(o1) > w1.wrapping_mul(o2) {
                 choice1 = c2;
             }
-        }
         Some(choice1)
     }
 }

@@ -467,11 +467,9 @@ impl Simulation {
                 .templates
                 .get(&tk)
                 .and_then(|id| self.tpl_store.get(id))
-            {
-                if self.template_valid(t) {
+                && self.template_valid(t) {
                     return Some(t.dest);
                 }
-            }
         } else if !self.port_matches(pkt.dst) {
             return None;
         }
@@ -825,11 +823,10 @@ impl Simulation {
         }
         for tid in expired {
             if let Some(t) = self.tpl_store.remove(&tid) {
-                if let Some(k) = t.key {
-                    if self.templates.get(&k) == Some(&tid) {
+                if let Some(k) = t.key
+                    && self.templates.get(&k) == Some(&tid) {
                         self.templates.remove(&k);
                     }
-                }
                 if let Some(d) = self.svc.d_mut(t.dest) {
                     d.unbind(Bound::Template);
                 }
