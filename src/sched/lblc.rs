@@ -290,9 +290,10 @@ impl Lblcr {
     pub fn peek(&self, svc: &ServiceState, pkt: &Packet) -> Option<DestId> {
         if let Some(en) = self.cache.get(&key_of(svc.family, pkt))
             && let Some(d) = set_min(&en.set, svc)
-                && !is_overloaded(svc.d(d), svc) {
-                    return Some(d);
-                }
+            && !is_overloaded(svc.d(d), svc)
+        {
+            return Some(d);
+        }
         weighted_least(svc, |d| svc.overhead(d))
     }
 }
@@ -309,16 +310,19 @@ impl SchedulerModel for Lblcr {
         if let Some(en) = self.cache.get_mut(&key) {
             en.lastuse = now;
             let d = set_min(&en.set, svc);
-            if en.set.len() > 1 && now > en.lastmod.saturating_add(exp)
+            if en.set.len() > 1
+                && now > en.lastmod.saturating_add(exp)
                 && let Some(m) = set_max(&en.set, svc)
-                    && let Some(i) = en.set.iter().position(|&x| x == m) {
-                        en.set.remove(i);
-                        en.lastmod = now;
-                    }
+                && let Some(i) = en.set.iter().position(|&x| x == m)
+            {
+                en.set.remove(i);
+                en.lastmod = now;
+            }
             if let Some(d) = d
-                && !is_overloaded(svc.d(d), svc) {
-                    return Some(d);
-                }
+                && !is_overloaded(svc.d(d), svc)
+            {
+                return Some(d);
+            }
             let d = weighted_least(svc, |d| svc.overhead(d))?;
             if !en.set.contains(&d) {
                 en.set.insert(0, d);

@@ -293,9 +293,10 @@ impl SchedulerModel for Twos {
             }
         }
         if let Some(c2) = choice2
-            && w2.wrapping_mul(o1) > w1.wrapping_mul(o2) {
-                choice1 = c2;
-            }
+            && w2.wrapping_mul(o1) > w1.wrapping_mul(o2)
+        {
+            choice1 = c2;
+        }
         Some(choice1)
     }
 }

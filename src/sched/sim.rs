@@ -467,9 +467,10 @@ impl Simulation {
                 .templates
                 .get(&tk)
                 .and_then(|id| self.tpl_store.get(id))
-                && self.template_valid(t) {
-                    return Some(t.dest);
-                }
+                && self.template_valid(t)
+            {
+                return Some(t.dest);
+            }
         } else if !self.port_matches(pkt.dst) {
             return None;
         }
@@ -824,9 +825,10 @@ impl Simulation {
         for tid in expired {
             if let Some(t) = self.tpl_store.remove(&tid) {
                 if let Some(k) = t.key
-                    && self.templates.get(&k) == Some(&tid) {
-                        self.templates.remove(&k);
-                    }
+                    && self.templates.get(&k) == Some(&tid)
+                {
+                    self.templates.remove(&k);
+                }
                 if let Some(d) = self.svc.d_mut(t.dest) {
                     d.unbind(Bound::Template);
                 }
