@@ -29,17 +29,28 @@ const LAYERS: &[(&str, u8)] = &[
     ("sched", 5),
 ];
 
-/// Crate-root re-exports used as `crate::Name`, by defining module.
-const ROOT_NAMES: &[(&str, &str)] = &[
-    ("ServiceKey", "model"),
-    ("Scheduler", "model"),
-    ("Persistence", "model"),
-    ("Service", "model"),
-    ("Destination", "model"),
-    ("Handle", "handle"),
-    ("Error", "error"),
-    ("Result", "error"),
-];
+/// Crate-root re-exports (`pub use module::{A, B};` in lib.rs), so that
+/// `crate::A` counts as an import of `module`.
+fn root_names() -> Vec<(String, String)> {
+    let lib = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/lib.rs"))
+        .expect("readable lib.rs");
+    let mut out = Vec::new();
+    for stmt in lib.split(';') {
+        let Some(at) = stmt.find("pub use ") else {
+            continue;
+        };
+        let path = stmt[at + "pub use ".len()..].trim();
+        let Some((module, rest)) = path.split_once("::") else {
+            continue;
+        };
+        let names = rest.trim().trim_start_matches('{').trim_end_matches('}');
+        for name in names.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            let name = name.rsplit("::").next().unwrap_or(name);
+            out.push((name.to_owned(), module.to_owned()));
+        }
+    }
+    out
+}
 
 fn layer(module: &str) -> Option<u8> {
     LAYERS.iter().find(|(m, _)| *m == module).map(|(_, l)| *l)
@@ -68,7 +79,7 @@ fn module_of(src: &Path, file: &Path) -> Option<String> {
 }
 
 /// The top-level modules named by `crate::` paths in `text`'s code.
-fn imports(text: &str) -> BTreeSet<String> {
+fn imports(text: &str, roots: &[(String, String)]) -> BTreeSet<String> {
     let code = text
         .split("#[cfg(test)]\nmod tests")
         .next()
@@ -82,16 +93,30 @@ fn imports(text: &str) -> BTreeSet<String> {
         let line = line.split("//").next().unwrap_or_default();
         for (i, _) in line.match_indices("crate::") {
             let rest = &line[i + "crate::".len()..];
-            let name: String = rest
-                .chars()
-                .take_while(|c| c.is_alphanumeric() || *c == '_')
-                .collect();
-            let module = ROOT_NAMES
-                .iter()
-                .find(|(n, _)| *n == name)
-                .map(|(_, m)| (*m).to_owned())
-                .unwrap_or(name);
-            out.insert(module);
+            // `crate::{A, b::C}` names several paths at once.
+            let names: Vec<&str> = match rest.strip_prefix('{') {
+                Some(group) => group
+                    .split('}')
+                    .next()
+                    .unwrap_or_default()
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|n| !n.is_empty())
+                    .collect(),
+                None => vec![rest],
+            };
+            for path in names {
+                let name: String = path
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect();
+                let module = roots
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, m)| m.clone())
+                    .unwrap_or(name);
+                out.insert(module);
+            }
         }
     }
     out
@@ -104,13 +129,14 @@ fn imports_only_go_down_and_never_cycle() {
     rust_files(&src, &mut files);
     let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut upward = Vec::new();
+    let roots = root_names();
     for f in &files {
         let Some(module) = module_of(&src, f) else {
             continue;
         };
         let from = layer(&module).unwrap_or_else(|| panic!("module {module} has no layer"));
         let text = std::fs::read_to_string(f).expect("readable source");
-        for dep in imports(&text) {
+        for dep in imports(&text, &roots) {
             if dep == module {
                 continue;
             }

@@ -847,11 +847,11 @@ fn from_table_keeps_kernel_order_and_counters() {
         .with_persistence_engine("sip");
     let e = Simulation::from_table(&sip).err();
     assert_eq!(e, Some(Error::UnsupportedPersistenceEngine("sip".into())));
-    let lvs_err = crate::Error::from(Error::UnsupportedPersistenceEngine("sip".into()));
-    assert_eq!(lvs_err.kind(), crate::ErrorKind::Unsupported);
+    let lvs_err = crate::error::Error::from(Error::UnsupportedPersistenceEngine("sip".into()));
+    assert_eq!(lvs_err.kind(), crate::error::ErrorKind::Unsupported);
     assert_eq!(
-        crate::Error::from(Error::DestinationExists(a)).kind(),
-        crate::ErrorKind::DestinationExists
+        crate::error::Error::from(Error::DestinationExists(a)).kind(),
+        crate::error::ErrorKind::DestinationExists
     );
 }
 
