@@ -6,8 +6,7 @@ use tracing::{debug, debug_span};
 
 use crate::error::{Error, ErrorKind, Operation, Result};
 use crate::handle::Handle;
-// Also the path the reconciler imports these by (they live in the model).
-pub(crate) use crate::model::{BatchResult, OnError, Op};
+use crate::model::{BatchResult, OnError, Op};
 use crate::proto::batch::{Flight, FlightLimits, finish};
 use crate::sys::Errno;
 

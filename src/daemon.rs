@@ -19,7 +19,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use crate::error::{Error, ErrorKind, Operation, Result};
 use crate::handle::Handle;
-use crate::wire::DecodeError;
+use crate::wire::Error as WireError;
 use crate::wire::attr::{CmdAttr, DaemonAttr, parse_cmd_attrs};
 use crate::wire::consts::*;
 
@@ -328,7 +328,7 @@ pub(crate) fn stop_attrs(role: DaemonRole) -> Result<Vec<CmdAttr>> {
 /// Decode one GET_DAEMON reply (cmd `NEW_DAEMON`); `None` if it has no
 /// `IPVS_CMD_ATTR_DAEMON` nest. Options an older kernel does not report
 /// stay `None`.
-pub(crate) fn parse_daemon_reply(attrs: &[u8]) -> Result<Option<SyncDaemon>, DecodeError> {
+pub(crate) fn parse_daemon_reply(attrs: &[u8]) -> Result<Option<SyncDaemon>, WireError> {
     let Some(nest) = parse_cmd_attrs(attrs)?.into_iter().find_map(|a| match a {
         CmdAttr::Daemon(v) => Some(v),
         _ => None,
@@ -351,7 +351,7 @@ pub(crate) fn parse_daemon_reply(attrs: &[u8]) -> Result<Option<SyncDaemon>, Dec
             _ => {}
         }
     }
-    let missing = |what| DecodeError::new(format!("IPVS_CMD_ATTR_DAEMON without {what}"));
+    let missing = |what| WireError::new(format!("IPVS_CMD_ATTR_DAEMON without {what}"));
     d.role = role.ok_or_else(|| missing("IPVS_DAEMON_ATTR_STATE"))?;
     d.interface = interface.ok_or_else(|| missing("IPVS_DAEMON_ATTR_MCAST_IFN"))?;
     d.sync_id = sync_id.ok_or_else(|| missing("IPVS_DAEMON_ATTR_SYNC_ID"))?;

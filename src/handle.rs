@@ -16,7 +16,7 @@ use crate::proto::request::{
 };
 use crate::sys::{Errno, NlSocket, page_size};
 use crate::wire::consts::*;
-use crate::wire::{CmdAttr, DecodeError, push_request};
+use crate::wire::{CmdAttr, Error as WireError, push_request};
 
 /// Default receive timeout of a handle.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -277,7 +277,7 @@ impl Handle {
         cmd: u8,
         flags: u16,
         attrs: &[CmdAttr],
-        parse: impl FnMut(&[u8]) -> Result<Option<T>, DecodeError>,
+        parse: impl FnMut(&[u8]) -> Result<Option<T>, WireError>,
     ) -> Result<Reply<T>> {
         let _span = debug_span!("ipvs", cmd, %op).entered();
         let seq = self.next_seq();
@@ -292,7 +292,7 @@ impl Handle {
         &mut self,
         op: &Operation,
         seq: u32,
-        parse: impl FnMut(&[u8]) -> Result<Option<T>, DecodeError>,
+        parse: impl FnMut(&[u8]) -> Result<Option<T>, WireError>,
     ) -> Result<Reply<T>> {
         trace!(bytes = self.wbuf.len(), seq, "send");
         self.sock
@@ -308,7 +308,7 @@ impl Handle {
         &mut self,
         op: &Operation,
         seq: u32,
-        parse: impl FnMut(&[u8]) -> Result<Option<T>, DecodeError>,
+        parse: impl FnMut(&[u8]) -> Result<Option<T>, WireError>,
     ) -> Result<Reply<T>> {
         let mut exchange = Exchange::new(op.clone(), seq, parse);
         loop {
@@ -338,7 +338,7 @@ impl Handle {
         op: &Operation,
         cmd: u8,
         attrs: &[CmdAttr],
-        parse: impl FnMut(&[u8]) -> Result<Option<T>, DecodeError>,
+        parse: impl FnMut(&[u8]) -> Result<Option<T>, WireError>,
     ) -> Result<Vec<T>> {
         let build = |buf: &mut Vec<u8>, family, seq| {
             push_request(buf, family, NLM_F_DUMP, seq, cmd, attrs)
@@ -354,7 +354,7 @@ impl Handle {
         &mut self,
         op: &Operation,
         mut build: impl FnMut(&mut Vec<u8>, u16, u32) -> Result<()>,
-        mut parse: impl FnMut(&[u8]) -> Result<Option<T>, DecodeError>,
+        mut parse: impl FnMut(&[u8]) -> Result<Option<T>, WireError>,
     ) -> Result<Vec<T>> {
         let _span = debug_span!("ipvs_dump", %op).entered();
         for attempt in 0..DUMP_RETRIES {

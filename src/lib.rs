@@ -6,7 +6,7 @@
 //!
 //! | layer | module | what it owns | error type |
 //! |---|---|---|---|
-//! | 1. wire codec | [`wire`] | IPVS numbers, one header view, one writer, one reader, attribute enums; no I/O | [`wire::DecodeError`] |
+//! | 1. wire codec | [`wire`] | IPVS numbers, one header view, one writer, one reader, attribute enums; no I/O | [`wire::Error`] |
 //! | 2. typed model | [`Service`], [`Destination`], [`Op`], ... | validated values, no wire details | [`Error`] |
 //! | 3. sans-IO core | [`request`] | request bytes and reply state machines ([`request::Exchange`]): bytes in, values out | [`Error`] |
 //! | 4. handle | [`Handle`] | netlink sockets in one namespace driving the core: every IPVS command, errno → [`Error`] | [`Error`] |

@@ -10,13 +10,13 @@ use crate::error::{Error, Operation, Result};
 use crate::wire::attr::{Counter, counter};
 use crate::wire::consts::*;
 use crate::wire::table::{cmd, dest, svc};
-use crate::wire::{Attrs, Context, DecodeError, EncodeError, MsgWriter, RawAddr, SvcFlags};
+use crate::wire::{Attrs, Context, Error as WireError, MsgWriter, RawAddr, SvcFlags};
 
 use super::ops::OpRef;
 use super::*;
 
 /// A request that did not fit its length fields, as an [`Error`].
-pub(crate) fn too_long(op: Operation, e: EncodeError) -> Error {
+pub(crate) fn too_long(op: Operation, e: WireError) -> Error {
     Error::new(
         op,
         crate::error::ErrorKind::InvalidArgument,
@@ -87,11 +87,11 @@ pub(crate) fn af_number(f: AddressFamily) -> u16 {
     }
 }
 
-pub(crate) fn af_from_number(n: u16) -> Result<AddressFamily, DecodeError> {
+pub(crate) fn af_from_number(n: u16) -> Result<AddressFamily, WireError> {
     match n {
         AF_INET => Ok(AddressFamily::Inet),
         AF_INET6 => Ok(AddressFamily::Inet6),
-        n => Err(DecodeError::new(format!("unknown address family {n}"))),
+        n => Err(WireError::new(format!("unknown address family {n}"))),
     }
 }
 
@@ -215,13 +215,13 @@ pub(crate) fn emit_dest_nest(w: &mut MsgWriter<'_>, d: &Destination) {
     w.end_nest(n);
 }
 
-fn missing(what: &str) -> DecodeError {
-    DecodeError::new(format!("kernel reply lacks {what}"))
+fn missing(what: &str) -> WireError {
+    WireError::new(format!("kernel reply lacks {what}"))
 }
 
 /// Decode a STATS or STATS64 nest in place (values of 4 or 8 bytes; PAD
 /// and unknown attributes skipped).
-pub(crate) fn parse_stats_nest(raw: &[u8], from_32bit: bool) -> Result<Stats, DecodeError> {
+pub(crate) fn parse_stats_nest(raw: &[u8], from_32bit: bool) -> Result<Stats, WireError> {
     let mut s = Stats {
         from_32bit,
         ..Stats::default()
@@ -250,7 +250,7 @@ pub(crate) fn parse_stats_nest(raw: &[u8], from_32bit: bool) -> Result<Stats, De
     Ok(s)
 }
 
-fn pick_stats(s32: Option<&[u8]>, s64: Option<&[u8]>) -> Result<Stats, DecodeError> {
+fn pick_stats(s32: Option<&[u8]>, s64: Option<&[u8]>) -> Result<Stats, WireError> {
     match (s64, s32) {
         (Some(s), _) => parse_stats_nest(s, false).context("parsing IPVS_*_ATTR_STATS64"),
         (None, Some(s)) => parse_stats_nest(s, true).context("parsing IPVS_*_ATTR_STATS"),
@@ -260,7 +260,7 @@ fn pick_stats(s32: Option<&[u8]>, s64: Option<&[u8]>) -> Result<Stats, DecodeErr
 
 /// Decode a service nest of a GET_SERVICE reply in place (no intermediate
 /// attribute list).
-pub(crate) fn parse_service_nest(nest: &[u8]) -> Result<ServiceEntry, DecodeError> {
+pub(crate) fn parse_service_nest(nest: &[u8]) -> Result<ServiceEntry, WireError> {
     let (mut af, mut proto, mut addr, mut port, mut fwmark) = (None, None, None, None, None);
     let (mut sched, mut flags, mut timeout, mut netmask, mut pe) = (None, None, None, None, None);
     let (mut s32, mut s64) = (None, None);
@@ -298,7 +298,7 @@ pub(crate) fn parse_service_nest(nest: &[u8]) -> Result<ServiceEntry, DecodeErro
     let flags = flags.unwrap_or(0);
     let sched_name = sched.ok_or_else(|| missing("IPVS_SVC_ATTR_SCHED_NAME"))?;
     let mut scheduler = Scheduler::from_name(sched_name)
-        .map_err(|e| DecodeError::new(format!("scheduler name from the kernel: {e}")))?;
+        .map_err(|e| WireError::new(format!("scheduler name from the kernel: {e}")))?;
     if let Scheduler::Sh(h) | Scheduler::Mh(h) = &mut scheduler {
         h.fallback = flags & IP_VS_SVC_F_SCHED1 != 0;
         h.port = flags & IP_VS_SVC_F_SCHED2 != 0;
@@ -314,7 +314,7 @@ pub(crate) fn parse_service_nest(nest: &[u8]) -> Result<ServiceEntry, DecodeErro
                         .ok()
                         .filter(|l| (1..=128).contains(l))
                         .ok_or_else(|| {
-                            DecodeError::new(format!("IPv6 netmask prefix {len} out of 1..=128"))
+                            WireError::new(format!("IPv6 netmask prefix {len} out of 1..=128"))
                         })?,
                 )
             }
@@ -377,7 +377,7 @@ fn forwarding_attrs(f: Forwarding) -> (u32, Option<(u8, u16, u16)>) {
 pub(crate) fn parse_dest_nest(
     nest: &[u8],
     svc_family: AddressFamily,
-) -> Result<DestinationEntry, DecodeError> {
+) -> Result<DestinationEntry, WireError> {
     let (mut addr, mut port, mut fwd, mut weight, mut u, mut l) = (None, None, None, None, 0, 0);
     let (mut af, mut tun_type, mut tun_port, mut tun_flags) = (None, 0, 0, 0);
     let mut conns = ConnCounts::default();

@@ -1,7 +1,7 @@
 //! The one public error type: what we were doing, a kind to match on, and
 //! the kernel's own words. Part of the model layer: an [`Operation`] names
 //! model values, and every layer above reports through it. (The wire
-//! layer below has its own `DecodeError`.)
+//! layer below has its own [`wire::Error`](crate::wire::Error).)
 
 use std::fmt;
 use std::io;
@@ -350,13 +350,3 @@ impl Inner {
 
 /// `Result` with [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
-
-/// Errno numbers as plain `i32`s, for code that builds kernel-like errors
-/// (the fake kernel): rustix's numbers, right on every architecture.
-pub(crate) mod libc_errno {
-    use rustix::io::Errno;
-
-    pub const ENOENT: i32 = Errno::NOENT.raw_os_error();
-    pub const ESRCH: i32 = Errno::SRCH.raw_os_error();
-    pub const EEXIST: i32 = Errno::EXIST.raw_os_error();
-}

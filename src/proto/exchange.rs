@@ -7,7 +7,7 @@ use tracing::trace;
 
 use crate::error::{Error, ErrorKind, Operation, Result};
 use crate::wire::consts::*;
-use crate::wire::{DecodeError, Messages, field};
+use crate::wire::{Error as WireError, Messages, field};
 
 /// The data replies to one request, and whether the kernel flagged the
 /// dump as interrupted by a concurrent change (`NLM_F_DUMP_INTR`: run it
@@ -82,7 +82,7 @@ pub struct Exchange<T, P> {
 
 impl<T, P> Exchange<T, P>
 where
-    P: FnMut(&[u8]) -> Result<Option<T>, DecodeError>,
+    P: FnMut(&[u8]) -> Result<Option<T>, WireError>,
 {
     /// Wait for the replies to request `seq`, made for `op`.
     pub fn new(op: Operation, seq: u32, parse: P) -> Self {
@@ -113,7 +113,7 @@ where
     /// [`ErrorKind::Decode`] for bytes that do not parse, and
     /// [`ErrorKind::Io`] for `NLMSG_OVERRUN`. The exchange is over then.
     pub fn receive(&mut self, datagram: &[u8]) -> Result<Option<Reply<T>>> {
-        let decode = |op: &Operation, e: DecodeError| Error::decode(op.clone(), e);
+        let decode = |op: &Operation, e: WireError| Error::decode(op.clone(), e);
         for msg in Messages::new(datagram) {
             let msg = msg.map_err(|e| decode(&self.op, e))?;
             if msg.seq != self.seq {
@@ -128,7 +128,7 @@ where
                         .error()
                         .transpose()
                         .map_err(|e| decode(&self.op, e))?
-                        .ok_or_else(|| decode(&self.op, DecodeError::new("empty error")))?;
+                        .ok_or_else(|| decode(&self.op, WireError::new("empty error")))?;
                     if e.code == 0 {
                         return Ok(Some(self.finish()));
                     }

@@ -20,7 +20,7 @@ use crate::model::{
 };
 use crate::wire::attr::{CmdAttr, InfoAttr, parse_cmd_attrs, parse_info_attrs, u16_of};
 use crate::wire::consts::*;
-use crate::wire::{Attrs, Context, DecodeError, MsgWriter};
+use crate::wire::{Attrs, Context, Error as WireError, MsgWriter};
 
 fn check_key(key: &ServiceKey, op: Operation) -> Result<()> {
     key.validate().map_err(|e| e.with_operation(op))
@@ -100,7 +100,7 @@ pub fn get_config(buf: &mut Vec<u8>, family: u16, seq: u32) -> usize {
 ///
 /// # Errors
 /// A malformed attribute, or a nest missing what every kernel sends.
-pub fn parse_service_reply(attrs: &[u8]) -> Result<Option<ServiceEntry>, DecodeError> {
+pub fn parse_service_reply(attrs: &[u8]) -> Result<Option<ServiceEntry>, WireError> {
     for a in Attrs::new(attrs) {
         let (kind, value) = a.context("parsing IPVS_CMD_ATTR")?;
         if kind == IPVS_CMD_ATTR_SERVICE {
@@ -118,7 +118,7 @@ pub fn parse_service_reply(attrs: &[u8]) -> Result<Option<ServiceEntry>, DecodeE
 pub fn parse_destination_reply(
     attrs: &[u8],
     service_family: AddressFamily,
-) -> Result<Option<DestinationEntry>, DecodeError> {
+) -> Result<Option<DestinationEntry>, WireError> {
     for a in Attrs::new(attrs) {
         let (kind, value) = a.context("parsing IPVS_CMD_ATTR")?;
         if kind == IPVS_CMD_ATTR_DEST {
@@ -132,7 +132,7 @@ pub fn parse_destination_reply(
 ///
 /// # Errors
 /// A malformed attribute, or no `IPVS_INFO_ATTR_VERSION`.
-pub fn parse_info_reply(attrs: &[u8]) -> Result<Info, DecodeError> {
+pub fn parse_info_reply(attrs: &[u8]) -> Result<Info, WireError> {
     let mut info = Info {
         version: (0, 0, 0),
         conn_table_size: 0,
@@ -149,7 +149,7 @@ pub fn parse_info_reply(attrs: &[u8]) -> Result<Info, DecodeError> {
         }
     }
     if !seen {
-        return Err(DecodeError::new(
+        return Err(WireError::new(
             "GET_INFO reply without IPVS_INFO_ATTR_VERSION",
         ));
     }
@@ -161,7 +161,7 @@ pub fn parse_info_reply(attrs: &[u8]) -> Result<Info, DecodeError> {
 ///
 /// # Errors
 /// A malformed attribute.
-pub fn parse_config_reply(attrs: &[u8]) -> Result<Timeouts, DecodeError> {
+pub fn parse_config_reply(attrs: &[u8]) -> Result<Timeouts, WireError> {
     let mut t = Timeouts::default();
     for a in parse_cmd_attrs(attrs)? {
         match a {
@@ -199,7 +199,7 @@ pub fn get_family(buf: &mut Vec<u8>, seq: u32) -> Result<usize> {
 ///
 /// # Errors
 /// A malformed attribute.
-pub fn parse_family_reply(attrs: &[u8]) -> Result<Option<u16>, DecodeError> {
+pub fn parse_family_reply(attrs: &[u8]) -> Result<Option<u16>, WireError> {
     for a in Attrs::new(attrs) {
         let (kind, value) = a.context("parsing CTRL_ATTR")?;
         if kind == CTRL_ATTR_FAMILY_ID {

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use super::desired::DesiredState;
 use super::policy::{DrainMode, DrainPolicy, Policy, ServiceRemoval};
-use crate::batch::Op;
 use crate::error::{Error, Operation, Result};
+use crate::model::Op;
 use crate::model::{
     AddressFamily, ConnCounts, Destination, DestinationEntry, Forwarding, GueChecksum, Netmask,
     Protocol, Service, ServiceKey, TableEntry, Tunnel,

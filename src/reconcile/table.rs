@@ -9,7 +9,8 @@
 use std::collections::BTreeMap;
 use std::ops::Bound;
 
-use crate::error::libc_errno;
+use rustix::io::Errno;
+
 use crate::model::{ConnCounts, DestinationEntry, ServiceEntry, ServiceKey, Stats, TableEntry};
 use crate::{Error, Op, Result};
 
@@ -141,11 +142,12 @@ impl Table {
     /// the newest first; an update keeps the counters.
     pub(crate) fn execute(&mut self, op: &Op) -> Result<()> {
         op.validate()?;
-        let kernel_err = |errno| Error::from_kernel(op.operation(), errno, None);
+        let kernel_err =
+            |errno: Errno| Error::from_kernel(op.operation(), errno.raw_os_error(), None);
         match op {
             Op::AddService(s) => {
                 if self.services.contains_key(&s.key) {
-                    return Err(kernel_err(libc_errno::EEXIST));
+                    return Err(kernel_err(Errno::EXIST));
                 }
                 self.put(TableEntry {
                     service: ServiceEntry {
@@ -157,19 +159,17 @@ impl Table {
             }
             Op::UpdateService(s) => match self.get_mut(&s.key) {
                 Some(e) => e.service.service = s.clone(),
-                None => return Err(kernel_err(libc_errno::ESRCH)),
+                None => return Err(kernel_err(Errno::SRCH)),
             },
             Op::RemoveService(k) => {
                 if !self.remove(k) {
-                    return Err(kernel_err(libc_errno::ESRCH));
+                    return Err(kernel_err(Errno::SRCH));
                 }
             }
             Op::AddDestination(k, d) => {
-                let e = self
-                    .get_mut(k)
-                    .ok_or_else(|| kernel_err(libc_errno::ESRCH))?;
+                let e = self.get_mut(k).ok_or_else(|| kernel_err(Errno::SRCH))?;
                 if e.destinations.iter().any(|x| x.destination.addr == d.addr) {
-                    return Err(kernel_err(libc_errno::EEXIST));
+                    return Err(kernel_err(Errno::EXIST));
                 }
                 e.destinations.insert(
                     0,
@@ -181,30 +181,26 @@ impl Table {
                 );
             }
             Op::UpdateDestination(k, d) => {
-                let e = self
-                    .get_mut(k)
-                    .ok_or_else(|| kernel_err(libc_errno::ESRCH))?;
+                let e = self.get_mut(k).ok_or_else(|| kernel_err(Errno::SRCH))?;
                 let x = e
                     .destinations
                     .iter_mut()
                     .find(|x| x.destination.addr == d.addr)
-                    .ok_or_else(|| kernel_err(libc_errno::ENOENT))?;
+                    .ok_or_else(|| kernel_err(Errno::NOENT))?;
                 x.destination = *d;
             }
             Op::RemoveDestination(k, a) => {
-                let e = self
-                    .get_mut(k)
-                    .ok_or_else(|| kernel_err(libc_errno::ESRCH))?;
+                let e = self.get_mut(k).ok_or_else(|| kernel_err(Errno::SRCH))?;
                 let i = e
                     .destinations
                     .iter()
                     .position(|x| x.destination.addr == *a)
-                    .ok_or_else(|| kernel_err(libc_errno::ENOENT))?;
+                    .ok_or_else(|| kernel_err(Errno::NOENT))?;
                 e.destinations.remove(i);
             }
             Op::Zero(Some(k)) => {
                 if !self.services.contains_key(k) {
-                    return Err(kernel_err(libc_errno::ESRCH));
+                    return Err(kernel_err(Errno::SRCH));
                 }
             }
             Op::Zero(None) | Op::SetTimeouts(_) => {}

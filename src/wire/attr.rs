@@ -10,7 +10,7 @@
 //! every length and never panics; writing never truncates.
 
 use super::consts::*;
-use super::error::{Context, DecodeError, EncodeError};
+use super::error::{Context, Error};
 use super::msg::Attrs;
 use super::table::{cmd, daemon, dest, svc};
 use super::writer::MsgWriter;
@@ -27,7 +27,7 @@ pub trait Attribute: Sized {
     ///
     /// # Errors
     /// A value of the wrong size or encoding, with context.
-    fn parse(kind: u16, value: &[u8]) -> Result<Self, DecodeError>;
+    fn parse(kind: u16, value: &[u8]) -> Result<Self, Error>;
 }
 
 /// An attribute this crate does not know, kept as its type and raw value.
@@ -66,7 +66,7 @@ impl Attribute for RawAttr {
     fn emit(&self, w: &mut MsgWriter<'_>) {
         RawAttr::emit(self, w)
     }
-    fn parse(kind: u16, value: &[u8]) -> Result<Self, DecodeError> {
+    fn parse(kind: u16, value: &[u8]) -> Result<Self, Error> {
         Ok(RawAttr::parse(kind, value))
     }
 }
@@ -75,7 +75,7 @@ impl Attribute for RawAttr {
 ///
 /// # Errors
 /// An attribute too long for its length field.
-pub fn emit_attrs<A: Attribute>(attrs: &[A]) -> Result<Vec<u8>, EncodeError> {
+pub fn emit_attrs<A: Attribute>(attrs: &[A]) -> Result<Vec<u8>, Error> {
     let mut buf = Vec::new();
     let mut w = MsgWriter::attributes(&mut buf);
     w.attrs(attrs);
@@ -84,7 +84,7 @@ pub fn emit_attrs<A: Attribute>(attrs: &[A]) -> Result<Vec<u8>, EncodeError> {
 }
 
 /// Add "parsing NAME" to a value parser's error.
-fn named<T>(name: &'static str, r: Result<T, DecodeError>) -> Result<T, DecodeError> {
+fn named<T>(name: &'static str, r: Result<T, Error>) -> Result<T, Error> {
     r.with_context(|| format!("parsing {name}"))
 }
 
@@ -124,9 +124,9 @@ impl SvcFlags {
 }
 
 #[inline]
-pub(crate) fn parse_raw_addr(v: &[u8]) -> Result<RawAddr, DecodeError> {
+pub(crate) fn parse_raw_addr(v: &[u8]) -> Result<RawAddr, Error> {
     if v.is_empty() || v.len() > 16 {
-        return Err(DecodeError::new(format!(
+        return Err(Error::new(format!(
             "address of {} bytes (want 1..=16)",
             v.len()
         )));
@@ -137,41 +137,41 @@ pub(crate) fn parse_raw_addr(v: &[u8]) -> Result<RawAddr, DecodeError> {
 }
 
 #[inline]
-pub(crate) fn want<const N: usize>(v: &[u8]) -> Result<[u8; N], DecodeError> {
+pub(crate) fn want<const N: usize>(v: &[u8]) -> Result<[u8; N], Error> {
     v.get(..N)
         .and_then(|s| <[u8; N]>::try_from(s).ok())
-        .ok_or_else(|| DecodeError::new(format!("need {N} bytes, got {}", v.len())))
+        .ok_or_else(|| Error::new(format!("need {N} bytes, got {}", v.len())))
 }
 
 #[inline]
-pub(crate) fn u8_of(v: &[u8]) -> Result<u8, DecodeError> {
+pub(crate) fn u8_of(v: &[u8]) -> Result<u8, Error> {
     Ok(want::<1>(v)?[0])
 }
 #[inline]
-pub(crate) fn u16_of(v: &[u8]) -> Result<u16, DecodeError> {
+pub(crate) fn u16_of(v: &[u8]) -> Result<u16, Error> {
     Ok(u16::from_ne_bytes(want(v)?))
 }
 #[inline]
-pub(crate) fn be16_of(v: &[u8]) -> Result<u16, DecodeError> {
+pub(crate) fn be16_of(v: &[u8]) -> Result<u16, Error> {
     Ok(u16::from_be_bytes(want(v)?))
 }
 #[inline]
-pub(crate) fn u32_of(v: &[u8]) -> Result<u32, DecodeError> {
+pub(crate) fn u32_of(v: &[u8]) -> Result<u32, Error> {
     Ok(u32::from_ne_bytes(want(v)?))
 }
 #[inline]
-pub(crate) fn u64_of(v: &[u8]) -> Result<u64, DecodeError> {
+pub(crate) fn u64_of(v: &[u8]) -> Result<u64, Error> {
     Ok(u64::from_ne_bytes(want(v)?))
 }
 /// A NUL-terminated (or unterminated) string, borrowed: bytes up to the
 /// first NUL.
 #[inline]
-pub(crate) fn str_ref_of(v: &[u8]) -> Result<&str, DecodeError> {
+pub(crate) fn str_ref_of(v: &[u8]) -> Result<&str, Error> {
     let end = v.iter().position(|&b| b == 0).unwrap_or(v.len());
-    std::str::from_utf8(&v[..end]).map_err(|e| DecodeError::new(e.to_string()))
+    std::str::from_utf8(&v[..end]).map_err(|e| Error::new(e.to_string()))
 }
 /// A NUL-terminated (or unterminated) string: bytes up to the first NUL.
-pub(crate) fn str_of(v: &[u8]) -> Result<String, DecodeError> {
+pub(crate) fn str_of(v: &[u8]) -> Result<String, Error> {
     str_ref_of(v).map(str::to_owned)
 }
 
@@ -179,7 +179,7 @@ pub(crate) fn str_of(v: &[u8]) -> Result<String, DecodeError> {
 ///
 /// # Errors
 /// The first attribute that does not parse.
-pub fn parse_attrs<A: Attribute>(payload: &[u8], what: &str) -> Result<Vec<A>, DecodeError> {
+pub fn parse_attrs<A: Attribute>(payload: &[u8], what: &str) -> Result<Vec<A>, Error> {
     let mut out = Vec::new();
     for a in Attrs::with_flags(payload) {
         let (kind, value) = a.with_context(|| format!("parsing {what}"))?;
@@ -221,7 +221,7 @@ impl Attribute for StatsAttr {
             StatsAttr::Other(n) => n.emit(w),
         }
     }
-    fn parse(raw: u16, v: &[u8]) -> Result<Self, DecodeError> {
+    fn parse(raw: u16, v: &[u8]) -> Result<Self, Error> {
         let k = raw & NLA_TYPE_MASK;
         Ok(match counter(k, v)? {
             Some(Counter::U32(x)) => StatsAttr::U32(k, x),
@@ -240,20 +240,20 @@ pub(crate) enum Counter {
 /// Read the value of statistics attribute `k` (flags removed): a known
 /// counter or rate of 4 or 8 bytes, `None` for `PAD` and unknown types.
 #[inline]
-pub(crate) fn counter(k: u16, v: &[u8]) -> Result<Option<Counter>, DecodeError> {
+pub(crate) fn counter(k: u16, v: &[u8]) -> Result<Option<Counter>, Error> {
     if !(IPVS_STATS_ATTR_CONNS..=IPVS_STATS_ATTR_OUTBPS).contains(&k) {
         return Ok(None);
     }
     match v.len() {
         4 => u32_of(v).map(|x| Some(Counter::U32(x))),
         8 => u64_of(v).map(|x| Some(Counter::U64(x))),
-        n => Err(DecodeError::new(format!(
+        n => Err(Error::new(format!(
             "stats attribute {k} of {n} bytes (want 4 or 8)"
         ))),
     }
 }
 
-fn parse_stats(v: &[u8]) -> Result<Vec<StatsAttr>, DecodeError> {
+fn parse_stats(v: &[u8]) -> Result<Vec<StatsAttr>, Error> {
     parse_attrs(v, "IPVS_STATS_ATTR")
 }
 
@@ -328,7 +328,7 @@ impl Attribute for ServiceAttr {
             Other(n) => n.emit(w),
         }
     }
-    fn parse(kind: u16, v: &[u8]) -> Result<Self, DecodeError> {
+    fn parse(kind: u16, v: &[u8]) -> Result<Self, Error> {
         use ServiceAttr::*;
         Ok(match kind & NLA_TYPE_MASK {
             IPVS_SVC_ATTR_AF => Af(svc::AF.get(v)?),
@@ -429,7 +429,7 @@ impl Attribute for DestAttr {
             Other(n) => n.emit(w),
         }
     }
-    fn parse(kind: u16, v: &[u8]) -> Result<Self, DecodeError> {
+    fn parse(kind: u16, v: &[u8]) -> Result<Self, Error> {
         use DestAttr::*;
         Ok(match kind & NLA_TYPE_MASK {
             IPVS_DEST_ATTR_ADDR => Addr(dest::ADDR.get(v)?),
@@ -505,7 +505,7 @@ impl Attribute for DaemonAttr {
             Other(n) => n.emit(w),
         }
     }
-    fn parse(kind: u16, v: &[u8]) -> Result<Self, DecodeError> {
+    fn parse(kind: u16, v: &[u8]) -> Result<Self, Error> {
         use DaemonAttr::*;
         Ok(match kind & NLA_TYPE_MASK {
             IPVS_DAEMON_ATTR_STATE => State(daemon::STATE.get(v)?),
@@ -566,7 +566,7 @@ impl Attribute for CmdAttr {
             CmdAttr::Other(n) => n.emit(w),
         }
     }
-    fn parse(kind: u16, v: &[u8]) -> Result<Self, DecodeError> {
+    fn parse(kind: u16, v: &[u8]) -> Result<Self, Error> {
         Ok(match kind & NLA_TYPE_MASK {
             IPVS_CMD_ATTR_SERVICE => CmdAttr::Service(parse_attrs(v, "IPVS_CMD_ATTR_SERVICE")?),
             IPVS_CMD_ATTR_DEST => CmdAttr::Dest(parse_attrs(v, "IPVS_CMD_ATTR_DEST")?),
@@ -606,7 +606,7 @@ impl Attribute for InfoAttr {
             InfoAttr::Other(n) => n.emit(w),
         }
     }
-    fn parse(kind: u16, v: &[u8]) -> Result<Self, DecodeError> {
+    fn parse(kind: u16, v: &[u8]) -> Result<Self, Error> {
         Ok(match kind & NLA_TYPE_MASK {
             IPVS_INFO_ATTR_VERSION => InfoAttr::Version(cmd::INFO_VERSION.get(v)?),
             IPVS_INFO_ATTR_CONN_TAB_SIZE => InfoAttr::ConnTabSize(cmd::INFO_CONN_TAB_SIZE.get(v)?),
@@ -617,12 +617,12 @@ impl Attribute for InfoAttr {
 
 /// Parse the top-level attributes of an IPVS message payload (after the
 /// generic-netlink header).
-pub fn parse_cmd_attrs(payload: &[u8]) -> Result<Vec<CmdAttr>, DecodeError> {
+pub fn parse_cmd_attrs(payload: &[u8]) -> Result<Vec<CmdAttr>, Error> {
     parse_attrs(payload, "IPVS_CMD_ATTR")
 }
 
 /// Parse a GET_INFO reply payload.
-pub fn parse_info_attrs(payload: &[u8]) -> Result<Vec<InfoAttr>, DecodeError> {
+pub fn parse_info_attrs(payload: &[u8]) -> Result<Vec<InfoAttr>, Error> {
     parse_attrs(payload, "IPVS_INFO_ATTR")
 }
 
@@ -682,7 +682,10 @@ mod tests {
     #[test]
     fn an_attribute_too_long_is_an_error_not_a_cut() {
         let big = ServiceAttr::PeName("p".repeat(70_000));
-        let e = emit_attrs(&[big]).unwrap_err();
+        let e = emit_attrs(&[big])
+            .unwrap_err()
+            .too_long()
+            .expect("a length error");
         assert_eq!((e.kind, e.len), (IPVS_SVC_ATTR_PE_NAME, 70_005));
         let mut buf = Vec::new();
         let e = super::super::push_request(
@@ -693,7 +696,9 @@ mod tests {
             IPVS_CMD_NEW_SERVICE,
             &[CmdAttr::Other(RawAttr::new(1, vec![0; 65_532]))],
         )
-        .unwrap_err();
+        .unwrap_err()
+        .too_long()
+        .expect("a length error");
         assert_eq!(e.len, 65_536);
         assert!(buf.is_empty());
     }

@@ -5,7 +5,7 @@
 //! Every offset into a header anywhere in `lvs` is one of these names.
 
 use super::consts::{NLA_ALIGNTO, NLMSG_HDRLEN};
-use super::error::DecodeError;
+use super::error::Error;
 
 /// A byte range inside a header.
 pub type Field = std::ops::Range<usize>;
@@ -103,18 +103,18 @@ impl<T: AsRef<[u8]>> NlBuffer<T> {
     /// `nlmsg_len` is at least a header and at most `buf`'s length.
     ///
     /// # Errors
-    /// A [`DecodeError`] saying which length is wrong.
-    pub fn new_checked(buf: T) -> Result<Self, DecodeError> {
+    /// A [`Error`] saying which length is wrong.
+    pub fn new_checked(buf: T) -> Result<Self, Error> {
         let b = buf.as_ref();
         if b.len() < NLMSG_HDRLEN {
-            return Err(DecodeError::new(format!(
+            return Err(Error::new(format!(
                 "netlink header needs {NLMSG_HDRLEN} bytes, got {}",
                 b.len()
             )));
         }
         let len = get_u32(b, field::LENGTH) as usize;
         if len < NLMSG_HDRLEN || len > b.len() {
-            return Err(DecodeError::new(format!(
+            return Err(Error::new(format!(
                 "netlink message length {len} outside {NLMSG_HDRLEN}..={}",
                 b.len()
             )));

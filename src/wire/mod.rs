@@ -8,11 +8,11 @@
 //!   [`field`] (netlink, generic-netlink and attribute headers);
 //! - one writer: [`MsgWriter`] appends a message or a run of attributes
 //!   to a buffer, and refuses (never truncates) a length that does not
-//!   fit ([`EncodeError`]);
+//!   fit ([`Error::too_long`]);
 //! - one reader: [`Messages`] walks a datagram and [`Attrs`] a run of
 //!   attributes, checking every length before handing out a slice;
-//! - one decode error: [`DecodeError`], with the chain of what was being
-//!   parsed;
+//! - one error type: [`Error`], bytes that do not parse (with the chain
+//!   of what was being parsed) or a length that does not fit;
 //! - one table of attributes (crate-private `table`): each IPVS
 //!   attribute's number, name and value format, once.
 //!
@@ -39,7 +39,7 @@ pub use attr::{
     Attribute, CmdAttr, DaemonAttr, DestAttr, InfoAttr, RawAddr, RawAttr, ServiceAttr, StatsAttr,
     SvcFlags, emit_attrs, parse_attrs, parse_cmd_attrs, parse_info_attrs,
 };
-pub use error::{Context, DecodeError, EncodeError};
+pub use error::{Context, Error, TooLong};
 pub use header::{Field, NlBuffer, align, field};
 pub use msg::{Attrs, Message, Messages, NlError, push_request};
 pub use writer::{MAX_ATTR_VALUE, MsgWriter};

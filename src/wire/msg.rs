@@ -3,7 +3,7 @@
 
 use super::attr::{CmdAttr, str_of, u32_of};
 use super::consts::*;
-use super::error::{DecodeError, EncodeError};
+use super::error::Error;
 use super::header::{NlBuffer, align, field, get_u16, get_u32};
 use super::writer::MsgWriter;
 
@@ -22,7 +22,7 @@ pub fn push_request(
     seq: u32,
     cmd: u8,
     attrs: &[CmdAttr],
-) -> Result<usize, EncodeError> {
+) -> Result<usize, Error> {
     let mut w = MsgWriter::begin(buf, family, flags, seq, cmd);
     w.attrs(attrs);
     w.finish()
@@ -61,12 +61,12 @@ pub struct NlError {
 
 impl<'a> Message<'a> {
     /// The generic-netlink command and the attribute bytes after its header.
-    pub fn genl(&self) -> Result<(u8, &'a [u8]), DecodeError> {
+    pub fn genl(&self) -> Result<(u8, &'a [u8]), Error> {
         match self.payload.get(field::GENL_ATTRS) {
             Some(attrs) if self.payload.len() >= GENL_HDRLEN => {
                 Ok((self.payload[field::GENL_CMD], attrs))
             }
-            _ => Err(DecodeError::new(format!(
+            _ => Err(Error::new(format!(
                 "generic netlink header needs {GENL_HDRLEN} bytes, got {}",
                 self.payload.len()
             ))),
@@ -74,15 +74,15 @@ impl<'a> Message<'a> {
     }
 
     /// Decode an `NLMSG_ERROR` payload (`None` for other message types).
-    pub fn error(&self) -> Option<Result<NlError, DecodeError>> {
+    pub fn error(&self) -> Option<Result<NlError, Error>> {
         (self.kind == NLMSG_ERROR).then(|| self.parse_error())
     }
 
-    fn parse_error(&self) -> Result<NlError, DecodeError> {
+    fn parse_error(&self) -> Result<NlError, Error> {
         let p = self.payload;
         let need = field::ERROR_REQUEST.start + NLMSG_HDRLEN;
         if p.len() < need {
-            return Err(DecodeError::new(format!(
+            return Err(Error::new(format!(
                 "netlink error message of {} bytes (need {need})",
                 p.len(),
             )));
@@ -136,7 +136,7 @@ impl<'a> Messages<'a> {
 }
 
 impl<'a> Iterator for Messages<'a> {
-    type Item = Result<Message<'a>, DecodeError>;
+    type Item = Result<Message<'a>, Error>;
 
     fn next(&mut self) -> Option<Self::Item> {
         if self.buf.is_empty() {
@@ -263,7 +263,7 @@ impl<'a> Attrs<'a> {
 }
 
 impl<'a> Iterator for Attrs<'a> {
-    type Item = Result<(u16, &'a [u8]), DecodeError>;
+    type Item = Result<(u16, &'a [u8]), Error>;
 
     #[inline]
     fn next(&mut self) -> Option<Self::Item> {
@@ -273,7 +273,7 @@ impl<'a> Iterator for Attrs<'a> {
         }
         if b.len() < NLA_HDRLEN {
             self.buf = &[];
-            return Some(Err(DecodeError::new(format!(
+            return Some(Err(Error::new(format!(
                 "attribute header needs {NLA_HDRLEN} bytes, got {}",
                 b.len()
             ))));
@@ -287,7 +287,7 @@ impl<'a> Iterator for Attrs<'a> {
             }
             _ => {
                 self.buf = &[];
-                Some(Err(DecodeError::new(format!(
+                Some(Err(Error::new(format!(
                     "attribute {kind} of length {len} in {} bytes",
                     b.len()
                 ))))

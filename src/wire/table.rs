@@ -9,7 +9,7 @@ use super::attr::{
     RawAddr, SvcFlags, be16_of, parse_raw_addr, str_ref_of, u8_of, u16_of, u32_of, want,
 };
 use super::consts::*;
-use super::error::{Context, DecodeError};
+use super::error::{Context, Error};
 use super::writer::MsgWriter;
 
 /// One attribute: type number, kernel name, value format `F`.
@@ -30,7 +30,7 @@ impl<F> Attr<F> {
     }
 
     #[inline]
-    fn named<T>(&self, r: Result<T, DecodeError>) -> Result<T, DecodeError> {
+    fn named<T>(&self, r: Result<T, Error>) -> Result<T, Error> {
         r.with_context(|| format!("parsing {}", self.name))
     }
 }
@@ -66,7 +66,7 @@ macro_rules! scalar {
                 w.$put(self.kind, v)
             }
             #[inline]
-            pub(crate) fn get(&self, v: &[u8]) -> Result<$value, DecodeError> {
+            pub(crate) fn get(&self, v: &[u8]) -> Result<$value, Error> {
                 self.named($get(v))
             }
         }
@@ -83,7 +83,7 @@ impl Attr<Addr> {
         w.bytes(self.kind, v)
     }
     #[inline]
-    pub(crate) fn get(&self, v: &[u8]) -> Result<RawAddr, DecodeError> {
+    pub(crate) fn get(&self, v: &[u8]) -> Result<RawAddr, Error> {
         self.named(parse_raw_addr(v))
     }
 }
@@ -93,7 +93,7 @@ impl Attr<Str> {
         w.cstr(self.kind, v)
     }
     #[inline]
-    pub(crate) fn get<'a>(&self, v: &'a [u8]) -> Result<&'a str, DecodeError> {
+    pub(crate) fn get<'a>(&self, v: &'a [u8]) -> Result<&'a str, Error> {
         self.named(str_ref_of(v))
     }
 }
@@ -103,7 +103,7 @@ impl<const N: usize> Attr<Raw<N>> {
         w.bytes(self.kind, v)
     }
     #[inline]
-    pub(crate) fn get(&self, v: &[u8]) -> Result<[u8; N], DecodeError> {
+    pub(crate) fn get(&self, v: &[u8]) -> Result<[u8; N], Error> {
         self.named(want::<N>(v))
     }
 }

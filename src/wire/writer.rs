@@ -3,7 +3,7 @@
 //! the attribute enums and the tests all write through it.
 
 use super::consts::*;
-use super::error::EncodeError;
+use super::error::Error;
 use super::header::{NlBuffer, field};
 
 /// The largest value an attribute can carry (`nla_len` is 16 bits and
@@ -32,7 +32,7 @@ pub struct MsgWriter<'a> {
     start: usize,
     /// Whether the message starts with a netlink header to patch.
     header: bool,
-    error: Option<EncodeError>,
+    error: Option<Error>,
 }
 
 impl<'a> MsgWriter<'a> {
@@ -114,7 +114,7 @@ impl<'a> MsgWriter<'a> {
     #[cold]
     fn fail(&mut self, kind: u16, len: usize, max: usize) {
         if self.error.is_none() {
-            self.error = Some(EncodeError { kind, len, max });
+            self.error = Some(Error::length(kind, len, max));
         }
     }
 
@@ -224,7 +224,7 @@ impl<'a> MsgWriter<'a> {
     /// # Errors
     /// The first length that did not fit; the partial message is removed
     /// from the buffer then.
-    pub fn finish(self) -> Result<usize, EncodeError> {
+    pub fn finish(self) -> Result<usize, Error> {
         let len = self.buf.len() - self.start;
         let error = match (self.error, message_len(len)) {
             (Some(e), _) | (None, Err(e)) => Some(e),
@@ -246,12 +246,8 @@ impl<'a> MsgWriter<'a> {
 }
 
 /// A message length as `nlmsg_len`.
-fn message_len(len: usize) -> Result<u32, EncodeError> {
-    u32::try_from(len).map_err(|_| EncodeError {
-        kind: 0,
-        len,
-        max: u32::MAX as usize,
-    })
+fn message_len(len: usize) -> Result<u32, Error> {
+    u32::try_from(len).map_err(|_| Error::length(0, len, u32::MAX as usize))
 }
 
 #[cfg(test)]
@@ -298,7 +294,7 @@ mod tests {
         let mut w = MsgWriter::begin(&mut buf, 0x20, 0, 2, IPVS_CMD_NEW_SERVICE);
         w.u32(1, 5);
         w.cstr(98, &"x".repeat(MAX_ATTR_VALUE));
-        let e = w.finish().unwrap_err();
+        let e = w.finish().unwrap_err().too_long().expect("a length error");
         // 65,531 characters and the NUL, after a 4-byte header: one byte over.
         assert_eq!((e.kind, e.len, e.max), (98, 65_536, 65_535));
         assert_eq!(
@@ -317,9 +313,10 @@ mod tests {
         w.bytes(2, &vec![0; 40_000]);
         w.end_nest(nest);
         let e = w.finish().unwrap_err();
+        assert!(e.to_string().contains("at most 65535"), "{e}");
+        let e = e.too_long().expect("a length error");
         assert_eq!(e.kind, IPVS_CMD_ATTR_SERVICE);
         assert_eq!(e.len, 4 + 2 * 40_004);
-        assert!(e.to_string().contains("at most 65535"), "{e}");
         assert!(buf.is_empty());
     }
 
