@@ -71,6 +71,7 @@ impl Handle {
             // Every op in a flight may fail: its error replies must fit.
             max_ops: (rcvbuf / 2 / ERROR_REPLY_COST).clamp(16, 4096),
             max_bytes: CHUNK_BYTES.min(sndbuf / 2).max(4096),
+            module_loaded: crate::sys::module_loaded,
         };
 
         let mut next = 0;

@@ -164,6 +164,24 @@ impl Connection {
     pub fn is_template(&self) -> bool {
         self.client.port() == 0
     }
+
+    /// Parse the text of `/proc/net/ip_vs_conn` (with persistence-engine
+    /// data) or `/proc/net/ip_vs_conn_sync` (with origins), told apart by
+    /// the header line, as [`Handle::connections`] and
+    /// [`Handle::connections_with_origin`] do: for a table read some other
+    /// way (a saved file, another host).
+    ///
+    /// # Errors
+    /// [`ErrorKind::Decode`] naming the line that does not parse.
+    pub fn parse_proc(text: &str) -> Result<Vec<Connection>> {
+        let header = text.lines().next().unwrap_or_default();
+        let table = if header.split_whitespace().any(|w| w == "Origin") {
+            Table::Sync
+        } else {
+            Table::Conn
+        };
+        parse_table(text, table)
+    }
 }
 
 impl Handle {
@@ -373,6 +391,16 @@ TCP 0A000002 AE94 0A000001 0050 0A010002 0050 TIME_WAIT   LOCAL      117
 
     fn sa(s: &str) -> SocketAddr {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn parse_proc_tells_the_tables_apart() {
+        let conn = Connection::parse_proc(CONN).unwrap();
+        assert_eq!(conn, parse_table(CONN, Table::Conn).unwrap());
+        let sync = Connection::parse_proc(SYNC).unwrap();
+        assert_eq!(sync, parse_table(SYNC, Table::Sync).unwrap());
+        assert!(sync[0].origin.is_some() && conn[0].origin.is_none());
+        assert!(Connection::parse_proc("").unwrap().is_empty());
     }
 
     #[test]

@@ -81,6 +81,8 @@ pub struct Handle {
     /// [`Handle::with_bulk_socket`]); `None` until then or if it could
     /// not be opened.
     bulk: Option<NlSocket>,
+    /// Whether opening the bulk socket was tried (it is tried once).
+    bulk_tried: bool,
     /// Extra handles for parallel destination dumps (see
     /// [`Handle::set_read_threads`]), opened on first use.
     readers: Vec<Handle>,
@@ -118,8 +120,10 @@ impl Handle {
     /// its own namespace.
     ///
     /// # Errors
-    /// [`ErrorKind::Io`] if the path cannot be opened or is not a network
-    /// namespace (or `CAP_SYS_ADMIN` is missing); otherwise as [`Handle::open`].
+    /// [`ErrorKind::PermissionDenied`] without `CAP_SYS_ADMIN` (needed to
+    /// enter a namespace other than the caller's own; the message says
+    /// so); [`ErrorKind::Io`] if the path cannot be opened or is not a
+    /// network namespace; otherwise as [`Handle::open`].
     pub fn open_netns_path(path: impl AsRef<Path>) -> Result<Handle> {
         let path = path.as_ref();
         let f = File::open(path).map_err(|e| {
@@ -147,6 +151,7 @@ impl Handle {
         let mut h = Handle {
             sock,
             bulk: None,
+            bulk_tried: false,
             readers: Vec::new(),
             read_threads: 1,
             timeout: Some(DEFAULT_TIMEOUT),
@@ -162,7 +167,19 @@ impl Handle {
 
     /// Set the receive timeout (`None`: wait forever). A reply that does
     /// not come in time is an [`ErrorKind::Io`] error, never a retry.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidArgument`] for `Some(Duration::ZERO)` (a
+    /// timeout that never waits; `None` waits forever).
     pub fn set_timeout(&mut self, timeout: Option<Duration>) -> Result<()> {
+        if timeout == Some(Duration::ZERO) {
+            return Err(Error::new(
+                Operation::Validate,
+                ErrorKind::InvalidArgument,
+                "a zero receive timeout would never wait for a reply: give a positive \
+                 duration, or None to wait forever",
+            ));
+        }
         for s in std::iter::once(&self.sock).chain(&self.bulk) {
             s.set_timeout(timeout)
                 .map_err(|e| Error::io(Operation::Open, e))?;
@@ -207,8 +224,11 @@ impl Handle {
     /// kind gets its own socket. Without a namespace fd to open the bulk
     /// socket in, `f` runs on the main socket (correct, slower).
     fn with_bulk_socket<T>(&mut self, f: impl FnOnce(&mut Self) -> T) -> T {
-        let fresh = self.bulk.is_none();
+        let fresh = self.bulk.is_none() && !self.bulk_tried;
         if fresh {
+            // Tried once: a socket that cannot be opened now (no permission
+            // to enter the namespace) is not retried on every read.
+            self.bulk_tried = true;
             self.bulk = self.netns.as_ref().and_then(|ns| {
                 NlSocket::open_in(ns.as_fd(), self.timeout)
                     .inspect_err(|e| trace!(error = %e, "no bulk socket; using the main one"))
@@ -415,7 +435,7 @@ impl Handle {
         let _span = debug_span!("ipvs", %operation).entered();
         self.send_wbuf(&operation, seq, |_| Ok(None::<()>))
             .map(|_| ())
-            .map_err(|e| op.explain(e))
+            .map_err(|e| op.explain(e, crate::sys::module_loaded))
     }
 
     pub(crate) fn command(&mut self, op: Operation, cmd: u8, attrs: &[CmdAttr]) -> Result<()> {

@@ -62,8 +62,18 @@
 //! # Ok::<(), lvs::Error>(())
 //! ```
 //!
-//! Every IPVS command needs `CAP_NET_ADMIN` in the initial user namespace.
-//! `lvs` never runs `modprobe` and logs nothing: it emits `tracing` spans.
+//! Every IPVS command needs `CAP_NET_ADMIN` in the initial user namespace,
+//! and in the caller's own network namespace that is all a handle needs
+//! (a container given only `NET_ADMIN` can read and write the whole
+//! table). Opening a handle in *another* namespace also needs
+//! `CAP_SYS_ADMIN` (`setns`, on a short-lived helper thread).
+//!
+//! Threads: a handle starts none in its own namespace unless asked
+//! ([`Handle::set_read_threads`]). Logging: `lvs` never runs `modprobe` and
+//! writes nothing itself; it emits [`tracing`](https://docs.rs/tracing)
+//! spans and events (debug and trace level, and a warning from the
+//! reconciler when a pass fails), which reach a log only if the
+//! application installs a subscriber.
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]

@@ -55,6 +55,12 @@ pub(crate) fn in_netns<T: Send>(
     })
 }
 
+/// Whether the kernel module `name` is loaded (`/sys/module/NAME`; a
+/// module built into the kernel shows there only if it has parameters).
+pub(crate) fn module_loaded(name: &str) -> bool {
+    !name.contains('/') && std::path::Path::new("/sys/module").join(name).exists()
+}
+
 /// Whether `ns` is the calling thread's network namespace.
 pub(crate) fn is_current_netns(ns: BorrowedFd<'_>) -> bool {
     match (
@@ -99,8 +105,12 @@ impl NlSocket {
     /// `/proc/PID/ns/net` or `/run/netns/NAME`). A socket stays in the
     /// namespace it was created in, so a short-lived helper thread enters
     /// the namespace, creates the socket and exits: the calling thread never
-    /// changes namespace.
+    /// changes namespace. In the calling thread's own namespace no thread
+    /// is started and no `setns` made (so `CAP_NET_ADMIN` alone suffices).
     pub(crate) fn open_in(netns: BorrowedFd<'_>, timeout: Option<Duration>) -> io::Result<Self> {
+        if is_current_netns(netns) {
+            return NlSocket::open(timeout);
+        }
         in_netns(netns, || NlSocket::open(timeout))
     }
 

@@ -296,7 +296,9 @@ enum lvs_result
    */
   LVS_DESTINATION_EXISTS = 4,
   /**
-   * The scheduler or persistence-engine module was not found.
+   * The scheduler's module was not found, or the kernel does not say
+   * whether the scheduler or the persistence engine is missing (the
+   * error text names both).
    */
   LVS_SCHEDULER_NOT_FOUND = 5,
   /**
@@ -353,6 +355,11 @@ enum lvs_result
    * `IPVS_CMD_NEW_DAEMON`).
    */
   LVS_MIXED_FAMILY_DESTINATIONS = 17,
+  /**
+   * The persistence engine's module was not found (`ENOENT` on service
+   * add or update while the scheduler's module is loaded).
+   */
+  LVS_PERSISTENCE_ENGINE_NOT_FOUND = 18,
   /**
    * A required pointer argument was NULL.
    */
@@ -858,7 +865,7 @@ typedef struct lvs_connection {
 /**
  * Every code, in numeric order.
  */
-#define lvs_result_ALL { LVS_OK, LVS_SERVICE_NOT_FOUND, LVS_SERVICE_EXISTS, LVS_DESTINATION_NOT_FOUND, LVS_DESTINATION_EXISTS, LVS_SCHEDULER_NOT_FOUND, LVS_DAEMON_RUNNING, LVS_DAEMON_NOT_RUNNING, LVS_NO_SUCH_INTERFACE, LVS_IPVS_UNAVAILABLE, LVS_PERMISSION_DENIED, LVS_INVALID_ARGUMENT, LVS_UNSUPPORTED, LVS_KERNEL, LVS_IO, LVS_DECODE, LVS_NOT_ATTEMPTED, LVS_MIXED_FAMILY_DESTINATIONS, LVS_NULL_PARAMETER, LVS_INVALID_UTF8, LVS_BUFFER_TOO_SMALL, LVS_OUT_OF_RANGE, LVS_OTHER, LVS_PANIC, LVS_INVALID_JSON, }
+#define lvs_result_ALL { LVS_OK, LVS_SERVICE_NOT_FOUND, LVS_SERVICE_EXISTS, LVS_DESTINATION_NOT_FOUND, LVS_DESTINATION_EXISTS, LVS_SCHEDULER_NOT_FOUND, LVS_DAEMON_RUNNING, LVS_DAEMON_NOT_RUNNING, LVS_NO_SUCH_INTERFACE, LVS_IPVS_UNAVAILABLE, LVS_PERMISSION_DENIED, LVS_INVALID_ARGUMENT, LVS_UNSUPPORTED, LVS_KERNEL, LVS_IO, LVS_DECODE, LVS_NOT_ATTEMPTED, LVS_MIXED_FAMILY_DESTINATIONS, LVS_PERSISTENCE_ENGINE_NOT_FOUND, LVS_NULL_PARAMETER, LVS_INVALID_UTF8, LVS_BUFFER_TOO_SMALL, LVS_OUT_OF_RANGE, LVS_OTHER, LVS_PANIC, LVS_INVALID_JSON, }
 
 #ifdef __cplusplus
 extern "C" {

@@ -34,7 +34,9 @@ pub enum lvs_result {
     LVS_DESTINATION_NOT_FOUND = 3,
     /// The destination already exists (`EEXIST` on add).
     LVS_DESTINATION_EXISTS = 4,
-    /// The scheduler or persistence-engine module was not found.
+    /// The scheduler's module was not found, or the kernel does not say
+    /// whether the scheduler or the persistence engine is missing (the
+    /// error text names both).
     LVS_SCHEDULER_NOT_FOUND = 5,
     /// A sync daemon of that state is already running.
     LVS_DAEMON_RUNNING = 6,
@@ -66,6 +68,9 @@ pub enum lvs_result {
     /// protocol cannot carry those connections (`EINVAL` on
     /// `IPVS_CMD_NEW_DAEMON`).
     LVS_MIXED_FAMILY_DESTINATIONS = 17,
+    /// The persistence engine's module was not found (`ENOENT` on service
+    /// add or update while the scheduler's module is loaded).
+    LVS_PERSISTENCE_ENGINE_NOT_FOUND = 18,
     /// A required pointer argument was NULL.
     LVS_NULL_PARAMETER = 100,
     /// A string argument was not valid UTF-8.
@@ -88,7 +93,7 @@ pub enum lvs_result {
 
 impl lvs_result {
     /// Every code, in numeric order.
-    pub const ALL: [lvs_result; 25] = [
+    pub const ALL: [lvs_result; 26] = [
         lvs_result::LVS_OK,
         lvs_result::LVS_SERVICE_NOT_FOUND,
         lvs_result::LVS_SERVICE_EXISTS,
@@ -107,6 +112,7 @@ impl lvs_result {
         lvs_result::LVS_DECODE,
         lvs_result::LVS_NOT_ATTEMPTED,
         lvs_result::LVS_MIXED_FAMILY_DESTINATIONS,
+        lvs_result::LVS_PERSISTENCE_ENGINE_NOT_FOUND,
         lvs_result::LVS_NULL_PARAMETER,
         lvs_result::LVS_INVALID_UTF8,
         lvs_result::LVS_BUFFER_TOO_SMALL,
@@ -142,6 +148,7 @@ impl lvs_result {
             ErrorKind::Decode => LVS_DECODE,
             ErrorKind::NotAttempted => LVS_NOT_ATTEMPTED,
             ErrorKind::MixedFamilyDestinations => LVS_MIXED_FAMILY_DESTINATIONS,
+            ErrorKind::PersistenceEngineNotFound => LVS_PERSISTENCE_ENGINE_NOT_FOUND,
             // A kind added to lvs after this list: a code is added here
             // with a new number; until then it is LVS_OTHER.
             _ => LVS_OTHER,
@@ -156,7 +163,7 @@ impl lvs_result {
             LVS_SERVICE_EXISTS => c"the service already exists",
             LVS_DESTINATION_NOT_FOUND => c"no such destination",
             LVS_DESTINATION_EXISTS => c"the destination already exists",
-            LVS_SCHEDULER_NOT_FOUND => c"scheduler or persistence engine not found",
+            LVS_SCHEDULER_NOT_FOUND => c"scheduler not found (or the kernel does not say which module)",
             LVS_DAEMON_RUNNING => c"a sync daemon of that state is already running",
             LVS_DAEMON_NOT_RUNNING => c"no sync daemon of that state is running",
             LVS_NO_SUCH_INTERFACE => c"no such network interface",
@@ -171,6 +178,7 @@ impl lvs_result {
             LVS_MIXED_FAMILY_DESTINATIONS => {
                 c"a sync daemon cannot run while a destination has the other address family than its service"
             }
+            LVS_PERSISTENCE_ENGINE_NOT_FOUND => c"persistence engine not found",
             LVS_NULL_PARAMETER => c"a required pointer argument was NULL",
             LVS_INVALID_UTF8 => c"a string argument was not valid UTF-8",
             LVS_BUFFER_TOO_SMALL => c"the output buffer is too small",
@@ -412,6 +420,7 @@ mod tests {
             (LVS_DECODE, 15),
             (LVS_NOT_ATTEMPTED, 16),
             (LVS_MIXED_FAMILY_DESTINATIONS, 17),
+            (LVS_PERSISTENCE_ENGINE_NOT_FOUND, 18),
             (LVS_NULL_PARAMETER, 100),
             (LVS_INVALID_UTF8, 101),
             (LVS_BUFFER_TOO_SMALL, 102),
@@ -426,7 +435,7 @@ mod tests {
             assert_eq!(r, all, "ALL is out of order");
             assert_eq!(lvs_result::from_u32(n), Some(r));
         }
-        assert_eq!(lvs_result::from_u32(18), None);
+        assert_eq!(lvs_result::from_u32(19), None);
         assert_eq!(lvs_result::from_u32(107), None);
     }
 
@@ -450,8 +459,9 @@ mod tests {
             Io,
             Decode,
             NotAttempted,
-            // Added after the first release: the next free number.
+            // Added after the first release: the next free numbers.
             MixedFamilyDestinations,
+            PersistenceEngineNotFound,
         ];
         for (i, k) in kinds.into_iter().enumerate() {
             assert_eq!(lvs_result::from_kind(k) as u32, i as u32 + 1, "{k:?}");

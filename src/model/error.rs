@@ -126,8 +126,9 @@ pub enum ErrorKind {
     DestinationNotFound,
     /// The destination already exists (`EEXIST` on add).
     DestinationExists,
-    /// The scheduler (or persistence engine) module was not found (`ENOENT`
-    /// on service add/update).
+    /// The scheduler module was not found (`ENOENT` on service add or
+    /// update); also when the kernel does not say whether the scheduler
+    /// or the persistence engine is missing (the message names both).
     SchedulerNotFound,
     /// The sync daemon of that state is already running (`EEXIST`).
     DaemonRunning,
@@ -142,7 +143,9 @@ pub enum ErrorKind {
     MixedFamilyDestinations,
     /// The kernel has no IPVS: the generic-netlink family is missing.
     IpvsUnavailable,
-    /// The caller lacks `CAP_NET_ADMIN` in the initial user namespace (`EPERM`).
+    /// The caller lacks `CAP_NET_ADMIN` in the initial user namespace
+    /// (`EPERM` from IPVS), or `CAP_SYS_ADMIN` to enter another network
+    /// namespace (opening a handle there).
     PermissionDenied,
     /// Input rejected by `lvs` before anything was sent.
     InvalidArgument,
@@ -157,6 +160,9 @@ pub enum ErrorKind {
     /// Not sent, because an earlier operation of a batch failed
     /// ([`OnError::Stop`](crate::OnError::Stop)).
     NotAttempted,
+    /// The persistence engine module was not found (`ENOENT` on service
+    /// add or update, with the scheduler's module loaded).
+    PersistenceEngineNotFound,
 }
 
 /// An `lvs` error: the operation, a matchable [`ErrorKind`], and the raw
@@ -208,7 +214,12 @@ impl Error {
         } else {
             format!("socket error: {err}")
         };
-        let mut e = Error::new(op, ErrorKind::Io, detail);
+        let kind = if err.kind() == io::ErrorKind::PermissionDenied {
+            ErrorKind::PermissionDenied
+        } else {
+            ErrorKind::Io
+        };
+        let mut e = Error::new(op, kind, detail);
         e.0.errno = err.raw_os_error();
         e.0.source = Some(err);
         e
@@ -295,6 +306,11 @@ impl Error {
 
     pub(crate) fn with_operation(mut self, op: Operation) -> Self {
         self.0.op = op;
+        self
+    }
+
+    pub(crate) fn with_kind(mut self, kind: ErrorKind) -> Self {
+        self.0.kind = kind;
         self
     }
 

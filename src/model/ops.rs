@@ -183,9 +183,14 @@ impl OpRef<'_> {
         .map_err(|e| e.with_operation(self.operation()))
     }
 
-    /// Name the scheduler or persistence engine in a `SchedulerNotFound`
-    /// error: the kernel only says `ENOENT`.
-    pub(crate) fn explain(self, e: Error) -> Error {
+    /// Name the missing module of a `SchedulerNotFound` error: the kernel
+    /// only says `ENOENT`, for a missing scheduler and for a missing
+    /// persistence engine alike (it looks the scheduler up first, loading
+    /// its module on demand). `module_loaded` tells which modules are
+    /// loaded: a service with a persistence engine whose scheduler module
+    /// is loaded and whose engine module is not lacks the engine
+    /// ([`ErrorKind::PersistenceEngineNotFound`]).
+    pub(crate) fn explain(self, e: Error, module_loaded: fn(&str) -> bool) -> Error {
         let (OpRef::AddService(svc) | OpRef::UpdateService(svc)) = self else {
             return e;
         };
@@ -193,16 +198,31 @@ impl OpRef<'_> {
             return e;
         }
         let name = svc.scheduler.name();
-        let mut detail = format!(
-            "scheduler {name:?} not found: this kernel has no ip_vs_{name} module (loaded or loadable)"
-        );
-        if matches!(svc.scheduler, Scheduler::Twos) {
-            detail.push_str("; twos needs Linux 6.4 or later");
+        let sched = format!("scheduler {name:?} (module ip_vs_{name})");
+        let Some(pe) = &svc.persistence_engine else {
+            let mut detail =
+                format!("{sched} not found: this kernel has no such module, loaded or loadable");
+            if matches!(svc.scheduler, Scheduler::Twos) {
+                detail.push_str("; twos needs Linux 6.4 or later");
+            }
+            return e.with_detail(detail);
+        };
+        let engine = format!("persistence engine {pe:?} (module ip_vs_pe_{pe})");
+        let sched_loaded = module_loaded(&format!("ip_vs_{name}"));
+        let pe_loaded = module_loaded(&format!("ip_vs_pe_{pe}"));
+        match (sched_loaded, pe_loaded) {
+            (true, false) => e
+                .with_kind(ErrorKind::PersistenceEngineNotFound)
+                .with_detail(format!(
+                    "{engine} not found: this kernel has no such module, loaded or loadable"
+                )),
+            (false, true) => e.with_detail(format!(
+                "{sched} not found: this kernel has no such module, loaded or loadable"
+            )),
+            _ => e.with_detail(format!(
+                "{sched} or {engine} not found: the kernel does not say which"
+            )),
         }
-        if let Some(pe) = &svc.persistence_engine {
-            detail.push_str(&format!(", or no persistence engine module ip_vs_pe_{pe}"));
-        }
-        e.with_detail(detail)
     }
 
     /// The error of an operation not sent because an earlier one failed.

@@ -22,6 +22,7 @@ pub(crate) struct Flight {
     range: Range<usize>,
     /// Whether the kernel dropped replies (`ENOBUFS`) during this flight.
     lost: bool,
+    module_loaded: fn(&str) -> bool,
 }
 
 /// The limits of one flight.
@@ -32,6 +33,9 @@ pub(crate) struct FlightLimits {
     pub(crate) max_ops: usize,
     /// Most bytes per datagram.
     pub(crate) max_bytes: usize,
+    /// Whether a kernel module is loaded: names the missing module of a
+    /// `SchedulerNotFound` (see `OpRef::explain`); I/O the caller supplies.
+    pub(crate) module_loaded: fn(&str) -> bool,
 }
 
 impl Flight {
@@ -71,6 +75,7 @@ impl Flight {
             barrier,
             range: first..next,
             lost: false,
+            module_loaded: limits.module_loaded,
         };
         (Some(flight), next)
     }
@@ -121,11 +126,8 @@ impl Flight {
             if code != 0 && idx < self.range.len() {
                 let i = self.range.start + idx;
                 let o = ops[i].as_ref();
-                results[i] = Some(Err(o.explain(Error::from_kernel(
-                    o.operation(),
-                    -code,
-                    e.message,
-                ))));
+                let err = Error::from_kernel(o.operation(), -code, e.message);
+                results[i] = Some(Err(o.explain(err, self.module_loaded)));
             }
         }
         Ok(false)
@@ -196,6 +198,7 @@ mod tests {
         let limits = FlightLimits {
             max_ops: 16,
             max_bytes: 4096,
+            module_loaded: |_| false,
         };
         let mut buf = Vec::new();
         let (flight, next) = Flight::build(&mut buf, 0x20, 100, &ops, 0, limits, &mut results);

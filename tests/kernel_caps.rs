@@ -1,0 +1,134 @@
+//! Kernel tests of what a handle needs and what its errors say: a
+//! process with `CAP_NET_ADMIN` alone (as a container given `NET_ADMIN`
+//! runs) can open a handle in its own namespace, write and read the whole
+//! table; entering another namespace needs `CAP_SYS_ADMIN` and the error
+//! says so; a missing persistence engine is named as such, not as a
+//! missing scheduler; a zero timeout is refused as an invalid argument.
+//!
+//! Runs against a real IPVS kernel (the cargo runner boots a Debian kernel
+//! under QEMU when the host has none); without one it fails.
+
+mod support;
+
+use std::net::SocketAddr;
+use std::num::NonZeroUsize;
+use std::time::Duration;
+
+use lvs::*;
+use rustix::thread::{CapabilitySet, CapabilitySets, capabilities, set_capabilities};
+use support::*;
+
+fn sa(s: &str) -> SocketAddr {
+    s.parse().expect("socket address")
+}
+
+/// Keep only `CAP_NET_ADMIN` on the calling thread (capabilities are per
+/// thread; threads it starts inherit them).
+fn keep_only_net_admin() {
+    let only = CapabilitySet::NET_ADMIN;
+    set_capabilities(
+        None,
+        CapabilitySets {
+            effective: only,
+            permitted: only,
+            inheritable: CapabilitySet::empty(),
+        },
+    )
+    .expect("capset");
+    let now = capabilities(None).expect("capget");
+    assert_eq!(now.effective, only, "capabilities not dropped");
+}
+
+#[test]
+fn net_admin_alone_reads_and_writes_its_own_namespace() {
+    require_ipvs_kernel();
+    let ns = Netns::new("caps");
+    let other = Netns::new("capsother");
+    let (own_path, other_path) = (ns.path(), other.path());
+    ns.run(move || {
+        keep_only_net_admin();
+
+        // The handle's own namespace by path: no setns is needed (before,
+        // this entered the namespace on a helper thread and failed).
+        let mut h = Handle::open_netns_path(&own_path)
+            .unwrap_or_else(|e| panic!("open in the own namespace with NET_ADMIN alone: {e}"));
+        let mut ops = Vec::new();
+        for i in 0..600u16 {
+            let key = ServiceKey::tcp(SocketAddr::new([10, 9, (i / 250) as u8, 1].into(), 80 + i));
+            ops.push(Op::AddService(Service::new(key)));
+            ops.push(Op::AddDestination(
+                key,
+                Destination::new(sa("10.8.0.1:8080")),
+            ));
+        }
+        let r = h.apply(&ops);
+        assert!(r.is_ok(), "batch: {:?}", r.errors().next());
+        // The whole-table read opens its second (bulk) socket and, with
+        // read threads, its reader sockets: all without CAP_SYS_ADMIN.
+        assert_eq!(h.services().expect("services").len(), 600);
+        let t = h.table().expect("table");
+        assert_eq!(t.len(), 600);
+        assert!(t.iter().all(|e| e.destinations.len() == 1));
+        h.set_read_threads(NonZeroUsize::new(2).expect("nonzero"));
+        assert_eq!(h.table().expect("table, 2 threads").len(), 600);
+        let mut h2 = Handle::open().expect("Handle::open with NET_ADMIN alone");
+        assert_eq!(h2.table().expect("table").len(), 600);
+
+        // Another namespace needs CAP_SYS_ADMIN, and the error says so.
+        let e = Handle::open_netns_path(&other_path).expect_err("setns without CAP_SYS_ADMIN");
+        assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
+        assert!(e.to_string().contains("CAP_SYS_ADMIN"), "{e}");
+
+        // A zero timeout is an invalid argument, not a failed open.
+        let e = h
+            .set_timeout(Some(Duration::ZERO))
+            .expect_err("zero timeout");
+        assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{e}");
+        assert!(e.to_string().contains("zero"), "{e}");
+        h.set_timeout(None).expect("no timeout");
+        h.set_timeout(Some(Duration::from_millis(1))).expect("1 ms");
+    });
+}
+
+#[test]
+fn a_missing_persistence_engine_is_not_a_missing_scheduler() {
+    require_ipvs_kernel();
+    let ns = Netns::new("pe");
+    let mut h = ns.handle();
+    let svc =
+        |port: u16| Service::new(ServiceKey::udp(SocketAddr::new([10, 7, 0, 1].into(), port)));
+
+    // rr exists (its module loads on demand); the engine does not.
+    let bad_pe = svc(5060)
+        .with_persistence(60)
+        .with_persistence_engine("nosuchpe");
+    let e = h.add_service(&bad_pe).expect_err("unknown engine");
+    assert_eq!(e.kind(), ErrorKind::PersistenceEngineNotFound, "{e}");
+    assert!(e.to_string().contains("ip_vs_pe_nosuchpe"), "{e}");
+    assert!(!e.to_string().contains("scheduler"), "{e}");
+    // The same through a batch.
+    let r = h.apply(&[Op::AddService(bad_pe)]);
+    let e = r.results[0]
+        .as_ref()
+        .expect_err("unknown engine in a batch");
+    assert_eq!(e.kind(), ErrorKind::PersistenceEngineNotFound, "{e}");
+
+    // The engine exists (sip, loaded by a first service) and the scheduler
+    // does not: a missing scheduler.
+    h.add_service(
+        &svc(5061)
+            .with_persistence(60)
+            .with_persistence_engine("sip"),
+    )
+    .expect("a sip service");
+    let bad_sched = svc(5062)
+        .with_scheduler(Scheduler::Custom(
+            SchedName::new("nosuchsched").expect("name"),
+        ))
+        .with_persistence(60)
+        .with_persistence_engine("sip");
+    let e = h.add_service(&bad_sched).expect_err("unknown scheduler");
+    assert_eq!(e.kind(), ErrorKind::SchedulerNotFound, "{e}");
+    assert!(e.to_string().contains("ip_vs_nosuchsched"), "{e}");
+    assert_eq!(h.services().expect("services").len(), 1);
+}
