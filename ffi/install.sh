@@ -1,5 +1,6 @@
 #!/bin/sh
-# Install liblvs.so, liblvs.a, lvs.h and lvs.pc under PREFIX:
+# Install liblvs.so (as liblvs.so.VERSION, with links under its SONAME and
+# as liblvs.so), liblvs.a, lvs.h and lvs.pc under PREFIX:
 #
 #     cargo build -p lvs-ffi --release
 #     ffi/install.sh /usr/local                 # or any prefix you can write
@@ -31,8 +32,16 @@ for f in liblvs.so liblvs.a; do
 done
 version=$(sed -n 's/^version = "\(.*\)"$/\1/p' "$ffi/Cargo.toml" | head -n 1)
 
+# The SONAME ffi/build.rs gives: liblvs.so.MAJOR, or liblvs.so.0.MINOR for 0.x.
+major=${version%%.*}
+rest=${version#*.}
+minor=${rest%%.*}
+if [ "$major" = 0 ]; then soname=liblvs.so.0.$minor; else soname=liblvs.so.$major; fi
+
 mkdir -p "$prefix/lib/pkgconfig" "$prefix/include"
-install -m 0755 "$build/liblvs.so" "$prefix/lib/liblvs.so"
+install -m 0755 "$build/liblvs.so" "$prefix/lib/liblvs.so.$version"
+ln -sf "liblvs.so.$version" "$prefix/lib/$soname"
+ln -sf "$soname" "$prefix/lib/liblvs.so"
 install -m 0644 "$build/liblvs.a" "$prefix/lib/liblvs.a"
 install -m 0644 "$ffi/include/lvs.h" "$prefix/include/lvs.h"
 sed -e "s|@PREFIX@|$prefix|g" -e "s|@VERSION@|$version|g" "$ffi/lvs.pc.in" \

@@ -8,6 +8,7 @@
 mod support;
 
 use std::collections::BTreeSet;
+use std::path::Path;
 use std::process::Command;
 
 use support::*;
@@ -132,14 +133,34 @@ fn pkg_config_works_against_an_installed_prefix() {
             .arg(built_lib_dir()),
         "ffi/install.sh",
     );
+    let soname = format!("lib/{SONAME}");
+    let versioned = format!("lib/liblvs.so.{}", env!("CARGO_PKG_VERSION"));
     for f in [
         "lib/liblvs.so",
+        &soname,
+        &versioned,
         "lib/liblvs.a",
         "include/lvs.h",
         "lib/pkgconfig/lvs.pc",
     ] {
         assert!(prefix.join(f).is_file(), "install.sh did not install {f}");
     }
+    // The shared library names its ABI, and what links against it loads
+    // that name.
+    let dynamic_section = |file: &Path| {
+        let o = Command::new("readelf")
+            .arg("-d")
+            .arg(file)
+            .output()
+            .expect("readelf (binutils)");
+        assert!(o.status.success(), "readelf -d: {}", output_text(&o));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let lib = dynamic_section(&prefix.join(&versioned));
+    assert!(
+        lib.contains(&format!("Library soname: [{SONAME}]")),
+        "no SONAME {SONAME}:\n{lib}"
+    );
     let pkg_config = |args: &[&str]| {
         let o = Command::new("pkg-config")
             .args(args)
@@ -196,6 +217,11 @@ fn pkg_config_works_against_an_installed_prefix() {
             .filter(|f| f != "-llvs" && !f.starts_with("-L")),
     );
     let fixed = build("create_service_static", link);
+    let needed = dynamic_section(&dynamic);
+    assert!(
+        needed.contains(&format!("Shared library: [{SONAME}]")),
+        "the program does not load {SONAME}:\n{needed}"
+    );
 
     // Both run (no kernel needed to get as far as a clean error).
     for (bin, env) in [(&dynamic, Some(&libdir)), (&fixed, None)] {

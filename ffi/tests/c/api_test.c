@@ -122,7 +122,7 @@ static void test_version_and_strerror(void) {
         CHECK(strcmp(s, "unknown lvs_result") != 0);
     }
     CHECK(strcmp(lvs_strerror(LVS_OK), "success") == 0);
-    CHECK(strcmp(lvs_strerror(18), "unknown lvs_result") == 0);
+    CHECK(strcmp(lvs_strerror(19), "unknown lvs_result") == 0);
     CHECK(strcmp(lvs_strerror(99), "unknown lvs_result") == 0);
     CHECK(strcmp(lvs_strerror(107), "unknown lvs_result") == 0);
     CHECK(strcmp(lvs_strerror(UINT32_MAX), "unknown lvs_result") == 0);

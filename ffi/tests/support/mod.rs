@@ -73,10 +73,22 @@ pub const WARNINGS: &[&str] = &["-Wall", "-Wextra", "-Wpedantic", "-Werror"];
 /// cannot swap it), to link against with an rpath.
 pub fn private_lib(scratch: &Scratch) -> PathBuf {
     let lib = scratch.dir.join("lib");
-    std::fs::create_dir_all(&lib).expect("mkdir lib");
-    std::fs::copy(built_lib_dir().join("liblvs.so"), lib.join("liblvs.so"))
-        .expect("copy liblvs.so");
+    install_lib(&lib);
     lib
+}
+
+/// The library's SONAME (set by ffi/build.rs): what programs linked
+/// against it load.
+pub const SONAME: &str = env!("LVS_SONAME");
+
+/// Copy the built `liblvs.so` into `lib` as installed: the file under its
+/// SONAME, and `liblvs.so` linking to it (what `-llvs` finds).
+pub fn install_lib(lib: &Path) {
+    std::fs::create_dir_all(lib).expect("mkdir lib");
+    std::fs::copy(built_lib_dir().join("liblvs.so"), lib.join(SONAME)).expect("copy liblvs.so");
+    let link = lib.join("liblvs.so");
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(SONAME, &link).expect("symlink liblvs.so");
 }
 
 /// Compile `sources` (C11, or C++17 when `cxx`) into `out_dir/name`,
@@ -359,9 +371,7 @@ fn programs_cache() -> PathBuf {
 /// private copy of `liblvs.so` in `dir/lib`.
 fn compile_programs(dir: &Path) {
     let lib = dir.join("lib");
-    std::fs::create_dir_all(&lib).expect("mkdir lib");
-    std::fs::copy(built_lib_dir().join("liblvs.so"), lib.join("liblvs.so"))
-        .expect("copy liblvs.so");
+    install_lib(&lib);
     std::thread::scope(|scope| {
         for flavor in [Flavor::Plain, Flavor::Sanitized] {
             let out = dir.join(format!("{flavor:?}"));
