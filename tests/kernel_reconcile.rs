@@ -712,3 +712,136 @@ fn incremental_passes_repair_ipvsadm_edits_within_the_period() {
     let rep = ok(r.reconcile(&mut ipvs, &desired));
     assert_eq!((rep.reads, rep.writes), (0, 0), "{rep}");
 }
+
+const APPLY_CHILD_ENV: &str = "LVS_APPLY_CHILD";
+/// Services and destinations per service of the kill-mid-apply test: a
+/// batch of 25,000 operations, long enough to be killed in the middle
+/// (the probe below stops it within a few dozen services).
+const KILL_SERVICES: u32 = 5_000;
+const KILL_DESTS: u8 = 4;
+
+/// The kill-mid-apply test's desired state for `round`: every round
+/// changes each destination's weight, so each round has work everywhere.
+fn bulk_desired(round: u32) -> DesiredState {
+    let mut d = DesiredState::new();
+    for i in 0..KILL_SERVICES {
+        let dests = (0..KILL_DESTS).map(|j| {
+            Destination::new(SocketAddr::new([10, 71, 0, j + 1].into(), 8080))
+                .with_weight(round + u32::from(j) + 1)
+        });
+        d = d.with_service(Service::new(bulk_key(i)), dests);
+    }
+    d
+}
+
+/// Service number `i` of the kill-mid-apply test.
+fn bulk_key(i: u32) -> ServiceKey {
+    ServiceKey::tcp(SocketAddr::new(
+        [10, 70, (i / 250) as u8, (i % 250) as u8 + 1].into(),
+        80,
+    ))
+}
+
+/// The table as comparable values: key -> sorted (address, weight).
+fn table_shape(
+    entries: impl IntoIterator<Item = (ServiceKey, Vec<(SocketAddr, u32)>)>,
+) -> std::collections::BTreeMap<ServiceKey, Vec<(SocketAddr, u32)>> {
+    entries
+        .into_iter()
+        .map(|(k, mut d)| {
+            d.sort();
+            (k, d)
+        })
+        .collect()
+}
+
+/// Kill (SIGKILL) a process in the middle of applying a 25,000-operation
+/// reconcile pass, three times at different points; after each kill a new
+/// reconciler's one pass makes the kernel table exactly the desired state
+/// (every service, destination and weight; nothing extra), and its next
+/// pass writes nothing.
+#[test]
+fn killed_mid_apply_a_new_reconciler_converges() {
+    if let Ok(spec) = std::env::var(APPLY_CHILD_ENV) {
+        let (path, round) = spec.split_once('|').expect("spec");
+        let mut ipvs = Handle::open_netns_path(path).unwrap_or_else(|e| panic!("{e}"));
+        let desired = bulk_desired(round.parse().expect("round"));
+        let mut r = Reconciler::new(Policy::new(Scope::All));
+        let _ = r.reconcile(&mut ipvs, &desired);
+        // Only a kill is expected to end this process early.
+        sleep(Duration::from_secs(600));
+        std::process::exit(0);
+    }
+    require_ipvs_kernel();
+    let ns = Netns::new("kill");
+    let mut h = ns.handle();
+    // Kill once service number `at` is done: at the start of the first
+    // round (creating everything), about a third and two thirds of the
+    // way through the later ones (updating every weight).
+    for (round, at) in [(0u32, 1u32), (1, 1_700), (2, 3_400)] {
+        let mut child = Command::new(std::env::current_exe().expect("test binary"))
+            .args([
+                "--exact",
+                "killed_mid_apply_a_new_reconciler_converges",
+                "--nocapture",
+            ])
+            .env(APPLY_CHILD_ENV, format!("{}|{round}", ns.path()))
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("spawn the applying child");
+        // Progress probe: has service number `at` reached this round's
+        // state? (One small dump; reading the whole table would be too
+        // slow to catch the batch in the middle.)
+        let probe = bulk_key(at);
+        let first = SocketAddr::new([10, 71, 0, 1].into(), 8080);
+        let started = Instant::now();
+        loop {
+            let done = h.destinations(&probe).is_ok_and(|d| {
+                round == 0
+                    || d.iter()
+                        .any(|d| d.destination.addr == first && d.destination.weight == round + 1)
+            });
+            if done || started.elapsed() > Duration::from_secs(300) {
+                break;
+            }
+            sleep(Duration::from_millis(2));
+        }
+        child.kill().expect("SIGKILL");
+        let _ = child.wait();
+        let before = h.table().unwrap_or_else(|e| panic!("{e}"));
+        let desired = bulk_desired(round);
+        let want = table_shape(desired.services.iter().map(|s| {
+            let d = s.destinations.iter().map(|d| (d.addr, d.weight)).collect();
+            (s.service.key, d)
+        }));
+        let shape = |t: &[TableEntry]| {
+            table_shape(t.iter().map(|e| {
+                let d = e
+                    .destinations
+                    .iter()
+                    .map(|d| (d.destination.addr, d.destination.weight))
+                    .collect();
+                (e.service.service.key, d)
+            }))
+        };
+        eprintln!(
+            "round {round}: killed after service {at}; table then {} services, {} as desired",
+            before.len(),
+            shape(&before)
+                .iter()
+                .filter(|(k, v)| want.get(*k) == Some(*v))
+                .count()
+        );
+        assert_ne!(
+            shape(&before),
+            want,
+            "the kill came after the apply finished"
+        );
+
+        let mut r = Reconciler::new(Policy::new(Scope::All));
+        ok(r.reconcile(&mut h, &desired));
+        assert_eq!(shape(&h.table().unwrap_or_else(|e| panic!("{e}"))), want);
+        let again = ok(r.reconcile(&mut h, &desired));
+        assert!(again.plan.is_empty(), "second pass:\n{again}");
+    }
+}
