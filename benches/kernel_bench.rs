@@ -515,7 +515,8 @@ fn reconcile_phase(rows: &mut Vec<Row>, summary: &mut Vec<String>) {
             time: total,
             note: format!(
                 "{} ops, {} whole read(s), {} service + {} destination dump(s) \
-                 ({} read, {} plan, {} apply); ipvsadm -R of the same changes {}{versus}",
+                 ({} read, {} plan, {} apply, {} verify; changes in the kernel after {}); \
+                 ipvsadm -R of the same changes {}{versus}",
                 rep.writes,
                 rep.reads,
                 rep.service_reads,
@@ -523,6 +524,8 @@ fn reconcile_phase(rows: &mut Vec<Row>, summary: &mut Vec<String>) {
                 secs(rep.read_time),
                 secs(rep.plan_time),
                 secs(rep.apply_time),
+                secs(rep.verify_time),
+                secs(rep.read_time + rep.plan_time + rep.apply_time),
                 secs(adm)
             ),
         });

@@ -50,12 +50,15 @@ pub struct Report {
     pub destination_reads: usize,
     /// Operations sent to the kernel (0 when nothing changed).
     pub writes: usize,
-    /// Time reading the table.
+    /// Time reading before planning (the whole table, or an incremental
+    /// pass's changed and draining services).
     pub read_time: Duration,
     /// Time planning.
     pub plan_time: Duration,
     /// Time applying.
     pub apply_time: Duration,
+    /// Time verifying an incremental pass's slice, after applying.
+    pub verify_time: Duration,
 }
 
 impl Report {
@@ -96,13 +99,14 @@ impl fmt::Display for Report {
         }
         write!(
             f,
-            "# {} read, {} writes ({} failed); read {:?}, plan {:?}, apply {:?}",
+            "# {} read, {} writes ({} failed); read {:?}, plan {:?}, apply {:?}, verify {:?}",
             self.reads,
             self.writes,
             self.failures(),
             self.read_time,
             self.plan_time,
-            self.apply_time
+            self.apply_time,
+            self.verify_time
         )?;
         if self.service_reads + self.destination_reads != 0 {
             write!(
@@ -139,15 +143,17 @@ impl fmt::Display for Report {
 /// with the view and plans only the services that differ, after reading
 /// their destinations from the kernel (their connection counts decide
 /// drains); services with draining destinations are read again every
-/// pass. Each pass also verifies a slice of the table against the kernel
-/// (the destinations of the next services in key order, and a service
-/// dump once per period) so that the whole table is verified within
-/// [`Policy::verify_period`].
+/// pass. After its changes, each pass also verifies a slice of the table
+/// against the kernel (the destinations of the next services in key
+/// order, and a service dump once per period) so that the whole table is
+/// verified within [`Policy::verify_period`]; what the slice finds
+/// changed is planned by the next pass. A change thus reaches the kernel
+/// after reading only the changed services' destinations.
 ///
 /// What this gives up: a change made by another client (an operator with
-/// ipvsadm, keepalived, a crashed earlier run) is found and repaired
-/// within the verification period (plus one pass interval), not at the
-/// next pass. Also, an incremental pass checks every desired service's
+/// ipvsadm, keepalived, a crashed earlier run) is found within the
+/// verification period and repaired by the pass after (so within the
+/// period plus one pass interval), not at the next pass. Also, an incremental pass checks every desired service's
 /// scope and that none is listed twice, but checks in full
 /// ([`DesiredState::validate`]) only the services it plans: one equal to
 /// the view needs no write. Verification
@@ -271,10 +277,8 @@ impl Reconciler {
         let mut reads = Reads::default();
         let (plan, full, t1, t2) = match &mut self.view {
             Some(view) => {
-                let period = self.policy.verify_period;
                 let dirty = view
-                    .verify(kernel, period, now, &mut reads)
-                    .and_then(|()| view.dirty(desired, &self.policy.scope, &self.drains))
+                    .dirty(desired, &self.policy.scope, &self.drains)
                     .and_then(|(dirty, unmanaged)| {
                         // Changed services are planned against the kernel's
                         // own destinations: their connection counts decide
@@ -320,6 +324,17 @@ impl Reconciler {
             debug!("a change contradicted the view: the next pass reads the whole table");
             self.view = None;
         }
+        // The verification slice comes after the changes, so they reach the
+        // kernel at the cost of the change alone; drift it finds is
+        // planned by the next pass.
+        if !full && let Some(view) = &mut self.view {
+            let verified = view.verify(kernel, self.policy.verify_period, now, &mut reads);
+            if let Err(e) = verified {
+                debug!(error = %e, "verification read failed: the next pass reads the whole table");
+                self.view = None;
+            }
+        }
+        let t4 = Instant::now();
         self.drains = plan.draining().to_vec();
         let report = Report {
             writes: plan.len(),
@@ -331,6 +346,7 @@ impl Reconciler {
             read_time: t1 - t0,
             plan_time: t2 - t1,
             apply_time: t3 - t2,
+            verify_time: t4 - t3,
         };
         debug!(
             writes = report.writes,
