@@ -13,8 +13,10 @@ use std::os::fd::BorrowedFd;
 use std::time::Duration;
 
 use crate::error::{Error, ErrorKind, Operation, Result};
+#[cfg(target_os = "linux")]
 use crate::handle::Handle;
 use crate::model::Protocol;
+#[cfg(target_os = "linux")]
 use crate::sys::{in_netns, is_current_netns};
 
 /// State of a connection entry, as the kernel names it.
@@ -184,6 +186,7 @@ impl Connection {
     }
 }
 
+#[cfg(target_os = "linux")]
 impl Handle {
     /// The connection table of the handle's namespace: every connection
     /// and persistence template, with persistence-engine data (ipvsadm
@@ -222,6 +225,7 @@ impl Handle {
 /// Read `/proc/thread-self/net/<name>` in network namespace `ns` (the
 /// calling thread's if `None`). `/proc/net` itself would not do: it is
 /// `/proc/self/net`, the namespace of the process's main thread.
+#[cfg(target_os = "linux")]
 fn read_proc_net(ns: Option<BorrowedFd<'_>>, name: &str) -> Result<String> {
     let op = Operation::ListConnections;
     let path = format!("/proc/thread-self/net/{name}");

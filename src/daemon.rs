@@ -18,6 +18,7 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
 
 use crate::error::{Error, ErrorKind, Operation, Result};
+#[cfg(target_os = "linux")]
 use crate::handle::Handle;
 use crate::wire::Error as WireError;
 use crate::wire::attr::{CmdAttr, DaemonAttr, parse_cmd_attrs};
@@ -359,6 +360,7 @@ pub(crate) fn parse_daemon_reply(attrs: &[u8]) -> Result<Option<SyncDaemon>, Wir
     Ok(Some(d))
 }
 
+#[cfg(target_os = "linux")]
 impl Handle {
     /// Start a connection sync daemon in the handle's namespace
     /// (`IPVS_CMD_NEW_DAEMON`; ipvsadm `--start-daemon`). The kernel

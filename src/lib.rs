@@ -76,6 +76,9 @@
 //! application installs a subscriber.
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
+// Off Linux there is no handle, and the crate-private pieces only it uses
+// (request flights, error mapping, daemon attributes) go unused.
+#![cfg_attr(not(target_os = "linux"), allow(dead_code, unused_imports))]
 #![deny(missing_docs)]
 
 // Layer 1, wire codec.
@@ -85,11 +88,15 @@ mod model;
 pub(crate) use model::error;
 // Layer 3, sans-IO core.
 mod proto;
-// Layer 4, handle and OS glue.
+// Layer 4, handle and OS glue (the handle itself is Linux only; the
+// connection and sync-daemon types are not).
+#[cfg(target_os = "linux")]
 mod batch;
 mod conn;
 mod daemon;
+#[cfg(target_os = "linux")]
 mod handle;
+#[cfg(target_os = "linux")]
 mod sys;
 // Layer 5, on the handle's and the model's public API.
 pub mod reconcile;
@@ -97,6 +104,8 @@ pub mod reconcile;
 pub use conn::{ConnOrigin, ConnState, Connection, PeData};
 pub use daemon::{DaemonRole, SyncDaemon};
 pub use error::{Error, ErrorKind, Operation, Result};
+#[cfg(target_os = "linux")]
+#[cfg_attr(docsrs, doc(cfg(target_os = "linux")))]
 pub use handle::{DEFAULT_TIMEOUT, Handle};
 pub use model::{
     AddressFamily, BatchResult, ConnCounts, Destination, DestinationEntry, Forwarding, GueChecksum,
