@@ -98,6 +98,8 @@ mod daemon;
 mod handle;
 #[cfg(target_os = "linux")]
 mod sys;
+#[cfg(target_os = "linux")]
+mod sysctl;
 // Layer 5, on the handle's and the model's public API.
 pub mod reconcile;
 
@@ -113,6 +115,9 @@ pub use model::{
     Service, ServiceEntry, ServiceKey, Stats, TableEntry, Timeouts, Tunnel,
 };
 pub use proto::request;
+#[cfg(target_os = "linux")]
+#[cfg_attr(docsrs, doc(cfg(target_os = "linux")))]
+pub use sysctl::Sysctl;
 pub mod sched;
 
 /// The README's Rust examples, compiled (and, where they need no kernel,

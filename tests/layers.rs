@@ -4,7 +4,7 @@
 //! crate doc and the README's Layout table:
 //!
 //! wire -> model (with `error`) -> proto (the sans-IO core) -> handle
-//! (`handle`, `batch`, `sys`, `conn`, `daemon`) -> reconcile, sched.
+//! (`handle`, `batch`, `sys`, `conn`, `daemon`, `sysctl`) -> reconcile, sched.
 //!
 //! Comments and `#[cfg(test)] mod tests` blocks are not imports and are
 //! skipped. A `crate::Name` path to a crate-root re-export counts as the
@@ -25,6 +25,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("batch", 4),
     ("conn", 4),
     ("daemon", 4),
+    ("sysctl", 4),
     ("reconcile", 5),
     ("sched", 5),
 ];

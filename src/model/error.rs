@@ -70,6 +70,10 @@ pub enum Operation {
     ListDaemons,
     /// Reading the connection table.
     ListConnections,
+    /// Reading an IPVS sysctl (its name under `net.ipv4.vs`).
+    ReadSysctl(&'static str),
+    /// Writing an IPVS sysctl (its name under `net.ipv4.vs`).
+    WriteSysctl(&'static str),
     /// Sending or finishing a batch.
     Batch,
     /// A raw command sent with `Handle::send_raw`.
@@ -108,6 +112,8 @@ impl fmt::Display for Operation {
             StopDaemon => f.write_str("stop sync daemon"),
             ListDaemons => f.write_str("list sync daemons"),
             ListConnections => f.write_str("list connections"),
+            ReadSysctl(name) => write!(f, "read sysctl net.ipv4.vs.{name}"),
+            WriteSysctl(name) => write!(f, "write sysctl net.ipv4.vs.{name}"),
             Batch => f.write_str("batch"),
             Raw { cmd } => write!(f, "raw IPVS command {cmd}"),
         }

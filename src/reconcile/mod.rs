@@ -65,9 +65,9 @@ pub use policy::{DrainMode, DrainPolicy, Policy, Scope, ServiceRemoval};
 pub use sync::{Reconciler, Report, apply};
 
 use crate::model::{DestinationEntry, ServiceEntry, ServiceKey, TableEntry};
+use crate::{BatchResult, Op, Result};
 #[cfg(target_os = "linux")]
 use crate::{Handle, OnError};
-use crate::{BatchResult, Op, Result};
 
 /// What the reconciler needs from a kernel: a whole-table read, the
 /// service dump and per-service destination dumps (for the incremental

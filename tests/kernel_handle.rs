@@ -1,9 +1,10 @@
-//! Kernel tests of what a handle needs and what its errors say: a
-//! process with `CAP_NET_ADMIN` alone (as a container given `NET_ADMIN`
+//! Kernel tests of what a handle needs, what its errors say and the
+//! sysctls it sets: a process with `CAP_NET_ADMIN` alone (as a container given `NET_ADMIN`
 //! runs) can open a handle in its own namespace, write and read the whole
 //! table; entering another namespace needs `CAP_SYS_ADMIN` and the error
 //! says so; a missing persistence engine is named as such, not as a
-//! missing scheduler; a zero timeout is refused as an invalid argument.
+//! missing scheduler; a zero timeout is refused as an invalid argument;
+//! IPVS sysctls are read and written per namespace and bad values refused.
 //!
 //! Runs against a real IPVS kernel (the cargo runner boots a Debian kernel
 //! under QEMU when the host has none); without one it fails.
@@ -131,4 +132,45 @@ fn a_missing_persistence_engine_is_not_a_missing_scheduler() {
     assert_eq!(e.kind(), ErrorKind::SchedulerNotFound, "{e}");
     assert!(e.to_string().contains("ip_vs_nosuchsched"), "{e}");
     assert_eq!(h.services().expect("services").len(), 1);
+}
+
+#[test]
+fn sysctls_are_read_and_written_per_namespace() {
+    require_ipvs_kernel();
+    let (a, b) = (Netns::new("sysa"), Netns::new("sysb"));
+    let (ha, hb) = (a.handle(), b.handle());
+    let cat = |ns: &Netns, name: &str| ns.sh(&format!("cat /proc/sys/net/ipv4/vs/{name}"));
+
+    assert_eq!(ha.sysctl(Sysctl::ExpireNodestConn).expect("read"), 0);
+    ha.set_sysctl(Sysctl::ExpireNodestConn, 1).expect("write");
+    ha.set_sysctl(Sysctl::ConnReuseMode, 0).expect("write");
+    assert_eq!(ha.sysctl(Sysctl::ExpireNodestConn).expect("read"), 1);
+    assert_eq!(cat(&a, "expire_nodest_conn").trim(), "1");
+    assert_eq!(cat(&a, "conn_reuse_mode").trim(), "0");
+    // The other namespace keeps its own values.
+    assert_eq!(hb.sysctl(Sysctl::ExpireNodestConn).expect("read"), 0);
+    assert_eq!(cat(&b, "expire_nodest_conn").trim(), "0");
+    assert_eq!(hb.sysctl(Sysctl::ConnReuseMode).expect("read"), 1);
+
+    // Every sysctl the type names reads as an integer or is missing from
+    // this kernel (Unsupported), and agrees with /proc.
+    let mut read = 0;
+    for s in Sysctl::ALL {
+        match hb.sysctl(s) {
+            Ok(v) => {
+                assert_eq!(cat(&b, s.name()).trim(), v.to_string(), "{s}");
+                read += 1;
+            }
+            Err(e) => assert_eq!(e.kind(), ErrorKind::Unsupported, "{s}: {e}"),
+        }
+    }
+    assert!(read >= 20, "only {read} sysctls readable");
+
+    // Out of range: the kernel refuses, the value stays.
+    let e = ha
+        .set_sysctl(Sysctl::DropEntry, 7)
+        .expect_err("drop_entry 7");
+    assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{e}");
+    assert!(e.to_string().contains("net.ipv4.vs.drop_entry"), "{e}");
+    assert_eq!(ha.sysctl(Sysctl::DropEntry).expect("read"), 0);
 }
