@@ -5,7 +5,9 @@
 
 int main(void) {
     lvs_handle *h = NULL;
+    char msg[512] = "";
     lvs_result r = lvs_handle_open(&h); /* this network namespace */
+    if (r != LVS_OK) lvs_last_error(msg, sizeof msg, NULL); /* read it at once */
     lvs_service svc;
     memset(&svc, 0, sizeof svc); /* zero fields are defaults: wlc, no persistence */
     svc.key.protocol = LVS_PROTO_TCP;
@@ -21,8 +23,7 @@ int main(void) {
         d.weight = 1;
         r = lvs_destination_add(h, &svc.key, &d);
     }
-    char msg[512] = "";
-    if (r != LVS_OK) lvs_last_error(msg, sizeof msg, NULL); /* the full message */
+    if (r != LVS_OK && msg[0] == '\0') lvs_last_error(msg, sizeof msg, NULL);
     printf("%s %s\n", lvs_strerror(r), msg);
     lvs_handle_free(h);
     return r == LVS_OK ? 0 : 1;

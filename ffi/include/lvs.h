@@ -8,8 +8,9 @@
  *  - Functions that can fail return an lvs_result: LVS_OK (0) or an error
  *    code. The numbers are stable and never reused. lvs_strerror() names a
  *    code; lvs_last_error() (per thread) and lvs_handle_last_error() (per
- *    handle) copy the full message of the last failure, including the
- *    kernel's extended-ACK text.
+ *    handle) copy the full message of the last call if it failed (a call
+ *    that succeeds empties it), including the kernel's extended-ACK text:
+ *    read it right after the failing call.
  *  - Opaque objects (lvs_handle, lvs_batch, lvs_service_list,
  *    lvs_destination_list, lvs_table, lvs_connection_list, lvs_desired,
  *    lvs_policy, lvs_reconciler, lvs_plan) are created by this library and
