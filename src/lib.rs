@@ -62,6 +62,46 @@
 //! # Ok::<(), lvs::Error>(())
 //! ```
 //!
+//! # Concepts, in ipvsadm's and kube-proxy's words
+//!
+//! A *virtual service* (ipvsadm `-A`; a Kubernetes Service port's
+//! ClusterIP, NodePort or load-balancer IP) is a [`Service`], named by its
+//! [`ServiceKey`]: protocol, address and port (`-t`, `-u`,
+//! `--sctp-service`), or a firewall mark (`-f`). Its *real servers*
+//! (`-a`; a Service's ready endpoints) are [`Destination`]s.
+//!
+//! | ipvsadm | kube-proxy / Kubernetes | `lvs` |
+//! |---|---|---|
+//! | `-A -t VIP:PORT -s rr` | a Service port | `Handle::add_service(&Service::new(ServiceKey::tcp(..)).with_scheduler(Scheduler::Rr))` |
+//! | `-a -t VIP:PORT -r IP:PORT -m -w 1` | a ready endpoint | `Handle::add_destination(&key, &Destination::new(..))` ([`Forwarding::Masquerade`] is the default) |
+//! | `-e ... -w 0` | a terminating endpoint being drained | `Destination::with_weight(0)`, or let the reconciler drain ([`reconcile::DrainPolicy`]) |
+//! | `-p 10800` | `sessionAffinity: ClientIP`, `timeoutSeconds` | `Service::with_persistence(10800)` |
+//! | `-s sh`, `-b sh-port` | `--ipvs-scheduler` | [`Scheduler`] with [`HashFlags`] |
+//! | `-g` / `-i` / `-m` | (NAT only) | [`Forwarding`] (`DirectRoute`, `Tunnel(..)`, `Masquerade`) |
+//! | `-Ln --stats --exact` | metrics | [`Handle::table`] ([`Stats`], [`ConnCounts`]) |
+//! | `-S` / `-R` | a proxy's full sync | [`reconcile::Reconciler`] (plan, then one batch) |
+//! | `--set tcp tcpfin udp` | `--ipvs-tcp-timeout` ... | [`Handle::set_timeouts`] |
+//! | `sysctl net.ipv4.vs.*` | `conntrack`, `expire_nodest_conn`, ... set at start | [`Handle::set_sysctl`] |
+//! | `-Lnc` | conntrack-like listing | [`Handle::connections`] |
+//! | `--start-daemon` | (keepalived) | [`Handle::start_daemon`] |
+//!
+//! # Threads and async
+//!
+//! A [`Handle`] is blocking and `Send`: use it from one thread at a time
+//! (one per thread, or behind a lock). From async code, give it a thread
+//! of its own and talk to it over a channel (`examples/tokio.rs`, tested
+//! with a 10,000-service read that leaves the runtime free); or drive the
+//! sans-IO core ([`request`]) over a socket of your own.
+//!
+//! # Features
+//!
+//! `serde`: `Serialize`/`Deserialize` for the model and for
+//! [`reconcile::DesiredState`] and [`reconcile::Policy`], so desired state
+//! loads from JSON, YAML or TOML. Off Linux everything but [`Handle`]
+//! builds (the models, planner and codec are plain Rust).
+//!
+//! # Capabilities
+//!
 //! Every IPVS command needs `CAP_NET_ADMIN` in the initial user namespace,
 //! and in the caller's own network namespace that is all a handle needs
 //! (a container given only `NET_ADMIN` can read and write the whole
