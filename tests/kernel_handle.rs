@@ -174,3 +174,66 @@ fn sysctls_are_read_and_written_per_namespace() {
     assert!(e.to_string().contains("net.ipv4.vs.drop_entry"), "{e}");
     assert_eq!(ha.sysctl(Sysctl::DropEntry).expect("read"), 0);
 }
+
+#[path = "../examples/tokio.rs"]
+#[allow(dead_code)]
+mod tokio_example;
+
+/// The tokio example: a whole-table read of 10,000 services through the
+/// IPVS thread leaves a single-threaded runtime free (another task keeps
+/// ticking), where the same read called inside a task stalls it for the
+/// whole read.
+#[test]
+fn a_table_read_on_the_ipvs_thread_does_not_stall_the_runtime() {
+    require_ipvs_kernel();
+    let ns = Netns::new("tokio");
+    let mut h = ns.handle();
+    let ops: Vec<Op> = (0..10_000u32)
+        .map(|i| {
+            let ip = [10, 20, (i / 250) as u8, (i % 250) as u8 + 1];
+            Op::AddService(Service::new(ServiceKey::tcp(SocketAddr::new(
+                ip.into(),
+                80,
+            ))))
+        })
+        .collect();
+    assert!(h.apply(&ops).is_ok());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("runtime");
+
+    let ipvs = tokio_example::Ipvs::spawn(ns.handle());
+    let (n, took, longest) = rt
+        .block_on(tokio_example::read_while_ticking(&ipvs))
+        .unwrap_or_else(|e| panic!("{e}"));
+    eprintln!("on the IPVS thread: read {n} services in {took:?}, longest tick gap {longest:?}");
+    assert_eq!(n, 10_000);
+    assert!(
+        longest < took / 2,
+        "the runtime stalled {longest:?} of a {took:?} read"
+    );
+
+    // The same read inside a task blocks the runtime for all of it.
+    let mut blocking = ns.handle();
+    let (took, longest) = rt.block_on(async move {
+        let ticker = tokio::spawn(async {
+            let mut longest = Duration::ZERO;
+            let mut last = std::time::Instant::now();
+            for _ in 0..20 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                longest = longest.max(last.elapsed());
+                last = std::time::Instant::now();
+            }
+            longest
+        });
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        let started = std::time::Instant::now();
+        let t = blocking.table().expect("table");
+        assert_eq!(t.len(), 10_000);
+        let took = started.elapsed();
+        (took, ticker.await.expect("ticker"))
+    });
+    eprintln!("inside a task: read in {took:?}, longest tick gap {longest:?}");
+    assert!(longest >= took * 8 / 10, "{longest:?} vs {took:?}");
+}

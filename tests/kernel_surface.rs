@@ -1144,3 +1144,180 @@ fn persistence_sip_engine_and_one_packet_scheduling() {
         assert_eq!(c.state, ConnState::Udp);
     }
 }
+
+// ----- the exporter example -------------------------------------------------
+
+#[path = "../examples/exporter.rs"]
+#[allow(dead_code)]
+mod exporter;
+
+/// `GET /metrics` from the exporter at `addr`; the body of a 200 answer.
+fn scrape(addr: SocketAddr) -> io::Result<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect_timeout(&addr, IO_TIMEOUT)?;
+    s.set_read_timeout(Some(IO_TIMEOUT * 6))?;
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: lvs\r\n\r\n")?;
+    let mut text = String::new();
+    s.read_to_string(&mut text)?;
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    if !head.starts_with("HTTP/1.1 200") {
+        return Err(io::Error::other(format!("answer: {head}")));
+    }
+    Ok(body.to_string())
+}
+
+/// A metric's value by its name and labels, as the exposition prints them.
+fn metric(body: &str, name_and_labels: &str) -> Option<u64> {
+    body.lines().find_map(|l| {
+        l.strip_prefix(name_and_labels)?
+            .strip_prefix(' ')?
+            .parse()
+            .ok()
+    })
+}
+
+/// The exporter example (`examples/exporter.rs`) scraped over HTTP during
+/// real traffic and once it has settled: its per-service and per-backend
+/// counters are `ipvsadm -Ln --stats --exact`'s, its backend gauges the
+/// weights and connection counts of `ipvsadm -Ln`, and its totals (the
+/// node_exporter names) those of `/proc/net/ip_vs_stats`.
+#[test]
+fn exporter_metrics_are_the_kernels_numbers() {
+    require_ipvs_kernel();
+    let t = Nat::new("ex", 2, false);
+    for i in 1..=2 {
+        tcp_server(
+            &t.backends[i - 1],
+            SocketAddr::from((nat_backend_ip(i), 8082)),
+            &format!("be{i}"),
+        );
+    }
+    let mut h = t.director.handle();
+    let key = ServiceKey::tcp((NAT_VIP, 82));
+    h.add_service(&Service::new(key).with_scheduler(Scheduler::Wrr))
+        .expect("service");
+    for (i, w) in [(1, 1), (2, 3)] {
+        h.add_destination(
+            &key,
+            &Destination::new(SocketAddr::from((nat_backend_ip(i), 8082))).with_weight(w),
+        )
+        .expect("destination");
+    }
+    let listen = sa("127.0.0.1:9923");
+    let (ready_tx, ready) = mpsc::channel();
+    let _server = t.director.spawn(move || {
+        let listener = std::net::TcpListener::bind(listen).expect("bind the exporter");
+        let handle = Handle::open().expect("exporter handle");
+        ready_tx.send(()).expect("ready");
+        exporter::serve(listener, handle, true)
+    });
+    ready.recv().expect("exporter up");
+
+    // Scrape while a client sends requests.
+    let client = t
+        .client
+        .spawn(|| tcp_round_to(SocketAddr::from((NAT_VIP, 82)), 16));
+    let during = t
+        .director
+        .run(move || scrape(listen))
+        .expect("scrape during traffic");
+    assert!(
+        during.contains("node_ipvs_backend_weight{"),
+        "no backend gauges:\n{during}"
+    );
+    let sent = client.join().expect("client");
+    assert_eq!(sent, 16);
+
+    // Once the counters have settled (folded every 2 s), every number
+    // matches ipvsadm's.
+    let last_packet = Instant::now();
+    wait_until("the counters to settle", Duration::from_secs(15), || {
+        last_packet.elapsed() > Duration::from_millis(2500)
+            && h.service(&key).is_ok_and(|s| s.stats.conns == 16)
+    });
+    let body = t.director.run(move || scrape(listen)).expect("scrape");
+    let stats = t.director.ipvsadm("-Ln --stats --exact");
+    let list = t.director.ipvsadm("-Ln");
+    let svc_labels = "local_address=\"10.0.0.1\",local_port=\"82\",proto=\"TCP\",local_mark=\"\"";
+    let mut checked = 0;
+    for line in stats.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let (labels, prefix) = match f.first() {
+            Some(&"TCP") if f.get(1) == Some(&"10.0.0.1:82") => {
+                (svc_labels.to_string(), "lvs_service")
+            }
+            Some(&"->") if f.len() == 7 => {
+                let (ip, port) = f[1].rsplit_once(':').expect("addr:port");
+                let l = format!("{svc_labels},remote_address=\"{ip}\",remote_port=\"{port}\"");
+                (l, "lvs_backend")
+            }
+            _ => continue,
+        };
+        let nums = &f[f.len() - 5..];
+        for (name, want) in [
+            "connections",
+            "incoming_packets",
+            "outgoing_packets",
+            "incoming_bytes",
+            "outgoing_bytes",
+        ]
+        .iter()
+        .zip(nums)
+        {
+            let got = metric(&body, &format!("{prefix}_{name}_total{{{labels}}}"));
+            assert_eq!(
+                got,
+                want.parse().ok(),
+                "{prefix}_{name} {labels}\n{body}\n{stats}"
+            );
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 15, "{stats}");
+    for line in list
+        .lines()
+        .filter(|l| l.trim_start().starts_with("->") && l.contains(":8082"))
+    {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let (ip, port) = f[1].rsplit_once(':').expect("addr:port");
+        let l = format!("{svc_labels},remote_address=\"{ip}\",remote_port=\"{port}\"");
+        for (name, col) in [
+            ("weight", 3),
+            ("connections_active", 4),
+            ("connections_inactive", 5),
+        ] {
+            let got = metric(&body, &format!("node_ipvs_backend_{name}{{{l}}}"));
+            assert_eq!(got, f[col].parse().ok(), "{name} {l}\n{body}\n{list}");
+        }
+    }
+    let proc_stats = t.director.sh("cat /proc/net/ip_vs_stats");
+    let totals: Vec<u64> = proc_stats
+        .lines()
+        .nth(2)
+        .expect("totals row")
+        .split_whitespace()
+        .map(|v| u64::from_str_radix(v, 16).expect("hex"))
+        .collect();
+    assert!(totals[0] >= 16, "{proc_stats}");
+    for (name, want) in [
+        "connections",
+        "incoming_packets",
+        "outgoing_packets",
+        "incoming_bytes",
+        "outgoing_bytes",
+    ]
+    .iter()
+    .zip(&totals)
+    {
+        assert_eq!(
+            metric(&body, &format!("node_ipvs_{name}_total")),
+            Some(*want),
+            "{name}\n{body}"
+        );
+    }
+}
+
+/// `n` requests to `to` on fresh connections; how many were answered.
+fn tcp_round_to(to: SocketAddr, n: usize) -> usize {
+    (0..n).filter(|_| tcp_ask(to).is_ok()).count()
+}
