@@ -8,7 +8,8 @@
 #
 # (with a prefix pkg-config does not search, set
 # PKG_CONFIG_PATH=PREFIX/lib/pkgconfig). BUILD_DIR is where cargo put the
-# libraries: target/release by default.
+# libraries (liblvs_ffi.so and liblvs_ffi.a, cargo's names for them):
+# target/release by default.
 #
 # usage: ffi/install.sh PREFIX [BUILD_DIR]
 set -eu
@@ -24,7 +25,7 @@ case $prefix in
 /*) ;;
 *) prefix=$(pwd)/$prefix ;;
 esac
-for f in liblvs.so liblvs.a; do
+for f in liblvs_ffi.so liblvs_ffi.a; do
 	if [ ! -f "$build/$f" ]; then
 		echo "$0: $build/$f is missing: run cargo build -p lvs-ffi --release first" >&2
 		exit 1
@@ -39,10 +40,10 @@ minor=${rest%%.*}
 if [ "$major" = 0 ]; then soname=liblvs.so.0.$minor; else soname=liblvs.so.$major; fi
 
 mkdir -p "$prefix/lib/pkgconfig" "$prefix/include"
-install -m 0755 "$build/liblvs.so" "$prefix/lib/liblvs.so.$version"
+install -m 0755 "$build/liblvs_ffi.so" "$prefix/lib/liblvs.so.$version"
 ln -sf "liblvs.so.$version" "$prefix/lib/$soname"
 ln -sf "$soname" "$prefix/lib/liblvs.so"
-install -m 0644 "$build/liblvs.a" "$prefix/lib/liblvs.a"
+install -m 0644 "$build/liblvs_ffi.a" "$prefix/lib/liblvs.a"
 install -m 0644 "$ffi/include/lvs.h" "$prefix/include/lvs.h"
 sed -e "s|@PREFIX@|$prefix|g" -e "s|@VERSION@|$version|g" "$ffi/lvs.pc.in" \
 	>"$prefix/lib/pkgconfig/lvs.pc"

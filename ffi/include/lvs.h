@@ -1152,6 +1152,35 @@ void lvs_handle_free(struct lvs_handle *handle);
 lvs_result lvs_handle_set_timeout(struct lvs_handle *handle, uint32_t timeout_ms);
 
 /**
+ * The IPVS sysctl named `name` (as under `/proc/sys/net/ipv4/vs/`, e.g.
+ * `"expire_nodest_conn"`, `"conn_reuse_mode"`, `"conntrack"`) in the
+ * handle's namespace, as an integer.
+ *
+ * Errors: `LVS_INVALID_ARGUMENT` (a name lvs does not know),
+ * `LVS_UNSUPPORTED` (this kernel has no such sysctl),
+ * `LVS_PERMISSION_DENIED`, `LVS_IO`, `LVS_NULL_PARAMETER`,
+ * `LVS_INVALID_UTF8`.
+ *
+ * # Safety
+ * `handle` as for `lvs_service_add`. `name`: a NUL-terminated string
+ * (not NULL). `out`: valid for writing one `int64_t` (not NULL).
+ */
+lvs_result lvs_handle_sysctl(struct lvs_handle *handle, const char *name, int64_t *out);
+
+/**
+ * Set the IPVS sysctl named `name` (see `lvs_handle_sysctl`) in the
+ * handle's namespace.
+ *
+ * Errors: as `lvs_handle_sysctl`; `LVS_INVALID_ARGUMENT` also for a value
+ * the kernel refuses.
+ *
+ * # Safety
+ * `handle` as for `lvs_service_add`. `name`: a NUL-terminated string
+ * (not NULL).
+ */
+lvs_result lvs_handle_set_sysctl(struct lvs_handle *handle, const char *name, int64_t value);
+
+/**
  * Let whole-table reads (`lvs_handle_table`) run their destination dumps
  * on up to `threads` sockets at once, one thread each, the calling thread
  * included. The default, 1, reads on the calling thread only and starts no

@@ -245,6 +245,64 @@ pub unsafe extern "C" fn lvs_handle_set_timeout(
     }
 }
 
+/// The IPVS sysctl named `name` (as under `/proc/sys/net/ipv4/vs/`, e.g.
+/// `"expire_nodest_conn"`, `"conn_reuse_mode"`, `"conntrack"`) in the
+/// handle's namespace, as an integer.
+///
+/// Errors: `LVS_INVALID_ARGUMENT` (a name lvs does not know),
+/// `LVS_UNSUPPORTED` (this kernel has no such sysctl),
+/// `LVS_PERMISSION_DENIED`, `LVS_IO`, `LVS_NULL_PARAMETER`,
+/// `LVS_INVALID_UTF8`.
+///
+/// # Safety
+/// `handle` as for `lvs_service_add`. `name`: a NUL-terminated string
+/// (not NULL). `out`: valid for writing one `int64_t` (not NULL).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_handle_sysctl(
+    handle: *mut lvs_handle,
+    name: *const c_char,
+    out: *mut i64,
+) -> lvs_result {
+    ffi_boundary! {
+        value_into!(handle, out, |h| {
+            let s = sysctl_arg(try_utf8!(name)?)?;
+            Ok::<_, Failure>(h.sysctl(s)?)
+        })
+    }
+}
+
+/// Set the IPVS sysctl named `name` (see `lvs_handle_sysctl`) in the
+/// handle's namespace.
+///
+/// Errors: as `lvs_handle_sysctl`; `LVS_INVALID_ARGUMENT` also for a value
+/// the kernel refuses.
+///
+/// # Safety
+/// `handle` as for `lvs_service_add`. `name`: a NUL-terminated string
+/// (not NULL).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_handle_set_sysctl(
+    handle: *mut lvs_handle,
+    name: *const c_char,
+    value: i64,
+) -> lvs_result {
+    ffi_boundary! {
+        on_handle!(handle, |h| {
+            let s = sysctl_arg(try_utf8!(name)?)?;
+            Ok(h.set_sysctl(s, value)?)
+        })
+    }
+}
+
+fn sysctl_arg(name: &str) -> Outcome<lvs::Sysctl> {
+    lvs::Sysctl::from_name(name).ok_or_else(|| {
+        Failure::invalid(
+            "sysctl name",
+            format_args!("{name:?} is not an IPVS sysctl lvs knows"),
+        )
+    })
+}
+
 /// Let whole-table reads (`lvs_handle_table`) run their destination dumps
 /// on up to `threads` sockets at once, one thread each, the calling thread
 /// included. The default, 1, reads on the calling thread only and starts no

@@ -143,6 +143,28 @@ static void test_info_and_timeouts(lvs_handle *h) {
     EXPECT(lvs_handle_set_timeouts(h, &t), LVS_OK); /* restore */
     EXPECT(lvs_handle_timeouts(h, NULL), LVS_NULL_PARAMETER);
     EXPECT(lvs_handle_set_timeouts(h, NULL), LVS_NULL_PARAMETER);
+
+    /* Sysctls of the handle's namespace, read back through /proc. */
+    int64_t v = -1;
+    EXPECT(lvs_handle_sysctl(h, "expire_nodest_conn", &v), LVS_OK);
+    CHECK(v == 0);
+    EXPECT(lvs_handle_set_sysctl(h, "expire_nodest_conn", 1), LVS_OK);
+    EXPECT(lvs_handle_sysctl(h, "expire_nodest_conn", &v), LVS_OK);
+    CHECK(v == 1);
+    FILE *f = fopen("/proc/sys/net/ipv4/vs/expire_nodest_conn", "r");
+    CHECK(f != NULL);
+    if (f) {
+        int read_back = -1;
+        CHECK(fscanf(f, "%d", &read_back) == 1 && read_back == 1);
+        fclose(f);
+    }
+    EXPECT(lvs_handle_set_sysctl(h, "expire_nodest_conn", 0), LVS_OK);
+    EXPECT(lvs_handle_set_sysctl(h, "drop_entry", 7), LVS_INVALID_ARGUMENT);
+    CONTAINS(handle_error(h), "net.ipv4.vs.drop_entry");
+    EXPECT(lvs_handle_sysctl(h, "no_such_knob", &v), LVS_INVALID_ARGUMENT);
+    CONTAINS(handle_error(h), "no_such_knob");
+    EXPECT(lvs_handle_sysctl(h, NULL, &v), LVS_NULL_PARAMETER);
+    EXPECT(lvs_handle_sysctl(h, "conntrack", NULL), LVS_NULL_PARAMETER);
 }
 
 /* ----- services ----------------------------------------------------------- */

@@ -12,7 +12,8 @@ pub fn ffi_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Where cargo put the `liblvs.so` / `liblvs.a` built for this test run:
+/// Where cargo put the `liblvs_ffi.so` / `liblvs_ffi.a` (installed as
+/// `liblvs.so` / `liblvs.a`) built for this test run:
 /// beside the test binary (`target/<profile>/deps`). Cargo does not copy
 /// them up to `target/<profile>` for test builds.
 pub fn built_lib_dir() -> PathBuf {
@@ -21,7 +22,7 @@ pub fn built_lib_dir() -> PathBuf {
         .parent()
         .expect("test binary has a directory")
         .to_path_buf();
-    for f in ["liblvs.so", "liblvs.a"] {
+    for f in ["liblvs_ffi.so", "liblvs_ffi.a"] {
         assert!(
             dir.join(f).is_file(),
             "{} is missing: build the lvs-ffi library (cargo test -p lvs-ffi builds it)",
@@ -85,7 +86,8 @@ pub const SONAME: &str = env!("LVS_SONAME");
 /// SONAME, and `liblvs.so` linking to it (what `-llvs` finds).
 pub fn install_lib(lib: &Path) {
     std::fs::create_dir_all(lib).expect("mkdir lib");
-    std::fs::copy(built_lib_dir().join("liblvs.so"), lib.join(SONAME)).expect("copy liblvs.so");
+    std::fs::copy(built_lib_dir().join("liblvs_ffi.so"), lib.join(SONAME))
+        .expect("copy liblvs_ffi.so");
     let link = lib.join("liblvs.so");
     let _ = std::fs::remove_file(&link);
     std::os::unix::fs::symlink(SONAME, &link).expect("symlink liblvs.so");
@@ -347,7 +349,7 @@ fn programs_key() -> String {
         .collect();
     files.sort();
     files.push(ffi_dir().join("include/lvs.h"));
-    files.push(built_lib_dir().join("liblvs.so"));
+    files.push(built_lib_dir().join("liblvs_ffi.so"));
     for f in files {
         f.hash(&mut h);
         std::fs::read(&f).expect("read").hash(&mut h);
