@@ -35,6 +35,10 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#define LVS_VERSION_MAJOR 0
+#define LVS_VERSION_MINOR 1
+#define LVS_VERSION_PATCH 0
+
 /**
  * `lvs_handle_apply`'s `on_error`: send every operation pipelined; each
  * gets its own result and a failure never hides the others.

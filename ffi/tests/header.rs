@@ -44,3 +44,19 @@ fn header_is_up_to_date() {
         );
     }
 }
+
+#[test]
+fn version_macros_match_the_package() {
+    let header = generate();
+    for (part, value) in ["MAJOR", "MINOR", "PATCH"].iter().zip([
+        env!("CARGO_PKG_VERSION_MAJOR"),
+        env!("CARGO_PKG_VERSION_MINOR"),
+        env!("CARGO_PKG_VERSION_PATCH"),
+    ]) {
+        let line = format!("#define LVS_VERSION_{part} {value}");
+        assert!(
+            header.lines().any(|l| l == line),
+            "lvs.h lacks `{line}`: update after_includes in ffi/cbindgen.toml"
+        );
+    }
+}

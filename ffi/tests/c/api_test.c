@@ -116,6 +116,11 @@ static lvs_destination backend(const char *text, uint32_t weight) {
 static void test_version_and_strerror(void) {
     const char *v = lvs_version();
     CHECK(v != NULL && strlen(v) >= 5 && strchr(v, '.') != NULL);
+    /* The header's version macros are the library's version. */
+    char from_macros[32];
+    snprintf(from_macros, sizeof from_macros, "%d.%d.%d", LVS_VERSION_MAJOR, LVS_VERSION_MINOR,
+             LVS_VERSION_PATCH);
+    CHECK(v != NULL && strcmp(v, from_macros) == 0);
     for (size_t i = 0; i < sizeof ALL_RESULTS / sizeof ALL_RESULTS[0]; i++) {
         const char *s = lvs_strerror(ALL_RESULTS[i]);
         CHECK(s != NULL && s[0] != '\0');
