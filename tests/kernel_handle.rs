@@ -74,6 +74,25 @@ fn net_admin_alone_reads_and_writes_its_own_namespace() {
         assert_eq!(h.table().expect("table, 2 threads").len(), 600);
         let mut h2 = Handle::open().expect("Handle::open with NET_ADMIN alone");
         assert_eq!(h2.table().expect("table").len(), 600);
+        // The rest of the surface: info, timeouts, counters, connections,
+        // sysctls, a reconcile pass, flush.
+        assert!(h.info().expect("info").conn_table_size > 0);
+        let t = h.timeouts().expect("timeouts");
+        h.set_timeouts(&t).expect("set timeouts");
+        h.zero(None).expect("zero");
+        h.connections().expect("connections");
+        h.set_sysctl(Sysctl::ExpireNodestConn, 1).expect("set a sysctl");
+        assert_eq!(h.sysctl(Sysctl::ExpireNodestConn).expect("sysctl"), 1);
+        let key = ServiceKey::tcp(sa("10.9.9.9:80"));
+        let desired = lvs::reconcile::DesiredState::new()
+            .with_service(Service::new(key), [Destination::new(sa("10.8.0.2:8080"))]);
+        let policy = lvs::reconcile::Policy::new(lvs::reconcile::Scope::services([key]));
+        let report = lvs::reconcile::Reconciler::new(policy)
+            .reconcile(&mut h, &desired)
+            .expect("reconcile");
+        assert!(report.is_ok() && report.writes == 2, "{report}");
+        h.flush().expect("flush");
+        assert!(h.services().expect("services").is_empty());
 
         // Another namespace needs CAP_SYS_ADMIN, and the error says so.
         let e = Handle::open_netns_path(&other_path).expect_err("setns without CAP_SYS_ADMIN");
