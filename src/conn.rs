@@ -229,7 +229,10 @@ impl Handle {
 fn read_proc_net(ns: Option<BorrowedFd<'_>>, name: &str) -> Result<String> {
     let op = Operation::ListConnections;
     let path = format!("/proc/thread-self/net/{name}");
-    let read = || std::fs::read_to_string(&path);
+    let read = {
+        let path = path.clone();
+        move || std::fs::read_to_string(path)
+    };
     let res = match ns {
         Some(ns) if !is_current_netns(ns) => in_netns(ns, read),
         _ => read(),

@@ -662,37 +662,43 @@ impl Handle {
         let per = keys.len().div_ceil(workers);
         let mut chunks = keys.chunks(per);
         let mine = chunks.next().unwrap_or(&[]);
-        let mut readers = std::mem::take(&mut self.readers);
-        let parts: Vec<Result<Vec<Vec<DestinationEntry>>>> = std::thread::scope(|scope| {
-            let spawned: Vec<_> = readers
-                .iter_mut()
-                .zip(chunks)
-                .map(|(r, chunk)| {
-                    scope.spawn(move || {
-                        chunk
-                            .iter()
-                            .map(|k| r.destinations_unchecked(k))
-                            .collect::<Result<Vec<_>>>()
-                    })
-                })
-                .collect();
-            let mut parts = vec![
-                mine.iter()
-                    .map(|k| self.destinations_unchecked(k))
-                    .collect::<Result<Vec<_>>>(),
-            ];
-            for t in spawned {
-                parts.push(t.join().unwrap_or_else(|_| {
-                    Err(Error::new(
-                        Operation::ListDestinations(keys[0]),
-                        ErrorKind::Io,
-                        "a destination reader thread panicked",
-                    ))
-                }));
+        // Plain spawned threads that own their reader and keys, not scoped
+        // ones (see `sys::in_netns` for why).
+        let mut idle = Vec::new();
+        let mut spawned = Vec::new();
+        for mut r in std::mem::take(&mut self.readers) {
+            let Some(chunk) = chunks.next() else {
+                idle.push(r);
+                continue;
+            };
+            let chunk = chunk.to_vec();
+            spawned.push(std::thread::spawn(move || {
+                let got = chunk
+                    .iter()
+                    .map(|k| r.destinations_unchecked(k))
+                    .collect::<Result<Vec<_>>>();
+                (r, got)
+            }));
+        }
+        let mut parts = vec![
+            mine.iter()
+                .map(|k| self.destinations_unchecked(k))
+                .collect::<Result<Vec<_>>>(),
+        ];
+        for t in spawned {
+            match t.join() {
+                Ok((r, got)) => {
+                    idle.push(r);
+                    parts.push(got);
+                }
+                Err(_) => parts.push(Err(Error::new(
+                    Operation::ListDestinations(keys[0]),
+                    ErrorKind::Io,
+                    "a destination reader thread panicked",
+                ))),
             }
-            parts
-        });
-        self.readers = readers;
+        }
+        self.readers = idle;
         let mut out = Vec::with_capacity(keys.len());
         for part in parts {
             out.extend(part?);

@@ -30,29 +30,32 @@ pub(crate) fn page_size() -> usize {
 /// namespace `netns` (`setns`, which needs `CAP_SYS_ADMIN`); the calling
 /// thread never changes namespace. Sockets and `/proc/thread-self/net`
 /// files opened by `f` belong to that namespace.
-pub(crate) fn in_netns<T: Send>(
+///
+/// A plain spawned thread, not a scoped one: `std::thread::scope` makes
+/// the standard library allocate a handle for the calling thread, which
+/// for a C program's main thread is never freed (valgrind: "possibly
+/// lost"). So `f` and its result are `'static`.
+pub(crate) fn in_netns<T: Send + 'static>(
     netns: BorrowedFd<'_>,
-    f: impl FnOnce() -> io::Result<T> + Send,
+    f: impl FnOnce() -> io::Result<T> + Send + 'static,
 ) -> io::Result<T> {
-    std::thread::scope(|scope| {
-        scope
-            .spawn(move || {
-                rustix::thread::move_into_link_name_space(
-                    netns,
-                    Some(rustix::thread::LinkNameSpaceType::Network),
-                )
-                .map_err(|e| {
-                    let e = io::Error::from(e);
-                    io::Error::new(
-                        e.kind(),
-                        format!("cannot enter the network namespace (needs CAP_SYS_ADMIN): {e}"),
-                    )
-                })?;
-                f()
-            })
-            .join()
-            .unwrap_or_else(|_| Err(io::Error::other("netns helper thread panicked")))
+    let netns = netns.try_clone_to_owned()?;
+    std::thread::spawn(move || {
+        rustix::thread::move_into_link_name_space(
+            netns.as_fd(),
+            Some(rustix::thread::LinkNameSpaceType::Network),
+        )
+        .map_err(|e| {
+            let e = io::Error::from(e);
+            io::Error::new(
+                e.kind(),
+                format!("cannot enter the network namespace (needs CAP_SYS_ADMIN): {e}"),
+            )
+        })?;
+        f()
     })
+    .join()
+    .unwrap_or_else(|_| Err(io::Error::other("netns helper thread panicked")))
 }
 
 /// Whether the kernel module `name` is loaded (`/sys/module/NAME`; a
@@ -111,7 +114,7 @@ impl NlSocket {
         if is_current_netns(netns) {
             return NlSocket::open(timeout);
         }
-        in_netns(netns, || NlSocket::open(timeout))
+        in_netns(netns, move || NlSocket::open(timeout))
     }
 
     /// Our netlink port id.

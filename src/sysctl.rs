@@ -151,7 +151,7 @@ impl Handle {
         let op = Operation::ReadSysctl(sysctl.name());
         let path = sysctl.path();
         let text = self
-            .in_own_netns(|| std::fs::read_to_string(&path))
+            .in_own_netns(move || std::fs::read_to_string(path))
             .map_err(|e| sysctl_error(op.clone(), sysctl, e))?;
         text.trim().parse::<i64>().map_err(|_| {
             Error::decode(
@@ -170,7 +170,7 @@ impl Handle {
     pub fn set_sysctl(&self, sysctl: Sysctl, value: i64) -> Result<()> {
         let op = Operation::WriteSysctl(sysctl.name());
         let path = sysctl.path();
-        self.in_own_netns(|| std::fs::write(&path, format!("{value}\n")))
+        self.in_own_netns(move || std::fs::write(path, format!("{value}\n")))
             .map_err(|e| {
                 if e.raw_os_error() == Some(rustix::io::Errno::INVAL.raw_os_error()) {
                     Error::new(
@@ -186,7 +186,10 @@ impl Handle {
 
     /// Run `f` in the handle's namespace: here if it is the calling
     /// thread's, on a helper thread that enters it otherwise.
-    fn in_own_netns<T: Send>(&self, f: impl FnOnce() -> io::Result<T> + Send) -> io::Result<T> {
+    fn in_own_netns<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> io::Result<T> + Send + 'static,
+    ) -> io::Result<T> {
         match self.netns() {
             Some(ns) if !is_current_netns(ns) => in_netns(ns, f),
             _ => f(),

@@ -172,9 +172,9 @@ pub fn sanitizer_env(cmd: &mut Command) -> &mut Command {
     .env("LSAN_OPTIONS", "exitcode=87")
 }
 
-/// `valgrind` with leak checking; every leak kind but the one suppressed
-/// standard-library allocation (tests/c/valgrind.supp) is an error. Fails
-/// (never skips) when valgrind is not installed.
+/// `valgrind` with leak checking; every leak kind is an error, with no
+/// suppression file (users have none either). Fails (never skips) when
+/// valgrind is not installed.
 pub fn valgrind() -> Command {
     let ok = Command::new("valgrind")
         .arg("--version")
@@ -197,11 +197,7 @@ pub fn valgrind() -> Command {
         // No gdbserver: its shared-memory file cannot live on the guest's
         // 9p /tmp.
         "--vgdb=no",
-    ])
-    .arg(format!(
-        "--suppressions={}",
-        c_test("valgrind.supp").display()
-    ));
+    ]);
     cmd
 }
 
