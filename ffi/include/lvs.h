@@ -2294,7 +2294,9 @@ lvs_result lvs_addr_parse(const char *text, struct lvs_addr *out);
  * Write `addr` as text (`10.0.0.1:80`, `[2001:db8::1]:443`) into `buf`,
  * NUL-terminated; `LVS_TEXT_MAX` bytes always suffice. Returns
  * `LVS_INVALID_ARGUMENT` for an invalid `lvs_addr`, or
- * `LVS_BUFFER_TOO_SMALL` (with as much as fits written).
+ * `LVS_BUFFER_TOO_SMALL` (with as much as fits written; `buf` NULL and
+ * `len` 0 ask for the length). Success and a short buffer leave the
+ * thread's last error as it was, so an error can be formatted and logged.
  *
  * # Safety
  * `addr` must be valid for reading one `lvs_addr` (not NULL). `buf` may be

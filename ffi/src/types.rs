@@ -929,14 +929,10 @@ pub(crate) unsafe fn format_out(
 ) -> lvs_result {
     // SAFETY: forwarded from this function's contract.
     match unsafe { crate::error::copy_message(text, buf, len, out_len) } {
-        lvs_result::LVS_OK => finish(Ok(())),
-        lvs_result::LVS_BUFFER_TOO_SMALL => finish(Err(Failure::new(
-            lvs_result::LVS_BUFFER_TOO_SMALL,
-            format!(
-                "the buffer of {len} bytes is too small for {text:?} ({} bytes and a NUL)",
-                text.len()
-            ),
-        ))),
+        // Neither a success nor a short buffer (how a length is asked for)
+        // touches the thread's last error: a caller formatting a key or an
+        // address to log an error must not lose that error.
+        code @ (lvs_result::LVS_OK | lvs_result::LVS_BUFFER_TOO_SMALL) => code,
         lvs_result::LVS_NULL_PARAMETER => finish(Err(Failure::new(
             lvs_result::LVS_NULL_PARAMETER,
             "argument `buf` is NULL while `len` is not 0",
@@ -969,7 +965,9 @@ pub unsafe extern "C" fn lvs_addr_parse(text: *const c_char, out: *mut lvs_addr)
 /// Write `addr` as text (`10.0.0.1:80`, `[2001:db8::1]:443`) into `buf`,
 /// NUL-terminated; `LVS_TEXT_MAX` bytes always suffice. Returns
 /// `LVS_INVALID_ARGUMENT` for an invalid `lvs_addr`, or
-/// `LVS_BUFFER_TOO_SMALL` (with as much as fits written).
+/// `LVS_BUFFER_TOO_SMALL` (with as much as fits written; `buf` NULL and
+/// `len` 0 ask for the length). Success and a short buffer leave the
+/// thread's last error as it was, so an error can be formatted and logged.
 ///
 /// # Safety
 /// `addr` must be valid for reading one `lvs_addr` (not NULL). `buf` may be
