@@ -21,6 +21,10 @@ use crate::wire::{CmdAttr, DecodeError, push_request};
 /// Default receive timeout of a handle.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The receive buffer batches ask for by default
+/// ([`Handle::set_batch_recv_buffer`]; root may exceed `net.core.rmem_max`).
+const BATCH_RCVBUF: usize = 8 * 1024 * 1024;
+
 /// How many times a dump interrupted by a concurrent change is restarted
 /// before giving up.
 const DUMP_RETRIES: usize = 8;
@@ -86,6 +90,8 @@ pub struct Handle {
     readers: Vec<Handle>,
     read_threads: usize,
     timeout: Option<Duration>,
+    /// The receive buffer batches ask for ([`Handle::set_batch_recv_buffer`]).
+    batch_rcvbuf: usize,
     family: u16,
     seq: u32,
     rbuf: Vec<u8>,
@@ -150,6 +156,7 @@ impl Handle {
             readers: Vec::new(),
             read_threads: 1,
             timeout: Some(DEFAULT_TIMEOUT),
+            batch_rcvbuf: BATCH_RCVBUF,
             family: 0,
             seq: 0,
             rbuf: Vec::with_capacity(recv_len()),
@@ -172,6 +179,22 @@ impl Handle {
         }
         self.timeout = timeout;
         Ok(())
+    }
+
+    /// Set the socket receive buffer that batches ([`Handle::apply`]) ask
+    /// for, in bytes (default 8 MiB; the kernel doubles it). A flight
+    /// holds as many operations as their error replies fit in it (at
+    /// least 16), so a smaller buffer means more round trips. Below about
+    /// 64 KiB the kernel may drop replies to failing operations
+    /// (`ENOBUFS`): their outcome is then reported unknown, never as a
+    /// success, and the batch goes on.
+    pub fn set_batch_recv_buffer(&mut self, bytes: usize) {
+        self.batch_rcvbuf = bytes;
+    }
+
+    /// The receive buffer batches ask for ([`Handle::set_batch_recv_buffer`]).
+    pub fn batch_recv_buffer(&self) -> usize {
+        self.batch_rcvbuf
     }
 
     /// Let whole-table reads ([`Handle::table`], [`Handle::destinations_of`])
@@ -324,6 +347,18 @@ impl Handle {
         self.sock
             .recv(&mut self.rbuf)
             .map_err(|e| Error::io(op.clone(), e))
+    }
+
+    /// Receive one datagram if one is queued, without waiting; returns its
+    /// length. An `ENOBUFS` (replies were dropped) is skipped over: the
+    /// caller already knows.
+    pub(crate) fn try_recv_datagram(&mut self, op: &Operation) -> Result<Option<usize>> {
+        loop {
+            match self.sock.try_recv(&mut self.rbuf) {
+                Err(e) if e.raw_os_error() == Some(Errno::NOBUFS.raw_os_error()) => continue,
+                r => return r.map_err(|e| Error::io(op.clone(), e)),
+            }
+        }
     }
 
     /// The read buffer (the last datagram received).
