@@ -66,6 +66,11 @@ pub enum lvs_result {
     /// protocol cannot carry those connections (`EINVAL` on
     /// `IPVS_CMD_NEW_DAEMON`).
     LVS_MIXED_FAMILY_DESTINATIONS = 17,
+    /// A list read (services, destinations, the table) got no consistent
+    /// answer: the table kept changing while it was dumped and repeated
+    /// dumps did not agree. Nothing was returned rather than a list that
+    /// may miss or repeat entries; retry later.
+    LVS_INCONSISTENT_READ = 18,
     /// A required pointer argument was NULL.
     LVS_NULL_PARAMETER = 100,
     /// A string argument was not valid UTF-8.
@@ -88,7 +93,7 @@ pub enum lvs_result {
 
 impl lvs_result {
     /// Every code, in numeric order.
-    pub const ALL: [lvs_result; 25] = [
+    pub const ALL: [lvs_result; 26] = [
         lvs_result::LVS_OK,
         lvs_result::LVS_SERVICE_NOT_FOUND,
         lvs_result::LVS_SERVICE_EXISTS,
@@ -107,6 +112,7 @@ impl lvs_result {
         lvs_result::LVS_DECODE,
         lvs_result::LVS_NOT_ATTEMPTED,
         lvs_result::LVS_MIXED_FAMILY_DESTINATIONS,
+        lvs_result::LVS_INCONSISTENT_READ,
         lvs_result::LVS_NULL_PARAMETER,
         lvs_result::LVS_INVALID_UTF8,
         lvs_result::LVS_BUFFER_TOO_SMALL,
@@ -142,6 +148,7 @@ impl lvs_result {
             ErrorKind::Decode => LVS_DECODE,
             ErrorKind::NotAttempted => LVS_NOT_ATTEMPTED,
             ErrorKind::MixedFamilyDestinations => LVS_MIXED_FAMILY_DESTINATIONS,
+            ErrorKind::InconsistentRead => LVS_INCONSISTENT_READ,
             // A kind added to lvs after this list: a code is added here
             // with a new number; until then it is LVS_OTHER.
             _ => LVS_OTHER,
@@ -170,6 +177,9 @@ impl lvs_result {
             LVS_NOT_ATTEMPTED => c"not attempted",
             LVS_MIXED_FAMILY_DESTINATIONS => {
                 c"a sync daemon cannot run while a destination has the other address family than its service"
+            }
+            LVS_INCONSISTENT_READ => {
+                c"the table kept changing during the read: no consistent list (retry later)"
             }
             LVS_NULL_PARAMETER => c"a required pointer argument was NULL",
             LVS_INVALID_UTF8 => c"a string argument was not valid UTF-8",
@@ -412,6 +422,7 @@ mod tests {
             (LVS_DECODE, 15),
             (LVS_NOT_ATTEMPTED, 16),
             (LVS_MIXED_FAMILY_DESTINATIONS, 17),
+            (LVS_INCONSISTENT_READ, 18),
             (LVS_NULL_PARAMETER, 100),
             (LVS_INVALID_UTF8, 101),
             (LVS_BUFFER_TOO_SMALL, 102),
@@ -426,7 +437,7 @@ mod tests {
             assert_eq!(r, all, "ALL is out of order");
             assert_eq!(lvs_result::from_u32(n), Some(r));
         }
-        assert_eq!(lvs_result::from_u32(18), None);
+        assert_eq!(lvs_result::from_u32(19), None);
         assert_eq!(lvs_result::from_u32(107), None);
     }
 
@@ -452,6 +463,7 @@ mod tests {
             NotAttempted,
             // Added after the first release: the next free number.
             MixedFamilyDestinations,
+            InconsistentRead,
         ];
         for (i, k) in kinds.into_iter().enumerate() {
             assert_eq!(lvs_result::from_kind(k) as u32, i as u32 + 1, "{k:?}");

@@ -290,7 +290,11 @@ impl Reconciler {
     /// Make `kernel` match `desired` now: read the table, plan, apply.
     ///
     /// # Errors
-    /// The read's error (nothing applied), or
+    /// The read's error (nothing applied): with a [`Handle`](crate::Handle)
+    /// that includes [`ErrorKind::InconsistentRead`] when the table kept
+    /// changing during the read (a pass never plans from a list that may
+    /// miss or repeat entries; [`run`](Reconciler::run) tries again at the
+    /// next interval), or
     /// [`ErrorKind::InvalidArgument`](crate::ErrorKind::InvalidArgument) for
     /// an invalid `desired` (nothing applied). Failures of single changes
     /// are in the [`Report`], not here.
