@@ -504,7 +504,7 @@ impl Handle {
             ErrorKind::InconsistentRead,
             format!(
                 "the list changed during every read: {CONSISTENT_READ_ATTEMPTS} dumps, \
-                 no two in a row agreed"
+                 no two (one per datagram size) agreed"
             ),
         ))
     }
