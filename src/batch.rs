@@ -7,13 +7,13 @@ use tracing::{debug, debug_span};
 use crate::error::{Error, ErrorKind, Operation, Result};
 use crate::handle::Handle;
 use crate::model::{BatchResult, OnError, Op};
-use crate::proto::batch::{Flight, FlightLimits, finish};
+use crate::proto::batch::{Flight, FlightLimits, finish, flight_failed};
 use crate::sys::Errno;
 
 /// Largest datagram a batch sends (the kernel copies it into one skb).
 const CHUNK_BYTES: usize = 256 * 1024;
-/// Socket buffers a batch asks for (root may exceed `net.core.*mem_max`).
-const BATCH_RCVBUF: usize = 8 * 1024 * 1024;
+/// The send buffer a batch asks for (root may exceed `net.core.wmem_max`);
+/// the receive buffer is the handle's ([`Handle::set_batch_recv_buffer`]).
 const BATCH_SNDBUF: usize = 4 * 1024 * 1024;
 /// Receive-buffer cost of one error reply (skb truesize, generously).
 const ERROR_REPLY_COST: usize = 2048;
@@ -29,7 +29,11 @@ impl Handle {
     /// Replies are bounded so they always fit the socket's receive buffer;
     /// if the kernel drops replies anyway (`ENOBUFS`), the operations whose
     /// outcome is then unknown get an [`ErrorKind::Io`] error saying so —
-    /// never a silent success.
+    /// never a silent success — and the batch goes on (the queued replies
+    /// are read before re-syncing, so this cannot hang, even without a
+    /// timeout). If the socket fails, the operations of the flight in the
+    /// air get that `Io` error and the ones not yet sent
+    /// [`ErrorKind::NotAttempted`].
     pub fn apply(&mut self, ops: &[Op]) -> BatchResult {
         self.apply_with(ops, OnError::Continue)
     }
@@ -64,7 +68,9 @@ impl Handle {
         let mut results: Vec<Option<Result<()>>> = (0..ops.len()).map(|_| None).collect();
         let mut sends = 0;
         // Bigger buffers make fewer, larger flights; failure to grow is fine.
-        let _ = self.sock().set_buffers(BATCH_RCVBUF, BATCH_SNDBUF);
+        let _ = self
+            .sock()
+            .set_buffers(self.batch_recv_buffer(), BATCH_SNDBUF);
         let rcvbuf = self.sock().recv_buffer_size().unwrap_or(212_992);
         let sndbuf = self.sock().send_buffer_size().unwrap_or(212_992);
         let limits = FlightLimits {
@@ -88,19 +94,11 @@ impl Handle {
             sends += 1;
             let range = flight.range();
             if let Err(e) = self.send_flight(&mut buf, flight, ops, &mut results) {
-                // The socket failed: nothing after this is known.
+                // The socket failed: this flight's unsettled operations
+                // have an unknown outcome; later ones were never sent.
                 debug!(error = %e, "batch flight failed");
-                let msg = e.to_string();
-                for i in range.start..ops.len() {
-                    if results[i].is_none() {
-                        results[i] = Some(Err(Error::new(
-                            ops[i].operation(),
-                            ErrorKind::Io,
-                            format!("outcome unknown: {msg}"),
-                        )));
-                    }
-                }
-                next = ops.len();
+                flight_failed(ops, range, &mut results, &e);
+                break;
             }
         }
         *self.wbuf_mut() = buf;
@@ -128,9 +126,18 @@ impl Handle {
                     }
                 }
                 Err(e) if e.errno() == Some(Errno::NOBUFS.raw_os_error()) => {
-                    // The kernel dropped replies: re-sync with a fresh barrier.
+                    // The kernel dropped replies, and keeps dropping every
+                    // reply to this socket (the barrier's ACK too) until
+                    // its receive queue has been emptied. The kernel
+                    // handled the whole flight inside our send, so what is
+                    // queued is all there will be: read it (settling the
+                    // failures it reports), then re-sync with a fresh
+                    // barrier, whose ACK now has room.
                     let seq = self.reserve_seqs(1);
                     flight.replies_lost(seq, buf);
+                    while let Some(n) = self.try_recv_datagram(&op)? {
+                        flight.receive(&self.rbuf()[..n], ops, results)?;
+                    }
                     self.sock()
                         .send(buf)
                         .map_err(|e| Error::io(op.clone(), e))?;

@@ -21,9 +21,22 @@ use crate::wire::{CmdAttr, Error as WireError, push_request};
 /// Default receive timeout of a handle.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The receive buffer batches ask for by default
+/// ([`Handle::set_batch_recv_buffer`]; root may exceed `net.core.rmem_max`).
+const BATCH_RCVBUF: usize = 8 * 1024 * 1024;
+
 /// How many times a dump interrupted by a concurrent change is restarted
 /// before giving up.
 const DUMP_RETRIES: usize = 8;
+
+/// How many dumps a consistent list read makes at most
+/// ([`Handle::consistent_dump`]).
+const CONSISTENT_READ_ATTEMPTS: usize = 8;
+
+/// More than any one service or destination message of a dump takes
+/// (about 400 bytes with both stats nests): a dump datagram with this much
+/// room left was not cut short for lack of room.
+const MAX_DUMP_MSG: usize = 1024;
 
 /// The length of every `recvmsg` on a handle's socket: the kernel's
 /// `NLMSG_GOODSIZE` on 64-bit kernels (a page, at most 8 KiB, less the
@@ -88,6 +101,8 @@ pub struct Handle {
     readers: Vec<Handle>,
     read_threads: usize,
     timeout: Option<Duration>,
+    /// The receive buffer batches ask for ([`Handle::set_batch_recv_buffer`]).
+    batch_rcvbuf: usize,
     family: u16,
     seq: u32,
     rbuf: Vec<u8>,
@@ -155,6 +170,7 @@ impl Handle {
             readers: Vec::new(),
             read_threads: 1,
             timeout: Some(DEFAULT_TIMEOUT),
+            batch_rcvbuf: BATCH_RCVBUF,
             family: 0,
             seq: 0,
             rbuf: Vec::with_capacity(recv_len()),
@@ -189,6 +205,22 @@ impl Handle {
         }
         self.timeout = timeout;
         Ok(())
+    }
+
+    /// Set the socket receive buffer that batches ([`Handle::apply`]) ask
+    /// for, in bytes (default 8 MiB; the kernel doubles it). A flight
+    /// holds as many operations as their error replies fit in it (at
+    /// least 16), so a smaller buffer means more round trips. Below about
+    /// 64 KiB the kernel may drop replies to failing operations
+    /// (`ENOBUFS`): their outcome is then reported unknown, never as a
+    /// success, and the batch goes on.
+    pub fn set_batch_recv_buffer(&mut self, bytes: usize) {
+        self.batch_rcvbuf = bytes;
+    }
+
+    /// The receive buffer batches ask for ([`Handle::set_batch_recv_buffer`]).
+    pub fn batch_recv_buffer(&self) -> usize {
+        self.batch_rcvbuf
     }
 
     /// Let whole-table reads ([`Handle::table`], [`Handle::destinations_of`])
@@ -346,6 +378,18 @@ impl Handle {
             .map_err(|e| Error::io(op.clone(), e))
     }
 
+    /// Receive one datagram if one is queued, without waiting; returns its
+    /// length. An `ENOBUFS` (replies were dropped) is skipped over: the
+    /// caller already knows.
+    pub(crate) fn try_recv_datagram(&mut self, op: &Operation) -> Result<Option<usize>> {
+        loop {
+            match self.sock.try_recv(&mut self.rbuf) {
+                Err(e) if e.raw_os_error() == Some(Errno::NOBUFS.raw_os_error()) => continue,
+                r => return r.map_err(|e| Error::io(op.clone(), e)),
+            }
+        }
+    }
+
     /// The read buffer (the last datagram received).
     pub(crate) fn rbuf(&self) -> &[u8] {
         &self.rbuf
@@ -365,17 +409,18 @@ impl Handle {
                 .map(|_| ())
                 .map_err(|e| too_long(op.clone(), e))
         };
-        self.dump_with(op, build, parse)
+        self.dump_with(op, build, parse).map(|r| r.out)
     }
 
     /// [`Handle::dump`] with the request written by `build(buf, family,
-    /// seq)`, again for each restart.
+    /// seq)`, again for each restart; returns the whole [`Reply`] (its
+    /// parts tell whether the dump is a snapshot: [`Handle::is_snapshot`]).
     fn dump_with<T>(
         &mut self,
         op: &Operation,
         mut build: impl FnMut(&mut Vec<u8>, u16, u32) -> Result<()>,
         mut parse: impl FnMut(&[u8]) -> Result<Option<T>, WireError>,
-    ) -> Result<Vec<T>> {
+    ) -> Result<Reply<T>> {
         let _span = debug_span!("ipvs_dump", %op).entered();
         for attempt in 0..DUMP_RETRIES {
             let seq = self.next_seq();
@@ -383,7 +428,7 @@ impl Handle {
             build(&mut self.wbuf, self.family, seq)?;
             let r = self.send_wbuf(op, seq, &mut parse)?;
             if !r.interrupted {
-                return Ok(r.out);
+                return Ok(r);
             }
             trace!(
                 attempt,
@@ -392,8 +437,95 @@ impl Handle {
         }
         Err(Error::new(
             op.clone(),
-            ErrorKind::Kernel,
+            ErrorKind::InconsistentRead,
             format!("the dump was interrupted by concurrent changes {DUMP_RETRIES} times in a row"),
+        ))
+    }
+
+    /// Whether a dump just answered on this socket is a snapshot: its data
+    /// came in one datagram with room left for another message, so one
+    /// kernel callback, run under the IPVS mutex that every change takes,
+    /// walked the whole list. IPVS resumes a dump of several parts by a
+    /// position in the list and never sets `NLM_F_DUMP_INTR`, so such a
+    /// dump may miss or repeat entries when the list changes between parts.
+    ///
+    /// The room: the kernel builds a dump datagram of the largest receive
+    /// length the socket has asked for (our read buffer's capacity, at most
+    /// `SKB_WITH_OVERHEAD(32 KiB)`), but falls back to `NLMSG_GOODSIZE`
+    /// when that allocation fails. A datagram longer than `NLMSG_GOODSIZE`
+    /// had the large size; a shorter one is judged by the small size.
+    fn is_snapshot<T>(&self, r: &Reply<T>) -> bool {
+        let small = recv_len();
+        let room = if r.part_bytes > small {
+            self.rbuf.capacity().min(32 * 1024 - 320)
+        } else {
+            small
+        };
+        r.parts == 0 || (r.parts == 1 && r.part_bytes + MAX_DUMP_MSG <= room)
+    }
+
+    /// Run the dump `build` makes until it is consistent: a snapshot
+    /// ([`Handle::is_snapshot`]) at once; otherwise until two dumps list
+    /// the same entries (by `key`, none twice). Returns the last dump.
+    ///
+    /// The dumps alternate between the bulk socket (32 KiB datagrams) and
+    /// the main one (NLMSG_GOODSIZE datagrams), starting with the bulk one
+    /// if `bulk_first`, and only dumps of different sockets are compared:
+    /// their parts end at different places in the list, so concurrent
+    /// changes cannot make both skip the same entries. (Two dumps of one
+    /// socket can: under churn in two namespaces, a guest run saw two
+    /// same-sized dumps agree while both missed 96 of 300 services.)
+    ///
+    /// # Errors
+    /// [`ErrorKind::InconsistentRead`] after [`CONSISTENT_READ_ATTEMPTS`]
+    /// dumps without two agreeing; any error of a dump.
+    fn consistent_dump<T, K: Eq + std::hash::Hash>(
+        &mut self,
+        op: &Operation,
+        bulk_first: bool,
+        mut build: impl FnMut(&mut Vec<u8>, u16, u32) -> Result<()>,
+        mut parse: impl FnMut(&[u8]) -> Result<Option<T>, WireError>,
+        key: impl Fn(&T) -> K,
+    ) -> Result<Vec<T>> {
+        // The key sets of the unique dumps so far, by socket (0: the
+        // first-used kind, 1: the other).
+        let mut seen: [Vec<std::collections::HashSet<K>>; 2] = [Vec::new(), Vec::new()];
+        for attempt in 0..CONSISTENT_READ_ATTEMPTS {
+            let kind = attempt % 2;
+            let mut dump = |h: &mut Handle| {
+                let r = h.dump_with(op, &mut build, &mut parse)?;
+                let snapshot = h.is_snapshot(&r);
+                Ok::<_, Error>((r, snapshot))
+            };
+            let (r, snapshot) = if (kind == 0) == bulk_first {
+                self.with_bulk_socket(dump)?
+            } else {
+                dump(self)?
+            };
+            if snapshot {
+                return Ok(r.out);
+            }
+            let mut keys = std::collections::HashSet::with_capacity(r.out.len());
+            if r.out.iter().all(|e| keys.insert(key(e))) {
+                if seen[1 - kind].contains(&keys) {
+                    return Ok(r.out);
+                }
+                seen[kind].push(keys);
+            }
+            if attempt > 0 {
+                trace!(attempt, parts = r.parts, "dumps disagree; reading again");
+                // The list is changing: let the changes pass (2, 4, ...
+                // 64 ms; about 126 ms over all attempts).
+                std::thread::sleep(Duration::from_millis(1 << attempt.min(6)));
+            }
+        }
+        Err(Error::new(
+            op.clone(),
+            ErrorKind::InconsistentRead,
+            format!(
+                "the list changed during every read: {CONSISTENT_READ_ATTEMPTS} dumps, \
+                 no two (one per datagram size) agreed"
+            ),
         ))
     }
 
@@ -503,46 +635,50 @@ impl Handle {
             .ok_or_else(|| Error::decode(op, "GET_SERVICE reply without a service"))
     }
 
-    /// List every service of the namespace in one dump
-    /// (`IPVS_CMD_GET_SERVICE` with `NLM_F_DUMP`). Order is unspecified.
+    /// List every service of the namespace (`IPVS_CMD_GET_SERVICE` with
+    /// `NLM_F_DUMP`). Order is unspecified.
     ///
-    /// Kernels before 7.1 keep one service table for all namespaces and
-    /// resume a multi-part dump by position in it, without flagging the
-    /// dump as interrupted: services added or removed in *another*
-    /// namespace during a large dump can make the kernel repeat or skip an
-    /// entry. A repeat is detected and the dump redone; a skip cannot be
-    /// seen from here (ipvsadm has the same exposure).
+    /// # Consistency
+    ///
+    /// IPVS resumes a dump that spans several datagrams by a position in
+    /// its service table and never flags it as interrupted, so services
+    /// added or removed during a large dump (in this namespace, or before
+    /// Linux 7.1 in *any* namespace: the position counts them all) can make
+    /// it skip or repeat entries. This method returns a list that is
+    /// consistent or fails:
+    ///
+    /// - a dump whose services fit one datagram with room to spare (up to
+    ///   about 80 services) is taken at once: the kernel builds each
+    ///   datagram under its lock;
+    /// - a larger one is dumped again on a second socket whose datagrams
+    ///   have another size, until a dump of each socket list the same
+    ///   services, none twice (so one extra dump when nothing changes);
+    ///   the parts of the two dumps end at different places, so changes
+    ///   cannot make both skip the same services;
+    /// - after 8 dumps without agreement (about 130 ms of backoff in
+    ///   between) it fails with [`ErrorKind::InconsistentRead`].
+    ///
+    /// Under steady churn of the same table, expect that error rather than
+    /// a list often. The check is by agreement, not proof: two dumps that
+    /// missed the same service would pass, which takes changes that skip
+    /// the same entries at different datagram boundaries of two reads.
     ///
     /// # Errors
-    /// [`ErrorKind::PermissionDenied`], [`ErrorKind::Io`], [`ErrorKind::Decode`].
+    /// [`ErrorKind::InconsistentRead`], [`ErrorKind::PermissionDenied`],
+    /// [`ErrorKind::Io`], [`ErrorKind::Decode`].
     pub fn services(&mut self) -> Result<Vec<ServiceEntry>> {
-        self.with_bulk_socket(Handle::services_on_socket)
-    }
-
-    fn services_on_socket(&mut self) -> Result<Vec<ServiceEntry>> {
-        let op = Operation::ListServices;
-        for attempt in 0..DUMP_RETRIES {
-            let v: Vec<ServiceEntry> =
-                self.dump(&op, IPVS_CMD_GET_SERVICE, &[], parse_service_reply)?;
-            // Before Linux 7.1 the kernel resumes a multi-part service dump
-            // by an index over every namespace's services and never flags
-            // it as interrupted: a change elsewhere can repeat an entry
-            // (detected here, and the dump redone) or skip one (not
-            // detectable).
-            let mut seen = std::collections::HashSet::with_capacity(v.len());
-            if v.iter().all(|e| seen.insert(e.service.key)) {
-                return Ok(v);
-            }
-            trace!(attempt, "service dump repeated an entry; restarting");
-            // Changes elsewhere are still under way: let them pass
-            // (1, 2, 4, ... 128 ms; 255 ms over all retries).
-            std::thread::sleep(Duration::from_millis(1 << attempt.min(7)));
-        }
-        Err(Error::new(
-            op,
-            ErrorKind::Kernel,
-            format!("the service dump was inconsistent {DUMP_RETRIES} times in a row"),
-        ))
+        let build = |buf: &mut Vec<u8>, family, seq| {
+            push_request(buf, family, NLM_F_DUMP, seq, IPVS_CMD_GET_SERVICE, &[])
+                .map(|_| ())
+                .map_err(|e| too_long(Operation::ListServices, e))
+        };
+        self.consistent_dump(
+            &Operation::ListServices,
+            true,
+            build,
+            parse_service_reply,
+            |e: &ServiceEntry| e.service.key,
+        )
     }
 
     // ----- destinations ---------------------------------------------------
@@ -587,9 +723,15 @@ impl Handle {
     /// this method asks for the service first, so a missing service is an
     /// error and an empty list means "no destinations".
     ///
+    /// Consistent as [`Handle::services`] is: a list that fits one small
+    /// datagram (about 7 destinations) is taken at once; a longer one is
+    /// dumped again in large datagrams (a snapshot up to about 80
+    /// destinations), and beyond that until dumps with the two datagram
+    /// sizes agree.
+    ///
     /// # Errors
     /// [`ErrorKind::ServiceNotFound`], [`ErrorKind::InvalidArgument`],
-    /// [`ErrorKind::PermissionDenied`].
+    /// [`ErrorKind::InconsistentRead`], [`ErrorKind::PermissionDenied`].
     pub fn destinations(&mut self, service: &ServiceKey) -> Result<Vec<DestinationEntry>> {
         let op = Operation::ListDestinations(*service);
         self.service(service)
@@ -602,10 +744,12 @@ impl Handle {
     fn destinations_unchecked(&mut self, service: &ServiceKey) -> Result<Vec<DestinationEntry>> {
         let op = Operation::ListDestinations(*service);
         let family = service.family();
-        self.dump_with(
+        self.consistent_dump(
             &op,
+            false,
             |buf, fam, seq| request::list_destinations(buf, fam, seq, service).map(|_| ()),
             |a| parse_destination_reply(a, family),
+            |d: &DestinationEntry| d.destination.addr,
         )
     }
 
@@ -618,10 +762,15 @@ impl Handle {
     /// threads). Services come in dump order (unspecified); destinations
     /// in kernel list order.
     ///
-    /// A service removed while the read runs shows with no destinations.
+    /// Each list is consistent as [`Handle::services`] and
+    /// [`Handle::destinations`] say (or the read fails with
+    /// [`ErrorKind::InconsistentRead`]); the table as a whole is not one
+    /// snapshot: a service removed while the read runs shows with no
+    /// destinations, one added after the service dump is not listed.
     ///
     /// # Errors
-    /// [`ErrorKind::PermissionDenied`], [`ErrorKind::Io`], [`ErrorKind::Decode`].
+    /// [`ErrorKind::InconsistentRead`], [`ErrorKind::PermissionDenied`],
+    /// [`ErrorKind::Io`], [`ErrorKind::Decode`].
     pub fn table(&mut self) -> Result<Vec<TableEntry>> {
         let services = self.services()?;
         let keys: Vec<ServiceKey> = services.iter().map(|s| s.service.key).collect();
@@ -648,9 +797,12 @@ impl Handle {
     /// two `recvmsg` calls (data, then DONE), and nothing else: no extra
     /// GET_SERVICE, no socket or family lookup per service.
     ///
+    /// Each list is consistent as [`Handle::destinations`] says.
+    ///
     /// # Errors
     /// [`ErrorKind::InvalidArgument`] for an invalid key,
-    /// [`ErrorKind::PermissionDenied`], [`ErrorKind::Io`], [`ErrorKind::Decode`].
+    /// [`ErrorKind::InconsistentRead`], [`ErrorKind::PermissionDenied`],
+    /// [`ErrorKind::Io`], [`ErrorKind::Decode`].
     pub fn destinations_of(&mut self, keys: &[ServiceKey]) -> Result<Vec<Vec<DestinationEntry>>> {
         let workers = self.open_readers(keys.len());
         if workers <= 1 {

@@ -77,6 +77,8 @@ pub(crate) fn is_current_netns(ns: BorrowedFd<'_>) -> bool {
 
 /// `MSG_TRUNC`: make recv return the datagram's real length.
 const MSG_TRUNC: i32 = 0x20;
+/// `MSG_DONTWAIT`: return `EAGAIN` instead of waiting.
+const MSG_DONTWAIT: i32 = 0x40;
 
 /// A bound, connected generic-netlink socket with extended ACKs on and
 /// echoed requests capped in error replies.
@@ -166,8 +168,22 @@ impl NlSocket {
     /// than the buffer grows it for next time and returns an error, since
     /// the kernel has already dropped the rest.
     pub(crate) fn recv(&self, buf: &mut Vec<u8>) -> io::Result<usize> {
+        self.recv_flags(buf, MSG_TRUNC)
+    }
+
+    /// [`NlSocket::recv`] without waiting: `Ok(None)` when no datagram is
+    /// queued.
+    pub(crate) fn try_recv(&self, buf: &mut Vec<u8>) -> io::Result<Option<usize>> {
+        match self.recv_flags(buf, MSG_TRUNC | MSG_DONTWAIT) {
+            Ok(n) => Ok(Some(n)),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn recv_flags(&self, buf: &mut Vec<u8>, flags: i32) -> io::Result<usize> {
         buf.clear();
-        let n = self.sock.recv(buf, MSG_TRUNC)?;
+        let n = self.sock.recv(buf, flags)?;
         if n > buf.len() {
             let want = n.next_power_of_two();
             buf.reserve(want);

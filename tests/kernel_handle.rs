@@ -81,7 +81,8 @@ fn net_admin_alone_reads_and_writes_its_own_namespace() {
         h.set_timeouts(&t).expect("set timeouts");
         h.zero(None).expect("zero");
         h.connections().expect("connections");
-        h.set_sysctl(Sysctl::ExpireNodestConn, 1).expect("set a sysctl");
+        h.set_sysctl(Sysctl::ExpireNodestConn, 1)
+            .expect("set a sysctl");
         assert_eq!(h.sysctl(Sysctl::ExpireNodestConn).expect("sysctl"), 1);
         let key = ServiceKey::tcp(sa("10.9.9.9:80"));
         let desired = lvs::reconcile::DesiredState::new()

@@ -1125,3 +1125,87 @@ fn incremental_drains_read_their_service_every_pass() {
     let rep = ok(r.reconcile_at(&mut kern, &web_with(&[b]), t0 + Duration::from_secs(6)));
     assert_eq!((rep.reads, rep.destination_reads, rep.writes), (0, 0, 0));
 }
+
+/// A kernel whose next whole-table read misses one destination, as a dump
+/// resumed under churn can (issue 14, item 5).
+struct MissOnce {
+    kernel: FakeKernel,
+    hide: Option<(ServiceKey, SocketAddr)>,
+}
+
+impl Kernel for MissOnce {
+    fn table(&mut self) -> Result<Vec<TableEntry>> {
+        let mut t = self.kernel.table()?;
+        if let Some((svc, addr)) = self.hide.take() {
+            for e in &mut t {
+                if e.service.service.key == svc {
+                    e.destinations.retain(|d| d.destination.addr != addr);
+                }
+            }
+        }
+        Ok(t)
+    }
+
+    fn apply(&mut self, ops: &[Op]) -> BatchResult {
+        self.kernel.apply(ops)
+    }
+}
+
+#[test]
+fn a_read_that_misses_a_draining_destination_does_not_restart_its_timer() {
+    let (a, b) = (dest("192.168.1.1:80", 3), dest("192.168.1.2:80", 1));
+    for incremental in [false, true] {
+        let mut policy = Policy::default()
+            .with_drain(DrainPolicy::default().with_timeout(Some(Duration::from_secs(30))));
+        if incremental {
+            policy = policy.with_incremental(Duration::from_secs(1));
+        }
+        let mut k = MissOnce {
+            kernel: FakeKernel::new(),
+            hide: None,
+        };
+        let mut r = Reconciler::new(policy);
+        ok(r.reconcile(&mut k, &web_with(&[a, b])));
+        k.kernel.set_conns(&web(), a.addr, conns(1, 0));
+        let t0 = Instant::now();
+        ok(r.reconcile_at(&mut k, &web_with(&[b]), t0));
+        assert_eq!(r.draining()[0].since, t0);
+        // A full pass whose read misses the draining destination.
+        r.request_full_pass();
+        k.hide = Some((web(), a.addr));
+        let missed = ok(r.reconcile_at(&mut k, &web_with(&[b]), t0 + Duration::from_secs(10)));
+        assert!(missed.plan.is_empty(), "{}", missed.plan);
+        assert_eq!(r.draining().len(), 1, "incremental: {incremental}");
+        assert_eq!(r.draining()[0].since, t0, "the drain keeps its start");
+        // Seen again, still busy, after the timeout counted from t0.
+        let rep = ok(r.reconcile_at(&mut k, &web_with(&[b]), t0 + Duration::from_secs(30)));
+        assert_eq!(
+            lines(&rep.plan),
+            [
+                "- dest TCP 10.0.0.1:80 -> 192.168.1.1:80 (drain timed out after 30 s; 1 active, 0 inactive connections)"
+            ],
+            "incremental: {incremental}"
+        );
+        assert!(r.draining().is_empty());
+    }
+}
+
+#[test]
+fn a_missed_drain_is_forgotten_once_desired_again() {
+    let (a, b) = (dest("192.168.1.1:80", 3), dest("192.168.1.2:80", 1));
+    let policy = Policy::default()
+        .with_drain(DrainPolicy::default().with_timeout(Some(Duration::from_secs(30))));
+    let mut k = MissOnce {
+        kernel: FakeKernel::new(),
+        hide: None,
+    };
+    let mut r = Reconciler::new(policy);
+    ok(r.reconcile(&mut k, &web_with(&[a, b])));
+    k.kernel.set_conns(&web(), a.addr, conns(1, 0));
+    let t0 = Instant::now();
+    ok(r.reconcile_at(&mut k, &web_with(&[b]), t0));
+    // Missed by the read while desired again: nothing is remembered.
+    k.hide = Some((web(), a.addr));
+    let _ = r.reconcile_at(&mut k, &web_with(&[a, b]), t0 + Duration::from_secs(1));
+    assert!(r.draining().is_empty());
+}

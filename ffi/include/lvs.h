@@ -366,6 +366,13 @@ enum lvs_result
    */
   LVS_PERSISTENCE_ENGINE_NOT_FOUND = 18,
   /**
+   * A list read (services, destinations, the table) got no consistent
+   * answer: the table kept changing while it was dumped and repeated
+   * dumps did not agree. Nothing was returned rather than a list that
+   * may miss or repeat entries; retry later.
+   */
+  LVS_INCONSISTENT_READ = 19,
+  /**
    * A required pointer argument was NULL.
    */
   LVS_NULL_PARAMETER = 100,
@@ -870,7 +877,7 @@ typedef struct lvs_connection {
 /**
  * Every code, in numeric order.
  */
-#define lvs_result_ALL { LVS_OK, LVS_SERVICE_NOT_FOUND, LVS_SERVICE_EXISTS, LVS_DESTINATION_NOT_FOUND, LVS_DESTINATION_EXISTS, LVS_SCHEDULER_NOT_FOUND, LVS_DAEMON_RUNNING, LVS_DAEMON_NOT_RUNNING, LVS_NO_SUCH_INTERFACE, LVS_IPVS_UNAVAILABLE, LVS_PERMISSION_DENIED, LVS_INVALID_ARGUMENT, LVS_UNSUPPORTED, LVS_KERNEL, LVS_IO, LVS_DECODE, LVS_NOT_ATTEMPTED, LVS_MIXED_FAMILY_DESTINATIONS, LVS_PERSISTENCE_ENGINE_NOT_FOUND, LVS_NULL_PARAMETER, LVS_INVALID_UTF8, LVS_BUFFER_TOO_SMALL, LVS_OUT_OF_RANGE, LVS_OTHER, LVS_PANIC, LVS_INVALID_JSON, }
+#define lvs_result_ALL { LVS_OK, LVS_SERVICE_NOT_FOUND, LVS_SERVICE_EXISTS, LVS_DESTINATION_NOT_FOUND, LVS_DESTINATION_EXISTS, LVS_SCHEDULER_NOT_FOUND, LVS_DAEMON_RUNNING, LVS_DAEMON_NOT_RUNNING, LVS_NO_SUCH_INTERFACE, LVS_IPVS_UNAVAILABLE, LVS_PERMISSION_DENIED, LVS_INVALID_ARGUMENT, LVS_UNSUPPORTED, LVS_KERNEL, LVS_IO, LVS_DECODE, LVS_NOT_ATTEMPTED, LVS_MIXED_FAMILY_DESTINATIONS, LVS_PERSISTENCE_ENGINE_NOT_FOUND, LVS_INCONSISTENT_READ, LVS_NULL_PARAMETER, LVS_INVALID_UTF8, LVS_BUFFER_TOO_SMALL, LVS_OUT_OF_RANGE, LVS_OTHER, LVS_PANIC, LVS_INVALID_JSON, }
 
 #ifdef __cplusplus
 extern "C" {
@@ -1282,11 +1289,19 @@ lvs_result lvs_service_get(struct lvs_handle *handle,
  * List every service of the namespace with its counters, in one dump
  * (`IPVS_CMD_GET_SERVICE`). Order is unspecified.
  *
+ * The list is consistent or the call fails: a dump too large for one
+ * datagram is repeated, with another datagram size, until two dumps
+ * agree (IPVS resumes a
+ * dump by position and may skip or repeat entries when services change
+ * meanwhile, in this namespace or, before Linux 7.1, in any other);
+ * after 8 dumps without agreement the call fails with
+ * `LVS_INCONSISTENT_READ`.
+ *
  * On success `*out` is a new list the caller frees with
  * `lvs_service_list_free`; on failure it is NULL.
  *
- * Errors: `LVS_PERMISSION_DENIED`, `LVS_IO`, `LVS_DECODE`,
- * `LVS_NULL_PARAMETER`.
+ * Errors: `LVS_INCONSISTENT_READ`, `LVS_PERMISSION_DENIED`, `LVS_IO`,
+ * `LVS_DECODE`, `LVS_NULL_PARAMETER`.
  *
  * # Safety
  * `handle` as for `lvs_service_add`. `out`: valid for writing one pointer
@@ -1367,13 +1382,15 @@ lvs_result lvs_destination_get(struct lvs_handle *handle,
  * List the destinations of the service `key` with their counts and
  * counters, in the kernel's order (most recently added first), in one dump
  * (`IPVS_CMD_GET_DEST`). A missing service is `LVS_SERVICE_NOT_FOUND`; an
- * empty list means the service has no destinations.
+ * empty list means the service has no destinations. Consistent as
+ * `lvs_handle_services` is.
  *
  * On success `*out` is a new list the caller frees with
  * `lvs_destination_list_free`; on failure it is NULL.
  *
  * Errors: `LVS_SERVICE_NOT_FOUND`, `LVS_INVALID_ARGUMENT`,
- * `LVS_PERMISSION_DENIED`, `LVS_IO`, `LVS_NULL_PARAMETER`.
+ * `LVS_INCONSISTENT_READ`, `LVS_PERMISSION_DENIED`, `LVS_IO`,
+ * `LVS_NULL_PARAMETER`.
  *
  * # Safety
  * `handle` and `key` as for `lvs_service_remove`. `out`: valid for
@@ -1386,13 +1403,16 @@ lvs_result lvs_handle_destinations(struct lvs_handle *handle,
 /**
  * Read the whole table: every service with all its destinations, with one
  * service dump and pipelined destination dumps (not a round trip per
- * service).
+ * service). Each list is consistent as `lvs_handle_services` says, or
+ * the call fails with `LVS_INCONSISTENT_READ`; the table as a whole is
+ * not one snapshot (a service removed during the read shows with no
+ * destinations).
  *
  * On success `*out` is a new table the caller frees with
  * `lvs_table_free`; on failure it is NULL.
  *
- * Errors: `LVS_PERMISSION_DENIED`, `LVS_IO`, `LVS_DECODE`,
- * `LVS_NULL_PARAMETER`.
+ * Errors: `LVS_INCONSISTENT_READ`, `LVS_PERMISSION_DENIED`, `LVS_IO`,
+ * `LVS_DECODE`, `LVS_NULL_PARAMETER`.
  *
  * # Safety
  * `handle` as for `lvs_service_add`. `out`: valid for writing one pointer

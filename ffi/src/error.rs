@@ -71,6 +71,11 @@ pub enum lvs_result {
     /// The persistence engine's module was not found (`ENOENT` on service
     /// add or update while the scheduler's module is loaded).
     LVS_PERSISTENCE_ENGINE_NOT_FOUND = 18,
+    /// A list read (services, destinations, the table) got no consistent
+    /// answer: the table kept changing while it was dumped and repeated
+    /// dumps did not agree. Nothing was returned rather than a list that
+    /// may miss or repeat entries; retry later.
+    LVS_INCONSISTENT_READ = 19,
     /// A required pointer argument was NULL.
     LVS_NULL_PARAMETER = 100,
     /// A string argument was not valid UTF-8.
@@ -93,7 +98,7 @@ pub enum lvs_result {
 
 impl lvs_result {
     /// Every code, in numeric order.
-    pub const ALL: [lvs_result; 26] = [
+    pub const ALL: [lvs_result; 27] = [
         lvs_result::LVS_OK,
         lvs_result::LVS_SERVICE_NOT_FOUND,
         lvs_result::LVS_SERVICE_EXISTS,
@@ -113,6 +118,7 @@ impl lvs_result {
         lvs_result::LVS_NOT_ATTEMPTED,
         lvs_result::LVS_MIXED_FAMILY_DESTINATIONS,
         lvs_result::LVS_PERSISTENCE_ENGINE_NOT_FOUND,
+        lvs_result::LVS_INCONSISTENT_READ,
         lvs_result::LVS_NULL_PARAMETER,
         lvs_result::LVS_INVALID_UTF8,
         lvs_result::LVS_BUFFER_TOO_SMALL,
@@ -149,6 +155,7 @@ impl lvs_result {
             ErrorKind::NotAttempted => LVS_NOT_ATTEMPTED,
             ErrorKind::MixedFamilyDestinations => LVS_MIXED_FAMILY_DESTINATIONS,
             ErrorKind::PersistenceEngineNotFound => LVS_PERSISTENCE_ENGINE_NOT_FOUND,
+            ErrorKind::InconsistentRead => LVS_INCONSISTENT_READ,
             // A kind added to lvs after this list: a code is added here
             // with a new number; until then it is LVS_OTHER.
             _ => LVS_OTHER,
@@ -179,6 +186,9 @@ impl lvs_result {
                 c"a sync daemon cannot run while a destination has the other address family than its service"
             }
             LVS_PERSISTENCE_ENGINE_NOT_FOUND => c"persistence engine not found",
+            LVS_INCONSISTENT_READ => {
+                c"the table kept changing during the read: no consistent list (retry later)"
+            }
             LVS_NULL_PARAMETER => c"a required pointer argument was NULL",
             LVS_INVALID_UTF8 => c"a string argument was not valid UTF-8",
             LVS_BUFFER_TOO_SMALL => c"the output buffer is too small",
@@ -421,6 +431,7 @@ mod tests {
             (LVS_NOT_ATTEMPTED, 16),
             (LVS_MIXED_FAMILY_DESTINATIONS, 17),
             (LVS_PERSISTENCE_ENGINE_NOT_FOUND, 18),
+            (LVS_INCONSISTENT_READ, 19),
             (LVS_NULL_PARAMETER, 100),
             (LVS_INVALID_UTF8, 101),
             (LVS_BUFFER_TOO_SMALL, 102),
@@ -435,7 +446,7 @@ mod tests {
             assert_eq!(r, all, "ALL is out of order");
             assert_eq!(lvs_result::from_u32(n), Some(r));
         }
-        assert_eq!(lvs_result::from_u32(19), None);
+        assert_eq!(lvs_result::from_u32(20), None);
         assert_eq!(lvs_result::from_u32(107), None);
     }
 
@@ -462,6 +473,7 @@ mod tests {
             // Added after the first release: the next free numbers.
             MixedFamilyDestinations,
             PersistenceEngineNotFound,
+            InconsistentRead,
         ];
         for (i, k) in kinds.into_iter().enumerate() {
             assert_eq!(lvs_result::from_kind(k) as u32, i as u32 + 1, "{k:?}");

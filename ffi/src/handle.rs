@@ -448,11 +448,19 @@ pub unsafe extern "C" fn lvs_service_get(
 /// List every service of the namespace with its counters, in one dump
 /// (`IPVS_CMD_GET_SERVICE`). Order is unspecified.
 ///
+/// The list is consistent or the call fails: a dump too large for one
+/// datagram is repeated, with another datagram size, until two dumps
+/// agree (IPVS resumes a
+/// dump by position and may skip or repeat entries when services change
+/// meanwhile, in this namespace or, before Linux 7.1, in any other);
+/// after 8 dumps without agreement the call fails with
+/// `LVS_INCONSISTENT_READ`.
+///
 /// On success `*out` is a new list the caller frees with
 /// `lvs_service_list_free`; on failure it is NULL.
 ///
-/// Errors: `LVS_PERMISSION_DENIED`, `LVS_IO`, `LVS_DECODE`,
-/// `LVS_NULL_PARAMETER`.
+/// Errors: `LVS_INCONSISTENT_READ`, `LVS_PERMISSION_DENIED`, `LVS_IO`,
+/// `LVS_DECODE`, `LVS_NULL_PARAMETER`.
 ///
 /// # Safety
 /// `handle` as for `lvs_service_add`. `out`: valid for writing one pointer
@@ -576,13 +584,15 @@ pub unsafe extern "C" fn lvs_destination_get(
 /// List the destinations of the service `key` with their counts and
 /// counters, in the kernel's order (most recently added first), in one dump
 /// (`IPVS_CMD_GET_DEST`). A missing service is `LVS_SERVICE_NOT_FOUND`; an
-/// empty list means the service has no destinations.
+/// empty list means the service has no destinations. Consistent as
+/// `lvs_handle_services` is.
 ///
 /// On success `*out` is a new list the caller frees with
 /// `lvs_destination_list_free`; on failure it is NULL.
 ///
 /// Errors: `LVS_SERVICE_NOT_FOUND`, `LVS_INVALID_ARGUMENT`,
-/// `LVS_PERMISSION_DENIED`, `LVS_IO`, `LVS_NULL_PARAMETER`.
+/// `LVS_INCONSISTENT_READ`, `LVS_PERMISSION_DENIED`, `LVS_IO`,
+/// `LVS_NULL_PARAMETER`.
 ///
 /// # Safety
 /// `handle` and `key` as for `lvs_service_remove`. `out`: valid for
@@ -604,13 +614,16 @@ pub unsafe extern "C" fn lvs_handle_destinations(
 
 /// Read the whole table: every service with all its destinations, with one
 /// service dump and pipelined destination dumps (not a round trip per
-/// service).
+/// service). Each list is consistent as `lvs_handle_services` says, or
+/// the call fails with `LVS_INCONSISTENT_READ`; the table as a whole is
+/// not one snapshot (a service removed during the read shows with no
+/// destinations).
 ///
 /// On success `*out` is a new table the caller frees with
 /// `lvs_table_free`; on failure it is NULL.
 ///
-/// Errors: `LVS_PERMISSION_DENIED`, `LVS_IO`, `LVS_DECODE`,
-/// `LVS_NULL_PARAMETER`.
+/// Errors: `LVS_INCONSISTENT_READ`, `LVS_PERMISSION_DENIED`, `LVS_IO`,
+/// `LVS_DECODE`, `LVS_NULL_PARAMETER`.
 ///
 /// # Safety
 /// `handle` as for `lvs_service_add`. `out`: valid for writing one pointer

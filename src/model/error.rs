@@ -164,11 +164,19 @@ pub enum ErrorKind {
     /// A reply `lvs` could not decode (a bug: please report it).
     Decode,
     /// Not sent, because an earlier operation of a batch failed
-    /// ([`OnError::Stop`](crate::OnError::Stop)).
+    /// ([`OnError::Stop`](crate::OnError::Stop)), or because the batch
+    /// stopped before reaching it.
     NotAttempted,
     /// The persistence engine module was not found (`ENOENT` on service
     /// add or update, with the scheduler's module loaded).
     PersistenceEngineNotFound,
+    /// A list read ([`Handle::services`](crate::Handle::services),
+    /// [`Handle::destinations`](crate::Handle::destinations),
+    /// [`Handle::table`](crate::Handle::table)) could not get a consistent
+    /// answer: the table kept changing while it was dumped, and repeated
+    /// dumps did not agree. Nothing is returned rather than a list that may
+    /// miss or repeat entries; retry later.
+    InconsistentRead,
 }
 
 /// An `lvs` error: the operation, a matchable [`ErrorKind`], and the raw

@@ -152,12 +152,42 @@ impl Flight {
     }
 }
 
-/// Every operation without a result: not attempted.
+/// The socket failed during the flight of `ops[range]` with `error`: its
+/// operations without a result have an unknown outcome. Those after it
+/// keep no result, so [`finish`] reports them not attempted (they were
+/// never sent).
+pub(crate) fn flight_failed(
+    ops: &[Op],
+    range: Range<usize>,
+    results: &mut [Option<Result<()>>],
+    error: &Error,
+) {
+    for i in range {
+        if results[i].is_none() {
+            results[i] = Some(Err(Error::new(
+                ops[i].operation(),
+                ErrorKind::Io,
+                format!("outcome unknown: {error}"),
+            )));
+        }
+    }
+}
+
+/// Every operation without a result: not attempted (the batch stopped
+/// at a failed flight before sending it).
 pub(crate) fn finish(ops: &[Op], results: Vec<Option<Result<()>>>) -> Vec<Result<()>> {
     results
         .into_iter()
         .zip(ops)
-        .map(|(r, op)| r.unwrap_or_else(|| Err(op.as_ref().not_attempted())))
+        .map(|(r, op)| {
+            r.unwrap_or_else(|| {
+                Err(Error::new(
+                    op.operation(),
+                    ErrorKind::NotAttempted,
+                    "not sent: the batch stopped when the socket failed on an earlier flight",
+                ))
+            })
+        })
         .collect()
 }
 
@@ -226,6 +256,43 @@ mod tests {
         assert_eq!(
             results[3].as_ref().unwrap_err().kind(),
             ErrorKind::ServiceNotFound
+        );
+    }
+
+    /// A flight whose socket failed: its unsettled operations have an
+    /// unknown outcome, the operations of later flights were never sent.
+    #[test]
+    fn a_failed_flight_leaves_later_operations_not_attempted() {
+        let ops: Vec<Op> = (0..6)
+            .map(|i| Op::RemoveService(ServiceKey::tcp(([10, 0, 0, 1], 80 + i))))
+            .collect();
+        let mut results: Vec<Option<Result<()>>> = (0..6).map(|_| None).collect();
+        // The first flight (0..2) was settled; the second (2..4) failed
+        // after the kernel reported op 2; 4 and 5 were never sent.
+        results[0] = Some(Ok(()));
+        results[1] = Some(Ok(()));
+        results[2] = Some(Err(Error::new(
+            ops[2].operation(),
+            ErrorKind::ServiceNotFound,
+            "gone",
+        )));
+        let e = Error::new(Operation::Batch, ErrorKind::Io, "timed out");
+        flight_failed(&ops, 2..4, &mut results, &e);
+        let kinds: Vec<_> = finish(&ops, results)
+            .into_iter()
+            .map(|r| r.err().map(|e| e.kind()))
+            .collect();
+        use ErrorKind::*;
+        assert_eq!(
+            kinds,
+            [
+                None,
+                None,
+                Some(ServiceNotFound),
+                Some(Io),
+                Some(NotAttempted),
+                Some(NotAttempted)
+            ]
         );
     }
 }

@@ -19,6 +19,14 @@ pub struct Reply<T> {
     pub out: Vec<T>,
     /// Whether any message of the dump carried `NLM_F_DUMP_INTR`.
     pub interrupted: bool,
+    /// How many datagrams carried data messages. The kernel fills each
+    /// datagram of a dump in one callback under its lock, so a dump whose
+    /// data came in one datagram with room to spare (see
+    /// [`Reply::part_bytes`]) is a snapshot; a dump of several parts was
+    /// resumed between them and may have missed or repeated entries.
+    pub parts: usize,
+    /// The length in bytes of the last datagram that carried data.
+    pub part_bytes: usize,
 }
 
 /// Waits for the replies to the request sent with sequence number `seq`:
@@ -78,6 +86,8 @@ pub struct Exchange<T, P> {
     parse: P,
     out: Vec<T>,
     interrupted: bool,
+    parts: usize,
+    part_bytes: usize,
 }
 
 impl<T, P> Exchange<T, P>
@@ -92,6 +102,8 @@ where
             parse,
             out: Vec::new(),
             interrupted: false,
+            parts: 0,
+            part_bytes: 0,
         }
     }
 
@@ -114,6 +126,7 @@ where
     /// [`ErrorKind::Io`] for `NLMSG_OVERRUN`. The exchange is over then.
     pub fn receive(&mut self, datagram: &[u8]) -> Result<Option<Reply<T>>> {
         let decode = |op: &Operation, e: WireError| Error::decode(op.clone(), e);
+        let mut data = false;
         for msg in Messages::new(datagram) {
             let msg = msg.map_err(|e| decode(&self.op, e))?;
             if msg.seq != self.seq {
@@ -162,6 +175,11 @@ where
                     ));
                 }
                 _ => {
+                    if !data {
+                        data = true;
+                        self.parts += 1;
+                        self.part_bytes = datagram.len();
+                    }
                     let (_cmd, attrs) = msg.genl().map_err(|e| decode(&self.op, e))?;
                     if let Some(v) = (self.parse)(attrs).map_err(|e| decode(&self.op, e))? {
                         self.out.push(v);
@@ -176,6 +194,8 @@ where
         Reply {
             out: std::mem::take(&mut self.out),
             interrupted: self.interrupted,
+            parts: self.parts,
+            part_bytes: self.part_bytes,
         }
     }
 }

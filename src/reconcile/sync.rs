@@ -119,6 +119,53 @@ impl fmt::Display for Report {
     }
 }
 
+/// The drains to remember after a pass: those `plan` continues or starts,
+/// and those of `prev` that the pass did not see at all.
+///
+/// A drain is keyed by (service, destination) and keeps its start time
+/// until the destination is seen again (the plan then continues, restores
+/// or removes it), the desired state lists it again, or its deadline has
+/// passed. So a read that misses a draining destination (the service dump
+/// missed its service, another client removed and re-added it) does not
+/// restart its timer: a drain cannot be postponed by reads. A drain
+/// without a timeout is forgotten when missed (its start time decides
+/// nothing).
+fn carry_drains(
+    prev: &[Drain],
+    plan: &Plan,
+    observed: &[crate::model::TableEntry],
+    desired: &DesiredState,
+    now: Instant,
+) -> Vec<Drain> {
+    let mut out = plan.draining().to_vec();
+    let planned: std::collections::HashSet<_> = out.iter().map(|d| (d.service, d.dest)).collect();
+    let missed: Vec<&Drain> = prev
+        .iter()
+        .filter(|d| !planned.contains(&(d.service, d.dest)))
+        .filter(|d| d.deadline.is_some_and(|end| now < end))
+        .collect();
+    if missed.is_empty() {
+        return out;
+    }
+    let by_key: std::collections::HashMap<_, _> = observed
+        .iter()
+        .map(|e| (e.service.service.key, e))
+        .collect();
+    for d in missed {
+        let seen = by_key
+            .get(&d.service)
+            .is_some_and(|e| e.destinations.iter().any(|o| o.destination.addr == d.dest));
+        let desired_again = desired
+            .get(&d.service)
+            .is_some_and(|s| s.destinations.iter().any(|x| x.addr == d.dest));
+        if !seen && !desired_again {
+            debug!(service = %d.service, dest = %d.dest, "draining destination missing from this read: its drain keeps its start time");
+            out.push(*d);
+        }
+    }
+    out
+}
+
 /// The sync loop's state: a [`Policy`] and the start times of the drains
 /// in progress (the only state that cannot live in the kernel).
 ///
@@ -132,7 +179,11 @@ impl fmt::Display for Report {
 /// plans, and applies the plan if it is not empty: a pass with nothing to
 /// do costs one read and no write. A reconciler that restarts finds its
 /// unfinished drains in the kernel (weight 0, not desired) and finishes
-/// them; their timeouts start again at first sight.
+/// them; their timeouts start again at first sight. Within one
+/// reconciler, a drain's start time is kept by (service, destination)
+/// even when a read misses the destination, until it is seen again, is
+/// desired again, or its timeout has passed: reads cannot postpone a
+/// drain.
 ///
 /// # Incremental passes
 ///
@@ -245,7 +296,11 @@ impl Reconciler {
     /// Make `kernel` match `desired` now: read the table, plan, apply.
     ///
     /// # Errors
-    /// The read's error (nothing applied), or
+    /// The read's error (nothing applied): with a [`Handle`](crate::Handle)
+    /// that includes [`ErrorKind::InconsistentRead`] when the table kept
+    /// changing during the read (a pass never plans from a list that may
+    /// miss or repeat entries; [`run`](Reconciler::run) tries again at the
+    /// next interval), or
     /// [`ErrorKind::InvalidArgument`](crate::ErrorKind::InvalidArgument) for
     /// an invalid `desired` (nothing applied). Failures of single changes
     /// are in the [`Report`], not here.
@@ -275,7 +330,7 @@ impl Reconciler {
             self.view = None;
         }
         let mut reads = Reads::default();
-        let (plan, full, t1, t2) = match &mut self.view {
+        let (plan, drains, full, t1, t2) = match &mut self.view {
             Some(view) => {
                 let dirty = view
                     .dirty(desired, &self.policy.scope, &self.drains)
@@ -303,17 +358,19 @@ impl Reconciler {
                 let (sub, observed) = view.subset(desired, &dirty);
                 let mut p = plan(&sub, &observed, &self.policy, &self.drains, now)?;
                 p.unmanaged = unmanaged;
-                (p, false, t1, Instant::now())
+                let drains = carry_drains(&self.drains, &p, &observed, desired, now);
+                (p, drains, false, t1, Instant::now())
             }
             None => {
                 let observed = kernel.table()?;
                 let t1 = Instant::now();
                 let p = plan(desired, &observed, &self.policy, &self.drains, now)?;
+                let drains = carry_drains(&self.drains, &p, &observed, desired, now);
                 let t2 = Instant::now();
                 if incremental {
                     self.view = Some(View::new(observed, now));
                 }
-                (p, true, t1, t2)
+                (p, drains, true, t1, t2)
             }
         };
         let batch = apply(kernel, &plan);
@@ -335,7 +392,7 @@ impl Reconciler {
             }
         }
         let t4 = Instant::now();
-        self.drains = plan.draining().to_vec();
+        self.drains = drains;
         let report = Report {
             writes: plan.len(),
             plan,
@@ -422,7 +479,8 @@ impl Reconciler {
         }
     }
 
-    /// The drains in progress after the last pass.
+    /// The drains in progress after the last pass, including those the
+    /// last read missed (kept with their start times until their timeout).
     pub fn draining(&self) -> &[Drain] {
         &self.drains
     }

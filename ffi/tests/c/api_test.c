@@ -40,6 +40,8 @@ _Static_assert(LVS_IO == 14, "numbering");
 _Static_assert(LVS_DECODE == 15, "numbering");
 _Static_assert(LVS_NOT_ATTEMPTED == 16, "numbering");
 _Static_assert(LVS_MIXED_FAMILY_DESTINATIONS == 17, "numbering");
+_Static_assert(LVS_PERSISTENCE_ENGINE_NOT_FOUND == 18, "numbering");
+_Static_assert(LVS_INCONSISTENT_READ == 19, "numbering");
 _Static_assert(LVS_NULL_PARAMETER == 100, "numbering");
 _Static_assert(LVS_INVALID_UTF8 == 101, "numbering");
 _Static_assert(LVS_BUFFER_TOO_SMALL == 102, "numbering");
@@ -79,7 +81,8 @@ static const lvs_result ALL_RESULTS[] = {
     LVS_DESTINATION_EXISTS, LVS_SCHEDULER_NOT_FOUND, LVS_DAEMON_RUNNING,
     LVS_DAEMON_NOT_RUNNING, LVS_NO_SUCH_INTERFACE, LVS_IPVS_UNAVAILABLE,
     LVS_PERMISSION_DENIED, LVS_INVALID_ARGUMENT, LVS_UNSUPPORTED, LVS_KERNEL, LVS_IO,
-    LVS_DECODE, LVS_NOT_ATTEMPTED, LVS_MIXED_FAMILY_DESTINATIONS, LVS_NULL_PARAMETER,
+    LVS_DECODE, LVS_NOT_ATTEMPTED, LVS_MIXED_FAMILY_DESTINATIONS,
+    LVS_PERSISTENCE_ENGINE_NOT_FOUND, LVS_INCONSISTENT_READ, LVS_NULL_PARAMETER,
     LVS_INVALID_UTF8, LVS_BUFFER_TOO_SMALL, LVS_OUT_OF_RANGE, LVS_OTHER, LVS_PANIC,
     LVS_INVALID_JSON,
 };
@@ -127,7 +130,7 @@ static void test_version_and_strerror(void) {
         CHECK(strcmp(s, "unknown lvs_result") != 0);
     }
     CHECK(strcmp(lvs_strerror(LVS_OK), "success") == 0);
-    CHECK(strcmp(lvs_strerror(19), "unknown lvs_result") == 0);
+    CHECK(strcmp(lvs_strerror(20), "unknown lvs_result") == 0);
     CHECK(strcmp(lvs_strerror(99), "unknown lvs_result") == 0);
     CHECK(strcmp(lvs_strerror(107), "unknown lvs_result") == 0);
     CHECK(strcmp(lvs_strerror(UINT32_MAX), "unknown lvs_result") == 0);
