@@ -7,9 +7,10 @@
 //! phase runs in a fresh network namespace: IPVS keeps deleted
 //! destinations in a trash list that would slow re-creation.
 //!
-//! Set `LVS_BENCH_WORKLOADS` to a subset of `ABR` (workload A, workload B,
-//! reconcile: full and incremental passes, the incremental view's memory,
-//! a 100,000 x 10 table) to run only those; the default is all three.
+//! Set `LVS_BENCH_WORKLOADS` to a subset of `ABRS` (workload A, workload B,
+//! R: reconcile with full and incremental passes and the incremental
+//! view's memory at 10,000 x 10, S: a 100,000 x 10 table) to run only
+//! those; the default is all four.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -542,6 +543,11 @@ fn reconcile_phase(rows: &mut Vec<Row>, summary: &mut Vec<String>) {
     drop(theirs);
     let view = child_report("LVS_BENCH_VIEW_CHILD", &format!("{SERVICES} {DESTS}"));
     summary.push(format!("incremental view, 10k x 10: {view}"));
+}
+
+/// Workload S: a 100,000 x 10 table (create, read, incremental passes,
+/// peak memory), in a child process.
+fn scale_phase(summary: &mut Vec<String>) {
     let big = child_report("LVS_BENCH_BIG_CHILD", "100000 10");
     summary.push(format!("100k x 10: {big}"));
 }
@@ -751,7 +757,7 @@ fn main() {
     }
     // libtest-style arguments from `cargo bench` are ignored.
     support::require_ipvs_kernel();
-    let only = std::env::var("LVS_BENCH_WORKLOADS").unwrap_or_else(|_| "ABR".into());
+    let only = std::env::var("LVS_BENCH_WORKLOADS").unwrap_or_else(|_| "ABRS".into());
     let mut rows = Vec::new();
     let mut summary = Vec::new();
     for w in [
@@ -772,6 +778,9 @@ fn main() {
     }
     if only.contains('R') {
         reconcile_phase(&mut rows, &mut summary);
+    }
+    if only.contains('S') {
+        scale_phase(&mut summary);
     }
     let kernel = support::sh("uname -r");
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
