@@ -21,6 +21,10 @@ use crate::translate::Translation;
 /// What one pass did to IPVS.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct IpvsReport {
+    /// Whether the pass read the whole table (the first pass, one after
+    /// [`Ipvs::request_full_pass`], or one after a change the kernel
+    /// contradicted); otherwise it planned against the reconciler's view.
+    pub full_read: bool,
     /// Operations sent (0 when the kernel already matched).
     pub writes: usize,
     /// Operations the kernel refused (retried by the next pass).
@@ -110,6 +114,7 @@ impl<K: Kernel> Ipvs<K> {
         }
         self.owned_node_ports.extend(t.node_ports.iter().copied());
         Ok(IpvsReport {
+            full_read: report.reads > 0,
             writes: report.writes,
             failures: report.failures(),
             draining: self.rec.draining().len(),
@@ -118,6 +123,12 @@ impl<K: Kernel> Ipvs<K> {
             plan_time: report.plan_time,
             apply_time: report.apply_time,
         })
+    }
+
+    /// Make the next pass read the whole table and plan every service
+    /// (a full resync).
+    pub fn request_full_pass(&mut self) {
+        self.rec.request_full_pass();
     }
 
     /// The kernel (tests).
