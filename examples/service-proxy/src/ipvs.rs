@@ -12,7 +12,6 @@ use std::net::IpAddr;
 use std::ops::RangeInclusive;
 use std::time::Duration;
 
-use ipnet::IpNet;
 use lvs::ServiceKey;
 use lvs::reconcile::{Kernel, Policy, Reconciler, Scope};
 
@@ -93,20 +92,11 @@ impl<K: Kernel> Ipvs<K> {
     /// # Errors
     /// The table read's error (nothing applied).
     pub fn sync(&mut self, t: &Translation, bound: &BTreeSet<IpAddr>) -> lvs::Result<IpvsReport> {
-        let hosts: Vec<IpNet> = t
-            .bind
-            .iter()
-            .chain(bound)
-            .map(|ip| IpNet::from(*ip))
-            .collect();
-        let node_ports: Vec<ServiceKey> = t
-            .node_ports
-            .iter()
-            .chain(&self.owned_node_ports)
-            .copied()
-            .collect();
-        // Aggregating keeps the scope test cheap for large, dense VIP sets.
-        let scope = Scope::prefixes(IpNet::aggregate(&hosts)).or(Scope::services(node_ports));
+        // Sets: the scope test of every desired service each pass costs
+        // O(log n), however scattered the service IPs are.
+        let addrs = t.bind.union(bound).copied();
+        let node_ports = t.node_ports.union(&self.owned_node_ports).copied();
+        let scope = Scope::addresses(addrs).or(Scope::services(node_ports));
         self.rec.set_policy(Self::policy(scope));
         let report = self.rec.reconcile(&mut self.kernel, &t.desired)?;
         if report.is_ok() {
