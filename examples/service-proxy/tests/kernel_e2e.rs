@@ -222,6 +222,11 @@ impl Cluster {
     }
 
     fn start(&mut self, node: &'static str) {
+        self.start_with(node, &[]);
+    }
+
+    /// Start `node`'s proxy with the test's flags plus `extra`.
+    fn start_with(&mut self, node: &'static str, extra: &[&str]) {
         let name = if node == "n1" { "node-1" } else { "node-2" };
         let log = self.logs.join(format!("{node}.log"));
         let args: Vec<String> = [
@@ -241,6 +246,7 @@ impl Cluster {
             "30s",
         ]
         .iter()
+        .chain(extra)
         .map(|s| s.to_string())
         .collect();
         let child = spawn_proxy(node, &self.dir, &args, log);
@@ -702,6 +708,71 @@ fn kernel_two_node_cluster() {
             // Other paths of the same service are not filtered.
             assert!(tcp_from("c", "192.168.0.1:30080").is_ok());
             eprintln!("[{:?}] source ranges ok", t0.elapsed());
+        },
+    );
+
+    section(
+        &mut results,
+        &logs,
+        "--ipvs-strict-arp sets arp_ignore=1 and arp_announce=2",
+        || {
+            let get = |k: &str| {
+                sh(&format!(
+                    "ip netns exec n2 cat /proc/sys/net/ipv4/conf/all/{k}"
+                ))
+                .trim()
+                .to_string()
+            };
+            // The kernel's defaults, until a proxy with the flag starts.
+            sh(
+                "ip netns exec n2 sysctl -qw net.ipv4.conf.all.arp_ignore=0 net.ipv4.conf.all.arp_announce=0",
+            );
+            assert_eq!(
+                (get("arp_ignore"), get("arp_announce")),
+                ("0".into(), "0".into())
+            );
+            c.kill("n2");
+            c.start_with("n2", &["--ipvs-strict-arp"]);
+            wait_until("n2 restarted with --ipvs-strict-arp synced", 120, || {
+                metric("n2", "lvs_proxy_syncs_total").unwrap_or(0.0) >= 1.0
+            });
+            assert_eq!(
+                (get("arp_ignore"), get("arp_announce")),
+                ("1".into(), "2".into())
+            );
+        },
+    );
+
+    section(
+        &mut results,
+        &logs,
+        "--cleanup removes the proxy's services, dummy interface and nftables table only",
+        || {
+            // Someone else's IPVS service on node 2 must stay.
+            sh("ip netns exec n2 ipvsadm -A -t 192.0.2.1:80 -s rr");
+            let before = ipvs("n2");
+            assert!(before.len() > 1, "{before:?}");
+            c.kill("n2");
+            let out = std::process::Command::new("ip")
+                .args(["netns", "exec", "n2", env!("CARGO_BIN_EXE_lvs-proxy")])
+                .args(["--cleanup", "--hostname-override", "node-2"])
+                .args(["--nodeport-addresses", "192.168.0.0/24"])
+                .output()
+                .expect("lvs-proxy --cleanup runs");
+            assert!(
+                out.status.success(),
+                "{}: {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let foreign = ServiceKey::tcp(SocketAddr::from(([192, 0, 2, 1], 80)));
+            assert_eq!(ipvs("n2").into_keys().collect::<Vec<_>>(), [foreign]);
+            let links = sh("ip -n n2 -o link show");
+            assert!(!links.contains("kube-ipvs0"), "{links}");
+            let tables = sh("ip netns exec n2 nft list tables");
+            assert!(!tables.contains("lvs-proxy"), "{tables}");
+            // Node 1 is untouched.
+            assert!(ipvs("n1").contains_key(&web));
         },
     );
 
