@@ -24,6 +24,11 @@ pub struct IpvsReport {
     /// [`Ipvs::request_full_pass`], or one after a change the kernel
     /// contradicted); otherwise it planned against the reconciler's view.
     pub full_read: bool,
+    /// Per-service destination dumps besides a whole-table read: an
+    /// incremental pass's changed services and its verification slice
+    /// (the table is verified once per period, 60 s, spread over the
+    /// passes in proportion to the time between them).
+    pub destination_dumps: usize,
     /// Operations sent (0 when the kernel already matched).
     pub writes: usize,
     /// Operations the kernel refused (retried by the next pass).
@@ -105,6 +110,7 @@ impl<K: Kernel> Ipvs<K> {
         self.owned_node_ports.extend(t.node_ports.iter().copied());
         Ok(IpvsReport {
             full_read: report.reads > 0,
+            destination_dumps: report.destination_reads,
             writes: report.writes,
             failures: report.failures(),
             draining: self.rec.draining().len(),
