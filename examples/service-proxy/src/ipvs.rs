@@ -53,6 +53,9 @@ pub struct Ipvs<K: Kernel> {
     /// NodePort services owned beyond the current translation (ones whose
     /// removal has not succeeded yet, or found at start-up).
     owned_node_ports: BTreeSet<ServiceKey>,
+    /// The addresses and NodePort services the policy's scope was made
+    /// of.
+    scope_of: Option<(BTreeSet<IpAddr>, BTreeSet<ServiceKey>)>,
 }
 
 impl<K: Kernel> Ipvs<K> {
@@ -62,6 +65,7 @@ impl<K: Kernel> Ipvs<K> {
             kernel,
             rec: Reconciler::new(Self::policy(Scope::Nothing)),
             owned_node_ports: BTreeSet::new(),
+            scope_of: None,
         }
     }
 
@@ -98,11 +102,22 @@ impl<K: Kernel> Ipvs<K> {
     /// The table read's error (nothing applied).
     pub fn sync(&mut self, t: &Translation, bound: &BTreeSet<IpAddr>) -> lvs::Result<IpvsReport> {
         // Sets: the scope test of every desired service each pass costs
-        // O(log n), however scattered the service IPs are.
-        let addrs = t.bind.union(bound).copied();
-        let node_ports = t.node_ports.union(&self.owned_node_ports).copied();
-        let scope = Scope::addresses(addrs).or(Scope::services(node_ports));
-        self.rec.set_policy(Self::policy(scope));
+        // O(log n), however scattered the service IPs are. Rebuilt only
+        // when its addresses or NodePorts change.
+        let node_ports: BTreeSet<ServiceKey> = t
+            .node_ports
+            .union(&self.owned_node_ports)
+            .copied()
+            .collect();
+        let same = self.scope_of.as_ref().is_some_and(|(addrs, ports)| {
+            *ports == node_ports && t.bind.is_subset(bound) && addrs == bound
+        });
+        if !same {
+            let addrs: BTreeSet<IpAddr> = t.bind.union(bound).copied().collect();
+            let scope = Scope::Addresses(addrs.clone()).or(Scope::Services(node_ports.clone()));
+            self.rec.set_policy(Self::policy(scope));
+            self.scope_of = Some((addrs, node_ports));
+        }
         let report = self.rec.reconcile(&mut self.kernel, &t.desired)?;
         if report.is_ok() {
             self.owned_node_ports.clear();

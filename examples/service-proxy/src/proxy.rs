@@ -132,7 +132,9 @@ impl<K: Kernel> Proxy<K> {
             Some(n) => n.links.set_bound(have, want).map_err(|e| e.to_string()),
             None => {
                 let changes = have.symmetric_difference(want).count();
-                self.bound_in_memory = want.clone();
+                if changes > 0 || self.bound_in_memory != *want {
+                    self.bound_in_memory = want.clone();
+                }
                 Ok(changes)
             }
         }
@@ -189,11 +191,17 @@ impl<K: Kernel> Proxy<K> {
                 BTreeSet::new()
             }
         };
-        let both: BTreeSet<IpAddr> = have.union(&t.bind).copied().collect();
-        match self.set_bound(&have, &both) {
-            Ok(n) => rep.address_changes += n,
-            Err(e) => node_err(&mut rep, e),
-        }
+        // Usually every address is bound already: no new set to build.
+        let both = if t.bind.is_subset(&have) {
+            have
+        } else {
+            let both: BTreeSet<IpAddr> = have.union(&t.bind).copied().collect();
+            match self.set_bound(&have, &both) {
+                Ok(n) => rep.address_changes += n,
+                Err(e) => node_err(&mut rep, e),
+            }
+            both
+        };
 
         let ipvs = self.ipvs.sync(t, &both);
         let ipvs = match ipvs {
