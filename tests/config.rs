@@ -176,7 +176,11 @@ fn policies_and_drain_timeouts_round_trip_exactly() {
         let p = Policy::new(
             Scope::prefixes(["10.96.0.0/12".parse().expect("net")])
                 .or(Scope::Fwmarks(100..=199))
-                .or(Scope::services([ServiceKey::sctp(sa("10.0.0.1:3868"))])),
+                .or(Scope::services([ServiceKey::sctp(sa("10.0.0.1:3868"))]))
+                .or(Scope::addresses([
+                    sa("10.96.0.10:0").ip(),
+                    sa("[fd00::10]:0").ip(),
+                ])),
         )
         .with_drain(DrainPolicy::graceful().with_timeout(timeout));
         let json = serde_json::to_string(&p).expect("JSON");

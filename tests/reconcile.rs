@@ -436,7 +436,9 @@ fn services_outside_the_scope_are_never_touched() {
     // Port 22 on our VIP is in our prefix: we own it and remove it. Take
     // it out of the scope by listing exact services instead.
     let scope2 = Scope::services([web()]).or(Scope::Fwmarks(100..=199));
-    for (scope, expect_unmanaged) in [(scope, 2), (scope2, 3)] {
+    // Exactly our VIP's address (any port): as the prefix.
+    let scope3 = Scope::addresses([sa("10.0.0.1:0").ip()]).or(Scope::Fwmarks(100..=199));
+    for (scope, expect_unmanaged) in [(scope, 2), (scope2, 3), (scope3, 2)] {
         let mut kern = k.clone();
         let mut r = Reconciler::new(Policy::new(scope));
         for desired in [

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeSet;
 use std::fmt;
+use std::net::IpAddr;
 use std::ops::RangeInclusive;
 use std::time::Duration;
 
@@ -32,6 +33,7 @@ use crate::model::{Protocol, ServiceKey};
 ///
 /// With the `serde` feature a scope is written as `"all"`, `"nothing"`, or
 /// a map with one key: `{"prefixes": ["10.96.0.0/12"]}`,
+/// `{"addresses": ["10.96.0.10", "fd00::10"]}`,
 /// `{"fwmarks": {"start": 1000, "end": 1999}}`, `{"services": [...]}`,
 /// `{"any": [...]}`.
 #[cfg_attr(feature = "serde", derive(serde::Deserialize), serde(remote = "Self"))]
@@ -45,8 +47,15 @@ pub enum Scope {
     /// No service at all (a reconciler that only reports).
     Nothing,
     /// Address services (TCP/UDP/SCTP/other) whose virtual address lies in
-    /// one of these prefixes; never fwmark services.
+    /// one of these prefixes; never fwmark services. A lookup scans the
+    /// list: for many thousand scattered addresses use
+    /// [`Scope::Addresses`].
     Prefixes(Vec<IpNet>),
+    /// Address services (any protocol and port) whose virtual address is
+    /// one of these; never fwmark services. A set: a lookup costs
+    /// `O(log n)`, so a scope of many thousand addresses (a node's service
+    /// IPs) stays cheap per pass.
+    Addresses(BTreeSet<IpAddr>),
     /// Firewall-mark services (either family) with a mark in this range.
     Fwmarks(RangeInclusive<u32>),
     /// Exactly these services (a set: a lookup costs `O(log n)`, so a
@@ -60,6 +69,11 @@ impl Scope {
     /// Address services inside any of these prefixes.
     pub fn prefixes(nets: impl IntoIterator<Item = IpNet>) -> Self {
         Scope::Prefixes(nets.into_iter().collect())
+    }
+
+    /// Address services on exactly these addresses.
+    pub fn addresses(addrs: impl IntoIterator<Item = IpAddr>) -> Self {
+        Scope::Addresses(addrs.into_iter().collect())
     }
 
     /// Exactly these services.
@@ -87,6 +101,10 @@ impl Scope {
                 ServiceKey::Addr { addr, .. } => nets.iter().any(|n| n.contains(&addr.ip())),
                 ServiceKey::Fwmark { .. } => false,
             },
+            Scope::Addresses(addrs) => match key {
+                ServiceKey::Addr { addr, .. } => addrs.contains(&addr.ip()),
+                ServiceKey::Fwmark { .. } => false,
+            },
             Scope::Fwmarks(r) => match key {
                 ServiceKey::Fwmark { mark, .. } => r.contains(mark),
                 ServiceKey::Addr { .. } => false,
@@ -109,6 +127,10 @@ impl fmt::Display for Scope {
             Scope::Prefixes(nets) => {
                 f.write_str("address services in ")?;
                 list(f, &mut nets.iter().map(|n| n.to_string()))
+            }
+            Scope::Addresses(addrs) => {
+                f.write_str("address services on ")?;
+                list(f, &mut addrs.iter().map(|a| a.to_string()))
             }
             Scope::Fwmarks(r) => write!(f, "fwmarks {}..={}", r.start(), r.end()),
             Scope::Services(keys) => {
@@ -394,6 +416,7 @@ mod serde_impls {
                 Scope::All => s.serialize_str("all"),
                 Scope::Nothing => s.serialize_str("nothing"),
                 Scope::Prefixes(nets) => one_entry(s, "prefixes", nets),
+                Scope::Addresses(addrs) => one_entry(s, "addresses", addrs),
                 Scope::Fwmarks(range) => one_entry(s, "fwmarks", range),
                 Scope::Services(keys) => one_entry(s, "services", keys),
                 Scope::Any(scopes) => one_entry(s, "any", scopes),

@@ -12,7 +12,6 @@ use std::net::IpAddr;
 use std::ops::RangeInclusive;
 use std::time::Duration;
 
-use ipnet::IpNet;
 use lvs::ServiceKey;
 use lvs::reconcile::{Kernel, Policy, Reconciler, Scope};
 
@@ -21,6 +20,15 @@ use crate::translate::Translation;
 /// What one pass did to IPVS.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct IpvsReport {
+    /// Whether the pass read the whole table (the first pass, one after
+    /// [`Ipvs::request_full_pass`], or one after a change the kernel
+    /// contradicted); otherwise it planned against the reconciler's view.
+    pub full_read: bool,
+    /// Per-service destination dumps besides a whole-table read: an
+    /// incremental pass's changed services and its verification slice
+    /// (the table is verified once per period, 60 s, spread over the
+    /// passes in proportion to the time between them).
+    pub destination_dumps: usize,
     /// Operations sent (0 when the kernel already matched).
     pub writes: usize,
     /// Operations the kernel refused (retried by the next pass).
@@ -45,6 +53,9 @@ pub struct Ipvs<K: Kernel> {
     /// NodePort services owned beyond the current translation (ones whose
     /// removal has not succeeded yet, or found at start-up).
     owned_node_ports: BTreeSet<ServiceKey>,
+    /// The addresses and NodePort services the policy's scope was made
+    /// of.
+    scope_of: Option<(BTreeSet<IpAddr>, BTreeSet<ServiceKey>)>,
 }
 
 impl<K: Kernel> Ipvs<K> {
@@ -54,6 +65,7 @@ impl<K: Kernel> Ipvs<K> {
             kernel,
             rec: Reconciler::new(Self::policy(Scope::Nothing)),
             owned_node_ports: BTreeSet::new(),
+            scope_of: None,
         }
     }
 
@@ -89,27 +101,31 @@ impl<K: Kernel> Ipvs<K> {
     /// # Errors
     /// The table read's error (nothing applied).
     pub fn sync(&mut self, t: &Translation, bound: &BTreeSet<IpAddr>) -> lvs::Result<IpvsReport> {
-        let hosts: Vec<IpNet> = t
-            .bind
-            .iter()
-            .chain(bound)
-            .map(|ip| IpNet::from(*ip))
-            .collect();
-        let node_ports: Vec<ServiceKey> = t
+        // Sets: the scope test of every desired service each pass costs
+        // O(log n), however scattered the service IPs are. Rebuilt only
+        // when its addresses or NodePorts change.
+        let node_ports: BTreeSet<ServiceKey> = t
             .node_ports
-            .iter()
-            .chain(&self.owned_node_ports)
+            .union(&self.owned_node_ports)
             .copied()
             .collect();
-        // Aggregating keeps the scope test cheap for large, dense VIP sets.
-        let scope = Scope::prefixes(IpNet::aggregate(&hosts)).or(Scope::services(node_ports));
-        self.rec.set_policy(Self::policy(scope));
+        let same = self.scope_of.as_ref().is_some_and(|(addrs, ports)| {
+            *ports == node_ports && t.bind.is_subset(bound) && addrs == bound
+        });
+        if !same {
+            let addrs: BTreeSet<IpAddr> = t.bind.union(bound).copied().collect();
+            let scope = Scope::Addresses(addrs.clone()).or(Scope::Services(node_ports.clone()));
+            self.rec.set_policy(Self::policy(scope));
+            self.scope_of = Some((addrs, node_ports));
+        }
         let report = self.rec.reconcile(&mut self.kernel, &t.desired)?;
         if report.is_ok() {
             self.owned_node_ports.clear();
         }
         self.owned_node_ports.extend(t.node_ports.iter().copied());
         Ok(IpvsReport {
+            full_read: report.reads > 0,
+            destination_dumps: report.destination_reads,
             writes: report.writes,
             failures: report.failures(),
             draining: self.rec.draining().len(),
@@ -118,6 +134,12 @@ impl<K: Kernel> Ipvs<K> {
             plan_time: report.plan_time,
             apply_time: report.apply_time,
         })
+    }
+
+    /// Make the next pass read the whole table and plan every service
+    /// (a full resync).
+    pub fn request_full_pass(&mut self) {
+        self.rec.request_full_pass();
     }
 
     /// The kernel (tests).

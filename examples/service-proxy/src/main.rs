@@ -48,7 +48,7 @@ kube-proxy flags with the same meaning:
   --cluster-cidr CIDRS          comma-separated; masquerade ClusterIP traffic from outside them
   --healthz-bind-address ADDR   default 0.0.0.0:10256 (empty: off)
   --metrics-bind-address ADDR   default 127.0.0.1:10249 (empty: off)
-  --cleanup                     remove the proxy's IPVS services, addresses and nftables table, then exit
+  --cleanup                     remove the proxy's IPVS services, dummy interface and nftables table, then exit
   --v N                         log verbosity (4 and up: debug)
 
 Other:
@@ -451,8 +451,7 @@ fn cleanup(handle: Handle, links: Links, cfg: Config, node_name: &str) -> Result
         .map_err(|e| e.to_string())?;
     info!(removed = r.writes, "IPVS services removed");
     node::nft_apply(&nft::cleanup_script()).map_err(|e| e.to_string())?;
-    links
-        .set_bound(&bound, &BTreeSet::new())
-        .map_err(|e| e.to_string())?;
+    links.remove_dummy().map_err(|e| e.to_string())?;
+    info!(dummy = %links.dummy, addresses = bound.len(), "dummy interface removed");
     Ok(())
 }

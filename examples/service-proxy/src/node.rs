@@ -160,6 +160,15 @@ impl Links {
             .collect())
     }
 
+    /// Delete the dummy interface, and its addresses with it
+    /// (`--cleanup`).
+    ///
+    /// # Errors
+    /// When `ip` fails.
+    pub fn remove_dummy(&self) -> Result<(), NodeError> {
+        run("ip", &["link", "del", "dev", &self.dummy], None).map(|_| ())
+    }
+
     /// Bind exactly `want` on the dummy interface, given that `have` is
     /// bound now. Returns the number of changes.
     ///

@@ -16,7 +16,7 @@ use crate::metrics::Metrics;
 use crate::nft;
 use crate::node::{self, Links};
 use crate::store::Cluster;
-use crate::translate::{self, Config, Problem, Translation};
+use crate::translate::{self, Config, Problem, Translation, Translator};
 
 /// What one pass did.
 #[derive(Debug, Clone, Default)]
@@ -33,6 +33,9 @@ pub struct PassReport {
     pub node_errors: Vec<String>,
     /// Kubernetes Services / IPVS services / destinations programmed.
     pub counts: (usize, usize, usize),
+    /// Kubernetes Services translated in this pass (only the changed
+    /// ones, unless the configuration or the NodePort addresses changed).
+    pub translated: usize,
     /// Time translating the cluster.
     pub translate_time: Duration,
     /// Wall time of the pass.
@@ -58,6 +61,7 @@ pub struct Proxy<K: Kernel> {
     pub cfg: Config,
     /// The reconciler.
     pub ipvs: Ipvs<K>,
+    translator: Translator,
     node: Option<NodeSide>,
     bound_in_memory: BTreeSet<IpAddr>,
     last_nft: Option<String>,
@@ -79,6 +83,7 @@ impl<K: Kernel> Proxy<K> {
             cluster,
             cfg,
             ipvs: Ipvs::new(kernel),
+            translator: Translator::new(),
             node,
             bound_in_memory: BTreeSet::new(),
             last_nft: None,
@@ -99,7 +104,14 @@ impl<K: Kernel> Proxy<K> {
         translate::node_addresses(&self.cluster, &host, &self.cfg)
     }
 
-    /// The translation of the current snapshot.
+    /// Make the next pass a full resync: translate every Service, read the
+    /// whole IPVS table and plan every service.
+    pub fn request_full_pass(&mut self) {
+        self.translator = Translator::new();
+        self.ipvs.request_full_pass();
+    }
+
+    /// The translation of the current snapshot, from scratch.
     pub fn translation(&self) -> Translation {
         translate::translate(&self.cluster, &self.node_addresses(), &self.cfg)
     }
@@ -120,7 +132,9 @@ impl<K: Kernel> Proxy<K> {
             Some(n) => n.links.set_bound(have, want).map_err(|e| e.to_string()),
             None => {
                 let changes = have.symmetric_difference(want).count();
-                self.bound_in_memory = want.clone();
+                if changes > 0 || self.bound_in_memory != *want {
+                    self.bound_in_memory = want.clone();
+                }
                 Ok(changes)
             }
         }
@@ -133,12 +147,29 @@ impl<K: Kernel> Proxy<K> {
     /// retries). Node-side failures are in the report, not errors.
     pub fn sync(&mut self) -> Result<PassReport, lvs::Error> {
         let t0 = Instant::now();
-        let t = self.translation();
-        let mut rep = PassReport {
-            counts: (t.services, t.desired.len(), t.endpoints),
+        // Only the Services whose objects changed are translated again.
+        let changes = self.cluster.take_changes();
+        let addrs = self.node_addresses();
+        let mut translator = std::mem::take(&mut self.translator);
+        let translated = translator.update(&self.cluster, &changes, &addrs, &self.cfg);
+        let rep = PassReport {
+            translated,
             translate_time: t0.elapsed(),
             ..PassReport::default()
         };
+        let r = self.apply(translator.translation(), rep, t0);
+        self.translator = translator;
+        r
+    }
+
+    /// The rest of a pass: make the node match `t`.
+    fn apply(
+        &mut self,
+        t: &Translation,
+        mut rep: PassReport,
+        t0: Instant,
+    ) -> Result<PassReport, lvs::Error> {
+        rep.counts = (t.services, t.desired.len(), t.endpoints);
         let now: BTreeSet<Problem> = t.problems.iter().cloned().collect();
         for p in now.difference(&self.problems) {
             warn!(object = %p.object, reason = %p.reason, "skipped invalid input");
@@ -160,13 +191,19 @@ impl<K: Kernel> Proxy<K> {
                 BTreeSet::new()
             }
         };
-        let both: BTreeSet<IpAddr> = have.union(&t.bind).copied().collect();
-        match self.set_bound(&have, &both) {
-            Ok(n) => rep.address_changes += n,
-            Err(e) => node_err(&mut rep, e),
-        }
+        // Usually every address is bound already: no new set to build.
+        let both = if t.bind.is_subset(&have) {
+            have
+        } else {
+            let both: BTreeSet<IpAddr> = have.union(&t.bind).copied().collect();
+            match self.set_bound(&have, &both) {
+                Ok(n) => rep.address_changes += n,
+                Err(e) => node_err(&mut rep, e),
+            }
+            both
+        };
 
-        let ipvs = self.ipvs.sync(&t, &both);
+        let ipvs = self.ipvs.sync(t, &both);
         let ipvs = match ipvs {
             Ok(r) => r,
             Err(e) => {

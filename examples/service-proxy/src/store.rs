@@ -1,7 +1,7 @@
 //! The cluster as the proxy knows it: Services, EndpointSlices and this
 //! node, updated by events from any source.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::core::v1::{Node, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -70,31 +70,82 @@ impl Object {
     }
 }
 
+/// What changed in a [`Cluster`] since the last [`Cluster::take_changes`]:
+/// the Services whose translation may differ (the Service itself, or one
+/// of its EndpointSlices, changed, appeared or went).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Changes {
+    /// Everything may have changed (a new snapshot): translate it all.
+    pub all: bool,
+    /// The Services (`namespace/name`) touched.
+    pub services: BTreeSet<ObjKey>,
+}
+
+impl Changes {
+    /// Nothing changed.
+    pub fn is_empty(&self) -> bool {
+        !self.all && self.services.is_empty()
+    }
+}
+
 /// Services, EndpointSlices (grouped by the Service they belong to) and
-/// this node.
-#[derive(Debug, Clone, Default)]
+/// this node. Changed only through [`Cluster::apply`], which also records
+/// which Services it touched ([`Cluster::take_changes`]) so that a sync
+/// re-translates only those.
+#[derive(Debug, Clone)]
 pub struct Cluster {
-    /// Services by `namespace/name`.
-    pub services: BTreeMap<ObjKey, Service>,
+    services: BTreeMap<ObjKey, Service>,
     /// EndpointSlices by the `namespace/name` of their Service, then by
     /// slice name. Slices without the service-name label are kept under
     /// an empty service name (never used).
-    pub slices: BTreeMap<ObjKey, BTreeMap<String, EndpointSlice>>,
+    slices: BTreeMap<ObjKey, BTreeMap<String, EndpointSlice>>,
     /// Which Service each slice (`namespace/slice name`) is filed under.
     slice_owner: BTreeMap<ObjKey, String>,
-    /// This node's object, when a source provided it.
-    pub node: Option<Node>,
+    node: Option<Node>,
     /// The node name the proxy runs as (`--hostname-override`).
     pub node_name: String,
+    changes: Changes,
+}
+
+impl Default for Cluster {
+    fn default() -> Self {
+        Cluster::new("")
+    }
 }
 
 impl Cluster {
-    /// An empty snapshot for the node `node_name`.
+    /// An empty snapshot for the node `node_name`. Its first
+    /// [`take_changes`](Cluster::take_changes) says "everything".
     pub fn new(node_name: impl Into<String>) -> Self {
         Cluster {
+            services: BTreeMap::new(),
+            slices: BTreeMap::new(),
+            slice_owner: BTreeMap::new(),
+            node: None,
             node_name: node_name.into(),
-            ..Cluster::default()
+            changes: Changes {
+                all: true,
+                services: BTreeSet::new(),
+            },
         }
+    }
+
+    /// Services by `namespace/name`.
+    pub fn services(&self) -> &BTreeMap<ObjKey, Service> {
+        &self.services
+    }
+
+    /// This node's object, when a source provided it.
+    pub fn node(&self) -> Option<&Node> {
+        self.node.as_ref()
+    }
+
+    /// The changes recorded since the last call (the first call after
+    /// [`Cluster::new`] says "everything"), and start recording anew.
+    /// Node changes are not recorded here: the Node shapes only the
+    /// NodePort addresses, which the translator compares itself.
+    pub fn take_changes(&mut self) -> Changes {
+        std::mem::take(&mut self.changes)
     }
 
     /// Apply one event. Returns whether anything changed.
@@ -103,30 +154,43 @@ impl Cluster {
             Event::Upsert(o) => self.upsert(o),
             Event::Delete(o) => self.delete(&o),
             Event::Replace(kind, objects) => {
-                let before = self.fingerprint(kind);
-                match kind {
-                    Kind::Service => self.services.clear(),
-                    Kind::Slice => {
-                        self.slices.clear();
-                        self.slice_owner.clear();
+                let objects = objects.into_iter().filter(|o| o.kind() == kind);
+                let changed: Vec<ObjKey> = match kind {
+                    Kind::Service => {
+                        let old = std::mem::take(&mut self.services);
+                        for o in objects {
+                            self.upsert_quiet(o);
+                        }
+                        changed_keys(&old, &self.services).collect()
                     }
-                    Kind::Node => self.node = None,
-                }
-                for o in objects.into_iter().filter(|o| o.kind() == kind) {
-                    self.upsert(o);
-                }
-                before != self.fingerprint(kind)
+                    Kind::Slice => {
+                        let old = std::mem::take(&mut self.slices);
+                        self.slice_owner.clear();
+                        for o in objects {
+                            self.upsert_quiet(o);
+                        }
+                        changed_keys(&old, &self.slices).collect()
+                    }
+                    Kind::Node => {
+                        let old = self.node.take();
+                        for o in objects {
+                            self.upsert_quiet(o);
+                        }
+                        return old != self.node;
+                    }
+                };
+                let any = !changed.is_empty();
+                self.changes.services.extend(changed);
+                any
             }
         }
     }
 
-    fn fingerprint(&self, kind: Kind) -> String {
-        // Cheap enough for a re-list; exact, unlike a count.
-        match kind {
-            Kind::Service => format!("{:?}", self.services),
-            Kind::Slice => format!("{:?}", self.slices),
-            Kind::Node => format!("{:?}", self.node),
-        }
+    /// Upsert without recording (a Replace records by comparing).
+    fn upsert_quiet(&mut self, o: Object) {
+        let keep = std::mem::take(&mut self.changes);
+        self.upsert(o);
+        self.changes = keep;
     }
 
     fn upsert(&mut self, o: Object) -> bool {
@@ -134,8 +198,13 @@ impl Cluster {
         match o {
             Object::Service(s) => {
                 let s = *s;
-                let old = self.services.insert((ns, name), s.clone());
-                old.as_ref() != Some(&s)
+                let key = (ns, name);
+                let old = self.services.insert(key.clone(), s.clone());
+                let changed = old.as_ref() != Some(&s);
+                if changed {
+                    self.changes.services.insert(key);
+                }
+                changed
             }
             Object::Slice(s) => {
                 let s = *s;
@@ -145,9 +214,13 @@ impl Cluster {
                 let mut changed = self.remove_slice(&ns, &name, Some(&svc));
                 self.slice_owner
                     .insert((ns.clone(), name.clone()), svc.clone());
-                let group = self.slices.entry((ns, svc)).or_default();
+                let group_key = (ns, svc);
+                let group = self.slices.entry(group_key.clone()).or_default();
                 let old = group.insert(name, s.clone());
-                changed |= old.as_ref() != Some(&s);
+                if old.as_ref() != Some(&s) {
+                    changed = true;
+                    self.changes.services.insert(group_key);
+                }
                 changed
             }
             Object::Node(n) => {
@@ -165,7 +238,14 @@ impl Cluster {
     fn delete(&mut self, o: &Object) -> bool {
         let (ns, name) = o.key();
         match o {
-            Object::Service(_) => self.services.remove(&(ns, name)).is_some(),
+            Object::Service(_) => {
+                let key = (ns, name);
+                let gone = self.services.remove(&key).is_some();
+                if gone {
+                    self.changes.services.insert(key);
+                }
+                gone
+            }
             Object::Slice(_) => self.remove_slice(&ns, &name, None),
             Object::Node(_) => name == self.node_name && self.node.take().is_some(),
         }
@@ -190,6 +270,9 @@ impl Cluster {
         if group.is_empty() {
             self.slices.remove(&group_key);
         }
+        if changed {
+            self.changes.services.insert(group_key);
+        }
         changed
     }
 
@@ -197,6 +280,20 @@ impl Cluster {
     pub fn slices_of<'a>(&'a self, key: &ObjKey) -> impl Iterator<Item = &'a EndpointSlice> + 'a {
         self.slices.get(key).into_iter().flat_map(|g| g.values())
     }
+}
+
+/// Keys whose value differs between `old` and `new` (added, removed or
+/// changed).
+fn changed_keys<'a, V: PartialEq>(
+    old: &'a BTreeMap<ObjKey, V>,
+    new: &'a BTreeMap<ObjKey, V>,
+) -> impl Iterator<Item = ObjKey> + 'a {
+    let gone_or_changed = old
+        .iter()
+        .filter(|(k, v)| new.get(*k) != Some(*v))
+        .map(|(k, _)| k.clone());
+    let added = new.keys().filter(|k| !old.contains_key(*k)).cloned();
+    gone_or_changed.chain(added)
 }
 
 /// The Service an EndpointSlice belongs to (its service-name label).

@@ -4,7 +4,7 @@
 //!
 //! Pure: no I/O, so every rule here is unit-tested on any host.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 
 use ipnet::IpNet;
@@ -14,13 +14,13 @@ use lvs::reconcile::DesiredState;
 use lvs::{Destination, Protocol, Scheduler, ServiceKey};
 
 use crate::nft::{Rules, Tuple};
-use crate::store::{Cluster, ObjKey};
+use crate::store::{Changes, Cluster, ObjKey};
 
 /// kube-proxy's default `sessionAffinityConfig.clientIP.timeoutSeconds`.
 pub const DEFAULT_AFFINITY_TIMEOUT: u32 = 10_800;
 
 /// What shapes the translation besides the cluster's objects.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     /// IPVS scheduler of every service (`--ipvs-scheduler`, default rr).
     pub scheduler: Scheduler,
@@ -65,7 +65,7 @@ pub struct HealthCheck {
 }
 
 /// Everything the node should look like for the current cluster.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Translation {
     /// The IPVS services with their destinations.
     pub desired: DesiredState,
@@ -93,8 +93,7 @@ pub struct Translation {
 pub fn node_addresses(cluster: &Cluster, local: &[IpAddr], cfg: &Config) -> Vec<IpAddr> {
     let mut out = BTreeSet::new();
     let from_node = cluster
-        .node
-        .as_ref()
+        .node()
         .and_then(|n| n.status.as_ref())
         .and_then(|s| s.addresses.as_ref())
         .into_iter()
@@ -174,27 +173,268 @@ struct Pass<'a> {
     keys: HashSet<ServiceKey>,
 }
 
+impl<'a> Pass<'a> {
+    fn new(cluster: &'a Cluster, node_addrs: &'a [IpAddr], cfg: &'a Config) -> Self {
+        Pass {
+            cluster,
+            cfg,
+            node_addrs,
+            out: Translation::default(),
+            keys: HashSet::new(),
+        }
+    }
+
+    fn finish(mut self) -> Translation {
+        self.out.endpoints = self
+            .out
+            .desired
+            .services
+            .iter()
+            .map(|s| s.destinations.len())
+            .sum();
+        self.out
+    }
+}
+
 /// Translate the whole cluster. `node_addrs` are the NodePort addresses
 /// ([`node_addresses`]).
 pub fn translate(cluster: &Cluster, node_addrs: &[IpAddr], cfg: &Config) -> Translation {
-    let mut pass = Pass {
-        cluster,
-        cfg,
-        node_addrs,
-        out: Translation::default(),
-        keys: HashSet::new(),
-    };
-    for (key, svc) in &cluster.services {
+    let mut pass = Pass::new(cluster, node_addrs, cfg);
+    for (key, svc) in cluster.services() {
         pass.service(key, svc);
     }
-    pass.out.endpoints = pass
-        .out
-        .desired
-        .services
-        .iter()
-        .map(|s| s.destinations.len())
-        .sum();
-    pass.out
+    pass.finish()
+}
+
+/// One Service's translation on its own.
+fn translate_service(
+    cluster: &Cluster,
+    key: &ObjKey,
+    svc: &Service,
+    node_addrs: &[IpAddr],
+    cfg: &Config,
+) -> Translation {
+    let mut pass = Pass::new(cluster, node_addrs, cfg);
+    pass.service(key, svc);
+    pass.finish()
+}
+
+/// One Service's share of the [`Translator`]'s translation: the keys of
+/// its IPVS services (which live in the translation itself) and the rest
+/// of its own translation.
+#[derive(Debug, Clone)]
+struct Part {
+    keys: Vec<ServiceKey>,
+    rest: Translation,
+}
+
+/// Keeps a [`Translation`] up to date by re-translating only the Services
+/// whose objects changed ([`Cluster::take_changes`]), so one
+/// EndpointSlice change costs one Service's translation, not the
+/// cluster's.
+///
+/// The translation it keeps equals [`translate`]'s, except that the IPVS
+/// services of `desired` are in no particular order (the reconciler does
+/// not care). It translates everything again when the configuration or the
+/// NodePort addresses change, when the cluster says everything changed
+/// (a new snapshot), and, for as long as it lasts, when two Services
+/// claim the same IPVS service or health-check port: who keeps a claimed
+/// one depends on every claimant, which only [`translate`] sees.
+#[derive(Debug, Clone, Default)]
+pub struct Translator {
+    /// The configuration and NodePort addresses the parts were made with
+    /// (`None`: nothing translated yet).
+    made_with: Option<(Config, Vec<IpAddr>)>,
+    parts: BTreeMap<ObjKey, Part>,
+    out: Translation,
+    /// Position of each IPVS service in `out.desired.services`.
+    index: HashMap<ServiceKey, usize>,
+    /// How many Services bind each address.
+    bind_refs: HashMap<IpAddr, usize>,
+    /// How many Services have each hairpin endpoint.
+    hairpin_refs: HashMap<Tuple, usize>,
+    /// The last full translation found Services claiming the same thing.
+    clashing: bool,
+}
+
+impl Translator {
+    /// A translator with nothing translated yet.
+    pub fn new() -> Self {
+        Translator::default()
+    }
+
+    /// The translation as of the last [`update`](Translator::update).
+    pub fn translation(&self) -> &Translation {
+        &self.out
+    }
+
+    /// Bring the translation up to date with `cluster`, given what changed
+    /// since the last update. Returns how many Services were translated.
+    pub fn update(
+        &mut self,
+        cluster: &Cluster,
+        changes: &Changes,
+        node_addrs: &[IpAddr],
+        cfg: &Config,
+    ) -> usize {
+        let same_inputs = self
+            .made_with
+            .as_ref()
+            .is_some_and(|(c, a)| c == cfg && a.as_slice() == node_addrs);
+        if changes.all || !same_inputs || self.clashing {
+            return self.full(cluster, node_addrs, cfg);
+        }
+        for key in &changes.services {
+            self.remove_part(key);
+            let Some(svc) = cluster.services().get(key) else {
+                continue;
+            };
+            let part = translate_service(cluster, key, svc, node_addrs, cfg);
+            if self.clashes_with(&part) {
+                return self.full(cluster, node_addrs, cfg);
+            }
+            self.add_part(key, part);
+        }
+        self.gather_problems();
+        changes.services.len()
+    }
+
+    fn full(&mut self, cluster: &Cluster, node_addrs: &[IpAddr], cfg: &Config) -> usize {
+        *self = Translator {
+            made_with: Some((cfg.clone(), node_addrs.to_vec())),
+            ..Translator::default()
+        };
+        for (key, svc) in cluster.services() {
+            let part = translate_service(cluster, key, svc, node_addrs, cfg);
+            if self.clashes_with(&part) {
+                *self = Translator {
+                    made_with: self.made_with.take(),
+                    out: translate(cluster, node_addrs, cfg),
+                    clashing: true,
+                    ..Translator::default()
+                };
+                return cluster.services().len();
+            }
+            self.add_part(key, part);
+        }
+        self.gather_problems();
+        cluster.services().len()
+    }
+
+    /// Whether `part` claims an IPVS service or health-check port that
+    /// another Service's part holds.
+    fn clashes_with(&self, part: &Translation) -> bool {
+        part.desired
+            .services
+            .iter()
+            .any(|s| self.index.contains_key(&s.service.key))
+            || part.health.keys().any(|p| self.out.health.contains_key(p))
+    }
+
+    fn add_part(&mut self, key: &ObjKey, mut t: Translation) {
+        let out = &mut self.out;
+        let services = std::mem::take(&mut t.desired.services);
+        let keys = services.iter().map(|s| s.service.key).collect();
+        for ds in services {
+            self.index
+                .insert(ds.service.key, out.desired.services.len());
+            out.desired.services.push(ds);
+        }
+        for ip in &t.bind {
+            let n = self.bind_refs.entry(*ip).or_insert(0);
+            *n += 1;
+            if *n == 1 {
+                out.bind.insert(*ip);
+            }
+        }
+        for tuple in &t.nft.hairpin {
+            let n = self.hairpin_refs.entry(*tuple).or_insert(0);
+            *n += 1;
+            if *n == 1 {
+                out.nft.hairpin.insert(*tuple);
+            }
+        }
+        // The rest is keyed by the part's own IPVS services (or health
+        // ports), which no other part has.
+        out.node_ports.extend(&t.node_ports);
+        out.nft.masquerade.extend(&t.nft.masquerade);
+        out.nft.masquerade_outside.extend(&t.nft.masquerade_outside);
+        out.nft
+            .source_ranges
+            .extend(t.nft.source_ranges.iter().map(|(k, v)| (*k, v.clone())));
+        out.health
+            .extend(t.health.iter().map(|(k, v)| (*k, v.clone())));
+        out.services += t.services;
+        out.endpoints += t.endpoints;
+        self.parts.insert(key.clone(), Part { keys, rest: t });
+    }
+
+    fn remove_part(&mut self, key: &ObjKey) {
+        let Some(Part { keys, rest: t }) = self.parts.remove(key) else {
+            return;
+        };
+        let out = &mut self.out;
+        for k in &keys {
+            if let Some(pos) = self.index.remove(k) {
+                out.desired.services.swap_remove(pos);
+                if let Some(moved) = out.desired.services.get(pos) {
+                    self.index.insert(moved.service.key, pos);
+                }
+            }
+        }
+        for ip in &t.bind {
+            if release(&mut self.bind_refs, ip) {
+                out.bind.remove(ip);
+            }
+        }
+        for tuple in &t.nft.hairpin {
+            if release(&mut self.hairpin_refs, tuple) {
+                out.nft.hairpin.remove(tuple);
+            }
+        }
+        for k in &t.node_ports {
+            out.node_ports.remove(k);
+        }
+        for tuple in &t.nft.masquerade {
+            out.nft.masquerade.remove(tuple);
+        }
+        for tuple in &t.nft.masquerade_outside {
+            out.nft.masquerade_outside.remove(tuple);
+        }
+        for tuple in t.nft.source_ranges.keys() {
+            out.nft.source_ranges.remove(tuple);
+        }
+        for port in t.health.keys() {
+            out.health.remove(port);
+        }
+        out.services -= t.services;
+        out.endpoints -= t.endpoints;
+    }
+
+    /// The problems of every part, in Service order (as [`translate`]
+    /// lists them).
+    fn gather_problems(&mut self) {
+        self.out.problems = self
+            .parts
+            .values()
+            .flat_map(|p| p.rest.problems.iter().cloned())
+            .collect();
+    }
+}
+
+/// Drop one reference to `k`; `true` when it was the last.
+fn release<K: std::hash::Hash + Eq>(refs: &mut HashMap<K, usize>, k: &K) -> bool {
+    match refs.get_mut(k) {
+        Some(n) if *n > 1 => {
+            *n -= 1;
+            false
+        }
+        Some(_) => {
+            refs.remove(k);
+            true
+        }
+        None => false,
+    }
 }
 
 impl Pass<'_> {

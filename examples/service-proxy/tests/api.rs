@@ -148,7 +148,7 @@ fn watchers_list_watch_bookmark_and_relist_after_410() {
     let mut ready = BTreeSet::new();
     let mut history = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(60);
-    let names = |c: &Cluster| c.services.keys().map(|k| k.1.clone()).collect::<Vec<_>>();
+    let names = |c: &Cluster| c.services().keys().map(|k| k.1.clone()).collect::<Vec<_>>();
     while Instant::now() < deadline {
         match rx.recv_timeout(Duration::from_millis(200)) {
             Ok(Msg::Event(e)) => {
@@ -172,7 +172,7 @@ fn watchers_list_watch_bookmark_and_relist_after_410() {
     }
     assert_eq!(ready, API_SOURCES.into_iter().collect(), "{history:?}");
     assert_eq!(names(&cluster), ["s2", "s3"], "{history:?}");
-    assert!(cluster.node.is_some(), "this node's object is kept");
+    assert!(cluster.node().is_some(), "this node's object is kept");
     // The order: first list, the watched add, then the re-list after 410.
     let svc: Vec<&String> = history
         .iter()

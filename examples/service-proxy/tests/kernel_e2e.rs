@@ -34,6 +34,9 @@ use std::thread;
 use std::time::Instant;
 
 use lvs::ServiceKey;
+use lvs_service_proxy::source;
+use lvs_service_proxy::store::Cluster as Snapshot;
+use lvs_service_proxy::translate::{self, Config};
 use serde_json::{Value, json};
 use support::*;
 
@@ -219,6 +222,11 @@ impl Cluster {
     }
 
     fn start(&mut self, node: &'static str) {
+        self.start_with(node, &[]);
+    }
+
+    /// Start `node`'s proxy with the test's flags plus `extra`.
+    fn start_with(&mut self, node: &'static str, extra: &[&str]) {
         let name = if node == "n1" { "node-1" } else { "node-2" };
         let log = self.logs.join(format!("{node}.log"));
         let args: Vec<String> = [
@@ -238,6 +246,7 @@ impl Cluster {
             "30s",
         ]
         .iter()
+        .chain(extra)
         .map(|s| s.to_string())
         .collect();
         let child = spawn_proxy(node, &self.dir, &args, log);
@@ -280,24 +289,43 @@ fn want_live(c: &Cluster, key: ServiceKey, eps: &[&str]) {
     let _ = c;
 }
 
+/// What `node`'s IPVS table should be for the manifests now in `c.dir`:
+/// the proxy's own translation of them (service -> destination ->
+/// weight). Equal to the kernel's table once the proxy there has applied
+/// the last write and no drain is left.
+fn expected_table(c: &Cluster, node: &str) -> BTreeMap<ServiceKey, BTreeMap<SocketAddr, u32>> {
+    let name = if node == "n1" { "node-1" } else { "node-2" };
+    let mut snap = Snapshot::new(name);
+    for m in source::dir_messages(source::read_dir(&c.dir)) {
+        if let source::Msg::Event(e) = m {
+            snap.apply(e);
+        }
+    }
+    let cfg = Config {
+        nodeport_cidrs: vec!["192.168.0.0/24".parse().unwrap()],
+        cluster_cidrs: vec!["10.244.0.0/16".parse().unwrap()],
+        ..Config::default()
+    };
+    let t = translate::translate(&snap, &translate::node_addresses(&snap, &[], &cfg), &cfg);
+    t.desired
+        .services
+        .iter()
+        .map(|s| {
+            let d = s.destinations.iter().map(|d| (d.addr, d.weight)).collect();
+            (s.service.key, d)
+        })
+        .collect()
+}
+
 /// Run one check; a failure is recorded (with the node state at that
 /// moment) and the next check still runs, so one guest run shows every
 /// behaviour's outcome.
-/// Sections that did not yet pass a whole run in the guest (issue 12 is
-/// open on them): they run only with `LVS_E2E_ALL=1`, and otherwise the
-/// test says loudly that it did not run them. Everything else must pass.
-const UNPROVEN: [&str; 1] = ["kill -9 + restart under load: 0 failures, first pass writes nothing"];
-
 fn section(
     results: &mut Vec<(String, Result<(), String>)>,
     logs: &std::path::Path,
     name: &str,
     f: impl FnOnce(),
 ) {
-    if UNPROVEN.contains(&name) && std::env::var("LVS_E2E_ALL").as_deref() != Ok("1") {
-        eprintln!("NOT RUN (unproven, see issue 12; LVS_E2E_ALL=1 runs it): {name}");
-        return;
-    }
     let t = Instant::now();
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|e| {
         let msg = e
@@ -543,11 +571,19 @@ fn kernel_two_node_cluster() {
         || {
             // 7. Kill -9 and restart a proxy under load: nothing fails and the
             //    first pass after the restart writes nothing to IPVS.
-            // An unchanged cluster: drains started by earlier steps have
-            // finished (finishing one is a legitimate write).
-            wait_until("n1 has no destination draining", 300, || {
-                ipvs("n1").values().all(|d| d.values().all(|w| *w > 0))
-            });
+            // An unchanged cluster: the proxy on n1 has applied the last
+            // manifest write and its drains have finished. (Killing it
+            // before that leaves real work for the next process: the run
+            // that failed here killed n1 while the previous section's
+            // change was still unapplied, and the restarted proxy started
+            // that drain, 1 write. "No weight 0 in the table" is also true
+            // before a drain starts, so it is not enough.)
+            let want = expected_table(&c, "n1");
+            wait_until(
+                "n1's table is the current manifests' translation",
+                300,
+                || ipvs("n1") == want,
+            );
             let load = Load::start("p1a", "10.96.0.10:80");
             load.pass(5);
             c.kill("n1");
@@ -672,6 +708,71 @@ fn kernel_two_node_cluster() {
             // Other paths of the same service are not filtered.
             assert!(tcp_from("c", "192.168.0.1:30080").is_ok());
             eprintln!("[{:?}] source ranges ok", t0.elapsed());
+        },
+    );
+
+    section(
+        &mut results,
+        &logs,
+        "--ipvs-strict-arp sets arp_ignore=1 and arp_announce=2",
+        || {
+            let get = |k: &str| {
+                sh(&format!(
+                    "ip netns exec n2 cat /proc/sys/net/ipv4/conf/all/{k}"
+                ))
+                .trim()
+                .to_string()
+            };
+            // The kernel's defaults, until a proxy with the flag starts.
+            sh(
+                "ip netns exec n2 sysctl -qw net.ipv4.conf.all.arp_ignore=0 net.ipv4.conf.all.arp_announce=0",
+            );
+            assert_eq!(
+                (get("arp_ignore"), get("arp_announce")),
+                ("0".into(), "0".into())
+            );
+            c.kill("n2");
+            c.start_with("n2", &["--ipvs-strict-arp"]);
+            wait_until("n2 restarted with --ipvs-strict-arp synced", 120, || {
+                metric("n2", "lvs_proxy_syncs_total").unwrap_or(0.0) >= 1.0
+            });
+            assert_eq!(
+                (get("arp_ignore"), get("arp_announce")),
+                ("1".into(), "2".into())
+            );
+        },
+    );
+
+    section(
+        &mut results,
+        &logs,
+        "--cleanup removes the proxy's services, dummy interface and nftables table only",
+        || {
+            // Someone else's IPVS service on node 2 must stay.
+            sh("ip netns exec n2 ipvsadm -A -t 192.0.2.1:80 -s rr");
+            let before = ipvs("n2");
+            assert!(before.len() > 1, "{before:?}");
+            c.kill("n2");
+            let out = std::process::Command::new("ip")
+                .args(["netns", "exec", "n2", env!("CARGO_BIN_EXE_lvs-proxy")])
+                .args(["--cleanup", "--hostname-override", "node-2"])
+                .args(["--nodeport-addresses", "192.168.0.0/24"])
+                .output()
+                .expect("lvs-proxy --cleanup runs");
+            assert!(
+                out.status.success(),
+                "{}: {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let foreign = ServiceKey::tcp(SocketAddr::from(([192, 0, 2, 1], 80)));
+            assert_eq!(ipvs("n2").into_keys().collect::<Vec<_>>(), [foreign]);
+            let links = sh("ip -n n2 -o link show");
+            assert!(!links.contains("kube-ipvs0"), "{links}");
+            let tables = sh("ip netns exec n2 nft list tables");
+            assert!(!tables.contains("lvs-proxy"), "{tables}");
+            // Node 1 is untouched.
+            assert!(ipvs("n1").contains_key(&web));
         },
     );
 

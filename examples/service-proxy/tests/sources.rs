@@ -71,27 +71,27 @@ fn directory_is_reread_on_change() {
             c.apply(e);
         }
     }
-    assert_eq!(c.services.len(), 1);
+    assert_eq!(c.services().len(), 1);
     std::fs::write(
         dir.join("b.yaml"),
         SVC_JSON.replace("s1", "s2").replace("0.1", "0.2"),
     )
     .unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while c.services.len() != 2 && std::time::Instant::now() < deadline {
+    while c.services().len() != 2 && std::time::Instant::now() < deadline {
         if let Ok(Msg::Event(e)) = rx.recv_timeout(Duration::from_millis(200)) {
             c.apply(e);
         }
     }
-    assert_eq!(c.services.len(), 2);
+    assert_eq!(c.services().len(), 2);
     std::fs::remove_file(dir.join("a.json")).unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while c.services.len() != 1 && std::time::Instant::now() < deadline {
+    while c.services().len() != 1 && std::time::Instant::now() < deadline {
         if let Ok(Msg::Event(e)) = rx.recv_timeout(Duration::from_millis(200)) {
             c.apply(e);
         }
     }
-    assert_eq!(c.services.keys().next().unwrap().1, "s2");
+    assert_eq!(c.services().keys().next().unwrap().1, "s2");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -158,3 +158,41 @@ fn bad_input_is_counted_once_and_never_stops_a_pass() {
     );
     let _ = Destination::new(([10, 0, 0, 1], 80));
 }
+
+#[test]
+fn restart_with_an_unapplied_change_plans_exactly_that_change() {
+    // The old process programmed two endpoints, then died before a pass
+    // saw the slice lose one: the new process's first pass (a full read)
+    // starts that drain and writes nothing else. (What the kernel test's
+    // restart check once caught: it killed a proxy that had not applied
+    // the last edit yet.)
+    let mut p = proxy(
+        FakeKernel::new(),
+        &objects(&[("10.244.2.2", false), ("10.244.2.3", false)]),
+    );
+    p.sync().unwrap();
+    let key = ServiceKey::tcp(([10, 96, 0, 10], 80));
+    let gone = "10.244.2.3:8080".parse().unwrap();
+    let mut kernel = std::mem::take(p.ipvs.kernel_mut());
+    kernel.set_conns(
+        &key,
+        gone,
+        ConnCounts {
+            active: 1,
+            ..Default::default()
+        },
+    );
+    let mut p2 = proxy(kernel, &objects(&[("10.244.2.2", false)]));
+    let r = p2.sync().unwrap();
+    assert!(r.ipvs.full_read);
+    assert_eq!(
+        r.ipvs.plan.lines().next(),
+        Some("~ dest TCP 10.96.0.10:80 -> 10.244.2.3:8080 weight 1 -> 0 (drain)"),
+        "{}",
+        r.ipvs.plan
+    );
+    assert_eq!((r.ipvs.writes, r.ipvs.draining), (1, 1));
+    // Applied: the next pass writes nothing while the connection lasts.
+    let r = p2.sync().unwrap();
+    assert_eq!(r.ipvs.writes, 0, "{}", r.ipvs.plan);
+}

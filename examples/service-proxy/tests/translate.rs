@@ -5,8 +5,8 @@ use std::net::{IpAddr, SocketAddr};
 use lvs::{Protocol, ServiceKey};
 use lvs_service_proxy::manifest::parse_text;
 use lvs_service_proxy::nft::{self, Tuple};
-use lvs_service_proxy::store::{Cluster, Event, Kind};
-use lvs_service_proxy::translate::{Config, Translation, node_addresses, translate};
+use lvs_service_proxy::store::{Cluster, Event, Kind, Object};
+use lvs_service_proxy::translate::{Config, Translation, Translator, node_addresses, translate};
 use serde_json::{Value, json};
 
 const NODE: &str = "node-1";
@@ -541,4 +541,236 @@ fn nft_script_has_every_set_and_element() {
     ] {
         assert!(s.contains(want), "missing {want:?} in\n{s}");
     }
+}
+
+// ----- incremental translation ---------------------------------------------
+
+/// A small deterministic generator (xorshift), so a failure replays.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    fn one_in(&mut self, n: u64) -> bool {
+        self.below(n) == 0
+    }
+}
+
+fn object(v: Value) -> Object {
+    let mut p = parse_text("gen", &v.to_string());
+    assert!(p.skipped.is_empty(), "{:?}", p.skipped);
+    assert_eq!(p.objects.len(), 1);
+    p.objects.remove(0)
+}
+
+/// A random Service `s{i}`: mostly its own ClusterIP and ports;
+/// sometimes another Service's ClusterIP and ports or health-check port
+/// (clashes); load-balancer and external IPs shared by several Services
+/// (on different ports); any type and policy.
+fn random_service(r: &mut Rng, i: u64) -> Object {
+    let j = if r.one_in(20) { r.below(6) } else { i };
+    let (ip, http, dns) = (j, 8000 + j, 5300 + j);
+    let mut ports = vec![json!({"name": "http", "port": http, "targetPort": "http",
+                                "nodePort": 30000 + j})];
+    if r.one_in(2) {
+        ports.push(
+            json!({"name": "dns", "port": dns, "protocol": "UDP", "targetPort": 5353,
+                          "nodePort": 31000 + j}),
+        );
+    }
+    let type_ = ["ClusterIP", "NodePort", "LoadBalancer"][r.below(3) as usize];
+    let mut spec = json!({"type": type_, "clusterIP": format!("10.96.0.{ip}"), "ports": ports,
+        "externalTrafficPolicy": if r.one_in(2) { "Local" } else { "Cluster" },
+        "healthCheckNodePort": if r.one_in(25) { 32000 } else { 32000 + i }});
+    if r.one_in(4) {
+        spec["internalTrafficPolicy"] = json!("Local");
+    }
+    if r.one_in(4) {
+        spec["externalIPs"] = json!([format!("192.0.2.{}", r.below(3))]);
+    }
+    if r.one_in(4) {
+        spec["sessionAffinity"] = json!("ClientIP");
+    }
+    if r.one_in(5) {
+        spec["loadBalancerSourceRanges"] = json!(["203.0.113.0/24"]);
+    }
+    let ingress = json!([{"ip": format!("198.51.100.{}", r.below(3))}]);
+    object(lb_svc(&format!("s{i}"), spec, ingress))
+}
+
+/// A random slice `s{i}-{part}` of Service `s{i}` (sometimes of another
+/// one: a relabelled slice moves), endpoints from a pool every Service
+/// shares (hairpin entries in common).
+fn random_slice(r: &mut Rng, i: u64, part: u64) -> Value {
+    let owner = if r.one_in(8) { r.below(6) } else { i };
+    let n = r.below(4);
+    let eps: Vec<(String, &str, bool, bool, bool)> = (0..n)
+        .map(|_| {
+            let node = if r.one_in(2) { "node-1" } else { "node-2" };
+            let addr = format!("10.244.{}.{}", 1 + r.below(2), 2 + r.below(3));
+            (addr, node, !r.one_in(3), !r.one_in(4), r.one_in(3))
+        })
+        .collect();
+    let eps: Vec<(&str, &str, bool, bool, bool)> = eps
+        .iter()
+        .map(|(a, n, x, y, z)| (a.as_str(), *n, *x, *y, *z))
+        .collect();
+    slice(
+        &format!("s{owner}"),
+        &format!("s{i}-{part}"),
+        "IPv4",
+        json!([{"name": "http", "port": 8080, "protocol": "TCP"},
+               {"name": "dns", "port": 5353, "protocol": "UDP"}]),
+        &eps,
+    )
+}
+
+/// `t` with its IPVS services in key order: the one thing the
+/// incremental translation leaves in another order.
+fn sorted(t: &Translation) -> Translation {
+    let mut t = t.clone();
+    t.desired.services.sort_by_key(|s| s.service.key);
+    t
+}
+
+#[test]
+fn incremental_translation_equals_a_full_one_after_every_event() {
+    for seed in [1u64, 7, 42, 1234, 99_991] {
+        let mut r = Rng(seed);
+        let mut c = Cluster::new(NODE);
+        let mut cfg = Config {
+            nodeport_cidrs: vec!["192.168.0.0/16".parse().unwrap()],
+            ..Config::default()
+        };
+        let mut node_ips = vec!["192.168.0.1"];
+        let mut tr = Translator::new();
+        let (mut partial, mut full) = (0, 0);
+        let mut services: Vec<Object> = Vec::new();
+        for step in 0..400 {
+            let i = r.below(6);
+            let what = r.below(20);
+            let event = match what {
+                0..=5 => {
+                    let s = random_service(&mut r, i);
+                    services.retain(|o| o.key() != s.key());
+                    services.push(s.clone());
+                    Event::Upsert(s)
+                }
+                6..=12 => {
+                    let part = r.below(2);
+                    Event::Upsert(object(random_slice(&mut r, i, part)))
+                }
+                13 => {
+                    let part = r.below(2);
+                    Event::Delete(object(random_slice(&mut r, i, part)))
+                }
+                14 => {
+                    let s = random_service(&mut r, i);
+                    services.retain(|o| o.key() != s.key());
+                    Event::Delete(s)
+                }
+                15 => {
+                    // A re-list: everything again, one Service changed.
+                    let s = random_service(&mut r, i);
+                    services.retain(|o| o.key() != s.key());
+                    services.push(s);
+                    Event::Replace(Kind::Service, services.clone())
+                }
+                16 => {
+                    node_ips = if node_ips.len() == 1 {
+                        vec!["192.168.0.1", "192.168.1.1"]
+                    } else {
+                        vec!["192.168.0.1"]
+                    };
+                    Event::Upsert(object(node(&node_ips)))
+                }
+                17 => {
+                    cfg.masquerade_all = !cfg.masquerade_all;
+                    Event::Replace(Kind::Slice, Vec::new())
+                }
+                _ => {
+                    cfg.cluster_cidrs = if cfg.cluster_cidrs.is_empty() {
+                        vec!["10.244.0.0/16".parse().unwrap()]
+                    } else {
+                        Vec::new()
+                    };
+                    Event::Upsert(object(random_slice(&mut r, i, 0)))
+                }
+            };
+            c.apply(event);
+            let changes = c.take_changes();
+            let addrs = node_addresses(&c, &[], &cfg);
+            let n = tr.update(&c, &changes, &addrs, &cfg);
+            if n < c.services().len() {
+                partial += 1;
+            } else {
+                full += 1;
+            }
+            let want = translate(&c, &addrs, &cfg);
+            assert_eq!(
+                sorted(tr.translation()),
+                sorted(&want),
+                "seed {seed}, step {step}: incremental != full"
+            );
+        }
+        // Both paths ran, the incremental one mostly.
+        assert!(
+            partial > 120 && full > 10,
+            "seed {seed}: {partial} incremental, {full} full"
+        );
+    }
+}
+
+#[test]
+fn one_slice_change_translates_one_service() {
+    let mut c = Cluster::new(NODE);
+    for i in 0..50 {
+        c.apply(Event::Upsert(object(svc(
+            &format!("s{i}"),
+            json!({"clusterIP": format!("10.96.1.{i}"), "ports": [{"name": "http", "port": 80}]}),
+        ))));
+        c.apply(Event::Upsert(object(slice(
+            &format!("s{i}"),
+            &format!("s{i}-a"),
+            "IPv4",
+            json!([{"name": "http", "port": 8080}]),
+            &[ep("10.244.1.2", "node-1")],
+        ))));
+    }
+    let cfg = Config::default();
+    let mut tr = Translator::new();
+    let mut update = |c: &mut Cluster, cfg: &Config| {
+        let changes = c.take_changes();
+        tr.update(c, &changes, &[], cfg)
+    };
+    assert_eq!(update(&mut c, &cfg), 50);
+    // Nothing changed: nothing translated.
+    assert_eq!(update(&mut c, &cfg), 0);
+    c.apply(Event::Upsert(object(slice(
+        "s7",
+        "s7-a",
+        "IPv4",
+        json!([{"name": "http", "port": 8080}]),
+        &[ep("10.244.1.2", "node-1"), ep("10.244.2.9", "node-2")],
+    ))));
+    assert_eq!(update(&mut c, &cfg), 1);
+    assert_eq!(
+        dests(tr.translation(), tcp("10.96.1.7:80")),
+        [sa("10.244.1.2:8080"), sa("10.244.2.9:8080")]
+    );
+    assert_eq!(sorted(tr.translation()), sorted(&translate(&c, &[], &cfg)));
+    // A new configuration translates everything.
+    let cfg = Config {
+        masquerade_all: true,
+        ..Config::default()
+    };
+    let changes = c.take_changes();
+    assert_eq!(tr.update(&c, &changes, &[], &cfg), 50);
 }
