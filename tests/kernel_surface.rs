@@ -1151,6 +1151,16 @@ fn persistence_sip_engine_and_one_packet_scheduling() {
 #[allow(dead_code)]
 mod exporter;
 
+/// The exporter's counter names, in the column order of `ipvsadm --stats`
+/// and `/proc/net/ip_vs_stats`.
+const COUNTERS: [&str; 5] = [
+    "connections",
+    "incoming_packets",
+    "outgoing_packets",
+    "incoming_bytes",
+    "outgoing_bytes",
+];
+
 /// `GET /metrics` from the exporter at `addr`; the body of a 200 answer.
 fn scrape(addr: SocketAddr) -> io::Result<String> {
     use std::io::{Read, Write};
@@ -1254,16 +1264,7 @@ fn exporter_metrics_are_the_kernels_numbers() {
             _ => continue,
         };
         let nums = &f[f.len() - 5..];
-        for (name, want) in [
-            "connections",
-            "incoming_packets",
-            "outgoing_packets",
-            "incoming_bytes",
-            "outgoing_bytes",
-        ]
-        .iter()
-        .zip(nums)
-        {
+        for (name, want) in COUNTERS.iter().zip(nums) {
             let got = metric(&body, &format!("{prefix}_{name}_total{{{labels}}}"));
             assert_eq!(
                 got,
@@ -1299,16 +1300,7 @@ fn exporter_metrics_are_the_kernels_numbers() {
         .map(|v| u64::from_str_radix(v, 16).expect("hex"))
         .collect();
     assert!(totals[0] >= 16, "{proc_stats}");
-    for (name, want) in [
-        "connections",
-        "incoming_packets",
-        "outgoing_packets",
-        "incoming_bytes",
-        "outgoing_bytes",
-    ]
-    .iter()
-    .zip(&totals)
-    {
+    for (name, want) in COUNTERS.iter().zip(&totals) {
         assert_eq!(
             metric(&body, &format!("node_ipvs_{name}_total")),
             Some(*want),
