@@ -136,6 +136,22 @@ pub struct PeData {
 
 /// One entry of the kernel's connection table: a connection, or a
 /// persistence template (client port 0; see [`Connection::is_template`]).
+///
+/// # Example
+/// ```
+/// use lvs::Connection;
+///
+/// let text = "\
+/// Pro FromIP   FPrt ToIP     TPrt DestIP   DPrt State       Expires PEName PEData
+/// TCP 0A090002 DA1C 0A090064 0051 0A09000B 0051 ESTABLISHED     103
+/// ";
+/// let conns = Connection::parse_proc(text)?;
+/// assert_eq!(conns[0].client, "10.9.0.2:55836".parse().unwrap());
+/// assert_eq!(conns[0].destination, "10.9.0.11:81".parse().unwrap());
+/// assert_eq!(conns[0].state.as_str(), "ESTABLISHED");
+/// assert!(!conns[0].is_template());
+/// # Ok::<(), lvs::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]

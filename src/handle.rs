@@ -87,6 +87,25 @@ fn recv_len() -> usize {
 /// [`ErrorKind`] that depends on the command (the kernel reuses `ESRCH`,
 /// `ENOENT` and `EEXIST` for different things). See `ipvsadm(8)` for the
 /// meaning of each setting and `netlink(7)` for the transport.
+///
+/// # Example
+/// ```no_run
+/// use lvs::{Destination, ErrorKind, Handle, Scheduler, Service, ServiceKey};
+///
+/// # fn main() -> lvs::Result<()> {
+/// let mut ipvs = Handle::open()?; // needs CAP_NET_ADMIN
+/// let key = ServiceKey::tcp(([10, 0, 0, 1], 80));
+/// match ipvs.add_service(&Service::new(key).with_scheduler(Scheduler::Rr)) {
+///     Err(e) if e.kind() == ErrorKind::ServiceExists => {} // already there
+///     other => other?,
+/// }
+/// ipvs.add_destination(&key, &Destination::new(([192, 168, 1, 2], 8080)))?;
+/// for entry in ipvs.table()? {
+///     println!("{} -> {} destinations", entry.service.service.key, entry.destinations.len());
+/// }
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct Handle {
     sock: NlSocket,

@@ -11,6 +11,21 @@ use crate::sys::{in_netns, is_current_netns};
 
 /// An integer IPVS sysctl under `/proc/sys/net/ipv4/vs/`. See the kernel's
 /// `Documentation/networking/ipvs-sysctl.rst` for each one's meaning.
+///
+/// # Example
+/// What kube-proxy's IPVS mode sets:
+/// ```no_run
+/// use lvs::{Handle, Sysctl};
+///
+/// # fn main() -> lvs::Result<()> {
+/// let ipvs = Handle::open()?;
+/// ipvs.set_sysctl(Sysctl::Conntrack, 1)?;
+/// ipvs.set_sysctl(Sysctl::ExpireNodestConn, 1)?;
+/// ipvs.set_sysctl(Sysctl::ExpireQuiescentTemplate, 1)?;
+/// assert_eq!(ipvs.sysctl(Sysctl::from_name("conntrack").expect("known"))?, 1);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Sysctl {

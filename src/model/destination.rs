@@ -21,6 +21,21 @@ pub enum GueChecksum {
 }
 
 /// Encapsulation of tunnel forwarding.
+///
+/// # Example
+/// ```
+/// use lvs::{Destination, Forwarding, GueChecksum, ServiceKey, Tunnel};
+///
+/// // ipvsadm -a -t 10.0.0.1:80 -r 192.168.1.2 -i --tun-type gue --tun-port 6080 --tun-csum
+/// let gue = Tunnel::Gue { port: 6080, checksum: GueChecksum::Checksum };
+/// let dest = Destination::new(([192, 168, 1, 2], 80)).with_forwarding(Forwarding::Tunnel(gue));
+/// dest.validate_for(&ServiceKey::tcp(([10, 0, 0, 1], 80)))?;
+/// // GUE needs a port.
+/// let no_port = Tunnel::Gue { port: 0, checksum: GueChecksum::None };
+/// let bad = Destination::new(([192, 168, 1, 2], 80)).with_forwarding(Forwarding::Tunnel(no_port));
+/// assert!(bad.validate_for(&ServiceKey::tcp(([10, 0, 0, 1], 80))).is_err());
+/// # Ok::<(), lvs::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[cfg_attr(
     feature = "serde",
@@ -59,6 +74,19 @@ pub enum Tunnel {
 }
 
 /// How packets reach a destination.
+///
+/// # Example
+/// ```
+/// use lvs::{Destination, Forwarding, ServiceKey, Tunnel};
+///
+/// let vip = ServiceKey::tcp(([10, 0, 0, 1], 80));
+/// // ipvsadm -a -t 10.0.0.1:80 -r 192.168.1.2 -g: direct routing keeps the port.
+/// let dr = Destination::new(([192, 168, 1, 2], 80)).with_forwarding(Forwarding::DirectRoute);
+/// dr.validate_for(&vip)?;
+/// assert_eq!(Forwarding::default(), Forwarding::Masquerade); // -m, NAT
+/// assert_eq!(Forwarding::Tunnel(Tunnel::Gre { checksum: true }).to_string(), "Tunnel(gre, csum)");
+/// # Ok::<(), lvs::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[cfg_attr(feature = "serde", derive(serde::Deserialize), serde(remote = "Self"))]
 #[cfg_attr(feature = "serde", serde(rename_all = "lowercase"))]
@@ -100,6 +128,19 @@ impl fmt::Display for Forwarding {
 }
 
 /// A real server of a service, with its configuration.
+///
+/// # Example
+/// ```
+/// use lvs::{Destination, ServiceKey};
+///
+/// // ipvsadm -a -t 10.0.0.1:80 -r 192.168.1.2:8080 -m -w 3
+/// let dest = Destination::new(([192, 168, 1, 2], 8080)).with_weight(3);
+/// dest.validate_for(&ServiceKey::tcp(([10, 0, 0, 1], 80)))?;
+/// // A NAT destination must be of the service's family (only tunnels may mix).
+/// let v6 = Destination::new(("2001:db8::2".parse::<std::net::IpAddr>().unwrap(), 8080));
+/// assert!(v6.validate_for(&ServiceKey::tcp(([10, 0, 0, 1], 80))).is_err());
+/// # Ok::<(), lvs::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "serde", serde(deny_unknown_fields))]

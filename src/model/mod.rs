@@ -48,6 +48,19 @@ pub struct DestinationEntry {
 }
 
 /// A service with all its destinations, as [`Handle::table`](crate::Handle::table) reads it.
+///
+/// # Example
+/// The busiest destination of each service:
+/// ```no_run
+/// # fn main() -> lvs::Result<()> {
+/// for entry in lvs::Handle::open()?.table()? {
+///     if let Some(d) = entry.destinations.iter().max_by_key(|d| d.conns.active) {
+///         println!("{}: {} has {} active", entry.service.service.key, d.destination.addr, d.conns.active);
+///     }
+/// }
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]

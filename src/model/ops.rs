@@ -22,6 +22,22 @@ pub struct Info {
 /// Protocol timeouts in seconds (`IPVS_CMD_GET_CONFIG` / `SET_CONFIG`).
 ///
 /// On set, `None` leaves a value unchanged (the kernel's 0).
+///
+/// # Example
+/// ```no_run
+/// use lvs::{Handle, Timeouts};
+///
+/// # fn main() -> lvs::Result<()> {
+/// let mut ipvs = Handle::open()?;
+/// // ipvsadm --set 900 120 0: change TCP and TCP FIN, leave UDP as it is.
+/// let mut t = Timeouts::default(); // None: leave unchanged
+/// t.tcp = Some(900);
+/// t.tcp_fin = Some(120);
+/// ipvs.set_timeouts(&t)?;
+/// assert_eq!(ipvs.timeouts()?.tcp, Some(900));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
@@ -73,6 +89,26 @@ impl Timeouts {
 
 /// One write operation, for [`Handle::apply`](crate::Handle::apply) (and
 /// the reconciler).
+///
+/// # Example
+/// One batch, one result per operation (see [`Handle::apply`](crate::Handle::apply)):
+/// ```no_run
+/// use lvs::{Destination, Handle, Op, Service, ServiceKey};
+///
+/// # fn main() -> lvs::Result<()> {
+/// let key = ServiceKey::udp(([10, 0, 0, 53], 53));
+/// let ops = vec![
+///     Op::AddService(Service::new(key)),
+///     Op::AddDestination(key, Destination::new(([192, 168, 1, 2], 53))),
+///     Op::AddDestination(key, Destination::new(([192, 168, 1, 3], 53))),
+/// ];
+/// let result = Handle::open()?.apply(&ops);
+/// for (i, err) in result.errors() {
+///     eprintln!("{:?}: {err}", ops[i]);
+/// }
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]

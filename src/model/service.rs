@@ -90,6 +90,21 @@ impl fmt::Display for Protocol {
 ///
 /// Either a transport protocol with a virtual address and port, or an
 /// address family with a non-zero firewall mark.
+///
+/// # Example
+/// ```
+/// use lvs::{AddressFamily, Protocol, ServiceKey};
+///
+/// let web = ServiceKey::tcp(([10, 0, 0, 1], 80));
+/// assert_eq!(web.protocol(), Some(Protocol::Tcp));
+/// assert_eq!(web.to_string(), "TCP 10.0.0.1:80");
+///
+/// let marked = ServiceKey::fwmark(AddressFamily::Inet6, 42);
+/// assert_eq!(marked.family(), AddressFamily::Inet6);
+/// assert_eq!(marked.protocol(), None);
+/// // A firewall mark of 0 matches nothing: refused before the kernel sees it.
+/// assert!(ServiceKey::fwmark(AddressFamily::Inet, 0).validate().is_err());
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[cfg_attr(
     feature = "serde",
@@ -281,6 +296,21 @@ pub(crate) fn check_module_name(what: &'static str, name: &str) -> Result<(), Er
 }
 
 /// The scheduling algorithm of a service (the kernel module `ip_vs_<name>`).
+///
+/// # Example
+/// ```
+/// use lvs::{HashFlags, Scheduler};
+///
+/// let sh = Scheduler::Sh(HashFlags { fallback: true, port: false });
+/// assert_eq!(sh.name(), "sh");
+/// assert_eq!(sh.to_string(), "sh (sh-fallback)");
+/// assert_eq!(Scheduler::from_name("wrr")?, Scheduler::Wrr);
+/// // Names the kernel does not build in are kept as they are, checked for length.
+/// assert_eq!(Scheduler::from_name("mine")?.name(), "mine");
+/// assert!(Scheduler::from_name("a-name-longer-than-15").is_err());
+/// assert_eq!(Scheduler::default(), Scheduler::Wlc); // as ipvsadm
+/// # Ok::<(), lvs::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[cfg_attr(feature = "serde", derive(serde::Deserialize), serde(remote = "Self"))]
 #[cfg_attr(feature = "serde", serde(rename_all = "lowercase"))]
@@ -393,6 +423,16 @@ impl fmt::Display for Scheduler {
 
 /// The client netmask of a persistent service: clients in the same masked
 /// network share one persistence template.
+///
+/// # Example
+/// ```
+/// use lvs::{AddressFamily, Netmask};
+///
+/// assert_eq!(Netmask::prefix(AddressFamily::Inet, 24)?, Netmask::V4([255, 255, 255, 0].into()));
+/// assert_eq!(Netmask::full(AddressFamily::Inet6), Netmask::V6(128));
+/// assert!(Netmask::prefix(AddressFamily::Inet6, 0).is_err());
+/// # Ok::<(), lvs::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Deserialize), serde(remote = "Self"))]
 #[cfg_attr(feature = "serde", serde(rename_all = "lowercase"))]
@@ -447,6 +487,19 @@ impl fmt::Display for Netmask {
 
 /// Persistence (ipvsadm `-p`): a client keeps reaching the same
 /// destination while it has a template younger than `timeout`.
+///
+/// # Example
+/// ```
+/// use lvs::{AddressFamily, Netmask, Service, ServiceKey};
+///
+/// // ipvsadm -A -t 10.0.0.1:443 -p 600 -M 255.255.255.0
+/// let svc = Service::new(ServiceKey::tcp(([10, 0, 0, 1], 443)))
+///     .with_persistence_netmask(600, Netmask::prefix(AddressFamily::Inet, 24)?);
+/// let p = svc.persistence.expect("persistent");
+/// assert_eq!((p.timeout, p.netmask.to_string().as_str()), (600, "255.255.255.0"));
+/// svc.validate()?;
+/// # Ok::<(), lvs::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "serde", serde(deny_unknown_fields))]
@@ -469,6 +522,23 @@ impl Persistence {
 /// Build one with [`Service::new`] and the `with_*` methods, or fill the
 /// public fields; [`Service::validate`] (called by every `Handle` method
 /// that sends one) checks it before anything reaches the kernel.
+///
+/// # Example
+/// ```
+/// use lvs::{HashFlags, Scheduler, Service, ServiceKey};
+///
+/// // ipvsadm -A -u 10.0.0.53:53 -s mh -b mh-port -o
+/// let dns = Service::new(ServiceKey::udp(([10, 0, 0, 53], 53)))
+///     .with_scheduler(Scheduler::Mh(HashFlags { fallback: false, port: true }))
+///     .with_one_packet(true);
+/// dns.validate()?;
+///
+/// // Port 0 only makes sense for a persistent service (ipvsadm refuses it too).
+/// let any_port = Service::new(ServiceKey::tcp(([10, 0, 0, 1], 0)));
+/// assert!(any_port.validate().is_err());
+/// assert!(any_port.with_persistence(300).validate().is_ok());
+/// # Ok::<(), lvs::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "serde", serde(deny_unknown_fields))]

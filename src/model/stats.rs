@@ -17,6 +17,17 @@ pub struct Rates {
 }
 
 /// Counters since creation (or the last zeroing) and current rates.
+///
+/// # Example
+/// ```no_run
+/// # fn main() -> lvs::Result<()> {
+/// for svc in lvs::Handle::open()?.services()? {
+///     let s = &svc.stats;
+///     println!("{}: {} conns, {} packets in, {} B/s in", svc.service.key, s.conns, s.in_packets, s.rates.in_bps);
+/// }
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Stats {

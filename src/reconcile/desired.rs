@@ -36,6 +36,17 @@ pub struct DesiredState {
 }
 
 /// One desired service and its destinations.
+///
+/// # Example
+/// ```
+/// use lvs::reconcile::{DesiredService, DesiredState};
+/// use lvs::{Destination, Service, ServiceKey};
+///
+/// let key = ServiceKey::tcp(([10, 0, 0, 1], 80));
+/// let web = DesiredService::new(Service::new(key), [Destination::new(([192, 168, 1, 2], 80))]);
+/// let desired: DesiredState = [web].into_iter().collect();
+/// assert_eq!(desired.get(&key).map(|s| s.destinations.len()), Some(1));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "serde", serde(from = "DesiredServiceFields"))]

@@ -31,6 +31,21 @@ use crate::{BatchResult, Error, ErrorKind, Op, Result};
 /// changed by [`Op`]s, the same model the incremental reconciler keeps as
 /// its view). It also counts what it is asked, so a test can check that a
 /// pass with nothing to do costs one read and no write.
+///
+/// # Example
+/// ```
+/// use lvs::reconcile::FakeKernel;
+/// use lvs::{Op, Service, ServiceKey};
+///
+/// let mut kernel = FakeKernel::new();
+/// let key = ServiceKey::tcp(([10, 0, 0, 1], 80));
+/// kernel.execute(&Op::AddService(Service::new(key)))?;
+/// // The kernel's errors, as a Handle would report them.
+/// let again = kernel.execute(&Op::AddService(Service::new(key)));
+/// assert_eq!(again.unwrap_err().kind(), lvs::ErrorKind::ServiceExists);
+/// assert_eq!(kernel.service_count(), 1);
+/// # Ok::<(), lvs::Error>(())
+/// ```
 #[derive(Debug, Default, Clone)]
 pub struct FakeKernel {
     table: Table,

@@ -308,6 +308,21 @@ impl DrainPolicy {
 /// (an empty `{}`, a typo) must not silently own every service of the
 /// namespace and remove keepalived's. Write `"scope": "all"` to own
 /// everything.
+///
+/// # Example
+/// Own the services on 10.96.0.0/12, drain removed destinations for up to
+/// 30 s, and plan passes against the kept view:
+/// ```
+/// use std::time::Duration;
+/// use lvs::reconcile::{DrainPolicy, Policy, Scope};
+/// use lvs::ServiceKey;
+///
+/// let policy = Policy::new(Scope::prefixes(["10.96.0.0/12".parse().unwrap()]))
+///     .with_drain(DrainPolicy::graceful().with_timeout(Some(Duration::from_secs(30))))
+///     .with_incremental(Duration::from_secs(60));
+/// assert!(policy.scope.contains(&ServiceKey::tcp(([10, 96, 0, 10], 53))));
+/// assert!(!policy.scope.contains(&ServiceKey::tcp(([192, 0, 2, 1], 80))));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "serde", serde(deny_unknown_fields))]

@@ -32,6 +32,24 @@ pub fn apply(kernel: &mut (impl Kernel + ?Sized), plan: &Plan) -> BatchResult {
 }
 
 /// What one reconcile pass did.
+///
+/// # Example
+/// ```
+/// use lvs::reconcile::{DesiredState, FakeKernel, Policy, Reconciler};
+/// use lvs::{Destination, Service, ServiceKey};
+///
+/// let desired = DesiredState::new().with_service(
+///     Service::new(ServiceKey::tcp(([10, 0, 0, 1], 80))),
+///     [Destination::new(([192, 168, 1, 2], 80))],
+/// );
+/// let report = Reconciler::new(Policy::default()).reconcile(&mut FakeKernel::new(), &desired)?;
+/// assert!(report.is_ok());
+/// for change in report.plan.changes() {
+///     println!("{change}");
+/// }
+/// assert_eq!(report.writes, 2);
+/// # Ok::<(), lvs::Error>(())
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub struct Report {
