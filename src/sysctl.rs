@@ -4,6 +4,7 @@
 
 use std::fmt;
 use std::io;
+use std::ops::RangeInclusive;
 
 use crate::error::{Error, ErrorKind, Operation, Result};
 use crate::handle::Handle;
@@ -141,6 +142,71 @@ impl Sysctl {
         Sysctl::ALL.into_iter().find(|s| s.name() == name)
     }
 
+    /// The values that mean something for this sysctl, checked by
+    /// [`Handle::set_sysctl`] before anything is written: `0..=1` for the
+    /// switches (the kernel stores any integer in them and reads it as a
+    /// boolean, so a 2 would read back as 2 and a typo would go unnoticed),
+    /// `0..=3` for the defense modes and for `conn_reuse_mode` (a two-bit
+    /// map), `0..=1` for `sync_version`, `1..=64` for `sync_ports`
+    /// (`IPVS_SYNC_PORTS_MAX`; a power of two, see [`Sysctl::check`]),
+    /// `1..=2147483` seconds for the lblc/lblcr expirations (what the
+    /// kernel's jiffies conversion takes at any HZ up to 1000), and
+    /// `0..=i32::MAX` for `amemthresh` (pages).
+    pub fn range(self) -> RangeInclusive<i64> {
+        use Sysctl::*;
+        match self {
+            DropEntry | DropPacket | SecureTcp | ConnReuseMode => 0..=3,
+            SyncPorts => 1..=64,
+            LblcExpiration | LblcrExpiration => 1..=i64::from(i32::MAX / 1000),
+            Amemthresh => 0..=i64::from(i32::MAX),
+            Conntrack
+            | ExpireNodestConn
+            | ExpireQuiescentTemplate
+            | SloppyTcp
+            | SloppySctp
+            | ScheduleIcmp
+            | IgnoreTunneled
+            | SnatReroute
+            | BackupOnly
+            | PmtuDisc
+            | RunEstimation
+            | CacheBypass
+            | SyncVersion
+            | NatIcmpSend => 0..=1,
+        }
+    }
+
+    /// Check `value` for this sysctl as [`Handle::set_sysctl`] does: inside
+    /// [`Sysctl::range`], and a power of two for `sync_ports` (the kernel
+    /// refuses other counts).
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidArgument`] naming the sysctl and its range.
+    ///
+    /// # Example
+    /// ```
+    /// use lvs::Sysctl;
+    ///
+    /// assert!(Sysctl::ExpireNodestConn.check(1).is_ok());
+    /// assert!(Sysctl::ExpireNodestConn.check(2).is_err()); // a switch
+    /// assert!(Sysctl::SyncPorts.check(3).is_err()); // not a power of two
+    /// ```
+    pub fn check(self, value: i64) -> Result<()> {
+        let range = self.range();
+        let why = if !range.contains(&value) {
+            format!("{value} is outside {}..={}", range.start(), range.end())
+        } else if self == Sysctl::SyncPorts && value.count_ones() != 1 {
+            format!("{value} is not a power of two")
+        } else {
+            return Ok(());
+        };
+        Err(Error::invalid(
+            Operation::WriteSysctl(self.name()),
+            "value",
+            format!("{self}: {why}"),
+        ))
+    }
+
     fn path(self) -> String {
         format!("/proc/sys/net/ipv4/vs/{}", self.name())
     }
@@ -181,8 +247,10 @@ impl Handle {
     ///
     /// # Errors
     /// As [`Handle::sysctl`], and [`ErrorKind::InvalidArgument`] for a value
-    /// the kernel refuses (out of the sysctl's range).
+    /// outside [`Sysctl::range`] (checked here, nothing written) or one the
+    /// kernel refuses.
     pub fn set_sysctl(&self, sysctl: Sysctl, value: i64) -> Result<()> {
+        sysctl.check(value)?;
         let op = Operation::WriteSysctl(sysctl.name());
         let path = sysctl.path();
         self.in_own_netns(move || std::fs::write(path, format!("{value}\n")))
@@ -240,6 +308,19 @@ mod tests {
         names.dedup();
         assert_eq!(names.len(), Sysctl::ALL.len());
         assert_eq!(Sysctl::from_name("nope"), None);
+        for s in Sysctl::ALL {
+            let r = s.range();
+            assert!(s.check(*r.start()).is_ok() || s == Sysctl::SyncPorts, "{s}");
+            assert!(s.check(*r.end()).is_ok(), "{s}");
+            assert!(s.check(r.start() - 1).is_err(), "{s}");
+            let e = s.check(r.end() + 1).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+            assert!(e.to_string().contains(s.name()), "{e}");
+        }
+        assert!(Sysctl::SyncPorts.check(1).is_ok());
+        assert!(Sysctl::SyncPorts.check(16).is_ok());
+        assert!(Sysctl::SyncPorts.check(12).is_err());
+        assert!(Sysctl::Conntrack.check(2).is_err());
         assert_eq!(
             Sysctl::ExpireNodestConn.to_string(),
             "net.ipv4.vs.expire_nodest_conn"

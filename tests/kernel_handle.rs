@@ -186,13 +186,29 @@ fn sysctls_are_read_and_written_per_namespace() {
     }
     assert!(read >= 20, "only {read} sysctls readable");
 
-    // Out of range: the kernel refuses, the value stays.
-    let e = ha
-        .set_sysctl(Sysctl::DropEntry, 7)
-        .expect_err("drop_entry 7");
-    assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{e}");
-    assert!(e.to_string().contains("net.ipv4.vs.drop_entry"), "{e}");
-    assert_eq!(ha.sysctl(Sysctl::DropEntry).expect("read"), 0);
+    // Out of range: refused (the kernel would store the switch's 2 and
+    // the sync_ports 3 is not a power of two), the value stays.
+    for (s, bad) in [
+        (Sysctl::DropEntry, 7),
+        (Sysctl::Conntrack, 2),
+        (Sysctl::SyncPorts, 3),
+        (Sysctl::Amemthresh, -1),
+    ] {
+        let before = ha.sysctl(s).expect("read");
+        let e = ha.set_sysctl(s, bad).expect_err("out of range");
+        assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{e}");
+        assert!(e.to_string().contains(&s.to_string()), "{e}");
+        assert_eq!(ha.sysctl(s).expect("read"), before, "{s}");
+    }
+    // The ends of each range are written and read back.
+    for (s, good) in [
+        (Sysctl::ConnReuseMode, 3),
+        (Sysctl::SyncPorts, 4),
+        (Sysctl::DropEntry, 3),
+    ] {
+        ha.set_sysctl(s, good).expect("in range");
+        assert_eq!(ha.sysctl(s).expect("read"), good, "{s}");
+    }
 }
 
 #[path = "../examples/tokio.rs"]
