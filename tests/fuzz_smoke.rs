@@ -4,6 +4,11 @@
 //! insertions, splices). Not coverage-guided: that is `tests/fuzz/run`
 //! (nightly, cargo-fuzz), whose figures are in RELIABILITY.md. A panic or
 //! a failed round trip here prints the input that caused it.
+//!
+//! With `LVS_FUZZ_SEED_DIR` set, the seeds are also written there, one
+//! directory per target, as libFuzzer's starting corpora
+//! (`tests/fuzz/run --ci` does this, so its instrumented build need not
+//! link a seeding program).
 #![cfg(feature = "serde")]
 
 #[path = "fuzz/targets.rs"]
@@ -66,6 +71,13 @@ fn mutate(rng: &mut Rng, input: &[u8], other: &[u8]) -> Vec<u8> {
 fn every_target_survives_its_seeds_and_their_mutations() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let seeds = targets::seeds(root);
+    if let Some(dir) = std::env::var_os("LVS_FUZZ_SEED_DIR") {
+        for (target, name, bytes) in &seeds {
+            let dir = Path::new(&dir).join(target);
+            std::fs::create_dir_all(&dir).expect("create corpus directory");
+            std::fs::write(dir.join(name), bytes).expect("write seed");
+        }
+    }
     for (name, target) in targets::TARGETS {
         let mine: Vec<&Vec<u8>> = seeds
             .iter()
