@@ -54,6 +54,7 @@ use std::time::{Duration, Instant};
 use lvs::sched::{ConnId, KernelParams, MODELLED_SCHEDULERS, Outcome, Packet, Simulation, Via};
 use lvs::{
     AddressFamily, Destination, Handle, HashFlags, Protocol, Scheduler, Service, ServiceKey,
+    Thresholds,
 };
 use support::*;
 
@@ -452,7 +453,7 @@ impl<'h> Scenario<'h> {
             .unwrap_or_else(|| panic!("{}: no destination {addr}", self.name));
         Destination::new(addr)
             .with_weight(d.weight().max(0) as u32)
-            .with_thresholds(d.lower_threshold(), d.upper_threshold())
+            .with_thresholds(d.thresholds())
     }
 
     /// DEL_DEST in both.
@@ -758,7 +759,7 @@ enum Step {
     /// SET_DEST of the weight only.
     Weight(u8, u32),
     /// SET_DEST of the thresholds only.
-    Thresholds { dest: u8, lower: u32, upper: u32 },
+    Limits { dest: u8, lower: u32, upper: u32 },
     /// DEL_DEST.
     Remove(u8),
     /// `n` connections, each closed by the client at once.
@@ -859,8 +860,11 @@ fn run_case(h: &mut Handle, src: &mut Sources, case: &Case) -> Summary {
                 let d = s.config(be(*i)).with_weight(*w);
                 s.update(d);
             }
-            Thresholds { dest, lower, upper } => {
-                let d = s.config(be(*dest)).with_thresholds(*lower, *upper);
+            Limits { dest, lower, upper } => {
+                let d = s.config(be(*dest)).with_thresholds(Thresholds {
+                    upper: *upper,
+                    lower: *lower,
+                });
                 s.update(d);
             }
             Remove(i) => s.remove(be(*i)),
@@ -1074,11 +1078,11 @@ fn sh_cases() -> Vec<Case> {
             Weight(2, 0), Shot(120),
             // OVERLOAD: the next connection to 4 reaches the threshold,
             // then its clients fall back.
-            Thresholds { dest: 4, lower: 0, upper: 2 }, Shot(120),
+            Limits { dest: 4, lower: 0, upper: 2 }, Shot(120),
         ]),
         hashing(Scheduler::Sh(flags(true, true)), 1104, vec![
             Add(vec![(1, 2), (2, 1), (3, 1), (4, 1)]), Shot(60),
-            Weight(3, 0), Thresholds { dest: 1, lower: 0, upper: 3 }, Shot(120),
+            Weight(3, 0), Limits { dest: 1, lower: 0, upper: 3 }, Shot(120),
         ]),
         // dh keys on the packet's destination address: a firewall-mark
         // service over the 254 VIPs of 10.99.0.0/24.
@@ -1112,11 +1116,11 @@ fn mh_cases() -> Vec<Case> {
         hashing(Scheduler::Mh(flags(true, false)), 1203, vec![
             Add(vec![(1, 1), (2, 1), (3, 1), (4, 1)]), Shot(60),
             Weight(2, 0), Shot(120),
-            Thresholds { dest: 4, lower: 0, upper: 2 }, Shot(120),
+            Limits { dest: 4, lower: 0, upper: 2 }, Shot(120),
         ]),
         hashing(Scheduler::Mh(flags(true, true)), 1204, vec![
             Add(vec![(1, 1), (2, 2), (3, 1), (4, 1)]), Shot(60),
-            Weight(3, 0), Thresholds { dest: 2, lower: 0, upper: 3 }, Shot(120),
+            Weight(3, 0), Limits { dest: 2, lower: 0, upper: 3 }, Shot(120),
             Add(vec![(5, 1)]), Shot(50),
         ]),
     ]
@@ -1150,15 +1154,15 @@ fn least(scheduler: Scheduler, vport: u16) -> Case {
     let steps = vec![
         Add(vec![(1, w[0]), (2, w[1]), (3, w[2]), (4, 0)]), Hold(10),
         Close(5), Close(3), Close(0), Hold(4),
-        Weight(2, 4), Thresholds { dest: 3, lower: 0, upper: 5 }, Hold(6),
+        Weight(2, 4), Limits { dest: 3, lower: 0, upper: 5 }, Hold(6),
         Remove(1), Hold(4),
         Add(vec![(1, w[0])]), Weight(4, 2), Hold(4),
         Close(0), Close(0), Close(0), Close(0), Hold(5),
         // More churn: closes spread over the held connections, then new
         // ones after each edit (a threshold pair with an explicit lower
         // bound, its removal, a removal and a re-add, weight changes).
-        CloseSpread(0), Weight(4, 1), Thresholds { dest: 2, lower: 8, upper: 12 }, Hold(8),
-        CloseSpread(1), Weight(3, 5), Thresholds { dest: 3, lower: 0, upper: 0 }, Hold(8),
+        CloseSpread(0), Weight(4, 1), Limits { dest: 2, lower: 8, upper: 12 }, Hold(8),
+        CloseSpread(1), Weight(3, 5), Limits { dest: 3, lower: 0, upper: 0 }, Hold(8),
         CloseSpread(2), Remove(2), Hold(8),
         CloseSpread(3), Add(vec![(2, 3)]), Weight(1, 6), Hold(8),
     ];

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use lvs::sched::{AnyScheduler, KernelParams, MODELLED_SCHEDULERS, Packet, Simulation};
-use lvs::{Destination, HashFlags, Netmask, Protocol, Scheduler, Service, ServiceKey};
+use lvs::{Destination, HashFlags, Netmask, Protocol, Scheduler, Service, ServiceKey, Thresholds};
 use proptest::prelude::*;
 
 fn dest_addr(i: usize) -> SocketAddr {
@@ -433,8 +433,8 @@ proptest! {
         for (op, d, a, b, c) in ops {
             let addr = dest_addr(d);
             match op {
-                0 => { let _ = sim.add_destination(Destination::new(addr).with_weight(a % 8 + if a & 0x100 != 0 { u32::MAX / 2 } else { 0 }).with_thresholds(c % 5, b % 5)); }
-                1 => { let _ = sim.update_destination(Destination::new(addr).with_weight(a).with_thresholds(c % 7, b % 7)); }
+                0 => { let _ = sim.add_destination(Destination::new(addr).with_weight(a % 8 + if a & 0x100 != 0 { u32::MAX / 2 } else { 0 }).with_thresholds(Thresholds { upper: b % 5, lower: c % 5 })); }
+                1 => { let _ = sim.update_destination(Destination::new(addr).with_weight(a).with_thresholds(Thresholds { upper: b % 7, lower: c % 7 })); }
                 2 => { let _ = sim.remove_destination(addr); }
                 3 | 4 => {
                     let o = sim.connect(client(a % 64));

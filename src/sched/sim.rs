@@ -329,7 +329,7 @@ impl Simulation {
             .ok_or(Error::DestinationNotFound(addr))?;
         let dest = Destination::new(addr)
             .with_weight(weight)
-            .with_thresholds(d.l_threshold, d.u_threshold);
+            .with_thresholds(d.thresholds());
         self.update_destination(dest)
     }
 

@@ -3,7 +3,7 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use super::*;
-use crate::model::{Destination, Netmask, Protocol, Service, ServiceKey};
+use crate::model::{Destination, Netmask, Protocol, Service, ServiceKey, Thresholds};
 
 const FALLBACK: HashFlags = HashFlags {
     fallback: true,
@@ -123,7 +123,7 @@ fn wrr_all_zero_or_overloaded_gives_none() {
         sim.add_destination(
             Destination::new(sa(i, 80))
                 .with_weight(w)
-                .with_thresholds(0, 1),
+                .with_thresholds(Thresholds { upper: 1, lower: 0 }),
         )
         .unwrap_or_else(|e| panic!("{e}"));
     }
@@ -384,7 +384,9 @@ fn thresholds_drive_overload() {
     let mut sim = Simulation::from_service(
         &svc(Scheduler::Rr),
         [
-            Destination::new(a).with_weight(1).with_thresholds(0, 2),
+            Destination::new(a)
+                .with_weight(1)
+                .with_thresholds(Thresholds { upper: 2, lower: 0 }),
             Destination::new(b).with_weight(1),
         ],
     )
@@ -431,7 +433,7 @@ fn threshold_edit_reevaluates_overload() {
         sim.update_destination(
             Destination::new(a)
                 .with_weight(3)
-                .with_thresholds(lower, upper),
+                .with_thresholds(Thresholds { upper, lower }),
         )
         .unwrap_or_else(|e| panic!("{e}"));
     };
@@ -538,15 +540,23 @@ fn legacy_threshold_edit_only_clears() {
     sim.set_conn_counts(a, 3, 2, 0)
         .unwrap_or_else(|e| panic!("{e}"));
     let overloaded = |sim: &Simulation| sim.destination(a).is_some_and(|d| d.is_overloaded());
-    sim.update_destination(Destination::new(a).with_weight(1).with_thresholds(0, 5))
-        .unwrap_or_else(|e| panic!("{e}"));
+    sim.update_destination(
+        Destination::new(a)
+            .with_weight(1)
+            .with_thresholds(Thresholds { upper: 5, lower: 0 }),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     assert!(!overloaded(&sim));
     // The next connection reaches the threshold.
     sim.connect(client(1));
     assert!(overloaded(&sim));
     // Raised (to anything larger): cleared.
-    sim.update_destination(Destination::new(a).with_weight(1).with_thresholds(0, 6))
-        .unwrap_or_else(|e| panic!("{e}"));
+    sim.update_destination(
+        Destination::new(a)
+            .with_weight(1)
+            .with_thresholds(Thresholds { upper: 6, lower: 0 }),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     assert!(!overloaded(&sim));
 }
 
@@ -561,7 +571,7 @@ fn control_plane_errors_match_kernel() {
         sim.add_destination(
             Destination::new(sa(1, 80))
                 .with_weight(1)
-                .with_thresholds(2, 1)
+                .with_thresholds(Thresholds { upper: 1, lower: 2 })
         ),
         Err(Error::ThresholdsOutOfRange { .. })
     ));
@@ -697,7 +707,9 @@ fn lblc_cache_ignores_threshold_overload() {
     let mut sim = Simulation::from_service(
         &svc(Scheduler::Lblc),
         [
-            Destination::new(a).with_weight(10).with_thresholds(0, 1),
+            Destination::new(a)
+                .with_weight(10)
+                .with_thresholds(Thresholds { upper: 1, lower: 0 }),
             Destination::new(b).with_weight(10),
         ],
     )
@@ -801,7 +813,7 @@ fn from_table_keeps_kernel_order_and_counters() {
     let entry = |addr, weight, upper, active, inactive| DestinationEntry {
         destination: Destination::new(addr)
             .with_weight(weight)
-            .with_thresholds(0, upper),
+            .with_thresholds(Thresholds { upper, lower: 0 }),
         conns: ConnCounts {
             active,
             inactive,
