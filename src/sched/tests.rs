@@ -957,3 +957,152 @@ fn removed_destination_follows_expire_nodest_conn() {
         }
     }
 }
+
+/// A firewall-mark service using `scheduler`.
+fn fwmark_svc(scheduler: Scheduler) -> Service {
+    Service::new(ServiceKey::fwmark(crate::AddressFamily::Inet, 7)).with_scheduler(scheduler)
+}
+
+fn vip(k: u8) -> SocketAddr {
+    SocketAddr::new(ip(10, 99, 0, k), 80)
+}
+
+#[test]
+fn fwmark_packets_name_their_vip_and_moved_packets_sees_it() {
+    let dests = [
+        (sa(1, 80), 1),
+        (sa(2, 80), 1),
+        (sa(3, 80), 1),
+        (sa(4, 80), 1),
+    ];
+    for kind in [Scheduler::Dh, Scheduler::Lblc, Scheduler::Lblcr] {
+        let mut sim = Simulation::from_service(&fwmark_svc(kind.clone()), dests)
+            .unwrap_or_else(|e| panic!("{e}"));
+        // Populate the lblc/lblcr caches: one connection per VIP.
+        for k in 1..=40 {
+            let o = sim.connect_to(client(u32::from(k)), vip(k));
+            assert_eq!(o.via, Via::Scheduled, "{kind}");
+        }
+        let pairs: Vec<Packet> = (1..=40u8)
+            .flat_map(|k| (0..3).map(move |c| (k, c)))
+            .map(|(k, c)| sim.packet_to(client(100 + c), vip(k)))
+            .collect();
+        assert_eq!(pairs[0].protocol, Protocol::Tcp);
+        // Different VIPs reach different destinations (dh hashes the VIP,
+        // lblc/lblcr spread them by connection counts).
+        let spread: std::collections::BTreeSet<_> = pairs
+            .iter()
+            .filter_map(|p| sim.dest_for_packet(p))
+            .collect();
+        assert!(spread.len() > 1, "{kind}: {spread:?}");
+        let mut after = sim.clone();
+        after
+            .remove_destination(sa(2, 80))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let moved = moved_packets(&sim, &after, pairs.iter().copied());
+        assert!(!moved.is_empty(), "{kind}");
+        for p in &pairs {
+            let m = moved.iter().find(|m| m.packet == *p);
+            let (b, a) = (sim.dest_for_packet(p), after.dest_for_packet(p));
+            assert_eq!(m.is_some(), a != b, "{kind}");
+            if kind != Scheduler::Dh {
+                // Cached VIPs move only off the removed destination.
+                assert_eq!(m.is_some(), b == Some(sa(2, 80)), "{kind} {p:?}");
+            }
+        }
+        // The same client moves with one VIP and not with another: the
+        // default packet (no VIP) cannot tell.
+        if kind != Scheduler::Dh {
+            let c = client(100);
+            let default = moved_clients(&sim, &after, [c]);
+            assert!(default.len() <= 1);
+            let per_vip = moved.iter().filter(|m| m.packet.src == c).count();
+            assert!((1..40).contains(&per_vip), "{kind}: {per_vip}");
+        }
+        assert_eq!(sim.dest_for_packet(&pairs[0]), {
+            let mut s = sim.clone();
+            s.connect_to(pairs[0].src, pairs[0].dst).addr
+        });
+    }
+}
+
+#[test]
+fn record_connection_resyncs_counters_templates_and_caches() {
+    let (a, b, c) = (sa(1, 80), sa(2, 80), sa(3, 80));
+    // wlc: the model would pick a; the kernel went to c.
+    let mut sim = with_list(Scheduler::Wlc, &[(a, 1), (b, 1), (c, 1)]);
+    let pkt = sim.packet_from(client(1));
+    assert_eq!(sim.dest_for_packet(&pkt), Some(a));
+    let o = sim
+        .record_connection(&pkt, c, true)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((o.addr, o.via), (Some(c), Via::Scheduled));
+    let d = sim
+        .destination(c)
+        .map(|d| (d.active_conns(), d.inactive_conns()));
+    assert_eq!(d, Some((1, 0)));
+    // Recording it again only changes its state.
+    let o2 = sim
+        .record_connection(&pkt, c, false)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((o2.conn, o2.via), (o.conn, Via::Existing));
+    let d = sim
+        .destination(c)
+        .map(|d| (d.active_conns(), d.inactive_conns()));
+    assert_eq!(d, Some((0, 1)));
+    assert_eq!(sim.connections(), 1);
+    // The same packet on another destination moves the connection.
+    sim.record_connection(&pkt, b, true)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(sim.destination(c).map(DestState::inactive_conns), Some(0));
+    assert_eq!(sim.destination(b).map(DestState::active_conns), Some(1));
+    assert_eq!(sim.connections(), 1);
+    // An address the service never had.
+    assert_eq!(
+        sim.record_connection(&pkt, sa(9, 80), true).map(|o| o.via),
+        Err(Error::DestinationNotFound(sa(9, 80)))
+    );
+    // A removed destination still takes connections (they outlive it).
+    sim.remove_destination(a).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        sim.record_connection(&sim.packet_from(client(2)), a, true)
+            .is_ok()
+    );
+
+    // Persistence: the template follows the recorded destination.
+    let spec = svc(Scheduler::Rr).with_persistence(300);
+    let mut sim =
+        Simulation::from_service(&spec, [(a, 1), (b, 1), (c, 1)]).unwrap_or_else(|e| panic!("{e}"));
+    let p1 = sim.packet_from(client(5));
+    let o = sim
+        .record_connection(&p1, b, true)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(o.via, Via::Scheduled);
+    assert_eq!(sim.templates(), 1);
+    assert_eq!(sim.destination(b).map(DestState::persistent_conns), Some(1));
+    let again = SocketAddr::new(client(5).ip(), 4444);
+    let o = sim.connect(again);
+    assert_eq!((o.addr, o.via), (Some(b), Via::Template));
+    // The kernel re-bound the client's template elsewhere.
+    let p3 = sim.packet_from(SocketAddr::new(client(5).ip(), 5555));
+    let o = sim
+        .record_connection(&p3, c, true)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(o.via, Via::Scheduled);
+    let o = sim.connect(SocketAddr::new(client(5).ip(), 6666));
+    assert_eq!((o.addr, o.via), (Some(c), Via::Template));
+    // rr: the recorded pick moves the cursor (the new template scheduled c).
+    let o = sim.connect(client(77));
+    assert_eq!(o.addr, Some(b), "rr: the cursor rests on c (list c, b, a)");
+
+    // lblc: the recorded pick becomes the cache entry of its VIP.
+    let mut sim = Simulation::from_service(&fwmark_svc(Scheduler::Lblc), [(a, 1), (b, 1), (c, 1)])
+        .unwrap_or_else(|e| panic!("{e}"));
+    let pkt = sim.packet_to(client(1), vip(9));
+    sim.record_connection(&pkt, b, true)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        sim.dest_for_packet(&sim.packet_to(client(2), vip(9))),
+        Some(b)
+    );
+}
