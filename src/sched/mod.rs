@@ -99,6 +99,12 @@
 //!   connection in TIME_WAIT goes to that connection's destination (the
 //!   kernel may schedule it anew). A removed destination's connections
 //!   follow `expire_nodest_conn` ([`KernelParams::expire_nodest_conn`]).
+//! - SCTP states: an SCTP connection counts as active from its INIT, as
+//!   a TCP one does from its SYN; the kernel (`ip_vs_proto_sctp.c`)
+//!   counts it active only once ESTABLISHED, so lc, wlc, sed, nq, ovf,
+//!   lblc and lblcr may weigh a half-open association differently. Use
+//!   [`Simulation::set_active`] or [`Simulation::record_connection`] to
+//!   give the kernel's split.
 //! - "Inverse" packets (ICMP errors scheduled by their embedded header)
 //!   and persistence engines (`sip`).
 //! - Removed destinations stay in the trash for ever (the kernel frees an
