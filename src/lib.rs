@@ -152,7 +152,7 @@ pub use handle::{DEFAULT_TIMEOUT, Handle};
 pub use model::{
     AddressFamily, BatchResult, ConnCounts, Destination, DestinationEntry, Forwarding, GueChecksum,
     HashFlags, Info, Netmask, OnError, Op, Persistence, Protocol, Rates, SchedName, Scheduler,
-    Service, ServiceEntry, ServiceKey, Stats, TableEntry, Timeouts, Tunnel,
+    Service, ServiceEntry, ServiceKey, Stats, TableEntry, Thresholds, Timeouts, Tunnel,
 };
 pub use proto::request;
 #[cfg(target_os = "linux")]

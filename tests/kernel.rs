@@ -143,9 +143,12 @@ fn dest_zoo_v4() -> Vec<Destination> {
         Destination::new(sa("192.168.1.8:80"))
             .with_forwarding(Forwarding::Tunnel(Tunnel::Gre { checksum: true })),
         Destination::new(sa("127.0.0.1:80")).with_forwarding(Forwarding::Local),
-        Destination::new(sa("192.168.1.9:0")).with_thresholds(10, 100),
+        Destination::new(sa("192.168.1.9:0")).with_thresholds(Thresholds {
+            upper: 100,
+            lower: 10,
+        }),
         Destination::new(sa("192.168.1.10:80"))
-            .with_thresholds(0, 5)
+            .with_thresholds(Thresholds { upper: 5, lower: 0 })
             .with_weight(7),
         // Mixed family: an IPv6 real server behind an IPv4 service, tunnelled.
         Destination::new(sa("[2001:db8:1::9]:80"))
@@ -175,7 +178,9 @@ fn every_destination_kind_round_trips_in_list_order() {
     assert_eq!(got, want);
     // Update every destination's weight and thresholds; forwarding changes too.
     for d in &zoo {
-        let mut u = d.with_weight(d.weight / 2 + 1).with_thresholds(1, 9);
+        let mut u = d
+            .with_weight(d.weight / 2 + 1)
+            .with_thresholds(Thresholds { upper: 9, lower: 1 });
         if u.family() == AddressFamily::Inet && u.forwarding == Forwarding::Masquerade {
             u.forwarding = Forwarding::DirectRoute;
         }
@@ -252,7 +257,10 @@ fn ipvsadm_prints_what_lvs_writes() {
         &a,
         &Destination::new(sa("10.2.1.2:8080"))
             .with_forwarding(Forwarding::DirectRoute)
-            .with_thresholds(10, 200),
+            .with_thresholds(Thresholds {
+                upper: 200,
+                lower: 10,
+            }),
     )
     .unwrap();
     h.add_destination(
@@ -360,7 +368,10 @@ fn lvs_reads_what_ipvsadm_writes() {
             Destination::new(sa("10.3.1.2:80"))
                 .with_forwarding(Forwarding::DirectRoute)
                 .with_weight(2)
-                .with_thresholds(5, 50),
+                .with_thresholds(Thresholds {
+                    upper: 50,
+                    lower: 5
+                }),
             Destination::new(sa("10.3.1.1:80")).with_weight(4),
         ]
     );
@@ -552,7 +563,7 @@ fn invalid_input_is_refused_before_the_kernel_and_the_kernel_agrees() {
     invalid(
         h.add_destination(
             &key,
-            &Destination::new(sa("10.6.1.1:80")).with_thresholds(5, 4),
+            &Destination::new(sa("10.6.1.1:80")).with_thresholds(Thresholds { upper: 4, lower: 5 }),
         ),
         "destination.lower_threshold",
     );

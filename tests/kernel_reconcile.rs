@@ -532,7 +532,10 @@ fn unchanged_kernel_table_costs_one_read_and_no_write() {
                 v4(2).with_weight(0),
                 v4p(3, 80)
                     .with_forwarding(Forwarding::DirectRoute)
-                    .with_thresholds(10, 100),
+                    .with_thresholds(Thresholds {
+                        upper: 100,
+                        lower: 10,
+                    }),
                 v4p(4, 80).with_forwarding(Forwarding::Tunnel(Tunnel::Ipip)),
                 v4p(5, 80).with_forwarding(Forwarding::Tunnel(Tunnel::Gue {
                     port: 6080,

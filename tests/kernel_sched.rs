@@ -31,6 +31,14 @@
 //!   probes pin how much an active connection weighs against an inactive
 //!   one in the connection overhead.
 //!
+//! - Firewall-mark services over several VIPs (`dh`, `lblc`, `lblcr`): the
+//!   (client, VIP) pairs that move after a change are exactly those
+//!   `moved_packets` names.
+//! - Resync: connections the model is not told about make it diverge
+//!   (counters, the `lblc` cache, persistence templates); recording the
+//!   kernel's connection table (`Simulation::record_connection`) brings
+//!   it back in step, and a copy without the resync shows it was needed.
+//!
 //! A prediction of "no destination" must match a refused connection (the
 //! director answers ICMP port unreachable, delayed by 3 ms so that it is
 //! not handled while the client's `connect()` still holds its socket).
@@ -51,9 +59,12 @@ use std::mem::ManuallyDrop;
 use std::net::{Ipv4Addr, SocketAddr, TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
 
-use lvs::sched::{ConnId, KernelParams, MODELLED_SCHEDULERS, Outcome, Packet, Simulation, Via};
+use lvs::sched::{
+    ConnId, KernelParams, MODELLED_SCHEDULERS, Outcome, Packet, Simulation, Via, moved_packets,
+};
 use lvs::{
-    AddressFamily, Destination, Handle, HashFlags, Protocol, Scheduler, Service, ServiceKey,
+    AddressFamily, ConnState, Destination, Handle, HashFlags, Protocol, Scheduler, Service,
+    ServiceKey, Thresholds,
 };
 use support::*;
 
@@ -328,6 +339,11 @@ struct Summary {
     matched: usize,
     refused: usize,
     mismatches: Vec<String>,
+    /// Resync cases: connections after the resync, and how many of them a
+    /// copy of the model that was not resynced predicted.
+    stale: Option<(usize, usize)>,
+    /// Extra lines for the report.
+    notes: Vec<String>,
 }
 
 impl fmt::Display for Summary {
@@ -342,6 +358,16 @@ impl fmt::Display for Summary {
             self.refused,
             self.elapsed.as_secs_f64(),
         )?;
+        if let Some((n, ok)) = self.stale {
+            write!(
+                f,
+                "\n    without the resync the model would have predicted {ok}/{n} of the \
+                 connections after it"
+            )?;
+        }
+        for n in &self.notes {
+            write!(f, "\n    {n}")?;
+        }
         for m in self.mismatches.iter().take(12) {
             write!(f, "\n    MISMATCH {m}")?;
         }
@@ -374,6 +400,12 @@ struct Scenario<'h> {
     /// Set when the counters diverged: the rest is not run.
     stopped: bool,
     started: Instant,
+    /// A copy of the model that was not resynced, fed the same
+    /// connections: (model, connections, agreed).
+    stale: Option<(Simulation, usize, usize)>,
+    /// Connections made behind the model's back, kept open.
+    unseen: Vec<TcpClient>,
+    notes: Vec<String>,
 }
 
 impl<'h> Scenario<'h> {
@@ -409,6 +441,9 @@ impl<'h> Scenario<'h> {
             last: None,
             stopped: false,
             started: Instant::now(),
+            stale: None,
+            unseen: Vec::new(),
+            notes: Vec::new(),
         }
     }
 
@@ -452,7 +487,7 @@ impl<'h> Scenario<'h> {
             .unwrap_or_else(|| panic!("{}: no destination {addr}", self.name));
         Destination::new(addr)
             .with_weight(d.weight().max(0) as u32)
-            .with_thresholds(d.lower_threshold(), d.upper_threshold())
+            .with_thresholds(d.thresholds())
     }
 
     /// DEL_DEST in both.
@@ -525,21 +560,24 @@ impl<'h> Scenario<'h> {
     /// answer must be the model's prediction. Kept open if `hold`,
     /// otherwise closed by the client at once (the model then counts it
     /// inactive, as the kernel does until it expires).
-    fn connect(&mut self, src: SocketAddr, dst: SocketAddr, hold: bool) {
+    fn connect(&mut self, src: SocketAddr, dst: SocketAddr, hold: bool) -> Option<SocketAddr> {
         if self.stopped {
-            return;
+            return None;
         }
         if self.counts {
             self.sync_counts();
             if self.stopped {
-                return;
+                return None;
             }
         }
         let (sock, me) = bound_socket(src)
             .unwrap_or_else(|e| panic!("{}: socket bound to {src}: {e}", self.name));
-        let predicted = self
-            .sim
-            .connect_packet(&Packet::new(Protocol::Tcp, me, dst));
+        // Every service here is TCP (a firewall-mark service's default).
+        let predicted = self.sim.connect_to(me, dst);
+        let stale = self
+            .stale
+            .as_mut()
+            .map(|(m, _, _)| m.connect_to(me, dst).addr);
         let mut client = None;
         let kernel = match rustix::net::connect(&sock, &dst) {
             Ok(()) => match TcpClient::from_stream(sock).and_then(|mut c| {
@@ -554,6 +592,16 @@ impl<'h> Scenario<'h> {
             Err(e) => Kernel::Error(format!("connect: {e}")),
         };
         self.judge(format!("{me} -> {dst}"), &predicted, &kernel);
+        let answered = match kernel {
+            Kernel::To(to) => Some(to),
+            _ => None,
+        };
+        if let Some((_, n, ok)) = self.stale.as_mut() {
+            *n += 1;
+            if stale == Some(answered) {
+                *ok += 1;
+            }
+        }
         if let Kernel::To(to) = kernel {
             self.last = Some(to);
             if let (true, Some(c)) = (hold, client.take()) {
@@ -562,7 +610,7 @@ impl<'h> Scenario<'h> {
                     conn: predicted.conn,
                     packet: Packet::new(Protocol::Tcp, me, dst),
                 });
-                return;
+                return answered;
             }
         }
         drop(client);
@@ -571,6 +619,78 @@ impl<'h> Scenario<'h> {
                 .set_active(c, false)
                 .unwrap_or_else(|e| panic!("{}: model: {e}", self.name));
         }
+        answered
+    }
+
+    /// A long-lived connection from `src` to `dst` that the model is not
+    /// told about (as if another director, or the model's start from a
+    /// table, had missed it).
+    fn connect_unseen(&mut self, src: SocketAddr, dst: SocketAddr) {
+        let (sock, _) = bound_socket(src)
+            .unwrap_or_else(|e| panic!("{}: socket bound to {src}: {e}", self.name));
+        rustix::net::connect(&sock, &dst)
+            .unwrap_or_else(|e| panic!("{}: unseen connect to {dst}: {e}", self.name));
+        let mut c = TcpClient::from_stream(sock)
+            .unwrap_or_else(|e| panic!("{}: unseen connection: {e}", self.name));
+        c.ask()
+            .unwrap_or_else(|e| panic!("{}: unseen answer: {e}", self.name));
+        self.unseen.push(c);
+        self.step(format!("unseen -> {dst}"));
+    }
+
+    /// SET_DEST of these `(backend, weight)`s in both.
+    fn set_weights(&mut self, weights: &[(u8, u32)]) {
+        for &(i, w) in weights {
+            let d = self.config(be(i)).with_weight(w);
+            self.update(d);
+        }
+    }
+
+    /// Resync: read the kernel's connection table and record every
+    /// connection of this service in the model
+    /// ([`Simulation::record_connection`]). A copy of the model from before
+    /// goes on alongside, to show what the resync changed.
+    fn resync(&mut self, owns: impl Fn(SocketAddr) -> bool) {
+        let (kernel, model) = self.counters();
+        self.notes.push(format!(
+            "before the resync the counters (addr, active, inactive) {}: kernel {kernel:?} \
+             model {model:?}",
+            if kernel == model { "agree" } else { "differ" }
+        ));
+        self.stale = Some((self.sim.clone(), 0, 0));
+        let table = self
+            .h
+            .connections()
+            .unwrap_or_else(|e| panic!("{}: connection table: {e}", self.name));
+        let mut recorded = 0;
+        let mut new = 0;
+        for c in table
+            .iter()
+            .filter(|c| !c.is_template() && owns(c.virtual_addr))
+        {
+            let active = matches!(
+                c.state,
+                ConnState::Established
+                    | ConnState::SynSent
+                    | ConnState::SynRecv
+                    | ConnState::SynAck
+            );
+            let pkt = self.sim.packet_to(c.client, c.virtual_addr);
+            let o = self
+                .sim
+                .record_connection(&pkt, c.destination, active)
+                .unwrap_or_else(|e| panic!("{}: record {c:?}: {e}", self.name));
+            recorded += 1;
+            if o.via != Via::Existing {
+                new += 1;
+            }
+        }
+        self.notes.push(format!(
+            "resync: {recorded} kernel connections recorded, {new} of them new to the model"
+        ));
+        self.step("resync".into());
+        // The counters must now agree.
+        self.sync_counts();
     }
 
     /// Compare the fate of one packet (`what`): the model's `predicted`
@@ -653,6 +773,15 @@ impl<'h> Scenario<'h> {
             self.sync_counts();
         }
         self.held.clear();
+        self.unseen.clear();
+        if let Some((_, n, ok)) = &self.stale
+            && ok == n
+        {
+            self.mismatches.push(format!(
+                "the divergence did not show: the model without the resync also predicted \
+                 {ok}/{n}"
+            ));
+        }
         Summary {
             name: self.name,
             elapsed: self.started.elapsed(),
@@ -660,6 +789,8 @@ impl<'h> Scenario<'h> {
             matched: self.matched,
             refused: self.refused,
             mismatches: self.mismatches,
+            stale: self.stale.map(|(_, n, ok)| (n, ok)),
+            notes: self.notes,
         }
     }
 }
@@ -758,7 +889,7 @@ enum Step {
     /// SET_DEST of the weight only.
     Weight(u8, u32),
     /// SET_DEST of the thresholds only.
-    Thresholds { dest: u8, lower: u32, upper: u32 },
+    Limits { dest: u8, lower: u32, upper: u32 },
     /// DEL_DEST.
     Remove(u8),
     /// `n` connections, each closed by the client at once.
@@ -859,8 +990,11 @@ fn run_case(h: &mut Handle, src: &mut Sources, case: &Case) -> Summary {
                 let d = s.config(be(*i)).with_weight(*w);
                 s.update(d);
             }
-            Thresholds { dest, lower, upper } => {
-                let d = s.config(be(*dest)).with_thresholds(*lower, *upper);
+            Limits { dest, lower, upper } => {
+                let d = s.config(be(*dest)).with_thresholds(Thresholds {
+                    upper: *upper,
+                    lower: *lower,
+                });
                 s.update(d);
             }
             Remove(i) => s.remove(be(*i)),
@@ -1074,11 +1208,11 @@ fn sh_cases() -> Vec<Case> {
             Weight(2, 0), Shot(120),
             // OVERLOAD: the next connection to 4 reaches the threshold,
             // then its clients fall back.
-            Thresholds { dest: 4, lower: 0, upper: 2 }, Shot(120),
+            Limits { dest: 4, lower: 0, upper: 2 }, Shot(120),
         ]),
         hashing(Scheduler::Sh(flags(true, true)), 1104, vec![
             Add(vec![(1, 2), (2, 1), (3, 1), (4, 1)]), Shot(60),
-            Weight(3, 0), Thresholds { dest: 1, lower: 0, upper: 3 }, Shot(120),
+            Weight(3, 0), Limits { dest: 1, lower: 0, upper: 3 }, Shot(120),
         ]),
         // dh keys on the packet's destination address: a firewall-mark
         // service over the 254 VIPs of 10.99.0.0/24.
@@ -1112,11 +1246,11 @@ fn mh_cases() -> Vec<Case> {
         hashing(Scheduler::Mh(flags(true, false)), 1203, vec![
             Add(vec![(1, 1), (2, 1), (3, 1), (4, 1)]), Shot(60),
             Weight(2, 0), Shot(120),
-            Thresholds { dest: 4, lower: 0, upper: 2 }, Shot(120),
+            Limits { dest: 4, lower: 0, upper: 2 }, Shot(120),
         ]),
         hashing(Scheduler::Mh(flags(true, true)), 1204, vec![
             Add(vec![(1, 1), (2, 2), (3, 1), (4, 1)]), Shot(60),
-            Weight(3, 0), Thresholds { dest: 2, lower: 0, upper: 3 }, Shot(120),
+            Weight(3, 0), Limits { dest: 2, lower: 0, upper: 3 }, Shot(120),
             Add(vec![(5, 1)]), Shot(50),
         ]),
     ]
@@ -1150,15 +1284,15 @@ fn least(scheduler: Scheduler, vport: u16) -> Case {
     let steps = vec![
         Add(vec![(1, w[0]), (2, w[1]), (3, w[2]), (4, 0)]), Hold(10),
         Close(5), Close(3), Close(0), Hold(4),
-        Weight(2, 4), Thresholds { dest: 3, lower: 0, upper: 5 }, Hold(6),
+        Weight(2, 4), Limits { dest: 3, lower: 0, upper: 5 }, Hold(6),
         Remove(1), Hold(4),
         Add(vec![(1, w[0])]), Weight(4, 2), Hold(4),
         Close(0), Close(0), Close(0), Close(0), Hold(5),
         // More churn: closes spread over the held connections, then new
         // ones after each edit (a threshold pair with an explicit lower
         // bound, its removal, a removal and a re-add, weight changes).
-        CloseSpread(0), Weight(4, 1), Thresholds { dest: 2, lower: 8, upper: 12 }, Hold(8),
-        CloseSpread(1), Weight(3, 5), Thresholds { dest: 3, lower: 0, upper: 0 }, Hold(8),
+        CloseSpread(0), Weight(4, 1), Limits { dest: 2, lower: 8, upper: 12 }, Hold(8),
+        CloseSpread(1), Weight(3, 5), Limits { dest: 3, lower: 0, upper: 0 }, Hold(8),
         CloseSpread(2), Remove(2), Hold(8),
         CloseSpread(3), Add(vec![(2, 3)]), Weight(1, 6), Hold(8),
     ];
@@ -1306,6 +1440,242 @@ fn removed_destination_under_live_flows_matches_expire_nodest_conn() {
         );
         summaries.extend(lab.drive(move |h| removed_under_flows(h, &mut Sources::new(64), value)));
     }
+    mark(T, "traffic done");
+    report(T, &summaries);
+}
+
+// ----- firewall-mark services: (client, VIP) pairs that move -------------------------
+
+/// The kernel's destination for every `(client, VIP)` pair, one one-shot
+/// connection each (any client port).
+fn pair_picks(s: &mut Scenario, pairs: &[(SocketAddr, SocketAddr)]) -> Vec<Option<SocketAddr>> {
+    pairs
+        .iter()
+        .map(|&(client, to)| s.connect(client, to, false))
+        .collect()
+}
+
+/// A firewall-mark service over several VIPs (`dh`, `lblc`, `lblcr` key on
+/// the VIP): every `(client, VIP)` pair connects once, then after each
+/// change the model names the pairs that move ([`moved_packets`] of the
+/// model before and after the change, packets made by
+/// [`Simulation::packet_to`]); every pair connects again and the pairs
+/// whose kernel destination changed must be exactly those, each from the
+/// predicted destination (and, for the stateless `dh`, to it; `lblc` and
+/// `lblcr` pick the new one by connection counts that the reconnections
+/// themselves change, so where each goes is checked connection by
+/// connection instead).
+fn vip_moves(h: &mut Handle, scheduler: Scheduler, mark: u32) -> Summary {
+    let svc = Service::new(ServiceKey::fwmark(AddressFamily::Inet, mark))
+        .with_scheduler(scheduler.clone());
+    let counts = scheduler != Scheduler::Dh;
+    let mut s = Scenario::new(
+        h,
+        format!("{scheduler} (fwmark {mark}, moves)"),
+        &svc,
+        counts,
+    );
+    let pairs: Vec<(SocketAddr, SocketAddr)> = (1..=5u32)
+        .flat_map(|c| {
+            (1..=12u8).map(move |k| {
+                (
+                    SocketAddr::from((client_ip(200 + c), 0)),
+                    marked_vip(mark, k * 3, 80),
+                )
+            })
+        })
+        .collect();
+    for (i, w) in [(1, 1), (2, 2), (3, 1), (4, 1)] {
+        s.add(Destination::new(be(i)).with_weight(w));
+    }
+    let mut before_kernel = pair_picks(&mut s, &pairs);
+    let changes: [&dyn Fn(&mut Scenario); 2] =
+        [&|s: &mut Scenario| s.remove(be(2)), &|s: &mut Scenario| {
+            let d = s.config(be(3)).with_weight(0);
+            s.update(d);
+            s.add(Destination::new(be(5)).with_weight(2));
+        }];
+    let (mut pairs_ok, mut moved_total, mut moved_to_ok) = (0, 0, 0);
+    for change in changes {
+        let snapshot = s.sim.clone();
+        change(&mut s);
+        let packets: Vec<Packet> = pairs.iter().map(|&(c, v)| s.sim.packet_to(c, v)).collect();
+        let moved = moved_packets(&snapshot, &s.sim, packets.iter().copied());
+        let after_kernel = pair_picks(&mut s, &pairs);
+        for (i, p) in packets.iter().enumerate() {
+            let m = moved.iter().find(|m| m.packet == *p);
+            let kernel_moved = before_kernel[i] != after_kernel[i];
+            let from_ok = m.is_none_or(|m| m.before == before_kernel[i]);
+            let ok = m.is_some() == kernel_moved && from_ok;
+            if ok {
+                pairs_ok += 1;
+            } else {
+                s.mismatches.push(format!(
+                    "pair {} -> {}: model {:?}, kernel {:?} -> {:?}",
+                    p.src.ip(),
+                    p.dst,
+                    m.map(|m| (m.before, m.after)),
+                    before_kernel[i],
+                    after_kernel[i]
+                ));
+            }
+            if let Some(m) = m {
+                moved_total += 1;
+                if m.after == after_kernel[i] {
+                    moved_to_ok += 1;
+                }
+            }
+        }
+        before_kernel = after_kernel;
+    }
+    if scheduler == Scheduler::Dh && moved_to_ok != moved_total {
+        s.mismatches.push(format!(
+            "dh: {moved_to_ok} of {moved_total} moved pairs went where moved_packets said"
+        ));
+    }
+    s.notes.push(format!(
+        "moved_packets: {pairs_ok}/{} (client, VIP) pairs moved or stayed as predicted over 2 \
+         changes; {moved_total} moved, {moved_to_ok} of them to the destination moved_packets \
+         named",
+        2 * pairs.len()
+    ));
+    s.finish()
+}
+
+/// Firewall-mark services with several VIPs and the schedulers that key on
+/// the packet's destination (`dh`, `lblc`, `lblcr`): which (client, VIP)
+/// pairs move after a removal and after a quiesce plus an addition, as
+/// `moved_packets` predicts, and every connection where the model says.
+#[test]
+fn fwmark_services_move_the_client_vip_pairs_the_model_predicts() {
+    require_ipvs_kernel();
+    const T: &str = "fwmark moves";
+    mark(T, "start");
+    let lab = Lab::new("sfm", 5, 220);
+    mark(T, "topology up");
+    let summaries = lab.drive(|h| {
+        vec![
+            vip_moves(h, Scheduler::Dh, 7),
+            vip_moves(h, Scheduler::Lblc, 8),
+            vip_moves(h, Scheduler::Lblcr, 9),
+        ]
+    });
+    mark(T, "traffic done");
+    report(T, &summaries);
+}
+
+// ----- resync after a divergence ------------------------------------------------------
+
+/// Whether `addr` is in the marked /24 of `mark`.
+fn in_marked(mark: u32, addr: SocketAddr) -> bool {
+    let first = marked_vip(mark, 1, 0);
+    match (first.ip(), addr.ip()) {
+        (std::net::IpAddr::V4(f), std::net::IpAddr::V4(a)) => f.octets()[..3] == a.octets()[..3],
+        _ => false,
+    }
+}
+
+/// A service whose model is in step; then connections the model is not
+/// told about (the kernel's counters, cache or templates move, the
+/// model's do not); then a resync from the kernel's connection table
+/// (`record_connection` for each entry); then more connections, each
+/// compared with the model, and with a copy of the model that was not
+/// resynced.
+fn resync_case(h: &mut Handle, src: &mut Sources, which: &str) -> Summary {
+    match which {
+        "wlc" => {
+            let port = 1701;
+            let svc = Service::new(ServiceKey::tcp(vip(port))).with_scheduler(Scheduler::Wlc);
+            let mut s = Scenario::new(h, "wlc resync".into(), &svc, true);
+            for (i, w) in [(1, 1), (2, 2), (3, 1)] {
+                s.add(Destination::new(be(i)).with_weight(w));
+            }
+            for _ in 0..6 {
+                s.connect(src.any(), vip(port), true);
+            }
+            // While 1 and 3 are quiesced, eight connections the model does
+            // not see all land on 2.
+            s.set_weights(&[(1, 0), (3, 0)]);
+            for _ in 0..8 {
+                s.connect_unseen(src.any(), vip(port));
+            }
+            s.set_weights(&[(1, 1), (3, 1)]);
+            s.resync(|a| a == vip(port));
+            for _ in 0..12 {
+                s.connect(src.any(), vip(port), true);
+            }
+            s.finish()
+        }
+        "lblc" => {
+            let mark = 8;
+            let svc = Service::new(ServiceKey::fwmark(AddressFamily::Inet, mark))
+                .with_scheduler(Scheduler::Lblc);
+            let mut s = Scenario::new(h, "lblc (fwmark) resync".into(), &svc, true);
+            for (i, w) in [(1, 1), (2, 2), (3, 3)] {
+                s.add(Destination::new(be(i)).with_weight(w));
+            }
+            for k in 1..=6 {
+                s.connect(src.any(), marked_vip(mark, k, 80), true);
+            }
+            // The kernel caches VIPs 7..=14 on destinations the model
+            // does not know about.
+            for k in 7..=14 {
+                s.connect_unseen(src.any(), marked_vip(mark, k, 80));
+            }
+            s.resync(|a| in_marked(mark, a));
+            for k in (1..=14).rev() {
+                s.connect(src.any(), marked_vip(mark, k, 80), true);
+            }
+            s.finish()
+        }
+        _ => {
+            // Persistent wlc: the unseen connections leave templates.
+            let port = 1702;
+            let svc = Service::new(ServiceKey::tcp(vip(port)))
+                .with_scheduler(Scheduler::Wlc)
+                .with_persistence(600);
+            let mut s = Scenario::new(h, "wlc persistent resync".into(), &svc, true);
+            for (i, w) in [(1, 1), (2, 1), (3, 1)] {
+                s.add(Destination::new(be(i)).with_weight(w));
+            }
+            for c in 1..=3 {
+                s.connect(SocketAddr::from((client_ip(100 + c), 0)), vip(port), true);
+            }
+            // Six clients the model does not see get templates on 3.
+            s.set_weights(&[(1, 0), (2, 0)]);
+            for c in 4..=9 {
+                s.connect_unseen(SocketAddr::from((client_ip(100 + c), 0)), vip(port));
+            }
+            s.set_weights(&[(1, 1), (2, 1)]);
+            s.resync(|a| a == vip(port));
+            // The same clients again (templates), then new ones.
+            for c in (1..=9).chain(20..=25) {
+                s.connect(SocketAddr::from((client_ip(100 + c), 0)), vip(port), true);
+            }
+            s.finish()
+        }
+    }
+}
+
+/// Resync after a divergence: connections the model never saw (a `wlc`
+/// service, `lblc` on a firewall-mark service, a persistent `wlc`
+/// service), then the kernel's connection table recorded into the model
+/// with `Simulation::record_connection`; every later connection and the
+/// connection counters must agree again.
+#[test]
+fn resync_from_the_connection_table_keeps_the_model_in_step() {
+    require_ipvs_kernel();
+    const T: &str = "resync";
+    mark(T, "start");
+    let lab = Lab::new("srs", 3, 160);
+    mark(T, "topology up");
+    let summaries = lab.drive(|h| {
+        let mut src = Sources::new(90);
+        ["wlc", "lblc", "persistent"]
+            .iter()
+            .map(|w| resync_case(h, &mut src, w))
+            .collect::<Vec<_>>()
+    });
     mark(T, "traffic done");
     report(T, &summaries);
 }

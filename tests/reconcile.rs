@@ -168,7 +168,10 @@ fn destination_changes_update_in_place_including_forwarding() {
     kern.set_conns(&web(), sa("192.168.1.1:80"), conns(5, 0));
     let d = dest("192.168.1.1:80", 4)
         .with_forwarding(Forwarding::DirectRoute)
-        .with_thresholds(10, 100);
+        .with_thresholds(Thresholds {
+            upper: 100,
+            lower: 10,
+        });
     let rep = ok(r.reconcile(&mut kern, &web_with(&[d])));
     assert_eq!(
         lines(&rep.plan),
@@ -642,7 +645,10 @@ fn plan_prints_for_humans_and_for_ipvsadm() {
                     port: 6080,
                     checksum: GueChecksum::RemoteChecksum,
                 })),
-                dest("192.168.1.3:80", 2).with_thresholds(5, 50),
+                dest("192.168.1.3:80", 2).with_thresholds(Thresholds {
+                    upper: 50,
+                    lower: 5,
+                }),
             ],
         ),
         (

@@ -102,7 +102,10 @@ fn destination(addr: SocketAddr) -> impl Strategy<Value = Destination> {
         Destination::new(addr)
             .with_forwarding(f)
             .with_weight(w)
-            .with_thresholds(t, t * 10)
+            .with_thresholds(Thresholds {
+                upper: t * 10,
+                lower: t,
+            })
     })
 }
 

@@ -4,8 +4,10 @@
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-use lvs::sched::{AnyScheduler, KernelParams, MODELLED_SCHEDULERS, Packet, Simulation};
-use lvs::{Destination, HashFlags, Netmask, Protocol, Scheduler, Service, ServiceKey};
+use lvs::sched::{
+    AnyScheduler, KernelParams, MODELLED_SCHEDULERS, Packet, Simulation, moved_packets,
+};
+use lvs::{Destination, HashFlags, Netmask, Protocol, Scheduler, Service, ServiceKey, Thresholds};
 use proptest::prelude::*;
 
 fn dest_addr(i: usize) -> SocketAddr {
@@ -433,8 +435,8 @@ proptest! {
         for (op, d, a, b, c) in ops {
             let addr = dest_addr(d);
             match op {
-                0 => { let _ = sim.add_destination(Destination::new(addr).with_weight(a % 8 + if a & 0x100 != 0 { u32::MAX / 2 } else { 0 }).with_thresholds(c % 5, b % 5)); }
-                1 => { let _ = sim.update_destination(Destination::new(addr).with_weight(a).with_thresholds(c % 7, b % 7)); }
+                0 => { let _ = sim.add_destination(Destination::new(addr).with_weight(a % 8 + if a & 0x100 != 0 { u32::MAX / 2 } else { 0 }).with_thresholds(Thresholds { upper: b % 5, lower: c % 5 })); }
+                1 => { let _ = sim.update_destination(Destination::new(addr).with_weight(a).with_thresholds(Thresholds { upper: b % 7, lower: c % 7 })); }
                 2 => { let _ = sim.remove_destination(addr); }
                 3 | 4 => {
                     let o = sim.connect(client(a % 64));
@@ -555,4 +557,261 @@ fn lblc_cached_destination_ignores_overload() {
     sim.set_overloaded(a, true)
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(sim.connect(client(2)).addr, Some(a));
+}
+
+// ----- edges: kernel integer widths, IPv6, firewall-mark services ------------------
+
+/// A count or weight drawn towards the kernel's `int` edges: 0, 1, the
+/// values where `active << 8` first wraps (2^23, 2^24 - 1), `i32::MAX`,
+/// or anything in `0..=i32::MAX`.
+fn edge_int() -> impl Strategy<Value = i32> {
+    prop_oneof![
+        Just(0),
+        Just(1),
+        Just(1 << 23),
+        Just((1 << 24) - 1),
+        Just(i32::MAX),
+        Just(i32::MAX - 1),
+        0..=i32::MAX,
+    ]
+}
+
+/// `ip_vs_dest_conn_overhead()` of current kernels in C `int` arithmetic:
+/// `(activeconns << 8) + activeconns + inactconns`, wrapping.
+fn c_overhead(active: i32, inactive: i32) -> i32 {
+    active
+        .wrapping_shl(8)
+        .wrapping_add(active.wrapping_add(inactive))
+}
+
+/// The kernel loops of lc, wlc, sed and nq (ip_vs_{lc,wlc,sed,nq}.c) over
+/// `(weight, overloaded, active, inactive)` in list order, with the C
+/// types: `unsigned int` overheads in lc, `int` overheads multiplied as
+/// `s64` in the others.
+fn kernel_least(kind: &Scheduler, d: &[(i32, bool, i32, i32)]) -> Option<usize> {
+    let usable = |i: usize| !d[i].1 && d[i].0 > 0;
+    match kind {
+        Scheduler::Lc => {
+            let mut least: Option<(usize, u32)> = None;
+            for i in (0..d.len()).filter(|&i| usable(i)) {
+                let doh = c_overhead(d[i].2, d[i].3) as u32;
+                if least.is_none_or(|(_, loh)| doh < loh) {
+                    least = Some((i, doh));
+                }
+            }
+            least.map(|(i, _)| i)
+        }
+        Scheduler::Wlc | Scheduler::Sed => {
+            let load = |i: usize| {
+                if *kind == Scheduler::Wlc {
+                    c_overhead(d[i].2, d[i].3)
+                } else {
+                    d[i].2.wrapping_add(1)
+                }
+            };
+            let start = (0..d.len()).find(|&i| usable(i))?;
+            let (mut least, mut loh) = (start, load(start));
+            for i in start + 1..d.len() {
+                if d[i].1 {
+                    continue;
+                }
+                let doh = load(i);
+                if i64::from(loh) * i64::from(d[i].0) > i64::from(doh) * i64::from(d[least].0) {
+                    least = i;
+                    loh = doh;
+                }
+            }
+            Some(least)
+        }
+        _ => {
+            let mut least: Option<(usize, i32)> = None;
+            for i in (0..d.len()).filter(|&i| usable(i)) {
+                let doh = d[i].2.wrapping_add(1);
+                if d[i].2 == 0 {
+                    return Some(i);
+                }
+                if least.is_none_or(|(l, loh)| {
+                    i64::from(loh) * i64::from(d[i].0) > i64::from(doh) * i64::from(d[l].0)
+                }) {
+                    least = Some((i, doh));
+                }
+            }
+            least.map(|(i, _)| i)
+        }
+    }
+}
+
+/// An IPv6 address from four 32-bit words.
+fn v6(w: [u32; 4]) -> IpAddr {
+    let mut b = [0u8; 16];
+    for (i, x) in w.iter().enumerate() {
+        b[4 * i..4 * i + 4].copy_from_slice(&x.to_be_bytes());
+    }
+    IpAddr::V6(std::net::Ipv6Addr::from(b))
+}
+
+fn v6_dest(i: usize) -> SocketAddr {
+    SocketAddr::new(v6([0x2001_0db8, 0, 0, 0x100 + i as u32]), 80)
+}
+
+/// The hashing and locality schedulers (sh and mh with their flags off).
+fn hashing_kinds() -> Vec<Scheduler> {
+    vec![
+        Scheduler::Sh(NO_FLAGS),
+        Scheduler::Mh(NO_FLAGS),
+        Scheduler::Dh,
+        Scheduler::Lblc,
+        Scheduler::Lblcr,
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// lc, wlc, sed and nq at the kernel's integer widths (weights and
+    /// connection counts up to `i32::MAX`) pick what the kernel's loops
+    /// pick, overflow included: `(active << 8) + active + inactive`
+    /// wraps as the C `int` does (lc then compares it unsigned), the
+    /// cross products are 64-bit, `active + 1` wraps in sed and nq.
+    #[test]
+    fn least_connection_family_at_kernel_widths(
+        states in prop::collection::vec((edge_int(), prop::bool::weighted(0.2), edge_int(), edge_int()), 1..8),
+    ) {
+        let weights: Vec<u32> = states.iter().map(|s| s.0 as u32).collect();
+        for kind in [Scheduler::Lc, Scheduler::Wlc, Scheduler::Sed, Scheduler::Nq] {
+            let mut sim = build(kind.clone(), NO_FLAGS, &weights);
+            for (i, &(_, ov, act, inact)) in states.iter().enumerate() {
+                sim.set_conn_counts(dest_addr(i), act, inact, 0).unwrap_or_else(|e| panic!("{e}"));
+                sim.set_overloaded(dest_addr(i), ov).unwrap_or_else(|e| panic!("{e}"));
+            }
+            let got = sim.dest_for(client(1));
+            prop_assert_eq!(got, kernel_least(&kind, &states).map(dest_addr), "{}", kind);
+        }
+    }
+
+    /// Binding a connection at the edge of the counters wraps them as the
+    /// kernel's `int`s do, and the next pick still follows the kernel's
+    /// loops on the wrapped values (no panic, no saturation).
+    #[test]
+    fn counters_wrap_at_int_max(act in edge_int(), inact in edge_int(), w in 1u32..=(i32::MAX as u32)) {
+        let mut sim = build(Scheduler::Wlc, NO_FLAGS, &[w, 1]);
+        sim.set_conn_counts(dest_addr(0), act, inact, 0).unwrap_or_else(|e| panic!("{e}"));
+        let before = sim.dest_for(client(1));
+        let o = sim.connect(client(1));
+        prop_assert_eq!(o.addr, before);
+        let d = sim.destination(dest_addr(0)).map(|d| (d.active_conns(), d.inactive_conns()));
+        if before == Some(dest_addr(0)) {
+            prop_assert_eq!(d, Some((act.wrapping_add(1), inact)));
+        }
+        let states: Vec<(i32, bool, i32, i32)> = [0, 1]
+            .iter()
+            .map(|&i| {
+                let d = sim.destination(dest_addr(i)).unwrap_or_else(|| panic!("dest"));
+                (d.weight(), d.is_overloaded(), d.active_conns(), d.inactive_conns())
+            })
+            .collect();
+        prop_assert_eq!(sim.dest_for(client(2)), kernel_least(&Scheduler::Wlc, &states).map(dest_addr));
+    }
+
+    /// IPv6 in every hashing scheduler: sh and mh hash the client, dh the
+    /// packet's destination, through the kernel's fold (the XOR of the
+    /// four 32-bit words), so two addresses whose words are permuted get
+    /// the same destination; lblc and lblcr key their caches on the whole
+    /// address, so such a pair makes two cache entries. Every pick is a
+    /// linked IPv6 destination with a weight.
+    #[test]
+    fn ipv6_in_every_hashing_scheduler(
+        weights in prop::collection::vec(1u32..6, 1..8),
+        words in prop::array::uniform4(any::<u32>()),
+    ) {
+        prop_assume!(words[0] != words[1]);
+        let swapped = [words[1], words[0], words[2], words[3]];
+        let vip = SocketAddr::new(v6([0x2001_0db8, 0xffff, 0, 1]), 80);
+        for kind in hashing_kinds() {
+            let key = if matches!(kind, Scheduler::Sh(_) | Scheduler::Mh(_)) {
+                ServiceKey::tcp(vip)
+            } else {
+                ServiceKey::fwmark(lvs::AddressFamily::Inet6, 5)
+            };
+            let spec = Service::new(key).with_scheduler(kind.clone());
+            let mut sim = Simulation::new(&spec).unwrap_or_else(|e| panic!("{e}"));
+            for (i, &w) in weights.iter().enumerate() {
+                sim.add_destination(Destination::new(v6_dest(i)).with_weight(w)).unwrap_or_else(|e| panic!("{e}"));
+            }
+            let (p1, p2) = match kind {
+                Scheduler::Sh(_) | Scheduler::Mh(_) => (
+                    sim.packet_to(SocketAddr::new(v6(words), 3000), vip),
+                    sim.packet_to(SocketAddr::new(v6(swapped), 3000), vip),
+                ),
+                _ => {
+                    let c = SocketAddr::new(v6([0x2001_0db8, 7, 7, 7]), 3000);
+                    (
+                        sim.packet_to(c, SocketAddr::new(v6(words), 80)),
+                        sim.packet_to(c, SocketAddr::new(v6(swapped), 80)),
+                    )
+                }
+            };
+            let (d1, d2) = (sim.dest_for_packet(&p1), sim.dest_for_packet(&p2));
+            let linked = sim.destinations();
+            prop_assert!(d1.is_some_and(|d| linked.contains(&d)), "{}", kind);
+            match kind {
+                Scheduler::Lblc | Scheduler::Lblcr => {
+                    sim.connect_packet(&p1);
+                    sim.connect_packet(&p2);
+                    let cached = match sim.scheduler() {
+                        AnyScheduler::Lblc(s) => s.cache_len(),
+                        AnyScheduler::Lblcr(s) => s.cache_len(),
+                        _ => 0,
+                    };
+                    prop_assert_eq!(cached, 2, "{}", kind);
+                }
+                _ => prop_assert_eq!(d1, d2, "{}", kind),
+            }
+        }
+    }
+
+    /// Firewall-mark services (IPv4 and IPv6): dh's pick depends on the
+    /// VIP alone, sh's on the client alone, and `moved_packets` names
+    /// exactly the (client, VIP) pairs whose `dest_for_packet` differs
+    /// after a removal.
+    #[test]
+    fn fwmark_services_key_on_the_vip(
+        weights in prop::collection::vec(1u32..6, 2..8),
+        removed in any::<prop::sample::Index>(),
+        ipv6 in any::<bool>(),
+    ) {
+        let family = if ipv6 { lvs::AddressFamily::Inet6 } else { lvs::AddressFamily::Inet };
+        let addr = |i: u32, net: u32| -> IpAddr {
+            if ipv6 { v6([0x2001_0db8, net, 0, i]) } else { IpAddr::V4(Ipv4Addr::from((10 << 24) | (net << 16) | i)) }
+        };
+        let dest = |i: usize| SocketAddr::new(addr(i as u32 + 1, 1), 80);
+        for kind in [Scheduler::Dh, Scheduler::Sh(NO_FLAGS)] {
+            let spec = Service::new(ServiceKey::fwmark(family, 3)).with_scheduler(kind.clone());
+            let mut sim = Simulation::new(&spec).unwrap_or_else(|e| panic!("{e}"));
+            for (i, &w) in weights.iter().enumerate() {
+                sim.add_destination(Destination::new(dest(i)).with_weight(w)).unwrap_or_else(|e| panic!("{e}"));
+            }
+            let packets: Vec<Packet> = (1..=12u32)
+                .flat_map(|c| (1..=12u32).map(move |v| (c, v)))
+                .map(|(c, v)| sim.packet_to(SocketAddr::new(addr(c * 7919, 2), 4000), SocketAddr::new(addr(v * 104_729, 3), 80)))
+                .collect();
+            for p in &packets {
+                let other = match kind {
+                    Scheduler::Dh => Packet::new(p.protocol, SocketAddr::new(addr(1, 9), 1), p.dst),
+                    _ => Packet::new(p.protocol, p.src, SocketAddr::new(addr(1, 9), 1)),
+                };
+                prop_assert_eq!(sim.dest_for_packet(p), sim.dest_for_packet(&other), "{}", kind);
+            }
+            let mut after = sim.clone();
+            after.remove_destination(dest(removed.index(weights.len()))).unwrap_or_else(|e| panic!("{e}"));
+            let moved = moved_packets(&sim, &after, packets.iter().copied());
+            let expected: Vec<Packet> = packets
+                .iter()
+                .copied()
+                .filter(|p| sim.dest_for_packet(p) != after.dest_for_packet(p))
+                .collect();
+            let got: Vec<Packet> = moved.iter().map(|m| m.packet).collect();
+            prop_assert_eq!(got, expected, "{}", kind);
+        }
+    }
 }

@@ -24,7 +24,8 @@ use lvs::wire::{
 };
 use lvs::{
     AddressFamily, ConnCounts, Destination, DestinationEntry, Forwarding, GueChecksum, HashFlags,
-    Netmask, Op, Rates, Scheduler, Service, ServiceEntry, ServiceKey, Stats, Timeouts, Tunnel,
+    Netmask, Op, Rates, Scheduler, Service, ServiceEntry, ServiceKey, Stats, Thresholds, Timeouts,
+    Tunnel,
 };
 
 mod wire_common;
@@ -388,7 +389,10 @@ fn dest_gre() -> Destination {
     Destination::new(sa("192.168.1.4:0"))
         .with_forwarding(Forwarding::Tunnel(Tunnel::Gre { checksum: true }))
         .with_weight(2)
-        .with_thresholds(50, 100)
+        .with_thresholds(Thresholds {
+            upper: 100,
+            lower: 50,
+        })
 }
 fn dest_dr6() -> Destination {
     Destination::new(sa("[2001:db8::10]:53"))

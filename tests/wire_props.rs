@@ -22,8 +22,8 @@ use lvs::wire::{
 };
 use lvs::{
     AddressFamily, ConnCounts, Destination, Forwarding, GueChecksum, HashFlags, Netmask,
-    Persistence, Protocol, Rates, SchedName, Scheduler, Service, ServiceKey, Stats, Timeouts,
-    Tunnel,
+    Persistence, Protocol, Rates, SchedName, Scheduler, Service, ServiceKey, Stats, Thresholds,
+    Timeouts, Tunnel,
 };
 use proptest::collection::vec;
 use proptest::option;
@@ -470,7 +470,7 @@ fn destination_for(key: ServiceKey) -> impl Strategy<Value = Destination> {
                 Destination::new(SocketAddr::new(ip, port))
                     .with_forwarding(fwd)
                     .with_weight(w)
-                    .with_thresholds(lower, upper)
+                    .with_thresholds(Thresholds { upper, lower })
             })
         },
     )
@@ -983,7 +983,7 @@ proptest! {
         prop_assert!(req::add_destination(&mut buf, 0x20, 1, &key, &dest.with_weight(bad_weight)).is_err());
         let (l, u) = (dest.upper_threshold.saturating_add(1), dest.upper_threshold);
         if l > u {
-            prop_assert!(req::update_destination(&mut buf, 0x20, 1, &key, &dest.with_thresholds(l, u)).is_err());
+            prop_assert!(req::update_destination(&mut buf, 0x20, 1, &key, &dest.with_upper_threshold(u).with_lower_threshold(l)).is_err());
         }
         let mut t = Timeouts::default();
         t.udp = Some(bad_timeout);

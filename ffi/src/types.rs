@@ -14,7 +14,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use lvs::{
     AddressFamily, ConnCounts, ConnOrigin, Connection, DaemonRole, Destination, DestinationEntry,
     Forwarding, GueChecksum, HashFlags, Info, Netmask, Persistence, Protocol, Scheduler, Service,
-    ServiceEntry, ServiceKey, Stats, SyncDaemon, Timeouts, Tunnel,
+    ServiceEntry, ServiceKey, Stats, SyncDaemon, Thresholds, Timeouts, Tunnel,
 };
 
 use crate::error::{Failure, Outcome, finish, lvs_result};
@@ -680,7 +680,10 @@ impl lvs_destination {
         Ok(Destination::new(addr)
             .with_forwarding(forwarding)
             .with_weight(self.weight)
-            .with_thresholds(self.lower_threshold, self.upper_threshold))
+            .with_thresholds(Thresholds {
+                upper: self.upper_threshold,
+                lower: self.lower_threshold,
+            }))
     }
 
     fn tunnel(&self, what: &str) -> Outcome<Tunnel> {

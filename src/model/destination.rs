@@ -127,6 +127,44 @@ impl fmt::Display for Forwarding {
     }
 }
 
+/// The connection thresholds of a destination (ipvsadm `-x`/`-y`,
+/// `IPVS_DEST_ATTR_U_THRESH`/`L_THRESH`), as named fields so that the two
+/// cannot be swapped. 0 means "none" for either.
+///
+/// At `upper` connections (active + inactive) the kernel marks the
+/// destination overloaded; it clears the mark below `lower`, or, with no
+/// lower threshold, below 3/4 of `upper`. The kernel refuses
+/// `lower > upper` (`-ERANGE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(deny_unknown_fields))]
+pub struct Thresholds {
+    /// Upper threshold (0 = none).
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub upper: u32,
+    /// Lower threshold (0 = none), at most `upper`.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub lower: u32,
+}
+
+impl Thresholds {
+    /// No thresholds.
+    pub const NONE: Thresholds = Thresholds { upper: 0, lower: 0 };
+
+    /// An upper threshold alone.
+    pub const fn upper(upper: u32) -> Self {
+        Thresholds { upper, lower: 0 }
+    }
+
+    /// This with a lower threshold.
+    pub const fn with_lower(self, lower: u32) -> Self {
+        Thresholds {
+            upper: self.upper,
+            lower,
+        }
+    }
+}
+
 /// A real server of a service, with its configuration.
 ///
 /// # Example
@@ -195,11 +233,42 @@ impl Destination {
         self
     }
 
-    /// Set the connection thresholds (`lower <= upper`; 0 = none).
-    pub fn with_thresholds(mut self, lower: u32, upper: u32) -> Self {
-        self.lower_threshold = lower;
+    /// Set both connection thresholds. They come as a [`Thresholds`],
+    /// whose fields are named, so the two numbers cannot be swapped:
+    ///
+    /// ```
+    /// use lvs::{Destination, Thresholds};
+    /// let d = Destination::new(([10, 0, 0, 1], 80))
+    ///     .with_thresholds(Thresholds { upper: 100, lower: 10 });
+    /// assert_eq!((d.upper_threshold, d.lower_threshold), (100, 10));
+    /// // An upper threshold alone (the kernel then clears OVERLOAD below 3/4 of it):
+    /// let d = d.with_thresholds(Thresholds::upper(50));
+    /// assert_eq!(d.thresholds(), Thresholds { upper: 50, lower: 0 });
+    /// ```
+    pub fn with_thresholds(mut self, thresholds: Thresholds) -> Self {
+        self.upper_threshold = thresholds.upper;
+        self.lower_threshold = thresholds.lower;
+        self
+    }
+
+    /// Set the upper connection threshold only (0 = none).
+    pub fn with_upper_threshold(mut self, upper: u32) -> Self {
         self.upper_threshold = upper;
         self
+    }
+
+    /// Set the lower connection threshold only (0 = none).
+    pub fn with_lower_threshold(mut self, lower: u32) -> Self {
+        self.lower_threshold = lower;
+        self
+    }
+
+    /// Both connection thresholds.
+    pub fn thresholds(&self) -> Thresholds {
+        Thresholds {
+            upper: self.upper_threshold,
+            lower: self.lower_threshold,
+        }
     }
 
     /// The destination's address family.

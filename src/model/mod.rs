@@ -12,7 +12,7 @@ mod stats;
 pub(crate) use ops::OpRef;
 pub use ops::{BatchResult, Info, OnError, Op, Timeouts};
 
-pub use destination::{ConnCounts, Destination, Forwarding, GueChecksum, Tunnel};
+pub use destination::{ConnCounts, Destination, Forwarding, GueChecksum, Thresholds, Tunnel};
 pub use service::{
     AddressFamily, HashFlags, Netmask, Persistence, Protocol, SchedName, Scheduler, Service,
     ServiceKey,

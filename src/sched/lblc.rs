@@ -189,6 +189,16 @@ impl SchedulerModel for Lblc {
         Some(dest)
     }
 
+    fn picked(&mut self, svc: &ServiceState, pkt: &Packet, dest: DestId) {
+        let now = svc.now_ms;
+        let en = self
+            .cache
+            .entry(key_of(svc.family, pkt))
+            .or_insert(LblcEntry { dest, lastuse: now });
+        en.dest = dest;
+        en.lastuse = now;
+    }
+
     fn timer_interval_ms(&self) -> Option<u64> {
         Some(CHECK_EXPIRE_INTERVAL_MS)
     }
@@ -340,6 +350,23 @@ impl SchedulerModel for Lblcr {
             },
         );
         Some(d)
+    }
+
+    fn picked(&mut self, svc: &ServiceState, pkt: &Packet, dest: DestId) {
+        let now = svc.now_ms;
+        let en = self
+            .cache
+            .entry(key_of(svc.family, pkt))
+            .or_insert(LblcrEntry {
+                set: Vec::new(),
+                lastmod: now,
+                lastuse: now,
+            });
+        en.lastuse = now;
+        if !en.set.contains(&dest) {
+            en.set.insert(0, dest);
+            en.lastmod = now;
+        }
     }
 
     fn timer_interval_ms(&self) -> Option<u64> {

@@ -18,7 +18,8 @@
 //! | item | what it is |
 //! |---|---|
 //! | [`Simulation`] | a service plus its scheduler: add/remove/update backends with the kernel's hook semantics, feed connections, persistence templates, one-packet UDP, thresholds, time |
-//! | [`Distribution`], [`moved_clients`], [`simulate`] | answers: how many clients each backend gets; which clients move after a change |
+//! | [`Distribution`], [`moved_clients`], [`moved_packets`], [`simulate`] | answers: how many clients each backend gets; which clients, or (client, VIP) pairs, move after a change |
+//! | [`Simulation::record_connection`] | resync: a connection the kernel's table shows, on the destination it went to |
 //! | [`ServiceState`], [`DestState`] | what the kernel keeps: the destination list **newest first**, weights, `last_weight`, connection counters, OVERLOAD |
 //! | [`SchedulerModel`] | the kernel's scheduler hooks: `add_dest`, `del_dest`, `upd_dest`, `schedule` (plus `tick` for the lblc/lblcr timer) |
 //! | [`Rr`], [`Wrr`], [`Lc`], [`Wlc`], [`Sed`], [`Nq`], [`Fo`], [`Ovf`], [`Twos`], [`Dh`], [`Sh`], [`Mh`], [`Lblc`], [`Lblcr`] | one model per kernel scheduler; [`AnyScheduler`] picks one by [`Scheduler`] ([`MODELLED_SCHEDULERS`] lists them) |
@@ -98,6 +99,12 @@
 //!   connection in TIME_WAIT goes to that connection's destination (the
 //!   kernel may schedule it anew). A removed destination's connections
 //!   follow `expire_nodest_conn` ([`KernelParams::expire_nodest_conn`]).
+//! - SCTP states: an SCTP connection counts as active from its INIT, as
+//!   a TCP one does from its SYN; the kernel (`ip_vs_proto_sctp.c`)
+//!   counts it active only once ESTABLISHED, so lc, wlc, sed, nq, ovf,
+//!   lblc and lblcr may weigh a half-open association differently. Use
+//!   [`Simulation::set_active`] or [`Simulation::record_connection`] to
+//!   give the kernel's split.
 //! - "Inverse" packets (ICMP errors scheduled by their embedded header)
 //!   and persistence engines (`sip`).
 //! - Removed destinations stay in the trash for ever (the kernel frees an
@@ -122,7 +129,10 @@ pub use lblc::{
 pub use lc::{Fo, Lc, Nq, Ovf, Sed, SimRng, Twos, Wlc};
 pub use rr::{Rr, Wrr};
 pub use service::{DestId, DestState, Packet, ServiceState};
-pub use sim::{ConnId, Distribution, Move, Outcome, Simulation, Via, moved_clients, simulate};
+pub use sim::{
+    ConnId, Distribution, Move, Outcome, PacketMove, Simulation, Via, moved_clients, moved_packets,
+    simulate,
+};
 
 /// `CONFIG_IP_VS_SH_TAB_BITS` default.
 pub const IP_VS_SH_TAB_BITS: u8 = 8;
@@ -388,6 +398,17 @@ pub trait SchedulerModel {
     /// connection, or `None` ("no destination available").
     fn schedule(&mut self, svc: &ServiceState, pkt: &Packet) -> Option<DestId>;
 
+    /// Resync: the kernel's scheduler is known to have picked `dest` for
+    /// `pkt` (read from its connection table, not predicted). Move the
+    /// scheduler's own state as that pick did: the `rr` cursor rests on
+    /// `dest`, the `wrr` position too (its current weight is kept: the
+    /// table does not show it), the `lblc` cache entry of the packet's
+    /// destination address names `dest`, the `lblcr` set has it. Stateless
+    /// schedulers ignore it.
+    fn picked(&mut self, svc: &ServiceState, pkt: &Packet, dest: DestId) {
+        let _ = (svc, pkt, dest);
+    }
+
     /// Periodic timer (`lblc`/`lblcr` cache collection), called every
     /// [`SchedulerModel::timer_interval_ms`] with `svc.now_ms()` at the tick.
     fn tick(&mut self, svc: &ServiceState) {
@@ -526,6 +547,9 @@ impl SchedulerModel for AnyScheduler {
     #[inline]
     fn schedule(&mut self, svc: &ServiceState, pkt: &Packet) -> Option<DestId> {
         dispatch!(self, s => s.schedule(svc, pkt))
+    }
+    fn picked(&mut self, svc: &ServiceState, pkt: &Packet, dest: DestId) {
+        dispatch!(self, s => s.picked(svc, pkt, dest))
     }
     fn tick(&mut self, svc: &ServiceState) {
         dispatch!(self, s => s.tick(svc))

@@ -38,6 +38,12 @@ impl SchedulerModel for Rr {
         }
     }
 
+    fn picked(&mut self, svc: &ServiceState, _pkt: &Packet, dest: DestId) {
+        if svc.position(dest).is_some() {
+            self.cursor = Some(dest);
+        }
+    }
+
     #[inline]
     fn schedule(&mut self, svc: &ServiceState, _pkt: &Packet) -> Option<DestId> {
         let list = &svc.list;
@@ -143,6 +149,12 @@ impl SchedulerModel for Wrr {
 
     fn upd_dest(&mut self, svc: &ServiceState, _dest: DestId) {
         self.changed(svc);
+    }
+
+    fn picked(&mut self, svc: &ServiceState, _pkt: &Packet, dest: DestId) {
+        if let Some(p) = svc.position(dest) {
+            self.cl = Some(p);
+        }
     }
 
     fn schedule(&mut self, svc: &ServiceState, _pkt: &Packet) -> Option<DestId> {

@@ -5,7 +5,7 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use super::Error;
-use crate::model::{AddressFamily, Destination, HashFlags, Netmask, Protocol};
+use crate::model::{AddressFamily, Destination, HashFlags, Netmask, Protocol, Thresholds};
 
 /// Whether the schedulers read L4 ports for `protocol` (TCP, UDP and SCTP;
 /// `sh`/`mh` hash port 0 for the others).
@@ -133,6 +133,13 @@ impl DestState {
     /// Lower threshold.
     pub fn lower_threshold(&self) -> u32 {
         self.l_threshold
+    }
+    /// Both thresholds.
+    pub fn thresholds(&self) -> Thresholds {
+        Thresholds {
+            upper: self.u_threshold,
+            lower: self.l_threshold,
+        }
     }
     /// `IP_VS_DEST_F_AVAILABLE`: linked into the service (false in the trash).
     pub fn is_available(&self) -> bool {

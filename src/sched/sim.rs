@@ -329,7 +329,7 @@ impl Simulation {
             .ok_or(Error::DestinationNotFound(addr))?;
         let dest = Destination::new(addr)
             .with_weight(weight)
-            .with_thresholds(d.l_threshold, d.u_threshold);
+            .with_thresholds(d.thresholds());
         self.update_destination(dest)
     }
 
@@ -414,8 +414,8 @@ impl Simulation {
     ///
     /// Its protocol is the service's (TCP for a firewall-mark service), its
     /// destination the virtual address and port (`0.0.0.0:0` or `[::]:0`
-    /// for a firewall-mark service: use [`Simulation::connect_packet`] to
-    /// give the VIP a marked packet carries).
+    /// for a firewall-mark service: [`Simulation::packet_to`] gives the VIP
+    /// a marked packet carries).
     pub fn packet_from(&self, client: SocketAddr) -> Packet {
         let (protocol, dst) = match self.spec.key {
             ServiceKey::Addr { protocol, addr } => (protocol, addr),
@@ -424,6 +424,19 @@ impl Simulation {
             }
         };
         Packet::new(protocol, client, dst)
+    }
+
+    /// The packet from `client` to `vip`, the address and port it is sent
+    /// to, with the service's protocol (TCP for a firewall-mark service;
+    /// [`Packet::new`] gives another). For a firewall-mark service `vip` is
+    /// any address the mark covers: `dh`, `lblc` and `lblcr` key on it,
+    /// and persistence templates name it when its port is the service's.
+    pub fn packet_to(&self, client: SocketAddr, vip: SocketAddr) -> Packet {
+        let protocol = match self.spec.key {
+            ServiceKey::Addr { protocol, .. } => protocol,
+            ServiceKey::Fwmark { .. } => Protocol::Tcp,
+        };
+        Packet::new(protocol, client, vip)
     }
 
     /// Whether a packet to `dst` is scheduled without persistence: an
@@ -478,16 +491,133 @@ impl Simulation {
     }
 
     /// [`Simulation::peek`] for the default packet from `client`, as an
-    /// address: "which backend would this client get?".
+    /// address: "which backend would this client get?". On a
+    /// firewall-mark service, ask [`Simulation::dest_for_packet`] with the
+    /// VIP ([`Simulation::packet_to`]).
     pub fn dest_for(&self, client: SocketAddr) -> Option<SocketAddr> {
         self.peek(&self.packet_from(client))
             .and_then(|id| self.addr_of(id))
+    }
+
+    /// [`Simulation::peek`] as an address: "which backend would this
+    /// packet get?" (for a firewall-mark service, the packet names the VIP
+    /// it was sent to: [`Simulation::packet_to`]).
+    pub fn dest_for_packet(&self, pkt: &Packet) -> Option<SocketAddr> {
+        self.peek(pkt).and_then(|id| self.addr_of(id))
     }
 
     /// A new connection from `client` using the service's protocol and VIP.
     pub fn connect(&mut self, client: SocketAddr) -> Outcome {
         let pkt = self.packet_from(client);
         self.connect_packet(&pkt)
+    }
+
+    /// A new connection from `client` to `vip` (for a firewall-mark
+    /// service, any address its mark covers) with the service's protocol:
+    /// [`Simulation::connect_packet`] of [`Simulation::packet_to`].
+    pub fn connect_to(&mut self, client: SocketAddr, vip: SocketAddr) -> Outcome {
+        let pkt = self.packet_to(client, vip);
+        self.connect_packet(&pkt)
+    }
+
+    /// Resync: the kernel sent `pkt`'s connection to `dest` (as its
+    /// connection table shows, [`Handle::connections`](crate::Handle::connections)),
+    /// whatever the model would have picked. The model ends as the kernel
+    /// is after that packet:
+    ///
+    /// - the connection is open on `dest`, counted active or inactive as
+    ///   `active` says (TCP: ESTABLISHED, SYN_RECV, SYN_SENT and SYNACK are
+    ///   active; UDP never is), which may set OVERLOAD; a connection the
+    ///   model had for the same packet on another destination is closed
+    ///   first, one on `dest` only takes the new active state
+    ///   ([`Via::Existing`]);
+    /// - for a persistent service, the client's template names `dest`: a
+    ///   template of the model on `dest` is reused ([`Via::Template`]),
+    ///   one on another destination is invalidated and a new one bound to
+    ///   `dest`;
+    /// - when the kernel's scheduler made the pick (no template reused),
+    ///   the scheduler's own state moves as that pick moved it
+    ///   ([`SchedulerModel::picked`]: `rr`/`wrr` position, `lblc`/`lblcr`
+    ///   cache).
+    ///
+    /// Recording a connection the model already has on `dest` changes
+    /// nothing but its active state, so a whole table can be recorded. The
+    /// scheduler state follows the last recorded pick: record in the order
+    /// the kernel made them when that order matters (`rr`, `wrr`, several
+    /// connections to one `lblc`/`lblcr` address; the kernel lists its
+    /// table in hash order). `wrr`'s current weight is not in any table and
+    /// stays the model's.
+    ///
+    /// # Errors
+    /// [`Error::DestinationNotFound`] if the service never had `dest`
+    /// (a removed destination is fine: connections outlive it).
+    pub fn record_connection(
+        &mut self,
+        pkt: &Packet,
+        dest: SocketAddr,
+        active: bool,
+    ) -> Result<Outcome, Error> {
+        let id = self
+            .svc
+            .find(dest)
+            .ok_or(Error::DestinationNotFound(dest))?;
+        let key = ConnKey {
+            protocol: pkt.protocol,
+            src: pkt.src,
+            dst: pkt.dst,
+        };
+        if let Some((cid, c)) = self.open_conn(&key) {
+            let same = c.dest == id;
+            let cid = ConnId(cid);
+            if same {
+                self.set_active(cid, active)?;
+                return Ok(Outcome {
+                    dest: Some(id),
+                    addr: Some(dest),
+                    via: Via::Existing,
+                    conn: Some(cid),
+                });
+            }
+            self.close(cid)?;
+        }
+        let (via, template) = if let Some(p) = self.spec.persistence {
+            let tkey = self.template_key(pkt, &p);
+            let now = self.svc.now_ms;
+            let timeout_ms = u64::from(p.timeout) * 1000;
+            let existing = self.templates.get(&tkey).copied();
+            match existing.and_then(|tid| self.tpl_store.get_mut(&tid).map(|t| (tid, t))) {
+                Some((tid, t)) if t.dest == id => {
+                    t.expires_ms = now.saturating_add(timeout_ms);
+                    (Via::Template, Some(tid))
+                }
+                other => {
+                    if let Some((_, t)) = other {
+                        t.key = None;
+                        self.templates.remove(&tkey);
+                    }
+                    self.sched.picked(&self.svc, pkt, id);
+                    if let Some(d) = self.svc.d_mut(id) {
+                        d.bind(Bound::Template);
+                    }
+                    let tid = self.fresh_id();
+                    self.tpl_store.insert(
+                        tid,
+                        Template {
+                            key: Some(tkey),
+                            dest: id,
+                            expires_ms: now.saturating_add(timeout_ms),
+                            controlled: 0,
+                        },
+                    );
+                    self.templates.insert(tkey, tid);
+                    (Via::Scheduled, Some(tid))
+                }
+            }
+        } else {
+            self.sched.picked(&self.svc, pkt, id);
+            (Via::Scheduled, None)
+        };
+        Ok(self.open_on(key, id, via, template, active))
     }
 
     /// Feed the first packet of a connection (a TCP SYN, an SCTP INIT, any
@@ -520,7 +650,19 @@ impl Simulation {
                 None => return self.none(Via::NoDestination),
             }
         };
-        let active = starts_active(pkt.protocol);
+        self.open_on(key, dest, via, template, starts_active(pkt.protocol))
+    }
+
+    /// Bind a new connection `key` to `dest` (one-packet UDP: bound and
+    /// released at once).
+    fn open_on(
+        &mut self,
+        key: ConnKey,
+        dest: DestId,
+        via: Via,
+        template: Option<u64>,
+        active: bool,
+    ) -> Outcome {
         let kind = if active {
             Bound::Active
         } else {
@@ -529,7 +671,7 @@ impl Simulation {
         if let Some(d) = self.svc.d_mut(dest) {
             d.bind(kind);
         }
-        let one_packet = self.spec.one_packet && pkt.protocol == Protocol::Udp;
+        let one_packet = self.spec.one_packet && key.protocol == Protocol::Udp;
         let conn = if one_packet {
             if let Some(d) = self.svc.d_mut(dest) {
                 d.unbind(kind);
@@ -968,7 +1110,9 @@ pub struct Move {
 
 /// The clients whose destination ([`Simulation::dest_for`]) differs between
 /// `before` and `after`: typically `after` is a clone of `before` with one
-/// destination removed or re-weighted.
+/// destination removed or re-weighted. Each client sends the service's
+/// default packet ([`Simulation::packet_from`]); for a firewall-mark
+/// service, whose packets name no VIP then, ask [`moved_packets`].
 pub fn moved_clients<I>(before: &Simulation, after: &Simulation, clients: I) -> Vec<Move>
 where
     I: IntoIterator<Item = SocketAddr>,
@@ -980,6 +1124,42 @@ where
             let a = after.dest_for(client);
             (a != b).then_some(Move {
                 client,
+                before: b,
+                after: a,
+            })
+        })
+        .collect()
+}
+
+/// A packet whose destination differs between two simulations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub struct PacketMove {
+    /// The packet (client, and the VIP it is sent to).
+    pub packet: Packet,
+    /// Its destination before.
+    pub before: Option<SocketAddr>,
+    /// Its destination after.
+    pub after: Option<SocketAddr>,
+}
+
+/// The packets whose destination ([`Simulation::dest_for_packet`]) differs
+/// between `before` and `after`: [`moved_clients`] for packets that name
+/// their VIP, i.e. "which (client, VIP) pairs move" on a firewall-mark
+/// service, where `dh`, `lblc` and `lblcr` key on the VIP
+/// ([`Simulation::packet_to`] makes the packets).
+pub fn moved_packets<I>(before: &Simulation, after: &Simulation, packets: I) -> Vec<PacketMove>
+where
+    I: IntoIterator<Item = Packet>,
+{
+    packets
+        .into_iter()
+        .filter_map(|packet| {
+            let b = before.dest_for_packet(&packet);
+            let a = after.dest_for_packet(&packet);
+            (a != b).then_some(PacketMove {
+                packet,
                 before: b,
                 after: a,
             })

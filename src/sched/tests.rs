@@ -3,7 +3,7 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use super::*;
-use crate::model::{Destination, Netmask, Protocol, Service, ServiceKey};
+use crate::model::{Destination, Netmask, Protocol, Service, ServiceKey, Thresholds};
 
 const FALLBACK: HashFlags = HashFlags {
     fallback: true,
@@ -123,7 +123,7 @@ fn wrr_all_zero_or_overloaded_gives_none() {
         sim.add_destination(
             Destination::new(sa(i, 80))
                 .with_weight(w)
-                .with_thresholds(0, 1),
+                .with_thresholds(Thresholds { upper: 1, lower: 0 }),
         )
         .unwrap_or_else(|e| panic!("{e}"));
     }
@@ -384,7 +384,9 @@ fn thresholds_drive_overload() {
     let mut sim = Simulation::from_service(
         &svc(Scheduler::Rr),
         [
-            Destination::new(a).with_weight(1).with_thresholds(0, 2),
+            Destination::new(a)
+                .with_weight(1)
+                .with_thresholds(Thresholds { upper: 2, lower: 0 }),
             Destination::new(b).with_weight(1),
         ],
     )
@@ -431,7 +433,7 @@ fn threshold_edit_reevaluates_overload() {
         sim.update_destination(
             Destination::new(a)
                 .with_weight(3)
-                .with_thresholds(lower, upper),
+                .with_thresholds(Thresholds { upper, lower }),
         )
         .unwrap_or_else(|e| panic!("{e}"));
     };
@@ -538,15 +540,23 @@ fn legacy_threshold_edit_only_clears() {
     sim.set_conn_counts(a, 3, 2, 0)
         .unwrap_or_else(|e| panic!("{e}"));
     let overloaded = |sim: &Simulation| sim.destination(a).is_some_and(|d| d.is_overloaded());
-    sim.update_destination(Destination::new(a).with_weight(1).with_thresholds(0, 5))
-        .unwrap_or_else(|e| panic!("{e}"));
+    sim.update_destination(
+        Destination::new(a)
+            .with_weight(1)
+            .with_thresholds(Thresholds { upper: 5, lower: 0 }),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     assert!(!overloaded(&sim));
     // The next connection reaches the threshold.
     sim.connect(client(1));
     assert!(overloaded(&sim));
     // Raised (to anything larger): cleared.
-    sim.update_destination(Destination::new(a).with_weight(1).with_thresholds(0, 6))
-        .unwrap_or_else(|e| panic!("{e}"));
+    sim.update_destination(
+        Destination::new(a)
+            .with_weight(1)
+            .with_thresholds(Thresholds { upper: 6, lower: 0 }),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     assert!(!overloaded(&sim));
 }
 
@@ -561,7 +571,7 @@ fn control_plane_errors_match_kernel() {
         sim.add_destination(
             Destination::new(sa(1, 80))
                 .with_weight(1)
-                .with_thresholds(2, 1)
+                .with_thresholds(Thresholds { upper: 1, lower: 2 })
         ),
         Err(Error::ThresholdsOutOfRange { .. })
     ));
@@ -697,7 +707,9 @@ fn lblc_cache_ignores_threshold_overload() {
     let mut sim = Simulation::from_service(
         &svc(Scheduler::Lblc),
         [
-            Destination::new(a).with_weight(10).with_thresholds(0, 1),
+            Destination::new(a)
+                .with_weight(10)
+                .with_thresholds(Thresholds { upper: 1, lower: 0 }),
             Destination::new(b).with_weight(10),
         ],
     )
@@ -801,7 +813,7 @@ fn from_table_keeps_kernel_order_and_counters() {
     let entry = |addr, weight, upper, active, inactive| DestinationEntry {
         destination: Destination::new(addr)
             .with_weight(weight)
-            .with_thresholds(0, upper),
+            .with_thresholds(Thresholds { upper, lower: 0 }),
         conns: ConnCounts {
             active,
             inactive,
@@ -944,4 +956,153 @@ fn removed_destination_follows_expire_nodest_conn() {
             assert_eq!((again.via, again.addr), (Via::Existing, Some(first)));
         }
     }
+}
+
+/// A firewall-mark service using `scheduler`.
+fn fwmark_svc(scheduler: Scheduler) -> Service {
+    Service::new(ServiceKey::fwmark(crate::AddressFamily::Inet, 7)).with_scheduler(scheduler)
+}
+
+fn vip(k: u8) -> SocketAddr {
+    SocketAddr::new(ip(10, 99, 0, k), 80)
+}
+
+#[test]
+fn fwmark_packets_name_their_vip_and_moved_packets_sees_it() {
+    let dests = [
+        (sa(1, 80), 1),
+        (sa(2, 80), 1),
+        (sa(3, 80), 1),
+        (sa(4, 80), 1),
+    ];
+    for kind in [Scheduler::Dh, Scheduler::Lblc, Scheduler::Lblcr] {
+        let mut sim = Simulation::from_service(&fwmark_svc(kind.clone()), dests)
+            .unwrap_or_else(|e| panic!("{e}"));
+        // Populate the lblc/lblcr caches: one connection per VIP.
+        for k in 1..=40 {
+            let o = sim.connect_to(client(u32::from(k)), vip(k));
+            assert_eq!(o.via, Via::Scheduled, "{kind}");
+        }
+        let pairs: Vec<Packet> = (1..=40u8)
+            .flat_map(|k| (0..3).map(move |c| (k, c)))
+            .map(|(k, c)| sim.packet_to(client(100 + c), vip(k)))
+            .collect();
+        assert_eq!(pairs[0].protocol, Protocol::Tcp);
+        // Different VIPs reach different destinations (dh hashes the VIP,
+        // lblc/lblcr spread them by connection counts).
+        let spread: std::collections::BTreeSet<_> = pairs
+            .iter()
+            .filter_map(|p| sim.dest_for_packet(p))
+            .collect();
+        assert!(spread.len() > 1, "{kind}: {spread:?}");
+        let mut after = sim.clone();
+        after
+            .remove_destination(sa(2, 80))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let moved = moved_packets(&sim, &after, pairs.iter().copied());
+        assert!(!moved.is_empty(), "{kind}");
+        for p in &pairs {
+            let m = moved.iter().find(|m| m.packet == *p);
+            let (b, a) = (sim.dest_for_packet(p), after.dest_for_packet(p));
+            assert_eq!(m.is_some(), a != b, "{kind}");
+            if kind != Scheduler::Dh {
+                // Cached VIPs move only off the removed destination.
+                assert_eq!(m.is_some(), b == Some(sa(2, 80)), "{kind} {p:?}");
+            }
+        }
+        // The same client moves with one VIP and not with another: the
+        // default packet (no VIP) cannot tell.
+        if kind != Scheduler::Dh {
+            let c = client(100);
+            let default = moved_clients(&sim, &after, [c]);
+            assert!(default.len() <= 1);
+            let per_vip = moved.iter().filter(|m| m.packet.src == c).count();
+            assert!((1..40).contains(&per_vip), "{kind}: {per_vip}");
+        }
+        assert_eq!(sim.dest_for_packet(&pairs[0]), {
+            let mut s = sim.clone();
+            s.connect_to(pairs[0].src, pairs[0].dst).addr
+        });
+    }
+}
+
+#[test]
+fn record_connection_resyncs_counters_templates_and_caches() {
+    let (a, b, c) = (sa(1, 80), sa(2, 80), sa(3, 80));
+    // wlc: the model would pick a; the kernel went to c.
+    let mut sim = with_list(Scheduler::Wlc, &[(a, 1), (b, 1), (c, 1)]);
+    let pkt = sim.packet_from(client(1));
+    assert_eq!(sim.dest_for_packet(&pkt), Some(a));
+    let o = sim
+        .record_connection(&pkt, c, true)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((o.addr, o.via), (Some(c), Via::Scheduled));
+    let d = sim
+        .destination(c)
+        .map(|d| (d.active_conns(), d.inactive_conns()));
+    assert_eq!(d, Some((1, 0)));
+    // Recording it again only changes its state.
+    let o2 = sim
+        .record_connection(&pkt, c, false)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((o2.conn, o2.via), (o.conn, Via::Existing));
+    let d = sim
+        .destination(c)
+        .map(|d| (d.active_conns(), d.inactive_conns()));
+    assert_eq!(d, Some((0, 1)));
+    assert_eq!(sim.connections(), 1);
+    // The same packet on another destination moves the connection.
+    sim.record_connection(&pkt, b, true)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(sim.destination(c).map(DestState::inactive_conns), Some(0));
+    assert_eq!(sim.destination(b).map(DestState::active_conns), Some(1));
+    assert_eq!(sim.connections(), 1);
+    // An address the service never had.
+    assert_eq!(
+        sim.record_connection(&pkt, sa(9, 80), true).map(|o| o.via),
+        Err(Error::DestinationNotFound(sa(9, 80)))
+    );
+    // A removed destination still takes connections (they outlive it).
+    sim.remove_destination(a).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        sim.record_connection(&sim.packet_from(client(2)), a, true)
+            .is_ok()
+    );
+
+    // Persistence: the template follows the recorded destination.
+    let spec = svc(Scheduler::Rr).with_persistence(300);
+    let mut sim =
+        Simulation::from_service(&spec, [(a, 1), (b, 1), (c, 1)]).unwrap_or_else(|e| panic!("{e}"));
+    let p1 = sim.packet_from(client(5));
+    let o = sim
+        .record_connection(&p1, b, true)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(o.via, Via::Scheduled);
+    assert_eq!(sim.templates(), 1);
+    assert_eq!(sim.destination(b).map(DestState::persistent_conns), Some(1));
+    let again = SocketAddr::new(client(5).ip(), 4444);
+    let o = sim.connect(again);
+    assert_eq!((o.addr, o.via), (Some(b), Via::Template));
+    // The kernel re-bound the client's template elsewhere.
+    let p3 = sim.packet_from(SocketAddr::new(client(5).ip(), 5555));
+    let o = sim
+        .record_connection(&p3, c, true)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(o.via, Via::Scheduled);
+    let o = sim.connect(SocketAddr::new(client(5).ip(), 6666));
+    assert_eq!((o.addr, o.via), (Some(c), Via::Template));
+    // rr: the recorded pick moves the cursor (the new template scheduled c).
+    let o = sim.connect(client(77));
+    assert_eq!(o.addr, Some(b), "rr: the cursor rests on c (list c, b, a)");
+
+    // lblc: the recorded pick becomes the cache entry of its VIP.
+    let mut sim = Simulation::from_service(&fwmark_svc(Scheduler::Lblc), [(a, 1), (b, 1), (c, 1)])
+        .unwrap_or_else(|e| panic!("{e}"));
+    let pkt = sim.packet_to(client(1), vip(9));
+    sim.record_connection(&pkt, b, true)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        sim.dest_for_packet(&sim.packet_to(client(2), vip(9))),
+        Some(b)
+    );
 }
