@@ -339,6 +339,33 @@ impl Handle {
         self.send_wbuf(op, seq, parse)
     }
 
+    /// [`Handle::transact`] for a request whose ACK the kernel may never
+    /// send: wait for it at most `wait` (or the handle's timeout, if
+    /// shorter). `Ok(None)` when no reply came in that time; the socket's
+    /// own timeout is restored either way (a late reply is skipped as
+    /// stale by the next request).
+    pub(crate) fn transact_ack_may_be_lost(
+        &mut self,
+        op: &Operation,
+        cmd: u8,
+        attrs: &[CmdAttr],
+        wait: Duration,
+    ) -> Result<Option<()>> {
+        let wait = self.timeout.map_or(wait, |t| t.min(wait));
+        self.sock
+            .set_timeout(Some(wait))
+            .map_err(|e| Error::io(op.clone(), e))?;
+        let r = self.transact(op, cmd, NLM_F_ACK, attrs, |_| Ok(None::<()>));
+        self.sock
+            .set_timeout(self.timeout)
+            .map_err(|e| Error::io(op.clone(), e))?;
+        match r {
+            Ok(_) => Ok(Some(())),
+            Err(e) if e.kind() == ErrorKind::Io && e.is_timeout() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Send the request already in the write buffer and collect its replies.
     fn send_wbuf<T>(
         &mut self,
