@@ -398,10 +398,19 @@ impl fmt::Display for Scheduler {
 #[cfg_attr(feature = "serde", serde(rename_all = "lowercase"))]
 #[non_exhaustive]
 pub enum Netmask {
-    /// An IPv4 mask, e.g. `255.255.255.0` (ipvsadm `-M`).
+    /// An IPv4 mask, e.g. `255.255.255.0` (ipvsadm `-M`). Writing, it must
+    /// be a prefix (ones, then zeros): [`Service::validate`] refuses
+    /// `255.0.255.0`.
     V4(Ipv4Addr),
     /// An IPv6 prefix length, 1..=128.
     V6(u8),
+}
+
+/// Whether `m` is a prefix mask: ones, then zeros (`0.0.0.0` and
+/// `255.255.255.255` included).
+fn is_prefix_mask(m: std::net::Ipv4Addr) -> bool {
+    let bits = u32::from(m);
+    bits.leading_ones() + bits.trailing_zeros() == 32
 }
 
 impl Netmask {
@@ -585,6 +594,17 @@ impl Service {
                         p.netmask,
                         p.netmask.family(),
                         self.key.family()
+                    ),
+                );
+            }
+            if let Netmask::V4(m) = p.netmask
+                && !is_prefix_mask(m)
+            {
+                return bad(
+                    "persistence.netmask",
+                    format!(
+                        "IPv4 netmask {m} is not a prefix (ones then zeros, such as \
+                         255.255.255.0): the kernel would group clients by scattered bits"
                     ),
                 );
             }
