@@ -336,9 +336,11 @@ pub unsafe extern "C" fn lvs_handle_set_read_threads(
 /// extended-ACK message), or "" if it succeeded. Every call taking the
 /// handle and returning `lvs_result` replaces it; this one does not.
 ///
-/// Buffer rules as `lvs_last_error`: returns `LVS_OK`, or
-/// `LVS_BUFFER_TOO_SMALL` with a truncated, NUL-terminated copy;
-/// `LVS_NULL_PARAMETER` if `handle` is NULL.
+/// Buffer rules and codes as `lvs_last_error` (`LVS_OK`,
+/// `LVS_BUFFER_TOO_SMALL` with a truncated, NUL-terminated copy,
+/// `LVS_NULL_PARAMETER`, `LVS_INVALID_ARGUMENT`, `LVS_PANIC`), and also
+/// `LVS_NULL_PARAMETER` if `handle` is NULL, `LVS_INVALID_ARGUMENT` if it
+/// is misaligned.
 ///
 /// # Safety
 /// `handle` must be a live handle (not NULL), not being used by another
@@ -811,8 +813,15 @@ pub unsafe extern "C" fn lvs_daemon_start(
 
 /// Stop the sync daemon of `role` (`LVS_DAEMON_MASTER` or
 /// `LVS_DAEMON_BACKUP`) in the handle's namespace (`IPVS_CMD_DEL_DAEMON`;
-/// ipvsadm `--stop-daemon`). The kernel stops its threads before it
-/// answers.
+/// ipvsadm `--stop-daemon`). `LVS_OK` means the daemon is stopped: the
+/// kernel stops its threads before it answers.
+///
+/// A stop right after a start returns promptly too: the kernel sends no
+/// answer at all when it stops a daemon thread that has not run yet
+/// (`kthread_stop` gives `-EINTR`, for which netlink sends no ACK), so
+/// the call waits for the answer at most 500 ms (or the handle's timeout
+/// if shorter), then reads the daemon list: `LVS_OK` when no daemon of
+/// `role` runs, `LVS_IO` when one still does.
 ///
 /// Errors: `LVS_INVALID_ARGUMENT` (another `role`; nothing sent),
 /// `LVS_DAEMON_NOT_RUNNING`, `LVS_PERMISSION_DENIED`, `LVS_IO`,
