@@ -207,6 +207,44 @@ impl Handle {
         Ok(())
     }
 
+    /// The receive timeout ([`Handle::set_timeout`]); `None` waits
+    /// forever.
+    pub fn timeout(&self) -> Option<Duration> {
+        self.timeout
+    }
+
+    /// The identity of the handle's network namespace: the inode number of
+    /// its namespace file, as `/proc/PID/ns/net` shows it (`net:[N]`) and
+    /// `lsns -t net` lists it. Two handles in the same namespace give the
+    /// same number.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Unsupported`] when the handle holds no namespace file
+    /// (it could not be opened, or the handle was opened with a pidfd),
+    /// [`ErrorKind::Io`] when it cannot be read.
+    pub fn netns_id(&self) -> Result<u64> {
+        /// `NSFS_MAGIC`: the filesystem of namespace files.
+        const NSFS_MAGIC: u64 = 0x6e73_6673;
+        let op = Operation::Open;
+        let unsupported = || {
+            Error::new(
+                op.clone(),
+                ErrorKind::Unsupported,
+                "the handle holds no network namespace file (opened with a pidfd, or the \
+                 namespace could not be opened)",
+            )
+        };
+        let ns = self.netns.as_ref().ok_or_else(unsupported)?;
+        let fs = rustix::fs::fstatfs(ns).map_err(|e| Error::io(op.clone(), e.into()))?;
+        #[allow(clippy::unnecessary_cast, clippy::useless_conversion)]
+        if fs.f_type as u64 != NSFS_MAGIC {
+            return Err(unsupported());
+        }
+        let st = rustix::fs::fstat(ns).map_err(|e| Error::io(op.clone(), e.into()))?;
+        #[allow(clippy::unnecessary_cast, clippy::useless_conversion)]
+        Ok(st.st_ino as u64)
+    }
+
     /// Set the socket receive buffer that batches ([`Handle::apply`]) ask
     /// for, in bytes (default 8 MiB; the kernel doubles it). A flight
     /// holds as many operations as their error replies fit in it (at

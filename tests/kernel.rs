@@ -1242,3 +1242,30 @@ fn daemon_stop_right_after_start_returns_promptly() {
          {slowest:?}, {without_ack} stops without the kernel's ACK"
     );
 }
+
+/// `Handle::timeout` reads back what `set_timeout` set; `Handle::netns_id`
+/// is the namespace file's inode, the same for every handle in it.
+#[test]
+fn handle_timeout_and_namespace_read_back() {
+    use std::os::unix::fs::MetadataExt;
+    use std::time::Duration;
+    let _k = kernel();
+    let a = Netns::new("idsa");
+    let b = Netns::new("idsb");
+    let mut h = a.handle();
+    assert_eq!(h.timeout(), Some(Duration::from_secs(10)));
+    h.set_timeout(None).unwrap();
+    assert_eq!(h.timeout(), None);
+    h.set_timeout(Some(Duration::from_millis(1500))).unwrap();
+    assert_eq!(h.timeout(), Some(Duration::from_millis(1500)));
+    let ino = |ns: &Netns| std::fs::metadata(ns.path()).unwrap().ino();
+    assert_eq!(h.netns_id().unwrap(), ino(&a));
+    let f = std::fs::File::open(b.path()).unwrap();
+    use std::os::fd::AsFd;
+    let hb = Handle::open_netns(f.as_fd()).unwrap();
+    assert_eq!(hb.netns_id().unwrap(), ino(&b));
+    assert_ne!(ino(&a), ino(&b));
+    let own = Handle::open().unwrap();
+    let self_ino = std::fs::metadata("/proc/thread-self/ns/net").unwrap().ino();
+    assert_eq!(own.netns_id().unwrap(), self_ino);
+}

@@ -1245,6 +1245,36 @@ void lvs_handle_free(struct lvs_handle *handle);
 lvs_result lvs_handle_set_timeout(struct lvs_handle *handle, uint32_t timeout_ms);
 
 /**
+ * The handle's reply timeout in milliseconds into `*out_ms`: what
+ * `lvs_handle_set_timeout` set (10000 by default), 0 when it waits for
+ * ever. A timeout above `UINT32_MAX` ms (set from Rust) reads as
+ * `UINT32_MAX`.
+ *
+ * Errors: `LVS_NULL_PARAMETER`.
+ *
+ * # Safety
+ * `handle` as for `lvs_service_add`. `out_ms`: valid for writing one
+ * `uint32_t` (not NULL).
+ */
+lvs_result lvs_handle_timeout(struct lvs_handle *handle, uint32_t *out_ms);
+
+/**
+ * The identity of the handle's network namespace into `*out`: the inode
+ * number of its namespace file, as `/proc/PID/ns/net` shows it
+ * (`net:[N]`) and `lsns -t net` lists it. Handles in the same namespace
+ * give the same number, whichever way they were opened (own namespace,
+ * path or namespace fd).
+ *
+ * Errors: `LVS_UNSUPPORTED` (the handle holds no namespace file: opened
+ * with a pidfd), `LVS_IO`, `LVS_NULL_PARAMETER`.
+ *
+ * # Safety
+ * `handle` as for `lvs_service_add`. `out`: valid for writing one
+ * `uint64_t` (not NULL).
+ */
+lvs_result lvs_handle_netns_id(struct lvs_handle *handle, uint64_t *out);
+
+/**
  * The IPVS sysctl named `name` (as under `/proc/sys/net/ipv4/vs/`, e.g.
  * `"expire_nodest_conn"`, `"conn_reuse_mode"`, `"conntrack"`) in the
  * handle's namespace, as an integer.
@@ -2432,6 +2462,47 @@ lvs_result lvs_addr_parse(const char *text, struct lvs_addr *out);
  * length without the NUL. Nothing is kept.
  */
 lvs_result lvs_addr_format(const struct lvs_addr *addr, char *buf, size_t len, size_t *out_len);
+
+/**
+ * Whether `a` and `b` are the same service key: every field but the
+ * reserved ones compared (`addr.family`, `addr.addr`, `addr.port`,
+ * `protocol`, `fwmark`), so two keys the library treats as one are
+ * equal whatever their reserved bytes hold. NULL equals only NULL. No
+ * last error is changed.
+ *
+ * # Safety
+ * `a` and `b` must each be NULL or valid for reading one
+ * `lvs_service_key`. Nothing is kept.
+ */
+bool lvs_service_key_equal(const struct lvs_service_key *a, const struct lvs_service_key *b);
+
+/**
+ * A 64-bit hash of `key` over the fields `lvs_service_key_equal`
+ * compares (equal keys hash alike; reserved bytes are ignored), for a
+ * C hash table. The same in every process and run of this library
+ * version (FNV-1a of the fields; not a defence against chosen keys).
+ * NULL hashes to 0. No last error is changed.
+ *
+ * # Safety
+ * `key` must be NULL or valid for reading one `lvs_service_key`.
+ */
+uint64_t lvs_service_key_hash(const struct lvs_service_key *key);
+
+/**
+ * Parse a service key from the text `lvs_service_key_format` writes, into
+ * `*out`: `TCP 10.0.0.1:80`, `UDP [2001:db8::1]:53`, `SCTP
+ * 10.0.0.1:3868`, `proto 50 10.0.0.1:0`, `FWM 7 (IPv4)`, `FWM 7 (IPv6)`
+ * (protocol names and `FWM` in any case; the port is required). The key
+ * is checked as the handle would check it. Returns
+ * `LVS_INVALID_ARGUMENT` for other text (a mark of 0, a protocol outside
+ * 1..=255, an IPv6 scope id included), `LVS_INVALID_UTF8`,
+ * `LVS_NULL_PARAMETER`; `*out` is then left unchanged.
+ *
+ * # Safety
+ * `text` must be a NUL-terminated string (not NULL); `out` must be valid
+ * for writing one `lvs_service_key` (not NULL). Neither is kept.
+ */
+lvs_result lvs_service_key_parse(const char *text, struct lvs_service_key *out);
 
 /**
  * Write a service key as text into `buf`, NUL-terminated, as the

@@ -1161,6 +1161,96 @@ pub unsafe extern "C" fn lvs_addr_format(
     }
 }
 
+/// Whether `a` and `b` are the same service key: every field but the
+/// reserved ones compared (`addr.family`, `addr.addr`, `addr.port`,
+/// `protocol`, `fwmark`), so two keys the library treats as one are
+/// equal whatever their reserved bytes hold. NULL equals only NULL. No
+/// last error is changed.
+///
+/// # Safety
+/// `a` and `b` must each be NULL or valid for reading one
+/// `lvs_service_key`. Nothing is kept.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_service_key_equal(
+    a: *const lvs_service_key,
+    b: *const lvs_service_key,
+) -> bool {
+    ffi_boundary! {
+        match (try_ref!(a), try_ref!(b)) {
+            (Ok(a), Ok(b)) => key_fields(a) == key_fields(b),
+            (Err(_), Err(_)) => a.is_null() && b.is_null(),
+            _ => false,
+        }
+    }
+}
+
+/// A 64-bit hash of `key` over the fields `lvs_service_key_equal`
+/// compares (equal keys hash alike; reserved bytes are ignored), for a
+/// C hash table. The same in every process and run of this library
+/// version (FNV-1a of the fields; not a defence against chosen keys).
+/// NULL hashes to 0. No last error is changed.
+///
+/// # Safety
+/// `key` must be NULL or valid for reading one `lvs_service_key`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_service_key_hash(key: *const lvs_service_key) -> u64 {
+    ffi_boundary! {
+        try_ref!(key).map_or(0, |k| {
+            let (family, addr, port, protocol, fwmark) = key_fields(k);
+            let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+            let bytes = std::iter::once(family)
+                .chain(addr)
+                .chain(port.to_le_bytes())
+                .chain(protocol.to_le_bytes())
+                .chain(fwmark.to_le_bytes());
+            for b in bytes {
+                h ^= u64::from(b);
+                h = h.wrapping_mul(0x0000_0100_0000_01b3);
+            }
+            h
+        })
+    }
+}
+
+/// The fields that make a key's identity (not the reserved ones).
+fn key_fields(k: &lvs_service_key) -> (u8, [u8; 16], u16, u16, u32) {
+    (
+        k.addr.family,
+        k.addr.addr,
+        k.addr.port,
+        k.protocol,
+        k.fwmark,
+    )
+}
+
+/// Parse a service key from the text `lvs_service_key_format` writes, into
+/// `*out`: `TCP 10.0.0.1:80`, `UDP [2001:db8::1]:53`, `SCTP
+/// 10.0.0.1:3868`, `proto 50 10.0.0.1:0`, `FWM 7 (IPv4)`, `FWM 7 (IPv6)`
+/// (protocol names and `FWM` in any case; the port is required). The key
+/// is checked as the handle would check it. Returns
+/// `LVS_INVALID_ARGUMENT` for other text (a mark of 0, a protocol outside
+/// 1..=255, an IPv6 scope id included), `LVS_INVALID_UTF8`,
+/// `LVS_NULL_PARAMETER`; `*out` is then left unchanged.
+///
+/// # Safety
+/// `text` must be a NUL-terminated string (not NULL); `out` must be valid
+/// for writing one `lvs_service_key` (not NULL). Neither is kept.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_service_key_parse(
+    text: *const c_char,
+    out: *mut lvs_service_key,
+) -> lvs_result {
+    ffi_boundary! {
+        finish((|| {
+            let mut out = try_out!(out)?;
+            let text = try_utf8!(text)?;
+            let key: ServiceKey = text.parse()?;
+            out.set(lvs_service_key::from_model(&key)?);
+            Ok(())
+        })())
+    }
+}
+
 /// Write a service key as text into `buf`, NUL-terminated, as the
 /// library's messages show it: `TCP 10.0.0.1:80`, `UDP [2001:db8::1]:53`,
 /// `FWM 7 (IPv4)`; `LVS_TEXT_MAX` bytes always suffice. Errors as

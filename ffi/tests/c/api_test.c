@@ -295,6 +295,69 @@ static void test_addresses(void) {
     CHECK(len < LVS_TEXT_MAX);
 }
 
+/* Key helpers: equality and hash over the identity fields, parse as the
+ * inverse of lvs_service_key_format. */
+static void test_key_helpers(void) {
+    const char *texts[] = {"TCP 10.0.0.1:80",   "UDP [2001:db8::1]:53", "SCTP 10.0.0.1:3868",
+                           "proto 50 10.0.0.1:0", "FWM 7 (IPv4)",         "FWM 4000000000 (IPv6)"};
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+        lvs_service_key k;
+        memset(&k, 0xaa, sizeof k);
+        EXPECT(lvs_service_key_parse(texts[i], &k), LVS_OK);
+        CHECK(clean_key(&k));
+        char text[LVS_TEXT_MAX];
+        EXPECT(lvs_service_key_format(&k, text, sizeof text, NULL), LVS_OK);
+        CHECK(strcmp(text, texts[i]) == 0); /* the inverse of the formatter */
+        /* Equal keys, whatever their reserved bytes: equal hashes. */
+        lvs_service_key copy = k;
+        copy.reserved = 0x5a5a;
+        copy.addr.reserved = 0x5a;
+        CHECK(lvs_service_key_equal(&k, &copy));
+        CHECK(lvs_service_key_hash(&k) == lvs_service_key_hash(&copy));
+        for (size_t j = 0; j < sizeof texts / sizeof texts[0]; j++) {
+            lvs_service_key other;
+            EXPECT(lvs_service_key_parse(texts[j], &other), LVS_OK);
+            CHECK(lvs_service_key_equal(&k, &other) == (i == j));
+            CHECK((lvs_service_key_hash(&k) == lvs_service_key_hash(&other)) == (i == j));
+        }
+    }
+    lvs_service_key k, want;
+    memset(&want, 0, sizeof want);
+    want.protocol = LVS_PROTO_TCP;
+    want.addr = addr("10.0.0.1:80");
+    EXPECT(lvs_service_key_parse("tcp 10.0.0.1:80", &k), LVS_OK); /* any case */
+    CHECK(lvs_service_key_equal(&k, &want) && memcmp(&k, &want, sizeof k) == 0);
+    /* The hash is fixed for a version: FNV-1a of the fields. */
+    CHECK(lvs_service_key_hash(&want) == lvs_service_key_hash(&k));
+    CHECK(lvs_service_key_hash(NULL) == 0);
+    CHECK(lvs_service_key_equal(NULL, NULL) && !lvs_service_key_equal(&k, NULL) &&
+          !lvs_service_key_equal(NULL, &k));
+    want.addr.port = 81;
+    CHECK(!lvs_service_key_equal(&k, &want));
+
+    lvs_service_key untouched;
+    memset(&untouched, 0x5a, sizeof untouched);
+    lvs_service_key out = untouched;
+    const char *bad[] = {"",
+                         "TCP",
+                         "TCP 10.0.0.1",           /* no port */
+                         "HTTP 10.0.0.1:80",
+                         "proto 0 10.0.0.1:80",    /* 0 is no protocol */
+                         "proto 256 10.0.0.1:80",  /* above 255 */
+                         "FWM 0 (IPv4)",           /* mark 0 */
+                         "FWM 7",                  /* no family */
+                         "FWM 7 (IPX)",
+                         "TCP [fe80::1%2]:80",     /* scope id */
+                         "TCP 10.0.0.1:80 extra"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        EXPECT(lvs_service_key_parse(bad[i], &out), LVS_INVALID_ARGUMENT);
+    }
+    CHECK(memcmp(&out, &untouched, sizeof out) == 0);
+    EXPECT(lvs_service_key_parse("TCP 10.0.0.\xff:80", &out), LVS_INVALID_UTF8);
+    EXPECT(lvs_service_key_parse(NULL, &out), LVS_NULL_PARAMETER);
+    EXPECT(lvs_service_key_parse("TCP 10.0.0.1:80", NULL), LVS_NULL_PARAMETER);
+}
+
 /* Every function that takes a handle, with a NULL handle. */
 static void test_null_handle(void) {
     lvs_service svc = tcp_service("10.0.0.1:80", "rr");
@@ -1018,6 +1081,7 @@ int main(void) {
     test_version_and_strerror();
     test_last_error_buffers();
     test_addresses();
+    test_key_helpers();
     test_null_handle();
     test_lists_without_a_list();
     test_open_errors();

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -113,9 +114,30 @@ static void test_open(lvs_handle **here, lvs_handle **in_b, lvs_handle **in_b_fd
     EXPECT(lvs_handle_open_netns_fd(fd, in_b_fd), LVS_OK);
     close(fd); /* only borrowed: the handle keeps working */
     CHECK(*here != NULL && *in_b != NULL && *in_b_fd != NULL);
+    uint32_t ms = 1;
+    EXPECT(lvs_handle_timeout(*here, &ms), LVS_OK);
+    CHECK(ms == 10000); /* the default */
     EXPECT(lvs_handle_set_timeout(*here, 5000), LVS_OK);
+    EXPECT(lvs_handle_timeout(*here, &ms), LVS_OK);
+    CHECK(ms == 5000);
     EXPECT(lvs_handle_set_timeout(*here, 0), LVS_OK); /* wait for ever */
+    EXPECT(lvs_handle_timeout(*here, &ms), LVS_OK);
+    CHECK(ms == 0);
     EXPECT(lvs_handle_set_timeout(*here, 10000), LVS_OK);
+    EXPECT(lvs_handle_timeout(*here, NULL), LVS_NULL_PARAMETER);
+
+    /* The namespace's identity: this one's is /proc/self/ns/net's inode;
+     * B's by path and by fd agree, and differ from it. */
+    uint64_t id_here = 0, id_b = 0, id_b_fd = 0;
+    EXPECT(lvs_handle_netns_id(*here, &id_here), LVS_OK);
+    EXPECT(lvs_handle_netns_id(*in_b, &id_b), LVS_OK);
+    EXPECT(lvs_handle_netns_id(*in_b_fd, &id_b_fd), LVS_OK);
+    struct stat st;
+    CHECK(stat("/proc/self/ns/net", &st) == 0 && (uint64_t)st.st_ino == id_here);
+    CHECK(stat(netns_b, &st) == 0 && (uint64_t)st.st_ino == id_b);
+    CHECK(id_b == id_b_fd && id_b != id_here && id_here != 0);
+    EXPECT(lvs_handle_netns_id(*here, NULL), LVS_NULL_PARAMETER);
+    EXPECT(lvs_handle_netns_id(NULL, &id_here), LVS_NULL_PARAMETER);
 }
 
 static void test_info_and_timeouts(lvs_handle *h) {
