@@ -24,6 +24,12 @@ use crate::wire::Error as WireError;
 use crate::wire::attr::{CmdAttr, DaemonAttr, parse_cmd_attrs};
 use crate::wire::consts::*;
 
+/// How long [`Handle::stop_daemon`] waits for the kernel's ACK before it
+/// reads the daemon list instead: the kernel queues its answer before
+/// `sendmsg` returns, or never (see there).
+#[cfg(target_os = "linux")]
+const STOP_ACK_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// Which half of the sync protocol a daemon runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -397,23 +403,48 @@ impl Handle {
     }
 
     /// Stop the sync daemon of `role` (`IPVS_CMD_DEL_DAEMON`; ipvsadm
-    /// `--stop-daemon`). The kernel stops its threads before it answers.
+    /// `--stop-daemon`). The kernel stops its threads before it answers,
+    /// and `Ok` means the daemon is stopped.
+    ///
+    /// The kernel handles the request before `sendmsg` returns, but does
+    /// not always answer it: when a daemon thread is stopped before it
+    /// first ran (a stop right after a start), `kthread_stop` returns
+    /// `-EINTR`, `IPVS_CMD_DEL_DAEMON` passes that on, and netlink sends no
+    /// ACK at all for `-EINTR` (`netlink_rcv_skb` skips it) although the
+    /// daemon is gone. So this waits for the ACK at most
+    /// 500 ms (or the handle's timeout, if shorter); without
+    /// one it reads the daemon list and returns `Ok` when no daemon of
+    /// `role` runs, an [`ErrorKind::Io`] error when one still does.
     ///
     /// # Errors
     /// [`ErrorKind::InvalidArgument`] for [`DaemonRole::Other`] (nothing
-    /// sent), [`ErrorKind::DaemonNotRunning`], [`ErrorKind::PermissionDenied`].
+    /// sent), [`ErrorKind::DaemonNotRunning`], [`ErrorKind::PermissionDenied`],
+    /// [`ErrorKind::Io`].
     pub fn stop_daemon(&mut self, role: DaemonRole) -> Result<()> {
         let op = Operation::StopDaemon;
         let attrs = stop_attrs(role)?;
-        self.transact(&op, IPVS_CMD_DEL_DAEMON, NLM_F_ACK, &attrs, |_| {
-            Ok(None::<()>)
-        })
-        .map_err(|e| match e.kind() {
-            ErrorKind::DaemonNotRunning => e.with_detail(format!(
-                "no {role} sync daemon runs in the handle's namespace"
-            )),
-            _ => e,
-        })?;
+        let acked = self
+            .transact_ack_may_be_lost(&op, IPVS_CMD_DEL_DAEMON, &attrs, STOP_ACK_WAIT)
+            .map_err(|e| match e.kind() {
+                ErrorKind::DaemonNotRunning => e.with_detail(format!(
+                    "no {role} sync daemon runs in the handle's namespace"
+                )),
+                _ => e,
+            })?;
+        if acked.is_some() {
+            return Ok(());
+        }
+        tracing::trace!(%role, "no ACK for DEL_DAEMON: reading the daemon list");
+        if self.daemons()?.iter().any(|d| d.role == role) {
+            return Err(Error::new(
+                op,
+                ErrorKind::Io,
+                format!(
+                    "no reply to stopping the {role} sync daemon within {STOP_ACK_WAIT:?}, \
+                     and it still runs"
+                ),
+            ));
+        }
         Ok(())
     }
 

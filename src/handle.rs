@@ -226,6 +226,44 @@ impl Handle {
         Ok(())
     }
 
+    /// The receive timeout ([`Handle::set_timeout`]); `None` waits
+    /// forever.
+    pub fn timeout(&self) -> Option<Duration> {
+        self.timeout
+    }
+
+    /// The identity of the handle's network namespace: the inode number of
+    /// its namespace file, as `/proc/PID/ns/net` shows it (`net:[N]`) and
+    /// `lsns -t net` lists it. Two handles in the same namespace give the
+    /// same number.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Unsupported`] when the handle holds no namespace file
+    /// (it could not be opened, or the handle was opened with a pidfd),
+    /// [`ErrorKind::Io`] when it cannot be read.
+    pub fn netns_id(&self) -> Result<u64> {
+        /// `NSFS_MAGIC`: the filesystem of namespace files.
+        const NSFS_MAGIC: u64 = 0x6e73_6673;
+        let op = Operation::Open;
+        let unsupported = || {
+            Error::new(
+                op.clone(),
+                ErrorKind::Unsupported,
+                "the handle holds no network namespace file (opened with a pidfd, or the \
+                 namespace could not be opened)",
+            )
+        };
+        let ns = self.netns.as_ref().ok_or_else(unsupported)?;
+        let fs = rustix::fs::fstatfs(ns).map_err(|e| Error::io(op.clone(), e.into()))?;
+        #[allow(clippy::unnecessary_cast, clippy::useless_conversion)]
+        if fs.f_type as u64 != NSFS_MAGIC {
+            return Err(unsupported());
+        }
+        let st = rustix::fs::fstat(ns).map_err(|e| Error::io(op.clone(), e.into()))?;
+        #[allow(clippy::unnecessary_cast, clippy::useless_conversion)]
+        Ok(st.st_ino as u64)
+    }
+
     /// Set the socket receive buffer that batches ([`Handle::apply`]) ask
     /// for, in bytes (default 8 MiB; the kernel doubles it). A flight
     /// holds as many operations as their error replies fit in it (at
@@ -356,6 +394,33 @@ impl Handle {
         push_request(&mut self.wbuf, self.family, flags, seq, cmd, attrs)
             .map_err(|e| too_long(op.clone(), e))?;
         self.send_wbuf(op, seq, parse)
+    }
+
+    /// [`Handle::transact`] for a request whose ACK the kernel may never
+    /// send: wait for it at most `wait` (or the handle's timeout, if
+    /// shorter). `Ok(None)` when no reply came in that time; the socket's
+    /// own timeout is restored either way (a late reply is skipped as
+    /// stale by the next request).
+    pub(crate) fn transact_ack_may_be_lost(
+        &mut self,
+        op: &Operation,
+        cmd: u8,
+        attrs: &[CmdAttr],
+        wait: Duration,
+    ) -> Result<Option<()>> {
+        let wait = self.timeout.map_or(wait, |t| t.min(wait));
+        self.sock
+            .set_timeout(Some(wait))
+            .map_err(|e| Error::io(op.clone(), e))?;
+        let r = self.transact(op, cmd, NLM_F_ACK, attrs, |_| Ok(None::<()>));
+        self.sock
+            .set_timeout(self.timeout)
+            .map_err(|e| Error::io(op.clone(), e))?;
+        match r {
+            Ok(_) => Ok(Some(())),
+            Err(e) if e.kind() == ErrorKind::Io && e.is_timeout() => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// Send the request already in the write buffer and collect its replies.

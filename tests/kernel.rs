@@ -1206,3 +1206,77 @@ fn whole_table_read_matches_per_service_reads() {
     assert_eq!(v[1], vec![]);
     assert_eq!(v[0].len(), 1);
 }
+
+/// A stop right after a start (issue 16, item 2). When the kernel stops a
+/// daemon thread that has not run yet, `kthread_stop` returns `-EINTR`,
+/// `IPVS_CMD_DEL_DAEMON` passes it on and netlink sends no ACK at all for
+/// `-EINTR`, although the daemon is gone. `stop_daemon` must still return
+/// `Ok` promptly (not after the handle's timeout), and the list be empty.
+#[test]
+fn daemon_stop_right_after_start_returns_promptly() {
+    use std::time::{Duration, Instant};
+    let _k = kernel();
+    let a = Netns::new("dstopa");
+    let b = Netns::new("dstopb");
+    veth("dst", &a, "10.96.0.1/24", &b, "10.96.0.2/24");
+    let mut h = a.handle();
+    // Long enough that waiting for a lost ACK would show.
+    h.set_timeout(Some(Duration::from_secs(30))).unwrap();
+    let (mut slowest, mut without_ack) = (Duration::ZERO, 0);
+    for i in 0..20 {
+        let (daemon, role) = if i % 2 == 0 {
+            (SyncDaemon::master("dsta", 7), DaemonRole::Master)
+        } else {
+            (SyncDaemon::backup("dsta", 7), DaemonRole::Backup)
+        };
+        h.start_daemon(&daemon)
+            .unwrap_or_else(|e| panic!("start #{i}: {e}"));
+        let t = Instant::now();
+        h.stop_daemon(role)
+            .unwrap_or_else(|e| panic!("stop #{i} right after its start: {e}"));
+        let took = t.elapsed();
+        slowest = slowest.max(took);
+        // The ACK wait is 500 ms: a stop that took that long got none.
+        if took >= Duration::from_millis(500) {
+            without_ack += 1;
+        }
+        assert!(
+            took < Duration::from_secs(5),
+            "stop #{i} took {took:?}: it waited for a reply that never comes"
+        );
+        assert_eq!(h.daemons().unwrap(), [], "after stop #{i}");
+        let e = h.stop_daemon(role).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::DaemonNotRunning, "{e}");
+    }
+    eprintln!(
+        "daemon_stop_right_after_start_returns_promptly: 20 start+stop pairs, slowest stop \
+         {slowest:?}, {without_ack} stops without the kernel's ACK"
+    );
+}
+
+/// `Handle::timeout` reads back what `set_timeout` set; `Handle::netns_id`
+/// is the namespace file's inode, the same for every handle in it.
+#[test]
+fn handle_timeout_and_namespace_read_back() {
+    use std::os::unix::fs::MetadataExt;
+    use std::time::Duration;
+    let _k = kernel();
+    let a = Netns::new("idsa");
+    let b = Netns::new("idsb");
+    let mut h = a.handle();
+    assert_eq!(h.timeout(), Some(Duration::from_secs(10)));
+    h.set_timeout(None).unwrap();
+    assert_eq!(h.timeout(), None);
+    h.set_timeout(Some(Duration::from_millis(1500))).unwrap();
+    assert_eq!(h.timeout(), Some(Duration::from_millis(1500)));
+    let ino = |ns: &Netns| std::fs::metadata(ns.path()).unwrap().ino();
+    assert_eq!(h.netns_id().unwrap(), ino(&a));
+    let f = std::fs::File::open(b.path()).unwrap();
+    use std::os::fd::AsFd;
+    let hb = Handle::open_netns(f.as_fd()).unwrap();
+    assert_eq!(hb.netns_id().unwrap(), ino(&b));
+    assert_ne!(ino(&a), ino(&b));
+    let own = Handle::open().unwrap();
+    let self_ino = std::fs::metadata("/proc/thread-self/ns/net").unwrap().ino();
+    assert_eq!(own.netns_id().unwrap(), self_ino);
+}

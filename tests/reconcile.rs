@@ -846,6 +846,49 @@ fn desired_state_and_policy_load_from_json() {
     assert_eq!((p.scope, p.drain.timeout), (Scope::All, None));
 }
 
+/// Issue 16 item 7: a fwmark range whose start is above its end would
+/// scope nothing; JSON refuses it as the C API's
+/// `lvs_policy_scope_add_fwmarks` does, nested in `any` too.
+#[cfg(feature = "serde")]
+#[test]
+fn an_empty_fwmark_range_is_refused() {
+    for json in [
+        r#"{ "scope": { "fwmarks": { "start": 9, "end": 1 } } }"#,
+        r#"{ "scope": { "any": [ { "fwmarks": { "start": 2000, "end": 1999 } } ] } }"#,
+    ] {
+        let e = serde_json::from_str::<Policy>(json)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("is above its end"), "{json}: {e}");
+    }
+    let p: Policy =
+        serde_json::from_str(r#"{ "scope": { "fwmarks": { "start": 5, "end": 5 } } }"#).unwrap();
+    assert!(
+        p.scope
+            .contains(&ServiceKey::fwmark(AddressFamily::Inet, 5))
+    );
+}
+
+/// Issue 16 item 7: an IPv4 persistence netmask must be a prefix.
+#[test]
+fn a_scattered_ipv4_netmask_is_refused() {
+    use std::net::Ipv4Addr;
+    let svc = |m: Ipv4Addr| {
+        Service::new(ServiceKey::tcp(
+            "10.0.0.1:80".parse::<SocketAddr>().unwrap(),
+        ))
+        .with_persistence_netmask(60, Netmask::V4(m))
+    };
+    for ok in ["255.255.255.255", "255.255.255.0", "255.128.0.0", "0.0.0.0"] {
+        svc(ok.parse().unwrap()).validate().unwrap();
+    }
+    for bad in ["255.0.255.0", "0.0.0.255", "255.255.255.253"] {
+        let e = svc(bad.parse().unwrap()).validate().unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{bad}: {e}");
+        assert_eq!(e.field(), Some("persistence.netmask"), "{bad}");
+    }
+}
+
 /// A misspelt key must never become a default: an ignored "services"
 /// would be an empty desired state (remove everything in scope), an
 /// ignored "scope" would manage every service.

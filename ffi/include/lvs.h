@@ -18,6 +18,15 @@
  *  - Plain structs (lvs_service, lvs_destination, ...) hold no pointers:
  *    the caller owns them; the library only reads inputs during a call and
  *    writes outputs before it returns.
+ *  - No padding: every byte of a plain struct is a named field. Where the
+ *    compiler would pad, a `reserved` field stands (reserved, reserved0,
+ *    ...). Every struct the library writes (a parsed lvs_addr, a read-back
+ *    service, destination, daemon or connection, list entries) has every
+ *    byte set: its reserved fields are 0, so memcmp() and hashing of whole
+ *    structs are deterministic. Callers set reserved fields to 0 (a
+ *    zeroed struct or a designated initialiser does); this version ignores
+ *    them on input, a later one may give them a meaning where 0 keeps
+ *    today's behaviour.
  *  - A NULL, misaligned or out-of-range argument, a bad length or invalid
  *    UTF-8 is an error code, never undefined behaviour; no panic crosses
  *    into C.
@@ -183,6 +192,13 @@
 
 /**
  * `lvs_destination.forwarding`: local node (the destination is this host).
+ *
+ * The kernel hands such packets to this host's own stack unchanged, to
+ * the virtual address: the destination's address and port are not used
+ * to forward. Neither this library nor the kernel checks that the address
+ * is one of the host's (only the namespace knows, and its addresses
+ * change over time); give one of the host's addresses so that listings
+ * make sense.
  */
 #define LVS_FWD_LOCAL 1
 
@@ -517,6 +533,11 @@ typedef struct lvs_addr {
    */
   uint8_t addr[16];
   /**
+   * Reserved (where padding would be): 0. See "No padding" at the top
+   * of lvs.h.
+   */
+  uint8_t reserved;
+  /**
    * The port, host byte order (0: any / same as the service's).
    */
   uint16_t port;
@@ -540,9 +561,13 @@ typedef struct lvs_service_key {
    */
   struct lvs_addr addr;
   /**
-   * IP protocol number; 0 for firewall-mark services.
+   * IP protocol number, 1 to 255; 0 for firewall-mark services.
    */
   uint16_t protocol;
+  /**
+   * Reserved (where padding would be): 0.
+   */
+  uint16_t reserved;
   /**
    * Firewall mark; 0 for address services.
    */
@@ -576,7 +601,8 @@ typedef struct lvs_service {
   uint32_t persistence_timeout;
   /**
    * Client netmask of a persistent service (ipvsadm `-M`). IPv4: the
-   * mask as a host-order number (`0xffffff00` for /24); IPv6: a prefix
+   * mask as a host-order number (`0xffffff00` for /24), a prefix (ones
+   * then zeros: `0xff00ff00` is `LVS_INVALID_ARGUMENT`); IPv6: a prefix
    * length, 1 to 128. 0 means the full mask (/32 or /128, ipvsadm's
    * default), so an IPv4 mask of 0.0.0.0 cannot be set here. Must be 0
    * when `persistence_timeout` is 0.
@@ -626,6 +652,10 @@ typedef struct lvs_destination {
    */
   uint8_t tun_type;
   /**
+   * Reserved (where padding would be): 0.
+   */
+  uint8_t reserved0;
+  /**
    * GUE destination port (GUE only).
    */
   uint16_t tun_port;
@@ -633,6 +663,10 @@ typedef struct lvs_destination {
    * `LVS_TUN_F_*` bits (tunnel forwarding only).
    */
   uint16_t tun_flags;
+  /**
+   * Reserved (where padding would be): 0.
+   */
+  uint16_t reserved1;
 } lvs_destination;
 
 /**
@@ -705,6 +739,10 @@ typedef struct lvs_stats {
    * which wrap at 2^32.
    */
   bool from_32bit;
+  /**
+   * Reserved (where padding would be): 0.
+   */
+  uint8_t reserved[7];
 } lvs_stats;
 
 /**
@@ -774,6 +812,10 @@ typedef struct lvs_info {
    */
   uint8_t version_patch;
   /**
+   * Reserved (where padding would be): 0.
+   */
+  uint8_t reserved;
+  /**
    * Size of the connection hash table.
    */
   uint32_t conn_table_size;
@@ -826,6 +868,10 @@ typedef struct lvs_sync_daemon {
    * Multicast TTL or hop limit (ipvsadm `--mcast-ttl`); 0: the default.
    */
   uint8_t ttl;
+  /**
+   * Reserved (where padding would be): 0.
+   */
+  uint8_t reserved[3];
 } lvs_sync_daemon;
 
 /**
@@ -858,6 +904,10 @@ typedef struct lvs_connection {
    */
   char state[LVS_CONN_STATE_MAX];
   /**
+   * Reserved (where padding would be): 0.
+   */
+  uint16_t reserved0;
+  /**
    * Seconds before the entry expires.
    */
   uint32_t expires;
@@ -872,6 +922,10 @@ typedef struct lvs_connection {
    * from `lvs_connection_list_pe_data`.
    */
   char pe_name[LVS_NAME_MAX];
+  /**
+   * Reserved (where padding would be): 0.
+   */
+  uint8_t reserved1[3];
 } lvs_connection;
 
 /**
@@ -930,13 +984,29 @@ lvs_result lvs_batch_clear(struct lvs_batch *batch);
 size_t lvs_batch_len(const struct lvs_batch *batch);
 
 /**
- * Number of operations that failed in the last apply; 0 if `batch` is
- * NULL or was not applied since it last changed.
+ * Number of operations that were sent in the last apply and failed: those
+ * whose `lvs_batch_result` is neither `LVS_OK` nor `LVS_NOT_ATTEMPTED`.
+ * Operations not sent are not failures; `lvs_batch_not_attempted` counts
+ * them, so `lvs_batch_len` = succeeded + `lvs_batch_failures` +
+ * `lvs_batch_not_attempted`. `lvs_plan_failures` and
+ * `lvs_plan_not_attempted` follow the same rule. 0 if `batch` is NULL or
+ * was not applied since it last changed.
  *
  * # Safety
  * As `lvs_batch_len`.
  */
 size_t lvs_batch_failures(const struct lvs_batch *batch);
+
+/**
+ * Number of operations whose `lvs_batch_result` is `LVS_NOT_ATTEMPTED`:
+ * not sent because an earlier one failed under `LVS_ON_ERROR_STOP`, or
+ * every operation when the batch was not applied since it last changed.
+ * 0 if `batch` is NULL.
+ *
+ * # Safety
+ * As `lvs_batch_len`.
+ */
+size_t lvs_batch_not_attempted(const struct lvs_batch *batch);
 
 /**
  * Queue "add service" (`IPVS_CMD_NEW_SERVICE`). The operation is checked
@@ -1089,9 +1159,21 @@ const char *lvs_strerror(uint32_t result);
  * `lvs_desired_*`, `lvs_policy_*`, `lvs_plan_*`, `lvs_simulate`,
  * `lvs_addr_parse`, ...), including the JSON loaders' parse errors.
  *
- * The message is copied NUL-terminated into `buf`. Returns `LVS_OK`, or
- * `LVS_BUFFER_TOO_SMALL` when it did not fit: then as much as fits is
- * copied (cut at a UTF-8 character boundary) and NUL-terminated.
+ * The message is copied NUL-terminated into `buf`. Returns exactly one
+ * of (these are every code it can return):
+ * - `LVS_OK`: the whole message was copied;
+ * - `LVS_BUFFER_TOO_SMALL`: it did not fit (or `len` is 0, the way to ask
+ *   for the length): as much as fits is copied, cut at a UTF-8 character
+ *   boundary and NUL-terminated (nothing is written when `len` is 0);
+ * - `LVS_NULL_PARAMETER`: `buf` is NULL while `len` is not 0;
+ * - `LVS_INVALID_ARGUMENT`: `out_len` is not aligned for a `size_t`, or
+ *   `len` is larger than any buffer can be (above `PTRDIFF_MAX`);
+ * - `LVS_PANIC`: a bug in lvs (never expected).
+ *
+ * `*out_len` is written whenever `out_len` is not NULL and aligned. The
+ * same
+ * codes, under the same conditions, come from every function that copies
+ * a stored message into a buffer ("buffer rules as `lvs_last_error`").
  *
  * # Safety
  * `buf` may be NULL only when `len` is 0 (to ask for the length);
@@ -1163,6 +1245,36 @@ void lvs_handle_free(struct lvs_handle *handle);
 lvs_result lvs_handle_set_timeout(struct lvs_handle *handle, uint32_t timeout_ms);
 
 /**
+ * The handle's reply timeout in milliseconds into `*out_ms`: what
+ * `lvs_handle_set_timeout` set (10000 by default), 0 when it waits for
+ * ever. A timeout above `UINT32_MAX` ms (set from Rust) reads as
+ * `UINT32_MAX`.
+ *
+ * Errors: `LVS_NULL_PARAMETER`.
+ *
+ * # Safety
+ * `handle` as for `lvs_service_add`. `out_ms`: valid for writing one
+ * `uint32_t` (not NULL).
+ */
+lvs_result lvs_handle_timeout(struct lvs_handle *handle, uint32_t *out_ms);
+
+/**
+ * The identity of the handle's network namespace into `*out`: the inode
+ * number of its namespace file, as `/proc/PID/ns/net` shows it
+ * (`net:[N]`) and `lsns -t net` lists it. Handles in the same namespace
+ * give the same number, whichever way they were opened (own namespace,
+ * path or namespace fd).
+ *
+ * Errors: `LVS_UNSUPPORTED` (the handle holds no namespace file: opened
+ * with a pidfd), `LVS_IO`, `LVS_NULL_PARAMETER`.
+ *
+ * # Safety
+ * `handle` as for `lvs_service_add`. `out`: valid for writing one
+ * `uint64_t` (not NULL).
+ */
+lvs_result lvs_handle_netns_id(struct lvs_handle *handle, uint64_t *out);
+
+/**
  * The IPVS sysctl named `name` (as under `/proc/sys/net/ipv4/vs/`, e.g.
  * `"expire_nodest_conn"`, `"conn_reuse_mode"`, `"conntrack"`) in the
  * handle's namespace, as an integer.
@@ -1214,9 +1326,11 @@ lvs_result lvs_handle_set_read_threads(struct lvs_handle *handle, size_t threads
  * extended-ACK message), or "" if it succeeded. Every call taking the
  * handle and returning `lvs_result` replaces it; this one does not.
  *
- * Buffer rules as `lvs_last_error`: returns `LVS_OK`, or
- * `LVS_BUFFER_TOO_SMALL` with a truncated, NUL-terminated copy;
- * `LVS_NULL_PARAMETER` if `handle` is NULL.
+ * Buffer rules and codes as `lvs_last_error` (`LVS_OK`,
+ * `LVS_BUFFER_TOO_SMALL` with a truncated, NUL-terminated copy,
+ * `LVS_NULL_PARAMETER`, `LVS_INVALID_ARGUMENT`, `LVS_PANIC`), and also
+ * `LVS_NULL_PARAMETER` if `handle` is NULL, `LVS_INVALID_ARGUMENT` if it
+ * is misaligned.
  *
  * # Safety
  * `handle` must be a live handle (not NULL), not being used by another
@@ -1522,8 +1636,15 @@ lvs_result lvs_daemon_start(struct lvs_handle *handle, const struct lvs_sync_dae
 /**
  * Stop the sync daemon of `role` (`LVS_DAEMON_MASTER` or
  * `LVS_DAEMON_BACKUP`) in the handle's namespace (`IPVS_CMD_DEL_DAEMON`;
- * ipvsadm `--stop-daemon`). The kernel stops its threads before it
- * answers.
+ * ipvsadm `--stop-daemon`). `LVS_OK` means the daemon is stopped: the
+ * kernel stops its threads before it answers.
+ *
+ * A stop right after a start returns promptly too: the kernel sends no
+ * answer at all when it stops a daemon thread that has not run yet
+ * (`kthread_stop` gives `-EINTR`, for which netlink sends no ACK), so
+ * the call waits for the answer at most 500 ms (or the handle's timeout
+ * if shorter), then reads the daemon list: `LVS_OK` when no daemon of
+ * `role` runs, `LVS_IO` when one still does.
  *
  * Errors: `LVS_INVALID_ARGUMENT` (another `role`; nothing sent),
  * `LVS_DAEMON_NOT_RUNNING`, `LVS_PERMISSION_DENIED`, `LVS_IO`,
@@ -2141,12 +2262,26 @@ lvs_result lvs_reconciler_plan(struct lvs_reconciler *reconciler,
 size_t lvs_plan_len(const struct lvs_plan *plan);
 
 /**
- * Number of changes that failed; 0 if `plan` is NULL or a dry run.
+ * Number of changes that were sent and failed: those whose
+ * `lvs_plan_result` is neither `LVS_OK` nor `LVS_NOT_ATTEMPTED` (the rule
+ * of `lvs_batch_failures`); changes not sent are counted by
+ * `lvs_plan_not_attempted`. 0 if `plan` is NULL or a dry run.
  *
  * # Safety
  * `plan` must be NULL or a live plan.
  */
 size_t lvs_plan_failures(const struct lvs_plan *plan);
+
+/**
+ * Number of changes whose `lvs_plan_result` is `LVS_NOT_ATTEMPTED`: every
+ * change of a dry run (`lvs_reconciler_plan`), and changes of a pass that
+ * were never sent. `lvs_plan_len` = succeeded + `lvs_plan_failures` +
+ * `lvs_plan_not_attempted`. 0 if `plan` is NULL.
+ *
+ * # Safety
+ * `plan` must be NULL or a live plan.
+ */
+size_t lvs_plan_not_attempted(const struct lvs_plan *plan);
 
 /**
  * Number of destinations still draining once the plan is applied
@@ -2300,7 +2435,9 @@ lvs_result lvs_simulate(const struct lvs_service *service,
 /**
  * Parse an IP address with an optional port into `*out`: `10.0.0.1:80`,
  * `[2001:db8::1]:443`, or without a port `10.0.0.1`, `2001:db8::1`
- * (port 0). Returns `LVS_INVALID_ARGUMENT` for anything else and
+ * (port 0). Returns `LVS_INVALID_ARGUMENT` for anything else (an IPv6
+ * scope id such as `fe80::1%2` included: IPVS has none, and it is
+ * refused rather than dropped) and
  * `LVS_INVALID_UTF8` for bytes that are not UTF-8; `*out` is then left
  * unchanged.
  *
@@ -2325,6 +2462,47 @@ lvs_result lvs_addr_parse(const char *text, struct lvs_addr *out);
  * length without the NUL. Nothing is kept.
  */
 lvs_result lvs_addr_format(const struct lvs_addr *addr, char *buf, size_t len, size_t *out_len);
+
+/**
+ * Whether `a` and `b` are the same service key: every field but the
+ * reserved ones compared (`addr.family`, `addr.addr`, `addr.port`,
+ * `protocol`, `fwmark`), so two keys the library treats as one are
+ * equal whatever their reserved bytes hold. NULL equals only NULL. No
+ * last error is changed.
+ *
+ * # Safety
+ * `a` and `b` must each be NULL or valid for reading one
+ * `lvs_service_key`. Nothing is kept.
+ */
+bool lvs_service_key_equal(const struct lvs_service_key *a, const struct lvs_service_key *b);
+
+/**
+ * A 64-bit hash of `key` over the fields `lvs_service_key_equal`
+ * compares (equal keys hash alike; reserved bytes are ignored), for a
+ * C hash table. The same in every process and run of this library
+ * version (FNV-1a of the fields; not a defence against chosen keys).
+ * NULL hashes to 0. No last error is changed.
+ *
+ * # Safety
+ * `key` must be NULL or valid for reading one `lvs_service_key`.
+ */
+uint64_t lvs_service_key_hash(const struct lvs_service_key *key);
+
+/**
+ * Parse a service key from the text `lvs_service_key_format` writes, into
+ * `*out`: `TCP 10.0.0.1:80`, `UDP [2001:db8::1]:53`, `SCTP
+ * 10.0.0.1:3868`, `proto 50 10.0.0.1:0`, `FWM 7 (IPv4)`, `FWM 7 (IPv6)`
+ * (protocol names and `FWM` in any case; the port is required). The key
+ * is checked as the handle would check it. Returns
+ * `LVS_INVALID_ARGUMENT` for other text (a mark of 0, a protocol outside
+ * 1..=255, an IPv6 scope id included), `LVS_INVALID_UTF8`,
+ * `LVS_NULL_PARAMETER`; `*out` is then left unchanged.
+ *
+ * # Safety
+ * `text` must be a NUL-terminated string (not NULL); `out` must be valid
+ * for writing one `lvs_service_key` (not NULL). Neither is kept.
+ */
+lvs_result lvs_service_key_parse(const char *text, struct lvs_service_key *out);
 
 /**
  * Write a service key as text into `buf`, NUL-terminated, as the

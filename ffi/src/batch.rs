@@ -228,8 +228,13 @@ pub unsafe extern "C" fn lvs_batch_len(batch: *const lvs_batch) -> usize {
     }
 }
 
-/// Number of operations that failed in the last apply; 0 if `batch` is
-/// NULL or was not applied since it last changed.
+/// Number of operations that were sent in the last apply and failed: those
+/// whose `lvs_batch_result` is neither `LVS_OK` nor `LVS_NOT_ATTEMPTED`.
+/// Operations not sent are not failures; `lvs_batch_not_attempted` counts
+/// them, so `lvs_batch_len` = succeeded + `lvs_batch_failures` +
+/// `lvs_batch_not_attempted`. `lvs_plan_failures` and
+/// `lvs_plan_not_attempted` follow the same rule. 0 if `batch` is NULL or
+/// was not applied since it last changed.
 ///
 /// # Safety
 /// As `lvs_batch_len`.
@@ -237,9 +242,36 @@ pub unsafe extern "C" fn lvs_batch_len(batch: *const lvs_batch) -> usize {
 pub unsafe extern "C" fn lvs_batch_failures(batch: *const lvs_batch) -> usize {
     ffi_boundary! {
         try_ref!(batch).map_or(0, |b| {
-            b.results.iter().filter(|(c, _)| *c != lvs_result::LVS_OK).count()
+            b.results.iter().filter(|(c, _)| is_failure(*c)).count()
         })
     }
+}
+
+/// Number of operations whose `lvs_batch_result` is `LVS_NOT_ATTEMPTED`:
+/// not sent because an earlier one failed under `LVS_ON_ERROR_STOP`, or
+/// every operation when the batch was not applied since it last changed.
+/// 0 if `batch` is NULL.
+///
+/// # Safety
+/// As `lvs_batch_len`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_batch_not_attempted(batch: *const lvs_batch) -> usize {
+    ffi_boundary! {
+        try_ref!(batch).map_or(0, |b| {
+            let attempted = b
+                .results
+                .iter()
+                .filter(|(c, _)| *c != lvs_result::LVS_NOT_ATTEMPTED)
+                .count();
+            b.ops.len().saturating_sub(attempted)
+        })
+    }
+}
+
+/// The counting rule of `lvs_batch_failures` and `lvs_plan_failures`: an
+/// operation that was sent and failed.
+pub(crate) fn is_failure(code: lvs_result) -> bool {
+    !matches!(code, lvs_result::LVS_OK | lvs_result::LVS_NOT_ATTEMPTED)
 }
 
 /// Queue "add service" (`IPVS_CMD_NEW_SERVICE`). The operation is checked

@@ -379,9 +379,21 @@ pub extern "C" fn lvs_strerror(result: u32) -> *const c_char {
 /// `lvs_desired_*`, `lvs_policy_*`, `lvs_plan_*`, `lvs_simulate`,
 /// `lvs_addr_parse`, ...), including the JSON loaders' parse errors.
 ///
-/// The message is copied NUL-terminated into `buf`. Returns `LVS_OK`, or
-/// `LVS_BUFFER_TOO_SMALL` when it did not fit: then as much as fits is
-/// copied (cut at a UTF-8 character boundary) and NUL-terminated.
+/// The message is copied NUL-terminated into `buf`. Returns exactly one
+/// of (these are every code it can return):
+/// - `LVS_OK`: the whole message was copied;
+/// - `LVS_BUFFER_TOO_SMALL`: it did not fit (or `len` is 0, the way to ask
+///   for the length): as much as fits is copied, cut at a UTF-8 character
+///   boundary and NUL-terminated (nothing is written when `len` is 0);
+/// - `LVS_NULL_PARAMETER`: `buf` is NULL while `len` is not 0;
+/// - `LVS_INVALID_ARGUMENT`: `out_len` is not aligned for a `size_t`, or
+///   `len` is larger than any buffer can be (above `PTRDIFF_MAX`);
+/// - `LVS_PANIC`: a bug in lvs (never expected).
+///
+/// `*out_len` is written whenever `out_len` is not NULL and aligned. The
+/// same
+/// codes, under the same conditions, come from every function that copies
+/// a stored message into a buffer ("buffer rules as `lvs_last_error`").
 ///
 /// # Safety
 /// `buf` may be NULL only when `len` is 0 (to ask for the length);

@@ -245,6 +245,47 @@ pub unsafe extern "C" fn lvs_handle_set_timeout(
     }
 }
 
+/// The handle's reply timeout in milliseconds into `*out_ms`: what
+/// `lvs_handle_set_timeout` set (10000 by default), 0 when it waits for
+/// ever. A timeout above `UINT32_MAX` ms (set from Rust) reads as
+/// `UINT32_MAX`.
+///
+/// Errors: `LVS_NULL_PARAMETER`.
+///
+/// # Safety
+/// `handle` as for `lvs_service_add`. `out_ms`: valid for writing one
+/// `uint32_t` (not NULL).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_handle_timeout(
+    handle: *mut lvs_handle,
+    out_ms: *mut u32,
+) -> lvs_result {
+    ffi_boundary! {
+        value_into!(handle, out_ms, |h| Ok::<_, Failure>(h.timeout().map_or(0, |t| {
+            u32::try_from(t.as_millis()).unwrap_or(u32::MAX).max(1)
+        })))
+    }
+}
+
+/// The identity of the handle's network namespace into `*out`: the inode
+/// number of its namespace file, as `/proc/PID/ns/net` shows it
+/// (`net:[N]`) and `lsns -t net` lists it. Handles in the same namespace
+/// give the same number, whichever way they were opened (own namespace,
+/// path or namespace fd).
+///
+/// Errors: `LVS_UNSUPPORTED` (the handle holds no namespace file: opened
+/// with a pidfd), `LVS_IO`, `LVS_NULL_PARAMETER`.
+///
+/// # Safety
+/// `handle` as for `lvs_service_add`. `out`: valid for writing one
+/// `uint64_t` (not NULL).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_handle_netns_id(handle: *mut lvs_handle, out: *mut u64) -> lvs_result {
+    ffi_boundary! {
+        value_into!(handle, out, |h| Ok::<_, Failure>(h.netns_id()?))
+    }
+}
+
 /// The IPVS sysctl named `name` (as under `/proc/sys/net/ipv4/vs/`, e.g.
 /// `"expire_nodest_conn"`, `"conn_reuse_mode"`, `"conntrack"`) in the
 /// handle's namespace, as an integer.
@@ -339,9 +380,11 @@ pub unsafe extern "C" fn lvs_handle_set_read_threads(
 /// extended-ACK message), or "" if it succeeded. Every call taking the
 /// handle and returning `lvs_result` replaces it; this one does not.
 ///
-/// Buffer rules as `lvs_last_error`: returns `LVS_OK`, or
-/// `LVS_BUFFER_TOO_SMALL` with a truncated, NUL-terminated copy;
-/// `LVS_NULL_PARAMETER` if `handle` is NULL.
+/// Buffer rules and codes as `lvs_last_error` (`LVS_OK`,
+/// `LVS_BUFFER_TOO_SMALL` with a truncated, NUL-terminated copy,
+/// `LVS_NULL_PARAMETER`, `LVS_INVALID_ARGUMENT`, `LVS_PANIC`), and also
+/// `LVS_NULL_PARAMETER` if `handle` is NULL, `LVS_INVALID_ARGUMENT` if it
+/// is misaligned.
 ///
 /// # Safety
 /// `handle` must be a live handle (not NULL), not being used by another
@@ -814,8 +857,15 @@ pub unsafe extern "C" fn lvs_daemon_start(
 
 /// Stop the sync daemon of `role` (`LVS_DAEMON_MASTER` or
 /// `LVS_DAEMON_BACKUP`) in the handle's namespace (`IPVS_CMD_DEL_DAEMON`;
-/// ipvsadm `--stop-daemon`). The kernel stops its threads before it
-/// answers.
+/// ipvsadm `--stop-daemon`). `LVS_OK` means the daemon is stopped: the
+/// kernel stops its threads before it answers.
+///
+/// A stop right after a start returns promptly too: the kernel sends no
+/// answer at all when it stops a daemon thread that has not run yet
+/// (`kthread_stop` gives `-EINTR`, for which netlink sends no ACK), so
+/// the call waits for the answer at most 500 ms (or the handle's timeout
+/// if shorter), then reads the daemon list: `LVS_OK` when no daemon of
+/// `role` runs, `LVS_IO` when one still does.
 ///
 /// Errors: `LVS_INVALID_ARGUMENT` (another `role`; nothing sent),
 /// `LVS_DAEMON_NOT_RUNNING`, `LVS_PERMISSION_DENIED`, `LVS_IO`,

@@ -26,6 +26,19 @@ impl PanicValue for usize {
     }
 }
 
+impl PanicValue for u64 {
+    fn panic_value() -> Self {
+        0
+    }
+}
+
+/// `lvs_service_key_equal`: a panic compares unequal.
+impl PanicValue for bool {
+    fn panic_value() -> Self {
+        false
+    }
+}
+
 impl PanicValue for () {
     fn panic_value() -> Self {}
 }

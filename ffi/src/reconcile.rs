@@ -884,7 +884,10 @@ pub unsafe extern "C" fn lvs_plan_len(plan: *const lvs_plan) -> usize {
     }
 }
 
-/// Number of changes that failed; 0 if `plan` is NULL or a dry run.
+/// Number of changes that were sent and failed: those whose
+/// `lvs_plan_result` is neither `LVS_OK` nor `LVS_NOT_ATTEMPTED` (the rule
+/// of `lvs_batch_failures`); changes not sent are counted by
+/// `lvs_plan_not_attempted`. 0 if `plan` is NULL or a dry run.
 ///
 /// # Safety
 /// `plan` must be NULL or a live plan.
@@ -894,7 +897,27 @@ pub unsafe extern "C" fn lvs_plan_failures(plan: *const lvs_plan) -> usize {
         try_ref!(plan).map_or(0, |p| {
             p.results
                 .as_ref()
-                .map_or(0, |v| v.iter().filter(|(c, _)| *c != lvs_result::LVS_OK).count())
+                .map_or(0, |v| v.iter().filter(|(c, _)| crate::batch::is_failure(*c)).count())
+        })
+    }
+}
+
+/// Number of changes whose `lvs_plan_result` is `LVS_NOT_ATTEMPTED`: every
+/// change of a dry run (`lvs_reconciler_plan`), and changes of a pass that
+/// were never sent. `lvs_plan_len` = succeeded + `lvs_plan_failures` +
+/// `lvs_plan_not_attempted`. 0 if `plan` is NULL.
+///
+/// # Safety
+/// `plan` must be NULL or a live plan.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_plan_not_attempted(plan: *const lvs_plan) -> usize {
+    ffi_boundary! {
+        try_ref!(plan).map_or(0, |p| match &p.results {
+            None => p.plan.len(),
+            Some(v) => v
+                .iter()
+                .filter(|(c, _)| *c == lvs_result::LVS_NOT_ATTEMPTED)
+                .count(),
         })
     }
 }

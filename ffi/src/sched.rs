@@ -98,6 +98,7 @@ mod tests {
                 addr: addr("10.0.0.1:80"),
                 protocol: LVS_PROTO_TCP,
                 fwmark: 0,
+                reserved: 0,
             },
             ..Default::default()
         };

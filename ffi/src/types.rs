@@ -53,6 +53,13 @@ const SVC_FLAGS: u32 = LVS_SVC_F_ONEPACKET | LVS_SVC_F_SCHED_FALLBACK | LVS_SVC_
 /// `lvs_destination.forwarding`: NAT (masquerading, ipvsadm `-m`).
 pub const LVS_FWD_MASQ: u32 = 0;
 /// `lvs_destination.forwarding`: local node (the destination is this host).
+///
+/// The kernel hands such packets to this host's own stack unchanged, to
+/// the virtual address: the destination's address and port are not used
+/// to forward. Neither this library nor the kernel checks that the address
+/// is one of the host's (only the namespace knows, and its addresses
+/// change over time); give one of the host's addresses so that listings
+/// make sense.
 pub const LVS_FWD_LOCAL: u32 = 1;
 /// `lvs_destination.forwarding`: IP tunnelling (ipvsadm `-i`); see
 /// `tun_type`.
@@ -110,6 +117,9 @@ pub struct lvs_addr {
     pub family: u8,
     /// The address, network byte order.
     pub addr: [u8; 16],
+    /// Reserved (where padding would be): 0. See "No padding" at the top
+    /// of lvs.h.
+    pub reserved: u8,
     /// The port, host byte order (0: any / same as the service's).
     pub port: u16,
 }
@@ -130,8 +140,10 @@ pub struct lvs_service_key {
     /// Virtual address and port (address services); only `family` for
     /// firewall-mark services.
     pub addr: lvs_addr,
-    /// IP protocol number; 0 for firewall-mark services.
+    /// IP protocol number, 1 to 255; 0 for firewall-mark services.
     pub protocol: u16,
+    /// Reserved (where padding would be): 0.
+    pub reserved: u16,
     /// Firewall mark; 0 for address services.
     pub fwmark: u32,
 }
@@ -155,7 +167,8 @@ pub struct lvs_service {
     /// Persistence timeout in seconds (ipvsadm `-p`); 0: not persistent.
     pub persistence_timeout: u32,
     /// Client netmask of a persistent service (ipvsadm `-M`). IPv4: the
-    /// mask as a host-order number (`0xffffff00` for /24); IPv6: a prefix
+    /// mask as a host-order number (`0xffffff00` for /24), a prefix (ones
+    /// then zeros: `0xff00ff00` is `LVS_INVALID_ARGUMENT`); IPv6: a prefix
     /// length, 1 to 128. 0 means the full mask (/32 or /128, ipvsadm's
     /// default), so an IPv4 mask of 0.0.0.0 cannot be set here. Must be 0
     /// when `persistence_timeout` is 0.
@@ -203,10 +216,14 @@ pub struct lvs_destination {
     pub lower_threshold: u32,
     /// `LVS_TUN_*` (tunnel forwarding only).
     pub tun_type: u8,
+    /// Reserved (where padding would be): 0.
+    pub reserved0: u8,
     /// GUE destination port (GUE only).
     pub tun_port: u16,
     /// `LVS_TUN_F_*` bits (tunnel forwarding only).
     pub tun_flags: u16,
+    /// Reserved (where padding would be): 0.
+    pub reserved1: u16,
 }
 castable!(lvs_destination);
 
@@ -238,6 +255,8 @@ pub struct lvs_stats {
     /// True when the kernel sent only 32-bit counters (kernels before 4.1),
     /// which wrap at 2^32.
     pub from_32bit: bool,
+    /// Reserved (where padding would be): 0.
+    pub reserved: [u8; 7],
 }
 castable!(lvs_stats);
 
@@ -302,6 +321,8 @@ pub struct lvs_info {
     pub version_minor: u8,
     /// Patch level.
     pub version_patch: u8,
+    /// Reserved (where padding would be): 0.
+    pub reserved: u8,
     /// Size of the connection hash table.
     pub conn_table_size: u32,
 }
@@ -340,6 +361,8 @@ pub struct lvs_sync_daemon {
     pub max_len: u16,
     /// Multicast TTL or hop limit (ipvsadm `--mcast-ttl`); 0: the default.
     pub ttl: u8,
+    /// Reserved (where padding would be): 0.
+    pub reserved: [u8; 3],
 }
 castable!(lvs_sync_daemon);
 
@@ -353,6 +376,7 @@ impl Default for lvs_sync_daemon {
             port: 0,
             max_len: 0,
             ttl: 0,
+            reserved: [0; 3],
         }
     }
 }
@@ -376,6 +400,8 @@ pub struct lvs_connection {
     /// State as the kernel names it, NUL-terminated: "ESTABLISHED",
     /// "SYN_RECV", "TIME_WAIT", "UDP", "NONE", "ASSURED", SCTP states, ...
     pub state: [c_char; LVS_CONN_STATE_MAX],
+    /// Reserved (where padding would be): 0.
+    pub reserved0: u16,
     /// Seconds before the entry expires.
     pub expires: u32,
     /// `LVS_CONN_ORIGIN_*`: set by `lvs_handle_connections_with_origin`
@@ -385,8 +411,119 @@ pub struct lvs_connection {
     /// `lvs_handle_connections` only. Its data (the SIP Call-ID) comes
     /// from `lvs_connection_list_pe_data`.
     pub pe_name: [c_char; LVS_NAME_MAX],
+    /// Reserved (where padding would be): 0.
+    pub reserved1: [u8; 3],
 }
 castable!(lvs_connection);
+
+// ----- no padding -----------------------------------------------------------
+
+/// `no_padding!(T { a, b, ... })` fails to compile unless `T`'s size is
+/// the sum of its fields' sizes: no padding byte the compiler may leave
+/// uninitialised when the library writes a `T` into caller memory (every
+/// byte of a written struct is then a field or a reserved field set to 0).
+/// List every field.
+macro_rules! no_padding {
+    ($t:ty { $($f:ident),* $(,)? }) => {
+        const _: () = {
+            const fn field_size<T, F>(_: fn(&T) -> &F) -> usize {
+                std::mem::size_of::<F>()
+            }
+            assert!(
+                std::mem::size_of::<$t>() == 0 $(+ field_size(|v: &$t| &v.$f))*,
+                concat!(stringify!($t), " has padding (or a field missing from no_padding!)")
+            );
+        };
+    };
+}
+
+no_padding!(lvs_addr {
+    family,
+    addr,
+    reserved,
+    port
+});
+no_padding!(lvs_service_key {
+    addr,
+    protocol,
+    reserved,
+    fwmark
+});
+no_padding!(lvs_service {
+    key,
+    scheduler,
+    flags,
+    persistence_timeout,
+    persistence_netmask,
+    pe_name
+});
+no_padding!(lvs_destination {
+    addr,
+    forwarding,
+    weight,
+    upper_threshold,
+    lower_threshold,
+    tun_type,
+    reserved0,
+    tun_port,
+    tun_flags,
+    reserved1,
+});
+no_padding!(lvs_stats {
+    conns,
+    in_packets,
+    out_packets,
+    in_bytes,
+    out_bytes,
+    cps,
+    in_pps,
+    out_pps,
+    in_bps,
+    out_bps,
+    from_32bit,
+    reserved,
+});
+no_padding!(lvs_conn_counts {
+    active,
+    inactive,
+    persistent
+});
+no_padding!(lvs_service_entry { service, stats });
+no_padding!(lvs_destination_entry {
+    destination,
+    conns,
+    stats
+});
+no_padding!(lvs_timeouts { tcp, tcp_fin, udp });
+no_padding!(lvs_info {
+    version_major,
+    version_minor,
+    version_patch,
+    reserved,
+    conn_table_size
+});
+no_padding!(lvs_sync_daemon {
+    role,
+    interface,
+    sync_id,
+    group,
+    port,
+    max_len,
+    ttl,
+    reserved
+});
+no_padding!(lvs_connection {
+    protocol,
+    client,
+    virtual_addr,
+    destination,
+    state,
+    reserved0,
+    expires,
+    origin,
+    pe_name,
+    reserved1,
+});
 
 // ----- conversions ----------------------------------------------------------
 
@@ -444,6 +581,7 @@ impl lvs_addr {
         lvs_addr {
             family,
             addr,
+            reserved: 0,
             port: sa.port(),
         }
     }
@@ -470,6 +608,16 @@ impl lvs_service_key {
                  service, or fwmark for a firewall-mark service",
             ));
         }
+        if self.protocol > 255 {
+            return Err(Failure::invalid(
+                &format!("{what}.protocol"),
+                format_args!(
+                    "IP protocol numbers are 1..=255 (the field is 16 bits wide as in the \
+                     kernel), got {}",
+                    self.protocol
+                ),
+            ));
+        }
         Ok(ServiceKey::Addr {
             protocol: Protocol::from_number(self.protocol),
             addr: self.addr.socket_addr(&format!("{what}.addr"))?,
@@ -481,6 +629,7 @@ impl lvs_service_key {
             ServiceKey::Addr { protocol, addr } => Ok(lvs_service_key {
                 addr: lvs_addr::from_socket(*addr),
                 protocol: protocol.number(),
+                reserved: 0,
                 fwmark: 0,
             }),
             ServiceKey::Fwmark { family, mark } => Ok(lvs_service_key {
@@ -489,6 +638,7 @@ impl lvs_service_key {
                     ..lvs_addr::default()
                 },
                 protocol: 0,
+                reserved: 0,
                 fwmark: *mark,
             }),
             other => Err(unknown_variant("service key", other)),
@@ -749,8 +899,10 @@ impl lvs_destination {
             upper_threshold: d.upper_threshold,
             lower_threshold: d.lower_threshold,
             tun_type,
+            reserved0: 0,
             tun_port,
             tun_flags,
+            reserved1: 0,
         })
     }
 }
@@ -769,6 +921,7 @@ impl From<&Stats> for lvs_stats {
             in_bps: s.rates.in_bps,
             out_bps: s.rates.out_bps,
             from_32bit: s.from_32bit,
+            reserved: [0; 7],
         }
     }
 }
@@ -828,6 +981,7 @@ impl From<&Info> for lvs_info {
             version_major,
             version_minor,
             version_patch,
+            reserved: 0,
             conn_table_size: i.conn_table_size,
         }
     }
@@ -875,6 +1029,7 @@ impl lvs_sync_daemon {
             port: d.port.unwrap_or(0),
             max_len: d.max_len.unwrap_or(0),
             ttl: d.ttl.unwrap_or(0),
+            reserved: [0; 3],
         })
     }
 }
@@ -894,9 +1049,11 @@ impl lvs_connection {
             virtual_addr: lvs_addr::from_socket(c.virtual_addr),
             destination: lvs_addr::from_socket(c.destination),
             state: write_name(c.state.as_str(), "connection state")?,
+            reserved0: 0,
             expires: u32::try_from(c.expires.as_secs()).unwrap_or(u32::MAX),
             origin,
             pe_name: write_name(pe, "persistence engine name")?,
+            reserved1: [0; 3],
         })
     }
 }
@@ -904,8 +1061,19 @@ impl lvs_connection {
 // ----- text helpers ---------------------------------------------------------
 
 /// Parse an address with an optional port: `10.0.0.1:80`,
-/// `[2001:db8::1]:443`, `10.0.0.1` or `2001:db8::1` (port 0).
+/// `[2001:db8::1]:443`, `10.0.0.1` or `2001:db8::1` (port 0). An IPv6
+/// scope id (`fe80::1%2`, `[fe80::1%eth0]:80`) is refused, never dropped:
+/// IPVS addresses have none.
 pub(crate) fn parse_addr(text: &str) -> Outcome<SocketAddr> {
+    if text.contains('%') {
+        return Err(Failure::invalid(
+            "address",
+            format_args!(
+                "{text:?} has an IPv6 scope id (after '%'): IPVS addresses have no scope id \
+                 or interface; give the address alone"
+            ),
+        ));
+    }
     text.parse::<SocketAddr>()
         .or_else(|_| text.parse::<IpAddr>().map(|ip| SocketAddr::new(ip, 0)))
         .map_err(|_| {
@@ -946,7 +1114,9 @@ pub(crate) unsafe fn format_out(
 
 /// Parse an IP address with an optional port into `*out`: `10.0.0.1:80`,
 /// `[2001:db8::1]:443`, or without a port `10.0.0.1`, `2001:db8::1`
-/// (port 0). Returns `LVS_INVALID_ARGUMENT` for anything else and
+/// (port 0). Returns `LVS_INVALID_ARGUMENT` for anything else (an IPv6
+/// scope id such as `fe80::1%2` included: IPVS has none, and it is
+/// refused rather than dropped) and
 /// `LVS_INVALID_UTF8` for bytes that are not UTF-8; `*out` is then left
 /// unchanged.
 ///
@@ -991,6 +1161,96 @@ pub unsafe extern "C" fn lvs_addr_format(
         };
         // SAFETY: forwarded from this function's contract.
         unsafe { format_out(&text, buf, len, out_len) }
+    }
+}
+
+/// Whether `a` and `b` are the same service key: every field but the
+/// reserved ones compared (`addr.family`, `addr.addr`, `addr.port`,
+/// `protocol`, `fwmark`), so two keys the library treats as one are
+/// equal whatever their reserved bytes hold. NULL equals only NULL. No
+/// last error is changed.
+///
+/// # Safety
+/// `a` and `b` must each be NULL or valid for reading one
+/// `lvs_service_key`. Nothing is kept.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_service_key_equal(
+    a: *const lvs_service_key,
+    b: *const lvs_service_key,
+) -> bool {
+    ffi_boundary! {
+        match (try_ref!(a), try_ref!(b)) {
+            (Ok(a), Ok(b)) => key_fields(a) == key_fields(b),
+            (Err(_), Err(_)) => a.is_null() && b.is_null(),
+            _ => false,
+        }
+    }
+}
+
+/// A 64-bit hash of `key` over the fields `lvs_service_key_equal`
+/// compares (equal keys hash alike; reserved bytes are ignored), for a
+/// C hash table. The same in every process and run of this library
+/// version (FNV-1a of the fields; not a defence against chosen keys).
+/// NULL hashes to 0. No last error is changed.
+///
+/// # Safety
+/// `key` must be NULL or valid for reading one `lvs_service_key`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_service_key_hash(key: *const lvs_service_key) -> u64 {
+    ffi_boundary! {
+        try_ref!(key).map_or(0, |k| {
+            let (family, addr, port, protocol, fwmark) = key_fields(k);
+            let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+            let bytes = std::iter::once(family)
+                .chain(addr)
+                .chain(port.to_le_bytes())
+                .chain(protocol.to_le_bytes())
+                .chain(fwmark.to_le_bytes());
+            for b in bytes {
+                h ^= u64::from(b);
+                h = h.wrapping_mul(0x0000_0100_0000_01b3);
+            }
+            h
+        })
+    }
+}
+
+/// The fields that make a key's identity (not the reserved ones).
+fn key_fields(k: &lvs_service_key) -> (u8, [u8; 16], u16, u16, u32) {
+    (
+        k.addr.family,
+        k.addr.addr,
+        k.addr.port,
+        k.protocol,
+        k.fwmark,
+    )
+}
+
+/// Parse a service key from the text `lvs_service_key_format` writes, into
+/// `*out`: `TCP 10.0.0.1:80`, `UDP [2001:db8::1]:53`, `SCTP
+/// 10.0.0.1:3868`, `proto 50 10.0.0.1:0`, `FWM 7 (IPv4)`, `FWM 7 (IPv6)`
+/// (protocol names and `FWM` in any case; the port is required). The key
+/// is checked as the handle would check it. Returns
+/// `LVS_INVALID_ARGUMENT` for other text (a mark of 0, a protocol outside
+/// 1..=255, an IPv6 scope id included), `LVS_INVALID_UTF8`,
+/// `LVS_NULL_PARAMETER`; `*out` is then left unchanged.
+///
+/// # Safety
+/// `text` must be a NUL-terminated string (not NULL); `out` must be valid
+/// for writing one `lvs_service_key` (not NULL). Neither is kept.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_service_key_parse(
+    text: *const c_char,
+    out: *mut lvs_service_key,
+) -> lvs_result {
+    ffi_boundary! {
+        finish((|| {
+            let mut out = try_out!(out)?;
+            let text = try_utf8!(text)?;
+            let key: ServiceKey = text.parse()?;
+            out.set(lvs_service_key::from_model(&key)?);
+            Ok(())
+        })())
     }
 }
 
@@ -1072,6 +1332,7 @@ mod tests {
             addr: lvs_addr::from_socket("10.0.0.1:80".parse().unwrap()),
             protocol: LVS_PROTO_TCP,
             fwmark: 0,
+            reserved: 0,
         };
         let cases = [
             lvs_service {
@@ -1095,6 +1356,7 @@ mod tests {
                     },
                     protocol: 0,
                     fwmark: 7,
+                    reserved: 0,
                 },
                 scheduler: name("my_sched"),
                 flags: LVS_SVC_F_ONEPACKET,
@@ -1127,6 +1389,7 @@ mod tests {
             addr: lvs_addr::from_socket("10.0.0.1:80".parse().unwrap()),
             protocol: LVS_PROTO_TCP,
             fwmark: 0,
+            reserved: 0,
         };
         let ok = lvs_service {
             key,
@@ -1157,6 +1420,11 @@ mod tests {
         let mut s = ok;
         s.key.protocol = 0;
         assert_eq!(code(s), LVS_INVALID_ARGUMENT);
+        for p in [256, 65535] {
+            let mut s = ok;
+            s.key.protocol = p;
+            assert_eq!(code(s), LVS_INVALID_ARGUMENT);
+        }
         let mut s = ok;
         s.key.fwmark = 3; // with a protocol and address set
         assert_eq!(code(s), LVS_INVALID_ARGUMENT);
@@ -1231,6 +1499,7 @@ mod tests {
             port: 9000,
             max_len: 1400,
             ttl: 3,
+            reserved: [0; 3],
         };
         let m = c.model("d").unwrap();
         let want = SyncDaemon::backup("eth1", 9)
@@ -1275,7 +1544,16 @@ mod tests {
                 want.parse::<SocketAddr>().unwrap()
             );
         }
-        for bad in ["", "10.0.0.1:", "10.0.0.1:65536", "example.com:80", "1.2.3"] {
+        for bad in [
+            "",
+            "10.0.0.1:",
+            "10.0.0.1:65536",
+            "example.com:80",
+            "1.2.3",
+            "fe80::1%2",
+            "[fe80::1%2]:80",
+            "[fe80::1%eth0]:80",
+        ] {
             assert_eq!(
                 parse_addr(bad).unwrap_err().code,
                 lvs_result::LVS_INVALID_ARGUMENT

@@ -99,7 +99,11 @@ pub enum Forwarding {
     DirectRoute,
     /// IP tunnelling (ipvsadm `-i`).
     Tunnel(Tunnel),
-    /// Local node: the destination is this host.
+    /// Local node: the destination is this host. The kernel hands the
+    /// packets to this host's own stack, to the virtual address; the
+    /// destination's address is not used to forward and is not checked to
+    /// be local (by `lvs` or the kernel: only the namespace knows, and its
+    /// addresses change over time).
     Local,
     /// A forwarding method number (4..=7) the kernel stores but binds no
     /// transmitter to, set by another client (read-only: refused on write).

@@ -239,6 +239,16 @@ impl Error {
         e
     }
 
+    /// Whether this is a socket receive that timed out (no reply in time).
+    pub(crate) fn is_timeout(&self) -> bool {
+        self.0.source.as_ref().is_some_and(|e| {
+            matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            )
+        })
+    }
+
     pub(crate) fn decode(op: Operation, err: impl fmt::Display) -> Self {
         Error::new(
             op,

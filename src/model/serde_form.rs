@@ -182,7 +182,6 @@ macro_rules! any_enum_deserialize {
         }
     )*};
 }
-pub(crate) use any_enum_deserialize;
 
 use std::net::SocketAddr;
 

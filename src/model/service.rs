@@ -221,6 +221,63 @@ impl fmt::Display for ServiceKey {
     }
 }
 
+/// Parses what [`ServiceKey`]'s `Display` writes: `TCP 10.0.0.1:80`,
+/// `UDP [2001:db8::1]:53`, `SCTP 10.0.0.1:3868`, `proto 50 10.0.0.1:0`,
+/// `FWM 7 (IPv4)`, `FWM 7 (IPv6)`. Protocol names and `FWM` are
+/// case-insensitive; the address needs its port. The key is then
+/// [validated](ServiceKey::validate) (a mark of 0, a protocol above 255,
+/// an IPv6 scope id are refused).
+///
+/// # Errors
+/// [`ErrorKind::InvalidArgument`](crate::ErrorKind::InvalidArgument).
+impl std::str::FromStr for ServiceKey {
+    type Err = Error;
+
+    fn from_str(text: &str) -> Result<Self, Error> {
+        let bad = || {
+            Error::invalid(
+                Operation::Validate,
+                "key",
+                format!(
+                    "{text:?} is not a service key (\"TCP 10.0.0.1:80\", \"UDP [2001:db8::1]:53\", \
+                     \"SCTP 10.0.0.1:3868\", \"proto 50 10.0.0.1:0\", \"FWM 7 (IPv4)\")"
+                ),
+            )
+        };
+        let words: Vec<&str> = text.split_whitespace().collect();
+        let key = match words.as_slice() {
+            [fwm, mark, family] if fwm.eq_ignore_ascii_case("fwm") => {
+                let mark = mark.parse::<u32>().map_err(|_| bad())?;
+                let family = match family.to_ascii_lowercase().as_str() {
+                    "(ipv4)" => AddressFamily::Inet,
+                    "(ipv6)" => AddressFamily::Inet6,
+                    _ => return Err(bad()),
+                };
+                ServiceKey::Fwmark { family, mark }
+            }
+            [proto, number, addr] if proto.eq_ignore_ascii_case("proto") => ServiceKey::Addr {
+                protocol: match number.parse::<u16>() {
+                    Ok(n) if n != 0 => Protocol::from_number(n),
+                    _ => return Err(bad()),
+                },
+                addr: addr.parse().map_err(|_| bad())?,
+            },
+            [name, addr] => ServiceKey::Addr {
+                protocol: match name.to_ascii_lowercase().as_str() {
+                    "tcp" => Protocol::Tcp,
+                    "udp" => Protocol::Udp,
+                    "sctp" => Protocol::Sctp,
+                    _ => return Err(bad()),
+                },
+                addr: addr.parse().map_err(|_| bad())?,
+            },
+            _ => return Err(bad()),
+        };
+        key.validate()?;
+        Ok(key)
+    }
+}
+
 /// Flags of the hashing schedulers `sh` and `mh` (ipvsadm `-b`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -438,10 +495,19 @@ impl fmt::Display for Scheduler {
 #[cfg_attr(feature = "serde", serde(rename_all = "lowercase"))]
 #[non_exhaustive]
 pub enum Netmask {
-    /// An IPv4 mask, e.g. `255.255.255.0` (ipvsadm `-M`).
+    /// An IPv4 mask, e.g. `255.255.255.0` (ipvsadm `-M`). Writing, it must
+    /// be a prefix (ones, then zeros): [`Service::validate`] refuses
+    /// `255.0.255.0`.
     V4(Ipv4Addr),
     /// An IPv6 prefix length, 1..=128.
     V6(u8),
+}
+
+/// Whether `m` is a prefix mask: ones, then zeros (`0.0.0.0` and
+/// `255.255.255.255` included).
+fn is_prefix_mask(m: std::net::Ipv4Addr) -> bool {
+    let bits = u32::from(m);
+    bits.leading_ones() + bits.trailing_zeros() == 32
 }
 
 impl Netmask {
@@ -655,6 +721,17 @@ impl Service {
                         p.netmask,
                         p.netmask.family(),
                         self.key.family()
+                    ),
+                );
+            }
+            if let Netmask::V4(m) = p.netmask
+                && !is_prefix_mask(m)
+            {
+                return bad(
+                    "persistence.netmask",
+                    format!(
+                        "IPv4 netmask {m} is not a prefix (ones then zeros, such as \
+                         255.255.255.0): the kernel would group clients by scattered bits"
                     ),
                 );
             }

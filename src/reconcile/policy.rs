@@ -418,12 +418,30 @@ mod exact_duration {
 
 #[cfg(feature = "serde")]
 mod serde_impls {
-    use serde::{Serialize, Serializer};
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
     use super::Scope;
-    use crate::model::serde_form::{any_enum_deserialize, one_entry};
+    use crate::model::serde_form::{AnyEnum, one_entry};
 
-    any_enum_deserialize!(Scope);
+    /// The derived form, refusing what [`Scope::Fwmarks`] cannot mean: a
+    /// range whose start is above its end (it would contain nothing; the C
+    /// API's `lvs_policy_scope_add_fwmarks` refuses it too).
+    impl<'de> Deserialize<'de> for Scope {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            let scope = Scope::deserialize(AnyEnum(d))?;
+            if let Scope::Fwmarks(r) = &scope
+                && r.start() > r.end()
+            {
+                return Err(serde::de::Error::custom(format_args!(
+                    "fwmarks range start {} is above its end {}: the range would contain no \
+                     mark",
+                    r.start(),
+                    r.end()
+                )));
+            }
+            Ok(scope)
+        }
+    }
 
     impl Serialize for Scope {
         fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {

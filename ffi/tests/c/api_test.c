@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "clean.h"
 #include "lvs.h"
 
 /* ----- ABI: numbers and layout, checked by the C compiler ---------------- */
@@ -75,6 +76,21 @@ _Static_assert(offsetof(lvs_sync_daemon, ttl) == 48, "layout");
 _Static_assert(offsetof(lvs_connection, state) == 62, "layout");
 _Static_assert(offsetof(lvs_connection, expires) == 96, "layout");
 _Static_assert(offsetof(lvs_connection, pe_name) == 101, "layout");
+
+/* No padding: where the compiler would pad, a reserved field stands. */
+#define END(t, f) (offsetof(t, f) + sizeof(((t *)0)->f))
+_Static_assert(END(lvs_addr, addr) == offsetof(lvs_addr, reserved), "no padding");
+_Static_assert(END(lvs_addr, reserved) == offsetof(lvs_addr, port), "no padding");
+_Static_assert(END(lvs_addr, port) == sizeof(lvs_addr), "no padding");
+_Static_assert(END(lvs_service_key, reserved) == offsetof(lvs_service_key, fwmark), "no padding");
+_Static_assert(END(lvs_destination, reserved0) == offsetof(lvs_destination, tun_port), "no pad");
+_Static_assert(END(lvs_destination, reserved1) == sizeof(lvs_destination), "no padding");
+_Static_assert(END(lvs_stats, reserved) == sizeof(lvs_stats), "no padding");
+_Static_assert(END(lvs_info, reserved) == offsetof(lvs_info, conn_table_size), "no padding");
+_Static_assert(END(lvs_sync_daemon, reserved) == sizeof(lvs_sync_daemon), "no padding");
+_Static_assert(END(lvs_connection, reserved0) == offsetof(lvs_connection, expires), "no pad");
+_Static_assert(END(lvs_connection, reserved1) == sizeof(lvs_connection), "no padding");
+#undef END
 
 static const lvs_result ALL_RESULTS[] = {
     LVS_OK, LVS_SERVICE_NOT_FOUND, LVS_SERVICE_EXISTS, LVS_DESTINATION_NOT_FOUND,
@@ -173,6 +189,15 @@ static void test_last_error_buffers(void) {
 }
 
 static void test_addresses(void) {
+    /* A parsed address has every byte set: no stale 0xAA in the byte
+     * between addr and port. */
+    const char *texts[] = {"10.0.0.1:80", "[2001:db8::1]:443", "10.0.0.1", "::"};
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+        lvs_addr a;
+        memset(&a, 0xaa, sizeof a);
+        EXPECT(lvs_addr_parse(texts[i], &a), LVS_OK);
+        CHECK(clean_addr(&a) && a.reserved == 0);
+    }
     lvs_addr a = addr("10.0.0.1:80");
     CHECK(a.family == LVS_AF_INET && a.port == 80);
     CHECK(a.addr[0] == 10 && a.addr[3] == 1 && a.addr[4] == 0 && a.addr[15] == 0);
@@ -189,6 +214,13 @@ static void test_addresses(void) {
     const char *bad[] = {"", "10.0.0.1:", "10.0.0.1:65536", "example.com:80", "1.2.3", "[::1]"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         EXPECT(lvs_addr_parse(bad[i], &out), LVS_INVALID_ARGUMENT);
+    }
+    CHECK(memcmp(&out, &untouched, sizeof out) == 0);
+    /* An IPv6 scope id is refused with a clear error, never dropped. */
+    const char *scoped[] = {"fe80::1%2", "[fe80::1%2]:80", "[fe80::1%eth0]:80"};
+    for (size_t i = 0; i < sizeof scoped / sizeof scoped[0]; i++) {
+        EXPECT(lvs_addr_parse(scoped[i], &out), LVS_INVALID_ARGUMENT);
+        CONTAINS(last_error(), "scope id");
     }
     CHECK(memcmp(&out, &untouched, sizeof out) == 0);
     EXPECT(lvs_addr_parse("10.0.0.\xff:80", &out), LVS_INVALID_UTF8);
@@ -253,11 +285,77 @@ static void test_addresses(void) {
     key.addr = addr("10.0.0.1:80");
     EXPECT(lvs_service_key_format(&key, text, sizeof text, &len), LVS_INVALID_ARGUMENT);
     CONTAINS(last_error(), "protocol");
-    /* The longest text fits LVS_TEXT_MAX. */
+    /* The longest text fits LVS_TEXT_MAX; protocols above 255 are no
+     * IP protocol. */
     key.protocol = 65535;
     key.addr = addr("[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:65535");
+    EXPECT(lvs_service_key_format(&key, text, sizeof text, &len), LVS_INVALID_ARGUMENT);
+    key.protocol = 255;
     EXPECT(lvs_service_key_format(&key, text, sizeof text, &len), LVS_OK);
     CHECK(len < LVS_TEXT_MAX);
+}
+
+/* Key helpers: equality and hash over the identity fields, parse as the
+ * inverse of lvs_service_key_format. */
+static void test_key_helpers(void) {
+    const char *texts[] = {"TCP 10.0.0.1:80",   "UDP [2001:db8::1]:53", "SCTP 10.0.0.1:3868",
+                           "proto 50 10.0.0.1:0", "FWM 7 (IPv4)",         "FWM 4000000000 (IPv6)"};
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+        lvs_service_key k;
+        memset(&k, 0xaa, sizeof k);
+        EXPECT(lvs_service_key_parse(texts[i], &k), LVS_OK);
+        CHECK(clean_key(&k));
+        char text[LVS_TEXT_MAX];
+        EXPECT(lvs_service_key_format(&k, text, sizeof text, NULL), LVS_OK);
+        CHECK(strcmp(text, texts[i]) == 0); /* the inverse of the formatter */
+        /* Equal keys, whatever their reserved bytes: equal hashes. */
+        lvs_service_key copy = k;
+        copy.reserved = 0x5a5a;
+        copy.addr.reserved = 0x5a;
+        CHECK(lvs_service_key_equal(&k, &copy));
+        CHECK(lvs_service_key_hash(&k) == lvs_service_key_hash(&copy));
+        for (size_t j = 0; j < sizeof texts / sizeof texts[0]; j++) {
+            lvs_service_key other;
+            EXPECT(lvs_service_key_parse(texts[j], &other), LVS_OK);
+            CHECK(lvs_service_key_equal(&k, &other) == (i == j));
+            CHECK((lvs_service_key_hash(&k) == lvs_service_key_hash(&other)) == (i == j));
+        }
+    }
+    lvs_service_key k, want;
+    memset(&want, 0, sizeof want);
+    want.protocol = LVS_PROTO_TCP;
+    want.addr = addr("10.0.0.1:80");
+    EXPECT(lvs_service_key_parse("tcp 10.0.0.1:80", &k), LVS_OK); /* any case */
+    CHECK(lvs_service_key_equal(&k, &want) && memcmp(&k, &want, sizeof k) == 0);
+    /* The hash is fixed for a version: FNV-1a of the fields. */
+    CHECK(lvs_service_key_hash(&want) == lvs_service_key_hash(&k));
+    CHECK(lvs_service_key_hash(NULL) == 0);
+    CHECK(lvs_service_key_equal(NULL, NULL) && !lvs_service_key_equal(&k, NULL) &&
+          !lvs_service_key_equal(NULL, &k));
+    want.addr.port = 81;
+    CHECK(!lvs_service_key_equal(&k, &want));
+
+    lvs_service_key untouched;
+    memset(&untouched, 0x5a, sizeof untouched);
+    lvs_service_key out = untouched;
+    const char *bad[] = {"",
+                         "TCP",
+                         "TCP 10.0.0.1",           /* no port */
+                         "HTTP 10.0.0.1:80",
+                         "proto 0 10.0.0.1:80",    /* 0 is no protocol */
+                         "proto 256 10.0.0.1:80",  /* above 255 */
+                         "FWM 0 (IPv4)",           /* mark 0 */
+                         "FWM 7",                  /* no family */
+                         "FWM 7 (IPX)",
+                         "TCP [fe80::1%2]:80",     /* scope id */
+                         "TCP 10.0.0.1:80 extra"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        EXPECT(lvs_service_key_parse(bad[i], &out), LVS_INVALID_ARGUMENT);
+    }
+    CHECK(memcmp(&out, &untouched, sizeof out) == 0);
+    EXPECT(lvs_service_key_parse("TCP 10.0.0.\xff:80", &out), LVS_INVALID_UTF8);
+    EXPECT(lvs_service_key_parse(NULL, &out), LVS_NULL_PARAMETER);
+    EXPECT(lvs_service_key_parse("TCP 10.0.0.1:80", NULL), LVS_NULL_PARAMETER);
 }
 
 /* Every function that takes a handle, with a NULL handle. */
@@ -400,6 +498,7 @@ static void test_batch_building(void) {
     EXPECT(lvs_batch_new(&b), LVS_OK);
     CHECK(b != NULL && lvs_batch_len(b) == 0 && lvs_batch_failures(b) == 0);
     CHECK(lvs_batch_len(NULL) == 0 && lvs_batch_failures(NULL) == 0);
+    CHECK(lvs_batch_not_attempted(NULL) == 0 && lvs_batch_not_attempted(b) == 0);
 
     lvs_service svc = tcp_service("10.0.0.1:80", "rr");
     lvs_destination d = backend("10.0.1.1:8080", 3);
@@ -416,7 +515,9 @@ static void test_batch_building(void) {
     EXPECT(lvs_batch_flush(b), LVS_OK);
     CHECK(lvs_batch_len(b) == 10);
 
-    /* Not applied yet: every result is "not attempted". */
+    /* Not applied yet: every result is "not attempted", and none is a
+     * failure (the counting rule of lvs_batch_failures). */
+    CHECK(lvs_batch_not_attempted(b) == 10 && lvs_batch_failures(b) == 0);
     EXPECT(lvs_batch_result(b, 0), LVS_NOT_ATTEMPTED);
     EXPECT(lvs_batch_result(b, 9), LVS_NOT_ATTEMPTED);
     EXPECT(lvs_batch_result(b, 10), LVS_OUT_OF_RANGE);
@@ -546,7 +647,36 @@ static void test_struct_validation(void) {
     s.key.protocol = LVS_PROTO_SCTP;
     EXPECT(lvs_batch_add_service(b, &s), LVS_OK);
 
+    /* Issue 16 item 7: values the kernel would store but never use. */
+    const uint16_t protocols[] = {256, 300, 65535};
+    for (size_t i = 0; i < sizeof protocols / sizeof protocols[0]; i++) {
+        s = ok;
+        s.key.protocol = protocols[i]; /* IP protocols are 8 bits */
+        EXPECT(lvs_batch_add_service(b, &s), LVS_INVALID_ARGUMENT);
+        CONTAINS(last_error(), "1..=255");
+        EXPECT(lvs_batch_remove_service(b, &s.key), LVS_INVALID_ARGUMENT);
+        lvs_destination d1 = backend("10.0.1.1:80", 1);
+        EXPECT(lvs_batch_add_destination(b, &s.key, &d1), LVS_INVALID_ARGUMENT);
+    }
+    s = ok;
+    s.key.protocol = 255;
+    EXPECT(lvs_batch_add_service(b, &s), LVS_OK);
+    s = ok;
+    s.persistence_timeout = 60;
+    s.persistence_netmask = 0xff00ff00u; /* 255.0.255.0: not a prefix */
+    EXPECT(lvs_batch_add_service(b, &s), LVS_INVALID_ARGUMENT);
+    CONTAINS(last_error(), "not a prefix");
+    s.persistence_netmask = 0x000000ffu; /* 0.0.0.255 */
+    EXPECT(lvs_batch_add_service(b, &s), LVS_INVALID_ARGUMENT);
+    s.persistence_netmask = 0xfffffe00u; /* /23 */
+    EXPECT(lvs_batch_add_service(b, &s), LVS_OK);
+
     lvs_destination d = backend("10.0.1.1:80", 1);
+    /* LVS_FWD_LOCAL: only the namespace knows its addresses, so any
+     * address is taken (lvs.h says the kernel does not use it). */
+    lvs_destination local = d;
+    local.forwarding = LVS_FWD_LOCAL;
+    EXPECT(lvs_batch_add_destination(b, &ok.key, &local), LVS_OK);
     lvs_destination bad = d;
     bad.forwarding = 7;
     EXPECT(lvs_batch_add_destination(b, &ok.key, &bad), LVS_INVALID_ARGUMENT);
@@ -798,6 +928,17 @@ static void test_policy(void) {
     EXPECT(lvs_policy_from_json(bad_scope, strlen(bad_scope), &p), LVS_INVALID_JSON);
     CHECK(p == NULL);
     CONTAINS(last_error(), "policy JSON");
+    /* A fwmark range whose start is above its end is refused, as
+     * lvs_policy_scope_add_fwmarks refuses it (issue 16 item 7). */
+    const char empty_range[] = "{ \"scope\": { \"any\": [ { \"fwmarks\": "
+                               "{ \"start\": 2000, \"end\": 1999 } } ] } }";
+    p = (lvs_policy *)&p;
+    EXPECT(lvs_policy_from_json(empty_range, strlen(empty_range), &p), LVS_INVALID_JSON);
+    CONTAINS(last_error(), "start 2000 is above its end 1999");
+    CHECK(p == NULL);
+    EXPECT(lvs_policy_new(&p), LVS_OK);
+    EXPECT(lvs_policy_scope_add_fwmarks(p, 2000, 1999), LVS_INVALID_ARGUMENT);
+    lvs_policy_free(p);
     const char bad_mode[] = "{ \"drain\": { \"tcp\": \"slowly\" } }";
     EXPECT(lvs_policy_from_json(bad_mode, strlen(bad_mode), &p), LVS_INVALID_JSON);
     CONTAINS(last_error(), "slowly");
@@ -837,7 +978,7 @@ static void test_reconciler_arguments(void) {
     char buf[16];
     size_t len = 5;
     CHECK(lvs_plan_len(NULL) == 0);
-    CHECK(lvs_plan_failures(NULL) == 0);
+    CHECK(lvs_plan_failures(NULL) == 0 && lvs_plan_not_attempted(NULL) == 0);
     CHECK(lvs_plan_draining(NULL) == 0);
     CHECK(lvs_plan_unmanaged(NULL) == 0);
     EXPECT(lvs_plan_result(NULL, 0), LVS_NULL_PARAMETER);
@@ -940,6 +1081,7 @@ int main(void) {
     test_version_and_strerror();
     test_last_error_buffers();
     test_addresses();
+    test_key_helpers();
     test_null_handle();
     test_lists_without_a_list();
     test_open_errors();
