@@ -1295,7 +1295,10 @@ lvs_result lvs_handle_sysctl(struct lvs_handle *handle, const char *name, int64_
  * handle's namespace.
  *
  * Errors: as `lvs_handle_sysctl`; `LVS_INVALID_ARGUMENT` also for a value
- * the kernel refuses.
+ * outside the sysctl's meaningful range (0 or 1 for the switches, 0..3
+ * for the defense modes and `conn_reuse_mode`, a power of two up to 64
+ * for `sync_ports`, ...: the Rust `Sysctl::range`; nothing is written)
+ * or one the kernel refuses.
  *
  * # Safety
  * `handle` as for `lvs_service_add`. `name`: a NUL-terminated string
