@@ -1202,6 +1202,21 @@ impl Kernel for MissOnce {
     }
 }
 
+/// A reconciler under `policy` that has started draining `a` (busy, one
+/// active connection) out of `[a, b]` at the returned instant.
+fn draining_a(policy: Policy, a: Destination, b: Destination) -> (MissOnce, Reconciler, Instant) {
+    let mut k = MissOnce {
+        kernel: FakeKernel::new(),
+        hide: None,
+    };
+    let mut r = Reconciler::new(policy);
+    ok(r.reconcile(&mut k, &web_with(&[a, b])));
+    k.kernel.set_conns(&web(), a.addr, conns(1, 0));
+    let t0 = Instant::now();
+    ok(r.reconcile_at(&mut k, &web_with(&[b]), t0));
+    (k, r, t0)
+}
+
 #[test]
 fn a_read_that_misses_a_draining_destination_does_not_restart_its_timer() {
     let (a, b) = (dest("192.168.1.1:80", 3), dest("192.168.1.2:80", 1));
@@ -1211,15 +1226,7 @@ fn a_read_that_misses_a_draining_destination_does_not_restart_its_timer() {
         if incremental {
             policy = policy.with_incremental(Duration::from_secs(1));
         }
-        let mut k = MissOnce {
-            kernel: FakeKernel::new(),
-            hide: None,
-        };
-        let mut r = Reconciler::new(policy);
-        ok(r.reconcile(&mut k, &web_with(&[a, b])));
-        k.kernel.set_conns(&web(), a.addr, conns(1, 0));
-        let t0 = Instant::now();
-        ok(r.reconcile_at(&mut k, &web_with(&[b]), t0));
+        let (mut k, mut r, t0) = draining_a(policy, a, b);
         assert_eq!(r.draining()[0].since, t0);
         // A full pass whose read misses the draining destination.
         r.request_full_pass();
@@ -1246,15 +1253,7 @@ fn a_missed_drain_is_forgotten_once_desired_again() {
     let (a, b) = (dest("192.168.1.1:80", 3), dest("192.168.1.2:80", 1));
     let policy = Policy::default()
         .with_drain(DrainPolicy::default().with_timeout(Some(Duration::from_secs(30))));
-    let mut k = MissOnce {
-        kernel: FakeKernel::new(),
-        hide: None,
-    };
-    let mut r = Reconciler::new(policy);
-    ok(r.reconcile(&mut k, &web_with(&[a, b])));
-    k.kernel.set_conns(&web(), a.addr, conns(1, 0));
-    let t0 = Instant::now();
-    ok(r.reconcile_at(&mut k, &web_with(&[b]), t0));
+    let (mut k, mut r, t0) = draining_a(policy, a, b);
     // Missed by the read while desired again: nothing is remembered.
     k.hide = Some((web(), a.addr));
     let _ = r.reconcile_at(&mut k, &web_with(&[a, b]), t0 + Duration::from_secs(1));

@@ -495,8 +495,7 @@ impl Simulation {
     /// firewall-mark service, ask [`Simulation::dest_for_packet`] with the
     /// VIP ([`Simulation::packet_to`]).
     pub fn dest_for(&self, client: SocketAddr) -> Option<SocketAddr> {
-        self.peek(&self.packet_from(client))
-            .and_then(|id| self.addr_of(id))
+        self.dest_for_packet(&self.packet_from(client))
     }
 
     /// [`Simulation::peek`] as an address: "which backend would this
