@@ -1078,14 +1078,17 @@ impl Simulation {
                 continue;
             }
             let free_at = last_close.get(&tid).copied().unwrap_or(0);
-            let fires_free = if free_at <= t.expires_ms {
+            // (A connection without a timer holds its template for ever.)
+            let fires_free = if free_at == u64::MAX {
+                u64::MAX
+            } else if free_at <= t.expires_ms {
                 t.expires_ms
             } else {
                 let periods = (free_at - t.expires_ms).div_ceil(TEMPLATE_REARM_MS);
                 t.expires_ms
                     .saturating_add(periods.saturating_mul(TEMPLATE_REARM_MS))
             };
-            if fires_free <= now_ms {
+            if fires_free <= now_ms && fires_free != u64::MAX {
                 expired.push(tid);
             } else {
                 let behind = (now_ms - t.expires_ms) / TEMPLATE_REARM_MS + 1;
