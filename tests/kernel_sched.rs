@@ -34,6 +34,13 @@
 //! - Firewall-mark services over several VIPs (`dh`, `lblc`, `lblcr`): the
 //!   (client, VIP) pairs that move after a change are exactly those
 //!   `moved_packets` names.
+//! - SCTP (`lc`, `wlc`): associations that complete (active) and that
+//!   never do (a backend whose COOKIE ACKs the director drops: inactive,
+//!   half-open), each pick and the counters as the model says.
+//! - Time: with short `ipvsadm --set` timeouts, UDP flows and established
+//!   TCP connections expire as `Simulation::advance_to` says, checked
+//!   against the kernel's table and counters before and well after each
+//!   expiry.
 //! - Resync: connections the model is not told about make it diverge
 //!   (counters, the `lblc` cache, persistence templates); recording the
 //!   kernel's connection table (`Simulation::record_connection`) brings
@@ -57,6 +64,7 @@ use std::fmt;
 use std::io;
 use std::mem::ManuallyDrop;
 use std::net::{Ipv4Addr, SocketAddr, TcpStream, UdpSocket};
+use std::os::fd::OwnedFd;
 use std::time::{Duration, Instant};
 
 use lvs::sched::{
@@ -329,6 +337,8 @@ struct Held {
     conn: Option<ConnId>,
     /// The connection's packet (client address, VIP).
     packet: Packet,
+    /// Its twin in the scenario's naive model, if any.
+    naive: Option<ConnId>,
 }
 
 /// The outcome of one scenario.
@@ -405,6 +415,12 @@ struct Scenario<'h> {
     stale: Option<(Simulation, usize, usize)>,
     /// Connections made behind the model's back, kept open.
     unseen: Vec<TcpClient>,
+    /// SCTP associations whose handshake never completes, kept open.
+    half_open: Vec<OwnedFd>,
+    /// A copy of the model that counts SCTP associations active from their
+    /// INIT (as it did before), fed the same associations: (model,
+    /// associations, agreed).
+    naive: Option<(Simulation, usize, usize)>,
     notes: Vec<String>,
 }
 
@@ -443,6 +459,8 @@ impl<'h> Scenario<'h> {
             started: Instant::now(),
             stale: None,
             unseen: Vec::new(),
+            half_open: Vec::new(),
+            naive: None,
             notes: Vec::new(),
         }
     }
@@ -470,6 +488,9 @@ impl<'h> Scenario<'h> {
         self.sim
             .update_destination(d)
             .unwrap_or_else(|e| panic!("{}: model update {}: {e}", self.name, d.addr));
+        if let Some((m, _, _)) = self.naive.as_mut() {
+            let _ = m.update_destination(d);
+        }
         self.step(format!(
             "set {} w{} u{} l{}",
             d.addr.ip(),
@@ -604,22 +625,31 @@ impl<'h> Scenario<'h> {
         }
         if let Kernel::To(to) = kernel {
             self.last = Some(to);
+            if let Some(c) = predicted.conn {
+                self.set_state(c, ConnState::Established);
+            }
             if let (true, Some(c)) = (hold, client.take()) {
                 self.held.push(Held {
                     client: c,
                     conn: predicted.conn,
                     packet: Packet::new(Protocol::Tcp, me, dst),
+                    naive: None,
                 });
                 return answered;
             }
         }
         drop(client);
         if let Some(c) = predicted.conn {
-            self.sim
-                .set_active(c, false)
-                .unwrap_or_else(|e| panic!("{}: model: {e}", self.name));
+            self.set_state(c, closed_state(Protocol::Tcp));
         }
         answered
+    }
+
+    /// A packet moved model connection `c` to `state`.
+    fn set_state(&mut self, c: ConnId, state: ConnState) {
+        self.sim
+            .set_state(c, &state)
+            .unwrap_or_else(|e| panic!("{}: model: {e}", self.name));
     }
 
     /// A long-lived connection from `src` to `dst` that the model is not
@@ -668,17 +698,10 @@ impl<'h> Scenario<'h> {
             .iter()
             .filter(|c| !c.is_template() && owns(c.virtual_addr))
         {
-            let active = matches!(
-                c.state,
-                ConnState::Established
-                    | ConnState::SynSent
-                    | ConnState::SynRecv
-                    | ConnState::SynAck
-            );
             let pkt = self.sim.packet_to(c.client, c.virtual_addr);
             let o = self
                 .sim
-                .record_connection(&pkt, c.destination, active)
+                .record_connection(&pkt, c.destination, &c.state)
                 .unwrap_or_else(|e| panic!("{}: record {c:?}: {e}", self.name));
             recorded += 1;
             if o.via != Via::Existing {
@@ -758,12 +781,13 @@ impl<'h> Scenario<'h> {
     /// Close held connection `i` (client first): it turns inactive.
     fn close_held(&mut self, i: usize) {
         let held = self.held.remove(i);
-        let conn = held.conn;
+        let (conn, protocol) = (held.conn, held.packet.protocol);
+        if let (Some((m, _, _)), Some(c)) = (self.naive.as_mut(), held.naive) {
+            let _ = m.set_state(c, &closed_state(protocol));
+        }
         drop(held);
         if let Some(c) = conn {
-            self.sim
-                .set_active(c, false)
-                .unwrap_or_else(|e| panic!("{}: model: {e}", self.name));
+            self.set_state(c, closed_state(protocol));
         }
         self.step(format!("close held #{i}"));
     }
@@ -772,8 +796,20 @@ impl<'h> Scenario<'h> {
         if self.counts && !self.stopped {
             self.sync_counts();
         }
+        if let Some((_, n, ok)) = self.naive {
+            self.notes.push(format!(
+                "{} associations stayed half-open; a model counting SCTP active from the INIT \
+                 would have predicted {ok}/{n}",
+                self.half_open.len()
+            ));
+            if ok == n {
+                self.mismatches
+                    .push("the active/inactive split did not change any pick".into());
+            }
+        }
         self.held.clear();
         self.unseen.clear();
+        self.half_open.clear();
         if let Some((_, n, ok)) = &self.stale
             && ok == n
         {
@@ -792,6 +828,16 @@ impl<'h> Scenario<'h> {
             stale: self.stale.map(|(_, n, ok)| (n, ok)),
             notes: self.notes,
         }
+    }
+}
+
+/// The state a connection the client closed first ends in, as the kernel
+/// names it: TCP TIME_WAIT (after CLOSE_WAIT), SCTP CLOSED (after the
+/// SHUTDOWN exchange); both inactive.
+fn closed_state(protocol: Protocol) -> ConnState {
+    match protocol {
+        Protocol::Sctp => ConnState::from_name("CLOSED"),
+        _ => ConnState::TimeWait,
     }
 }
 
@@ -1678,4 +1724,451 @@ fn resync_from_the_connection_table_keeps_the_model_in_step() {
     });
     mark(T, "traffic done");
     report(T, &summaries);
+}
+
+// ----- SCTP: active only once the association is established ---------------------
+
+/// An SCTP one-to-one (`SOCK_STREAM`) socket.
+fn sctp_socket() -> io::Result<OwnedFd> {
+    Ok(rustix::net::socket_with(
+        rustix::net::AddressFamily::INET,
+        rustix::net::SocketType::STREAM,
+        rustix::net::SocketFlags::CLOEXEC,
+        Some(rustix::net::ipproto::SCTP),
+    )?)
+}
+
+/// SCTP servers on backends `1..=n` (each bound to its own address only,
+/// so that its INIT ACK names no other), answering every line with that
+/// address.
+fn start_sctp_backends(ns: &Netns, n: u8) {
+    for i in 1..=n {
+        let listener = ns
+            .run(move || -> io::Result<OwnedFd> {
+                let fd = sctp_socket()?;
+                rustix::net::sockopt::set_socket_reuseaddr(&fd, true)?;
+                rustix::net::bind(&fd, &be(i))?;
+                rustix::net::listen(&fd, 256)?;
+                Ok(fd)
+            })
+            .unwrap_or_else(|e| panic!("SCTP listener on {} in {}: {e}", be(i), ns.name));
+        std::thread::spawn(move || {
+            while let Ok(fd) = rustix::net::accept(&listener) {
+                let answer = Answer::Name(be(i).to_string());
+                let _ = std::thread::Builder::new()
+                    .stack_size(64 * 1024)
+                    .spawn(move || serve_lines(TcpStream::from(fd), &answer));
+            }
+        });
+    }
+}
+
+/// The director drops every COOKIE ACK that backend `i` sends (tc on
+/// `b0`'s ingress, before IPVS sees it): associations to it never
+/// complete. The chunk type of an SCTP packet's first chunk is byte 32 of
+/// an IPv4 packet without options; COOKIE ACK is 11.
+fn drop_cookie_acks_from(lab: &Lab, i: u8) {
+    batch(
+        "tc",
+        Some(&lab.director),
+        &[
+            "qdisc add dev b0 clsact".to_string(),
+            format!(
+                "filter add dev b0 ingress protocol ip prio 1 u32 match ip src {}/32 \
+                 match ip protocol 132 0xff match u8 0x0b 0xff at 32 action drop",
+                be(i).ip()
+            ),
+        ],
+    );
+}
+
+impl Scenario<'_> {
+    /// One SCTP association from client address `src` (any port) to
+    /// `dst`. The kernel's destination is read from its connection table
+    /// once the association is established or stuck waiting for a COOKIE
+    /// ACK (C-REPLIED); it must be the model's prediction. An association
+    /// the client sees complete is ESTABLISHED in the model too, and is
+    /// held open; the others stay as the model opened them (INIT1: both
+    /// inactive) and are kept half-open.
+    fn associate(&mut self, src: Ipv4Addr, dst: SocketAddr) {
+        if self.stopped {
+            return;
+        }
+        if self.counts {
+            self.sync_counts();
+            if self.stopped {
+                return;
+            }
+        }
+        let name = self.name.clone();
+        let fd = sctp_socket().unwrap_or_else(|e| panic!("{name}: SCTP socket: {e}"));
+        rustix::net::bind(&fd, &SocketAddr::from((src, 0)))
+            .unwrap_or_else(|e| panic!("{name}: bind {src}: {e}"));
+        let me = rustix::net::getsockname(&fd)
+            .ok()
+            .and_then(|a| SocketAddr::try_from(a).ok())
+            .unwrap_or_else(|| panic!("{name}: SCTP socket address"));
+        let pkt = Packet::new(Protocol::Sctp, me, dst);
+        let predicted = self.sim.connect_packet(&pkt);
+        // The model as it was: an SCTP connection active from its INIT.
+        let naive = self.naive.as_mut().map(|(m, _, _)| {
+            let o = m.connect_packet(&pkt);
+            if let Some(c) = o.conn {
+                let _ = m.set_state(c, &ConnState::Established);
+            }
+            o
+        });
+        rustix::fs::fcntl_setfl(&fd, rustix::fs::OFlags::NONBLOCK)
+            .unwrap_or_else(|e| panic!("{name}: nonblocking: {e}"));
+        match rustix::net::connect(&fd, &dst) {
+            Ok(()) | Err(rustix::io::Errno::INPROGRESS) => {}
+            Err(e) => panic!("{name}: SCTP connect to {dst}: {e}"),
+        }
+        let h = &mut *self.h;
+        let entry = poll(Duration::from_secs(20), || {
+            let table = h.connections().map_err(|e| e.to_string())?;
+            table
+                .into_iter()
+                .find(|c| c.protocol == Protocol::Sctp && c.client == me)
+                .filter(|c| c.state == ConnState::Established || c.state.as_str() == "C-REPLIED")
+                .ok_or_else(|| format!("no settled SCTP entry for {me}"))
+        });
+        let kernel = match &entry {
+            Ok(c) => Kernel::To(c.destination),
+            Err(e) => Kernel::Error(e.clone()),
+        };
+        self.judge(format!("SCTP {me} -> {dst}"), &predicted, &kernel);
+        if let Some((_, n, ok)) = self.naive.as_mut() {
+            *n += 1;
+            if matches!(kernel, Kernel::To(k) if naive.is_some_and(|o| o.addr == Some(k))) {
+                *ok += 1;
+            }
+        }
+        let established = entry.is_ok_and(|c| c.state == ConnState::Established);
+        if !established {
+            self.half_open.push(fd);
+            self.step(format!("half-open {me}"));
+            return;
+        }
+        rustix::fs::fcntl_setfl(&fd, rustix::fs::OFlags::empty())
+            .unwrap_or_else(|e| panic!("{name}: blocking: {e}"));
+        let stream = TcpStream::from(fd);
+        let _ = stream.set_read_timeout(Some(IO_TIMEOUT));
+        let _ = stream.set_write_timeout(Some(IO_TIMEOUT));
+        let mut client =
+            TcpClient::from_stream(stream).unwrap_or_else(|e| panic!("{name}: stream: {e}"));
+        // The answer names the backend: the association works end to end.
+        let answer = client.ask();
+        if let Some(c) = predicted.conn {
+            self.set_state(c, ConnState::Established);
+        }
+        let ok = matches!(&answer, Ok(a) if Some(*a) == predicted.addr);
+        if !ok {
+            self.mismatches.push(format!(
+                "SCTP {me}: established, answer {answer:?}, model {:?}",
+                predicted.addr
+            ));
+        }
+        self.held.push(Held {
+            client,
+            conn: predicted.conn,
+            packet: Packet::new(Protocol::Sctp, me, dst),
+            naive: naive.and_then(|o| o.conn),
+        });
+        self.step(format!("established {me}"));
+    }
+}
+
+/// An SCTP service (`scheduler`) over three backends, the newest of which
+/// never completes a handshake: its associations stay half-open
+/// (C-REPLIED), which the kernel counts inactive, while completed ones
+/// count active. The split decides each pick of `lc` and `wlc` (an active
+/// association weighs 257 half-open ones), and every association goes
+/// where the model says, with the counters compared before each.
+fn sctp_case(h: &mut Handle, scheduler: Scheduler, port: u16, first_client: u32) -> Summary {
+    let svc = Service::new(ServiceKey::sctp(vip(port))).with_scheduler(scheduler.clone());
+    let mut s = Scenario::new(
+        h,
+        format!("{scheduler} SCTP (backend 3 never completes)"),
+        &svc,
+        true,
+    );
+    for (i, w) in [(1, 1), (2, 2), (3, 1)] {
+        s.add(Destination::new(be(i)).with_weight(w));
+    }
+    s.naive = Some((s.sim.clone(), 0, 0));
+    let mut next = first_client;
+    let mut assoc = |s: &mut Scenario, n: usize| {
+        for _ in 0..n {
+            s.associate(client_ip(next), vip(port));
+            next += 1;
+        }
+    };
+    assoc(&mut s, 10);
+    // Established associations shut down (inactive until they expire).
+    s.close_held(0);
+    s.close_held(0);
+    assoc(&mut s, 6);
+    // With backend 3 quiesced the others take the load, then it is back.
+    s.set_weights(&[(3, 0)]);
+    assoc(&mut s, 4);
+    s.set_weights(&[(3, 1), (1, 3)]);
+    assoc(&mut s, 8);
+    s.finish()
+}
+
+/// SCTP associations that do and do not complete (`lc`, `wlc`): the
+/// kernel counts an association active only once ESTABLISHED, and the
+/// model (its connections opened by the INIT, moved to ESTABLISHED when the
+/// client sees the handshake complete) predicts every pick and counter.
+#[test]
+fn sctp_associations_count_active_once_established() {
+    require_ipvs_kernel();
+    const T: &str = "sctp";
+    mark(T, "start");
+    sh("modprobe sctp");
+    let lab = Lab::new("ssc", 3, 96);
+    start_sctp_backends(&lab.backends, 3);
+    drop_cookie_acks_from(&lab, 3);
+    mark(T, "topology up");
+    let summaries = lab.drive(|h| {
+        vec![
+            sctp_case(h, Scheduler::Wlc, 1801, 1),
+            sctp_case(h, Scheduler::Lc, 1802, 40),
+        ]
+    });
+    mark(T, "traffic done");
+    report(T, &summaries);
+}
+
+// ----- time: connection timers --------------------------------------------------------
+
+/// A service in the kernel and its model, whose clock follows the real
+/// one (milliseconds since `start`).
+struct Timed {
+    key: ServiceKey,
+    vip: SocketAddr,
+    sim: Simulation,
+}
+
+/// The kernel's view of a service for comparison: `(addr, active,
+/// inactive)` per destination, and its connection entries.
+type View = (Vec<(SocketAddr, u32, u32)>, usize);
+
+impl Timed {
+    fn kernel(&self, h: &mut Handle) -> View {
+        let mut counts: Vec<_> = h
+            .destinations(&self.key)
+            .unwrap_or_else(|e| panic!("{}: destinations: {e}", self.key))
+            .into_iter()
+            .map(|d| (d.destination.addr, d.conns.active, d.conns.inactive))
+            .collect();
+        counts.sort();
+        let vaddr = self.vip;
+        let conns = h
+            .connections()
+            .unwrap_or_else(|e| panic!("connection table: {e}"))
+            .iter()
+            .filter(|c| !c.is_template() && c.virtual_addr == vaddr)
+            .count();
+        (counts, conns)
+    }
+
+    fn model(&self) -> View {
+        let mut counts: Vec<_> = self
+            .sim
+            .destinations()
+            .into_iter()
+            .filter_map(|a| self.sim.destination(a))
+            .map(|d| {
+                (
+                    d.addr(),
+                    d.active_conns().max(0) as u32,
+                    d.inactive_conns().max(0) as u32,
+                )
+            })
+            .collect();
+        counts.sort();
+        (counts, self.sim.connections())
+    }
+}
+
+/// Connection timers against the kernel's, kept short with the kernel's
+/// timeouts (`ipvsadm --set 30 120 10`, the model's
+/// `KernelParams::timeouts`): UDP flows and established TCP connections
+/// on `wlc` services, the model's clock following the real one
+/// (`Simulation::advance_to`). The counters and connection entries are
+/// compared at points at least 3 s away from any expiry (kernel timers
+/// fire late by up to a timer-wheel slot): when all are open, after the
+/// UDP timeout (only a flow that sent again later is left), after the TCP
+/// timeout (only a connection that sent again is left), and at the end
+/// (none).
+fn timers(h: &mut Handle, src: &mut Sources) -> Summary {
+    let timeouts = lvs::Timeouts::new(30, 120, 10);
+    h.set_timeouts(&timeouts)
+        .unwrap_or_else(|e| panic!("set timeouts: {e}"));
+    let params = KernelParams::new().with_timeouts(timeouts);
+    let mut twins = Vec::new();
+    for key in [ServiceKey::udp(vip(1901)), ServiceKey::tcp(vip(1902))] {
+        let svc = Service::new(key).with_scheduler(Scheduler::Wlc);
+        h.add_service(&svc)
+            .unwrap_or_else(|e| panic!("add service {key}: {e}"));
+        let mut sim =
+            Simulation::with_params(&svc, params.clone()).unwrap_or_else(|e| panic!("model: {e}"));
+        for i in 1..=3 {
+            let d = Destination::new(be(i)).with_weight(u32::from(i));
+            h.add_destination(&key, &d)
+                .unwrap_or_else(|e| panic!("add {}: {e}", d.addr));
+            sim.add_destination(d)
+                .unwrap_or_else(|e| panic!("model add {}: {e}", d.addr));
+        }
+        twins.push(Timed {
+            key,
+            vip: vip(1901 + twins.len() as u16),
+            sim,
+        });
+    }
+    let start = Instant::now();
+    let now_ms = || start.elapsed().as_millis() as u64;
+    let mut tally = Tally::default();
+
+    // Six UDP flows, six held TCP connections.
+    let flows: Vec<UdpSocket> = (0..6).map(|k| udp_client(50 + k)).collect();
+    let udp_pkt = |s: &UdpSocket| {
+        let me = s.local_addr().unwrap_or_else(|e| panic!("UDP socket: {e}"));
+        Packet::new(Protocol::Udp, me, vip(1901))
+    };
+    for f in &flows {
+        twins[0].sim.advance_to(now_ms());
+        let o = twins[0].sim.connect_packet(&udp_pkt(f));
+        tally.judge("UDP", o.addr, udp_ask(f, vip(1901)));
+    }
+    let mut held = Vec::new();
+    for _ in 0..6 {
+        let (sock, me) = bound_socket(src.any()).unwrap_or_else(|e| panic!("socket: {e}"));
+        twins[1].sim.advance_to(now_ms());
+        let pkt = Packet::new(Protocol::Tcp, me, vip(1902));
+        let o = twins[1].sim.connect_packet(&pkt);
+        let answer = rustix::net::connect(&sock, &vip(1902))
+            .map_err(io::Error::from)
+            .and_then(|()| TcpClient::from_stream(sock))
+            .and_then(|mut c| {
+                let to = c.ask()?;
+                held.push((c, pkt));
+                Ok(to)
+            });
+        if let Some(c) = o.conn {
+            let _ = twins[1].sim.set_state(c, &ConnState::Established);
+        }
+        tally.judge("TCP", o.addr, answer);
+    }
+    let setup = now_ms();
+    tally.notes.push(format!(
+        "12 connections opened in {:.1} s",
+        setup as f64 / 1000.0
+    ));
+    let check = |tally: &mut Tally, h: &mut Handle, twins: &mut [Timed], at: &str| {
+        for t in twins.iter_mut() {
+            let now = now_ms();
+            t.sim.advance_to(now);
+            let (kernel, model) = (t.kernel(h), t.model());
+            if kernel == model {
+                tally.notes.push(format!(
+                    "{at}, {} ({:.1} s): {} connections, counters {:?}, as the model says",
+                    t.key,
+                    now as f64 / 1000.0,
+                    kernel.1,
+                    kernel.0
+                ));
+            } else {
+                tally.mismatches.push(format!(
+                    "{at}, {}: kernel {kernel:?}, model {model:?}",
+                    t.key
+                ));
+            }
+        }
+    };
+    let sleep_until = |ms: u64| {
+        let now = now_ms();
+        if ms > now {
+            std::thread::sleep(Duration::from_millis(ms - now));
+        }
+    };
+    assert!(
+        setup < 6_000,
+        "setting up took {setup} ms: the first check would be too close to the UDP timeout"
+    );
+    check(&mut tally, h, &mut twins, "all open");
+
+    // One UDP flow sends again at 8 s (its timer restarts: 18 s).
+    sleep_until(8_000);
+    twins[0].sim.advance_to(now_ms());
+    let o = twins[0].sim.connect_packet(&udp_pkt(&flows[0]));
+    tally.judge("UDP again", o.addr, udp_ask(&flows[0], vip(1901)));
+    // After the UDP timeout of the others (~10-11.5 s).
+    sleep_until(14_500);
+    check(&mut tally, h, &mut twins, "after the UDP timeout");
+
+    // One TCP connection sends again at 19 s (its timer restarts: 49 s).
+    sleep_until(19_000);
+    twins[1].sim.advance_to(now_ms());
+    let pkt = held[0].1;
+    let o = twins[1].sim.flow_packet(&pkt);
+    tally.judge("TCP again", o.addr, held[0].0.ask());
+    // After the TCP timeout of the others (~30-32 s).
+    sleep_until(38_000);
+    check(&mut tally, h, &mut twins, "after the TCP timeout");
+    sleep_until(54_000);
+    check(&mut tally, h, &mut twins, "at the end");
+    for t in &twins {
+        let _ = h.remove_service(&t.key);
+    }
+    Summary {
+        name: "timers (wlc UDP + TCP)".into(),
+        elapsed: start.elapsed(),
+        connections: tally.packets,
+        matched: tally.matched,
+        refused: 0,
+        mismatches: tally.mismatches,
+        stale: None,
+        notes: tally.notes,
+    }
+}
+
+/// Packets judged and checks made by [`timers`].
+#[derive(Default)]
+struct Tally {
+    packets: usize,
+    matched: usize,
+    mismatches: Vec<String>,
+    notes: Vec<String>,
+}
+
+impl Tally {
+    /// The kernel's answer to one packet against the model's destination.
+    fn judge(&mut self, what: &str, model: Option<SocketAddr>, kernel: io::Result<SocketAddr>) {
+        self.packets += 1;
+        match kernel {
+            Ok(k) if Some(k) == model => self.matched += 1,
+            other => self
+                .mismatches
+                .push(format!("{what}: model {model:?}, kernel {other:?}")),
+        }
+    }
+}
+
+/// Time: connections expire as their state's timer says, the model's
+/// clock driven by `Simulation::advance_to`; the kernel's connection table
+/// and counters equal the model's before and well after each expiry.
+#[test]
+fn connection_timers_expire_as_the_model_advances() {
+    require_ipvs_kernel();
+    const T: &str = "timers";
+    mark(T, "start");
+    let lab = Lab::new("stm", 3, 64);
+    start_udp_backends(&lab.backends, 3);
+    mark(T, "topology up");
+    let summary = lab.drive(|h| timers(h, &mut Sources::new(64)));
+    mark(T, "traffic done");
+    report(T, &[summary]);
 }

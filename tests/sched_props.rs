@@ -451,7 +451,11 @@ proptest! {
                         prop_assert!(sim.close(id).is_ok());
                     }
                 }
-                _ => sim.advance(u64::from(b % 120_000)),
+                _ => {
+                    sim.advance(u64::from(b % 120_000));
+                    // Connections whose timer ran out are gone.
+                    open.retain(|(id, _)| sim.connection_state(*id).is_some());
+                }
             }
         }
         let mut per_dest: BTreeMap<SocketAddr, i32> = BTreeMap::new();

@@ -18,6 +18,7 @@
 //! | item | what it is |
 //! |---|---|
 //! | [`Simulation`] | a service plus its scheduler: add/remove/update backends with the kernel's hook semantics, feed connections, persistence templates, one-packet UDP, thresholds, time |
+//! | [`Simulation::set_state`], [`Simulation::advance`] | connection states (the kernel's active/inactive split per protocol, SCTP included) and their timers: what the table looks like after a while |
 //! | [`Distribution`], [`moved_clients`], [`moved_packets`], [`simulate`] | answers: how many clients each backend gets; which clients, or (client, VIP) pairs, move after a change |
 //! | [`Simulation::record_connection`] | resync: a connection the kernel's table shows, on the destination it went to |
 //! | [`ServiceState`], [`DestState`] | what the kernel keeps: the destination list **newest first**, weights, `last_weight`, connection counters, OVERLOAD |
@@ -92,19 +93,17 @@
 //!
 //! # What is not modelled
 //!
-//! - Connection timeouts: connections live until [`Simulation::close`];
-//!   templates and the lblc/lblcr caches do expire with
-//!   [`Simulation::advance`].
+//! - State transitions from packets: a connection moves state only when
+//!   told ([`Simulation::set_state`], e.g. ESTABLISHED once a client's
+//!   `connect()` returns); a packet on it re-arms its timer in its current
+//!   state. New connections start as their first packet leaves them (TCP
+//!   SYN_RECV, UDP, SCTP INIT1) and expire with [`Simulation::advance`]
+//!   on the kernel's per-state timeouts ([`KernelParams::timeouts`] for
+//!   the three `ipvsadm --set` values).
 //! - `conn_reuse_mode`: a connection-opening packet matching an open
 //!   connection in TIME_WAIT goes to that connection's destination (the
 //!   kernel may schedule it anew). A removed destination's connections
 //!   follow `expire_nodest_conn` ([`KernelParams::expire_nodest_conn`]).
-//! - SCTP states: an SCTP connection counts as active from its INIT, as
-//!   a TCP one does from its SYN; the kernel (`ip_vs_proto_sctp.c`)
-//!   counts it active only once ESTABLISHED, so lc, wlc, sed, nq, ovf,
-//!   lblc and lblcr may weigh a half-open association differently. Use
-//!   [`Simulation::set_active`] or [`Simulation::record_connection`] to
-//!   give the kernel's split.
 //! - "Inverse" packets (ICMP errors scheduled by their embedded header)
 //!   and persistence engines (`sip`).
 //! - Removed destinations stay in the trash for ever (the kernel frees an
@@ -117,6 +116,7 @@ mod lc;
 mod rr;
 mod service;
 mod sim;
+mod timers;
 
 use crate::ErrorKind;
 use crate::model::{HashFlags, Scheduler};
@@ -196,6 +196,13 @@ pub struct KernelParams {
     /// expires that connection and is scheduled anew. (As the kernel does
     /// with `net.ipv4.vs.conntrack` off, its default.)
     pub expire_nodest_conn: bool,
+    /// Connection timeouts set with `ipvsadm --set`
+    /// ([`Handle::set_timeouts`](crate::Handle::set_timeouts)): TCP
+    /// ESTABLISHED, TCP FIN_WAIT and UDP, in seconds; `None` keeps the
+    /// kernel default (900, 120, 300). Every other state's timeout is the
+    /// kernel's ([`Simulation::set_state`] lists them).
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub timeouts: crate::Timeouts,
     /// Seed of the random source injected into `twos`.
     pub rng_seed: u64,
     /// Model the connection accounting of kernels before the July 2026
@@ -221,6 +228,7 @@ impl Default for KernelParams {
             lblcr_expiration_ms: DEFAULT_EXPIRATION_MS,
             expire_quiescent_template: false,
             expire_nodest_conn: false,
+            timeouts: crate::Timeouts::default(),
             rng_seed: 0,
             legacy_conn_accounting: false,
         }
@@ -266,6 +274,12 @@ impl KernelParams {
     /// Set `expire_nodest_conn`.
     pub fn with_expire_nodest_conn(mut self, on: bool) -> Self {
         self.expire_nodest_conn = on;
+        self
+    }
+
+    /// Set the connection timeouts (see [`KernelParams::timeouts`]).
+    pub fn with_timeouts(mut self, timeouts: crate::Timeouts) -> Self {
+        self.timeouts = timeouts;
         self
     }
 
@@ -330,6 +344,15 @@ pub enum Error {
     /// A [`KernelParams`] value is outside its kernel range.
     #[error("invalid kernel parameter: {0}")]
     InvalidParam(&'static str),
+    /// A connection state that is not one of the protocol's
+    /// ([`Simulation::set_state`] lists them).
+    #[error("{state} is not a {protocol:?} connection state")]
+    InvalidState {
+        /// The connection's protocol.
+        protocol: crate::Protocol,
+        /// The state given.
+        state: crate::ConnState,
+    },
     /// A scheduler with no model: `none` or one outside the kernel tree
     /// ([`Scheduler::Custom`]).
     #[error(

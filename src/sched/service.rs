@@ -14,15 +14,6 @@ pub(crate) fn has_ports(protocol: Protocol) -> bool {
     matches!(protocol, Protocol::Tcp | Protocol::Udp | Protocol::Sctp)
 }
 
-/// Whether a connection of `protocol` counts as *active* once its first
-/// packet is processed. A TCP SYN moves a new connection to SYN_RECV, an
-/// active state (SCTP is modelled the same way); UDP and other protocols
-/// stay inactive for their whole life.
-#[inline]
-pub(crate) fn starts_active(protocol: Protocol) -> bool {
-    matches!(protocol, Protocol::Tcp | Protocol::Sctp)
-}
-
 /// The unspecified address of `family` (`0.0.0.0` or `::`).
 pub(crate) fn unspecified(family: AddressFamily) -> IpAddr {
     match family {

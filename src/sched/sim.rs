@@ -5,12 +5,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 
-use super::service::{
-    Bound, DestId, DestState, Packet, ServiceState, mask, starts_active, unspecified,
-};
+use super::service::{Bound, DestId, DestState, Packet, ServiceState, mask, unspecified};
+use super::timers::{initial_state, is_active, timeout_s};
 use super::{AnyScheduler, Error, KernelParams, SchedulerModel};
+use crate::conn::ConnState;
 use crate::model::{
-    Destination, Persistence, Protocol, Scheduler, Service, ServiceKey, TableEntry,
+    Destination, Persistence, Protocol, Scheduler, Service, ServiceKey, TableEntry, Timeouts,
 };
 
 /// Re-arm period of a template that still controls connections (60 s).
@@ -79,6 +79,10 @@ struct Conn {
     dest: DestId,
     active: bool,
     template: Option<u64>,
+    state: ConnState,
+    /// When the connection's timer fires (`None`: no timer, see
+    /// [`timeout_s`]).
+    expires_ms: Option<u64>,
 }
 
 /// What `ip_vs_in()` does with a packet that matches an open connection.
@@ -524,12 +528,14 @@ impl Simulation {
     /// whatever the model would have picked. The model ends as the kernel
     /// is after that packet:
     ///
-    /// - the connection is open on `dest`, counted active or inactive as
-    ///   `active` says (TCP: ESTABLISHED, SYN_RECV, SYN_SENT and SYNACK are
-    ///   active; UDP never is), which may set OVERLOAD; a connection the
-    ///   model had for the same packet on another destination is closed
-    ///   first, one on `dest` only takes the new active state
-    ///   ([`Via::Existing`]);
+    /// - the connection is open on `dest` in `state` (the table's state),
+    ///   counted active or inactive as the kernel counts that state
+    ///   ([`Simulation::set_state`]), which may set OVERLOAD, its timer
+    ///   armed with the state's full timeout (the table's remaining time is
+    ///   in whole seconds; [`Simulation::set_state`] later re-arms it); a
+    ///   connection the model had for the same packet on another
+    ///   destination is closed first, one on `dest` only takes the new
+    ///   state ([`Via::Existing`]);
     /// - for a persistent service, the client's template names `dest`: a
     ///   template of the model on `dest` is reused ([`Via::Template`]),
     ///   one on another destination is invalidated and a new one bound to
@@ -540,7 +546,7 @@ impl Simulation {
     ///   cache).
     ///
     /// Recording a connection the model already has on `dest` changes
-    /// nothing but its active state, so a whole table can be recorded. The
+    /// nothing but its state, so a whole table can be recorded. The
     /// scheduler state follows the last recorded pick: record in the order
     /// the kernel made them when that order matters (`rr`, `wrr`, several
     /// connections to one `lblc`/`lblcr` address; the kernel lists its
@@ -549,17 +555,25 @@ impl Simulation {
     ///
     /// # Errors
     /// [`Error::DestinationNotFound`] if the service never had `dest`
-    /// (a removed destination is fine: connections outlive it).
+    /// (a removed destination is fine: connections outlive it);
+    /// [`Error::InvalidState`] if `state` is not a state of the packet's
+    /// protocol.
     pub fn record_connection(
         &mut self,
         pkt: &Packet,
         dest: SocketAddr,
-        active: bool,
+        state: &ConnState,
     ) -> Result<Outcome, Error> {
         let id = self
             .svc
             .find(dest)
             .ok_or(Error::DestinationNotFound(dest))?;
+        if is_active(pkt.protocol, state).is_none() {
+            return Err(Error::InvalidState {
+                protocol: pkt.protocol,
+                state: state.clone(),
+            });
+        }
         let key = ConnKey {
             protocol: pkt.protocol,
             src: pkt.src,
@@ -569,7 +583,7 @@ impl Simulation {
             let same = c.dest == id;
             let cid = ConnId(cid);
             if same {
-                self.set_active(cid, active)?;
+                self.set_state(cid, state)?;
                 return Ok(Outcome {
                     dest: Some(id),
                     addr: Some(dest),
@@ -616,7 +630,7 @@ impl Simulation {
             self.sched.picked(&self.svc, pkt, id);
             (Via::Scheduled, None)
         };
-        Ok(self.open_on(key, id, via, template, active))
+        Ok(self.open_on(key, id, via, template, state.clone()))
     }
 
     /// Feed the first packet of a connection (a TCP SYN, an SCTP INIT, any
@@ -649,7 +663,7 @@ impl Simulation {
                 None => return self.none(Via::NoDestination),
             }
         };
-        self.open_on(key, dest, via, template, starts_active(pkt.protocol))
+        self.open_on(key, dest, via, template, initial_state(pkt.protocol))
     }
 
     /// Bind a new connection `key` to `dest` (one-packet UDP: bound and
@@ -660,8 +674,10 @@ impl Simulation {
         dest: DestId,
         via: Via,
         template: Option<u64>,
-        active: bool,
+        state: ConnState,
     ) -> Outcome {
+        let active = is_active(key.protocol, &state).unwrap_or(false);
+        let expires_ms = self.timer_for(key.protocol, &state);
         let kind = if active {
             Bound::Active
         } else {
@@ -688,6 +704,8 @@ impl Simulation {
                     dest,
                     active,
                     template,
+                    state,
+                    expires_ms,
                 },
             );
             self.conns.insert(key, id);
@@ -754,7 +772,11 @@ impl Simulation {
             conn: Some(ConnId(id)),
         };
         match self.classify(id, opening) {
-            Match::Use => Some(outcome(Via::Existing)),
+            Match::Use => {
+                let o = outcome(Via::Existing);
+                self.rearm(id);
+                Some(o)
+            }
             Match::Drop => Some(outcome(Via::Dropped)),
             Match::Expire => {
                 // `ip_vs_conn_expire_now()`: unbound and released.
@@ -861,7 +883,8 @@ impl Simulation {
 
     /// Move an open connection between active and inactive (e.g. a TCP
     /// connection entering FIN_WAIT, or back to ESTABLISHED). Counters move
-    /// by one; OVERLOAD does not change.
+    /// by one; OVERLOAD does not change. Its state and timer stay as they
+    /// were: [`Simulation::set_state`] moves all three as the kernel does.
     ///
     /// # Errors
     /// [`Error::UnknownConnection`].
@@ -878,6 +901,91 @@ impl Simulation {
             }
         }
         Ok(())
+    }
+
+    /// A packet moved an open connection to `state` (a [`ConnState`] as the
+    /// kernel names it; SCTP states other than `NONE` and `ESTABLISHED` are
+    /// [`ConnState::Other`] with the kernel's name, e.g. `"C-REPLIED"`):
+    /// the connection counts as active or inactive as the kernel counts
+    /// that state, and its timer is re-armed with the state's timeout from
+    /// now ([`Simulation::advance`] expires it). A state change moves one
+    /// count between active and inactive and never touches OVERLOAD.
+    ///
+    /// | protocol | active states | timeouts (kernel defaults) |
+    /// |---|---|---|
+    /// | TCP | SYN_SENT, SYN_RECV, SYNACK, ESTABLISHED | ESTABLISHED 900 s, FIN_WAIT 120 s (both from [`KernelParams::timeouts`]), SYN_SENT, TIME_WAIT, LISTEN, SYNACK 120 s, SYN_RECV, CLOSE_WAIT 60 s, LAST_ACK 30 s, CLOSE 10 s, NONE 2 s |
+    /// | UDP | none | UDP 300 s ([`KernelParams::timeouts`]) |
+    /// | SCTP | ESTABLISHED | ESTABLISHED 900 s; INIT, C-SENT, C-REPLIED, C-WAIT, COOKIE, C-ECHOED, S-SENT, S-RECEIVED, S-ACK-SENT, CLOSED 61 s; INIT1, REJECTED 4 s; NONE 2 s |
+    ///
+    /// A new connection starts as its first packet leaves it: TCP in
+    /// SYN_RECV (active), UDP in UDP, SCTP in INIT1 (inactive: an SCTP
+    /// association counts as active only once the kernel has seen its
+    /// handshake complete, COOKIE ACK included).
+    ///
+    /// # Errors
+    /// [`Error::UnknownConnection`]; [`Error::InvalidState`] if `state` is
+    /// not a state of the connection's protocol.
+    pub fn set_state(&mut self, conn: ConnId, state: &ConnState) -> Result<(), Error> {
+        let c = self
+            .conn_store
+            .get(&conn.0)
+            .ok_or(Error::UnknownConnection(conn))?;
+        let protocol = c.key.protocol;
+        let active = is_active(protocol, state).ok_or_else(|| Error::InvalidState {
+            protocol,
+            state: state.clone(),
+        })?;
+        self.set_active(conn, active)?;
+        let expires_ms = self.timer_for(protocol, state);
+        if let Some(c) = self.conn_store.get_mut(&conn.0) {
+            c.state = state.clone();
+            c.expires_ms = expires_ms;
+        }
+        Ok(())
+    }
+
+    /// The state of an open connection and the milliseconds left before
+    /// its timer fires (`None` for protocols without timers), or `None` if
+    /// it is not open (closed, or expired by [`Simulation::advance`]).
+    pub fn connection_state(&self, conn: ConnId) -> Option<(&ConnState, Option<u64>)> {
+        let c = self.conn_store.get(&conn.0)?;
+        let left = c.expires_ms.map(|e| e.saturating_sub(self.svc.now_ms));
+        Some((&c.state, left))
+    }
+
+    /// `ip_vs_set_timeout()`: from now on, connections entering (or
+    /// re-armed in) TCP ESTABLISHED, TCP FIN_WAIT and UDP get these
+    /// timeouts; a field left `None` (or 0) keeps its value, as in the
+    /// kernel. Timers already armed keep their expiry.
+    pub fn set_timeouts(&mut self, timeouts: &Timeouts) {
+        let t = &mut self.params.timeouts;
+        for (to, from) in [
+            (&mut t.tcp, timeouts.tcp),
+            (&mut t.tcp_fin, timeouts.tcp_fin),
+            (&mut t.udp, timeouts.udp),
+        ] {
+            if let Some(v) = from.filter(|&v| v > 0) {
+                *to = Some(v);
+            }
+        }
+    }
+
+    /// When a connection of `protocol` entering `state` now expires.
+    fn timer_for(&self, protocol: Protocol, state: &ConnState) -> Option<u64> {
+        timeout_s(protocol, state, &self.params.timeouts)
+            .map(|s| self.svc.now_ms.saturating_add(u64::from(s) * 1000))
+    }
+
+    /// A packet on open connection `id` in an unchanged state: its timer
+    /// restarts with the state's timeout.
+    fn rearm(&mut self, id: u64) {
+        let Some(c) = self.conn_store.get(&id) else {
+            return;
+        };
+        let expires_ms = self.timer_for(c.key.protocol, &c.state);
+        if let Some(c) = self.conn_store.get_mut(&id) {
+            c.expires_ms = expires_ms;
+        }
     }
 
     /// Close (expire) a connection: unbind it from its destination, which
@@ -915,8 +1023,12 @@ impl Simulation {
         self.tpl_store.len()
     }
 
-    /// Advance the model clock by `ms` milliseconds: run scheduler timers
-    /// and expire persistence templates.
+    /// Advance the model clock by `ms` milliseconds with no packet
+    /// meanwhile: run scheduler timers (the `lblc`/`lblcr` caches), expire
+    /// connections whose state timer ran out ([`Simulation::set_state`]
+    /// lists the timeouts; each unbinds from its destination, lowering its
+    /// counters) and persistence templates that control no open
+    /// connection (a template that still does is re-armed every 60 s).
     pub fn advance(&mut self, ms: u64) {
         let to = self.svc.now_ms.saturating_add(ms);
         self.advance_to(to);
@@ -949,12 +1061,34 @@ impl Simulation {
             self.next_tick_ms = Some(next);
         }
         self.svc.now_ms = now_ms;
+        // A template's timer fires at its expiry and every 60 s after it
+        // while connections it controls are open; no packet arrives during
+        // the jump, so the last of them to close is known now.
+        let mut last_close: HashMap<u64, u64> = HashMap::new();
+        for c in self.conn_store.values() {
+            if let Some(t) = c.template {
+                let e = c.expires_ms.unwrap_or(u64::MAX);
+                let slot = last_close.entry(t).or_insert(0);
+                *slot = (*slot).max(e);
+            }
+        }
         let mut expired = Vec::new();
         for (&tid, t) in self.tpl_store.iter_mut() {
             if t.expires_ms > now_ms {
                 continue;
             }
-            if t.controlled == 0 {
+            let free_at = last_close.get(&tid).copied().unwrap_or(0);
+            // (A connection without a timer holds its template for ever.)
+            let fires_free = if free_at == u64::MAX {
+                u64::MAX
+            } else if free_at <= t.expires_ms {
+                t.expires_ms
+            } else {
+                let periods = (free_at - t.expires_ms).div_ceil(TEMPLATE_REARM_MS);
+                t.expires_ms
+                    .saturating_add(periods.saturating_mul(TEMPLATE_REARM_MS))
+            };
+            if fires_free <= now_ms && fires_free != u64::MAX {
                 expired.push(tid);
             } else {
                 let behind = (now_ms - t.expires_ms) / TEMPLATE_REARM_MS + 1;
@@ -962,6 +1096,16 @@ impl Simulation {
                     .expires_ms
                     .saturating_add(behind.saturating_mul(TEMPLATE_REARM_MS));
             }
+        }
+        // Connection timers (`ip_vs_conn_expire()`): unbound and released.
+        let gone: Vec<u64> = self
+            .conn_store
+            .iter()
+            .filter(|(_, c)| c.expires_ms.is_some_and(|e| e <= now_ms))
+            .map(|(&id, _)| id)
+            .collect();
+        for id in gone {
+            let _ = self.close(ConnId(id));
         }
         for tid in expired {
             if let Some(t) = self.tpl_store.remove(&tid) {

@@ -3,6 +3,7 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use super::*;
+use crate::ConnState;
 use crate::model::{Destination, Netmask, Protocol, Service, ServiceKey, Thresholds};
 
 const FALLBACK: HashFlags = HashFlags {
@@ -659,8 +660,16 @@ fn persistence_reuses_template_and_masks_clients() {
     let o5 = sim.connect(SocketAddr::new(ip(172, 16, 1, 10), 10));
     assert_eq!(o5.via, Via::Scheduled);
     assert_ne!(o5.addr, Some(d1));
-    // The invalidated template stays bound while it controls connections.
+    // The invalidated template stays bound while it controls connections
+    // (established ones, which live 15 minutes).
     assert_eq!(sim.templates(), 3);
+    for o in [o1, o2, o3, o4, o5] {
+        sim.set_state(
+            o.conn.unwrap_or_else(|| panic!("conn")),
+            &ConnState::Established,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    }
     sim.advance(301_000);
     assert_eq!(sim.templates(), 3);
     // Once nothing uses them, templates expire and release persistconns.
@@ -1034,7 +1043,7 @@ fn record_connection_resyncs_counters_templates_and_caches() {
     let pkt = sim.packet_from(client(1));
     assert_eq!(sim.dest_for_packet(&pkt), Some(a));
     let o = sim
-        .record_connection(&pkt, c, true)
+        .record_connection(&pkt, c, &ConnState::Established)
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!((o.addr, o.via), (Some(c), Via::Scheduled));
     let d = sim
@@ -1043,7 +1052,7 @@ fn record_connection_resyncs_counters_templates_and_caches() {
     assert_eq!(d, Some((1, 0)));
     // Recording it again only changes its state.
     let o2 = sim
-        .record_connection(&pkt, c, false)
+        .record_connection(&pkt, c, &ConnState::TimeWait)
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!((o2.conn, o2.via), (o.conn, Via::Existing));
     let d = sim
@@ -1052,20 +1061,21 @@ fn record_connection_resyncs_counters_templates_and_caches() {
     assert_eq!(d, Some((0, 1)));
     assert_eq!(sim.connections(), 1);
     // The same packet on another destination moves the connection.
-    sim.record_connection(&pkt, b, true)
+    sim.record_connection(&pkt, b, &ConnState::Established)
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(sim.destination(c).map(DestState::inactive_conns), Some(0));
     assert_eq!(sim.destination(b).map(DestState::active_conns), Some(1));
     assert_eq!(sim.connections(), 1);
     // An address the service never had.
     assert_eq!(
-        sim.record_connection(&pkt, sa(9, 80), true).map(|o| o.via),
+        sim.record_connection(&pkt, sa(9, 80), &ConnState::Established)
+            .map(|o| o.via),
         Err(Error::DestinationNotFound(sa(9, 80)))
     );
     // A removed destination still takes connections (they outlive it).
     sim.remove_destination(a).unwrap_or_else(|e| panic!("{e}"));
     assert!(
-        sim.record_connection(&sim.packet_from(client(2)), a, true)
+        sim.record_connection(&sim.packet_from(client(2)), a, &ConnState::Established)
             .is_ok()
     );
 
@@ -1075,7 +1085,7 @@ fn record_connection_resyncs_counters_templates_and_caches() {
         Simulation::from_service(&spec, [(a, 1), (b, 1), (c, 1)]).unwrap_or_else(|e| panic!("{e}"));
     let p1 = sim.packet_from(client(5));
     let o = sim
-        .record_connection(&p1, b, true)
+        .record_connection(&p1, b, &ConnState::Established)
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(o.via, Via::Scheduled);
     assert_eq!(sim.templates(), 1);
@@ -1086,7 +1096,7 @@ fn record_connection_resyncs_counters_templates_and_caches() {
     // The kernel re-bound the client's template elsewhere.
     let p3 = sim.packet_from(SocketAddr::new(client(5).ip(), 5555));
     let o = sim
-        .record_connection(&p3, c, true)
+        .record_connection(&p3, c, &ConnState::Established)
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(o.via, Via::Scheduled);
     let o = sim.connect(SocketAddr::new(client(5).ip(), 6666));
@@ -1099,10 +1109,130 @@ fn record_connection_resyncs_counters_templates_and_caches() {
     let mut sim = Simulation::from_service(&fwmark_svc(Scheduler::Lblc), [(a, 1), (b, 1), (c, 1)])
         .unwrap_or_else(|e| panic!("{e}"));
     let pkt = sim.packet_to(client(1), vip(9));
-    sim.record_connection(&pkt, b, true)
+    sim.record_connection(&pkt, b, &ConnState::Established)
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
         sim.dest_for_packet(&sim.packet_to(client(2), vip(9))),
         Some(b)
     );
+}
+
+#[test]
+fn sctp_counts_active_only_once_established() {
+    let (a, b) = (sa(1, 80), sa(2, 80));
+    let spec = Service::new(ServiceKey::sctp(SocketAddr::new(ip(192, 0, 2, 1), 80)))
+        .with_scheduler(Scheduler::Wlc);
+    let mut sim =
+        Simulation::from_service(&spec, [(a, 1), (b, 1)]).unwrap_or_else(|e| panic!("{e}"));
+    // list b, a. INIT: inactive (INIT1), so b's overhead is 1, a's 0.
+    let o1 = sim.connect(client(1));
+    assert_eq!(o1.addr, Some(b));
+    let counts = |sim: &Simulation, x| {
+        sim.destination(x)
+            .map(|d| (d.active_conns(), d.inactive_conns()))
+    };
+    assert_eq!(counts(&sim, b), Some((0, 1)));
+    assert_eq!(sim.connect(client(2)).addr, Some(a));
+    let c1 = o1.conn.unwrap_or_else(|| panic!("conn"));
+    sim.set_state(c1, &ConnState::Other("C-REPLIED".into()))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(counts(&sim, b), Some((0, 1)));
+    sim.set_state(c1, &ConnState::Established)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(counts(&sim, b), Some((1, 0)));
+    // b: 257, a: 1 -> a.
+    assert_eq!(sim.connect(client(3)).addr, Some(a));
+    sim.set_state(c1, &ConnState::Other("S-RECEIVED".into()))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(counts(&sim, b), Some((0, 1)));
+    assert!(matches!(
+        sim.set_state(c1, &ConnState::TimeWait),
+        Err(Error::InvalidState { .. })
+    ));
+    // INIT1 lives 4 s: the two half-open associations are gone after 5 s,
+    // the shut-down one (61 s) is not.
+    sim.advance(5_000);
+    assert_eq!(sim.connections(), 1);
+    assert_eq!(counts(&sim, a), Some((0, 0)));
+    sim.advance(60_000);
+    assert_eq!(sim.connections(), 0);
+    assert_eq!(counts(&sim, b), Some((0, 0)));
+}
+
+#[test]
+fn connection_timers_follow_state_and_timeouts() {
+    let a = sa(1, 80);
+    let mut sim = Simulation::with_params(
+        &svc(Scheduler::Wlc),
+        KernelParams::new().with_timeouts(crate::Timeouts {
+            tcp: Some(10),
+            ..Default::default()
+        }),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    sim.add_destination(Destination::new(a))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let syn = sim
+        .connect(client(1))
+        .conn
+        .unwrap_or_else(|| panic!("conn"));
+    let est = sim
+        .connect(client(2))
+        .conn
+        .unwrap_or_else(|| panic!("conn"));
+    sim.set_state(est, &ConnState::Established)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        sim.connection_state(est),
+        Some((&ConnState::Established, Some(10_000)))
+    );
+    assert_eq!(
+        sim.connection_state(syn),
+        Some((&ConnState::SynRecv, Some(60_000)))
+    );
+    sim.advance(9_000);
+    // A packet re-arms the timer.
+    assert_eq!(
+        sim.flow_packet(&sim.packet_from(client(2))).via,
+        Via::Existing
+    );
+    sim.advance(9_000);
+    assert!(sim.connection_state(est).is_some());
+    sim.advance(1_001);
+    assert!(sim.connection_state(est).is_none());
+    assert_eq!(sim.destination(a).map(|d| d.active_conns()), Some(1));
+    // New timeouts apply to timers armed later.
+    sim.set_timeouts(&crate::Timeouts {
+        tcp_fin: Some(5),
+        ..Default::default()
+    });
+    sim.set_state(syn, &ConnState::FinWait)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        sim.destination(a)
+            .map(|d| (d.active_conns(), d.inactive_conns())),
+        Some((0, 1))
+    );
+    sim.advance(5_000);
+    assert_eq!(sim.connections(), 0);
+    assert_eq!(
+        sim.destination(a)
+            .map(|d| (d.active_conns(), d.inactive_conns())),
+        Some((0, 0))
+    );
+}
+
+#[test]
+fn template_outlives_its_last_connection_by_a_rearm_period() {
+    let a = sa(1, 80);
+    let spec = svc(Scheduler::Rr).with_persistence(30);
+    let mut sim = Simulation::from_service(&spec, [(a, 1)]).unwrap_or_else(|e| panic!("{e}"));
+    // SYN_RECV: 60 s. The template fires at 30 s (controls one: re-armed
+    // to 90 s); the connection expires at 60 s; the template at 90 s.
+    sim.connect(client(1));
+    sim.advance(89_000);
+    assert_eq!((sim.connections(), sim.templates()), (0, 1));
+    sim.advance(1_000);
+    assert_eq!(sim.templates(), 0);
+    assert_eq!(sim.destination(a).map(|d| d.persistent_conns()), Some(0));
 }

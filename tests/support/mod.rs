@@ -359,7 +359,10 @@ impl TcpBackend {
     }
 }
 
-fn serve_lines(s: TcpStream, answer: &Answer) {
+/// Answer every line read from `s` with one [`Answer`] line until the peer
+/// closes (the server side of a [`TcpBackend`] connection, or of any
+/// stream socket wrapped as a `TcpStream`).
+pub fn serve_lines(s: TcpStream, answer: &Answer) {
     let _ = s.set_nonblocking(false);
     let name = match answer {
         Answer::Name(n) => n.clone(),
