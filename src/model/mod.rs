@@ -8,6 +8,7 @@ mod ops;
 pub(crate) mod serde_form;
 mod service;
 mod stats;
+mod text;
 
 pub(crate) use ops::OpRef;
 pub use ops::{BatchResult, Info, OnError, Op, Timeouts};
@@ -18,6 +19,8 @@ pub use service::{
     ServiceKey,
 };
 pub use stats::{Rates, Stats};
+pub use text::{IpvsadmAddr, IpvsadmKey};
+pub(crate) use text::{SchedFlag, inet_aton, ntop, protocol_switch, sched_flag};
 
 pub(crate) use codec::*;
 
