@@ -529,7 +529,57 @@ fn save_prints_as_ipvsadm_with_its_sort_order_and_names() {
 }
 
 #[test]
+fn ops_print_as_ipvsadm_commands_and_entries_have_flat_accessors() {
+    let key = ServiceKey::tcp(([10, 0, 0, 1], 80));
+    let d = Destination::new(([192, 168, 1, 2], 8080)).with_weight(3);
+    for (op, text) in [
+        (
+            Op::AddService(Service::new(key).with_scheduler(Scheduler::Rr)),
+            "-A -t 10.0.0.1:80 -s rr",
+        ),
+        (
+            Op::UpdateDestination(key, d),
+            "-e -t 10.0.0.1:80 -r 192.168.1.2:8080 -m -w 3",
+        ),
+        (
+            Op::RemoveDestination(key, d.addr),
+            "-d -t 10.0.0.1:80 -r 192.168.1.2:8080",
+        ),
+        (Op::Zero(Some(key)), "-Z -t 10.0.0.1:80"),
+        (Op::Zero(None), "-Z"),
+        (Op::Flush, "-C"),
+        (
+            Op::SetTimeouts(Timeouts::default().with_tcp(900).with_udp(60)),
+            "--set 900 0 60",
+        ),
+    ] {
+        assert_eq!(op.to_string(), text);
+    }
+    let t = Timeouts::default().with_tcp_fin(120);
+    assert_eq!((t.tcp, t.tcp_fin, t.udp), (None, Some(120), None));
+    let t = table("-A -t 10.0.0.1:80 -s rr\n-a -t 10.0.0.1:80 -r 192.168.1.2:8080 -m -w 3\n");
+    assert_eq!(t[0].key(), key);
+    assert_eq!(t[0].service.key(), key);
+    assert_eq!(t[0].config().scheduler, Scheduler::Rr);
+    assert_eq!(t[0].destinations[0].addr(), d.addr);
+    assert_eq!(*t[0].destinations[0].config(), d);
+    assert_eq!(t[0].destination_configs().collect::<Vec<_>>(), [&d]);
+}
+
+#[test]
 fn ipvsadm_spelling_of_the_types() {
+    // Marks print as ipvsadm prints them (%d) in listings and in save(),
+    // unsigned in the canonical text (ipvsadm -R refuses negative ones).
+    let big = ServiceKey::fwmark(AddressFamily::Inet, 4_000_000_000);
+    assert_eq!(big.ipvsadm().to_string(), "FWM  -294967296");
+    assert_eq!("FWM  -294967296".parse::<ServiceKey>().unwrap(), big);
+    assert_eq!(format!("{:#}", big.ipvsadm()), "-f 4000000000");
+    let t = table("-A -f 4000000000 -s rr\n");
+    assert_eq!(save(&t, true), "-A -f -294967296 -s rr\n");
+    assert_eq!(
+        Rules::from_table(&t).to_string(),
+        "-A -f 4000000000 -s rr\n"
+    );
     let gue = Forwarding::Tunnel(Tunnel::Gue {
         port: 6080,
         checksum: GueChecksum::None,

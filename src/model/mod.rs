@@ -73,3 +73,49 @@ pub struct TableEntry {
     /// Its destinations in kernel list order (most recently added first).
     pub destinations: Vec<DestinationEntry>,
 }
+
+impl ServiceEntry {
+    /// The service's key (`entry.service.key`).
+    pub fn key(&self) -> ServiceKey {
+        self.service.key
+    }
+}
+
+impl DestinationEntry {
+    /// The destination's address (`entry.destination.addr`).
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.destination.addr
+    }
+
+    /// The destination's configuration (`entry.destination`).
+    pub fn config(&self) -> &Destination {
+        &self.destination
+    }
+}
+
+impl TableEntry {
+    /// The service's key (`entry.service.service.key`).
+    ///
+    /// ```no_run
+    /// # fn main() -> lvs::Result<()> {
+    /// for entry in lvs::Handle::open()?.table()? {
+    ///     let addrs: Vec<_> = entry.destinations.iter().map(|d| d.addr()).collect();
+    ///     println!("{} ({}): {addrs:?}", entry.key(), entry.config().scheduler);
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn key(&self) -> ServiceKey {
+        self.service.service.key
+    }
+
+    /// The service's configuration (`entry.service.service`).
+    pub fn config(&self) -> &Service {
+        &self.service.service
+    }
+
+    /// The destinations' configurations, in kernel list order.
+    pub fn destination_configs(&self) -> impl Iterator<Item = &Destination> + '_ {
+        self.destinations.iter().map(|d| &d.destination)
+    }
+}

@@ -133,9 +133,11 @@ impl fmt::Display for IpvsadmAddr {
 ///
 /// `{}` is the listing form (`ipvsadm -L -n`): `TCP  10.0.0.1:80`,
 /// `UDP  [2001:db8::1]:53`, `SCTP 10.0.0.1:3868`, `FWM  42`, `FWM  42
-/// IPv6`. `{:#}` is the rule form (`ipvsadm -S -n`): `-t 10.0.0.1:80`,
-/// `-u [2001:db8::1]:53`, `--sctp-service 10.0.0.1:3868`, `-f 42`, `-f
-/// 42 -6`. [`ServiceKey`]'s `FromStr` reads both.
+/// IPv6`; as ipvsadm, a mark above 2^31 - 1 prints negative (`FWM
+/// -294967296` for 4000000000). `{:#}` is the rule form (`ipvsadm -S
+/// -n`): `-t 10.0.0.1:80`, `-u [2001:db8::1]:53`, `--sctp-service
+/// 10.0.0.1:3868`, `-f 42`, `-f 42 -6`, marks unsigned (what `ipvsadm
+/// -R` reads). [`ServiceKey`]'s `FromStr` reads both.
 ///
 /// ```
 /// use lvs::{AddressFamily, ServiceKey};
@@ -156,7 +158,8 @@ impl fmt::Display for IpvsadmKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (self.0, f.alternate()) {
             (ServiceKey::Fwmark { family, mark }, false) => {
-                write!(f, "FWM  {mark}")?;
+                // ipvsadm prints the mark with %d.
+                write!(f, "FWM  {}", mark as i32)?;
                 if family == AddressFamily::Inet6 {
                     f.write_str(" IPv6")?;
                 }
@@ -208,15 +211,21 @@ impl ServiceKey {
 /// 42`, `-f 42 -6`. `None` when `words` is none of them.
 pub(crate) fn ipvsadm_key(words: &[&str]) -> Option<ServiceKey> {
     let addr = |s: &str| s.parse::<SocketAddr>().ok();
+    // The listing prints marks with %d: negative above 2^31 - 1.
+    let listed = |s: &str| {
+        s.parse::<u32>()
+            .ok()
+            .or_else(|| s.parse::<i32>().ok().filter(|m| *m < 0).map(|m| m as u32))
+    };
     Some(match words {
         [fwm, mark] if fwm.eq_ignore_ascii_case("fwm") => ServiceKey::Fwmark {
             family: AddressFamily::Inet,
-            mark: mark.parse().ok()?,
+            mark: listed(mark)?,
         },
         [fwm, mark, v6] if fwm.eq_ignore_ascii_case("fwm") && v6.eq_ignore_ascii_case("ipv6") => {
             ServiceKey::Fwmark {
                 family: AddressFamily::Inet6,
-                mark: mark.parse().ok()?,
+                mark: listed(mark)?,
             }
         }
         ["-f" | "--fwmark-service", mark] => ServiceKey::Fwmark {

@@ -1,13 +1,13 @@
 //! Writing rules: the canonical text and `ipvsadm -S`'s exact output.
 
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
 use std::net::{IpAddr, SocketAddr};
 
 use super::{Rule, names};
 use crate::error::{Error, Operation, Result};
 use crate::model::{
-    AddressFamily, Destination, Forwarding, IpvsadmAddr, Netmask, Protocol, Service, ServiceKey,
-    TableEntry, Tunnel, ntop, protocol_switch,
+    AddressFamily, Destination, Forwarding, IpvsadmAddr, Netmask, Op, Protocol, Service,
+    ServiceKey, TableEntry, Tunnel, ntop, protocol_switch,
 };
 
 pub use crate::model::IpvsadmKey;
@@ -20,6 +20,9 @@ pub(super) struct Style {
     numeric: bool,
     /// Write `-x`/`-y` (`ipvsadm -S` does not).
     thresholds: bool,
+    /// Write firewall marks as ipvsadm's `printf("%d")` does: marks above
+    /// 2^31 - 1 come out negative (and ipvsadm -R refuses them then).
+    signed_marks: bool,
 }
 
 impl Style {
@@ -27,6 +30,7 @@ impl Style {
     pub(super) const CANONICAL: Style = Style {
         numeric: true,
         thresholds: true,
+        signed_marks: false,
     };
 }
 
@@ -60,7 +64,11 @@ fn service_part(out: &mut String, key: &ServiceKey, style: Style) {
             );
         }
         ServiceKey::Fwmark { family, mark } => {
-            let _ = write!(out, "-f {mark}");
+            if style.signed_marks {
+                let _ = write!(out, "-f {}", *mark as i32);
+            } else {
+                let _ = write!(out, "-f {mark}");
+            }
             if *family == AddressFamily::Inet6 {
                 out.push_str(" -6");
             }
@@ -248,6 +256,21 @@ impl Rule {
     }
 }
 
+/// An operation as the ipvsadm command that does it (see [`Op`]'s doc).
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self, Rule::from_op(self)) {
+            (_, Some(rule)) => f.write_str(&rule_line(&rule, Style::CANONICAL)),
+            (Op::Zero(Some(k)), None) => {
+                let mut out = String::from("-Z ");
+                service_part(&mut out, k, Style::CANONICAL);
+                f.write_str(&out)
+            }
+            _ => f.write_str("-Z"),
+        }
+    }
+}
+
 // ----- ipvsadm -S ------------------------------------------------------------
 
 /// `AF_INET` and `AF_INET6` as Linux numbers them (ipvsadm compares them).
@@ -393,7 +416,9 @@ pub fn ipvsadm_sorted(table: &[TableEntry]) -> Vec<TableEntry> {
 
 /// `table` exactly as `ipvsadm -S` prints it (`-S -n` with `numeric`):
 /// ipvsadm's order ([`ipvsadm_sorted`]), one `-A` line per service
-/// followed by its `-a` lines, no thresholds (ipvsadm leaves them out).
+/// followed by its `-a` lines, no thresholds (ipvsadm leaves them out),
+/// firewall marks above 2^31 - 1 negative (ipvsadm prints them with
+/// `%d`, and its `-R` then refuses them).
 /// Without `numeric`, addresses and ports print as names where
 /// `/etc/hosts` and `/etc/services` have them (ipvsadm would also ask
 /// the DNS for host names; this does not).
@@ -404,6 +429,7 @@ pub fn save(table: &[TableEntry], numeric: bool) -> String {
     let style = Style {
         numeric,
         thresholds: false,
+        signed_marks: true,
     };
     let mut out = String::new();
     for e in ipvsadm_sorted(table) {

@@ -213,6 +213,12 @@ impl Rules {
     /// service's destinations newest first, and services of one hash
     /// bucket newest first, so both are added in reverse list order. Every
     /// `-A` comes before the `-a` lines of its service.
+    ///
+    /// Destination order is re-created in any namespace; service order in
+    /// the namespace the table was read from (the kernel's service hash
+    /// mixes in a per-namespace pointer, so another namespace buckets the
+    /// same services differently). ipvsadm's listings sort services
+    /// anyway; `lvs`'s reads show the kernel's order.
     pub fn from_table(table: &[TableEntry]) -> Rules {
         let mut rules = Vec::new();
         for e in table.iter().rev() {
