@@ -652,26 +652,15 @@ fn arb_key() -> impl Strategy<Value = ServiceKey> {
 }
 
 fn arb_scheduler() -> impl Strategy<Value = Scheduler> {
-    (0..15usize, any::<bool>(), any::<bool>()).prop_map(|(i, fallback, port)| {
+    let all = lvs::sched::MODELLED_SCHEDULERS;
+    (0..=all.len(), any::<bool>(), any::<bool>()).prop_map(move |(i, fallback, port)| {
         let h = HashFlags { fallback, port };
-        [
-            Scheduler::Rr,
-            Scheduler::Wrr,
-            Scheduler::Lc,
-            Scheduler::Wlc,
-            Scheduler::Sed,
-            Scheduler::Nq,
-            Scheduler::Dh,
-            Scheduler::Sh(h),
-            Scheduler::Mh(h),
-            Scheduler::Lblc,
-            Scheduler::Lblcr,
-            Scheduler::Fo,
-            Scheduler::Ovf,
-            Scheduler::Twos,
-            Scheduler::None,
-        ][i]
-            .clone()
+        match all.get(i) {
+            Some(Scheduler::Sh(_)) => Scheduler::Sh(h),
+            Some(Scheduler::Mh(_)) => Scheduler::Mh(h),
+            Some(s) => s.clone(),
+            None => Scheduler::None,
+        }
     })
 }
 
