@@ -221,6 +221,9 @@ impl Handle {
     /// cannot be entered), [`ErrorKind::IpvsUnavailable`] (no such file:
     /// IPVS is not loaded), [`ErrorKind::Decode`] (a line `lvs` cannot
     /// parse).
+    ///
+    /// It takes `&self`, where the netlink reads take `&mut self`: it
+    /// reads a file, not the handle's socket, so it may run beside them.
     pub fn connections(&self) -> Result<Vec<Connection>> {
         let text = read_proc_net(self.netns(), "ip_vs_conn")?;
         parse_table(&text, Table::Conn)

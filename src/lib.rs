@@ -140,6 +140,8 @@ mod handle;
 mod sys;
 #[cfg(target_os = "linux")]
 mod sysctl;
+// ipvsadm's rule text, on the model.
+pub mod rules;
 // Layer 5, on the handle's and the model's public API.
 pub mod reconcile;
 
@@ -151,8 +153,9 @@ pub use error::{Error, ErrorKind, Operation, Result};
 pub use handle::{DEFAULT_TIMEOUT, Handle};
 pub use model::{
     AddressFamily, BatchResult, ConnCounts, Destination, DestinationEntry, Forwarding, GueChecksum,
-    HashFlags, Info, Netmask, OnError, Op, Persistence, Protocol, Rates, SchedName, Scheduler,
-    Service, ServiceEntry, ServiceKey, Stats, TableEntry, Thresholds, Timeouts, Tunnel,
+    HashFlags, Info, IpvsadmAddr, IpvsadmKey, Netmask, OnError, Op, Persistence, Protocol, Rates,
+    SchedName, Scheduler, Service, ServiceEntry, ServiceKey, Stats, TableEntry, Thresholds,
+    Timeouts, Tunnel,
 };
 pub use proto::request;
 #[cfg(target_os = "linux")]

@@ -20,6 +20,34 @@ fn service_keys_parse_what_they_print() {
         key,
         ServiceKey::udp("10.0.0.2:53".parse::<std::net::SocketAddr>().unwrap())
     );
+    // ipvsadm's spellings (`ServiceKey::ipvsadm`): listing and rule forms.
+    for (text, key) in [
+        ("FWM  7", ServiceKey::fwmark(AddressFamily::Inet, 7)),
+        ("FWM  7 IPv6", ServiceKey::fwmark(AddressFamily::Inet6, 7)),
+        ("TCP  10.0.0.1:80", ServiceKey::tcp(([10, 0, 0, 1], 80))),
+        (
+            "SCTP 10.0.0.1:3868",
+            ServiceKey::sctp(([10, 0, 0, 1], 3868)),
+        ),
+    ] {
+        assert_eq!(text.parse::<ServiceKey>().unwrap(), key, "{text}");
+        assert_eq!(key.ipvsadm().to_string(), text);
+    }
+    for (text, key) in [
+        ("-f 7", ServiceKey::fwmark(AddressFamily::Inet, 7)),
+        ("-f 7 -6", ServiceKey::fwmark(AddressFamily::Inet6, 7)),
+        (
+            "-u [2001:db8::1]:53",
+            ServiceKey::udp("[2001:db8::1]:53".parse::<std::net::SocketAddr>().unwrap()),
+        ),
+        (
+            "--sctp-service 10.0.0.1:3868",
+            ServiceKey::sctp(([10, 0, 0, 1], 3868)),
+        ),
+    ] {
+        assert_eq!(text.parse::<ServiceKey>().unwrap(), key, "{text}");
+        assert_eq!(format!("{:#}", key.ipvsadm()), text);
+    }
     for bad in [
         "",
         "TCP 10.0.0.1",
@@ -27,7 +55,10 @@ fn service_keys_parse_what_they_print() {
         "proto 0 10.0.0.1:80",
         "proto 256 10.0.0.1:80",
         "FWM 0 (IPv4)",
-        "FWM 7",
+        "FWM 7 (IPv5)",
+        "FWM  0",
+        "-f 7 -4",
+        "-t 10.0.0.1",
         "TCP [fe80::1%2]:80",
         "TCP 10.0.0.1:80 extra",
     ] {

@@ -3,7 +3,7 @@
 //! import each other without a cycle. The layer order is the one in the
 //! crate doc and the README's Layout table:
 //!
-//! wire -> model (with `error`) -> proto (the sans-IO core) -> handle
+//! wire -> model (with `error`) -> proto (the sans-IO core), rules -> handle
 //! (`handle`, `batch`, `sys`, `conn`, `daemon`, `sysctl`) -> reconcile, sched.
 //!
 //! Comments and `#[cfg(test)] mod tests` blocks are not imports and are
@@ -20,6 +20,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("error", 2),
     ("proto", 3),
     ("request", 3), // `crate::request` is the core's public face
+    ("rules", 3),   // ipvsadm's rule text: on the model only
     ("sys", 4),
     ("handle", 4),
     ("batch", 4),

@@ -671,7 +671,7 @@ fn plan_prints_for_humans_and_for_ipvsadm() {
         "\
 ~ service TCP 10.0.0.1:80 scheduler wlc -> mh (mh-fallback,mh-port)
 + service FWM 42 (IPv6) rr persistent 60 netmask 64
-~ dest TCP 10.0.0.1:80 -> 192.168.1.2:80 masq -> tunnel(gue port 6080, remotechecksum)
+~ dest TCP 10.0.0.1:80 -> 192.168.1.2:80 masq -> tunnel(gue:6080:r+c)
 ~ dest TCP 10.0.0.1:80 -> 192.168.1.1:80 weight 3 -> 0 (drain)
 + dest TCP 10.0.0.1:80 -> 192.168.1.3:80 masq weight 2 thresholds 5/50
 + dest FWM 42 (IPv6) -> [2001:db8::7]:0 route weight 1

@@ -84,7 +84,7 @@ pub enum Tunnel {
 /// let dr = Destination::new(([192, 168, 1, 2], 80)).with_forwarding(Forwarding::DirectRoute);
 /// dr.validate_for(&vip)?;
 /// assert_eq!(Forwarding::default(), Forwarding::Masquerade); // -m, NAT
-/// assert_eq!(Forwarding::Tunnel(Tunnel::Gre { checksum: true }).to_string(), "Tunnel(gre, csum)");
+/// assert_eq!(Forwarding::Tunnel(Tunnel::Gre { checksum: true }).to_string(), "Tunnel(gre:+c)");
 /// # Ok::<(), lvs::Error>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -110,23 +110,16 @@ pub enum Forwarding {
     Other(u32),
 }
 
+/// ipvsadm's `Forward` word ([`Forwarding::ipvsadm_name`]), a tunnel
+/// followed by its `--tun-info` in parentheses: `Masq`, `Route`,
+/// `Local`, `Tunnel(ipip)`, `Tunnel(gue:6080:+c)`, `Tunnel(gre:-c)`.
+/// `FromStr` reads it back.
 impl fmt::Display for Forwarding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Forwarding::Masquerade => f.write_str("Masq"),
-            Forwarding::DirectRoute => f.write_str("Route"),
-            Forwarding::Local => f.write_str("Local"),
-            Forwarding::Tunnel(Tunnel::Ipip) => f.write_str("Tunnel(ipip)"),
-            Forwarding::Tunnel(Tunnel::Gue { port, checksum }) => {
-                write!(f, "Tunnel(gue port {port}, {checksum:?})")
-            }
-            Forwarding::Tunnel(Tunnel::Gre { checksum }) => {
-                write!(f, "Tunnel(gre{})", if *checksum { ", csum" } else { "" })
-            }
-            Forwarding::Tunnel(Tunnel::Other { kind, port, flags }) => {
-                write!(f, "Tunnel(type {kind}, port {port}, flags {flags:#x})")
-            }
+            Forwarding::Tunnel(t) => write!(f, "Tunnel({t})"),
             Forwarding::Other(m) => write!(f, "forwarding method {m}"),
+            other => f.write_str(other.ipvsadm_name()),
         }
     }
 }

@@ -338,6 +338,11 @@ impl Error {
         self
     }
 
+    /// The explanation alone (no operation, field or errno).
+    pub(crate) fn detail(&self) -> &str {
+        &self.0.detail
+    }
+
     pub(crate) fn with_detail(mut self, detail: impl Into<String>) -> Self {
         self.0.detail = detail.into();
         self

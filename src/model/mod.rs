@@ -8,6 +8,7 @@ mod ops;
 pub(crate) mod serde_form;
 mod service;
 mod stats;
+mod text;
 
 pub(crate) use ops::OpRef;
 pub use ops::{BatchResult, Info, OnError, Op, Timeouts};
@@ -18,6 +19,8 @@ pub use service::{
     ServiceKey,
 };
 pub use stats::{Rates, Stats};
+pub use text::{IpvsadmAddr, IpvsadmKey};
+pub(crate) use text::{SchedFlag, inet_aton, ntop, protocol_switch, sched_flag};
 
 pub(crate) use codec::*;
 
@@ -69,4 +72,50 @@ pub struct TableEntry {
     pub service: ServiceEntry,
     /// Its destinations in kernel list order (most recently added first).
     pub destinations: Vec<DestinationEntry>,
+}
+
+impl ServiceEntry {
+    /// The service's key (`entry.service.key`).
+    pub fn key(&self) -> ServiceKey {
+        self.service.key
+    }
+}
+
+impl DestinationEntry {
+    /// The destination's address (`entry.destination.addr`).
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.destination.addr
+    }
+
+    /// The destination's configuration (`entry.destination`).
+    pub fn config(&self) -> &Destination {
+        &self.destination
+    }
+}
+
+impl TableEntry {
+    /// The service's key (`entry.service.service.key`).
+    ///
+    /// ```no_run
+    /// # fn main() -> lvs::Result<()> {
+    /// for entry in lvs::Handle::open()?.table()? {
+    ///     let addrs: Vec<_> = entry.destinations.iter().map(|d| d.addr()).collect();
+    ///     println!("{} ({}): {addrs:?}", entry.key(), entry.config().scheduler);
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn key(&self) -> ServiceKey {
+        self.service.service.key
+    }
+
+    /// The service's configuration (`entry.service.service`).
+    pub fn config(&self) -> &Service {
+        &self.service.service
+    }
+
+    /// The destinations' configurations, in kernel list order.
+    pub fn destination_configs(&self) -> impl Iterator<Item = &Destination> + '_ {
+        self.destinations.iter().map(|d| &d.destination)
+    }
 }

@@ -64,6 +64,30 @@ impl Timeouts {
         }
     }
 
+    /// This with the established-TCP timeout set (`None`s stay unchanged).
+    ///
+    /// ```
+    /// use lvs::Timeouts;
+    /// let t = Timeouts::default().with_udp(60); // ipvsadm --set 0 0 60
+    /// assert_eq!((t.tcp, t.tcp_fin, t.udp), (None, None, Some(60)));
+    /// ```
+    pub fn with_tcp(mut self, seconds: u32) -> Self {
+        self.tcp = Some(seconds);
+        self
+    }
+
+    /// This with the TCP-after-FIN timeout set.
+    pub fn with_tcp_fin(mut self, seconds: u32) -> Self {
+        self.tcp_fin = Some(seconds);
+        self
+    }
+
+    /// This with the UDP timeout set.
+    pub fn with_udp(mut self, seconds: u32) -> Self {
+        self.udp = Some(seconds);
+        self
+    }
+
     fn validate(&self) -> Result<()> {
         for (field, v) in [
             ("timeouts.tcp", self.tcp),
@@ -89,6 +113,11 @@ impl Timeouts {
 
 /// One write operation, for [`Handle::apply`](crate::Handle::apply) (and
 /// the reconciler).
+///
+/// `Display` writes it as the ipvsadm command that does the same (see
+/// [`Rule`](crate::rules::Rule)'s `Display`): `-A -t 10.0.0.1:80 -s rr`,
+/// `-a -t 10.0.0.1:80 -r 192.168.1.2:8080 -m -w 3`, `-Z`, `-C`, `--set 900
+/// 0 0`.
 ///
 /// # Example
 /// One batch, one result per operation (see [`Handle::apply`](crate::Handle::apply)):

@@ -223,7 +223,9 @@ impl fmt::Display for ServiceKey {
 
 /// Parses what [`ServiceKey`]'s `Display` writes: `TCP 10.0.0.1:80`,
 /// `UDP [2001:db8::1]:53`, `SCTP 10.0.0.1:3868`, `proto 50 10.0.0.1:0`,
-/// `FWM 7 (IPv4)`, `FWM 7 (IPv6)`. Protocol names and `FWM` are
+/// `FWM 7 (IPv4)`, `FWM 7 (IPv6)`; and ipvsadm's spellings
+/// ([`IpvsadmKey`](crate::IpvsadmKey)): `FWM  7`, `FWM  7 IPv6`, `-t
+/// 10.0.0.1:80`, `-u ...`, `--sctp-service ...`, `-f 7`, `-f 7 -6`. Protocol names and `FWM` are
 /// case-insensitive; the address needs its port. The key is then
 /// [validated](ServiceKey::validate) (a mark of 0, a protocol above 255,
 /// an IPv6 scope id are refused).
@@ -245,6 +247,10 @@ impl std::str::FromStr for ServiceKey {
             )
         };
         let words: Vec<&str> = text.split_whitespace().collect();
+        if let Some(key) = super::text::ipvsadm_key(&words) {
+            key.validate()?;
+            return Ok(key);
+        }
         let key = match words.as_slice() {
             [fwm, mark, family] if fwm.eq_ignore_ascii_case("fwm") => {
                 let mark = mark.parse::<u32>().map_err(|_| bad())?;

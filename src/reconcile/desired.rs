@@ -4,8 +4,10 @@ use std::collections::HashSet;
 use std::net::SocketAddr;
 
 use super::policy::Scope;
+use super::table::Table;
 use crate::error::{Error, Operation, Result};
-use crate::model::{Destination, Service, ServiceKey};
+use crate::model::{Destination, Service, ServiceKey, TableEntry};
+use crate::rules::{Rule, Rules};
 
 /// Everything the reconciler should make exist in its [`Scope`]: services
 /// with their full configuration and their destinations.
@@ -232,5 +234,99 @@ impl FromIterator<DesiredService> for DesiredState {
         DesiredState {
             services: iter.into_iter().collect(),
         }
+    }
+}
+
+impl DesiredState {
+    /// The state a whole-table read shows (e.g.
+    /// [`Handle::table`](crate::Handle::table)): its services in read
+    /// order, each with its destinations in kernel list order (newest
+    /// first), which is the order reconciling onto an empty kernel
+    /// re-creates. Counters are dropped.
+    pub fn from_table(table: &[TableEntry]) -> Self {
+        table
+            .iter()
+            .map(|e| {
+                DesiredService::new(
+                    e.service.service.clone(),
+                    e.destinations.iter().map(|d| d.destination),
+                )
+            })
+            .collect()
+    }
+
+    /// The state an `ipvsadm -R` of `rules` leaves on an empty kernel: the
+    /// commands run in order with the kernel's semantics (`-a` lists a
+    /// destination first, `-E`/`-e` change in place, `-D`/`-d`/`-C`
+    /// remove), so destinations come out in the order the kernel would
+    /// list them.
+    ///
+    /// # Errors
+    /// The first command that would fail on that kernel, with the kernel's
+    /// error kind (`ServiceExists`, `ServiceNotFound`, `DestinationExists`,
+    /// `DestinationNotFound`) or
+    /// [`ErrorKind::InvalidArgument`](crate::ErrorKind::InvalidArgument)
+    /// (including `--set`: timeouts are no part of a desired state).
+    ///
+    /// ```
+    /// use lvs::reconcile::DesiredState;
+    /// use lvs::rules::Rules;
+    ///
+    /// let rules = Rules::parse("\
+    /// -A -t 10.0.0.1:80 -s rr
+    /// -a -t 10.0.0.1:80 -r 192.168.1.2:80 -m
+    /// -a -t 10.0.0.1:80 -r 192.168.1.3:80 -m
+    /// ").unwrap();
+    /// let desired = DesiredState::from_rules(&rules)?;
+    /// // The kernel lists the newest destination first.
+    /// let addrs: Vec<String> = desired.services[0].destinations.iter().map(|d| d.addr.to_string()).collect();
+    /// assert_eq!(addrs, ["192.168.1.3:80", "192.168.1.2:80"]);
+    /// // And back: rules that re-create it, oldest destination first.
+    /// assert_eq!(desired.to_rules(), rules);
+    /// # Ok::<(), lvs::Error>(())
+    /// ```
+    pub fn from_rules(rules: &Rules) -> Result<Self> {
+        let mut table = Table::default();
+        for rule in rules {
+            if let Rule::SetTimeouts(_) = rule {
+                return Err(Error::invalid(
+                    Operation::SetTimeouts,
+                    "rules",
+                    "--set (timeouts) is no part of a desired state",
+                ));
+            }
+            table.execute(&rule.op())?;
+        }
+        Ok(DesiredState::from_table(&table.entries()))
+    }
+
+    /// The `ipvsadm -R` commands that create this state on an empty
+    /// kernel: per service, `-A` and then its destinations in reverse
+    /// order (the kernel lists the newest first, so it then lists them in
+    /// this state's order). Print it for the rule text.
+    pub fn to_rules(&self) -> Rules {
+        let mut rules = Vec::new();
+        for ds in &self.services {
+            rules.push(Rule::AddService(ds.service.clone()));
+            rules.extend(
+                ds.destinations
+                    .iter()
+                    .rev()
+                    .map(|d| Rule::AddServer(ds.service.key, *d)),
+            );
+        }
+        Rules::from(rules)
+    }
+}
+
+impl From<&[TableEntry]> for DesiredState {
+    fn from(table: &[TableEntry]) -> Self {
+        DesiredState::from_table(table)
+    }
+}
+
+impl From<Vec<TableEntry>> for DesiredState {
+    fn from(table: Vec<TableEntry>) -> Self {
+        DesiredState::from_table(&table)
     }
 }

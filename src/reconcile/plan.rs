@@ -1,18 +1,18 @@
 //! Planning: a pure function from (desired, observed) to the fewest changes.
 
 use std::collections::{HashMap, HashSet};
-use std::fmt::{self, Write as _};
+use std::fmt;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use super::desired::DesiredState;
 use super::policy::{DrainMode, DrainPolicy, Policy, ServiceRemoval};
-use crate::error::{Error, Operation, Result};
+use crate::error::Result;
 use crate::model::Op;
 use crate::model::{
-    AddressFamily, ConnCounts, Destination, DestinationEntry, Forwarding, GueChecksum, Netmask,
-    Protocol, Service, ServiceKey, TableEntry, Tunnel,
+    ConnCounts, Destination, DestinationEntry, Forwarding, Service, ServiceKey, TableEntry,
 };
+use crate::rules::{Rule, Rules};
 
 /// A destination being drained: in scope, not desired, weight 0, waiting
 /// for its connections to end.
@@ -204,12 +204,34 @@ impl Plan {
     /// tunnel destination of an address service whose port differs from
     /// the service's (ipvsadm silently replaces it with the service port).
     pub fn to_ipvsadm_restore(&self) -> Result<String> {
-        let mut out = String::new();
-        for c in &self.changes {
-            ipvsadm_line(&mut out, c)?;
-            out.push('\n');
-        }
-        Ok(out)
+        Ok(self.to_rules()?.to_string())
+    }
+
+    /// The plan as ipvsadm [`Rules`] (one command per change), the value
+    /// [`to_ipvsadm_restore`](Plan::to_ipvsadm_restore) prints.
+    ///
+    /// # Errors
+    /// As [`to_ipvsadm_restore`](Plan::to_ipvsadm_restore) ([`Rule::check`]).
+    pub fn to_rules(&self) -> Result<Rules> {
+        self.changes
+            .iter()
+            .map(|c| {
+                let rule = match c {
+                    Change::AddService(s) => Rule::AddService(s.clone()),
+                    Change::UpdateService { to, .. } => Rule::EditService(to.clone()),
+                    Change::RemoveService { service, .. } => Rule::DeleteService(service.key),
+                    Change::AddDestination { service, dest } => Rule::AddServer(*service, *dest),
+                    Change::UpdateDestination { service, to, .. } => {
+                        Rule::EditServer(*service, *to)
+                    }
+                    Change::RemoveDestination { service, dest, .. } => {
+                        Rule::DeleteServer(*service, dest.addr)
+                    }
+                };
+                rule.check()?;
+                Ok(rule)
+            })
+            .collect()
     }
 }
 
@@ -647,158 +669,4 @@ impl fmt::Display for Plan {
         }
         Ok(())
     }
-}
-
-// ----- ipvsadm -R ------------------------------------------------------------
-
-fn ipvsadm_service(out: &mut String, key: &ServiceKey) -> Result<()> {
-    match key {
-        ServiceKey::Addr { protocol, addr } => {
-            let flag = match protocol {
-                Protocol::Tcp => "-t",
-                Protocol::Udp => "-u",
-                Protocol::Sctp => "--sctp-service",
-                Protocol::Other(n) => {
-                    return Err(Error::invalid(
-                        Operation::Validate,
-                        "key.protocol",
-                        format!("ipvsadm has no syntax for IP protocol {n} services ({key})"),
-                    ));
-                }
-            };
-            let _ = write!(out, "{flag} {addr}");
-        }
-        ServiceKey::Fwmark { family, mark } => {
-            let _ = write!(out, "-f {mark}");
-            if *family == AddressFamily::Inet6 {
-                out.push_str(" -6");
-            }
-        }
-    }
-    Ok(())
-}
-
-fn ipvsadm_service_options(out: &mut String, s: &Service) {
-    let _ = write!(out, " -s {}", s.scheduler.name());
-    if let Some(p) = &s.persistence {
-        let _ = write!(out, " -p {}", p.timeout);
-        if p.netmask != Netmask::full(s.key.family()) {
-            let _ = write!(out, " -M {}", p.netmask);
-        }
-    }
-    if let Some(pe) = &s.persistence_engine {
-        let _ = write!(out, " --pe {pe}");
-    }
-    if let Some(h) = s.scheduler.hash_flags() {
-        let n = s.scheduler.name();
-        let flags: Vec<String> = [(h.fallback, "fallback"), (h.port, "port")]
-            .iter()
-            .filter(|(on, _)| *on)
-            .map(|(_, w)| format!("{n}-{w}"))
-            .collect();
-        if !flags.is_empty() {
-            let _ = write!(out, " -b {}", flags.join(","));
-        }
-    }
-    if s.one_packet {
-        out.push_str(" -o");
-    }
-}
-
-fn ipvsadm_dest_options(out: &mut String, service: &ServiceKey, d: &Destination) -> Result<()> {
-    let fwd = match d.forwarding {
-        Forwarding::Masquerade => "-m",
-        Forwarding::DirectRoute => "-g",
-        Forwarding::Tunnel(Tunnel::Ipip | Tunnel::Gue { .. } | Tunnel::Gre { .. }) => "-i",
-        other => {
-            return Err(Error::invalid(
-                Operation::AddDestination {
-                    service: *service,
-                    dest: d.addr,
-                },
-                "destination.forwarding",
-                format!("ipvsadm has no syntax for {other} forwarding"),
-            ));
-        }
-    };
-    if let ServiceKey::Addr { addr, .. } = service
-        && fwd != "-m"
-        && d.addr.port() != addr.port()
-    {
-        return Err(Error::invalid(
-            Operation::AddDestination {
-                service: *service,
-                dest: d.addr,
-            },
-            "destination.addr",
-            format!(
-                "ipvsadm replaces the port of a direct-routing or tunnel destination \
-                 with the service's ({}), so it cannot express {}",
-                addr.port(),
-                d.addr
-            ),
-        ));
-    }
-    let _ = write!(out, " {fwd} -w {}", d.weight);
-    match d.forwarding {
-        Forwarding::Tunnel(Tunnel::Gue { port, checksum }) => {
-            let cs = match checksum {
-                GueChecksum::None => "--tun-nocsum",
-                GueChecksum::Checksum => "--tun-csum",
-                GueChecksum::RemoteChecksum => "--tun-remcsum",
-            };
-            let _ = write!(out, " --tun-type gue --tun-port {port} {cs}");
-        }
-        Forwarding::Tunnel(Tunnel::Gre { checksum }) => {
-            let cs = if checksum {
-                "--tun-csum"
-            } else {
-                "--tun-nocsum"
-            };
-            let _ = write!(out, " --tun-type gre {cs}");
-        }
-        _ => {}
-    }
-    if d.upper_threshold != 0 {
-        let _ = write!(out, " -x {}", d.upper_threshold);
-    }
-    if d.lower_threshold != 0 {
-        let _ = write!(out, " -y {}", d.lower_threshold);
-    }
-    Ok(())
-}
-
-fn ipvsadm_line(out: &mut String, c: &Change) -> Result<()> {
-    match c {
-        Change::AddService(s) | Change::UpdateService { to: s, .. } => {
-            out.push_str(if matches!(c, Change::AddService(_)) {
-                "-A "
-            } else {
-                "-E "
-            });
-            ipvsadm_service(out, &s.key)?;
-            ipvsadm_service_options(out, s);
-        }
-        Change::RemoveService { service, .. } => {
-            out.push_str("-D ");
-            ipvsadm_service(out, &service.key)?;
-        }
-        Change::AddDestination { service, dest: d }
-        | Change::UpdateDestination { service, to: d, .. } => {
-            out.push_str(if matches!(c, Change::AddDestination { .. }) {
-                "-a "
-            } else {
-                "-e "
-            });
-            ipvsadm_service(out, service)?;
-            let _ = write!(out, " -r {}", d.addr);
-            ipvsadm_dest_options(out, service, d)?;
-        }
-        Change::RemoveDestination { service, dest, .. } => {
-            out.push_str("-d ");
-            ipvsadm_service(out, service)?;
-            let _ = write!(out, " -r {}", dest.addr);
-        }
-    }
-    Ok(())
 }
