@@ -474,6 +474,14 @@ impl Handle {
         }
     }
 
+    /// [`Handle::try_recv_datagram`] reporting an `ENOBUFS` (the kernel
+    /// dropped replies) as an error with that errno.
+    pub(crate) fn try_recv_datagram_raw(&mut self, op: &Operation) -> Result<Option<usize>> {
+        self.sock
+            .try_recv(&mut self.rbuf)
+            .map_err(|e| Error::io(op.clone(), e))
+    }
+
     /// The read buffer (the last datagram received).
     pub(crate) fn rbuf(&self) -> &[u8] {
         &self.rbuf

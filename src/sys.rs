@@ -152,9 +152,29 @@ impl NlSocket {
         Ok(sockopt::socket_send_buffer_size(self.sock.as_fd())?)
     }
 
+    /// The socket's file descriptor, to wait on (`poll`, `epoll`).
+    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
+        self.sock.as_fd()
+    }
+
     /// Send one datagram (any number of netlink messages).
     pub(crate) fn send(&self, buf: &[u8]) -> io::Result<()> {
-        let n = self.sock.send(buf, 0)?;
+        self.send_flags(buf, 0)
+    }
+
+    /// [`NlSocket::send`] without waiting: `Ok(false)` when the send
+    /// buffer is full. (Sends to the kernel are handled inside the call,
+    /// so this does not happen in practice.)
+    pub(crate) fn try_send(&self, buf: &[u8]) -> io::Result<bool> {
+        match self.send_flags(buf, MSG_DONTWAIT) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn send_flags(&self, buf: &[u8], flags: i32) -> io::Result<()> {
+        let n = self.sock.send(buf, flags)?;
         if n != buf.len() {
             return Err(io::Error::other(format!(
                 "short netlink send: {n} of {} bytes",
@@ -167,8 +187,43 @@ impl NlSocket {
     /// Receive one datagram into `buf` (cleared first). A datagram larger
     /// than the buffer grows it for next time and returns an error, since
     /// the kernel has already dropped the rest.
+    ///
+    /// This waits even when the caller made the socket non-blocking
+    /// (`O_NONBLOCK`, for an event loop): then it polls for up to the
+    /// receive timeout before each receive.
     pub(crate) fn recv(&self, buf: &mut Vec<u8>) -> io::Result<usize> {
-        self.recv_flags(buf, MSG_TRUNC)
+        loop {
+            match self.recv_flags(buf, MSG_TRUNC) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock && self.is_nonblocking() => {
+                    self.wait_readable()?
+                }
+                r => return r,
+            }
+        }
+    }
+
+    fn is_nonblocking(&self) -> bool {
+        rustix::fs::fcntl_getfl(self.sock.as_fd())
+            .is_ok_and(|f| f.contains(rustix::fs::OFlags::NONBLOCK))
+    }
+
+    /// Wait until a datagram is queued, for at most the receive timeout
+    /// (`SO_RCVTIMEO`; none: for ever); `WouldBlock` when it passed, as a
+    /// blocking receive reports its timeout.
+    fn wait_readable(&self) -> io::Result<()> {
+        use rustix::event::{PollFd, PollFlags, Timespec, poll};
+        let timeout = sockopt::socket_timeout(self.sock.as_fd(), sockopt::Timeout::Recv)?;
+        let ts = timeout.map(|t| Timespec {
+            tv_sec: t.as_secs().try_into().unwrap_or(i64::MAX),
+            tv_nsec: t.subsec_nanos().into(),
+        });
+        let mut fds = [PollFd::new(&self.sock, PollFlags::IN)];
+        match poll(&mut fds, ts.as_ref()) {
+            Ok(0) => Err(io::Error::from(io::ErrorKind::WouldBlock)),
+            Ok(_) => Ok(()),
+            Err(rustix::io::Errno::INTR) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// [`NlSocket::recv`] without waiting: `Ok(None)` when no datagram is

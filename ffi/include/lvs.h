@@ -27,6 +27,25 @@
  *    zeroed struct or a designated initialiser does); this version ignores
  *    them on input, a later one may give them a meaning where 0 keeps
  *    today's behaviour.
+ *  - Structs that grow (the rule of Linux's clone3/openat2 struct sizes):
+ *    lvs_service, lvs_destination, lvs_sync_daemon and the library-owned
+ *    lvs_service_entry, lvs_destination_entry and lvs_connection may gain
+ *    fields in a later release, only at their end (the entries keep their
+ *    config struct last, so they grow with it). Every function that reads
+ *    or fills a caller's struct of these kinds has a _sized form taking
+ *    its size (sizeof; for arrays, the size of one element). Reading, the
+ *    library takes the caller's bytes and treats fields past them as 0
+ *    (their default), and refuses with LVS_INVALID_ARGUMENT a struct
+ *    larger than its own whose extra bytes are not all 0 (a field it
+ *    cannot honour); writing, it fills the caller's size: its fields, then
+ *    0 for fields it does not know. The forms without a size always mean
+ *    this release's (the first) layout, so programs built against this
+ *    header keep working with later libraries; to use a field added
+ *    later, call the _sized form. Entries returned by pointer (list and
+ *    table getters) are read in place: only the fields a program knows
+ *    are read. lvs_addr, lvs_service_key, lvs_stats, lvs_conn_counts,
+ *    lvs_timeouts and lvs_info are frozen (embedded in others, or mirroring
+ *    a fixed kernel reply): a change would be a new type.
  *  - A NULL, misaligned or out-of-range argument, a bad length or invalid
  *    UTF-8 is an error code, never undefined behaviour; no panic crosses
  *    into C.
@@ -420,6 +439,19 @@ enum lvs_result
    * with the line and column.
    */
   LVS_INVALID_JSON = 106,
+  /**
+   * Not finished, and nothing to wait for inside the call: wait until
+   * the handle's file descriptor (`lvs_handle_fd`) is readable, then
+   * call `lvs_handle_poll` again.
+   */
+  LVS_AGAIN = 107,
+  /**
+   * The handle (or batch) has a batch submitted with
+   * `lvs_handle_submit` that `lvs_handle_poll` has not finished: only
+   * `lvs_handle_poll`, `lvs_handle_fd`, `lvs_handle_last_error` and
+   * `lvs_handle_free` may be used until then.
+   */
+  LVS_BUSY = 108,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -750,13 +782,14 @@ typedef struct lvs_stats {
  */
 typedef struct lvs_service_entry {
   /**
-   * Configuration.
-   */
-  struct lvs_service service;
-  /**
    * Counters and rates.
    */
   struct lvs_stats stats;
+  /**
+   * Configuration; last, so that it can grow (see "Structs that grow"
+   * at the top of lvs.h).
+   */
+  struct lvs_service service;
 } lvs_service_entry;
 
 /**
@@ -782,17 +815,18 @@ typedef struct lvs_conn_counts {
  */
 typedef struct lvs_destination_entry {
   /**
-   * Configuration.
+   * Counters and rates.
    */
-  struct lvs_destination destination;
+  struct lvs_stats stats;
   /**
    * Connection counts.
    */
   struct lvs_conn_counts conns;
   /**
-   * Counters and rates.
+   * Configuration; last, so that it can grow (see "Structs that grow"
+   * at the top of lvs.h).
    */
-  struct lvs_stats stats;
+  struct lvs_destination destination;
 } lvs_destination_entry;
 
 /**
@@ -931,7 +965,7 @@ typedef struct lvs_connection {
 /**
  * Every code, in numeric order.
  */
-#define lvs_result_ALL { LVS_OK, LVS_SERVICE_NOT_FOUND, LVS_SERVICE_EXISTS, LVS_DESTINATION_NOT_FOUND, LVS_DESTINATION_EXISTS, LVS_SCHEDULER_NOT_FOUND, LVS_DAEMON_RUNNING, LVS_DAEMON_NOT_RUNNING, LVS_NO_SUCH_INTERFACE, LVS_IPVS_UNAVAILABLE, LVS_PERMISSION_DENIED, LVS_INVALID_ARGUMENT, LVS_UNSUPPORTED, LVS_KERNEL, LVS_IO, LVS_DECODE, LVS_NOT_ATTEMPTED, LVS_MIXED_FAMILY_DESTINATIONS, LVS_PERSISTENCE_ENGINE_NOT_FOUND, LVS_INCONSISTENT_READ, LVS_NULL_PARAMETER, LVS_INVALID_UTF8, LVS_BUFFER_TOO_SMALL, LVS_OUT_OF_RANGE, LVS_OTHER, LVS_PANIC, LVS_INVALID_JSON, }
+#define lvs_result_ALL { LVS_OK, LVS_SERVICE_NOT_FOUND, LVS_SERVICE_EXISTS, LVS_DESTINATION_NOT_FOUND, LVS_DESTINATION_EXISTS, LVS_SCHEDULER_NOT_FOUND, LVS_DAEMON_RUNNING, LVS_DAEMON_NOT_RUNNING, LVS_NO_SUCH_INTERFACE, LVS_IPVS_UNAVAILABLE, LVS_PERMISSION_DENIED, LVS_INVALID_ARGUMENT, LVS_UNSUPPORTED, LVS_KERNEL, LVS_IO, LVS_DECODE, LVS_NOT_ATTEMPTED, LVS_MIXED_FAMILY_DESTINATIONS, LVS_PERSISTENCE_ENGINE_NOT_FOUND, LVS_INCONSISTENT_READ, LVS_NULL_PARAMETER, LVS_INVALID_UTF8, LVS_BUFFER_TOO_SMALL, LVS_OUT_OF_RANGE, LVS_OTHER, LVS_PANIC, LVS_INVALID_JSON, LVS_AGAIN, LVS_BUSY, }
 
 #ifdef __cplusplus
 extern "C" {
@@ -966,7 +1000,7 @@ void lvs_batch_free(struct lvs_batch *batch);
 /**
  * Remove every operation and result from `batch`, to build a new one.
  *
- * Errors: `LVS_NULL_PARAMETER`.
+ * Errors: `LVS_BUSY` (the batch is submitted), `LVS_NULL_PARAMETER`.
  *
  * # Safety
  * `batch` must be a live batch (not NULL), used by no other thread during
@@ -1138,6 +1172,54 @@ lvs_result lvs_batch_message(const struct lvs_batch *batch,
                              char *buf,
                              size_t len,
                              size_t *out_len);
+
+/**
+ * `lvs_batch_add_service` for a struct of `service_size` bytes (pass
+ * `sizeof *service`): the growth rule of lvs.h ("Structs that grow").
+ *
+ * # Safety
+ * As `lvs_batch_add_service`, with `service` valid for reading
+ * `service_size` bytes.
+ */
+lvs_result lvs_batch_add_service_sized(struct lvs_batch *batch,
+                                       const struct lvs_service *service,
+                                       size_t service_size);
+
+/**
+ * `lvs_batch_update_service` for a struct of `service_size` bytes, as
+ * `lvs_batch_add_service_sized`.
+ *
+ * # Safety
+ * As `lvs_batch_add_service_sized`.
+ */
+lvs_result lvs_batch_update_service_sized(struct lvs_batch *batch,
+                                          const struct lvs_service *service,
+                                          size_t service_size);
+
+/**
+ * `lvs_batch_add_destination` for a struct of `dest_size` bytes (pass
+ * `sizeof *dest`): the growth rule of lvs.h ("Structs that grow").
+ *
+ * # Safety
+ * As `lvs_batch_add_destination`, with `dest` valid for reading
+ * `dest_size` bytes.
+ */
+lvs_result lvs_batch_add_destination_sized(struct lvs_batch *batch,
+                                           const struct lvs_service_key *key,
+                                           const struct lvs_destination *dest,
+                                           size_t dest_size);
+
+/**
+ * `lvs_batch_update_destination` for a struct of `dest_size` bytes, as
+ * `lvs_batch_add_destination_sized`.
+ *
+ * # Safety
+ * As `lvs_batch_add_destination_sized`.
+ */
+lvs_result lvs_batch_update_destination_sized(struct lvs_batch *batch,
+                                              const struct lvs_service_key *key,
+                                              const struct lvs_destination *dest,
+                                              size_t dest_size);
 
 /**
  * A static, NUL-terminated description of a result code, e.g. "no such
@@ -1617,6 +1699,71 @@ lvs_result lvs_handle_set_timeouts(struct lvs_handle *handle, const struct lvs_t
 lvs_result lvs_handle_apply(struct lvs_handle *handle, struct lvs_batch *batch, uint32_t on_error);
 
 /**
+ * The file descriptor of the handle's netlink socket, for an event loop
+ * (`poll`, `epoll`; what libnl's `nl_socket_get_fd` gives): after
+ * `lvs_handle_submit`, wait until it is readable and call
+ * `lvs_handle_poll`. It belongs to the handle (closed by
+ * `lvs_handle_free`); never read or write it. It may be made
+ * non-blocking (`O_NONBLOCK`): the handle's other calls still wait for
+ * their answers, up to the handle's timeout. Usable while a batch is
+ * pending.
+ *
+ * Errors: `LVS_NULL_PARAMETER`.
+ *
+ * # Safety
+ * `handle`: a live handle (not NULL), used by no other thread during the
+ * call. `out_fd`: valid for writing one `int` (not NULL).
+ */
+lvs_result lvs_handle_fd(struct lvs_handle *handle, int *out_fd);
+
+/**
+ * Start applying `batch` on `handle` without waiting for the kernel:
+ * the event-loop form of `lvs_handle_apply` (the same operations,
+ * flights, `on_error` and results). Nothing here waits: the first flight
+ * of at most 1024 operations is sent without blocking (the kernel handles
+ * it inside the send and queues its answers on the socket). Then call
+ * `lvs_handle_poll(handle, batch)` whenever `lvs_handle_fd` is readable,
+ * until it returns something other than `LVS_AGAIN`.
+ *
+ * Until then the handle is busy (other calls on it are `LVS_BUSY`, except
+ * `lvs_handle_poll`, `lvs_handle_fd`, `lvs_handle_last_error` and
+ * `lvs_handle_free`) and so is the batch (adding to, clearing or applying
+ * it is `LVS_BUSY`; freeing it leaves the handle busy for good).
+ *
+ * Errors: `LVS_BUSY` (a batch is pending on the handle, or this batch is
+ * pending on a handle), `LVS_INVALID_ARGUMENT` (`on_error`),
+ * `LVS_NULL_PARAMETER`. A failure to send is the operations' result, read
+ * when `lvs_handle_poll` finishes.
+ *
+ * # Safety
+ * `handle` as for `lvs_service_add`. `batch`: a live batch (not NULL),
+ * used by no other thread until `lvs_handle_poll` finishes it, and not
+ * freed before.
+ */
+lvs_result lvs_handle_submit(struct lvs_handle *handle, struct lvs_batch *batch, uint32_t on_error);
+
+/**
+ * Make progress on the batch submitted with `lvs_handle_submit`, without
+ * waiting: read the answers queued on the socket and, when a flight is
+ * settled, send the next one (one flight per call, so a loop can serve
+ * other work between flights).
+ *
+ * Returns `LVS_AGAIN` while the batch is not finished: wait until
+ * `lvs_handle_fd` is readable (it may be at once) and call again.
+ * Otherwise the batch is finished, its results are stored as
+ * `lvs_handle_apply` stores them (`lvs_batch_result`, ...), the handle
+ * and the batch are free again, and the return is what `lvs_handle_apply`
+ * would have returned: `LVS_OK`, or the first failed operation's code.
+ *
+ * Errors: `LVS_INVALID_ARGUMENT` (no batch is pending on the handle, or
+ * `batch` is not the one submitted), `LVS_NULL_PARAMETER`.
+ *
+ * # Safety
+ * As `lvs_handle_submit`.
+ */
+lvs_result lvs_handle_poll(struct lvs_handle *handle, struct lvs_batch *batch);
+
+/**
  * Start a connection sync daemon in the handle's namespace
  * (`IPVS_CMD_NEW_DAEMON`; ipvsadm `--start-daemon`). The kernel starts
  * its threads before it answers. Not part of batches.
@@ -1718,6 +1865,108 @@ lvs_result lvs_handle_connections(struct lvs_handle *handle, struct lvs_connecti
  */
 lvs_result lvs_handle_connections_with_origin(struct lvs_handle *handle,
                                               struct lvs_connection_list **out);
+
+/**
+ * `lvs_service_add` for a struct of `service_size` bytes (pass `sizeof
+ * *service`): the growth rule of lvs.h ("Structs that grow").
+ *
+ * # Safety
+ * As `lvs_service_add`, with `service` valid for reading `service_size`
+ * bytes.
+ */
+lvs_result lvs_service_add_sized(struct lvs_handle *handle,
+                                 const struct lvs_service *service,
+                                 size_t service_size);
+
+/**
+ * `lvs_service_update` for a struct of `service_size` bytes, as
+ * `lvs_service_add_sized`.
+ *
+ * # Safety
+ * As `lvs_service_add_sized`.
+ */
+lvs_result lvs_service_update_sized(struct lvs_handle *handle,
+                                    const struct lvs_service *service,
+                                    size_t service_size);
+
+/**
+ * `lvs_destination_add` for a struct of `dest_size` bytes (pass `sizeof
+ * *dest`): the growth rule of lvs.h ("Structs that grow").
+ *
+ * # Safety
+ * As `lvs_destination_add`, with `dest` valid for reading `dest_size`
+ * bytes.
+ */
+lvs_result lvs_destination_add_sized(struct lvs_handle *handle,
+                                     const struct lvs_service_key *key,
+                                     const struct lvs_destination *dest,
+                                     size_t dest_size);
+
+/**
+ * `lvs_destination_update` for a struct of `dest_size` bytes, as
+ * `lvs_destination_add_sized`.
+ *
+ * # Safety
+ * As `lvs_destination_add_sized`.
+ */
+lvs_result lvs_destination_update_sized(struct lvs_handle *handle,
+                                        const struct lvs_service_key *key,
+                                        const struct lvs_destination *dest,
+                                        size_t dest_size);
+
+/**
+ * `lvs_service_get` into a struct of `out_size` bytes (pass `sizeof
+ * *out`): the first `out_size` bytes of the entry are written, fields
+ * this version does not have are 0 ("Structs that grow" in lvs.h).
+ *
+ * # Safety
+ * As `lvs_service_get`, with `out` valid for writing `out_size` bytes.
+ */
+lvs_result lvs_service_get_sized(struct lvs_handle *handle,
+                                 const struct lvs_service_key *key,
+                                 struct lvs_service_entry *out,
+                                 size_t out_size);
+
+/**
+ * `lvs_destination_get` into a struct of `out_size` bytes, as
+ * `lvs_service_get_sized`.
+ *
+ * # Safety
+ * As `lvs_destination_get`, with `out` valid for writing `out_size`
+ * bytes.
+ */
+lvs_result lvs_destination_get_sized(struct lvs_handle *handle,
+                                     const struct lvs_service_key *key,
+                                     const struct lvs_addr *addr,
+                                     struct lvs_destination_entry *out,
+                                     size_t out_size);
+
+/**
+ * `lvs_daemon_start` for a struct of `daemon_size` bytes (pass `sizeof
+ * *daemon`): the growth rule of lvs.h ("Structs that grow").
+ *
+ * # Safety
+ * As `lvs_daemon_start`, with `daemon` valid for reading `daemon_size`
+ * bytes.
+ */
+lvs_result lvs_daemon_start_sized(struct lvs_handle *handle,
+                                  const struct lvs_sync_daemon *daemon,
+                                  size_t daemon_size);
+
+/**
+ * `lvs_handle_daemons` into an array of `len` structs of `elem_size`
+ * bytes each (pass `sizeof out[0]`): each element as
+ * `lvs_service_get_sized` writes one.
+ *
+ * # Safety
+ * As `lvs_handle_daemons`, with `out` valid for writing `len *
+ * elem_size` bytes.
+ */
+lvs_result lvs_handle_daemons_sized(struct lvs_handle *handle,
+                                    struct lvs_sync_daemon *out,
+                                    size_t len,
+                                    size_t elem_size,
+                                    size_t *out_len);
 
 /**
  * Number of services in `list`; 0 if `list` is NULL.
@@ -1869,6 +2118,43 @@ lvs_result lvs_connection_list_pe_data(const struct lvs_connection_list *list,
 void lvs_connection_list_free(struct lvs_connection_list *list);
 
 /**
+ * The service of `list` whose key equals `key` (as
+ * `lvs_service_key_equal` compares), or NULL if none does or an argument
+ * is NULL. Borrowed from the list, as `lvs_service_list_get`. A linear
+ * search: for many look-ups, hash the keys (`lvs_service_key_hash`).
+ *
+ * # Safety
+ * `list` as for `lvs_service_list_get`; `key` NULL or valid for reading
+ * one `lvs_service_key`.
+ */
+const struct lvs_service_entry *lvs_service_list_find(const struct lvs_service_list *list,
+                                                      const struct lvs_service_key *key);
+
+/**
+ * The destination of `list` at `addr` (family, address and port), or
+ * NULL if none is or an argument is NULL. Borrowed from the list, as
+ * `lvs_destination_list_get`.
+ *
+ * # Safety
+ * `list` as for `lvs_destination_list_get`; `addr` NULL or valid for
+ * reading one `lvs_addr`.
+ */
+const struct lvs_destination_entry *lvs_destination_list_find(const struct lvs_destination_list *list,
+                                                              const struct lvs_addr *addr);
+
+/**
+ * The index in `table` of the service whose key equals `key` (as
+ * `lvs_service_key_equal` compares), for `lvs_table_service` and
+ * `lvs_table_destinations`; `lvs_table_len(table)` when no service has
+ * that key (or an argument is NULL).
+ *
+ * # Safety
+ * `table` NULL or a live table from `lvs_handle_table`; `key` NULL or
+ * valid for reading one `lvs_service_key`.
+ */
+size_t lvs_table_find(const struct lvs_table *table, const struct lvs_service_key *key);
+
+/**
  * Create an empty desired state in `*out`, which the caller frees with
  * `lvs_desired_free`. Reconciling an empty desired state removes every
  * service in the policy's scope.
@@ -1904,6 +2190,22 @@ lvs_result lvs_desired_add_service(struct lvs_desired *desired,
                                    const struct lvs_service *service,
                                    const struct lvs_destination *dests,
                                    size_t dests_len);
+
+/**
+ * `lvs_desired_add_service` with the size of `*service` and of each
+ * element of `dests` (pass `sizeof *service` and `sizeof dests[0]`): the
+ * growth rule of lvs.h ("Structs that grow").
+ *
+ * # Safety
+ * As `lvs_desired_add_service`, with `service` valid for reading
+ * `service_size` bytes and `dests` for `dests_len * dest_size` bytes.
+ */
+lvs_result lvs_desired_add_service_sized(struct lvs_desired *desired,
+                                         const struct lvs_service *service,
+                                         size_t service_size,
+                                         const struct lvs_destination *dests,
+                                         size_t dests_len,
+                                         size_t dest_size);
 
 /**
  * Load a desired state from `len` bytes of JSON (no NUL needed) into a

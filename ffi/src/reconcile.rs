@@ -27,7 +27,9 @@ use crate::batch::{first_failure, stored_results};
 use crate::error::{Failure, Outcome, finish, lvs_result, stored_code, stored_message};
 use crate::ffi::into_raw;
 use crate::handle::lvs_handle;
-use crate::types::{format_out, lvs_destination, lvs_service, lvs_service_key};
+use crate::types::{
+    DESTINATION_SIZE_V1, SERVICE_SIZE_V1, format_out, lvs_destination, lvs_service, lvs_service_key,
+};
 
 // ----- desired state ------------------------------------------------------------
 
@@ -98,10 +100,41 @@ pub unsafe extern "C" fn lvs_desired_add_service(
     dests_len: usize,
 ) -> lvs_result {
     ffi_boundary! {
+        // SAFETY: forwarded from this function's contract; the first layouts.
+        unsafe {
+            lvs_desired_add_service_sized(
+                desired,
+                service,
+                SERVICE_SIZE_V1,
+                dests,
+                dests_len,
+                DESTINATION_SIZE_V1,
+            )
+        }
+    }
+}
+
+/// `lvs_desired_add_service` with the size of `*service` and of each
+/// element of `dests` (pass `sizeof *service` and `sizeof dests[0]`): the
+/// growth rule of lvs.h ("Structs that grow").
+///
+/// # Safety
+/// As `lvs_desired_add_service`, with `service` valid for reading
+/// `service_size` bytes and `dests` for `dests_len * dest_size` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_desired_add_service_sized(
+    desired: *mut lvs_desired,
+    service: *const lvs_service,
+    service_size: usize,
+    dests: *const lvs_destination,
+    dests_len: usize,
+    dest_size: usize,
+) -> lvs_result {
+    ffi_boundary! {
         finish((|| {
             let state = try_mut!(desired)?;
-            let svc = try_ref!(service)?.model("service")?;
-            let models = try_slice!(dests, dests_len)?
+            let svc = try_sized!(service, service_size)?.model("service")?;
+            let models = try_sized_slice!(dests, dests_len, dest_size)?
                 .iter()
                 .enumerate()
                 .map(|(i, d)| d.model(&format!("dests[{i}]")))

@@ -67,7 +67,9 @@ _Static_assert(offsetof(lvs_addr, port) == 18, "layout");
 _Static_assert(offsetof(lvs_service, persistence_netmask) == 52, "layout");
 _Static_assert(offsetof(lvs_destination, tun_flags) == 40, "layout");
 _Static_assert(offsetof(lvs_stats, from_32bit) == 80, "layout");
-_Static_assert(offsetof(lvs_destination_entry, stats) == 56, "layout");
+_Static_assert(offsetof(lvs_destination_entry, stats) == 0, "layout");
+_Static_assert(offsetof(lvs_destination_entry, destination) == 100, "layout");
+_Static_assert(offsetof(lvs_service_entry, service) == 88, "layout");
 _Static_assert(offsetof(lvs_info, conn_table_size) == 4, "layout");
 _Static_assert(sizeof(lvs_sync_daemon) == 52 && alignof(lvs_sync_daemon) == 4, "layout");
 _Static_assert(sizeof(lvs_connection) == 120 && alignof(lvs_connection) == 4, "layout");
@@ -100,7 +102,7 @@ static const lvs_result ALL_RESULTS[] = {
     LVS_DECODE, LVS_NOT_ATTEMPTED, LVS_MIXED_FAMILY_DESTINATIONS,
     LVS_PERSISTENCE_ENGINE_NOT_FOUND, LVS_INCONSISTENT_READ, LVS_NULL_PARAMETER,
     LVS_INVALID_UTF8, LVS_BUFFER_TOO_SMALL, LVS_OUT_OF_RANGE, LVS_OTHER, LVS_PANIC,
-    LVS_INVALID_JSON,
+    LVS_INVALID_JSON, LVS_AGAIN, LVS_BUSY,
 };
 
 /* ----- helpers ------------------------------------------------------------ */
@@ -148,7 +150,7 @@ static void test_version_and_strerror(void) {
     CHECK(strcmp(lvs_strerror(LVS_OK), "success") == 0);
     CHECK(strcmp(lvs_strerror(20), "unknown lvs_result") == 0);
     CHECK(strcmp(lvs_strerror(99), "unknown lvs_result") == 0);
-    CHECK(strcmp(lvs_strerror(107), "unknown lvs_result") == 0);
+    CHECK(strcmp(lvs_strerror(109), "unknown lvs_result") == 0);
     CHECK(strcmp(lvs_strerror(UINT32_MAX), "unknown lvs_result") == 0);
 }
 
@@ -409,6 +411,11 @@ static void test_null_handle(void) {
     EXPECT(lvs_handle_timeouts(NULL, &to), LVS_NULL_PARAMETER);
     EXPECT(lvs_handle_set_timeouts(NULL, &to), LVS_NULL_PARAMETER);
     EXPECT(lvs_handle_apply(NULL, b, LVS_ON_ERROR_CONTINUE), LVS_NULL_PARAMETER);
+    EXPECT(lvs_handle_submit(NULL, b, LVS_ON_ERROR_CONTINUE), LVS_NULL_PARAMETER);
+    EXPECT(lvs_handle_poll(NULL, b), LVS_NULL_PARAMETER);
+    int fd = -1;
+    EXPECT(lvs_handle_fd(NULL, &fd), LVS_NULL_PARAMETER);
+    CHECK(fd == -1);
     char buf[16];
     EXPECT(lvs_handle_last_error(NULL, buf, sizeof buf, NULL), LVS_NULL_PARAMETER);
     EXPECT(lvs_daemon_start(NULL, &daemons[0]), LVS_NULL_PARAMETER);
@@ -445,6 +452,11 @@ static void test_lists_without_a_list(void) {
     CHECK(lvs_table_len(NULL) == 0);
     CHECK(lvs_table_service(NULL, 0) == NULL);
     CHECK(lvs_table_destinations(NULL, 0) == NULL);
+    lvs_service_key k;
+    memset(&k, 0, sizeof k);
+    CHECK(lvs_service_list_find(NULL, &k) == NULL);
+    CHECK(lvs_destination_list_find(NULL, &k.addr) == NULL);
+    CHECK(lvs_table_find(NULL, &k) == 0);
     lvs_table_free(NULL);
     CHECK(lvs_connection_list_len(NULL) == 0);
     CHECK(lvs_connection_list_get(NULL, 0) == NULL);
@@ -490,6 +502,46 @@ static void test_open_here(void) {
         CONTAINS(last_error(), "ip_vs");
         printf("api_test: no IPVS here: %s\n", last_error());
     }
+}
+
+/* "Structs that grow": a struct of another size than this header's, with
+ * the size passed. A shorter (older) one takes defaults for what it lacks;
+ * a longer (newer) one is fine while its extra bytes are 0. */
+static void test_sized_structs(void) {
+    struct {
+        lvs_service s;
+        uint32_t future;
+    } newer;
+    memset(&newer, 0, sizeof newer);
+    newer.s = tcp_service("10.0.0.1:80", "rr");
+    lvs_batch *b = NULL;
+    EXPECT(lvs_batch_new(&b), LVS_OK);
+    EXPECT(lvs_batch_add_service_sized(b, &newer.s, sizeof newer), LVS_OK);
+    newer.future = 7;
+    EXPECT(lvs_batch_add_service_sized(b, &newer.s, sizeof newer), LVS_INVALID_ARGUMENT);
+    CONTAINS(last_error(), "byte 72 of 76 is not 0");
+    /* The service's key and scheduler only (an older layout's prefix). */
+    size_t prefix = offsetof(lvs_service, flags);
+    EXPECT(lvs_batch_add_service_sized(b, &newer.s, prefix), LVS_OK);
+    EXPECT(lvs_batch_update_service_sized(b, &newer.s, 0), LVS_INVALID_ARGUMENT);
+    EXPECT(lvs_batch_add_service_sized(b, NULL, sizeof newer), LVS_NULL_PARAMETER);
+    lvs_destination d = backend("10.0.1.1:8080", 3);
+    EXPECT(lvs_batch_add_destination_sized(b, &newer.s.key, &d, sizeof d), LVS_OK);
+    /* Cut before the weight: weight 0 (quiesced), still valid. */
+    EXPECT(lvs_batch_update_destination_sized(b, &newer.s.key, &d,
+                                              offsetof(lvs_destination, weight)),
+           LVS_OK);
+    CHECK(lvs_batch_len(b) == 4);
+    lvs_batch_free(b);
+
+    lvs_desired *want = NULL;
+    EXPECT(lvs_desired_new(&want), LVS_OK);
+    lvs_destination ds[2] = {backend("10.0.1.1:80", 1), backend("10.0.1.2:80", 2)};
+    EXPECT(lvs_desired_add_service_sized(want, &newer.s, sizeof newer.s, ds, 2, 0),
+           LVS_INVALID_ARGUMENT);
+    EXPECT(lvs_desired_add_service_sized(want, &newer.s, sizeof newer.s, NULL, 0, 0), LVS_OK);
+    CHECK(lvs_desired_len(want) == 1);
+    lvs_desired_free(want);
 }
 
 static void test_batch_building(void) {
@@ -1086,6 +1138,7 @@ int main(void) {
     test_lists_without_a_list();
     test_open_errors();
     test_open_here();
+    test_sized_structs();
     test_batch_building();
     test_struct_validation();
     test_desired();
