@@ -106,7 +106,9 @@ pub enum lvs_result {
 }
 
 impl lvs_result {
-    /// Every code, in numeric order.
+    /// Every code, in numeric order (Rust only: not in lvs.h).
+    ///
+    /// cbindgen:ignore
     pub const ALL: [lvs_result; 29] = [
         lvs_result::LVS_OK,
         lvs_result::LVS_SERVICE_NOT_FOUND,
