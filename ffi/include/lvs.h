@@ -28,8 +28,8 @@
  *    them on input, a later one may give them a meaning where 0 keeps
  *    today's behaviour.
  *  - Structs that grow (the rule of Linux's clone3/openat2 struct sizes):
- *    lvs_service, lvs_destination, lvs_sync_daemon and the library-owned
- *    lvs_service_entry, lvs_destination_entry and lvs_connection may gain
+ *    lvs_service, lvs_destination, lvs_sync_daemon, lvs_change and the
+ *    entries lvs_service_entry, lvs_destination_entry and lvs_connection may gain
  *    fields in a later release, only at their end (the entries keep their
  *    config struct last, so they grow with it). Every function that reads
  *    or fills a caller's struct of these kinds has a _sized form taking
@@ -148,6 +148,76 @@
  * and goes once it has none left.
  */
 #define LVS_SERVICE_REMOVAL_DRAIN 1
+
+/**
+ * `lvs_change.kind`: add a service (`service_after`).
+ */
+#define LVS_CHANGE_ADD_SERVICE 1
+
+/**
+ * `lvs_change.kind`: update a service in place (`service_before` ->
+ * `service_after`).
+ */
+#define LVS_CHANGE_UPDATE_SERVICE 2
+
+/**
+ * `lvs_change.kind`: remove a service (`service_before`).
+ */
+#define LVS_CHANGE_REMOVE_SERVICE 3
+
+/**
+ * `lvs_change.kind`: add a destination (`dest_after`).
+ */
+#define LVS_CHANGE_ADD_DESTINATION 4
+
+/**
+ * `lvs_change.kind`: update a destination (`dest_before` ->
+ * `dest_after`).
+ */
+#define LVS_CHANGE_UPDATE_DESTINATION 5
+
+/**
+ * `lvs_change.kind`: remove a destination (`dest_before`, with `conns`).
+ */
+#define LVS_CHANGE_REMOVE_DESTINATION 6
+
+/**
+ * `lvs_change.reason` of an add.
+ */
+#define LVS_REASON_NONE 0
+
+/**
+ * `lvs_change.reason`: the desired configuration differs (an update).
+ */
+#define LVS_REASON_CONFIG 1
+
+/**
+ * `lvs_change.reason`: it left the desired state: weight 0 starts its
+ * drain.
+ */
+#define LVS_REASON_START_DRAIN 2
+
+/**
+ * `lvs_change.reason`: it came back while draining: its weight is
+ * restored.
+ */
+#define LVS_REASON_RESTORE 3
+
+/**
+ * `lvs_change.reason`: it left the desired state and is removed at once.
+ */
+#define LVS_REASON_NOT_DESIRED 4
+
+/**
+ * `lvs_change.reason`: its drain finished (no connections left).
+ */
+#define LVS_REASON_DRAINED 5
+
+/**
+ * `lvs_change.reason`: its drain timed out (`drain_timeout_ms`) with
+ * connections left.
+ */
+#define LVS_REASON_DRAIN_TIMED_OUT 6
 
 /**
  * `addr.family` of an IPv4 address (`AF_INET`).
@@ -961,6 +1031,50 @@ typedef struct lvs_connection {
    */
   uint8_t reserved1[3];
 } lvs_connection;
+
+/**
+ * One change of a plan as values (`lvs_plan_change_get`). Fields a kind
+ * does not use are 0. A struct that grows (see "Structs that grow" in
+ * lvs.h): always pass its size.
+ */
+typedef struct lvs_change {
+  /**
+   * `LVS_CHANGE_*`.
+   */
+  uint32_t kind;
+  /**
+   * `LVS_REASON_*`.
+   */
+  uint32_t reason;
+  /**
+   * The service the change touches.
+   */
+  struct lvs_service_key key;
+  /**
+   * The kernel's service (update, remove).
+   */
+  struct lvs_service service_before;
+  /**
+   * The desired service (add, update).
+   */
+  struct lvs_service service_after;
+  /**
+   * The kernel's destination (update, remove).
+   */
+  struct lvs_destination dest_before;
+  /**
+   * The new destination (add, update).
+   */
+  struct lvs_destination dest_after;
+  /**
+   * A removed destination's connections when the table was read.
+   */
+  struct lvs_conn_counts conns;
+  /**
+   * The drain time-out of `LVS_REASON_DRAIN_TIMED_OUT`, milliseconds.
+   */
+  uint64_t drain_timeout_ms;
+} lvs_change;
 
 #ifdef __cplusplus
 extern "C" {
@@ -2658,6 +2772,24 @@ lvs_result lvs_plan_change(const struct lvs_plan *plan,
                            char *buf,
                            size_t len,
                            size_t *out_len);
+
+/**
+ * Change `index` of `plan` as values into `*out`, a struct of
+ * `out_size` bytes (pass `sizeof *out`; "Structs that grow" in lvs.h):
+ * what `lvs_plan_change` shows as text. `*out` is left unchanged on
+ * failure.
+ *
+ * Errors: `LVS_OUT_OF_RANGE`, `LVS_INVALID_ARGUMENT` (`out_size` 0),
+ * `LVS_NULL_PARAMETER`.
+ *
+ * # Safety
+ * `plan` must be a live plan (not NULL). `out`: valid for writing
+ * `out_size` bytes (not NULL); not kept.
+ */
+lvs_result lvs_plan_change_get(const struct lvs_plan *plan,
+                               size_t index,
+                               struct lvs_change *out,
+                               size_t out_size);
 
 /**
  * Write the whole plan as text into `buf`, NUL-terminated: the Rust

@@ -20,7 +20,8 @@ use std::ffi::c_char;
 use std::time::Duration;
 
 use lvs::reconcile::{
-    DesiredState, DrainMode, Plan, Policy, Reconciler, Report, Scope, ServiceRemoval,
+    Change, DesiredState, DrainMode, Plan, Policy, Reconciler, RemoveReason, Report, Scope,
+    ServiceRemoval, UpdateReason,
 };
 
 use crate::batch::{first_failure, stored_results};
@@ -28,7 +29,8 @@ use crate::error::{Failure, Outcome, finish, lvs_result, stored_code, stored_mes
 use crate::ffi::into_raw;
 use crate::handle::lvs_handle;
 use crate::types::{
-    DESTINATION_SIZE_V1, SERVICE_SIZE_V1, format_out, lvs_destination, lvs_service, lvs_service_key,
+    DESTINATION_SIZE_V1, SERVICE_SIZE_V1, format_out, lvs_conn_counts, lvs_destination,
+    lvs_service, lvs_service_key,
 };
 
 // ----- desired state ------------------------------------------------------------
@@ -1057,6 +1059,176 @@ pub unsafe extern "C" fn lvs_plan_change(
         };
         // SAFETY: forwarded from this function's contract.
         unsafe { format_out(&text, buf, len, out_len) }
+    }
+}
+
+/// `lvs_change.kind`: add a service (`service_after`).
+pub const LVS_CHANGE_ADD_SERVICE: u32 = 1;
+/// `lvs_change.kind`: update a service in place (`service_before` ->
+/// `service_after`).
+pub const LVS_CHANGE_UPDATE_SERVICE: u32 = 2;
+/// `lvs_change.kind`: remove a service (`service_before`).
+pub const LVS_CHANGE_REMOVE_SERVICE: u32 = 3;
+/// `lvs_change.kind`: add a destination (`dest_after`).
+pub const LVS_CHANGE_ADD_DESTINATION: u32 = 4;
+/// `lvs_change.kind`: update a destination (`dest_before` ->
+/// `dest_after`).
+pub const LVS_CHANGE_UPDATE_DESTINATION: u32 = 5;
+/// `lvs_change.kind`: remove a destination (`dest_before`, with `conns`).
+pub const LVS_CHANGE_REMOVE_DESTINATION: u32 = 6;
+
+/// `lvs_change.reason` of an add.
+pub const LVS_REASON_NONE: u32 = 0;
+/// `lvs_change.reason`: the desired configuration differs (an update).
+pub const LVS_REASON_CONFIG: u32 = 1;
+/// `lvs_change.reason`: it left the desired state: weight 0 starts its
+/// drain.
+pub const LVS_REASON_START_DRAIN: u32 = 2;
+/// `lvs_change.reason`: it came back while draining: its weight is
+/// restored.
+pub const LVS_REASON_RESTORE: u32 = 3;
+/// `lvs_change.reason`: it left the desired state and is removed at once.
+pub const LVS_REASON_NOT_DESIRED: u32 = 4;
+/// `lvs_change.reason`: its drain finished (no connections left).
+pub const LVS_REASON_DRAINED: u32 = 5;
+/// `lvs_change.reason`: its drain timed out (`drain_timeout_ms`) with
+/// connections left.
+pub const LVS_REASON_DRAIN_TIMED_OUT: u32 = 6;
+
+/// One change of a plan as values (`lvs_plan_change_get`). Fields a kind
+/// does not use are 0. A struct that grows (see "Structs that grow" in
+/// lvs.h): always pass its size.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct lvs_change {
+    /// `LVS_CHANGE_*`.
+    pub kind: u32,
+    /// `LVS_REASON_*`.
+    pub reason: u32,
+    /// The service the change touches.
+    pub key: lvs_service_key,
+    /// The kernel's service (update, remove).
+    pub service_before: lvs_service,
+    /// The desired service (add, update).
+    pub service_after: lvs_service,
+    /// The kernel's destination (update, remove).
+    pub dest_before: lvs_destination,
+    /// The new destination (add, update).
+    pub dest_after: lvs_destination,
+    /// A removed destination's connections when the table was read.
+    pub conns: lvs_conn_counts,
+    /// The drain time-out of `LVS_REASON_DRAIN_TIMED_OUT`, milliseconds.
+    pub drain_timeout_ms: u64,
+}
+// No padding: the fields' sizes add up to the struct's.
+const _: () = assert!(
+    size_of::<lvs_change>()
+        == 8 + size_of::<lvs_service_key>()
+            + 2 * size_of::<lvs_service>()
+            + 2 * size_of::<lvs_destination>()
+            + size_of::<lvs_conn_counts>()
+            + 8
+);
+// SAFETY: `#[repr(C)]` with no padding (no_padding! above).
+unsafe impl crate::ffi::AsBytes for lvs_change {}
+
+impl lvs_change {
+    fn from_model(c: &Change) -> Outcome<lvs_change> {
+        let mut out = lvs_change {
+            key: lvs_service_key::from_model(&c.service_key())?,
+            ..Default::default()
+        };
+        let remove = |out: &mut lvs_change, r: &RemoveReason| {
+            out.reason = match r {
+                RemoveReason::NotDesired => LVS_REASON_NOT_DESIRED,
+                RemoveReason::Drained => LVS_REASON_DRAINED,
+                RemoveReason::DrainTimedOut(t) => {
+                    out.drain_timeout_ms = u64::try_from(t.as_millis()).unwrap_or(u64::MAX);
+                    LVS_REASON_DRAIN_TIMED_OUT
+                }
+                _ => LVS_REASON_NONE,
+            };
+        };
+        match c {
+            Change::AddService(s) => {
+                out.kind = LVS_CHANGE_ADD_SERVICE;
+                out.service_after = lvs_service::from_model(s)?;
+            }
+            Change::UpdateService { from, to } => {
+                out.kind = LVS_CHANGE_UPDATE_SERVICE;
+                out.reason = LVS_REASON_CONFIG;
+                out.service_before = lvs_service::from_model(from)?;
+                out.service_after = lvs_service::from_model(to)?;
+            }
+            Change::RemoveService { service, reason } => {
+                out.kind = LVS_CHANGE_REMOVE_SERVICE;
+                out.service_before = lvs_service::from_model(service)?;
+                remove(&mut out, reason);
+            }
+            Change::AddDestination { dest, .. } => {
+                out.kind = LVS_CHANGE_ADD_DESTINATION;
+                out.dest_after = lvs_destination::from_model(dest)?;
+            }
+            Change::UpdateDestination {
+                from, to, reason, ..
+            } => {
+                out.kind = LVS_CHANGE_UPDATE_DESTINATION;
+                out.reason = match reason {
+                    UpdateReason::Config => LVS_REASON_CONFIG,
+                    UpdateReason::StartDrain => LVS_REASON_START_DRAIN,
+                    UpdateReason::Restore => LVS_REASON_RESTORE,
+                    _ => LVS_REASON_NONE,
+                };
+                out.dest_before = lvs_destination::from_model(from)?;
+                out.dest_after = lvs_destination::from_model(to)?;
+            }
+            Change::RemoveDestination {
+                dest,
+                conns,
+                reason,
+                ..
+            } => {
+                out.kind = LVS_CHANGE_REMOVE_DESTINATION;
+                out.dest_before = lvs_destination::from_model(dest)?;
+                out.conns = lvs_conn_counts {
+                    active: conns.active,
+                    inactive: conns.inactive,
+                    persistent: conns.persistent,
+                };
+                remove(&mut out, reason);
+            }
+            // A kind added to the Rust crate later: kind 0.
+            _ => {}
+        }
+        Ok(out)
+    }
+}
+
+/// Change `index` of `plan` as values into `*out`, a struct of
+/// `out_size` bytes (pass `sizeof *out`; "Structs that grow" in lvs.h):
+/// what `lvs_plan_change` shows as text. `*out` is left unchanged on
+/// failure.
+///
+/// Errors: `LVS_OUT_OF_RANGE`, `LVS_INVALID_ARGUMENT` (`out_size` 0),
+/// `LVS_NULL_PARAMETER`.
+///
+/// # Safety
+/// `plan` must be a live plan (not NULL). `out`: valid for writing
+/// `out_size` bytes (not NULL); not kept.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_plan_change_get(
+    plan: *const lvs_plan,
+    index: usize,
+    out: *mut lvs_change,
+    out_size: usize,
+) -> lvs_result {
+    ffi_boundary! {
+        finish((|| {
+            let p = try_ref!(plan)?;
+            p.result(index)?;
+            let c = lvs_change::from_model(&p.plan.changes()[index])?;
+            put_sized!(out, 1, out_size, &[c])
+        })())
     }
 }
 

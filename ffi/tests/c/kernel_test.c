@@ -1498,7 +1498,35 @@ static void test_grow(lvs_handle *h) {
     EXPECT(lvs_policy_scope_add_service(pol, &svc.key), LVS_OK);
     EXPECT(lvs_reconciler_new(pol, &r), LVS_OK);
     EXPECT(lvs_reconciler_reconcile(r, h, want, &plan), LVS_OK);
+    /* The plan's changes as values. */
+    CHECK(lvs_plan_len(plan) == 3);
+    lvs_change ch;
+    memset(&ch, 0xaa, sizeof ch);
+    EXPECT(lvs_plan_change_get(plan, 0, &ch, sizeof ch), LVS_OK);
+    CHECK(ch.kind == LVS_CHANGE_ADD_SERVICE && ch.reason == LVS_REASON_NONE);
+    CHECK(same_key(&ch.key, &svc.key) && strcmp(ch.service_after.scheduler, "wrr") == 0);
+    CHECK(ch.service_before.key.protocol == 0 && ch.dest_after.weight == 0 && ch.conns.active == 0);
+    EXPECT(lvs_plan_change_get(plan, 2, &ch, sizeof ch), LVS_OK);
+    CHECK(ch.kind == LVS_CHANGE_ADD_DESTINATION && same_key(&ch.key, &svc.key));
+    CHECK(ch.dest_after.weight == 5 || ch.dest_after.weight == 6);
+    EXPECT(lvs_plan_change_get(plan, 3, &ch, sizeof ch), LVS_OUT_OF_RANGE);
+    EXPECT(lvs_plan_change_get(plan, 0, &ch, 0), LVS_INVALID_ARGUMENT);
     lvs_plan_free(plan);
+    /* A dry run with a weight changed: one update, before and after. */
+    lvs_desired *want2 = NULL;
+    EXPECT(lvs_desired_new(&want2), LVS_OK);
+    nd[0].d.weight = 7;
+    EXPECT(lvs_desired_add_service_sized(want2, &svc, sizeof svc, &nd[0].d, 2, sizeof nd[0]),
+           LVS_OK);
+    nd[0].d.weight = 5;
+    EXPECT(lvs_reconciler_plan(r, h, want2, &plan), LVS_OK);
+    CHECK(lvs_plan_len(plan) == 1);
+    EXPECT(lvs_plan_change_get(plan, 0, &ch, sizeof ch), LVS_OK);
+    CHECK(ch.kind == LVS_CHANGE_UPDATE_DESTINATION && ch.reason == LVS_REASON_CONFIG);
+    CHECK(ch.dest_before.weight == 5 && ch.dest_after.weight == 7);
+    CHECK(same_addr(&ch.dest_before.addr, &nd[0].d.addr) && ch.service_after.key.protocol == 0);
+    lvs_plan_free(plan);
+    lvs_desired_free(want2);
     lvs_reconciler_free(r);
     lvs_policy_free(pol);
     lvs_desired_free(want);
