@@ -46,6 +46,12 @@
  *    are read. lvs_addr, lvs_service_key, lvs_stats, lvs_conn_counts,
  *    lvs_timeouts and lvs_info are frozen (embedded in others, or mirroring
  *    a fixed kernel reply): a change would be a new type.
+ *  - Names: lvs_<object>_<verb> for an action (lvs_service_add,
+ *    lvs_batch_new, lvs_handle_submit); lvs_handle_<what> for what a handle
+ *    reads from its namespace (lvs_handle_services, lvs_handle_table,
+ *    lvs_handle_daemons) and for its settings (lvs_handle_timeout);
+ *    lvs_<object>_<part> for what an object holds (lvs_plan_len,
+ *    lvs_batch_result); _find looks up by key; _sized takes a struct size.
  *  - A NULL, misaligned or out-of-range argument, a bad length or invalid
  *    UTF-8 is an error code, never undefined behaviour; no panic crosses
  *    into C.
@@ -2364,6 +2370,53 @@ lvs_result lvs_desired_from_json(const char *json, size_t len, struct lvs_desire
 size_t lvs_desired_len(const struct lvs_desired *desired);
 
 /**
+ * The key of service `index` of `desired` (in the order added) into
+ * `*out`, to iterate: `LVS_OUT_OF_RANGE` when `index` is not below
+ * `lvs_desired_len`. The whole service with its destinations is in
+ * `lvs_desired_to_json`.
+ *
+ * Errors: `LVS_OUT_OF_RANGE`, `LVS_NULL_PARAMETER`.
+ *
+ * # Safety
+ * `desired`: a live desired state (not NULL) not being changed by
+ * another thread. `out`: valid for writing one `lvs_service_key` (not
+ * NULL); left unchanged on failure.
+ */
+lvs_result lvs_desired_key(const struct lvs_desired *desired,
+                           size_t index,
+                           struct lvs_service_key *out);
+
+/**
+ * Remove the service `key` (with its destinations) from `desired`; to
+ * replace a service, remove it and add the new one. Errors:
+ * `LVS_SERVICE_NOT_FOUND` (no such service in `desired`),
+ * `LVS_INVALID_ARGUMENT` (an invalid key), `LVS_NULL_PARAMETER`.
+ *
+ * # Safety
+ * `desired`: a live desired state (not NULL), used by no other thread
+ * during the call. `key`: valid for reading one `lvs_service_key` (not
+ * NULL); not kept.
+ */
+lvs_result lvs_desired_remove_service(struct lvs_desired *desired,
+                                      const struct lvs_service_key *key);
+
+/**
+ * Write `desired` as JSON (the form `lvs_desired_from_json` reads, which
+ * reads it back to an equal state) into `buf`, NUL-terminated. Returns
+ * `LVS_OK`, `LVS_BUFFER_TOO_SMALL` (as much as fits is written; `out_len`
+ * gives the length needed: call with `len` 0 to learn it) or
+ * `LVS_NULL_PARAMETER`.
+ *
+ * # Safety
+ * `desired`: a live desired state (not NULL) not being changed by
+ * another thread. `buf` and `out_len` as for `lvs_plan_text`.
+ */
+lvs_result lvs_desired_to_json(const struct lvs_desired *desired,
+                               char *buf,
+                               size_t len,
+                               size_t *out_len);
+
+/**
  * Free a desired state. NULL is ignored.
  *
  * # Safety
@@ -2549,6 +2602,20 @@ lvs_result lvs_policy_set_incremental(struct lvs_policy *policy, bool enabled);
  * call.
  */
 lvs_result lvs_policy_set_verify_period(struct lvs_policy *policy, uint64_t period_ms);
+
+/**
+ * Write `policy` as JSON (the form `lvs_policy_from_json` reads) into
+ * `buf`, NUL-terminated: read a policy back. Buffer rules and errors as
+ * `lvs_desired_to_json`.
+ *
+ * # Safety
+ * `policy`: a live policy (not NULL) not being changed by another thread.
+ * `buf` and `out_len` as for `lvs_plan_text`.
+ */
+lvs_result lvs_policy_to_json(const struct lvs_policy *policy,
+                              char *buf,
+                              size_t len,
+                              size_t *out_len);
 
 /**
  * Free a policy. NULL is ignored. Reconcilers made from it keep their

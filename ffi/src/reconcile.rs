@@ -221,6 +221,101 @@ pub unsafe extern "C" fn lvs_desired_len(desired: *const lvs_desired) -> usize {
     }
 }
 
+/// The key of service `index` of `desired` (in the order added) into
+/// `*out`, to iterate: `LVS_OUT_OF_RANGE` when `index` is not below
+/// `lvs_desired_len`. The whole service with its destinations is in
+/// `lvs_desired_to_json`.
+///
+/// Errors: `LVS_OUT_OF_RANGE`, `LVS_NULL_PARAMETER`.
+///
+/// # Safety
+/// `desired`: a live desired state (not NULL) not being changed by
+/// another thread. `out`: valid for writing one `lvs_service_key` (not
+/// NULL); left unchanged on failure.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_desired_key(
+    desired: *const lvs_desired,
+    index: usize,
+    out: *mut lvs_service_key,
+) -> lvs_result {
+    ffi_boundary! {
+        finish((|| {
+            let d = try_ref!(desired)?;
+            let Some(svc) = d.services.get(index) else {
+                return Err(Failure::new(
+                    lvs_result::LVS_OUT_OF_RANGE,
+                    format!("service index {index} is out of range: the desired state has {} services", d.len()),
+                ));
+            };
+            let key = lvs_service_key::from_model(&svc.service.key)?;
+            try_out!(out)?.set(key);
+            Ok(())
+        })())
+    }
+}
+
+/// Remove the service `key` (with its destinations) from `desired`; to
+/// replace a service, remove it and add the new one. Errors:
+/// `LVS_SERVICE_NOT_FOUND` (no such service in `desired`),
+/// `LVS_INVALID_ARGUMENT` (an invalid key), `LVS_NULL_PARAMETER`.
+///
+/// # Safety
+/// `desired`: a live desired state (not NULL), used by no other thread
+/// during the call. `key`: valid for reading one `lvs_service_key` (not
+/// NULL); not kept.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_desired_remove_service(
+    desired: *mut lvs_desired,
+    key: *const lvs_service_key,
+) -> lvs_result {
+    ffi_boundary! {
+        finish((|| {
+            let d = try_mut!(desired)?;
+            let key = try_ref!(key)?.model("key")?;
+            let before = d.services.len();
+            d.services.retain(|s| s.service.key != key);
+            if d.services.len() == before {
+                return Err(Failure::new(
+                    lvs_result::LVS_SERVICE_NOT_FOUND,
+                    format!("remove {key} from the desired state: not in it"),
+                ));
+            }
+            Ok(())
+        })())
+    }
+}
+
+/// Write `desired` as JSON (the form `lvs_desired_from_json` reads, which
+/// reads it back to an equal state) into `buf`, NUL-terminated. Returns
+/// `LVS_OK`, `LVS_BUFFER_TOO_SMALL` (as much as fits is written; `out_len`
+/// gives the length needed: call with `len` 0 to learn it) or
+/// `LVS_NULL_PARAMETER`.
+///
+/// # Safety
+/// `desired`: a live desired state (not NULL) not being changed by
+/// another thread. `buf` and `out_len` as for `lvs_plan_text`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_desired_to_json(
+    desired: *const lvs_desired,
+    buf: *mut c_char,
+    len: usize,
+    out_len: *mut usize,
+) -> lvs_result {
+    ffi_boundary! {
+        let text = match try_ref!(desired).and_then(|d| to_json(serde_json::to_string(d), "desired state")) {
+            Ok(t) => t,
+            Err(e) => return finish(Err(e)),
+        };
+        // SAFETY: forwarded from this function's contract.
+        unsafe { format_out(&text, buf, len, out_len) }
+    }
+}
+
+/// A value written as JSON, or why it could not be.
+fn to_json(json: serde_json::Result<String>, what: &str) -> Outcome<String> {
+    json.map_err(|e| Failure::new(lvs_result::LVS_OTHER, format!("{what} as JSON: {e}")))
+}
+
 /// Free a desired state. NULL is ignored.
 ///
 /// # Safety
@@ -631,6 +726,30 @@ pub unsafe extern "C" fn lvs_policy_set_verify_period(
             try_mut!(policy)?.verify_period = Duration::from_millis(period_ms);
             Ok(())
         })())
+    }
+}
+
+/// Write `policy` as JSON (the form `lvs_policy_from_json` reads) into
+/// `buf`, NUL-terminated: read a policy back. Buffer rules and errors as
+/// `lvs_desired_to_json`.
+///
+/// # Safety
+/// `policy`: a live policy (not NULL) not being changed by another thread.
+/// `buf` and `out_len` as for `lvs_plan_text`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_policy_to_json(
+    policy: *const lvs_policy,
+    buf: *mut c_char,
+    len: usize,
+    out_len: *mut usize,
+) -> lvs_result {
+    ffi_boundary! {
+        let text = match try_ref!(policy).and_then(|p| to_json(serde_json::to_string(p), "policy")) {
+            Ok(t) => t,
+            Err(e) => return finish(Err(e)),
+        };
+        // SAFETY: forwarded from this function's contract.
+        unsafe { format_out(&text, buf, len, out_len) }
     }
 }
 

@@ -822,6 +822,34 @@ static void test_desired(void) {
     EXPECT(lvs_desired_add_service(d, NULL, two, 2), LVS_NULL_PARAMETER);
     EXPECT(lvs_desired_add_service(NULL, &other, two, 2), LVS_NULL_PARAMETER);
     CHECK(lvs_desired_len(d) == 2);
+
+    /* Iterate, export, remove, replace. */
+    lvs_service_key k;
+    EXPECT(lvs_desired_key(d, 1, &k), LVS_OK);
+    CHECK(lvs_service_key_equal(&k, &empty.key));
+    EXPECT(lvs_desired_key(d, 2, &k), LVS_OUT_OF_RANGE);
+    EXPECT(lvs_desired_key(NULL, 0, &k), LVS_NULL_PARAMETER);
+    size_t need = 0;
+    EXPECT(lvs_desired_to_json(d, NULL, 0, &need), LVS_BUFFER_TOO_SMALL);
+    char json[1024];
+    CHECK(need > 0 && need < sizeof json);
+    EXPECT(lvs_desired_to_json(d, json, sizeof json, NULL), LVS_OK);
+    CONTAINS(json, "\"192.168.1.2:8080\"");
+    lvs_desired *back = NULL; /* JSON out, JSON in: the same state */
+    EXPECT(lvs_desired_from_json(json, strlen(json), &back), LVS_OK);
+    char again[1024];
+    EXPECT(lvs_desired_to_json(back, again, sizeof again, NULL), LVS_OK);
+    CHECK(strcmp(json, again) == 0 && lvs_desired_len(back) == 2);
+    lvs_desired_free(back);
+    EXPECT(lvs_desired_remove_service(d, &web.key), LVS_OK);
+    EXPECT(lvs_desired_remove_service(d, &web.key), LVS_SERVICE_NOT_FOUND);
+    CHECK(lvs_desired_len(d) == 1);
+    web.persistence_timeout = 60; /* replaced: removed, then added anew */
+    EXPECT(lvs_desired_add_service(d, &web, two, 1), LVS_OK);
+    EXPECT(lvs_desired_to_json(d, json, sizeof json, NULL), LVS_OK);
+    CONTAINS(json, "\"timeout\":60");
+    CHECK(strstr(json, "192.168.1.3") == NULL);
+    EXPECT(lvs_desired_to_json(NULL, json, sizeof json, NULL), LVS_NULL_PARAMETER);
     lvs_desired_free(d);
     lvs_desired_free(NULL);
 
@@ -916,6 +944,19 @@ static void test_policy(void) {
     EXPECT(lvs_policy_scope_add_fwmarks(p, 6, 5), LVS_INVALID_ARGUMENT);
     CONTAINS(last_error(), "above");
     EXPECT(lvs_policy_scope_add_fwmarks(NULL, 1, 2), LVS_NULL_PARAMETER);
+
+    /* Read back as JSON, which lvs_policy_from_json takes again. */
+    char pj[1024];
+    EXPECT(lvs_policy_to_json(p, pj, sizeof pj, NULL), LVS_OK);
+    CONTAINS(pj, "10.96.0.0/12");
+    CONTAINS(pj, "1999");
+    lvs_policy *p2 = NULL;
+    EXPECT(lvs_policy_from_json(pj, strlen(pj), &p2), LVS_OK);
+    char pj2[1024];
+    EXPECT(lvs_policy_to_json(p2, pj2, sizeof pj2, NULL), LVS_OK);
+    CHECK(strcmp(pj, pj2) == 0);
+    lvs_policy_free(p2);
+    EXPECT(lvs_policy_to_json(NULL, pj, sizeof pj, NULL), LVS_NULL_PARAMETER);
 
     lvs_service svc = tcp_service("192.0.2.1:80", "rr");
     EXPECT(lvs_policy_scope_add_service(p, &svc.key), LVS_OK);
