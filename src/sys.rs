@@ -4,7 +4,7 @@
 //! architecture).
 
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::Duration;
 
 use netlink_sys::{Socket, SocketAddr};
@@ -56,6 +56,30 @@ pub(crate) fn in_netns<T: Send + 'static>(
     })
     .join()
     .unwrap_or_else(|_| Err(io::Error::other("netns helper thread panicked")))
+}
+
+/// `NSFS_MAGIC`: the filesystem of namespace files.
+pub(crate) const NSFS_MAGIC: u64 = 0x6e73_6673;
+
+/// A namespace file for `netns`: a copy of it when it is one (nsfs),
+/// else (a pidfd) the network namespace it leads to, opened on a helper
+/// thread that entered it. A namespace file keeps the namespace alive and
+/// names it (its inode), where a pidfd does neither once the process is
+/// gone.
+pub(crate) fn netns_file(netns: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+    let fs = rustix::fs::fstatfs(netns)?;
+    #[allow(clippy::unnecessary_cast, clippy::useless_conversion)]
+    if fs.f_type as u64 == NSFS_MAGIC {
+        return netns.try_clone_to_owned();
+    }
+    in_netns(netns, || {
+        use rustix::fs::{Mode, OFlags};
+        Ok(rustix::fs::open(
+            "/proc/thread-self/ns/net",
+            OFlags::RDONLY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?)
+    })
 }
 
 /// Whether the kernel module `name` is loaded (`/sys/module/NAME`; a

@@ -1460,10 +1460,10 @@ lvs_result lvs_handle_timeout(struct lvs_handle *handle, uint32_t *out_ms);
  * number of its namespace file, as `/proc/PID/ns/net` shows it
  * (`net:[N]`) and `lsns -t net` lists it. Handles in the same namespace
  * give the same number, whichever way they were opened (own namespace,
- * path or namespace fd).
+ * path, namespace fd or pidfd: the namespace the process was in then).
  *
- * Errors: `LVS_UNSUPPORTED` (the handle holds no namespace file: opened
- * with a pidfd), `LVS_IO`, `LVS_NULL_PARAMETER`.
+ * Errors: `LVS_UNSUPPORTED` (the handle holds no namespace file: it could
+ * not be opened), `LVS_IO`, `LVS_NULL_PARAMETER`.
  *
  * # Safety
  * `handle` as for `lvs_service_add`. `out`: valid for writing one
