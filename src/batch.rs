@@ -2,6 +2,9 @@
 //! result per operation. What goes in a flight and which reply settles
 //! which operation is decided by the sans-IO core (`proto::batch`).
 
+use std::os::fd::{AsFd, BorrowedFd};
+use std::task::Poll;
+
 use tracing::{debug, debug_span};
 
 use crate::error::{Error, ErrorKind, Operation, Result};
@@ -64,21 +67,27 @@ impl Handle {
         BatchResult::new(results, sends)
     }
 
-    fn apply_pipelined(&mut self, ops: &[Op]) -> BatchResult {
-        let mut results: Vec<Option<Result<()>>> = (0..ops.len()).map(|_| None).collect();
-        let mut sends = 0;
+    /// Grow the socket buffers for a batch and give the flight limits
+    /// they allow.
+    fn flight_limits(&mut self) -> FlightLimits {
         // Bigger buffers make fewer, larger flights; failure to grow is fine.
         let _ = self
             .sock()
             .set_buffers(self.batch_recv_buffer(), BATCH_SNDBUF);
         let rcvbuf = self.sock().recv_buffer_size().unwrap_or(212_992);
         let sndbuf = self.sock().send_buffer_size().unwrap_or(212_992);
-        let limits = FlightLimits {
+        FlightLimits {
             // Every op in a flight may fail: its error replies must fit.
             max_ops: (rcvbuf / 2 / ERROR_REPLY_COST).clamp(16, 4096),
             max_bytes: CHUNK_BYTES.min(sndbuf / 2).max(4096),
             module_loaded: crate::sys::module_loaded,
-        };
+        }
+    }
+
+    fn apply_pipelined(&mut self, ops: &[Op]) -> BatchResult {
+        let mut results: Vec<Option<Result<()>>> = (0..ops.len()).map(|_| None).collect();
+        let mut sends = 0;
+        let limits = self.flight_limits();
 
         let mut next = 0;
         let mut buf = std::mem::take(self.wbuf_mut());
@@ -145,5 +154,222 @@ impl Handle {
                 Err(e) => return Err(e),
             }
         }
+    }
+}
+
+/// Most operations per flight of a submitted batch: the kernel handles a
+/// flight inside the `sendmsg`, so this bounds how long one
+/// [`Handle::poll_batch`] call runs.
+const EVENT_FLIGHT_OPS: usize = 1024;
+
+/// A batch submitted with [`Handle::submit`] and not finished: its
+/// operations, the results so far and the flight in the air. Drive it
+/// with [`Handle::poll_batch`] on the handle that submitted it, whenever
+/// the handle's socket ([`Handle::as_fd`]) is readable.
+#[derive(Debug)]
+pub struct PendingBatch {
+    ops: Vec<Op>,
+    results: Vec<Option<Result<()>>>,
+    /// The first operation not yet in a flight.
+    next: usize,
+    flight: Option<Flight>,
+    /// `buf` holds a flight (or a re-sync barrier) that is still to send.
+    unsent: bool,
+    /// The kernel dropped answers (`ENOBUFS`) during this flight.
+    lost: bool,
+    buf: Vec<u8>,
+    limits: FlightLimits,
+    stop_on_error: bool,
+    sends: usize,
+}
+
+impl PendingBatch {
+    /// Number of operations.
+    pub fn len(&self) -> usize {
+        self.ops.len()
+    }
+
+    /// Whether the batch has no operations.
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+
+    /// Number of operations with a result so far.
+    pub fn settled(&self) -> usize {
+        self.results.iter().filter(|r| r.is_some()).count()
+    }
+}
+
+impl AsFd for Handle {
+    /// The handle's netlink socket, for an event loop: wait until it is
+    /// readable, then call [`Handle::poll_batch`]. It may be made
+    /// non-blocking (`O_NONBLOCK`); the handle's other methods still wait
+    /// for their answers (they poll the socket up to the timeout). Do not
+    /// read from or write to it.
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.sock().fd()
+    }
+}
+
+impl Handle {
+    /// Start applying `ops` without waiting for the kernel: the event-loop
+    /// form of [`Handle::apply_with`] (the same flights, results and
+    /// failure rules). Nothing here waits: the first flight is sent with
+    /// `MSG_DONTWAIT` (the kernel handles it inside the send and queues its
+    /// answers). Then, each time [`Handle::as_fd`] is readable, call
+    /// [`Handle::poll_batch`] until it is `Ready`.
+    ///
+    /// Until then, use this handle for nothing else: the answers to another
+    /// request would be read by the wrong party. With [`OnError::Stop`]
+    /// each flight holds one operation and the batch stops at the first
+    /// failure (later ones [`ErrorKind::NotAttempted`]).
+    pub fn submit(&mut self, ops: Vec<Op>, on_error: OnError) -> PendingBatch {
+        let stop_on_error = matches!(on_error, OnError::Stop);
+        let mut limits = self.flight_limits();
+        limits.max_ops = if stop_on_error {
+            1
+        } else {
+            limits.max_ops.min(EVENT_FLIGHT_OPS)
+        };
+        let results = (0..ops.len()).map(|_| None).collect();
+        let mut p = PendingBatch {
+            ops,
+            results,
+            next: 0,
+            flight: None,
+            unsent: false,
+            lost: false,
+            buf: Vec::new(),
+            limits,
+            stop_on_error,
+            sends: 0,
+        };
+        self.next_flight(&mut p);
+        self.send_pending(&mut p);
+        p
+    }
+
+    /// Make progress on a batch from [`Handle::submit`] without waiting:
+    /// read the answers queued on the socket, and when a flight is settled
+    /// send the next one. `Poll::Pending` means "call again when the
+    /// socket is readable" (it may be readable at once: one call handles
+    /// at most one flight, so an event loop can serve other work between
+    /// flights); `Poll::Ready` gives the results, as
+    /// [`Handle::apply_with`] would, and the handle is free again.
+    pub fn poll_batch(&mut self, p: &mut PendingBatch) -> Poll<BatchResult> {
+        let op = Operation::Batch;
+        loop {
+            if p.unsent && !self.send_pending(p) {
+                return Poll::Pending;
+            }
+            if p.flight.is_none() {
+                break;
+            }
+            let n = match self.try_recv_datagram_raw(&op) {
+                Ok(Some(n)) => n,
+                Err(e) if e.errno() == Some(Errno::NOBUFS.raw_os_error()) => {
+                    // The kernel dropped answers; read what is queued,
+                    // then re-sync (as `send_flight` does).
+                    p.lost = true;
+                    continue;
+                }
+                Ok(None) if p.lost => {
+                    p.lost = false;
+                    let seq = self.reserve_seqs(1);
+                    if let Some(f) = p.flight.as_mut() {
+                        f.replies_lost(seq, &mut p.buf);
+                    }
+                    p.unsent = true;
+                    continue;
+                }
+                Ok(None) => return Poll::Pending,
+                Err(e) => {
+                    self.fail_flight(p, &e);
+                    break;
+                }
+            };
+            let Some(flight) = p.flight.as_mut() else {
+                break;
+            };
+            match flight.receive(&self.rbuf()[..n], &p.ops, &mut p.results) {
+                Ok(false) => {}
+                Ok(true) => {
+                    let range = flight.range();
+                    p.flight = None;
+                    let failed = range.clone().any(|i| matches!(p.results[i], Some(Err(_))));
+                    if p.stop_on_error && failed {
+                        for i in p.next..p.ops.len() {
+                            p.results[i] = Some(Err(p.ops[i].as_ref().not_attempted()));
+                        }
+                        p.next = p.ops.len();
+                    }
+                    self.next_flight(p);
+                    if p.flight.is_none() {
+                        break;
+                    }
+                    self.send_pending(p);
+                    return Poll::Pending;
+                }
+                Err(e) => {
+                    self.fail_flight(p, &e);
+                    break;
+                }
+            }
+        }
+        let results = std::mem::take(&mut p.results);
+        Poll::Ready(BatchResult::new(finish(&p.ops, results), p.sends))
+    }
+
+    /// Build the next flight of `p` into its buffer (none when every
+    /// operation is in one).
+    fn next_flight(&mut self, p: &mut PendingBatch) {
+        while p.flight.is_none() && p.next < p.ops.len() {
+            let base = self.reserve_seqs(p.limits.max_ops as u32 + 1);
+            let family = self.family_id();
+            let (flight, after) = Flight::build(
+                &mut p.buf,
+                family,
+                base,
+                &p.ops,
+                p.next,
+                p.limits,
+                &mut p.results,
+            );
+            p.next = after;
+            p.unsent = flight.is_some();
+            p.flight = flight;
+        }
+    }
+
+    /// Send what `p` has to send without waiting; `false` if the socket
+    /// would block (or failed: then the flight has its error).
+    fn send_pending(&mut self, p: &mut PendingBatch) -> bool {
+        if !p.unsent {
+            return true;
+        }
+        match self.sock().try_send(&p.buf) {
+            Ok(true) => {
+                p.unsent = false;
+                p.sends += 1;
+                true
+            }
+            Ok(false) => false,
+            Err(e) => {
+                let e = Error::io(Operation::Batch, e);
+                self.fail_flight(p, &e);
+                true
+            }
+        }
+    }
+
+    /// The socket failed: the flight in the air has an unknown outcome,
+    /// later operations are not attempted.
+    fn fail_flight(&mut self, p: &mut PendingBatch, e: &Error) {
+        debug!(error = %e, "submitted batch flight failed");
+        if let Some(f) = p.flight.take() {
+            flight_failed(&p.ops, f.range(), &mut p.results, e);
+        }
+        p.unsent = false;
+        p.next = p.ops.len();
     }
 }

@@ -178,7 +178,7 @@ impl Handle {
             let d = format!("cannot open a netlink socket in that network namespace: {e}");
             Error::io(Operation::Open, e).with_detail(d)
         })?;
-        Handle::with_socket(sock, netns.try_clone_to_owned().ok())
+        Handle::with_socket(sock, crate::sys::netns_file(netns).ok())
     }
 
     fn with_socket(sock: NlSocket, netns: Option<OwnedFd>) -> Result<Handle> {
@@ -239,24 +239,22 @@ impl Handle {
     ///
     /// # Errors
     /// [`ErrorKind::Unsupported`] when the handle holds no namespace file
-    /// (it could not be opened, or the handle was opened with a pidfd),
-    /// [`ErrorKind::Io`] when it cannot be read.
+    /// (it could not be opened), [`ErrorKind::Io`] when it cannot be read.
+    /// A handle opened with a pidfd holds the file of the namespace the
+    /// process was in at the time.
     pub fn netns_id(&self) -> Result<u64> {
-        /// `NSFS_MAGIC`: the filesystem of namespace files.
-        const NSFS_MAGIC: u64 = 0x6e73_6673;
         let op = Operation::Open;
         let unsupported = || {
             Error::new(
                 op.clone(),
                 ErrorKind::Unsupported,
-                "the handle holds no network namespace file (opened with a pidfd, or the \
-                 namespace could not be opened)",
+                "the handle holds no network namespace file (it could not be opened)",
             )
         };
         let ns = self.netns.as_ref().ok_or_else(unsupported)?;
         let fs = rustix::fs::fstatfs(ns).map_err(|e| Error::io(op.clone(), e.into()))?;
         #[allow(clippy::unnecessary_cast, clippy::useless_conversion)]
-        if fs.f_type as u64 != NSFS_MAGIC {
+        if fs.f_type as u64 != crate::sys::NSFS_MAGIC {
             return Err(unsupported());
         }
         let st = rustix::fs::fstat(ns).map_err(|e| Error::io(op.clone(), e.into()))?;
@@ -472,6 +470,14 @@ impl Handle {
                 r => return r.map_err(|e| Error::io(op.clone(), e)),
             }
         }
+    }
+
+    /// [`Handle::try_recv_datagram`] reporting an `ENOBUFS` (the kernel
+    /// dropped replies) as an error with that errno.
+    pub(crate) fn try_recv_datagram_raw(&mut self, op: &Operation) -> Result<Option<usize>> {
+        self.sock
+            .try_recv(&mut self.rbuf)
+            .map_err(|e| Error::io(op.clone(), e))
     }
 
     /// The read buffer (the last datagram received).

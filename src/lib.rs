@@ -145,11 +145,12 @@ pub mod rules;
 // Layer 5, on the handle's and the model's public API.
 pub mod reconcile;
 
+#[cfg(target_os = "linux")]
+#[cfg_attr(docsrs, doc(cfg(target_os = "linux")))]
+pub use batch::PendingBatch;
 pub use conn::{ConnOrigin, ConnState, Connection, PeData};
 pub use daemon::{DaemonRole, SyncDaemon};
 pub use error::{Error, ErrorKind, Operation, Result};
-#[cfg(target_os = "linux")]
-#[cfg_attr(docsrs, doc(cfg(target_os = "linux")))]
 pub use handle::{DEFAULT_TIMEOUT, Handle};
 pub use model::{
     AddressFamily, BatchResult, ConnCounts, Destination, DestinationEntry, Forwarding, GueChecksum,

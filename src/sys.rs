@@ -4,7 +4,7 @@
 //! architecture).
 
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::Duration;
 
 use netlink_sys::{Socket, SocketAddr};
@@ -56,6 +56,30 @@ pub(crate) fn in_netns<T: Send + 'static>(
     })
     .join()
     .unwrap_or_else(|_| Err(io::Error::other("netns helper thread panicked")))
+}
+
+/// `NSFS_MAGIC`: the filesystem of namespace files.
+pub(crate) const NSFS_MAGIC: u64 = 0x6e73_6673;
+
+/// A namespace file for `netns`: a copy of it when it is one (nsfs),
+/// else (a pidfd) the network namespace it leads to, opened on a helper
+/// thread that entered it. A namespace file keeps the namespace alive and
+/// names it (its inode), where a pidfd does neither once the process is
+/// gone.
+pub(crate) fn netns_file(netns: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+    let fs = rustix::fs::fstatfs(netns)?;
+    #[allow(clippy::unnecessary_cast, clippy::useless_conversion)]
+    if fs.f_type as u64 == NSFS_MAGIC {
+        return netns.try_clone_to_owned();
+    }
+    in_netns(netns, || {
+        use rustix::fs::{Mode, OFlags};
+        Ok(rustix::fs::open(
+            "/proc/thread-self/ns/net",
+            OFlags::RDONLY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?)
+    })
 }
 
 /// Whether the kernel module `name` is loaded (`/sys/module/NAME`; a
@@ -152,9 +176,29 @@ impl NlSocket {
         Ok(sockopt::socket_send_buffer_size(self.sock.as_fd())?)
     }
 
+    /// The socket's file descriptor, to wait on (`poll`, `epoll`).
+    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
+        self.sock.as_fd()
+    }
+
     /// Send one datagram (any number of netlink messages).
     pub(crate) fn send(&self, buf: &[u8]) -> io::Result<()> {
-        let n = self.sock.send(buf, 0)?;
+        self.send_flags(buf, 0)
+    }
+
+    /// [`NlSocket::send`] without waiting: `Ok(false)` when the send
+    /// buffer is full. (Sends to the kernel are handled inside the call,
+    /// so this does not happen in practice.)
+    pub(crate) fn try_send(&self, buf: &[u8]) -> io::Result<bool> {
+        match self.send_flags(buf, MSG_DONTWAIT) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn send_flags(&self, buf: &[u8], flags: i32) -> io::Result<()> {
+        let n = self.sock.send(buf, flags)?;
         if n != buf.len() {
             return Err(io::Error::other(format!(
                 "short netlink send: {n} of {} bytes",
@@ -167,8 +211,43 @@ impl NlSocket {
     /// Receive one datagram into `buf` (cleared first). A datagram larger
     /// than the buffer grows it for next time and returns an error, since
     /// the kernel has already dropped the rest.
+    ///
+    /// This waits even when the caller made the socket non-blocking
+    /// (`O_NONBLOCK`, for an event loop): then it polls for up to the
+    /// receive timeout before each receive.
     pub(crate) fn recv(&self, buf: &mut Vec<u8>) -> io::Result<usize> {
-        self.recv_flags(buf, MSG_TRUNC)
+        loop {
+            match self.recv_flags(buf, MSG_TRUNC) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock && self.is_nonblocking() => {
+                    self.wait_readable()?
+                }
+                r => return r,
+            }
+        }
+    }
+
+    fn is_nonblocking(&self) -> bool {
+        rustix::fs::fcntl_getfl(self.sock.as_fd())
+            .is_ok_and(|f| f.contains(rustix::fs::OFlags::NONBLOCK))
+    }
+
+    /// Wait until a datagram is queued, for at most the receive timeout
+    /// (`SO_RCVTIMEO`; none: for ever); `WouldBlock` when it passed, as a
+    /// blocking receive reports its timeout.
+    fn wait_readable(&self) -> io::Result<()> {
+        use rustix::event::{PollFd, PollFlags, Timespec, poll};
+        let timeout = sockopt::socket_timeout(self.sock.as_fd(), sockopt::Timeout::Recv)?;
+        let ts = timeout.map(|t| Timespec {
+            tv_sec: t.as_secs().try_into().unwrap_or(i64::MAX),
+            tv_nsec: t.subsec_nanos().into(),
+        });
+        let mut fds = [PollFd::new(&self.sock, PollFlags::IN)];
+        match poll(&mut fds, ts.as_ref()) {
+            Ok(0) => Err(io::Error::from(io::ErrorKind::WouldBlock)),
+            Ok(_) => Ok(()),
+            Err(rustix::io::Errno::INTR) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// [`NlSocket::recv`] without waiting: `Ok(None)` when no datagram is

@@ -1279,4 +1279,31 @@ fn handle_timeout_and_namespace_read_back() {
     let own = Handle::open().unwrap();
     let self_ino = std::fs::metadata("/proc/thread-self/ns/net").unwrap().ino();
     assert_eq!(own.netns_id().unwrap(), self_ino);
+
+    // A handle opened with a pidfd of a process in b names b, and keeps
+    // working after that process is gone.
+    let mut child = std::process::Command::new("ip")
+        .args(["netns", "exec", &b.name, "sleep", "60"])
+        .spawn()
+        .expect("ip netns exec sleep");
+    let proc_ns = format!("/proc/{}/ns/net", child.id());
+    let entered = (0..200).any(|_| {
+        let now = std::fs::metadata(&proc_ns).map(|m| m.ino()).ok();
+        now == Some(ino(&b)) || {
+            std::thread::sleep(Duration::from_millis(50));
+            false
+        }
+    });
+    assert!(entered, "the child never entered {}", b.name);
+    let pid = rustix::process::Pid::from_raw(child.id() as i32).expect("pid");
+    let pidfd =
+        rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).expect("pidfd_open");
+    let mut hp = Handle::open_netns(pidfd.as_fd()).expect("open with a pidfd");
+    assert_eq!(hp.netns_id().unwrap(), ino(&b));
+    child.kill().expect("kill");
+    child.wait().expect("wait");
+    drop(pidfd);
+    hp.set_read_threads(std::num::NonZeroUsize::new(2).unwrap());
+    hp.table().expect("a read after the process is gone");
+    assert_eq!(hp.netns_id().unwrap(), ino(&b));
 }

@@ -273,3 +273,116 @@ fn a_table_read_on_the_ipvs_thread_does_not_stall_the_runtime() {
     eprintln!("inside a task: read in {took:?}, longest tick gap {longest:?}");
     assert!(longest >= took * 8 / 10, "{longest:?} vs {took:?}");
 }
+
+/// The event-loop mode: a 10,000-operation batch submitted on a socket
+/// made non-blocking, driven by `poll(2)` on the handle's fd and
+/// `Handle::poll_batch`, never waiting inside the library; per-operation
+/// results checked (one duplicate fails, the rest succeed), then the table
+/// read back on the same (still non-blocking) handle.
+#[test]
+fn a_submitted_batch_completes_from_an_event_loop() {
+    use std::os::fd::AsFd;
+    use std::task::Poll;
+    require_ipvs_kernel();
+    let ns = Netns::new("evloop");
+    let mut h = ns.handle();
+    let fd = h.as_fd().try_clone_to_owned().expect("dup");
+    let flags = rustix::fs::fcntl_getfl(&fd).expect("getfl");
+    rustix::fs::fcntl_setfl(&fd, flags | rustix::fs::OFlags::NONBLOCK).expect("setfl");
+
+    let key = |i: u32| {
+        ServiceKey::tcp(SocketAddr::new(
+            [10, 21, (i / 250) as u8, (i % 250) as u8 + 1].into(),
+            80,
+        ))
+    };
+    let mut ops: Vec<Op> = (0..9_999u32)
+        .map(|i| Op::AddService(Service::new(key(i)).with_scheduler(Scheduler::Rr)))
+        .collect();
+    ops.insert(5_000, Op::AddService(Service::new(key(17)))); // a duplicate: ServiceExists
+    let mut p = h.submit(ops, OnError::Continue);
+    assert_eq!(p.len(), 10_000);
+    let (mut polls, mut pending, mut waits) = (0, 0, 0);
+    let mut longest = Duration::ZERO;
+    let result = loop {
+        let started = std::time::Instant::now();
+        let r = h.poll_batch(&mut p);
+        longest = longest.max(started.elapsed());
+        polls += 1;
+        match r {
+            Poll::Ready(r) => break r,
+            Poll::Pending => pending += 1,
+        }
+        let mut fds = [rustix::event::PollFd::new(
+            &fd,
+            rustix::event::PollFlags::IN,
+        )];
+        let ten_s = rustix::event::Timespec {
+            tv_sec: 10,
+            tv_nsec: 0,
+        };
+        let n = rustix::event::poll(&mut fds, Some(&ten_s)).expect("poll");
+        assert_eq!(n, 1, "the fd never became readable with the batch pending");
+        waits += 1;
+    };
+    eprintln!(
+        "event loop: {polls} poll_batch calls ({pending} pending), {waits} waits, {} sends, longest call {longest:?}",
+        result.sends
+    );
+    assert_eq!(result.results.len(), 10_000);
+    for (i, r) in result.results.iter().enumerate() {
+        if i == 5_000 {
+            assert_eq!(
+                r.as_ref().map_err(|e| e.kind()),
+                Err(ErrorKind::ServiceExists)
+            );
+        } else {
+            assert!(r.is_ok(), "op {i}: {r:?}");
+        }
+    }
+    assert_eq!(result.failures(), 1);
+    // 10,000 operations in flights of at most 1,024: at least 10 flights,
+    // each a Pending return but the last.
+    assert!(
+        pending >= 9 && result.sends >= 10,
+        "{pending} pending, {} sends",
+        result.sends
+    );
+
+    // The same handle, still O_NONBLOCK, answers ordinary calls (a get
+    // goes over the submitting socket; the list over the bulk one).
+    let one = h.service(&key(5)).expect("get on a non-blocking socket");
+    assert_eq!(one.service.scheduler, Scheduler::Rr);
+    let table = h.services().expect("services on a non-blocking socket");
+    assert_eq!(table.len(), 9_999);
+    assert!(table.iter().all(|e| e.service.scheduler == Scheduler::Rr));
+
+    // Stop on error: one operation per flight, the rest not attempted.
+    let ops = vec![
+        Op::RemoveService(key(0)),
+        Op::RemoveService(key(0)), // gone: ServiceNotFound
+        Op::RemoveService(key(1)),
+    ];
+    let mut p = h.submit(ops, OnError::Stop);
+    let r = loop {
+        if let Poll::Ready(r) = h.poll_batch(&mut p) {
+            break r;
+        }
+    };
+    let kinds: Vec<_> = r
+        .results
+        .iter()
+        .map(|r| r.as_ref().err().map(|e| e.kind()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            None,
+            Some(ErrorKind::ServiceNotFound),
+            Some(ErrorKind::NotAttempted)
+        ]
+    );
+    assert_eq!((r.failures(), r.not_attempted()), (1, 1));
+    assert_eq!(h.services().expect("services").len(), 9_998);
+    h.flush().expect("flush");
+}

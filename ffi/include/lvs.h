@@ -27,6 +27,31 @@
  *    zeroed struct or a designated initialiser does); this version ignores
  *    them on input, a later one may give them a meaning where 0 keeps
  *    today's behaviour.
+ *  - Structs that grow (the rule of Linux's clone3/openat2 struct sizes):
+ *    lvs_service, lvs_destination, lvs_sync_daemon, lvs_change and the
+ *    entries lvs_service_entry, lvs_destination_entry and lvs_connection may gain
+ *    fields in a later release, only at their end (the entries keep their
+ *    config struct last, so they grow with it). Every function that reads
+ *    or fills a caller's struct of these kinds has a _sized form taking
+ *    its size (sizeof; for arrays, the size of one element). Reading, the
+ *    library takes the caller's bytes and treats fields past them as 0
+ *    (their default), and refuses with LVS_INVALID_ARGUMENT a struct
+ *    larger than its own whose extra bytes are not all 0 (a field it
+ *    cannot honour); writing, it fills the caller's size: its fields, then
+ *    0 for fields it does not know. The forms without a size always mean
+ *    this release's (the first) layout, so programs built against this
+ *    header keep working with later libraries; to use a field added
+ *    later, call the _sized form. Entries returned by pointer (list and
+ *    table getters) are read in place: only the fields a program knows
+ *    are read. lvs_addr, lvs_service_key, lvs_stats, lvs_conn_counts,
+ *    lvs_timeouts and lvs_info are frozen (embedded in others, or mirroring
+ *    a fixed kernel reply): a change would be a new type.
+ *  - Names: lvs_<object>_<verb> for an action (lvs_service_add,
+ *    lvs_batch_new, lvs_handle_submit); lvs_handle_<what> for what a handle
+ *    reads from its namespace (lvs_handle_services, lvs_handle_table,
+ *    lvs_handle_daemons) and for its settings (lvs_handle_timeout);
+ *    lvs_<object>_<part> for what an object holds (lvs_plan_len,
+ *    lvs_batch_result); _find looks up by key; _sized takes a struct size.
  *  - A NULL, misaligned or out-of-range argument, a bad length or invalid
  *    UTF-8 is an error code, never undefined behaviour; no panic crosses
  *    into C.
@@ -129,6 +154,76 @@
  * and goes once it has none left.
  */
 #define LVS_SERVICE_REMOVAL_DRAIN 1
+
+/**
+ * `lvs_change.kind`: add a service (`service_after`).
+ */
+#define LVS_CHANGE_ADD_SERVICE 1
+
+/**
+ * `lvs_change.kind`: update a service in place (`service_before` ->
+ * `service_after`).
+ */
+#define LVS_CHANGE_UPDATE_SERVICE 2
+
+/**
+ * `lvs_change.kind`: remove a service (`service_before`).
+ */
+#define LVS_CHANGE_REMOVE_SERVICE 3
+
+/**
+ * `lvs_change.kind`: add a destination (`dest_after`).
+ */
+#define LVS_CHANGE_ADD_DESTINATION 4
+
+/**
+ * `lvs_change.kind`: update a destination (`dest_before` ->
+ * `dest_after`).
+ */
+#define LVS_CHANGE_UPDATE_DESTINATION 5
+
+/**
+ * `lvs_change.kind`: remove a destination (`dest_before`, with `conns`).
+ */
+#define LVS_CHANGE_REMOVE_DESTINATION 6
+
+/**
+ * `lvs_change.reason` of an add.
+ */
+#define LVS_REASON_NONE 0
+
+/**
+ * `lvs_change.reason`: the desired configuration differs (an update).
+ */
+#define LVS_REASON_CONFIG 1
+
+/**
+ * `lvs_change.reason`: it left the desired state: weight 0 starts its
+ * drain.
+ */
+#define LVS_REASON_START_DRAIN 2
+
+/**
+ * `lvs_change.reason`: it came back while draining: its weight is
+ * restored.
+ */
+#define LVS_REASON_RESTORE 3
+
+/**
+ * `lvs_change.reason`: it left the desired state and is removed at once.
+ */
+#define LVS_REASON_NOT_DESIRED 4
+
+/**
+ * `lvs_change.reason`: its drain finished (no connections left).
+ */
+#define LVS_REASON_DRAINED 5
+
+/**
+ * `lvs_change.reason`: its drain timed out (`drain_timeout_ms`) with
+ * connections left.
+ */
+#define LVS_REASON_DRAIN_TIMED_OUT 6
 
 /**
  * `addr.family` of an IPv4 address (`AF_INET`).
@@ -420,6 +515,19 @@ enum lvs_result
    * with the line and column.
    */
   LVS_INVALID_JSON = 106,
+  /**
+   * Not finished, and nothing to wait for inside the call: wait until
+   * the handle's file descriptor (`lvs_handle_fd`) is readable, then
+   * call `lvs_handle_poll` again.
+   */
+  LVS_AGAIN = 107,
+  /**
+   * The handle (or batch) has a batch submitted with
+   * `lvs_handle_submit` that `lvs_handle_poll` has not finished: only
+   * `lvs_handle_poll`, `lvs_handle_fd`, `lvs_handle_last_error` and
+   * `lvs_handle_free` may be used until then.
+   */
+  LVS_BUSY = 108,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -750,13 +858,14 @@ typedef struct lvs_stats {
  */
 typedef struct lvs_service_entry {
   /**
-   * Configuration.
-   */
-  struct lvs_service service;
-  /**
    * Counters and rates.
    */
   struct lvs_stats stats;
+  /**
+   * Configuration; last, so that it can grow (see "Structs that grow"
+   * at the top of lvs.h).
+   */
+  struct lvs_service service;
 } lvs_service_entry;
 
 /**
@@ -782,17 +891,18 @@ typedef struct lvs_conn_counts {
  */
 typedef struct lvs_destination_entry {
   /**
-   * Configuration.
+   * Counters and rates.
    */
-  struct lvs_destination destination;
+  struct lvs_stats stats;
   /**
    * Connection counts.
    */
   struct lvs_conn_counts conns;
   /**
-   * Counters and rates.
+   * Configuration; last, so that it can grow (see "Structs that grow"
+   * at the top of lvs.h).
    */
-  struct lvs_stats stats;
+  struct lvs_destination destination;
 } lvs_destination_entry;
 
 /**
@@ -929,9 +1039,48 @@ typedef struct lvs_connection {
 } lvs_connection;
 
 /**
- * Every code, in numeric order.
+ * One change of a plan as values (`lvs_plan_change_get`). Fields a kind
+ * does not use are 0. A struct that grows (see "Structs that grow" in
+ * lvs.h): always pass its size.
  */
-#define lvs_result_ALL { LVS_OK, LVS_SERVICE_NOT_FOUND, LVS_SERVICE_EXISTS, LVS_DESTINATION_NOT_FOUND, LVS_DESTINATION_EXISTS, LVS_SCHEDULER_NOT_FOUND, LVS_DAEMON_RUNNING, LVS_DAEMON_NOT_RUNNING, LVS_NO_SUCH_INTERFACE, LVS_IPVS_UNAVAILABLE, LVS_PERMISSION_DENIED, LVS_INVALID_ARGUMENT, LVS_UNSUPPORTED, LVS_KERNEL, LVS_IO, LVS_DECODE, LVS_NOT_ATTEMPTED, LVS_MIXED_FAMILY_DESTINATIONS, LVS_PERSISTENCE_ENGINE_NOT_FOUND, LVS_INCONSISTENT_READ, LVS_NULL_PARAMETER, LVS_INVALID_UTF8, LVS_BUFFER_TOO_SMALL, LVS_OUT_OF_RANGE, LVS_OTHER, LVS_PANIC, LVS_INVALID_JSON, }
+typedef struct lvs_change {
+  /**
+   * `LVS_CHANGE_*`.
+   */
+  uint32_t kind;
+  /**
+   * `LVS_REASON_*`.
+   */
+  uint32_t reason;
+  /**
+   * The service the change touches.
+   */
+  struct lvs_service_key key;
+  /**
+   * The kernel's service (update, remove).
+   */
+  struct lvs_service service_before;
+  /**
+   * The desired service (add, update).
+   */
+  struct lvs_service service_after;
+  /**
+   * The kernel's destination (update, remove).
+   */
+  struct lvs_destination dest_before;
+  /**
+   * The new destination (add, update).
+   */
+  struct lvs_destination dest_after;
+  /**
+   * A removed destination's connections when the table was read.
+   */
+  struct lvs_conn_counts conns;
+  /**
+   * The drain time-out of `LVS_REASON_DRAIN_TIMED_OUT`, milliseconds.
+   */
+  uint64_t drain_timeout_ms;
+} lvs_change;
 
 #ifdef __cplusplus
 extern "C" {
@@ -966,7 +1115,7 @@ void lvs_batch_free(struct lvs_batch *batch);
 /**
  * Remove every operation and result from `batch`, to build a new one.
  *
- * Errors: `LVS_NULL_PARAMETER`.
+ * Errors: `LVS_BUSY` (the batch is submitted), `LVS_NULL_PARAMETER`.
  *
  * # Safety
  * `batch` must be a live batch (not NULL), used by no other thread during
@@ -1140,6 +1289,54 @@ lvs_result lvs_batch_message(const struct lvs_batch *batch,
                              size_t *out_len);
 
 /**
+ * `lvs_batch_add_service` for a struct of `service_size` bytes (pass
+ * `sizeof *service`): the growth rule of lvs.h ("Structs that grow").
+ *
+ * # Safety
+ * As `lvs_batch_add_service`, with `service` valid for reading
+ * `service_size` bytes.
+ */
+lvs_result lvs_batch_add_service_sized(struct lvs_batch *batch,
+                                       const struct lvs_service *service,
+                                       size_t service_size);
+
+/**
+ * `lvs_batch_update_service` for a struct of `service_size` bytes, as
+ * `lvs_batch_add_service_sized`.
+ *
+ * # Safety
+ * As `lvs_batch_add_service_sized`.
+ */
+lvs_result lvs_batch_update_service_sized(struct lvs_batch *batch,
+                                          const struct lvs_service *service,
+                                          size_t service_size);
+
+/**
+ * `lvs_batch_add_destination` for a struct of `dest_size` bytes (pass
+ * `sizeof *dest`): the growth rule of lvs.h ("Structs that grow").
+ *
+ * # Safety
+ * As `lvs_batch_add_destination`, with `dest` valid for reading
+ * `dest_size` bytes.
+ */
+lvs_result lvs_batch_add_destination_sized(struct lvs_batch *batch,
+                                           const struct lvs_service_key *key,
+                                           const struct lvs_destination *dest,
+                                           size_t dest_size);
+
+/**
+ * `lvs_batch_update_destination` for a struct of `dest_size` bytes, as
+ * `lvs_batch_add_destination_sized`.
+ *
+ * # Safety
+ * As `lvs_batch_add_destination_sized`.
+ */
+lvs_result lvs_batch_update_destination_sized(struct lvs_batch *batch,
+                                              const struct lvs_service_key *key,
+                                              const struct lvs_destination *dest,
+                                              size_t dest_size);
+
+/**
  * A static, NUL-terminated description of a result code, e.g. "no such
  * service" for `LVS_SERVICE_NOT_FOUND`. Any value is accepted: a number
  * that is no `lvs_result` gives "unknown lvs_result". Never NULL; the
@@ -1263,10 +1460,10 @@ lvs_result lvs_handle_timeout(struct lvs_handle *handle, uint32_t *out_ms);
  * number of its namespace file, as `/proc/PID/ns/net` shows it
  * (`net:[N]`) and `lsns -t net` lists it. Handles in the same namespace
  * give the same number, whichever way they were opened (own namespace,
- * path or namespace fd).
+ * path, namespace fd or pidfd: the namespace the process was in then).
  *
- * Errors: `LVS_UNSUPPORTED` (the handle holds no namespace file: opened
- * with a pidfd), `LVS_IO`, `LVS_NULL_PARAMETER`.
+ * Errors: `LVS_UNSUPPORTED` (the handle holds no namespace file: it could
+ * not be opened), `LVS_IO`, `LVS_NULL_PARAMETER`.
  *
  * # Safety
  * `handle` as for `lvs_service_add`. `out`: valid for writing one
@@ -1617,6 +1814,71 @@ lvs_result lvs_handle_set_timeouts(struct lvs_handle *handle, const struct lvs_t
 lvs_result lvs_handle_apply(struct lvs_handle *handle, struct lvs_batch *batch, uint32_t on_error);
 
 /**
+ * The file descriptor of the handle's netlink socket, for an event loop
+ * (`poll`, `epoll`; what libnl's `nl_socket_get_fd` gives): after
+ * `lvs_handle_submit`, wait until it is readable and call
+ * `lvs_handle_poll`. It belongs to the handle (closed by
+ * `lvs_handle_free`); never read or write it. It may be made
+ * non-blocking (`O_NONBLOCK`): the handle's other calls still wait for
+ * their answers, up to the handle's timeout. Usable while a batch is
+ * pending.
+ *
+ * Errors: `LVS_NULL_PARAMETER`.
+ *
+ * # Safety
+ * `handle`: a live handle (not NULL), used by no other thread during the
+ * call. `out_fd`: valid for writing one `int` (not NULL).
+ */
+lvs_result lvs_handle_fd(struct lvs_handle *handle, int *out_fd);
+
+/**
+ * Start applying `batch` on `handle` without waiting for the kernel:
+ * the event-loop form of `lvs_handle_apply` (the same operations,
+ * flights, `on_error` and results). Nothing here waits: the first flight
+ * of at most 1024 operations is sent without blocking (the kernel handles
+ * it inside the send and queues its answers on the socket). Then call
+ * `lvs_handle_poll(handle, batch)` whenever `lvs_handle_fd` is readable,
+ * until it returns something other than `LVS_AGAIN`.
+ *
+ * Until then the handle is busy (other calls on it are `LVS_BUSY`, except
+ * `lvs_handle_poll`, `lvs_handle_fd`, `lvs_handle_last_error` and
+ * `lvs_handle_free`) and so is the batch (adding to, clearing or applying
+ * it is `LVS_BUSY`; freeing it leaves the handle busy for good).
+ *
+ * Errors: `LVS_BUSY` (a batch is pending on the handle, or this batch is
+ * pending on a handle), `LVS_INVALID_ARGUMENT` (`on_error`),
+ * `LVS_NULL_PARAMETER`. A failure to send is the operations' result, read
+ * when `lvs_handle_poll` finishes.
+ *
+ * # Safety
+ * `handle` as for `lvs_service_add`. `batch`: a live batch (not NULL),
+ * used by no other thread until `lvs_handle_poll` finishes it, and not
+ * freed before.
+ */
+lvs_result lvs_handle_submit(struct lvs_handle *handle, struct lvs_batch *batch, uint32_t on_error);
+
+/**
+ * Make progress on the batch submitted with `lvs_handle_submit`, without
+ * waiting: read the answers queued on the socket and, when a flight is
+ * settled, send the next one (one flight per call, so a loop can serve
+ * other work between flights).
+ *
+ * Returns `LVS_AGAIN` while the batch is not finished: wait until
+ * `lvs_handle_fd` is readable (it may be at once) and call again.
+ * Otherwise the batch is finished, its results are stored as
+ * `lvs_handle_apply` stores them (`lvs_batch_result`, ...), the handle
+ * and the batch are free again, and the return is what `lvs_handle_apply`
+ * would have returned: `LVS_OK`, or the first failed operation's code.
+ *
+ * Errors: `LVS_INVALID_ARGUMENT` (no batch is pending on the handle, or
+ * `batch` is not the one submitted), `LVS_NULL_PARAMETER`.
+ *
+ * # Safety
+ * As `lvs_handle_submit`.
+ */
+lvs_result lvs_handle_poll(struct lvs_handle *handle, struct lvs_batch *batch);
+
+/**
  * Start a connection sync daemon in the handle's namespace
  * (`IPVS_CMD_NEW_DAEMON`; ipvsadm `--start-daemon`). The kernel starts
  * its threads before it answers. Not part of batches.
@@ -1718,6 +1980,108 @@ lvs_result lvs_handle_connections(struct lvs_handle *handle, struct lvs_connecti
  */
 lvs_result lvs_handle_connections_with_origin(struct lvs_handle *handle,
                                               struct lvs_connection_list **out);
+
+/**
+ * `lvs_service_add` for a struct of `service_size` bytes (pass `sizeof
+ * *service`): the growth rule of lvs.h ("Structs that grow").
+ *
+ * # Safety
+ * As `lvs_service_add`, with `service` valid for reading `service_size`
+ * bytes.
+ */
+lvs_result lvs_service_add_sized(struct lvs_handle *handle,
+                                 const struct lvs_service *service,
+                                 size_t service_size);
+
+/**
+ * `lvs_service_update` for a struct of `service_size` bytes, as
+ * `lvs_service_add_sized`.
+ *
+ * # Safety
+ * As `lvs_service_add_sized`.
+ */
+lvs_result lvs_service_update_sized(struct lvs_handle *handle,
+                                    const struct lvs_service *service,
+                                    size_t service_size);
+
+/**
+ * `lvs_destination_add` for a struct of `dest_size` bytes (pass `sizeof
+ * *dest`): the growth rule of lvs.h ("Structs that grow").
+ *
+ * # Safety
+ * As `lvs_destination_add`, with `dest` valid for reading `dest_size`
+ * bytes.
+ */
+lvs_result lvs_destination_add_sized(struct lvs_handle *handle,
+                                     const struct lvs_service_key *key,
+                                     const struct lvs_destination *dest,
+                                     size_t dest_size);
+
+/**
+ * `lvs_destination_update` for a struct of `dest_size` bytes, as
+ * `lvs_destination_add_sized`.
+ *
+ * # Safety
+ * As `lvs_destination_add_sized`.
+ */
+lvs_result lvs_destination_update_sized(struct lvs_handle *handle,
+                                        const struct lvs_service_key *key,
+                                        const struct lvs_destination *dest,
+                                        size_t dest_size);
+
+/**
+ * `lvs_service_get` into a struct of `out_size` bytes (pass `sizeof
+ * *out`): the first `out_size` bytes of the entry are written, fields
+ * this version does not have are 0 ("Structs that grow" in lvs.h).
+ *
+ * # Safety
+ * As `lvs_service_get`, with `out` valid for writing `out_size` bytes.
+ */
+lvs_result lvs_service_get_sized(struct lvs_handle *handle,
+                                 const struct lvs_service_key *key,
+                                 struct lvs_service_entry *out,
+                                 size_t out_size);
+
+/**
+ * `lvs_destination_get` into a struct of `out_size` bytes, as
+ * `lvs_service_get_sized`.
+ *
+ * # Safety
+ * As `lvs_destination_get`, with `out` valid for writing `out_size`
+ * bytes.
+ */
+lvs_result lvs_destination_get_sized(struct lvs_handle *handle,
+                                     const struct lvs_service_key *key,
+                                     const struct lvs_addr *addr,
+                                     struct lvs_destination_entry *out,
+                                     size_t out_size);
+
+/**
+ * `lvs_daemon_start` for a struct of `daemon_size` bytes (pass `sizeof
+ * *daemon`): the growth rule of lvs.h ("Structs that grow").
+ *
+ * # Safety
+ * As `lvs_daemon_start`, with `daemon` valid for reading `daemon_size`
+ * bytes.
+ */
+lvs_result lvs_daemon_start_sized(struct lvs_handle *handle,
+                                  const struct lvs_sync_daemon *daemon,
+                                  size_t daemon_size);
+
+/**
+ * `lvs_handle_daemons` into an array of `len` structs of `elem_size`
+ * bytes each (pass `sizeof out[0]`): each element as
+ * `lvs_service_get_sized` writes one.
+ *
+ * # Safety
+ * As `lvs_handle_daemons`, with `out` valid for writing `len *
+ * elem_size` bytes.
+ */
+lvs_result lvs_handle_daemons_sized(struct lvs_handle *handle,
+                                    struct lvs_sync_daemon *out,
+                                    size_t len,
+                                    size_t elem_size,
+                                    size_t *out_len);
 
 /**
  * Number of services in `list`; 0 if `list` is NULL.
@@ -1869,6 +2233,43 @@ lvs_result lvs_connection_list_pe_data(const struct lvs_connection_list *list,
 void lvs_connection_list_free(struct lvs_connection_list *list);
 
 /**
+ * The service of `list` whose key equals `key` (as
+ * `lvs_service_key_equal` compares), or NULL if none does or an argument
+ * is NULL. Borrowed from the list, as `lvs_service_list_get`. A linear
+ * search: for many look-ups, hash the keys (`lvs_service_key_hash`).
+ *
+ * # Safety
+ * `list` as for `lvs_service_list_get`; `key` NULL or valid for reading
+ * one `lvs_service_key`.
+ */
+const struct lvs_service_entry *lvs_service_list_find(const struct lvs_service_list *list,
+                                                      const struct lvs_service_key *key);
+
+/**
+ * The destination of `list` at `addr` (family, address and port), or
+ * NULL if none is or an argument is NULL. Borrowed from the list, as
+ * `lvs_destination_list_get`.
+ *
+ * # Safety
+ * `list` as for `lvs_destination_list_get`; `addr` NULL or valid for
+ * reading one `lvs_addr`.
+ */
+const struct lvs_destination_entry *lvs_destination_list_find(const struct lvs_destination_list *list,
+                                                              const struct lvs_addr *addr);
+
+/**
+ * The index in `table` of the service whose key equals `key` (as
+ * `lvs_service_key_equal` compares), for `lvs_table_service` and
+ * `lvs_table_destinations`; `lvs_table_len(table)` when no service has
+ * that key (or an argument is NULL).
+ *
+ * # Safety
+ * `table` NULL or a live table from `lvs_handle_table`; `key` NULL or
+ * valid for reading one `lvs_service_key`.
+ */
+size_t lvs_table_find(const struct lvs_table *table, const struct lvs_service_key *key);
+
+/**
  * Create an empty desired state in `*out`, which the caller frees with
  * `lvs_desired_free`. Reconciling an empty desired state removes every
  * service in the policy's scope.
@@ -1904,6 +2305,22 @@ lvs_result lvs_desired_add_service(struct lvs_desired *desired,
                                    const struct lvs_service *service,
                                    const struct lvs_destination *dests,
                                    size_t dests_len);
+
+/**
+ * `lvs_desired_add_service` with the size of `*service` and of each
+ * element of `dests` (pass `sizeof *service` and `sizeof dests[0]`): the
+ * growth rule of lvs.h ("Structs that grow").
+ *
+ * # Safety
+ * As `lvs_desired_add_service`, with `service` valid for reading
+ * `service_size` bytes and `dests` for `dests_len * dest_size` bytes.
+ */
+lvs_result lvs_desired_add_service_sized(struct lvs_desired *desired,
+                                         const struct lvs_service *service,
+                                         size_t service_size,
+                                         const struct lvs_destination *dests,
+                                         size_t dests_len,
+                                         size_t dest_size);
 
 /**
  * Load a desired state from `len` bytes of JSON (no NUL needed) into a
@@ -1951,6 +2368,53 @@ lvs_result lvs_desired_from_json(const char *json, size_t len, struct lvs_desire
  * another thread.
  */
 size_t lvs_desired_len(const struct lvs_desired *desired);
+
+/**
+ * The key of service `index` of `desired` (in the order added) into
+ * `*out`, to iterate: `LVS_OUT_OF_RANGE` when `index` is not below
+ * `lvs_desired_len`. The whole service with its destinations is in
+ * `lvs_desired_to_json`.
+ *
+ * Errors: `LVS_OUT_OF_RANGE`, `LVS_NULL_PARAMETER`.
+ *
+ * # Safety
+ * `desired`: a live desired state (not NULL) not being changed by
+ * another thread. `out`: valid for writing one `lvs_service_key` (not
+ * NULL); left unchanged on failure.
+ */
+lvs_result lvs_desired_key(const struct lvs_desired *desired,
+                           size_t index,
+                           struct lvs_service_key *out);
+
+/**
+ * Remove the service `key` (with its destinations) from `desired`; to
+ * replace a service, remove it and add the new one. Errors:
+ * `LVS_SERVICE_NOT_FOUND` (no such service in `desired`),
+ * `LVS_INVALID_ARGUMENT` (an invalid key), `LVS_NULL_PARAMETER`.
+ *
+ * # Safety
+ * `desired`: a live desired state (not NULL), used by no other thread
+ * during the call. `key`: valid for reading one `lvs_service_key` (not
+ * NULL); not kept.
+ */
+lvs_result lvs_desired_remove_service(struct lvs_desired *desired,
+                                      const struct lvs_service_key *key);
+
+/**
+ * Write `desired` as JSON (the form `lvs_desired_from_json` reads, which
+ * reads it back to an equal state) into `buf`, NUL-terminated. Returns
+ * `LVS_OK`, `LVS_BUFFER_TOO_SMALL` (as much as fits is written; `out_len`
+ * gives the length needed: call with `len` 0 to learn it) or
+ * `LVS_NULL_PARAMETER`.
+ *
+ * # Safety
+ * `desired`: a live desired state (not NULL) not being changed by
+ * another thread. `buf` and `out_len` as for `lvs_plan_text`.
+ */
+lvs_result lvs_desired_to_json(const struct lvs_desired *desired,
+                               char *buf,
+                               size_t len,
+                               size_t *out_len);
 
 /**
  * Free a desired state. NULL is ignored.
@@ -2138,6 +2602,20 @@ lvs_result lvs_policy_set_incremental(struct lvs_policy *policy, bool enabled);
  * call.
  */
 lvs_result lvs_policy_set_verify_period(struct lvs_policy *policy, uint64_t period_ms);
+
+/**
+ * Write `policy` as JSON (the form `lvs_policy_from_json` reads) into
+ * `buf`, NUL-terminated: read a policy back. Buffer rules and errors as
+ * `lvs_desired_to_json`.
+ *
+ * # Safety
+ * `policy`: a live policy (not NULL) not being changed by another thread.
+ * `buf` and `out_len` as for `lvs_plan_text`.
+ */
+lvs_result lvs_policy_to_json(const struct lvs_policy *policy,
+                              char *buf,
+                              size_t len,
+                              size_t *out_len);
 
 /**
  * Free a policy. NULL is ignored. Reconcilers made from it keep their
@@ -2361,6 +2839,24 @@ lvs_result lvs_plan_change(const struct lvs_plan *plan,
                            char *buf,
                            size_t len,
                            size_t *out_len);
+
+/**
+ * Change `index` of `plan` as values into `*out`, a struct of
+ * `out_size` bytes (pass `sizeof *out`; "Structs that grow" in lvs.h):
+ * what `lvs_plan_change` shows as text. `*out` is left unchanged on
+ * failure.
+ *
+ * Errors: `LVS_OUT_OF_RANGE`, `LVS_INVALID_ARGUMENT` (`out_size` 0),
+ * `LVS_NULL_PARAMETER`.
+ *
+ * # Safety
+ * `plan` must be a live plan (not NULL). `out`: valid for writing
+ * `out_size` bytes (not NULL); not kept.
+ */
+lvs_result lvs_plan_change_get(const struct lvs_plan *plan,
+                               size_t index,
+                               struct lvs_change *out,
+                               size_t out_size);
 
 /**
  * Write the whole plan as text into `buf`, NUL-terminated: the Rust

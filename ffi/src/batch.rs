@@ -7,13 +7,17 @@
 //! again (for example to another handle); each apply replaces the results.
 //! Adding an operation clears them.
 
+use std::borrow::Borrow;
 use std::ffi::c_char;
 
-use lvs::{BatchResult, Destination, Handle, OnError, Op, Service, ServiceKey};
+use lvs::{BatchResult, Destination, Handle, OnError, Op, PendingBatch, Service, ServiceKey};
 
 use crate::error::{Failure, Outcome, finish, lvs_result, stored_code, stored_message};
 use crate::ffi::into_raw;
-use crate::types::{lvs_addr, lvs_destination, lvs_service, lvs_service_key, lvs_timeouts};
+use crate::types::{
+    DESTINATION_SIZE_V1, SERVICE_SIZE_V1, lvs_addr, lvs_destination, lvs_service, lvs_service_key,
+    lvs_timeouts,
+};
 
 /// Each write operation built from its C arguments, once, for both the
 /// one-shot calls (`lvs_service_add`, ... in [`crate::handle`], run with
@@ -24,8 +28,11 @@ pub(crate) mod op {
     use super::*;
 
     /// `make(service)`: add or update a service.
-    pub(crate) fn service(make: fn(Service) -> Op, service: Outcome<&lvs_service>) -> Outcome<Op> {
-        Ok(make(service?.model("service")?))
+    pub(crate) fn service(
+        make: fn(Service) -> Op,
+        service: Outcome<impl Borrow<lvs_service>>,
+    ) -> Outcome<Op> {
+        Ok(make(service?.borrow().model("service")?))
     }
 
     /// Remove a service.
@@ -37,10 +44,10 @@ pub(crate) mod op {
     pub(crate) fn destination(
         make: fn(ServiceKey, Destination) -> Op,
         key: Outcome<&lvs_service_key>,
-        dest: Outcome<&lvs_destination>,
+        dest: Outcome<impl Borrow<lvs_destination>>,
     ) -> Outcome<Op> {
         let key = key?.model("key")?;
-        Ok(make(key, dest?.model("dest")?))
+        Ok(make(key, dest?.borrow().model("dest")?))
     }
 
     /// Remove the destination at `addr`.
@@ -121,10 +128,13 @@ pub(crate) struct Batch {
     ops: Vec<Op>,
     /// One `(code, message)` per op after an apply; empty before.
     results: Vec<(lvs_result, String)>,
+    /// Submitted with `lvs_handle_submit` and not finished: not to change.
+    submitted: bool,
 }
 
 impl Batch {
     fn push(&mut self, op: Op) -> Outcome {
+        self.not_submitted()?;
         // Refuse what the handle would refuse, now, so that a batch only
         // holds operations that can be sent.
         lvs::request::write(&mut Vec::new(), 0, 0, &op)?;
@@ -133,10 +143,38 @@ impl Batch {
         Ok(())
     }
 
+    /// `LVS_BUSY` while the batch is submitted.
+    pub(crate) fn not_submitted(&self) -> Outcome {
+        if self.submitted {
+            return Err(Failure::new(
+                lvs_result::LVS_BUSY,
+                "the batch is submitted (lvs_handle_submit): finish it with lvs_handle_poll first",
+            ));
+        }
+        Ok(())
+    }
+
     /// Apply the operations with `h`; `Ok` when all succeeded, else the
     /// first failure's code with a summary.
     pub(crate) fn apply(&mut self, h: &mut Handle, on_error: OnError) -> Outcome {
+        self.not_submitted()?;
         let BatchResult { results, .. } = h.apply_with(&self.ops, on_error);
+        self.finish(results)
+    }
+
+    /// Submit the operations on `h` (`lvs_handle_submit`): the batch is
+    /// submitted until [`Batch::finish`].
+    pub(crate) fn submit(&mut self, h: &mut Handle, on_error: OnError) -> Outcome<PendingBatch> {
+        self.not_submitted()?;
+        self.results.clear();
+        self.submitted = true;
+        Ok(h.submit(self.ops.clone(), on_error))
+    }
+
+    /// Store the results of an apply or a finished submit; `Ok` when all
+    /// succeeded, else the first failure's code with a summary.
+    pub(crate) fn finish(&mut self, results: Vec<lvs::Result<()>>) -> Outcome {
+        self.submitted = false;
         self.results = stored_results(results);
         first_failure(&self.results, "batch", "operations", |_| String::new())
     }
@@ -201,7 +239,7 @@ pub unsafe extern "C" fn lvs_batch_free(batch: *mut lvs_batch) {
 
 /// Remove every operation and result from `batch`, to build a new one.
 ///
-/// Errors: `LVS_NULL_PARAMETER`.
+/// Errors: `LVS_BUSY` (the batch is submitted), `LVS_NULL_PARAMETER`.
 ///
 /// # Safety
 /// `batch` must be a live batch (not NULL), used by no other thread during
@@ -210,7 +248,9 @@ pub unsafe extern "C" fn lvs_batch_free(batch: *mut lvs_batch) {
 pub unsafe extern "C" fn lvs_batch_clear(batch: *mut lvs_batch) -> lvs_result {
     ffi_boundary! {
         finish((|| {
-            *try_mut!(batch)? = Batch::default();
+            let b = try_mut!(batch)?;
+            b.not_submitted()?;
+            *b = Batch::default();
             Ok(())
         })())
     }
@@ -290,7 +330,8 @@ pub unsafe extern "C" fn lvs_batch_add_service(
     service: *const lvs_service,
 ) -> lvs_result {
     ffi_boundary! {
-        batch_op!(batch, op::service(Op::AddService, try_ref!(service)))
+        // SAFETY: forwarded from this function's contract; the first layout.
+        unsafe { lvs_batch_add_service_sized(batch, service, SERVICE_SIZE_V1) }
     }
 }
 
@@ -305,7 +346,8 @@ pub unsafe extern "C" fn lvs_batch_update_service(
     service: *const lvs_service,
 ) -> lvs_result {
     ffi_boundary! {
-        batch_op!(batch, op::service(Op::UpdateService, try_ref!(service)))
+        // SAFETY: forwarded from this function's contract; the first layout.
+        unsafe { lvs_batch_update_service_sized(batch, service, SERVICE_SIZE_V1) }
     }
 }
 
@@ -339,7 +381,8 @@ pub unsafe extern "C" fn lvs_batch_add_destination(
     dest: *const lvs_destination,
 ) -> lvs_result {
     ffi_boundary! {
-        batch_op!(batch, op::destination(Op::AddDestination, try_ref!(key), try_ref!(dest)))
+        // SAFETY: forwarded from this function's contract; the first layout.
+        unsafe { lvs_batch_add_destination_sized(batch, key, dest, DESTINATION_SIZE_V1) }
     }
 }
 
@@ -355,7 +398,8 @@ pub unsafe extern "C" fn lvs_batch_update_destination(
     dest: *const lvs_destination,
 ) -> lvs_result {
     ffi_boundary! {
-        batch_op!(batch, op::destination(Op::UpdateDestination, try_ref!(key), try_ref!(dest)))
+        // SAFETY: forwarded from this function's contract; the first layout.
+        unsafe { lvs_batch_update_destination_sized(batch, key, dest, DESTINATION_SIZE_V1) }
     }
 }
 
@@ -460,5 +504,73 @@ pub unsafe extern "C" fn lvs_batch_message(
         let item = try_ref!(batch).and_then(|b| b.result(index));
         // SAFETY: forwarded from this function's contract.
         unsafe { stored_message(item, buf, len, out_len) }
+    }
+}
+
+/// `lvs_batch_add_service` for a struct of `service_size` bytes (pass
+/// `sizeof *service`): the growth rule of lvs.h ("Structs that grow").
+///
+/// # Safety
+/// As `lvs_batch_add_service`, with `service` valid for reading
+/// `service_size` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_batch_add_service_sized(
+    batch: *mut lvs_batch,
+    service: *const lvs_service,
+    service_size: usize,
+) -> lvs_result {
+    ffi_boundary! {
+        batch_op!(batch, op::service(Op::AddService, try_sized!(service, service_size)))
+    }
+}
+
+/// `lvs_batch_update_service` for a struct of `service_size` bytes, as
+/// `lvs_batch_add_service_sized`.
+///
+/// # Safety
+/// As `lvs_batch_add_service_sized`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_batch_update_service_sized(
+    batch: *mut lvs_batch,
+    service: *const lvs_service,
+    service_size: usize,
+) -> lvs_result {
+    ffi_boundary! {
+        batch_op!(batch, op::service(Op::UpdateService, try_sized!(service, service_size)))
+    }
+}
+
+/// `lvs_batch_add_destination` for a struct of `dest_size` bytes (pass
+/// `sizeof *dest`): the growth rule of lvs.h ("Structs that grow").
+///
+/// # Safety
+/// As `lvs_batch_add_destination`, with `dest` valid for reading
+/// `dest_size` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_batch_add_destination_sized(
+    batch: *mut lvs_batch,
+    key: *const lvs_service_key,
+    dest: *const lvs_destination,
+    dest_size: usize,
+) -> lvs_result {
+    ffi_boundary! {
+        batch_op!(batch, op::destination(Op::AddDestination, try_ref!(key), try_sized!(dest, dest_size)))
+    }
+}
+
+/// `lvs_batch_update_destination` for a struct of `dest_size` bytes, as
+/// `lvs_batch_add_destination_sized`.
+///
+/// # Safety
+/// As `lvs_batch_add_destination_sized`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_batch_update_destination_sized(
+    batch: *mut lvs_batch,
+    key: *const lvs_service_key,
+    dest: *const lvs_destination,
+    dest_size: usize,
+) -> lvs_result {
+    ffi_boundary! {
+        batch_op!(batch, op::destination(Op::UpdateDestination, try_ref!(key), try_sized!(dest, dest_size)))
     }
 }

@@ -94,11 +94,22 @@ pub enum lvs_result {
     /// the wrong shape. The message (`lvs_last_error`) has serde's text
     /// with the line and column.
     LVS_INVALID_JSON = 106,
+    /// Not finished, and nothing to wait for inside the call: wait until
+    /// the handle's file descriptor (`lvs_handle_fd`) is readable, then
+    /// call `lvs_handle_poll` again.
+    LVS_AGAIN = 107,
+    /// The handle (or batch) has a batch submitted with
+    /// `lvs_handle_submit` that `lvs_handle_poll` has not finished: only
+    /// `lvs_handle_poll`, `lvs_handle_fd`, `lvs_handle_last_error` and
+    /// `lvs_handle_free` may be used until then.
+    LVS_BUSY = 108,
 }
 
 impl lvs_result {
-    /// Every code, in numeric order.
-    pub const ALL: [lvs_result; 27] = [
+    /// Every code, in numeric order (Rust only: not in lvs.h).
+    ///
+    /// cbindgen:ignore
+    pub const ALL: [lvs_result; 29] = [
         lvs_result::LVS_OK,
         lvs_result::LVS_SERVICE_NOT_FOUND,
         lvs_result::LVS_SERVICE_EXISTS,
@@ -126,6 +137,8 @@ impl lvs_result {
         lvs_result::LVS_OTHER,
         lvs_result::LVS_PANIC,
         lvs_result::LVS_INVALID_JSON,
+        lvs_result::LVS_AGAIN,
+        lvs_result::LVS_BUSY,
     ];
 
     /// The code with this number, if there is one.
@@ -196,6 +209,8 @@ impl lvs_result {
             LVS_OTHER => c"other error",
             LVS_PANIC => c"internal error: lvs panicked (a bug in lvs)",
             LVS_INVALID_JSON => c"invalid JSON, or JSON of the wrong shape",
+            LVS_AGAIN => c"in progress: call again when the handle's fd is readable",
+            LVS_BUSY => c"a submitted batch is pending on the handle",
         }
     }
 }
@@ -451,6 +466,8 @@ mod tests {
             (LVS_OTHER, 104),
             (LVS_PANIC, 105),
             (LVS_INVALID_JSON, 106),
+            (LVS_AGAIN, 107),
+            (LVS_BUSY, 108),
         ];
         assert_eq!(pinned.len(), lvs_result::ALL.len());
         for ((r, n), all) in pinned.into_iter().zip(lvs_result::ALL) {
@@ -459,7 +476,7 @@ mod tests {
             assert_eq!(lvs_result::from_u32(n), Some(r));
         }
         assert_eq!(lvs_result::from_u32(20), None);
-        assert_eq!(lvs_result::from_u32(107), None);
+        assert_eq!(lvs_result::from_u32(109), None);
     }
 
     #[test]

@@ -10,6 +10,10 @@
 //!   alignment, length) and turn it into a reference, or an
 //!   `LVS_NULL_PARAMETER` / `LVS_INVALID_ARGUMENT` failure that names the
 //!   argument. `try_box!` takes back ownership for a `_free` function.
+//! - `try_sized!`, `try_sized_slice!` and `put_sized!` read and write a
+//!   caller's struct (or array of structs) of a size the caller gives:
+//!   the growth rule of lvs.h ("Structs that grow"), as Linux's
+//!   `copy_struct_from_user` does it.
 //!
 //! Each macro's `unsafe` block relies on the same promise, which every
 //! `extern "C"` function that uses it makes in its `# Safety` section: a
@@ -297,5 +301,180 @@ macro_rules! try_utf8 {
     ($p:ident) => {
         // SAFETY: as try_cstr!.
         unsafe { $crate::ffi::utf8($p, stringify!($p)) }
+    };
+}
+
+/// A plain struct whose bytes may be copied out as they are: `#[repr(C)]`
+/// with no padding (`no_padding!` checks it), so every byte is
+/// initialised.
+///
+/// # Safety
+/// Implement only for such structs.
+pub(crate) unsafe trait AsBytes: Copy {}
+
+/// A plain struct that may be built from any bytes: [`AsBytes`], and every
+/// field an integer or an array of integers (no `bool`, enum or
+/// reference), so every bit pattern, all-zero included, is a value.
+///
+/// # Safety
+/// Implement only for such structs.
+pub(crate) unsafe trait FromBytes: AsBytes {}
+
+fn check_size(size: usize, what: &str) -> Outcome {
+    if size == 0 || size > isize::MAX as usize {
+        return Err(Failure::invalid(
+            what,
+            format_args!("size {size} is not the size of a struct (pass sizeof)"),
+        ));
+    }
+    Ok(())
+}
+
+/// Check an array of `n` structs of `size` bytes at `p`.
+fn check_array<T>(p: *const T, n: usize, size: usize, what: &str) -> Outcome {
+    check(p, what)?;
+    check_size(size, what)?;
+    if n.checked_mul(size).is_none_or(|b| b > isize::MAX as usize) {
+        return Err(Failure::invalid(
+            what,
+            format_args!("{n} structs of {size} bytes are larger than any array can be"),
+        ));
+    }
+    Ok(())
+}
+
+/// Read one `T` from `size` bytes at `p`, which need not be aligned: the
+/// first `min(size, size_of::<T>())` bytes are the caller's, the rest of
+/// `T` is 0 (a field the caller's layout does not have takes its zero
+/// meaning); bytes past `size_of::<T>()` must be 0.
+///
+/// # Safety
+/// `p` is valid for reads of `size` bytes.
+unsafe fn read_bytes<T: FromBytes>(p: *const u8, size: usize, what: &str) -> Outcome<T> {
+    let known = size.min(size_of::<T>());
+    // SAFETY: T: FromBytes, so all-zero is a value.
+    let mut v: T = unsafe { std::mem::zeroed() };
+    // SAFETY: `known` bytes are readable at `p` (the caller's promise,
+    // known <= size) and fit in `v`; the two do not overlap (`v` is
+    // local); any bytes make a T (FromBytes).
+    unsafe { std::ptr::copy_nonoverlapping(p, (&raw mut v).cast::<u8>(), known) };
+    if size > known {
+        // SAFETY: `size` bytes are readable at `p`; `known` < `size`.
+        let tail = unsafe { std::slice::from_raw_parts(p.add(known), size - known) };
+        if let Some(i) = tail.iter().position(|&b| b != 0) {
+            return Err(Failure::invalid(
+                what,
+                format_args!(
+                    "byte {} of {size} is not 0, and this library's struct has {known} bytes: \
+                     a field of a newer lvs.h that this version cannot honour",
+                    known + i
+                ),
+            ));
+        }
+    }
+    Ok(v)
+}
+
+/// Write `v` into `size` bytes at `p`, which need not be aligned: the
+/// first `min(size, size_of::<T>())` bytes of `v`, then 0 up to `size`
+/// (fields of a newer layout this version does not know read as 0).
+///
+/// # Safety
+/// `p` is valid for writes of `size` bytes.
+unsafe fn write_bytes<T: AsBytes>(p: *mut u8, size: usize, v: &T) {
+    let known = size.min(size_of::<T>());
+    // SAFETY: `v` is `size_of::<T>()` initialised bytes (AsBytes: no
+    // padding), `known` of them are copied to `p`, writable for `size`
+    // >= `known` bytes; a local and the caller's memory do not overlap.
+    unsafe { std::ptr::copy_nonoverlapping((v as *const T).cast::<u8>(), p, known) };
+    // SAFETY: `p + known .. p + size` is writable (the caller's promise).
+    unsafe { std::ptr::write_bytes(p.add(known), 0, size - known) };
+}
+
+/// A caller's struct of `size` bytes at `p` (not NULL, aligned for `T`).
+///
+/// # Safety
+/// `p` is NULL or valid for reads of `size` bytes.
+pub(crate) unsafe fn sized<T: FromBytes>(p: *const T, size: usize, what: &str) -> Outcome<T> {
+    check(p, what)?;
+    check_size(size, what)?;
+    // SAFETY: forwarded.
+    unsafe { read_bytes(p.cast(), size, what) }
+}
+
+/// `n` structs of `size` bytes each from `p` (not NULL unless `n` is 0).
+///
+/// # Safety
+/// `p` is NULL or valid for reads of `n * size` bytes.
+pub(crate) unsafe fn sized_slice<T: FromBytes>(
+    p: *const T,
+    n: usize,
+    size: usize,
+    what: &str,
+) -> Outcome<Vec<T>> {
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    check_array(p, n, size, what)?;
+    (0..n)
+        .map(|i| {
+            // SAFETY: element i lies inside the `n * size` readable bytes.
+            unsafe { read_bytes(p.cast::<u8>().add(i * size), size, what) }
+        })
+        .collect()
+}
+
+/// Write `values` into the caller's array of `n` structs of `size` bytes
+/// at `p` (NULL only when `n` is 0); those that fit are written.
+///
+/// # Safety
+/// `p` is NULL or valid for writes of `n * size` bytes.
+pub(crate) unsafe fn put_sized<T: AsBytes>(
+    p: *mut T,
+    n: usize,
+    size: usize,
+    values: &[T],
+    what: &str,
+) -> Outcome {
+    if n == 0 {
+        return Ok(());
+    }
+    check_array(p, n, size, what)?;
+    for (i, v) in values.iter().take(n).enumerate() {
+        // SAFETY: element i lies inside the `n * size` writable bytes.
+        unsafe { write_bytes(p.cast::<u8>().add(i * size), size, v) };
+    }
+    Ok(())
+}
+
+/// `try_sized!(p, size)`: a copy of the caller's struct of `size` bytes
+/// (the growth rule), as an `Outcome`.
+macro_rules! try_sized {
+    ($p:ident, $size:expr) => {
+        // SAFETY: every extern fn using try_sized! promises in its
+        // `# Safety` that `$p` is NULL or valid for reads of `$size` bytes.
+        unsafe { $crate::ffi::sized($p, $size, stringify!($p)) }
+    };
+}
+
+/// `try_sized_slice!(p, n, size)`: copies of the caller's `n` structs of
+/// `size` bytes each.
+macro_rules! try_sized_slice {
+    ($p:ident, $n:expr, $size:expr) => {
+        // SAFETY: every extern fn using try_sized_slice! promises in its
+        // `# Safety` that `$p` is NULL or valid for reads of `$n * $size`
+        // bytes.
+        unsafe { $crate::ffi::sized_slice($p, $n, $size, stringify!($p)) }
+    };
+}
+
+/// `put_sized!(p, n, size, values)`: write `values` into the caller's
+/// array of `n` structs of `size` bytes.
+macro_rules! put_sized {
+    ($p:ident, $n:expr, $size:expr, $values:expr) => {
+        // SAFETY: every extern fn using put_sized! promises in its
+        // `# Safety` that `$p` is NULL or valid for writes of `$n * $size`
+        // bytes.
+        unsafe { $crate::ffi::put_sized($p, $n, $size, $values, stringify!($p)) }
     };
 }

@@ -6,11 +6,13 @@
 
 use std::ffi::{OsStr, c_char, c_int};
 use std::os::fd::BorrowedFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::task::Poll;
 use std::time::Duration;
 
-use lvs::{DaemonRole, Handle, OnError, Op};
+use lvs::{DaemonRole, Handle, OnError, Op, PendingBatch};
 
 use crate::batch::{Batch, lvs_batch, op};
 use crate::error::{Failure, Outcome, copy_message, finish, lvs_result};
@@ -36,6 +38,9 @@ pub struct lvs_handle {
 pub(crate) struct HandleState {
     ipvs: Handle,
     last_error: String,
+    /// A batch from `lvs_handle_submit` not finished yet, and the address
+    /// of its `lvs_batch`.
+    pending: Option<(PendingBatch, usize)>,
 }
 castable!(lvs_handle => HandleState);
 
@@ -109,12 +114,35 @@ pub(crate) unsafe fn with_handle(
     handle: *mut lvs_handle,
     f: impl FnOnce(&mut Handle) -> Outcome,
 ) -> lvs_result {
+    // SAFETY: forwarded from this function's contract.
+    unsafe {
+        with_state(handle, |state| {
+            if state.pending.is_some() {
+                return Err(Failure::new(
+                    lvs_result::LVS_BUSY,
+                    "a batch submitted with lvs_handle_submit is pending on this handle: \
+                     finish it with lvs_handle_poll first",
+                ));
+            }
+            f(&mut state.ipvs)
+        })
+    }
+}
+
+/// [`with_handle`] with the whole state, busy or not.
+///
+/// # Safety
+/// As `with_handle`.
+unsafe fn with_state(
+    handle: *mut lvs_handle,
+    f: impl FnOnce(&mut HandleState) -> Outcome,
+) -> lvs_result {
     let state = match try_mut!(handle) {
         Ok(s) => s,
         Err(e) => return finish(Err(e)),
     };
     // Catch a panic here too, so that the handle records it.
-    let r = catch_unwind(AssertUnwindSafe(|| f(&mut state.ipvs)))
+    let r = catch_unwind(AssertUnwindSafe(|| f(&mut *state)))
         .unwrap_or_else(|p| Err(panic_failure(p.as_ref())));
     state.last_error.clear();
     if let Err(e) = &r {
@@ -138,6 +166,7 @@ unsafe fn open_into(
         out.set(into_raw::<lvs_handle>(HandleState {
             ipvs,
             last_error: String::new(),
+            pending: None,
         }));
         Ok(())
     })())
@@ -271,10 +300,10 @@ pub unsafe extern "C" fn lvs_handle_timeout(
 /// number of its namespace file, as `/proc/PID/ns/net` shows it
 /// (`net:[N]`) and `lsns -t net` lists it. Handles in the same namespace
 /// give the same number, whichever way they were opened (own namespace,
-/// path or namespace fd).
+/// path, namespace fd or pidfd: the namespace the process was in then).
 ///
-/// Errors: `LVS_UNSUPPORTED` (the handle holds no namespace file: opened
-/// with a pidfd), `LVS_IO`, `LVS_NULL_PARAMETER`.
+/// Errors: `LVS_UNSUPPORTED` (the handle holds no namespace file: it could
+/// not be opened), `LVS_IO`, `LVS_NULL_PARAMETER`.
 ///
 /// # Safety
 /// `handle` as for `lvs_service_add`. `out`: valid for writing one
@@ -425,7 +454,8 @@ pub unsafe extern "C" fn lvs_service_add(
     service: *const lvs_service,
 ) -> lvs_result {
     ffi_boundary! {
-        execute!(handle, op::service(Op::AddService, try_ref!(service)))
+        // SAFETY: forwarded from this function's contract; the first layout.
+        unsafe { lvs_service_add_sized(handle, service, SERVICE_SIZE_V1) }
     }
 }
 
@@ -445,7 +475,8 @@ pub unsafe extern "C" fn lvs_service_update(
     service: *const lvs_service,
 ) -> lvs_result {
     ffi_boundary! {
-        execute!(handle, op::service(Op::UpdateService, try_ref!(service)))
+        // SAFETY: forwarded from this function's contract; the first layout.
+        unsafe { lvs_service_update_sized(handle, service, SERVICE_SIZE_V1) }
     }
 }
 
@@ -484,10 +515,8 @@ pub unsafe extern "C" fn lvs_service_get(
     out: *mut lvs_service_entry,
 ) -> lvs_result {
     ffi_boundary! {
-        value_into!(handle, out, |h| {
-            let entry = h.service(&try_ref!(key)?.model("key")?)?;
-            lvs_service_entry::from_model(&entry)
-        })
+        // SAFETY: forwarded from this function's contract; the first layout.
+        unsafe { lvs_service_get_sized(handle, key, out, SERVICE_ENTRY_SIZE_V1) }
     }
 }
 
@@ -547,7 +576,8 @@ pub unsafe extern "C" fn lvs_destination_add(
     dest: *const lvs_destination,
 ) -> lvs_result {
     ffi_boundary! {
-        execute!(handle, op::destination(Op::AddDestination, try_ref!(key), try_ref!(dest)))
+        // SAFETY: forwarded from this function's contract; the first layout.
+        unsafe { lvs_destination_add_sized(handle, key, dest, DESTINATION_SIZE_V1) }
     }
 }
 
@@ -566,7 +596,8 @@ pub unsafe extern "C" fn lvs_destination_update(
     dest: *const lvs_destination,
 ) -> lvs_result {
     ffi_boundary! {
-        execute!(handle, op::destination(Op::UpdateDestination, try_ref!(key), try_ref!(dest)))
+        // SAFETY: forwarded from this function's contract; the first layout.
+        unsafe { lvs_destination_update_sized(handle, key, dest, DESTINATION_SIZE_V1) }
     }
 }
 
@@ -612,18 +643,8 @@ pub unsafe extern "C" fn lvs_destination_get(
     out: *mut lvs_destination_entry,
 ) -> lvs_result {
     ffi_boundary! {
-        value_into!(handle, out, |h| {
-            let key = try_ref!(key)?.model("key")?;
-            let addr = try_ref!(addr)?.socket_addr("addr")?;
-            let found = h.destinations(&key)?.into_iter().find(|d| d.destination.addr == addr);
-            match found {
-                Some(d) => lvs_destination_entry::from_model(&d),
-                None => Err(Failure::new(
-                    lvs_result::LVS_DESTINATION_NOT_FOUND,
-                    format!("get destination {addr} of {key}: no such destination"),
-                )),
-            }
-        })
+        // SAFETY: forwarded from this function's contract; the first layout.
+        unsafe { lvs_destination_get_sized(handle, key, addr, out, DESTINATION_ENTRY_SIZE_V1) }
     }
 }
 
@@ -805,20 +826,152 @@ pub unsafe extern "C" fn lvs_handle_apply(
     ffi_boundary! {
         on_handle!(handle, |h| {
             let batch: &mut Batch = try_mut!(batch)?;
-            let on_error = match on_error {
-                LVS_ON_ERROR_CONTINUE => OnError::Continue,
-                LVS_ON_ERROR_STOP => OnError::Stop,
-                n => {
-                    return Err(Failure::invalid(
-                        "on_error",
-                        format_args!(
-                            "must be LVS_ON_ERROR_CONTINUE (0) or LVS_ON_ERROR_STOP (1), got {n}"
-                        ),
-                    ));
-                }
-            };
-            batch.apply(h, on_error)
+            batch.apply(h, on_error_of(on_error)?)
         })
+    }
+}
+
+/// The `OnError` of a C `on_error`.
+fn on_error_of(on_error: u32) -> Outcome<OnError> {
+    match on_error {
+        LVS_ON_ERROR_CONTINUE => Ok(OnError::Continue),
+        LVS_ON_ERROR_STOP => Ok(OnError::Stop),
+        n => Err(Failure::invalid(
+            "on_error",
+            format_args!("must be LVS_ON_ERROR_CONTINUE (0) or LVS_ON_ERROR_STOP (1), got {n}"),
+        )),
+    }
+}
+
+// ----- event loop ---------------------------------------------------------------------
+
+/// The file descriptor of the handle's netlink socket, for an event loop
+/// (`poll`, `epoll`; what libnl's `nl_socket_get_fd` gives): after
+/// `lvs_handle_submit`, wait until it is readable and call
+/// `lvs_handle_poll`. It belongs to the handle (closed by
+/// `lvs_handle_free`); never read or write it. It may be made
+/// non-blocking (`O_NONBLOCK`): the handle's other calls still wait for
+/// their answers, up to the handle's timeout. Usable while a batch is
+/// pending.
+///
+/// Errors: `LVS_NULL_PARAMETER`.
+///
+/// # Safety
+/// `handle`: a live handle (not NULL), used by no other thread during the
+/// call. `out_fd`: valid for writing one `int` (not NULL).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_handle_fd(handle: *mut lvs_handle, out_fd: *mut c_int) -> lvs_result {
+    ffi_boundary! {
+        let body = |state: &mut HandleState| -> Outcome {
+            try_out!(out_fd)?.set(state.ipvs.as_fd().as_raw_fd());
+            Ok(())
+        };
+        // SAFETY: forwarded from this function's contract.
+        unsafe { with_state(handle, body) }
+    }
+}
+
+/// Start applying `batch` on `handle` without waiting for the kernel:
+/// the event-loop form of `lvs_handle_apply` (the same operations,
+/// flights, `on_error` and results). Nothing here waits: the first flight
+/// of at most 1024 operations is sent without blocking (the kernel handles
+/// it inside the send and queues its answers on the socket). Then call
+/// `lvs_handle_poll(handle, batch)` whenever `lvs_handle_fd` is readable,
+/// until it returns something other than `LVS_AGAIN`.
+///
+/// Until then the handle is busy (other calls on it are `LVS_BUSY`, except
+/// `lvs_handle_poll`, `lvs_handle_fd`, `lvs_handle_last_error` and
+/// `lvs_handle_free`) and so is the batch (adding to, clearing or applying
+/// it is `LVS_BUSY`; freeing it leaves the handle busy for good).
+///
+/// Errors: `LVS_BUSY` (a batch is pending on the handle, or this batch is
+/// pending on a handle), `LVS_INVALID_ARGUMENT` (`on_error`),
+/// `LVS_NULL_PARAMETER`. A failure to send is the operations' result, read
+/// when `lvs_handle_poll` finishes.
+///
+/// # Safety
+/// `handle` as for `lvs_service_add`. `batch`: a live batch (not NULL),
+/// used by no other thread until `lvs_handle_poll` finishes it, and not
+/// freed before.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_handle_submit(
+    handle: *mut lvs_handle,
+    batch: *mut lvs_batch,
+    on_error: u32,
+) -> lvs_result {
+    ffi_boundary! {
+        let body = |state: &mut HandleState| -> Outcome {
+            if state.pending.is_some() {
+                return Err(Failure::new(
+                    lvs_result::LVS_BUSY,
+                    "another batch is pending on this handle: finish it with lvs_handle_poll",
+                ));
+            }
+            let on_error = on_error_of(on_error)?;
+            let b: &mut Batch = try_mut!(batch)?;
+            let pending = b.submit(&mut state.ipvs, on_error)?;
+            state.pending = Some((pending, batch as usize));
+            Ok(())
+        };
+        // SAFETY: forwarded from this function's contract.
+        unsafe { with_state(handle, body) }
+    }
+}
+
+/// Make progress on the batch submitted with `lvs_handle_submit`, without
+/// waiting: read the answers queued on the socket and, when a flight is
+/// settled, send the next one (one flight per call, so a loop can serve
+/// other work between flights).
+///
+/// Returns `LVS_AGAIN` while the batch is not finished: wait until
+/// `lvs_handle_fd` is readable (it may be at once) and call again.
+/// Otherwise the batch is finished, its results are stored as
+/// `lvs_handle_apply` stores them (`lvs_batch_result`, ...), the handle
+/// and the batch are free again, and the return is what `lvs_handle_apply`
+/// would have returned: `LVS_OK`, or the first failed operation's code.
+///
+/// Errors: `LVS_INVALID_ARGUMENT` (no batch is pending on the handle, or
+/// `batch` is not the one submitted), `LVS_NULL_PARAMETER`.
+///
+/// # Safety
+/// As `lvs_handle_submit`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_handle_poll(
+    handle: *mut lvs_handle,
+    batch: *mut lvs_batch,
+) -> lvs_result {
+    ffi_boundary! {
+        let body = |state: &mut HandleState| -> Outcome {
+            let b: &mut Batch = try_mut!(batch)?;
+            let Some((pending, submitted)) = state.pending.as_mut() else {
+                return Err(Failure::invalid(
+                    "handle",
+                    "no batch is pending on it (lvs_handle_submit)",
+                ));
+            };
+            if *submitted != batch as usize || b.not_submitted().is_ok() {
+                return Err(Failure::invalid(
+                    "batch",
+                    "it is not the batch submitted on this handle",
+                ));
+            }
+            match state.ipvs.poll_batch(pending) {
+                Poll::Pending => Err(Failure::new(
+                    lvs_result::LVS_AGAIN,
+                    format!(
+                        "batch in progress: {} of {} operations settled",
+                        pending.settled(),
+                        pending.len()
+                    ),
+                )),
+                Poll::Ready(r) => {
+                    state.pending = None;
+                    b.finish(r.results)
+                }
+            }
+        };
+        // SAFETY: forwarded from this function's contract.
+        unsafe { with_state(handle, body) }
     }
 }
 
@@ -851,7 +1004,8 @@ pub unsafe extern "C" fn lvs_daemon_start(
     daemon: *const lvs_sync_daemon,
 ) -> lvs_result {
     ffi_boundary! {
-        on_handle!(handle, |h| Ok(h.start_daemon(&try_ref!(daemon)?.model("daemon")?)?))
+        // SAFETY: forwarded from this function's contract; the first layout.
+        unsafe { lvs_daemon_start_sized(handle, daemon, SYNC_DAEMON_SIZE_V1) }
     }
 }
 
@@ -905,29 +1059,8 @@ pub unsafe extern "C" fn lvs_handle_daemons(
     out_len: *mut usize,
 ) -> lvs_result {
     ffi_boundary! {
-        on_handle!(handle, |h| {
-            let mut count = try_out!(out_len)?;
-            let slots = try_slice_out!(out, len)?;
-            let daemons = h
-                .daemons()?
-                .iter()
-                .map(lvs_sync_daemon::from_model)
-                .collect::<Outcome<Vec<_>>>()?;
-            count.set(daemons.len());
-            for (slot, d) in slots.iter_mut().zip(&daemons) {
-                slot.write(*d);
-            }
-            if daemons.len() > len {
-                return Err(Failure::new(
-                    lvs_result::LVS_BUFFER_TOO_SMALL,
-                    format!(
-                        "list sync daemons: {} daemons run, the array holds {len}",
-                        daemons.len()
-                    ),
-                ));
-            }
-            Ok(())
-        })
+        // SAFETY: forwarded from this function's contract; the first layout.
+        unsafe { lvs_handle_daemons_sized(handle, out, len, SYNC_DAEMON_SIZE_V1, out_len) }
     }
 }
 
@@ -978,5 +1111,185 @@ pub unsafe extern "C" fn lvs_handle_connections_with_origin(
 ) -> lvs_result {
     ffi_boundary! {
         list_into!(handle, out, |h| ConnList::from_model(&h.connections_with_origin()?))
+    }
+}
+
+/// `lvs_service_add` for a struct of `service_size` bytes (pass `sizeof
+/// *service`): the growth rule of lvs.h ("Structs that grow").
+///
+/// # Safety
+/// As `lvs_service_add`, with `service` valid for reading `service_size`
+/// bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_service_add_sized(
+    handle: *mut lvs_handle,
+    service: *const lvs_service,
+    service_size: usize,
+) -> lvs_result {
+    ffi_boundary! {
+        execute!(handle, op::service(Op::AddService, try_sized!(service, service_size)))
+    }
+}
+
+/// `lvs_service_update` for a struct of `service_size` bytes, as
+/// `lvs_service_add_sized`.
+///
+/// # Safety
+/// As `lvs_service_add_sized`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_service_update_sized(
+    handle: *mut lvs_handle,
+    service: *const lvs_service,
+    service_size: usize,
+) -> lvs_result {
+    ffi_boundary! {
+        execute!(handle, op::service(Op::UpdateService, try_sized!(service, service_size)))
+    }
+}
+
+/// `lvs_destination_add` for a struct of `dest_size` bytes (pass `sizeof
+/// *dest`): the growth rule of lvs.h ("Structs that grow").
+///
+/// # Safety
+/// As `lvs_destination_add`, with `dest` valid for reading `dest_size`
+/// bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_destination_add_sized(
+    handle: *mut lvs_handle,
+    key: *const lvs_service_key,
+    dest: *const lvs_destination,
+    dest_size: usize,
+) -> lvs_result {
+    ffi_boundary! {
+        execute!(handle, op::destination(Op::AddDestination, try_ref!(key), try_sized!(dest, dest_size)))
+    }
+}
+
+/// `lvs_destination_update` for a struct of `dest_size` bytes, as
+/// `lvs_destination_add_sized`.
+///
+/// # Safety
+/// As `lvs_destination_add_sized`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_destination_update_sized(
+    handle: *mut lvs_handle,
+    key: *const lvs_service_key,
+    dest: *const lvs_destination,
+    dest_size: usize,
+) -> lvs_result {
+    ffi_boundary! {
+        execute!(handle, op::destination(Op::UpdateDestination, try_ref!(key), try_sized!(dest, dest_size)))
+    }
+}
+
+/// `lvs_service_get` into a struct of `out_size` bytes (pass `sizeof
+/// *out`): the first `out_size` bytes of the entry are written, fields
+/// this version does not have are 0 ("Structs that grow" in lvs.h).
+///
+/// # Safety
+/// As `lvs_service_get`, with `out` valid for writing `out_size` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_service_get_sized(
+    handle: *mut lvs_handle,
+    key: *const lvs_service_key,
+    out: *mut lvs_service_entry,
+    out_size: usize,
+) -> lvs_result {
+    ffi_boundary! {
+        on_handle!(handle, |h| {
+            let entry = h.service(&try_ref!(key)?.model("key")?)?;
+            put_sized!(out, 1, out_size, &[lvs_service_entry::from_model(&entry)?])
+        })
+    }
+}
+
+/// `lvs_destination_get` into a struct of `out_size` bytes, as
+/// `lvs_service_get_sized`.
+///
+/// # Safety
+/// As `lvs_destination_get`, with `out` valid for writing `out_size`
+/// bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_destination_get_sized(
+    handle: *mut lvs_handle,
+    key: *const lvs_service_key,
+    addr: *const lvs_addr,
+    out: *mut lvs_destination_entry,
+    out_size: usize,
+) -> lvs_result {
+    ffi_boundary! {
+        on_handle!(handle, |h| {
+            let key = try_ref!(key)?.model("key")?;
+            let addr = try_ref!(addr)?.socket_addr("addr")?;
+            let found = h.destinations(&key)?.into_iter().find(|d| d.destination.addr == addr);
+            let entry = match found {
+                Some(d) => lvs_destination_entry::from_model(&d)?,
+                None => {
+                    return Err(Failure::new(
+                        lvs_result::LVS_DESTINATION_NOT_FOUND,
+                        format!("get destination {addr} of {key}: no such destination"),
+                    ));
+                }
+            };
+            put_sized!(out, 1, out_size, &[entry])
+        })
+    }
+}
+
+/// `lvs_daemon_start` for a struct of `daemon_size` bytes (pass `sizeof
+/// *daemon`): the growth rule of lvs.h ("Structs that grow").
+///
+/// # Safety
+/// As `lvs_daemon_start`, with `daemon` valid for reading `daemon_size`
+/// bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_daemon_start_sized(
+    handle: *mut lvs_handle,
+    daemon: *const lvs_sync_daemon,
+    daemon_size: usize,
+) -> lvs_result {
+    ffi_boundary! {
+        on_handle!(handle, |h| {
+            Ok(h.start_daemon(&try_sized!(daemon, daemon_size)?.model("daemon")?)?)
+        })
+    }
+}
+
+/// `lvs_handle_daemons` into an array of `len` structs of `elem_size`
+/// bytes each (pass `sizeof out[0]`): each element as
+/// `lvs_service_get_sized` writes one.
+///
+/// # Safety
+/// As `lvs_handle_daemons`, with `out` valid for writing `len *
+/// elem_size` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_handle_daemons_sized(
+    handle: *mut lvs_handle,
+    out: *mut lvs_sync_daemon,
+    len: usize,
+    elem_size: usize,
+    out_len: *mut usize,
+) -> lvs_result {
+    ffi_boundary! {
+        on_handle!(handle, |h| {
+            let mut count = try_out!(out_len)?;
+            let daemons = h
+                .daemons()?
+                .iter()
+                .map(lvs_sync_daemon::from_model)
+                .collect::<Outcome<Vec<_>>>()?;
+            count.set(daemons.len());
+            put_sized!(out, len, elem_size, &daemons)?;
+            if daemons.len() > len {
+                return Err(Failure::new(
+                    lvs_result::LVS_BUFFER_TOO_SMALL,
+                    format!(
+                        "list sync daemons: {} daemons run, the array holds {len}",
+                        daemons.len()
+                    ),
+                ));
+            }
+            Ok(())
+        })
     }
 }

@@ -13,7 +13,9 @@ use std::ffi::c_char;
 use lvs::{Connection, TableEntry};
 
 use crate::error::{Outcome, copy_message, lvs_result};
-use crate::types::{lvs_connection, lvs_destination_entry, lvs_service_entry};
+use crate::types::{
+    key_fields, lvs_addr, lvs_connection, lvs_destination_entry, lvs_service_entry, lvs_service_key,
+};
 
 /// `_len` of every list: the number of items, 0 for a NULL list.
 fn len<L, T>(list: Outcome<&L>, items: impl FnOnce(&L) -> &[T]) -> usize {
@@ -317,5 +319,89 @@ pub unsafe extern "C" fn lvs_connection_list_pe_data(
 pub unsafe extern "C" fn lvs_connection_list_free(list: *mut lvs_connection_list) {
     ffi_boundary! {
         drop(try_box!(list));
+    }
+}
+
+// ----- find by key ----------------------------------------------------------
+
+/// The index of the first item of `items` that `matches` `key`; `None`
+/// when none does, or for a NULL list or key.
+fn position<L, T, K>(
+    list: Outcome<&L>,
+    items: impl FnOnce(&L) -> &[T],
+    key: Outcome<&K>,
+    matches: impl Fn(&T, &K) -> bool,
+) -> Option<usize> {
+    let (l, k) = (list.ok()?, key.ok()?);
+    items(l).iter().position(|t| matches(t, k))
+}
+
+fn same_addr(a: &lvs_addr, b: &lvs_addr) -> bool {
+    (a.family, a.addr, a.port) == (b.family, b.addr, b.port)
+}
+
+/// The service of `list` whose key equals `key` (as
+/// `lvs_service_key_equal` compares), or NULL if none does or an argument
+/// is NULL. Borrowed from the list, as `lvs_service_list_get`. A linear
+/// search: for many look-ups, hash the keys (`lvs_service_key_hash`).
+///
+/// # Safety
+/// `list` as for `lvs_service_list_get`; `key` NULL or valid for reading
+/// one `lvs_service_key`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_service_list_find(
+    list: *const lvs_service_list,
+    key: *const lvs_service_key,
+) -> *const lvs_service_entry {
+    ffi_boundary! {
+        let i = position(try_ref!(list), Vec::as_slice, try_ref!(key), |e: &lvs_service_entry, k| {
+            key_fields(&e.service.key) == key_fields(k)
+        });
+        i.map_or(std::ptr::null(), |i| {
+            get(try_ref!(list), Vec::as_slice, i, std::ptr::from_ref)
+        })
+    }
+}
+
+/// The destination of `list` at `addr` (family, address and port), or
+/// NULL if none is or an argument is NULL. Borrowed from the list, as
+/// `lvs_destination_list_get`.
+///
+/// # Safety
+/// `list` as for `lvs_destination_list_get`; `addr` NULL or valid for
+/// reading one `lvs_addr`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_destination_list_find(
+    list: *const lvs_destination_list,
+    addr: *const lvs_addr,
+) -> *const lvs_destination_entry {
+    ffi_boundary! {
+        let i = position(try_ref!(list), Vec::as_slice, try_ref!(addr), |e: &lvs_destination_entry, a| {
+            same_addr(&e.destination.addr, a)
+        });
+        i.map_or(std::ptr::null(), |i| {
+            get(try_ref!(list), Vec::as_slice, i, std::ptr::from_ref)
+        })
+    }
+}
+
+/// The index in `table` of the service whose key equals `key` (as
+/// `lvs_service_key_equal` compares), for `lvs_table_service` and
+/// `lvs_table_destinations`; `lvs_table_len(table)` when no service has
+/// that key (or an argument is NULL).
+///
+/// # Safety
+/// `table` NULL or a live table from `lvs_handle_table`; `key` NULL or
+/// valid for reading one `lvs_service_key`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_table_find(
+    table: *const lvs_table,
+    key: *const lvs_service_key,
+) -> usize {
+    ffi_boundary! {
+        position(try_ref!(table), |t| &t.0, try_ref!(key), |(s, _), k| {
+            key_fields(&s.service.key) == key_fields(k)
+        })
+        .unwrap_or_else(|| len(try_ref!(table), |t| &t.0))
     }
 }

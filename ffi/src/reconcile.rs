@@ -20,14 +20,18 @@ use std::ffi::c_char;
 use std::time::Duration;
 
 use lvs::reconcile::{
-    DesiredState, DrainMode, Plan, Policy, Reconciler, Report, Scope, ServiceRemoval,
+    Change, DesiredState, DrainMode, Plan, Policy, Reconciler, RemoveReason, Report, Scope,
+    ServiceRemoval, UpdateReason,
 };
 
 use crate::batch::{first_failure, stored_results};
 use crate::error::{Failure, Outcome, finish, lvs_result, stored_code, stored_message};
 use crate::ffi::into_raw;
 use crate::handle::lvs_handle;
-use crate::types::{format_out, lvs_destination, lvs_service, lvs_service_key};
+use crate::types::{
+    DESTINATION_SIZE_V1, SERVICE_SIZE_V1, format_out, lvs_conn_counts, lvs_destination,
+    lvs_service, lvs_service_key,
+};
 
 // ----- desired state ------------------------------------------------------------
 
@@ -98,10 +102,41 @@ pub unsafe extern "C" fn lvs_desired_add_service(
     dests_len: usize,
 ) -> lvs_result {
     ffi_boundary! {
+        // SAFETY: forwarded from this function's contract; the first layouts.
+        unsafe {
+            lvs_desired_add_service_sized(
+                desired,
+                service,
+                SERVICE_SIZE_V1,
+                dests,
+                dests_len,
+                DESTINATION_SIZE_V1,
+            )
+        }
+    }
+}
+
+/// `lvs_desired_add_service` with the size of `*service` and of each
+/// element of `dests` (pass `sizeof *service` and `sizeof dests[0]`): the
+/// growth rule of lvs.h ("Structs that grow").
+///
+/// # Safety
+/// As `lvs_desired_add_service`, with `service` valid for reading
+/// `service_size` bytes and `dests` for `dests_len * dest_size` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_desired_add_service_sized(
+    desired: *mut lvs_desired,
+    service: *const lvs_service,
+    service_size: usize,
+    dests: *const lvs_destination,
+    dests_len: usize,
+    dest_size: usize,
+) -> lvs_result {
+    ffi_boundary! {
         finish((|| {
             let state = try_mut!(desired)?;
-            let svc = try_ref!(service)?.model("service")?;
-            let models = try_slice!(dests, dests_len)?
+            let svc = try_sized!(service, service_size)?.model("service")?;
+            let models = try_sized_slice!(dests, dests_len, dest_size)?
                 .iter()
                 .enumerate()
                 .map(|(i, d)| d.model(&format!("dests[{i}]")))
@@ -184,6 +219,101 @@ pub unsafe extern "C" fn lvs_desired_len(desired: *const lvs_desired) -> usize {
     ffi_boundary! {
         try_ref!(desired).map_or(0, |d| d.len())
     }
+}
+
+/// The key of service `index` of `desired` (in the order added) into
+/// `*out`, to iterate: `LVS_OUT_OF_RANGE` when `index` is not below
+/// `lvs_desired_len`. The whole service with its destinations is in
+/// `lvs_desired_to_json`.
+///
+/// Errors: `LVS_OUT_OF_RANGE`, `LVS_NULL_PARAMETER`.
+///
+/// # Safety
+/// `desired`: a live desired state (not NULL) not being changed by
+/// another thread. `out`: valid for writing one `lvs_service_key` (not
+/// NULL); left unchanged on failure.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_desired_key(
+    desired: *const lvs_desired,
+    index: usize,
+    out: *mut lvs_service_key,
+) -> lvs_result {
+    ffi_boundary! {
+        finish((|| {
+            let d = try_ref!(desired)?;
+            let Some(svc) = d.services.get(index) else {
+                return Err(Failure::new(
+                    lvs_result::LVS_OUT_OF_RANGE,
+                    format!("service index {index} is out of range: the desired state has {} services", d.len()),
+                ));
+            };
+            let key = lvs_service_key::from_model(&svc.service.key)?;
+            try_out!(out)?.set(key);
+            Ok(())
+        })())
+    }
+}
+
+/// Remove the service `key` (with its destinations) from `desired`; to
+/// replace a service, remove it and add the new one. Errors:
+/// `LVS_SERVICE_NOT_FOUND` (no such service in `desired`),
+/// `LVS_INVALID_ARGUMENT` (an invalid key), `LVS_NULL_PARAMETER`.
+///
+/// # Safety
+/// `desired`: a live desired state (not NULL), used by no other thread
+/// during the call. `key`: valid for reading one `lvs_service_key` (not
+/// NULL); not kept.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_desired_remove_service(
+    desired: *mut lvs_desired,
+    key: *const lvs_service_key,
+) -> lvs_result {
+    ffi_boundary! {
+        finish((|| {
+            let d = try_mut!(desired)?;
+            let key = try_ref!(key)?.model("key")?;
+            let before = d.services.len();
+            d.services.retain(|s| s.service.key != key);
+            if d.services.len() == before {
+                return Err(Failure::new(
+                    lvs_result::LVS_SERVICE_NOT_FOUND,
+                    format!("remove {key} from the desired state: not in it"),
+                ));
+            }
+            Ok(())
+        })())
+    }
+}
+
+/// Write `desired` as JSON (the form `lvs_desired_from_json` reads, which
+/// reads it back to an equal state) into `buf`, NUL-terminated. Returns
+/// `LVS_OK`, `LVS_BUFFER_TOO_SMALL` (as much as fits is written; `out_len`
+/// gives the length needed: call with `len` 0 to learn it) or
+/// `LVS_NULL_PARAMETER`.
+///
+/// # Safety
+/// `desired`: a live desired state (not NULL) not being changed by
+/// another thread. `buf` and `out_len` as for `lvs_plan_text`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_desired_to_json(
+    desired: *const lvs_desired,
+    buf: *mut c_char,
+    len: usize,
+    out_len: *mut usize,
+) -> lvs_result {
+    ffi_boundary! {
+        let text = match try_ref!(desired).and_then(|d| to_json(serde_json::to_string(d), "desired state")) {
+            Ok(t) => t,
+            Err(e) => return finish(Err(e)),
+        };
+        // SAFETY: forwarded from this function's contract.
+        unsafe { format_out(&text, buf, len, out_len) }
+    }
+}
+
+/// A value written as JSON, or why it could not be.
+fn to_json(json: serde_json::Result<String>, what: &str) -> Outcome<String> {
+    json.map_err(|e| Failure::new(lvs_result::LVS_OTHER, format!("{what} as JSON: {e}")))
 }
 
 /// Free a desired state. NULL is ignored.
@@ -596,6 +726,30 @@ pub unsafe extern "C" fn lvs_policy_set_verify_period(
             try_mut!(policy)?.verify_period = Duration::from_millis(period_ms);
             Ok(())
         })())
+    }
+}
+
+/// Write `policy` as JSON (the form `lvs_policy_from_json` reads) into
+/// `buf`, NUL-terminated: read a policy back. Buffer rules and errors as
+/// `lvs_desired_to_json`.
+///
+/// # Safety
+/// `policy`: a live policy (not NULL) not being changed by another thread.
+/// `buf` and `out_len` as for `lvs_plan_text`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_policy_to_json(
+    policy: *const lvs_policy,
+    buf: *mut c_char,
+    len: usize,
+    out_len: *mut usize,
+) -> lvs_result {
+    ffi_boundary! {
+        let text = match try_ref!(policy).and_then(|p| to_json(serde_json::to_string(p), "policy")) {
+            Ok(t) => t,
+            Err(e) => return finish(Err(e)),
+        };
+        // SAFETY: forwarded from this function's contract.
+        unsafe { format_out(&text, buf, len, out_len) }
     }
 }
 
@@ -1024,6 +1178,176 @@ pub unsafe extern "C" fn lvs_plan_change(
         };
         // SAFETY: forwarded from this function's contract.
         unsafe { format_out(&text, buf, len, out_len) }
+    }
+}
+
+/// `lvs_change.kind`: add a service (`service_after`).
+pub const LVS_CHANGE_ADD_SERVICE: u32 = 1;
+/// `lvs_change.kind`: update a service in place (`service_before` ->
+/// `service_after`).
+pub const LVS_CHANGE_UPDATE_SERVICE: u32 = 2;
+/// `lvs_change.kind`: remove a service (`service_before`).
+pub const LVS_CHANGE_REMOVE_SERVICE: u32 = 3;
+/// `lvs_change.kind`: add a destination (`dest_after`).
+pub const LVS_CHANGE_ADD_DESTINATION: u32 = 4;
+/// `lvs_change.kind`: update a destination (`dest_before` ->
+/// `dest_after`).
+pub const LVS_CHANGE_UPDATE_DESTINATION: u32 = 5;
+/// `lvs_change.kind`: remove a destination (`dest_before`, with `conns`).
+pub const LVS_CHANGE_REMOVE_DESTINATION: u32 = 6;
+
+/// `lvs_change.reason` of an add.
+pub const LVS_REASON_NONE: u32 = 0;
+/// `lvs_change.reason`: the desired configuration differs (an update).
+pub const LVS_REASON_CONFIG: u32 = 1;
+/// `lvs_change.reason`: it left the desired state: weight 0 starts its
+/// drain.
+pub const LVS_REASON_START_DRAIN: u32 = 2;
+/// `lvs_change.reason`: it came back while draining: its weight is
+/// restored.
+pub const LVS_REASON_RESTORE: u32 = 3;
+/// `lvs_change.reason`: it left the desired state and is removed at once.
+pub const LVS_REASON_NOT_DESIRED: u32 = 4;
+/// `lvs_change.reason`: its drain finished (no connections left).
+pub const LVS_REASON_DRAINED: u32 = 5;
+/// `lvs_change.reason`: its drain timed out (`drain_timeout_ms`) with
+/// connections left.
+pub const LVS_REASON_DRAIN_TIMED_OUT: u32 = 6;
+
+/// One change of a plan as values (`lvs_plan_change_get`). Fields a kind
+/// does not use are 0. A struct that grows (see "Structs that grow" in
+/// lvs.h): always pass its size.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct lvs_change {
+    /// `LVS_CHANGE_*`.
+    pub kind: u32,
+    /// `LVS_REASON_*`.
+    pub reason: u32,
+    /// The service the change touches.
+    pub key: lvs_service_key,
+    /// The kernel's service (update, remove).
+    pub service_before: lvs_service,
+    /// The desired service (add, update).
+    pub service_after: lvs_service,
+    /// The kernel's destination (update, remove).
+    pub dest_before: lvs_destination,
+    /// The new destination (add, update).
+    pub dest_after: lvs_destination,
+    /// A removed destination's connections when the table was read.
+    pub conns: lvs_conn_counts,
+    /// The drain time-out of `LVS_REASON_DRAIN_TIMED_OUT`, milliseconds.
+    pub drain_timeout_ms: u64,
+}
+// No padding: the fields' sizes add up to the struct's.
+const _: () = assert!(
+    size_of::<lvs_change>()
+        == 8 + size_of::<lvs_service_key>()
+            + 2 * size_of::<lvs_service>()
+            + 2 * size_of::<lvs_destination>()
+            + size_of::<lvs_conn_counts>()
+            + 8
+);
+// SAFETY: `#[repr(C)]` with no padding (no_padding! above).
+unsafe impl crate::ffi::AsBytes for lvs_change {}
+
+impl lvs_change {
+    fn from_model(c: &Change) -> Outcome<lvs_change> {
+        let mut out = lvs_change {
+            key: lvs_service_key::from_model(&c.service_key())?,
+            ..Default::default()
+        };
+        let remove = |out: &mut lvs_change, r: &RemoveReason| {
+            out.reason = match r {
+                RemoveReason::NotDesired => LVS_REASON_NOT_DESIRED,
+                RemoveReason::Drained => LVS_REASON_DRAINED,
+                RemoveReason::DrainTimedOut(t) => {
+                    out.drain_timeout_ms = u64::try_from(t.as_millis()).unwrap_or(u64::MAX);
+                    LVS_REASON_DRAIN_TIMED_OUT
+                }
+                _ => LVS_REASON_NONE,
+            };
+        };
+        match c {
+            Change::AddService(s) => {
+                out.kind = LVS_CHANGE_ADD_SERVICE;
+                out.service_after = lvs_service::from_model(s)?;
+            }
+            Change::UpdateService { from, to } => {
+                out.kind = LVS_CHANGE_UPDATE_SERVICE;
+                out.reason = LVS_REASON_CONFIG;
+                out.service_before = lvs_service::from_model(from)?;
+                out.service_after = lvs_service::from_model(to)?;
+            }
+            Change::RemoveService { service, reason } => {
+                out.kind = LVS_CHANGE_REMOVE_SERVICE;
+                out.service_before = lvs_service::from_model(service)?;
+                remove(&mut out, reason);
+            }
+            Change::AddDestination { dest, .. } => {
+                out.kind = LVS_CHANGE_ADD_DESTINATION;
+                out.dest_after = lvs_destination::from_model(dest)?;
+            }
+            Change::UpdateDestination {
+                from, to, reason, ..
+            } => {
+                out.kind = LVS_CHANGE_UPDATE_DESTINATION;
+                out.reason = match reason {
+                    UpdateReason::Config => LVS_REASON_CONFIG,
+                    UpdateReason::StartDrain => LVS_REASON_START_DRAIN,
+                    UpdateReason::Restore => LVS_REASON_RESTORE,
+                    _ => LVS_REASON_NONE,
+                };
+                out.dest_before = lvs_destination::from_model(from)?;
+                out.dest_after = lvs_destination::from_model(to)?;
+            }
+            Change::RemoveDestination {
+                dest,
+                conns,
+                reason,
+                ..
+            } => {
+                out.kind = LVS_CHANGE_REMOVE_DESTINATION;
+                out.dest_before = lvs_destination::from_model(dest)?;
+                out.conns = lvs_conn_counts {
+                    active: conns.active,
+                    inactive: conns.inactive,
+                    persistent: conns.persistent,
+                };
+                remove(&mut out, reason);
+            }
+            // A kind added to the Rust crate later: kind 0.
+            _ => {}
+        }
+        Ok(out)
+    }
+}
+
+/// Change `index` of `plan` as values into `*out`, a struct of
+/// `out_size` bytes (pass `sizeof *out`; "Structs that grow" in lvs.h):
+/// what `lvs_plan_change` shows as text. `*out` is left unchanged on
+/// failure.
+///
+/// Errors: `LVS_OUT_OF_RANGE`, `LVS_INVALID_ARGUMENT` (`out_size` 0),
+/// `LVS_NULL_PARAMETER`.
+///
+/// # Safety
+/// `plan` must be a live plan (not NULL). `out`: valid for writing
+/// `out_size` bytes (not NULL); not kept.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_plan_change_get(
+    plan: *const lvs_plan,
+    index: usize,
+    out: *mut lvs_change,
+    out_size: usize,
+) -> lvs_result {
+    ffi_boundary! {
+        finish((|| {
+            let p = try_ref!(plan)?;
+            p.result(index)?;
+            let c = lvs_change::from_model(&p.plan.changes()[index])?;
+            put_sized!(out, 1, out_size, &[c])
+        })())
     }
 }
 

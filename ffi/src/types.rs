@@ -276,10 +276,11 @@ pub struct lvs_conn_counts {
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct lvs_service_entry {
-    /// Configuration.
-    pub service: lvs_service,
     /// Counters and rates.
     pub stats: lvs_stats,
+    /// Configuration; last, so that it can grow (see "Structs that grow"
+    /// at the top of lvs.h).
+    pub service: lvs_service,
 }
 castable!(lvs_service_entry);
 
@@ -287,12 +288,13 @@ castable!(lvs_service_entry);
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct lvs_destination_entry {
-    /// Configuration.
-    pub destination: lvs_destination,
-    /// Connection counts.
-    pub conns: lvs_conn_counts,
     /// Counters and rates.
     pub stats: lvs_stats,
+    /// Connection counts.
+    pub conns: lvs_conn_counts,
+    /// Configuration; last, so that it can grow (see "Structs that grow"
+    /// at the top of lvs.h).
+    pub destination: lvs_destination,
 }
 castable!(lvs_destination_entry);
 
@@ -524,6 +526,48 @@ no_padding!(lvs_connection {
     pe_name,
     reserved1,
 });
+
+// ----- sized copies ----------------------------------------------------------
+
+// The sizes of the structs that grow in their first layout (0.1): what
+// the entry points without a size argument read and write, for ever. When
+// a struct grows, its assert below fails: keep the number, drop the
+// assert.
+/// `lvs_service`, first layout.
+pub(crate) const SERVICE_SIZE_V1: usize = 72;
+/// `lvs_destination`, first layout.
+pub(crate) const DESTINATION_SIZE_V1: usize = 44;
+/// `lvs_sync_daemon`, first layout.
+pub(crate) const SYNC_DAEMON_SIZE_V1: usize = 52;
+/// `lvs_service_entry`, first layout.
+pub(crate) const SERVICE_ENTRY_SIZE_V1: usize = 160;
+/// `lvs_destination_entry`, first layout.
+pub(crate) const DESTINATION_ENTRY_SIZE_V1: usize = 144;
+const _: () = assert!(size_of::<lvs_service>() == SERVICE_SIZE_V1);
+const _: () = assert!(size_of::<lvs_destination>() == DESTINATION_SIZE_V1);
+const _: () = assert!(size_of::<lvs_sync_daemon>() == SYNC_DAEMON_SIZE_V1);
+const _: () = assert!(size_of::<lvs_service_entry>() == SERVICE_ENTRY_SIZE_V1);
+const _: () = assert!(size_of::<lvs_destination_entry>() == DESTINATION_ENTRY_SIZE_V1);
+
+// SAFETY (each impl): `#[repr(C)]` with no padding (no_padding! above), so
+// every byte is initialised and may be copied out.
+unsafe impl crate::ffi::AsBytes for lvs_service {}
+// SAFETY: as above.
+unsafe impl crate::ffi::AsBytes for lvs_destination {}
+// SAFETY: as above.
+unsafe impl crate::ffi::AsBytes for lvs_sync_daemon {}
+// SAFETY: as above (`lvs_stats.from_32bit`, a bool, is copied out only).
+unsafe impl crate::ffi::AsBytes for lvs_service_entry {}
+// SAFETY: as above.
+unsafe impl crate::ffi::AsBytes for lvs_destination_entry {}
+// SAFETY (each impl): fields are integers and integer arrays only (with
+// the nested lvs_addr and lvs_service_key, likewise), so any bytes are a
+// value.
+unsafe impl crate::ffi::FromBytes for lvs_service {}
+// SAFETY: as above.
+unsafe impl crate::ffi::FromBytes for lvs_destination {}
+// SAFETY: as above.
+unsafe impl crate::ffi::FromBytes for lvs_sync_daemon {}
 
 // ----- conversions ----------------------------------------------------------
 
@@ -1216,7 +1260,7 @@ pub unsafe extern "C" fn lvs_service_key_hash(key: *const lvs_service_key) -> u6
 }
 
 /// The fields that make a key's identity (not the reserved ones).
-fn key_fields(k: &lvs_service_key) -> (u8, [u8; 16], u16, u16, u32) {
+pub(crate) fn key_fields(k: &lvs_service_key) -> (u8, [u8; 16], u16, u16, u32) {
     (
         k.addr.family,
         k.addr.addr,
@@ -1313,7 +1357,9 @@ mod tests {
         assert_eq!(offset_of!(lvs_service, persistence_netmask), 52);
         assert_eq!(offset_of!(lvs_destination, tun_flags), 40);
         assert_eq!(offset_of!(lvs_stats, from_32bit), 80);
-        assert_eq!(offset_of!(lvs_destination_entry, stats), 56);
+        assert_eq!(offset_of!(lvs_destination_entry, stats), 0);
+        assert_eq!(offset_of!(lvs_destination_entry, destination), 100);
+        assert_eq!(offset_of!(lvs_service_entry, service), 88);
         assert_eq!(offset_of!(lvs_info, conn_table_size), 4);
         assert_eq!(offset_of!(lvs_sync_daemon, group), 24);
         assert_eq!(offset_of!(lvs_sync_daemon, ttl), 48);

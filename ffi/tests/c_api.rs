@@ -217,6 +217,17 @@ fn pkg_config_works_against_an_installed_prefix() {
             .filter(|f| f != "-llvs" && !f.starts_with("-L")),
     );
     let fixed = build("create_service_static", link);
+    // Fully static, from the pkg-config file alone (README's recipe).
+    let mut link = vec!["-static".to_string()];
+    link.extend(split(&pkg_config(&["--static", "--cflags", "--libs"])));
+    let all_static = build("create_service_all_static", link);
+    let pc = std::fs::read_to_string(prefix.join("lib/pkgconfig/lvs.pc")).expect("lvs.pc");
+    assert!(
+        pc.lines()
+            .filter(|l| l.starts_with('#'))
+            .all(|l| !l.contains(&*prefix.to_string_lossy())),
+        "install.sh wrote the prefix into a comment:\n{pc}"
+    );
     let needed = dynamic_section(&dynamic);
     assert!(
         needed.contains(&format!("Shared library: [{SONAME}]")),
@@ -224,7 +235,11 @@ fn pkg_config_works_against_an_installed_prefix() {
     );
 
     // Both run (no kernel needed to get as far as a clean error).
-    for (bin, env) in [(&dynamic, Some(&libdir)), (&fixed, None)] {
+    for (bin, env) in [
+        (&dynamic, Some(&libdir)),
+        (&fixed, None),
+        (&all_static, None),
+    ] {
         let mut cmd = Command::new(bin);
         cmd.arg("/nonexistent/netns");
         if let Some(dir) = env {

@@ -334,9 +334,23 @@ impl BatchResult {
     pub fn is_ok(&self) -> bool {
         self.results.iter().all(|r| r.is_ok())
     }
-    /// Number of operations that failed.
+    /// Number of operations that were sent and failed. Operations not sent
+    /// ([`ErrorKind::NotAttempted`](crate::ErrorKind::NotAttempted): after
+    /// a stop-on-error failure, or when the socket failed) are not failures;
+    /// [`BatchResult::not_attempted`] counts them, so `results.len()` =
+    /// succeeded + failures + not attempted (the C API's rule).
     pub fn failures(&self) -> usize {
-        self.results.iter().filter(|r| r.is_err()).count()
+        self.results
+            .iter()
+            .filter(|r| matches!(r, Err(e) if e.kind() != crate::ErrorKind::NotAttempted))
+            .count()
+    }
+    /// Number of operations not sent (`ErrorKind::NotAttempted`).
+    pub fn not_attempted(&self) -> usize {
+        self.results
+            .iter()
+            .filter(|r| matches!(r, Err(e) if e.kind() == crate::ErrorKind::NotAttempted))
+            .count()
     }
     /// The failures with their operation index.
     pub fn errors(&self) -> impl Iterator<Item = (usize, &Error)> {

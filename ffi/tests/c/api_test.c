@@ -67,7 +67,9 @@ _Static_assert(offsetof(lvs_addr, port) == 18, "layout");
 _Static_assert(offsetof(lvs_service, persistence_netmask) == 52, "layout");
 _Static_assert(offsetof(lvs_destination, tun_flags) == 40, "layout");
 _Static_assert(offsetof(lvs_stats, from_32bit) == 80, "layout");
-_Static_assert(offsetof(lvs_destination_entry, stats) == 56, "layout");
+_Static_assert(offsetof(lvs_destination_entry, stats) == 0, "layout");
+_Static_assert(offsetof(lvs_destination_entry, destination) == 100, "layout");
+_Static_assert(offsetof(lvs_service_entry, service) == 88, "layout");
 _Static_assert(offsetof(lvs_info, conn_table_size) == 4, "layout");
 _Static_assert(sizeof(lvs_sync_daemon) == 52 && alignof(lvs_sync_daemon) == 4, "layout");
 _Static_assert(sizeof(lvs_connection) == 120 && alignof(lvs_connection) == 4, "layout");
@@ -100,7 +102,7 @@ static const lvs_result ALL_RESULTS[] = {
     LVS_DECODE, LVS_NOT_ATTEMPTED, LVS_MIXED_FAMILY_DESTINATIONS,
     LVS_PERSISTENCE_ENGINE_NOT_FOUND, LVS_INCONSISTENT_READ, LVS_NULL_PARAMETER,
     LVS_INVALID_UTF8, LVS_BUFFER_TOO_SMALL, LVS_OUT_OF_RANGE, LVS_OTHER, LVS_PANIC,
-    LVS_INVALID_JSON,
+    LVS_INVALID_JSON, LVS_AGAIN, LVS_BUSY,
 };
 
 /* ----- helpers ------------------------------------------------------------ */
@@ -148,7 +150,7 @@ static void test_version_and_strerror(void) {
     CHECK(strcmp(lvs_strerror(LVS_OK), "success") == 0);
     CHECK(strcmp(lvs_strerror(20), "unknown lvs_result") == 0);
     CHECK(strcmp(lvs_strerror(99), "unknown lvs_result") == 0);
-    CHECK(strcmp(lvs_strerror(107), "unknown lvs_result") == 0);
+    CHECK(strcmp(lvs_strerror(109), "unknown lvs_result") == 0);
     CHECK(strcmp(lvs_strerror(UINT32_MAX), "unknown lvs_result") == 0);
 }
 
@@ -409,6 +411,11 @@ static void test_null_handle(void) {
     EXPECT(lvs_handle_timeouts(NULL, &to), LVS_NULL_PARAMETER);
     EXPECT(lvs_handle_set_timeouts(NULL, &to), LVS_NULL_PARAMETER);
     EXPECT(lvs_handle_apply(NULL, b, LVS_ON_ERROR_CONTINUE), LVS_NULL_PARAMETER);
+    EXPECT(lvs_handle_submit(NULL, b, LVS_ON_ERROR_CONTINUE), LVS_NULL_PARAMETER);
+    EXPECT(lvs_handle_poll(NULL, b), LVS_NULL_PARAMETER);
+    int fd = -1;
+    EXPECT(lvs_handle_fd(NULL, &fd), LVS_NULL_PARAMETER);
+    CHECK(fd == -1);
     char buf[16];
     EXPECT(lvs_handle_last_error(NULL, buf, sizeof buf, NULL), LVS_NULL_PARAMETER);
     EXPECT(lvs_daemon_start(NULL, &daemons[0]), LVS_NULL_PARAMETER);
@@ -445,6 +452,11 @@ static void test_lists_without_a_list(void) {
     CHECK(lvs_table_len(NULL) == 0);
     CHECK(lvs_table_service(NULL, 0) == NULL);
     CHECK(lvs_table_destinations(NULL, 0) == NULL);
+    lvs_service_key k;
+    memset(&k, 0, sizeof k);
+    CHECK(lvs_service_list_find(NULL, &k) == NULL);
+    CHECK(lvs_destination_list_find(NULL, &k.addr) == NULL);
+    CHECK(lvs_table_find(NULL, &k) == 0);
     lvs_table_free(NULL);
     CHECK(lvs_connection_list_len(NULL) == 0);
     CHECK(lvs_connection_list_get(NULL, 0) == NULL);
@@ -490,6 +502,46 @@ static void test_open_here(void) {
         CONTAINS(last_error(), "ip_vs");
         printf("api_test: no IPVS here: %s\n", last_error());
     }
+}
+
+/* "Structs that grow": a struct of another size than this header's, with
+ * the size passed. A shorter (older) one takes defaults for what it lacks;
+ * a longer (newer) one is fine while its extra bytes are 0. */
+static void test_sized_structs(void) {
+    struct {
+        lvs_service s;
+        uint32_t future;
+    } newer;
+    memset(&newer, 0, sizeof newer);
+    newer.s = tcp_service("10.0.0.1:80", "rr");
+    lvs_batch *b = NULL;
+    EXPECT(lvs_batch_new(&b), LVS_OK);
+    EXPECT(lvs_batch_add_service_sized(b, &newer.s, sizeof newer), LVS_OK);
+    newer.future = 7;
+    EXPECT(lvs_batch_add_service_sized(b, &newer.s, sizeof newer), LVS_INVALID_ARGUMENT);
+    CONTAINS(last_error(), "byte 72 of 76 is not 0");
+    /* The service's key and scheduler only (an older layout's prefix). */
+    size_t prefix = offsetof(lvs_service, flags);
+    EXPECT(lvs_batch_add_service_sized(b, &newer.s, prefix), LVS_OK);
+    EXPECT(lvs_batch_update_service_sized(b, &newer.s, 0), LVS_INVALID_ARGUMENT);
+    EXPECT(lvs_batch_add_service_sized(b, NULL, sizeof newer), LVS_NULL_PARAMETER);
+    lvs_destination d = backend("10.0.1.1:8080", 3);
+    EXPECT(lvs_batch_add_destination_sized(b, &newer.s.key, &d, sizeof d), LVS_OK);
+    /* Cut before the weight: weight 0 (quiesced), still valid. */
+    EXPECT(lvs_batch_update_destination_sized(b, &newer.s.key, &d,
+                                              offsetof(lvs_destination, weight)),
+           LVS_OK);
+    CHECK(lvs_batch_len(b) == 4);
+    lvs_batch_free(b);
+
+    lvs_desired *want = NULL;
+    EXPECT(lvs_desired_new(&want), LVS_OK);
+    lvs_destination ds[2] = {backend("10.0.1.1:80", 1), backend("10.0.1.2:80", 2)};
+    EXPECT(lvs_desired_add_service_sized(want, &newer.s, sizeof newer.s, ds, 2, 0),
+           LVS_INVALID_ARGUMENT);
+    EXPECT(lvs_desired_add_service_sized(want, &newer.s, sizeof newer.s, NULL, 0, 0), LVS_OK);
+    CHECK(lvs_desired_len(want) == 1);
+    lvs_desired_free(want);
 }
 
 static void test_batch_building(void) {
@@ -770,6 +822,34 @@ static void test_desired(void) {
     EXPECT(lvs_desired_add_service(d, NULL, two, 2), LVS_NULL_PARAMETER);
     EXPECT(lvs_desired_add_service(NULL, &other, two, 2), LVS_NULL_PARAMETER);
     CHECK(lvs_desired_len(d) == 2);
+
+    /* Iterate, export, remove, replace. */
+    lvs_service_key k;
+    EXPECT(lvs_desired_key(d, 1, &k), LVS_OK);
+    CHECK(lvs_service_key_equal(&k, &empty.key));
+    EXPECT(lvs_desired_key(d, 2, &k), LVS_OUT_OF_RANGE);
+    EXPECT(lvs_desired_key(NULL, 0, &k), LVS_NULL_PARAMETER);
+    size_t need = 0;
+    EXPECT(lvs_desired_to_json(d, NULL, 0, &need), LVS_BUFFER_TOO_SMALL);
+    char json[1024];
+    CHECK(need > 0 && need < sizeof json);
+    EXPECT(lvs_desired_to_json(d, json, sizeof json, NULL), LVS_OK);
+    CONTAINS(json, "\"192.168.1.2:8080\"");
+    lvs_desired *back = NULL; /* JSON out, JSON in: the same state */
+    EXPECT(lvs_desired_from_json(json, strlen(json), &back), LVS_OK);
+    char again[1024];
+    EXPECT(lvs_desired_to_json(back, again, sizeof again, NULL), LVS_OK);
+    CHECK(strcmp(json, again) == 0 && lvs_desired_len(back) == 2);
+    lvs_desired_free(back);
+    EXPECT(lvs_desired_remove_service(d, &web.key), LVS_OK);
+    EXPECT(lvs_desired_remove_service(d, &web.key), LVS_SERVICE_NOT_FOUND);
+    CHECK(lvs_desired_len(d) == 1);
+    web.persistence_timeout = 60; /* replaced: removed, then added anew */
+    EXPECT(lvs_desired_add_service(d, &web, two, 1), LVS_OK);
+    EXPECT(lvs_desired_to_json(d, json, sizeof json, NULL), LVS_OK);
+    CONTAINS(json, "\"timeout\":60");
+    CHECK(strstr(json, "192.168.1.3") == NULL);
+    EXPECT(lvs_desired_to_json(NULL, json, sizeof json, NULL), LVS_NULL_PARAMETER);
     lvs_desired_free(d);
     lvs_desired_free(NULL);
 
@@ -864,6 +944,19 @@ static void test_policy(void) {
     EXPECT(lvs_policy_scope_add_fwmarks(p, 6, 5), LVS_INVALID_ARGUMENT);
     CONTAINS(last_error(), "above");
     EXPECT(lvs_policy_scope_add_fwmarks(NULL, 1, 2), LVS_NULL_PARAMETER);
+
+    /* Read back as JSON, which lvs_policy_from_json takes again. */
+    char pj[1024];
+    EXPECT(lvs_policy_to_json(p, pj, sizeof pj, NULL), LVS_OK);
+    CONTAINS(pj, "10.96.0.0/12");
+    CONTAINS(pj, "1999");
+    lvs_policy *p2 = NULL;
+    EXPECT(lvs_policy_from_json(pj, strlen(pj), &p2), LVS_OK);
+    char pj2[1024];
+    EXPECT(lvs_policy_to_json(p2, pj2, sizeof pj2, NULL), LVS_OK);
+    CHECK(strcmp(pj, pj2) == 0);
+    lvs_policy_free(p2);
+    EXPECT(lvs_policy_to_json(NULL, pj, sizeof pj, NULL), LVS_NULL_PARAMETER);
 
     lvs_service svc = tcp_service("192.0.2.1:80", "rr");
     EXPECT(lvs_policy_scope_add_service(p, &svc.key), LVS_OK);
@@ -1086,6 +1179,7 @@ int main(void) {
     test_lists_without_a_list();
     test_open_errors();
     test_open_here();
+    test_sized_structs();
     test_batch_building();
     test_struct_validation();
     test_desired();

@@ -21,6 +21,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -1218,10 +1220,24 @@ static void test_daemons(lvs_handle *h) {
     lvs_sync_daemon backup = daemon_on(LVS_DAEMON_BACKUP, "lvsync1", 42);
     backup.group = master.group;
     backup.port = 9100;
-    EXPECT(lvs_daemon_start(h, &backup), LVS_OK);
+    struct {
+        lvs_sync_daemon d;
+        uint32_t future;
+    } backup_newer = {backup, 0};
+    EXPECT(lvs_daemon_start_sized(h, &backup_newer.d, sizeof backup_newer), LVS_OK);
     memset(got, 0, sizeof got);
     EXPECT(lvs_handle_daemons(h, got, LVS_SYNC_DAEMONS_MAX, &n), LVS_OK);
     CHECK(n == 2 && same_daemon(&got[0], &master));
+    /* An array of a newer program's daemons (element size 56): each
+     * element written, its unknown tail 0. */
+    struct {
+        lvs_sync_daemon d;
+        uint32_t future;
+    } newer[2];
+    memset(newer, 0xaa, sizeof newer);
+    EXPECT(lvs_handle_daemons_sized(h, &newer[0].d, 2, sizeof newer[0], &n), LVS_OK);
+    CHECK(n == 2 && same_daemon(&newer[0].d, &got[0]) && same_daemon(&newer[1].d, &got[1]));
+    CHECK(newer[0].future == 0 && newer[1].future == 0);
     lvs_sync_daemon filled = backup;
     filled.max_len = 1500 - 28;
     filled.ttl = 1;
@@ -1345,6 +1361,333 @@ static void test_no_garbage(lvs_handle *h) {
 }
 
 /* ----- batches ------------------------------------------------------------ */
+
+/* ----- structs that grow (lvs.h) -------------------------------------------- */
+
+/* A program built against an older lvs.h: its lvs_service had no pe_name
+ * and its lvs_destination stopped after the thresholds (test-local copies
+ * of such a previous layout). Its entries put stats first and the config
+ * struct, in its old layout, last. */
+struct old_service {
+    lvs_service_key key;
+    char scheduler[LVS_NAME_MAX];
+    uint32_t flags, persistence_timeout, persistence_netmask;
+};
+struct old_destination {
+    lvs_addr addr;
+    uint32_t forwarding, weight, upper_threshold, lower_threshold;
+};
+struct old_service_entry {
+    lvs_stats stats;
+    struct old_service service;
+};
+/* And one built against a newer lvs.h, whose structs have a field this
+ * library does not know. */
+struct new_destination {
+    lvs_destination d;
+    uint64_t future;
+};
+struct new_service_entry {
+    lvs_service_entry e;
+    uint64_t future[2];
+};
+
+static void test_grow(lvs_handle *h) {
+    struct old_service old;
+    memset(&old, 0, sizeof old);
+    old.key = key_of(LVS_PROTO_TCP, "10.62.0.1:80");
+    strcpy(old.scheduler, "rr");
+    old.persistence_timeout = 30;
+    EXPECT(lvs_service_add_sized(h, (const lvs_service *)(const void *)&old, sizeof old), LVS_OK);
+    struct old_destination od;
+    memset(&od, 0, sizeof od);
+    od.addr = addr("10.62.1.1:80");
+    od.forwarding = LVS_FWD_DROUTE;
+    od.weight = 4;
+    od.upper_threshold = 7;
+    EXPECT(lvs_destination_add_sized(h, &old.key, (const lvs_destination *)(const void *)&od,
+                                     sizeof od),
+           LVS_OK);
+
+    /* Read back by this program (old entry layout) and by the current one:
+     * the same values; fields the old layout lacks were their defaults. */
+    struct old_service_entry oe;
+    memset(&oe, 0xaa, sizeof oe);
+    EXPECT(lvs_service_get_sized(h, &old.key, (lvs_service_entry *)(void *)&oe, sizeof oe),
+           LVS_OK);
+    CHECK(same_key(&oe.service.key, &old.key) && strcmp(oe.service.scheduler, "rr") == 0);
+    CHECK(oe.service.persistence_timeout == 30 && oe.service.flags == 0);
+    CHECK(oe.stats.reserved[0] == 0);
+    lvs_service_entry cur;
+    EXPECT(lvs_service_get(h, &old.key, &cur), LVS_OK);
+    CHECK(cur.service.pe_name[0] == '\0' && cur.service.persistence_timeout == 30);
+    CHECK(memcmp(&cur, &oe, sizeof oe) == 0); /* the old layout is a prefix */
+
+    /* A newer program's bigger entry: its unknown tail is written as 0. */
+    struct new_service_entry ne;
+    memset(&ne, 0xaa, sizeof ne);
+    EXPECT(lvs_service_get_sized(h, &old.key, &ne.e, sizeof ne), LVS_OK);
+    CHECK(ne.future[0] == 0 && ne.future[1] == 0 && same_service(&ne.e.service, &cur.service));
+    /* Sizes 0 are refused, not guessed. */
+    EXPECT(lvs_service_get_sized(h, &old.key, &ne.e, 0), LVS_INVALID_ARGUMENT);
+
+    lvs_destination_entry de;
+    EXPECT(lvs_destination_get(h, &old.key, &od.addr, &de), LVS_OK);
+    CHECK(de.destination.forwarding == LVS_FWD_DROUTE && de.destination.weight == 4 &&
+          de.destination.upper_threshold == 7 && de.destination.tun_type == 0);
+
+    /* A newer program's destination: a zero unknown tail is fine, a
+     * non-zero one (a field this library cannot honour) is refused, in
+     * one-shot calls, batches and desired states alike. */
+    struct new_destination nd[2];
+    memset(nd, 0, sizeof nd);
+    nd[0].d = dest("10.62.1.2:80", LVS_FWD_MASQ, 5);
+    nd[1].d = dest("10.62.1.3:80", LVS_FWD_MASQ, 6);
+    EXPECT(lvs_destination_add_sized(h, &old.key, &nd[0].d, sizeof nd[0]), LVS_OK);
+    nd[1].future = 1;
+    EXPECT(lvs_destination_add_sized(h, &old.key, &nd[1].d, sizeof nd[1]), LVS_INVALID_ARGUMENT);
+    CHECK(strstr(last_error(), "is not 0") != NULL);
+    lvs_batch *b = NULL;
+    EXPECT(lvs_batch_new(&b), LVS_OK);
+    EXPECT(lvs_batch_add_destination_sized(b, &old.key, &nd[1].d, sizeof nd[1]),
+           LVS_INVALID_ARGUMENT);
+    nd[1].future = 0;
+    EXPECT(lvs_batch_add_destination_sized(b, &old.key, &nd[1].d, sizeof nd[1]), LVS_OK);
+    EXPECT(lvs_handle_apply(h, b, LVS_ON_ERROR_CONTINUE), LVS_OK);
+    lvs_batch_free(b);
+    EXPECT(lvs_destination_get(h, &old.key, &nd[1].d.addr, &de), LVS_OK);
+    CHECK(de.destination.weight == 6);
+    od.weight = 9;
+    EXPECT(lvs_destination_update_sized(h, &old.key, (const lvs_destination *)(const void *)&od,
+                                        sizeof od),
+           LVS_OK);
+    strcpy(old.scheduler, "wlc");
+    EXPECT(lvs_service_update_sized(h, (const lvs_service *)(const void *)&old, sizeof old),
+           LVS_OK);
+    EXPECT(lvs_service_get(h, &old.key, &cur), LVS_OK);
+    CHECK(strcmp(cur.service.scheduler, "wlc") == 0 && cur.service.persistence_timeout == 30);
+    /* Read back into the old program's entry: stats, counts, its old
+     * destination. */
+    struct {
+        lvs_stats stats;
+        lvs_conn_counts conns;
+        struct old_destination destination;
+    } ode;
+    memset(&ode, 0xaa, sizeof ode);
+    EXPECT(lvs_destination_get_sized(h, &old.key, &od.addr, (lvs_destination_entry *)(void *)&ode,
+                                     sizeof ode),
+           LVS_OK);
+    CHECK(ode.destination.weight == 9 && ode.destination.forwarding == LVS_FWD_DROUTE);
+    CHECK(same_addr(&ode.destination.addr, &od.addr) && ode.conns.active == 0);
+
+    /* Arrays with their element size: a desired state from the newer
+     * program's destinations (stride 56), reconciled and read back. */
+    lvs_desired *want = NULL;
+    EXPECT(lvs_desired_new(&want), LVS_OK);
+    lvs_service svc = service(key_of(LVS_PROTO_UDP, "10.62.0.2:53"), "wrr");
+    nd[0].future = 2;
+    EXPECT(lvs_desired_add_service_sized(want, &svc, sizeof svc, &nd[0].d, 2, sizeof nd[0]),
+           LVS_INVALID_ARGUMENT);
+    nd[0].future = 0;
+    EXPECT(lvs_desired_add_service_sized(want, &svc, sizeof svc, &nd[0].d, 2, sizeof nd[0]),
+           LVS_OK);
+    lvs_policy *pol = NULL;
+    lvs_reconciler *r = NULL;
+    lvs_plan *plan = NULL;
+    EXPECT(lvs_policy_new(&pol), LVS_OK);
+    EXPECT(lvs_policy_scope_add_service(pol, &svc.key), LVS_OK);
+    EXPECT(lvs_reconciler_new(pol, &r), LVS_OK);
+    EXPECT(lvs_reconciler_reconcile(r, h, want, &plan), LVS_OK);
+    /* The plan's changes as values. */
+    CHECK(lvs_plan_len(plan) == 3);
+    lvs_change ch;
+    memset(&ch, 0xaa, sizeof ch);
+    EXPECT(lvs_plan_change_get(plan, 0, &ch, sizeof ch), LVS_OK);
+    CHECK(ch.kind == LVS_CHANGE_ADD_SERVICE && ch.reason == LVS_REASON_NONE);
+    CHECK(same_key(&ch.key, &svc.key) && strcmp(ch.service_after.scheduler, "wrr") == 0);
+    CHECK(ch.service_before.key.protocol == 0 && ch.dest_after.weight == 0 && ch.conns.active == 0);
+    EXPECT(lvs_plan_change_get(plan, 2, &ch, sizeof ch), LVS_OK);
+    CHECK(ch.kind == LVS_CHANGE_ADD_DESTINATION && same_key(&ch.key, &svc.key));
+    CHECK(ch.dest_after.weight == 5 || ch.dest_after.weight == 6);
+    EXPECT(lvs_plan_change_get(plan, 3, &ch, sizeof ch), LVS_OUT_OF_RANGE);
+    EXPECT(lvs_plan_change_get(plan, 0, &ch, 0), LVS_INVALID_ARGUMENT);
+    lvs_plan_free(plan);
+    /* A dry run with a weight changed: one update, before and after. */
+    lvs_desired *want2 = NULL;
+    EXPECT(lvs_desired_new(&want2), LVS_OK);
+    nd[0].d.weight = 7;
+    EXPECT(lvs_desired_add_service_sized(want2, &svc, sizeof svc, &nd[0].d, 2, sizeof nd[0]),
+           LVS_OK);
+    nd[0].d.weight = 5;
+    EXPECT(lvs_reconciler_plan(r, h, want2, &plan), LVS_OK);
+    CHECK(lvs_plan_len(plan) == 1);
+    EXPECT(lvs_plan_change_get(plan, 0, &ch, sizeof ch), LVS_OK);
+    CHECK(ch.kind == LVS_CHANGE_UPDATE_DESTINATION && ch.reason == LVS_REASON_CONFIG);
+    CHECK(ch.dest_before.weight == 5 && ch.dest_after.weight == 7);
+    CHECK(same_addr(&ch.dest_before.addr, &nd[0].d.addr) && ch.service_after.key.protocol == 0);
+    lvs_plan_free(plan);
+    lvs_desired_free(want2);
+    lvs_reconciler_free(r);
+    lvs_policy_free(pol);
+    lvs_desired_free(want);
+    EXPECT(lvs_destination_get(h, &svc.key, &nd[0].d.addr, &de), LVS_OK);
+    CHECK(de.destination.weight == 5);
+    EXPECT(lvs_destination_get(h, &svc.key, &nd[1].d.addr, &de), LVS_OK);
+    CHECK(de.destination.weight == 6);
+
+    /* Find by key in lists and tables. */
+    lvs_service_key missing = key_of(LVS_PROTO_TCP, "10.62.9.9:1");
+    lvs_service_list *sl = NULL;
+    EXPECT(lvs_handle_services(h, &sl), LVS_OK);
+    const lvs_service_entry *found = lvs_service_list_find(sl, &old.key);
+    CHECK(found != NULL && found->service.persistence_timeout == 30);
+    CHECK(lvs_service_list_find(sl, &missing) == NULL && lvs_service_list_find(sl, NULL) == NULL);
+    lvs_service_list_free(sl);
+    lvs_table *t = NULL;
+    EXPECT(lvs_handle_table(h, &t), LVS_OK);
+    size_t row = lvs_table_find(t, &svc.key);
+    CHECK(row < lvs_table_len(t) && same_key(&lvs_table_service(t, row)->service.key, &svc.key));
+    const lvs_destination_entry *d6 =
+        lvs_destination_list_find(lvs_table_destinations(t, row), &nd[1].d.addr);
+    CHECK(d6 != NULL && d6->destination.weight == 6);
+    CHECK(lvs_destination_list_find(lvs_table_destinations(t, row), &od.addr) == NULL);
+    CHECK(lvs_table_find(t, &missing) == lvs_table_len(t));
+    lvs_table_free(t);
+
+    EXPECT(lvs_service_remove(h, &old.key), LVS_OK);
+    EXPECT(lvs_service_remove(h, &svc.key), LVS_OK);
+}
+
+/* ----- event loop ---------------------------------------------------------- */
+
+static double now_ms(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+}
+
+static lvs_service_key loop_key(unsigned i) {
+    char text[32];
+    snprintf(text, sizeof text, "10.63.%u.%u:80", i / 250, i % 250 + 1);
+    return key_of(LVS_PROTO_TCP, text);
+}
+
+/* A 10,000-operation batch applied from an epoll loop on the handle's fd,
+ * made O_NONBLOCK: no call waits (each returns LVS_AGAIN or the outcome),
+ * each operation's result is checked, then the table is read back on the
+ * same, still non-blocking handle. */
+static void test_event_loop(lvs_handle *h) {
+    int fd = -1;
+    EXPECT(lvs_handle_fd(h, &fd), LVS_OK);
+    CHECK(fd >= 0);
+    EXPECT(lvs_handle_fd(h, NULL), LVS_NULL_PARAMETER);
+    CHECK(fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) == 0);
+    CHECK((fcntl(fd, F_GETFL) & O_NONBLOCK) != 0);
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    CHECK(ep >= 0);
+    struct epoll_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.events = EPOLLIN;
+    ev.data.fd = fd;
+    CHECK(epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) == 0);
+
+    enum { N = 10000, DUP = 5000 };
+    size_t before = count_services(h); /* what earlier parts left */
+    lvs_batch *b = NULL, *other = NULL;
+    EXPECT(lvs_batch_new(&b), LVS_OK);
+    EXPECT(lvs_batch_new(&other), LVS_OK);
+    for (unsigned i = 0, k = 0; i < N; i++) {
+        /* Operation DUP adds service 17 again: LVS_SERVICE_EXISTS. */
+        lvs_service svc = service(loop_key(i == DUP ? 17 : k++), "rr");
+        EXPECT(lvs_batch_add_service(b, &svc), LVS_OK);
+    }
+    EXPECT(lvs_handle_poll(h, b), LVS_INVALID_ARGUMENT); /* nothing submitted */
+    EXPECT(lvs_handle_submit(h, b, 7), LVS_INVALID_ARGUMENT);
+    double t0 = now_ms();
+    EXPECT(lvs_handle_submit(h, b, LVS_ON_ERROR_CONTINUE), LVS_OK);
+    double longest = now_ms() - t0;
+
+    /* Busy until finished: the handle and the batch. */
+    EXPECT(lvs_handle_flush(h), LVS_BUSY);
+    EXPECT(lvs_handle_submit(h, other, LVS_ON_ERROR_CONTINUE), LVS_BUSY);
+    EXPECT(lvs_batch_flush(b), LVS_BUSY);
+    EXPECT(lvs_batch_clear(b), LVS_BUSY);
+    EXPECT(lvs_handle_poll(h, other), LVS_INVALID_ARGUMENT);
+    int fd2 = -1;
+    EXPECT(lvs_handle_fd(h, &fd2), LVS_OK);
+    CHECK(fd2 == fd);
+
+    unsigned calls = 0, again = 0, wakeups = 0;
+    lvs_result r;
+    for (;;) {
+        t0 = now_ms();
+        r = lvs_handle_poll(h, b);
+        double took = now_ms() - t0;
+        if (took > longest) longest = took;
+        calls++;
+        if (r != LVS_AGAIN) break;
+        again++;
+        struct epoll_event got;
+        int n = epoll_wait(ep, &got, 1, 30000);
+        CHECK(n == 1 && got.data.fd == fd);
+        if (n != 1) break;
+        wakeups++;
+    }
+    printf("kernel_test: event loop: %u ops in %u lvs_handle_poll calls (%u LVS_AGAIN, %u epoll "
+           "wakeups), longest call %.1f ms\n",
+           (unsigned)N, calls, again, wakeups, longest);
+    EXPECT(r, LVS_SERVICE_EXISTS); /* what lvs_handle_apply would return */
+    CONTAINS(handle_error(h), "1 of 10000 operations failed; the first, #5000");
+    /* Flights of at most 1024 operations: LVS_AGAIN between them. */
+    CHECK(again >= N / 1024 && wakeups == again);
+    /* No call waited: generous for a loaded TCG guest under valgrind. */
+    CHECK(longest < 20000.0);
+    CHECK(lvs_batch_failures(b) == 1 && lvs_batch_not_attempted(b) == 0);
+    size_t bad = 0;
+    for (unsigned i = 0; i < N; i++)
+        bad += lvs_batch_result(b, i) != (i == DUP ? LVS_SERVICE_EXISTS : LVS_OK);
+    CHECK(bad == 0);
+    /* The library read every answer: nothing is left queued. */
+    char byte;
+    CHECK(recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) < 0 && errno == EAGAIN);
+
+    /* The same handle, still O_NONBLOCK, reads the table back. */
+    CHECK(count_services(h) == before + N - 1);
+    lvs_service_entry e;
+    lvs_service_key k = loop_key(N - 2);
+    EXPECT(lvs_service_get(h, &k, &e), LVS_OK);
+    CHECK(strcmp(e.service.scheduler, "rr") == 0);
+
+    /* Stop on error, and the batch usable again after. */
+    EXPECT(lvs_batch_clear(b), LVS_OK);
+    lvs_service_key k0 = loop_key(0), k1 = loop_key(1);
+    EXPECT(lvs_batch_remove_service(b, &k0), LVS_OK);
+    EXPECT(lvs_batch_remove_service(b, &k0), LVS_OK);
+    EXPECT(lvs_batch_remove_service(b, &k1), LVS_OK);
+    EXPECT(lvs_handle_submit(h, b, LVS_ON_ERROR_STOP), LVS_OK);
+    while ((r = lvs_handle_poll(h, b)) == LVS_AGAIN) {
+        struct epoll_event got;
+        CHECK(epoll_wait(ep, &got, 1, 30000) == 1);
+    }
+    EXPECT(r, LVS_SERVICE_NOT_FOUND);
+    EXPECT(lvs_batch_result(b, 0), LVS_OK);
+    EXPECT(lvs_batch_result(b, 1), LVS_SERVICE_NOT_FOUND);
+    EXPECT(lvs_batch_result(b, 2), LVS_NOT_ATTEMPTED);
+    CHECK(count_services(h) == before + N - 2);
+
+    /* Remove the rest (services 1 .. N - 2; 1 was not attempted above),
+     * blocking, on the same fd. */
+    EXPECT(lvs_batch_clear(b), LVS_OK);
+    for (unsigned i = 1; i < N - 1; i++) {
+        lvs_service_key k = loop_key(i);
+        EXPECT(lvs_batch_remove_service(b, &k), LVS_OK);
+    }
+    EXPECT(lvs_handle_apply(h, b, LVS_ON_ERROR_CONTINUE), LVS_OK);
+    CHECK(count_services(h) == before);
+    lvs_batch_free(b);
+    lvs_batch_free(other);
+    close(ep);
+}
 
 static void test_batches(lvs_handle *here, lvs_handle *in_b, lvs_handle *in_b_fd) {
     lvs_service svc = service(key_of(LVS_PROTO_TCP, "10.50.0.1:80"), "wrr");
@@ -1623,7 +1966,9 @@ int main(int argc, char **argv) {
     PART(test_reconcile_incremental(here));
     PART(test_daemons(here));
     PART(test_no_garbage(here));
+    PART(test_grow(here));
     PART(test_batches(here, in_b, in_b_fd));
+    PART(test_event_loop(here));
     PART(test_threads(here, in_b));
 #undef PART
 
