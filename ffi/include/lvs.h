@@ -2990,8 +2990,10 @@ uint64_t lvs_service_key_hash(const struct lvs_service_key *key);
 /**
  * Parse a service key from the text `lvs_service_key_format` writes, into
  * `*out`: `TCP 10.0.0.1:80`, `UDP [2001:db8::1]:53`, `SCTP
- * 10.0.0.1:3868`, `proto 50 10.0.0.1:0`, `FWM 7 (IPv4)`, `FWM 7 (IPv6)`
- * (protocol names and `FWM` in any case; the port is required). The key
+ * 10.0.0.1:3868`, `proto 50 10.0.0.1:0`, `FWM 7 (IPv4)`, `FWM 7 (IPv6)`,
+ * and ipvsadm's spellings: `TCP  10.0.0.1:80`, `FWM  7` (IPv4), `FWM  7
+ * IPv6`, `-t 10.0.0.1:80`, `-f 7 -6` (protocol names and `FWM` in any
+ * case; the port is required). The key
  * is checked as the handle would check it. Returns
  * `LVS_INVALID_ARGUMENT` for other text (a mark of 0, a protocol outside
  * 1..=255, an IPv6 scope id included), `LVS_INVALID_UTF8`,

@@ -347,7 +347,6 @@ static void test_key_helpers(void) {
                          "proto 0 10.0.0.1:80",    /* 0 is no protocol */
                          "proto 256 10.0.0.1:80",  /* above 255 */
                          "FWM 0 (IPv4)",           /* mark 0 */
-                         "FWM 7",                  /* no family */
                          "FWM 7 (IPX)",
                          "TCP [fe80::1%2]:80",     /* scope id */
                          "TCP 10.0.0.1:80 extra"};
@@ -355,6 +354,12 @@ static void test_key_helpers(void) {
         EXPECT(lvs_service_key_parse(bad[i], &out), LVS_INVALID_ARGUMENT);
     }
     CHECK(memcmp(&out, &untouched, sizeof out) == 0);
+    /* ipvsadm's spellings parse too: `FWM  7` is an IPv4 mark. */
+    EXPECT(lvs_service_key_parse("FWM  7", &out), LVS_OK);
+    CHECK(out.fwmark == 7 && out.addr.family == LVS_AF_INET);
+    EXPECT(lvs_service_key_parse("-f 7 -6", &out), LVS_OK);
+    CHECK(out.fwmark == 7 && out.addr.family == LVS_AF_INET6);
+    out = untouched;
     EXPECT(lvs_service_key_parse("TCP 10.0.0.\xff:80", &out), LVS_INVALID_UTF8);
     EXPECT(lvs_service_key_parse(NULL, &out), LVS_NULL_PARAMETER);
     EXPECT(lvs_service_key_parse("TCP 10.0.0.1:80", NULL), LVS_NULL_PARAMETER);
