@@ -56,11 +56,11 @@ fn every_option_in_every_spelling_reads_to_the_canonical_form() {
         ("-A -f 42", "-A -f 42 -s wlc"),
         ("-A --fwmark-service 42 --ipv6 -s rr", "-A -f 42 -6 -s rr"),
         ("-A -f 42 -6 -p 60 -M 64", "-A -f 42 -6 -s wlc -p 60 -M 64"),
-        // Persistence: optional timeout (300), netmasks, the engine.
-        ("-A -t 10.0.0.1:80 -p", "-A -t 10.0.0.1:80 -s wlc -p 300"),
+        // Persistence: optional timeout (360), netmasks, the engine.
+        ("-A -t 10.0.0.1:80 -p", "-A -t 10.0.0.1:80 -s wlc -p 360"),
         (
             "-A -t 10.0.0.1:80 -p -s rr",
-            "-A -t 10.0.0.1:80 -s rr -p 300",
+            "-A -t 10.0.0.1:80 -s rr -p 360",
         ),
         ("-A -t 10.0.0.1:80 -p 60", "-A -t 10.0.0.1:80 -s wlc -p 60"),
         ("-A -t 10.0.0.1:80 -p60", "-A -t 10.0.0.1:80 -s wlc -p 60"),
@@ -70,7 +70,7 @@ fn every_option_in_every_spelling_reads_to_the_canonical_form() {
         ),
         (
             "-A -t 10.0.0.1:80 --persistent",
-            "-A -t 10.0.0.1:80 -s wlc -p 300",
+            "-A -t 10.0.0.1:80 -s wlc -p 360",
         ),
         (
             "-A -t 10.0.0.1:0 -p 600 -M 255.255.255.0",

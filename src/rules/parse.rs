@@ -813,8 +813,10 @@ impl<'a> Line<'a, '_> {
                     i64::from(Persistence::MAX_TIMEOUT)
                 };
                 self.persistent = Some(match f.value {
-                    // ipvsadm's default persistence timeout.
-                    None => 300,
+                    // ipvsadm's default persistence timeout (libipvs's
+                    // IPVS_SVC_PERSISTENT_TIMEOUT, 6 minutes; checked in
+                    // the guest: `-p` alone restores as 360).
+                    None => 360,
                     Some(_) => self.number(f, 1, max, "a persistence timeout in seconds")? as u32,
                 });
             }
