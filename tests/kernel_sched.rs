@@ -532,22 +532,8 @@ impl<'h> Scenario<'h> {
             .into_iter()
             .map(|d| (d.destination.addr, d.conns.active, d.conns.inactive))
             .collect();
-        let mut model: Vec<_> = self
-            .sim
-            .destinations()
-            .into_iter()
-            .filter_map(|a| self.sim.destination(a))
-            .map(|d| {
-                (
-                    d.addr(),
-                    d.active_conns().max(0) as u32,
-                    d.inactive_conns().max(0) as u32,
-                )
-            })
-            .collect();
         kernel.sort();
-        model.sort();
-        (kernel, model)
+        (kernel, model_counts(&self.sim))
     }
 
     /// Wait until the kernel's counters equal the model's; a lasting
@@ -834,6 +820,25 @@ impl<'h> Scenario<'h> {
 /// The state a connection the client closed first ends in, as the kernel
 /// names it: TCP TIME_WAIT (after CLOSE_WAIT), SCTP CLOSED (after the
 /// SHUTDOWN exchange); both inactive.
+/// The model's (destination, active, inactive) counters, sorted: what
+/// the kernel's destination dump is compared with.
+fn model_counts(sim: &Simulation) -> Vec<(SocketAddr, u32, u32)> {
+    let mut counts: Vec<_> = sim
+        .destinations()
+        .into_iter()
+        .filter_map(|a| sim.destination(a))
+        .map(|d| {
+            (
+                d.addr(),
+                d.active_conns().max(0) as u32,
+                d.inactive_conns().max(0) as u32,
+            )
+        })
+        .collect();
+    counts.sort();
+    counts
+}
+
 fn closed_state(protocol: Protocol) -> ConnState {
     match protocol {
         Protocol::Sctp => ConnState::from_name("CLOSED"),
@@ -1975,21 +1980,7 @@ impl Timed {
     }
 
     fn model(&self) -> View {
-        let mut counts: Vec<_> = self
-            .sim
-            .destinations()
-            .into_iter()
-            .filter_map(|a| self.sim.destination(a))
-            .map(|d| {
-                (
-                    d.addr(),
-                    d.active_conns().max(0) as u32,
-                    d.inactive_conns().max(0) as u32,
-                )
-            })
-            .collect();
-        counts.sort();
-        (counts, self.sim.connections())
+        (model_counts(&self.sim), self.sim.connections())
     }
 }
 
