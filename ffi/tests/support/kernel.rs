@@ -136,6 +136,10 @@ pub fn command(ns: Option<&Netns>, how: Under, name: &str) -> Command {
     let mut cmd = Command::new(&argv[0]);
     cmd.args(&argv[1..]);
     sanitizer_env(&mut cmd);
+    if let Under::Valgrind = how {
+        // kernel_test.c's event-loop part sizes its batch by this.
+        cmd.env("LVS_TEST_UNDER_VALGRIND", "1");
+    }
     cmd
 }
 
