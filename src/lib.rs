@@ -151,6 +151,8 @@ pub use batch::PendingBatch;
 pub use conn::{ConnOrigin, ConnState, Connection, PeData};
 pub use daemon::{DaemonRole, SyncDaemon};
 pub use error::{Error, ErrorKind, Operation, Result};
+#[cfg(target_os = "linux")]
+#[cfg_attr(docsrs, doc(cfg(target_os = "linux")))]
 pub use handle::{DEFAULT_TIMEOUT, Handle};
 pub use model::{
     AddressFamily, BatchResult, ConnCounts, Destination, DestinationEntry, Forwarding, GueChecksum,
