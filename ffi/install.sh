@@ -1,6 +1,7 @@
 #!/bin/sh
 # Install liblvs.so (as liblvs.so.VERSION, with links under its SONAME and
-# as liblvs.so), liblvs.a, lvs.h and lvs.pc under PREFIX:
+# as liblvs.so), liblvs.a (exporting only lvs_* symbols), lvs.h and lvs.pc
+# under PREFIX (needs binutils: ld, objcopy, ar):
 #
 #     cargo build -p lvs-ffi --release
 #     ffi/install.sh /usr/local                 # or any prefix you can write
@@ -43,7 +44,23 @@ mkdir -p "$prefix/lib/pkgconfig" "$prefix/include"
 install -m 0755 "$build/liblvs_ffi.so" "$prefix/lib/liblvs.so.$version"
 ln -sf "liblvs.so.$version" "$prefix/lib/$soname"
 ln -sf "$soname" "$prefix/lib/liblvs.so"
-install -m 0644 "$build/liblvs_ffi.a" "$prefix/lib/liblvs.a"
+# liblvs.a: cargo's static library is an archive of every crate it links
+# (std, compiler-builtins, ...), each exporting its own global symbols,
+# which could clash with another Rust static library in the same program.
+# Link them into one relocatable object whose only global symbols are the
+# C API's (lvs_*): the references between the crates are resolved inside
+# that object, so localising the rest changes nothing for the program.
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+ld -r --whole-archive "$build/liblvs_ffi.a" -o "$tmp/lvs.o"
+# Rust objects embed LLVM bitcode (.llvmbc, for cross-crate LTO); joined
+# into one section it no longer parses, and binutils' LLVM plugin, where
+# installed, aborts on it. C programs never use it: drop it.
+objcopy --wildcard --keep-global-symbol='lvs_*' \
+	--remove-section=.llvmbc --remove-section=.llvmcmd "$tmp/lvs.o"
+rm -f "$tmp/liblvs.a"
+ar rcs "$tmp/liblvs.a" "$tmp/lvs.o"
+install -m 0644 "$tmp/liblvs.a" "$prefix/lib/liblvs.a"
 install -m 0644 "$ffi/include/lvs.h" "$prefix/include/lvs.h"
 sed -e "s|@PREFIX@|$prefix|g" -e "s|@VERSION@|$version|g" "$ffi/lvs.pc.in" \
 	>"$prefix/lib/pkgconfig/lvs.pc"

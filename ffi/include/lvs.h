@@ -385,6 +385,13 @@
  * codes get new numbers. Codes 1 to 99 classify failures of IPVS
  * operations (they mirror the Rust crate's `ErrorKind`); codes from 100
  * are about how the C API was called.
+ *
+ * On the wire of the ABI it is always a 4-byte unsigned integer. C++ and
+ * C23 get the enum itself, with `uint32_t` as its fixed underlying type
+ * (so `switch` warnings for unhandled codes work). Before C23, C leaves an
+ * enum's underlying type to the compiler, so there `lvs_result` is a
+ * `uint32_t` typedef and the `LVS_*` names are this enum's constants:
+ * the same values and width on every compiler, without the type check.
  */
 enum lvs_result
 #if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
@@ -2930,6 +2937,25 @@ lvs_result lvs_simulate(const struct lvs_service *service,
                         size_t n_clients,
                         uint64_t *counts,
                         uint64_t *unscheduled);
+
+/**
+ * `lvs_simulate` with the size of `*service` and of each element of
+ * `dests` (pass `sizeof *service` and `sizeof dests[0]`): the growth rule
+ * of lvs.h ("Structs that grow").
+ *
+ * # Safety
+ * As `lvs_simulate`, with `service` valid for reading `service_size`
+ * bytes and `dests` for `n_dests * dest_size` bytes.
+ */
+lvs_result lvs_simulate_sized(const struct lvs_service *service,
+                              size_t service_size,
+                              const struct lvs_destination *dests,
+                              size_t n_dests,
+                              size_t dest_size,
+                              const struct lvs_addr *clients,
+                              size_t n_clients,
+                              uint64_t *counts,
+                              uint64_t *unscheduled);
 
 /**
  * Parse an IP address with an optional port into `*out`: `10.0.0.1:80`,

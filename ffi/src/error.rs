@@ -21,6 +21,13 @@ use lvs::ErrorKind;
 /// codes get new numbers. Codes 1 to 99 classify failures of IPVS
 /// operations (they mirror the Rust crate's `ErrorKind`); codes from 100
 /// are about how the C API was called.
+///
+/// On the wire of the ABI it is always a 4-byte unsigned integer. C++ and
+/// C23 get the enum itself, with `uint32_t` as its fixed underlying type
+/// (so `switch` warnings for unhandled codes work). Before C23, C leaves an
+/// enum's underlying type to the compiler, so there `lvs_result` is a
+/// `uint32_t` typedef and the `LVS_*` names are this enum's constants:
+/// the same values and width on every compiler, without the type check.
 #[repr(u32)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum lvs_result {

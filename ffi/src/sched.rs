@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 
 use crate::error::{Failure, Outcome, finish, lvs_result};
-use crate::types::{lvs_addr, lvs_destination, lvs_service};
+use crate::types::{DESTINATION_SIZE_V1, SERVICE_SIZE_V1, lvs_addr, lvs_destination, lvs_service};
 
 impl From<lvs::sched::Error> for Failure {
     fn from(e: lvs::sched::Error) -> Self {
@@ -50,9 +50,46 @@ pub unsafe extern "C" fn lvs_simulate(
     unscheduled: *mut u64,
 ) -> lvs_result {
     ffi_boundary! {
+        // SAFETY: forwarded from this function's contract; the first layouts.
+        unsafe {
+            lvs_simulate_sized(
+                service,
+                SERVICE_SIZE_V1,
+                dests,
+                n_dests,
+                DESTINATION_SIZE_V1,
+                clients,
+                n_clients,
+                counts,
+                unscheduled,
+            )
+        }
+    }
+}
+
+/// `lvs_simulate` with the size of `*service` and of each element of
+/// `dests` (pass `sizeof *service` and `sizeof dests[0]`): the growth rule
+/// of lvs.h ("Structs that grow").
+///
+/// # Safety
+/// As `lvs_simulate`, with `service` valid for reading `service_size`
+/// bytes and `dests` for `n_dests * dest_size` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_simulate_sized(
+    service: *const lvs_service,
+    service_size: usize,
+    dests: *const lvs_destination,
+    n_dests: usize,
+    dest_size: usize,
+    clients: *const lvs_addr,
+    n_clients: usize,
+    counts: *mut u64,
+    unscheduled: *mut u64,
+) -> lvs_result {
+    ffi_boundary! {
         finish((|| {
-            let service = try_ref!(service)?.model("service")?;
-            let dest_list = try_slice!(dests, n_dests)?;
+            let service = try_sized!(service, service_size)?.model("service")?;
+            let dest_list = try_sized_slice!(dests, n_dests, dest_size)?;
             let clients = try_slice!(clients, n_clients)?;
             let counts = try_slice_out!(counts, n_dests)?;
             let mut unscheduled = if unscheduled.is_null() {

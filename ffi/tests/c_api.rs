@@ -96,9 +96,8 @@ fn kernel_programs_and_examples_build_strict() {
     }
 }
 
-/// Every function the header declares is called by the C tests.
-#[test]
-fn c_tests_call_every_function() {
+/// The functions lvs.h declares.
+fn declared_functions() -> BTreeSet<String> {
     let header = std::fs::read_to_string(ffi_dir().join("include/lvs.h")).expect("read lvs.h");
     let declared: BTreeSet<String> = header
         .lines()
@@ -110,6 +109,13 @@ fn c_tests_call_every_function() {
         })
         .collect();
     assert!(declared.len() > 50, "parsed only {declared:?} from lvs.h");
+    declared
+}
+
+/// Every function the header declares is called by the C tests.
+#[test]
+fn c_tests_call_every_function() {
+    let declared = declared_functions();
     let tests: String = ["api_test.c", "kernel_test.c", "check.h"]
         .iter()
         .map(|f| std::fs::read_to_string(c_test(f)).expect("read C test"))
@@ -221,6 +227,27 @@ fn pkg_config_works_against_an_installed_prefix() {
     let mut link = vec!["-static".to_string()];
     link.extend(split(&pkg_config(&["--static", "--cflags", "--libs"])));
     let all_static = build("create_service_all_static", link);
+    // liblvs.a defines exactly the header's functions as global symbols:
+    // the Rust standard library and compiler builtins inside are local.
+    let archive = libdir.join("liblvs.a");
+    assert_eq!(defined_globals(&archive), declared_functions());
+    // So a program that defines one of the names cargo's archive exports
+    // links with it: no duplicate symbol.
+    let cargo_archive = built_lib_dir().join("liblvs_ffi.a");
+    let taken = defined_globals(&cargo_archive)
+        .into_iter()
+        .find(|n| n.starts_with("_RNv") && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+        .expect("cargo's liblvs_ffi.a exports Rust symbols");
+    let clash = s.dir.join("clash.c");
+    std::fs::write(&clash, format!("int {taken} = 1;\n")).expect("write clash.c");
+    let mut link = split(&pkg_config(&["--cflags"]));
+    link.extend([clash.display().to_string(), archive.display().to_string()]);
+    link.extend(
+        split(&static_libs)
+            .into_iter()
+            .filter(|f| f != "-llvs" && !f.starts_with("-L")),
+    );
+    let beside = build("create_service_beside", link);
     let pc = std::fs::read_to_string(prefix.join("lib/pkgconfig/lvs.pc")).expect("lvs.pc");
     assert!(
         pc.lines()
@@ -239,6 +266,7 @@ fn pkg_config_works_against_an_installed_prefix() {
         (&dynamic, Some(&libdir)),
         (&fixed, None),
         (&all_static, None),
+        (&beside, None),
     ] {
         let mut cmd = Command::new(bin);
         cmd.arg("/nonexistent/netns");
@@ -255,4 +283,29 @@ fn pkg_config_works_against_an_installed_prefix() {
             "{text}"
         );
     }
+}
+
+/// The global symbols FILE (an object or archive) defines, read with
+/// binutils' readelf.
+fn defined_globals(file: &Path) -> BTreeSet<String> {
+    let o = Command::new("readelf")
+        .args(["-s", "--wide"])
+        .arg(file)
+        .output()
+        .expect("readelf (binutils)");
+    assert!(
+        o.status.success(),
+        "readelf -s {}: {}",
+        file.display(),
+        output_text(&o)
+    );
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter_map(|l| {
+            // Num: Value Size Type Bind Vis Ndx Name
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() >= 8 && matches!(f[4], "GLOBAL" | "WEAK") && f[6] != "UND")
+                .then(|| f[7].to_string())
+        })
+        .collect()
 }

@@ -1104,6 +1104,38 @@ static void test_simulate(void) {
     EXPECT(lvs_simulate(&svc, dests, 2, clients, N, counts, &none), LVS_OK);
     CHECK(counts[0] == 100 && counts[1] == 300 && none == 0);
 
+    /* The _sized form: structs from a later, larger layout with a zero
+     * tail (a 48-byte destination stride) give the same answer; a
+     * non-zero tail is refused, and nothing is written. */
+    struct {
+        lvs_service s;
+        uint64_t future;
+    } big_svc;
+    struct {
+        lvs_destination d;
+        uint32_t future;
+    } big_dests[2];
+    memset(&big_svc, 0, sizeof big_svc);
+    memset(big_dests, 0, sizeof big_dests);
+    big_svc.s = svc;
+    big_dests[0].d = dests[0];
+    big_dests[1].d = dests[1];
+    CHECK(sizeof big_dests[0] == 48);
+    counts[0] = counts[1] = 0;
+    EXPECT(lvs_simulate_sized(&big_svc.s, sizeof big_svc, &big_dests[0].d, 2,
+                              sizeof big_dests[0], clients, N, counts, &none),
+           LVS_OK);
+    CHECK(counts[0] == 100 && counts[1] == 300 && none == 0);
+    big_dests[1].future = 1;
+    counts[0] = counts[1] = 0;
+    EXPECT(lvs_simulate_sized(&big_svc.s, sizeof big_svc, &big_dests[0].d, 2,
+                              sizeof big_dests[0], clients, N, counts, &none),
+           LVS_INVALID_ARGUMENT);
+    CONTAINS(last_error(), "dests");
+    CHECK(counts[0] == 0 && counts[1] == 0);
+    EXPECT(lvs_simulate_sized(&svc, 0, dests, 2, sizeof dests[0], clients, N, counts, &none),
+           LVS_INVALID_ARGUMENT);
+
     /* Maglev: stable, weighted; unscheduled may be NULL. */
     strcpy(svc.scheduler, "mh");
     svc.flags = LVS_SVC_F_SCHED_PORT;
