@@ -2330,6 +2330,36 @@ lvs_result lvs_desired_add_service_sized(struct lvs_desired *desired,
                                          size_t dest_size);
 
 /**
+ * Replace the service with `service`'s key in `desired`, destinations
+ * included, by `service` with `dests`, in the same place (a pass lists
+ * services in that order). Checked as `lvs_desired_add_service` checks;
+ * on any error `desired` is unchanged. Errors: `LVS_SERVICE_NOT_FOUND`
+ * (no service with that key: add it instead), `LVS_INVALID_ARGUMENT`,
+ * `LVS_INVALID_UTF8`, `LVS_NULL_PARAMETER`.
+ *
+ * # Safety
+ * As `lvs_desired_add_service`.
+ */
+lvs_result lvs_desired_replace_service(struct lvs_desired *desired,
+                                       const struct lvs_service *service,
+                                       const struct lvs_destination *dests,
+                                       size_t dests_len);
+
+/**
+ * `lvs_desired_replace_service` with the size of `*service` and of each
+ * element of `dests`: the growth rule of lvs.h ("Structs that grow").
+ *
+ * # Safety
+ * As `lvs_desired_add_service_sized`.
+ */
+lvs_result lvs_desired_replace_service_sized(struct lvs_desired *desired,
+                                             const struct lvs_service *service,
+                                             size_t service_size,
+                                             const struct lvs_destination *dests,
+                                             size_t dests_len,
+                                             size_t dest_size);
+
+/**
  * Load a desired state from `len` bytes of JSON (no NUL needed) into a
  * new `*out`, which the caller frees with `lvs_desired_free`; on failure
  * `*out` is NULL. The format is the serde form of the Rust crate's
@@ -2394,8 +2424,8 @@ lvs_result lvs_desired_key(const struct lvs_desired *desired,
                            struct lvs_service_key *out);
 
 /**
- * Remove the service `key` (with its destinations) from `desired`; to
- * replace a service, remove it and add the new one. Errors:
+ * Remove the service `key` (with its destinations) from `desired` (to
+ * change one, see `lvs_desired_replace_service`). Errors:
  * `LVS_SERVICE_NOT_FOUND` (no such service in `desired`),
  * `LVS_INVALID_ARGUMENT` (an invalid key), `LVS_NULL_PARAMETER`.
  *

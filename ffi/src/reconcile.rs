@@ -135,21 +135,106 @@ pub unsafe extern "C" fn lvs_desired_add_service_sized(
     ffi_boundary! {
         finish((|| {
             let state = try_mut!(desired)?;
-            let svc = try_sized!(service, service_size)?.model("service")?;
-            let models = try_sized_slice!(dests, dests_len, dest_size)?
-                .iter()
-                .enumerate()
-                .map(|(i, d)| d.model(&format!("dests[{i}]")))
-                .collect::<Outcome<Vec<_>>>()?;
-            if state.get(&svc.key).is_some() {
+            // SAFETY: forwarded from this function's contract.
+            let one = unsafe { checked_service(service, service_size, dests, dests_len, dest_size) }?;
+            if let Some(svc) = one.services.first()
+                && state.get(&svc.service.key).is_some()
+            {
                 return Err(Failure::invalid(
                     "service",
-                    format_args!("service {} is already in the desired state", svc.key),
+                    format_args!("service {} is already in the desired state", svc.service.key),
                 ));
             }
-            let one = DesiredState::new().with_service(svc, models);
-            one.validate(&Scope::All)?;
             state.services.extend(one.services);
+            Ok(())
+        })())
+    }
+}
+
+/// One service with its destinations, read from a caller's structs and
+/// checked as `lvs_desired_add_service` documents.
+///
+/// # Safety
+/// As `lvs_desired_add_service_sized`'s `service` and `dests`.
+unsafe fn checked_service(
+    service: *const lvs_service,
+    service_size: usize,
+    dests: *const lvs_destination,
+    dests_len: usize,
+    dest_size: usize,
+) -> Outcome<DesiredState> {
+    let svc = try_sized!(service, service_size)?.model("service")?;
+    let models = try_sized_slice!(dests, dests_len, dest_size)?
+        .iter()
+        .enumerate()
+        .map(|(i, d)| d.model(&format!("dests[{i}]")))
+        .collect::<Outcome<Vec<_>>>()?;
+    let one = DesiredState::new().with_service(svc, models);
+    one.validate(&Scope::All)?;
+    Ok(one)
+}
+
+/// Replace the service with `service`'s key in `desired`, destinations
+/// included, by `service` with `dests`, in the same place (a pass lists
+/// services in that order). Checked as `lvs_desired_add_service` checks;
+/// on any error `desired` is unchanged. Errors: `LVS_SERVICE_NOT_FOUND`
+/// (no service with that key: add it instead), `LVS_INVALID_ARGUMENT`,
+/// `LVS_INVALID_UTF8`, `LVS_NULL_PARAMETER`.
+///
+/// # Safety
+/// As `lvs_desired_add_service`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_desired_replace_service(
+    desired: *mut lvs_desired,
+    service: *const lvs_service,
+    dests: *const lvs_destination,
+    dests_len: usize,
+) -> lvs_result {
+    ffi_boundary! {
+        // SAFETY: forwarded from this function's contract; the first layouts.
+        unsafe {
+            lvs_desired_replace_service_sized(
+                desired,
+                service,
+                SERVICE_SIZE_V1,
+                dests,
+                dests_len,
+                DESTINATION_SIZE_V1,
+            )
+        }
+    }
+}
+
+/// `lvs_desired_replace_service` with the size of `*service` and of each
+/// element of `dests`: the growth rule of lvs.h ("Structs that grow").
+///
+/// # Safety
+/// As `lvs_desired_add_service_sized`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lvs_desired_replace_service_sized(
+    desired: *mut lvs_desired,
+    service: *const lvs_service,
+    service_size: usize,
+    dests: *const lvs_destination,
+    dests_len: usize,
+    dest_size: usize,
+) -> lvs_result {
+    ffi_boundary! {
+        finish((|| {
+            let state = try_mut!(desired)?;
+            // SAFETY: forwarded from this function's contract.
+            let one = unsafe { checked_service(service, service_size, dests, dests_len, dest_size) }?;
+            let Some(new) = one.services.into_iter().next() else {
+                return Err(Failure::invalid("service", "no service"));
+            };
+            let Some(slot) = state.services.iter_mut().find(|s| s.service.key == new.service.key)
+            else {
+                return Err(Failure::new(
+                    lvs_result::LVS_SERVICE_NOT_FOUND,
+                    format!("replace {} in the desired state: not in it", new.service.key),
+                ));
+            };
+            *slot = new;
             Ok(())
         })())
     }
@@ -254,8 +339,8 @@ pub unsafe extern "C" fn lvs_desired_key(
     }
 }
 
-/// Remove the service `key` (with its destinations) from `desired`; to
-/// replace a service, remove it and add the new one. Errors:
+/// Remove the service `key` (with its destinations) from `desired` (to
+/// change one, see `lvs_desired_replace_service`). Errors:
 /// `LVS_SERVICE_NOT_FOUND` (no such service in `desired`),
 /// `LVS_INVALID_ARGUMENT` (an invalid key), `LVS_NULL_PARAMETER`.
 ///

@@ -854,6 +854,25 @@ static void test_desired(void) {
     EXPECT(lvs_desired_to_json(d, json, sizeof json, NULL), LVS_OK);
     CONTAINS(json, "\"timeout\":60");
     CHECK(strstr(json, "192.168.1.3") == NULL);
+    /* Replace in place: the key stays at its index, the rest is new. */
+    EXPECT(lvs_desired_key(d, 1, &k), LVS_OK);
+    CHECK(lvs_service_key_equal(&k, &web.key));
+    strcpy(web.scheduler, "wlc");
+    EXPECT(lvs_desired_replace_service(d, &web, two, 2), LVS_OK);
+    CHECK(lvs_desired_len(d) == 2);
+    EXPECT(lvs_desired_key(d, 1, &k), LVS_OK);
+    CHECK(lvs_service_key_equal(&k, &web.key));
+    EXPECT(lvs_desired_to_json(d, json, sizeof json, NULL), LVS_OK);
+    CONTAINS(json, "\"wlc\"");
+    CONTAINS(json, "192.168.1.3");
+    EXPECT(lvs_desired_replace_service(d, &web, twice, 2), LVS_INVALID_ARGUMENT);
+    CONTAINS(last_error(), "listed twice");
+    EXPECT(lvs_desired_to_json(d, again, sizeof again, NULL), LVS_OK);
+    CHECK(strcmp(json, again) == 0); /* unchanged by the refused call */
+    EXPECT(lvs_desired_replace_service(d, &other, NULL, 0), LVS_SERVICE_NOT_FOUND);
+    EXPECT(lvs_desired_replace_service_sized(d, &web, sizeof web, two, 2, sizeof two[0]),
+           LVS_OK);
+    EXPECT(lvs_desired_replace_service(NULL, &web, NULL, 0), LVS_NULL_PARAMETER);
     EXPECT(lvs_desired_to_json(NULL, json, sizeof json, NULL), LVS_NULL_PARAMETER);
     lvs_desired_free(d);
     lvs_desired_free(NULL);
