@@ -1,23 +1,56 @@
-//! Kernel tests of what a handle needs, what its errors say and the
-//! sysctls it sets: a process with `CAP_NET_ADMIN` alone (as a container given `NET_ADMIN`
-//! runs) can open a handle in its own namespace, write and read the whole
-//! table; entering another namespace needs `CAP_SYS_ADMIN` and the error
-//! says so; a missing persistence engine is named as such, not as a
-//! missing scheduler; a zero timeout is refused as an invalid argument;
-//! IPVS sysctls are read and written per namespace and bad values refused.
+//! Kernel tests of the handle and the IPVS surface, in one guest boot:
+//!
+//! * this file: what a handle needs, what its errors say and the sysctls it
+//!   sets: a process with `CAP_NET_ADMIN` alone (as a container given
+//!   `NET_ADMIN` runs) can open a handle in its own namespace, write and
+//!   read the whole table; entering another namespace needs `CAP_SYS_ADMIN`
+//!   and the error says so; a missing persistence engine is named as such,
+//!   not as a missing scheduler; a zero timeout is refused as an invalid
+//!   argument; IPVS sysctls are read and written per namespace and bad
+//!   values refused;
+//! * [`hardening`] (`kernel_handle/hardening.rs`): reads under churn and a
+//!   batch whose replies the kernel drops;
+//! * [`surface`] (`kernel_handle/surface.rs`): the rest of the IPVS surface
+//!   with real packets (stats, sync daemon, connections, namespaces,
+//!   tunnels, persistence, the exporter example).
 //!
 //! Runs against a real IPVS kernel (the cargo runner boots a Debian kernel
 //! under QEMU when the host has none); without one it fails.
 
+#[path = "kernel_handle/hardening.rs"]
+mod hardening;
 mod support;
+#[path = "kernel_handle/surface.rs"]
+mod surface;
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 use lvs::*;
 use rustix::thread::{CapabilitySet, CapabilitySets, capabilities, set_capabilities};
 use support::*;
+
+/// IPVS on 6.1 resumes a multi-part service dump by a position that counts
+/// the services of every namespace, so one test's changes are another's
+/// churn. The hardening tests count inconsistent reads and time quiet ones:
+/// each has the kernel to itself (write lock); the other tests, which
+/// tolerate each other as they always have, share it (read lock).
+static KERNEL: RwLock<()> = RwLock::new(());
+
+/// Share the kernel with the other tests; fail (never skip) without IPVS.
+fn kernel() -> RwLockReadGuard<'static, ()> {
+    require_ipvs_kernel();
+    KERNEL.read().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Have the kernel to this test alone; fail (never skip) without IPVS.
+fn kernel_alone() -> RwLockWriteGuard<'static, ()> {
+    require_ipvs_kernel();
+    KERNEL.write().unwrap_or_else(|e| e.into_inner())
+}
 
 fn sa(s: &str) -> SocketAddr {
     s.parse().expect("socket address")
@@ -42,7 +75,7 @@ fn keep_only_net_admin() {
 
 #[test]
 fn net_admin_alone_reads_and_writes_its_own_namespace() {
-    require_ipvs_kernel();
+    let _kernel = kernel();
     let ns = Netns::new("caps");
     let other = Netns::new("capsother");
     let (own_path, other_path) = (ns.path(), other.path());
@@ -113,7 +146,7 @@ fn net_admin_alone_reads_and_writes_its_own_namespace() {
 
 #[test]
 fn a_missing_persistence_engine_is_not_a_missing_scheduler() {
-    require_ipvs_kernel();
+    let _kernel = kernel();
     let ns = Netns::new("pe");
     let mut h = ns.handle();
     let svc =
@@ -156,20 +189,33 @@ fn a_missing_persistence_engine_is_not_a_missing_scheduler() {
 
 #[test]
 fn sysctls_are_read_and_written_per_namespace() {
-    require_ipvs_kernel();
+    let _kernel = kernel();
     let (a, b) = (Netns::new("sysa"), Netns::new("sysb"));
     let (ha, hb) = (a.handle(), b.handle());
-    let cat = |ns: &Netns, name: &str| ns.sh(&format!("cat /proc/sys/net/ipv4/vs/{name}"));
+    // Every IPVS sysctl of `ns` as /proc shows it to a process in `ns`
+    // (one process for all: a spawn costs seconds in the emulated guest).
+    let proc = |ns: &Netns| -> HashMap<String, String> {
+        ns.sh("grep -H . /proc/sys/net/ipv4/vs/*")
+            .lines()
+            .filter_map(|l| {
+                let (path, value) = l.split_once(':')?;
+                let name = path.rsplit('/').next()?;
+                Some((name.to_owned(), value.trim().to_owned()))
+            })
+            .collect()
+    };
 
     assert_eq!(ha.sysctl(Sysctl::ExpireNodestConn).expect("read"), 0);
     ha.set_sysctl(Sysctl::ExpireNodestConn, 1).expect("write");
     ha.set_sysctl(Sysctl::ConnReuseMode, 0).expect("write");
     assert_eq!(ha.sysctl(Sysctl::ExpireNodestConn).expect("read"), 1);
-    assert_eq!(cat(&a, "expire_nodest_conn").trim(), "1");
-    assert_eq!(cat(&a, "conn_reuse_mode").trim(), "0");
+    let in_a = proc(&a);
+    assert_eq!(in_a["expire_nodest_conn"], "1");
+    assert_eq!(in_a["conn_reuse_mode"], "0");
     // The other namespace keeps its own values.
+    let in_b = proc(&b);
     assert_eq!(hb.sysctl(Sysctl::ExpireNodestConn).expect("read"), 0);
-    assert_eq!(cat(&b, "expire_nodest_conn").trim(), "0");
+    assert_eq!(in_b["expire_nodest_conn"], "0");
     assert_eq!(hb.sysctl(Sysctl::ConnReuseMode).expect("read"), 1);
 
     // Every sysctl the type names reads as an integer or is missing from
@@ -178,7 +224,7 @@ fn sysctls_are_read_and_written_per_namespace() {
     for s in Sysctl::ALL {
         match hb.sysctl(s) {
             Ok(v) => {
-                assert_eq!(cat(&b, s.name()).trim(), v.to_string(), "{s}");
+                assert_eq!(in_b.get(s.name()), Some(&v.to_string()), "{s}");
                 read += 1;
             }
             Err(e) => assert_eq!(e.kind(), ErrorKind::Unsupported, "{s}: {e}"),
@@ -221,7 +267,7 @@ mod tokio_example;
 /// whole read.
 #[test]
 fn a_table_read_on_the_ipvs_thread_does_not_stall_the_runtime() {
-    require_ipvs_kernel();
+    let _kernel = kernel();
     let ns = Netns::new("tokio");
     let mut h = ns.handle();
     let ops: Vec<Op> = (0..10_000u32)
@@ -283,7 +329,7 @@ fn a_table_read_on_the_ipvs_thread_does_not_stall_the_runtime() {
 fn a_submitted_batch_completes_from_an_event_loop() {
     use std::os::fd::AsFd;
     use std::task::Poll;
-    require_ipvs_kernel();
+    let _kernel = kernel();
     let ns = Netns::new("evloop");
     let mut h = ns.handle();
     let fd = h.as_fd().try_clone_to_owned().expect("dup");

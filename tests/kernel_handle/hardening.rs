@@ -6,27 +6,17 @@
 //! The tests print their figures (run with `--nocapture` to see them; a
 //! failure shows them too).
 
-mod support;
-
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use crate::kernel_alone;
+use crate::support::*;
 use lvs::reconcile::*;
 use lvs::*;
-use support::*;
-
-/// The tests of this file take turns: IPVS on 6.1 resumes a service dump
-/// by a position that counts every namespace's services, so one test's
-/// changes are another's churn, and the cost figures need a quiet kernel.
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-fn one_at_a_time() -> MutexGuard<'static, ()> {
-    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 fn key(net: u8, i: usize) -> ServiceKey {
     ServiceKey::tcp(([10, net, (i / 256) as u8, (i % 256) as u8], 80))
@@ -169,8 +159,7 @@ fn check_dests(svc: &ServiceKey, want: &[SocketAddr], got: &[DestinationEntry]) 
 #[test]
 fn reads_under_churn_are_exact_or_fail_as_inconsistent() {
     const T: &str = "churn";
-    require_ipvs_kernel();
-    let _turn = one_at_a_time();
+    let _kernel = kernel_alone();
     let ns = Netns::new("hard");
     let other = Netns::new("hardo");
     let mut h = ns.handle();
@@ -306,8 +295,7 @@ fn reads_under_churn_are_exact_or_fail_as_inconsistent() {
 #[test]
 fn a_batch_whose_replies_are_dropped_ends_and_reports_truly() {
     const T: &str = "enobufs";
-    require_ipvs_kernel();
-    let _turn = one_at_a_time();
+    let _kernel = kernel_alone();
     let ns = Netns::new("nobufs");
     let mut h = ns.handle();
     // 2000 services exist. The batch alternates blocks of 16 (the size of
@@ -419,8 +407,7 @@ fn a_batch_whose_replies_are_dropped_ends_and_reports_truly() {
 #[test]
 fn read_cost_on_a_quiet_table() {
     const T: &str = "cost";
-    require_ipvs_kernel();
-    let _turn = one_at_a_time();
+    let _kernel = kernel_alone();
     let ns = Netns::new("cost");
     let mut h = ns.handle();
     let mut ops = Vec::new();

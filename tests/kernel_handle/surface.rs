@@ -9,8 +9,6 @@
 //! namespaces; a test that cannot reach IPVS fails. Servers are threads
 //! entered into a backend's namespace; they live until the process ends.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io;
@@ -22,8 +20,9 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use crate::kernel;
+use crate::support::*;
 use lvs::*;
-use support::*;
 
 /// Connect, read and write timeout of every client and server socket
 /// (the guest is slow: QEMU without KVM).
@@ -396,7 +395,7 @@ fn counters(s: &Stats) -> [u64; 5] {
 /// zeroing one service, then all, resets exactly what it should.
 #[test]
 fn stats_count_real_traffic_and_zero_resets_them() {
-    require_ipvs_kernel();
+    let _kernel = kernel();
     const T: &str = "stats";
     mark(T, "start");
     let t = Nat::new("st", 2, false);
@@ -577,7 +576,7 @@ fn stats_count_real_traffic_and_zero_resets_them() {
 /// daemon error is its own kind.
 #[test]
 fn sync_daemon_replicates_connections_to_a_backup() {
-    require_ipvs_kernel();
+    let _kernel = kernel();
     const T: &str = "sync";
     mark(T, "start");
     let t = Nat::new("sy", 1, true);
@@ -739,7 +738,7 @@ fn inode(path: &str) -> Option<(u64, u64)> {
 /// namespace, and through an owned fd that is closed right after.
 #[test]
 fn netns_by_process_and_by_owned_fd() {
-    require_ipvs_kernel();
+    let _kernel = kernel();
     mark("netns", "start");
     let ns = Netns::new("pidns");
     /// Kills the child on the way out, pass or fail.
@@ -808,7 +807,7 @@ fn netns_by_process_and_by_owned_fd() {
 /// (plain and checksummed), IPv4 in IPv6 and IPv6 in IPv4.
 #[test]
 fn tunnels_and_direct_routing_carry_real_traffic() {
-    require_ipvs_kernel();
+    let _kernel = kernel();
     const T: &str = "tunnels";
     mark(T, "start");
     let t = Lan::new("tun");
@@ -973,7 +972,7 @@ fn sip_options(call_id: &str) -> Vec<u8> {
 /// same client, and drops datagrams without one.
 #[test]
 fn persistence_sip_engine_and_one_packet_scheduling() {
-    require_ipvs_kernel();
+    let _kernel = kernel();
     const T: &str = "persistence";
     mark(T, "start");
     let t = Lan::new("per");
@@ -1147,7 +1146,7 @@ fn persistence_sip_engine_and_one_packet_scheduling() {
 
 // ----- the exporter example -------------------------------------------------
 
-#[path = "../examples/exporter.rs"]
+#[path = "../../examples/exporter.rs"]
 #[allow(dead_code)]
 mod exporter;
 
@@ -1193,7 +1192,7 @@ fn metric(body: &str, name_and_labels: &str) -> Option<u64> {
 /// node_exporter names) those of `/proc/net/ip_vs_stats`.
 #[test]
 fn exporter_metrics_are_the_kernels_numbers() {
-    require_ipvs_kernel();
+    let _kernel = kernel();
     let t = Nat::new("ex", 2, false);
     for i in 1..=2 {
         tcp_server(
