@@ -1,9 +1,9 @@
-//! The C API against a real IPVS kernel, plainly: kernel_test.c, the
-//! capability check, api_test.c with a kernel. The cargo runner
-//! (`.cargo/ipvs-runner`) runs this binary (its name starts with `kernel`)
-//! inside a QEMU guest with a Debian kernel when the host has no IPVS. The
-//! sanitizer and valgrind runs are `kernel_c_sanitizers.rs` and
-//! `kernel_c_valgrind.rs`: a guest each, so that none of them runs past
+//! The C API against a real IPVS kernel, plainly and under AddressSanitizer,
+//! UBSan and LSan: kernel_test.c, the capability check, api_test.c with a
+//! kernel, the examples. The cargo runner (`.cargo/ipvs-runner`) runs this
+//! binary (its name starts with `kernel`) inside a QEMU guest with a Debian
+//! kernel when the host has no IPVS. The valgrind run is
+//! `kernel_c_valgrind.rs`: a guest of its own, so that it does not run past
 //! the rig's per-guest time limit on a loaded host. A test that cannot
 //! reach IPVS fails; it never skips.
 
@@ -20,6 +20,17 @@ use support::{Flavor, assert_summary, run_ok, sanitizer_env};
 #[test]
 fn kernel_test_plain() {
     kernel_test(Under::Plain);
+}
+
+#[test]
+fn kernel_test_under_address_and_ub_sanitizers() {
+    kernel_test(Under::Sanitizers);
+}
+
+/// The examples do what they say, with clean runs.
+#[test]
+fn examples_under_sanitizers() {
+    examples(Under::Sanitizers);
 }
 
 /// Without CAP_NET_ADMIN every IPVS command is LVS_PERMISSION_DENIED.

@@ -1,5 +1,5 @@
 //! The C API's kernel tests under valgrind, in a guest boot of their own
-//! (see `kernel_c.rs`).
+//! (the plain and sanitizer runs are `kernel_c.rs`).
 
 #[path = "support/kernel.rs"]
 mod kernel;

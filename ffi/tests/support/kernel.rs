@@ -1,8 +1,9 @@
 //! What the C API kernel test binaries (`kernel_c*.rs`) share: the
 //! kernel lock, network namespaces, and the two C workloads (kernel_test.c
 //! and the examples) run plainly, under sanitizers or under valgrind.
-//! Each binary is one guest boot, so the slow valgrind and sanitizer runs
-//! get their own guest and their own time budget on a busy host.
+//! Each binary is one guest boot: the plain and sanitizer runs share one
+//! (`kernel_c.rs`), the slow valgrind run gets its own guest and its own
+//! time budget on a busy host (`kernel_c_valgrind.rs`).
 #![allow(dead_code)]
 
 use std::path::PathBuf;
@@ -137,7 +138,7 @@ pub fn command(ns: Option<&Netns>, how: Under, name: &str) -> Command {
     cmd.args(&argv[1..]);
     sanitizer_env(&mut cmd);
     if let Under::Valgrind = how {
-        // kernel_test.c's event-loop part sizes its batch by this.
+        // kernel_test.c runs its heavy parts smaller under valgrind.
         cmd.env("LVS_TEST_UNDER_VALGRIND", "1");
     }
     cmd
@@ -178,6 +179,26 @@ pub fn kernel_test(how: Under) {
 /// (`examples/reconcile` is checked against `ipvsadm -Ln` too.)
 pub fn examples(how: Under) {
     let _kernel = kernel();
+    let started = std::time::Instant::now();
+    // Four independent groups, each in namespaces of its own, side by
+    // side: under valgrind each program start costs tens of seconds in
+    // the emulated guest, and the guest has 2 CPUs.
+    std::thread::scope(|scope| {
+        for group in [
+            example_create_service_and_watch_stats,
+            example_quickstart,
+            example_reconcile,
+            example_quickstart_reconcile,
+        ] {
+            scope.spawn(move || group(how));
+        }
+    });
+    eprintln!("the examples ran in {:.1?}", started.elapsed());
+}
+
+/// examples/create_service (twice: the second run fails) and
+/// examples/watch_stats.
+fn example_create_service_and_watch_stats(how: Under) {
     let ns = Netns::new("ex");
     let out = run_ok(
         command(None, how, "create_service").arg(ns.path()),
@@ -214,7 +235,10 @@ pub fn examples(how: Under) {
     assert!(out.contains("TCP 10.0.0.1:80"), "{out}");
     assert!(out.contains("  -> 192.168.1.2:8080"), "{out}");
     assert!(out.contains("active 0 inactive 0 persistent 0"), "{out}");
+}
 
+/// The README's example.
+fn example_quickstart(how: Under) {
     // The README's example, in its own namespace (it uses the current one).
     let ns = Netns::new("quick");
     let out = run_ok(
@@ -224,7 +248,10 @@ pub fn examples(how: Under) {
     assert_eq!(out.trim(), "success", "{out}");
     let listed = sh(&format!("ip netns exec {} ipvsadm -Ln", ns.name));
     assert_eq!(listed.matches("Masq    1").count(), 2, "{listed}");
+}
 
+/// examples/reconcile.
+fn example_reconcile(how: Under) {
     // examples/reconcile: a JSON state, owning 10.0.0.0/8 only, beside
     // someone else's service.
     let ns = Netns::new("rec");
@@ -305,7 +332,10 @@ pub fn examples(how: Under) {
         text.contains("invalid JSON") && text.contains("line 1 column"),
         "{text}"
     );
+}
 
+/// The README's reconciler example.
+fn example_quickstart_reconcile(how: Under) {
     // The README's reconciler example, in its own namespace, twice.
     let ns = Netns::new("quickrec");
     let out = run_ok(
