@@ -33,9 +33,6 @@
 //!   (`Illegal 'numeric' option with the 'add-service' command`, ...) are
 //!   ipvsadm's words.
 //! - Host names print from `/etc/hosts` only (ipvsadm also asks the DNS).
-//! - Ports of firewall-mark destinations print with TCP's service names
-//!   (ipvsadm creates mark services as TCP; one created by another tool
-//!   with no protocol lists numeric ports under ipvsadm).
 //! - Scheduler flags that have no meaning for the scheduler (`flag-1` on
 //!   `rr`) are not printed (`lvs` keeps only the sh/mh flags).
 //! - A value `lvs` refuses before sending (outside its model's ranges)

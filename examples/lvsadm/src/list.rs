@@ -21,12 +21,6 @@ pub(crate) struct Format {
     pub(crate) tun_info: bool,
 }
 
-/// The protocol whose service names a key's ports print with: ipvsadm
-/// creates firewall-mark services as TCP, and looks their ports up so.
-fn names_protocol(key: &ServiceKey) -> Option<Protocol> {
-    key.protocol().or(Some(Protocol::Tcp))
-}
-
 /// The version line `-L` starts with.
 pub(crate) fn header(out: &mut String, info: &Info) {
     let (a, b, c) = info.version;
@@ -182,7 +176,7 @@ pub(crate) fn service(out: &mut String, e: &TableEntry, f: Format) {
 
 fn destination(out: &mut String, key: &ServiceKey, d: &DestinationEntry, f: Format) {
     let c = &d.destination;
-    let mut name = addr_port(c.addr, names_protocol(key), f.numeric);
+    let mut name = addr_port(c.addr, key.protocol(), f.numeric);
     if c.addr.is_ipv4() {
         name = cut(name, 28);
     }
