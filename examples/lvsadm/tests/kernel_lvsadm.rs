@@ -112,7 +112,7 @@ fn lvsadm_prints_and_restores_as_ipvsadm() {
     let sets = battery();
     assert!(sets.len() >= 8, "{} rule sets", sets.len());
     let (mut compared, mut restored) = (0, 0);
-    let mut failures = Vec::new();
+    let mut failures: Vec<String> = Vec::new();
     for (name, text) in &sets {
         // (a) ipvsadm restores; lvsadm lists.
         let a = Netns::new("la");
@@ -236,7 +236,7 @@ fn errors_exit_as_ipvsadm() {
     assert_eq!(reference.len(), ERRORS.len(), "{text}");
     let mut h = b.handle();
     let mut same_message = 0;
-    let mut failures = Vec::new();
+    let mut failures: Vec<String> = Vec::new();
     for ((args, input, msg), (want, status)) in ERRORS.iter().zip(&reference) {
         let (got, got_status) = lvsadm(&mut h, args, input);
         assert_eq!(
