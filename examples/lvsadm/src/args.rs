@@ -217,6 +217,8 @@ pub(crate) struct Found {
     /// The long name (`tcp-service`), for telling `-t` from `-u`.
     pub(crate) long: &'static str,
     pub(crate) value: Option<String>,
+    /// The command-line word it was found in (popt names it in errors).
+    pub(crate) word: String,
 }
 
 /// An option word the parser could not take: the word as written and
@@ -302,6 +304,7 @@ pub(crate) fn parse<S: AsRef<str>>(words: &[S]) -> Parsed {
                 id,
                 long: lname,
                 value,
+                word: w.to_owned(),
             });
             continue;
         }
@@ -344,6 +347,7 @@ pub(crate) fn parse<S: AsRef<str>>(words: &[S]) -> Parsed {
                 id,
                 long: lname,
                 value,
+                word: w.to_owned(),
             });
         }
     }

@@ -200,8 +200,11 @@ fn command(
     let mut daemon = DaemonArgs::default();
     for f in &parsed.found[1..] {
         let n = match f.id {
-            Id::Cmd(_) => return Err(Fail::usage("multiple commands specified")),
-            Id::Help | Id::Version => return Err(tryhelp(prog)),
+            // ipvsadm takes the command from the first option only; a
+            // later command word is an option it does not know there.
+            Id::Cmd(_) | Id::Help | Id::Version => {
+                return Err(Fail::usage(format!("invalid option `{}'", f.word)));
+            }
             Id::Sort => continue,
             Id::Ipv6 => {
                 if service_words.first().map(String::as_str) == Some("--fwmark-service") {

@@ -258,3 +258,55 @@ fn errors_exit_as_ipvsadm() {
         ),
     );
 }
+
+/// `lvsadm diff FILE` prints the changes `apply` makes; `apply` drains a
+/// removed server (weight 0) and a second `apply` removes it once idle,
+/// leaving what `ipvsadm -R` of the file makes in an empty namespace.
+#[test]
+fn diff_and_apply_reach_the_file() {
+    require_ipvs_kernel();
+    let (a, fresh) = (Netns::new("ld"), Netns::new("ld"));
+    a.sh("ipvsadm -A -t 10.0.0.1:80 -s rr && \
+         ipvsadm -a -t 10.0.0.1:80 -r 192.168.1.2:80 -m && \
+         ipvsadm -a -t 10.0.0.1:80 -r 192.168.1.3:80 -m && \
+         ipvsadm -A -u 10.0.0.9:53 -s rr");
+    let want = "\
+-A -t 10.0.0.1:80 -s wrr
+-a -t 10.0.0.1:80 -r 192.168.1.3:80 -m -w 5
+-a -t 10.0.0.1:80 -r 192.168.1.4:80 -m -w 1
+-A -f 7 -s rr
+";
+    let path = format!("/tmp/lvsadm-apply-{}.txt", std::process::id());
+    std::fs::write(&path, want).expect("write the rule file");
+    let mut h = a.handle();
+    let run = |h: &mut lvs::Handle, verb: &str| {
+        let o = lvsadm::run_with(h, &["lvsadm", verb, path.as_str()], &mut std::io::empty());
+        assert_eq!(
+            (o.status, o.stderr.as_str()),
+            (0, ""),
+            "lvsadm {verb}: {o:?}"
+        );
+        o.stdout
+    };
+    let diff = run(&mut h, "diff");
+    for line in [
+        "-E -t 10.0.0.1:80 -s wrr",
+        "-a -t 10.0.0.1:80 -r 192.168.1.4:80 -m -w 1",
+        "-e -t 10.0.0.1:80 -r 192.168.1.3:80 -m -w 5",
+        "-e -t 10.0.0.1:80 -r 192.168.1.2:80 -m -w 0",
+        "-D -u 10.0.0.9:53",
+        "-A -f 7 -s rr",
+    ] {
+        assert!(diff.contains(line), "diff lacks {line:?}:\n{diff}");
+    }
+    assert_eq!(run(&mut h, "apply"), diff, "apply does what diff said");
+    // The removed server drains at weight 0; idle, the next apply removes it.
+    assert!(a.ipvsadm("-Sn").contains("-r 192.168.1.2:80 -m -w 0"));
+    assert!(run(&mut h, "diff").contains("-d -t 10.0.0.1:80 -r 192.168.1.2:80"));
+    run(&mut h, "apply");
+    assert_eq!(run(&mut h, "diff"), "", "nothing left to change");
+    fresh.sh(&format!("ipvsadm -R < {path}"));
+    assert_eq!(a.ipvsadm("-Sn"), fresh.ipvsadm("-Sn"));
+    let _ = std::fs::remove_file(&path);
+    mark("diff/apply", "the table matches the file");
+}

@@ -47,7 +47,8 @@ const CASES: &[(&str, i32, &str)] = &[
         2,
         "The option 'service-address' conflicts with the 'connection' option in the 'list' command\n",
     ),
-    ("-L -A", 2, "multiple commands specified\n"),
+    ("-L -A", 2, "invalid option `-A'\n"),
+    ("-Ln -h", 2, "invalid option `-h'\n"),
     ("-L x", 2, "unexpected argument x\n"),
     (
         "-L -c --stats",
