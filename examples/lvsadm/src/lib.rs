@@ -38,6 +38,18 @@
 //! - A value `lvs` refuses before sending (outside its model's ranges)
 //!   exits 255 with `lvs`'s message, as a kernel refusal would.
 //! - `-h` and `-v` print `lvsadm`'s own text.
+//! - Weights above 65535: `lvs::rules` refuses them as upstream ipvsadm
+//!   1.31's source does (status 2), but Debian's ipvsadm 1.31 build took
+//!   `-w 70000` in the guest (status 0).
+//!
+//! # Beyond ipvsadm
+//! - `lvsadm diff FILE` prints, as ipvsadm rules, what the reconciler
+//!   would change to make the table match FILE
+//!   ([`lvs::reconcile::plan`], default [`lvs::reconcile::Policy`]).
+//! - `lvsadm apply FILE` carries that plan out and prints it. A server
+//!   that left the file drains first (weight 0, TCP); a later `apply`
+//!   removes it once it has no connections. Services not in the file are
+//!   removed.
 
 use std::io::Read;
 
