@@ -2,7 +2,7 @@
 //!
 //! It takes ipvsadm's options (short, bundled, long, `--opt=value`) and
 //! prints what ipvsadm prints for the same kernel state, byte for byte,
-//! with ipvsadm's exit status: `-L`/`-l` [`-n`] with `--stats`, `--rate`,
+//! with ipvsadm's exit status: `-L`/`-l` (optionally `-n`) with `--stats`, `--rate`,
 //! `--thresholds`, `--persistent-conn`, `--exact`, `--tun-info`,
 //! `--sort`, `--nosort`, one service (`-L -t ADDR`), `--timeout` and
 //! `--daemon`; `-S [-n]`; `-C`; `-R` (rules on standard input);
