@@ -122,141 +122,37 @@ fn agree(name: &str, text: &str) {
     mark(name, "from_table re-creates it");
 }
 
-/// The battery: (name, rule text as ipvsadm -R takes it).
-const BATTERY: &[(&str, &str)] = &[
-    (
-        "ipv4",
-        "\
--A -t 10.0.0.1:80 -s rr
--a -t 10.0.0.1:80 -r 192.168.1.3:8080 -m -w 3
--a -t 10.0.0.1:80 -r 192.168.1.2:8080 -m -w 1
--a -t 10.0.0.1:80 -r 192.168.1.4:8081 -m -w 0
--A -u 10.0.0.2:53 -s wrr
--a -u 10.0.0.2:53 -r 192.168.2.1:53 -g -w 2
--a -u 10.0.0.2:53 -r 192.168.2.2 -g -w 5
--A --sctp-service 10.0.0.3:3868 -s lc
--a --sctp-service 10.0.0.3:3868 -r 192.168.3.1:3868 -m -w 1
--A -t 200.0.0.1:443 -s wlc
--a -t 200.0.0.1:443 -r 10.9.9.9:443 -m -w 1
--a -t 200.0.0.1:443 -r 250.1.1.1:443 -m -w 1
--a -t 200.0.0.1:443 -r 10.9.9.9:444 -m -w 1
-",
-    ),
-    (
-        "ipv6",
-        "\
--A -t [2001:db8::1]:80 -s rr
--a -t [2001:db8::1]:80 -r [2001:db8:1::2]:8080 -m -w 1
--a -t [2001:db8::1]:80 -r [2001:db8:1::3]:8080 -m -w 2
--a -t [2001:db8::1]:80 -r [::2:3]:8080 -m -w 2
--A -u [2001:db8::53]:53 -s sed -p 120 -M 64
--a -u [2001:db8::53]:53 -r [2001:db8:2::1]:53 -g -w 1
--A -t [::ffff:10.0.0.1]:80 -s nq
-",
-    ),
-    (
-        "fwmark",
-        "\
--A -f 1 -s rr
--a -f 1 -r 192.168.1.2:0 -g -w 1
--a -f 1 -r 192.168.1.3:8080 -m -w 1
--A -f 4000000000 -s wlc -p 300 -M 255.255.0.0
--a -f 4000000000 -r 192.168.1.4:0 -i -w 1
--A -f 2 -6 -s dh
--a -f 2 -6 -r [2001:db8::7]:0 -g -w 1
--A -f 3 -6 -s rr -p 60 -M 48
--a -f 3 -6 -r [2001:db8::8]:443 -m -w 4
-",
-    ),
-    (
-        "tunnels",
-        "\
--A -t 10.0.0.1:80 -s rr
--a -t 10.0.0.1:80 -r 192.168.1.1:80 -i -w 1
--a -t 10.0.0.1:80 -r 192.168.1.2:80 -i -w 1 --tun-type ipip
--a -t 10.0.0.1:80 -r 192.168.1.3:80 -i -w 1 --tun-type gue --tun-port 6080
--a -t 10.0.0.1:80 -r 192.168.1.4:80 -i -w 1 --tun-type gue --tun-port 6081 --tun-nocsum
--a -t 10.0.0.1:80 -r 192.168.1.5:80 -i -w 1 --tun-type gue --tun-port 6082 --tun-csum
--a -t 10.0.0.1:80 -r 192.168.1.6:80 -i -w 1 --tun-type gue --tun-port 6083 --tun-remcsum
--a -t 10.0.0.1:80 -r 192.168.1.7:80 -i -w 1 --tun-type gre
--a -t 10.0.0.1:80 -r 192.168.1.8:80 -i -w 1 --tun-type gre --tun-csum
--a -t 10.0.0.1:80 -r [2001:db8::9]:80 -i -w 1 --tun-type gre --tun-nocsum
--A -t [2001:db8::1]:80 -s rr
--a -t [2001:db8::1]:80 -r 192.168.1.9:80 -i -w 2 --tun-type gue --tun-port 5555 --tun-csum
-",
-    ),
-    (
-        "persistence",
-        "\
--A -t 10.0.0.1:0 -s rr -p
--a -t 10.0.0.1:0 -r 192.168.1.2:0 -g -w 1
--A -t 10.0.0.2:443 -s wlc -p 600 -M 255.255.255.0
--A -t 10.0.0.3:443 -s wlc --persistent=1 --netmask=255.0.0.0
--A -t 10.0.0.4:443 -s wlc -p 2678400 -M 0.0.0.0
--A -u 10.0.0.5:5060 -s rr -p 60 --pe sip
--a -u 10.0.0.5:5060 -r 192.168.1.2:5060 -m -w 1
--A -u 10.0.0.6:53 -s rr -o
--A -f 9 -s rr -o -p 30
--A -u 10.0.0.7:5060 -s sh -b sh-port -p 60 --pe sip -o
-",
-    ),
-    (
-        "schedulers",
-        "\
--A -t 10.0.1.1:80 -s rr
--A -t 10.0.1.2:80 -s wrr
--A -t 10.0.1.3:80 -s lc
--A -t 10.0.1.4:80 -s wlc
--A -t 10.0.1.5:80 -s sed
--A -t 10.0.1.6:80 -s nq
--A -t 10.0.1.7:80 -s dh
--A -t 10.0.1.8:80 -s sh
--A -t 10.0.1.9:80 -s sh -b sh-fallback
--A -t 10.0.1.10:80 -s sh -b sh-port
--A -t 10.0.1.11:80 -s sh -b sh-fallback,sh-port
--A -t 10.0.1.12:80 -s mh
--A -t 10.0.1.13:80 -s mh -b mh-fallback
--A -t 10.0.1.14:80 -s mh -b mh-port
--A -t 10.0.1.15:80 -s mh -b mh-port,mh-fallback
--A -t 10.0.1.16:80 -s lblc
--A -t 10.0.1.17:80 -s lblcr
--A -t 10.0.1.18:80 -s fo
--A -t 10.0.1.19:80 -s ovf
--A -t 10.0.1.20:80 -s none
--A -t 10.0.1.21:80 -s sh -b flag-1,flag-2
-",
-    ),
-    (
-        "thresholds",
-        "\
--A -t 10.0.0.1:80 -s wlc
--a -t 10.0.0.1:80 -r 192.168.1.2:80 -m -w 1 -x 100 -y 10
--a -t 10.0.0.1:80 -r 192.168.1.3:80 -m -w 1 -x 50
--a -t 10.0.0.1:80 -r 192.168.1.4:80 -m -w 65535 --u-threshold 2147483647 --l-threshold 2147483647
-",
-    ),
-    (
-        "edits",
-        "\
--A -t 10.0.0.1:80 -s rr
--a -t 10.0.0.1:80 -r 192.168.1.2:80 -m -w 1
--a -t 10.0.0.1:80 -r 192.168.1.3:80 -m -w 1
--a -t 10.0.0.1:80 -r 192.168.1.4:80 -m -w 1
--E -t 10.0.0.1:80 -s mh -b mh-port -p 30
--e -t 10.0.0.1:80 -r 192.168.1.3:80 -i -w 7 --tun-type gre --tun-csum
--d -t 10.0.0.1:80 -r 192.168.1.2:80
--A -u 10.0.0.2:53
--D -u 10.0.0.2:53
---add-service --udp-service 10.0.0.3:53 --scheduler rr
---add-server --udp-service 10.0.0.3:53 --real-server 192.168.1.9 --masquerading --weight 2
-",
-    ),
-];
+/// The battery: (name, rule text as ipvsadm -R takes it), one file per
+/// rule set under tests/fixtures/rules/ (lvsadm's kernel test reads them
+/// too).
+fn battery() -> Vec<(String, String)> {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/rules");
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .expect("read tests/fixtures/rules")
+        .map(|e| e.expect("directory entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "txt"))
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .map(|p| {
+            let name = p
+                .file_stem()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
+            let text = std::fs::read_to_string(&p).expect("read a rule set");
+            (name, text)
+        })
+        .collect()
+}
 
 #[test]
 fn ipvsadm_and_lvs_agree_on_every_rule_set() {
     require_ipvs_kernel();
-    for (name, text) in BATTERY {
+    let sets = battery();
+    assert!(sets.len() >= 8, "the battery has {} rule sets", sets.len());
+    for (name, text) in &sets {
         agree(name, text);
     }
 }

@@ -19,8 +19,8 @@ pub use service::{
     ServiceKey,
 };
 pub use stats::{Rates, Stats};
-pub use text::{IpvsadmAddr, IpvsadmKey};
-pub(crate) use text::{SchedFlag, inet_aton, ntop, protocol_switch, sched_flag};
+pub use text::{IpvsadmAddr, IpvsadmKey, ntop};
+pub(crate) use text::{SchedFlag, inet_aton, protocol_switch, sched_flag};
 
 pub(crate) use codec::*;
 

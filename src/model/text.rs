@@ -100,8 +100,17 @@ pub(crate) fn ntop6(ip: Ipv6Addr) -> String {
     out
 }
 
-/// An address as ipvsadm prints it numerically (`inet_ntop`).
-pub(crate) fn ntop(ip: IpAddr) -> String {
+/// An address as ipvsadm prints it numerically: glibc's `inet_ntop`, whose
+/// IPv6 spelling differs from Rust's `Display` for addresses with an
+/// embedded IPv4 tail (`::0.2.0.3` where Rust writes `::2:3`).
+///
+/// ```
+/// use std::net::IpAddr;
+/// assert_eq!(lvs::rules::ntop("::2:3".parse::<IpAddr>().unwrap()), "::0.2.0.3");
+/// assert_eq!(lvs::rules::ntop("::2".parse::<IpAddr>().unwrap()), "::2");
+/// assert_eq!(lvs::rules::ntop("::ffff:1.2.3.4".parse::<IpAddr>().unwrap()), "::ffff:1.2.3.4");
+/// ```
+pub fn ntop(ip: IpAddr) -> String {
     match ip {
         IpAddr::V4(v4) => v4.to_string(),
         IpAddr::V6(v6) => ntop6(v6),

@@ -34,9 +34,17 @@ impl Style {
     };
 }
 
-/// `addr:port` as ipvsadm prints it (`[addr]:port` for IPv6); with names
-/// unless `numeric`, port names looked up for `protocol`.
-fn addr_port(addr: SocketAddr, protocol: Option<Protocol>, numeric: bool) -> String {
+/// `addr:port` as ipvsadm prints it in listings and rules (`[addr]:port`
+/// for IPv6, glibc's `inet_ntop` spelling): numbers with `numeric` (as
+/// `ipvsadm -n`), else the host name from `/etc/hosts` and the service
+/// name from `/etc/services` (for `protocol`) where they have one.
+///
+/// ```
+/// use lvs::Protocol;
+/// let a = "[::2:3]:80".parse().unwrap();
+/// assert_eq!(lvs::rules::addr_port(a, Some(Protocol::Tcp), true), "[::0.2.0.3]:80");
+/// ```
+pub fn addr_port(addr: SocketAddr, protocol: Option<Protocol>, numeric: bool) -> String {
     if numeric {
         return IpvsadmAddr(addr).to_string();
     }

@@ -61,7 +61,8 @@ mod emit;
 mod names;
 mod parse;
 
-pub use emit::{IpvsadmKey, ipvsadm_sorted, save};
+pub use crate::model::ntop;
+pub use emit::{IpvsadmKey, addr_port, ipvsadm_sorted, save};
 pub use parse::ParseOptions;
 
 /// One ipvsadm command of a rule file.
