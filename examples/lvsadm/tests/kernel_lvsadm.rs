@@ -310,3 +310,142 @@ fn diff_and_apply_reach_the_file() {
     let _ = std::fs::remove_file(&path);
     mark("diff/apply", "the table matches the file");
 }
+
+/// Live state: connection entries and a persistence template (`-c`),
+/// counters and rates after traffic, `-Z` of one service, and a running
+/// sync daemon print as ipvsadm prints them.
+#[test]
+fn live_connections_counters_and_daemons_as_ipvsadm() {
+    require_ipvs_kernel();
+    const T: &str = "live";
+    let a = Netns::new("lv");
+    a.sh("ip link set lo up && ip addr add 10.0.0.5/32 dev lo && \
+          ip addr add 10.0.0.6/32 dev lo && \
+          ip link add lvsync0 type dummy && ip link set lvsync0 multicast on up && \
+          ipvsadm -A -u 10.0.0.5:53 -s rr && \
+          ipvsadm -a -u 10.0.0.5:53 -r 10.0.0.6:5353 -m && \
+          ipvsadm -A -u 10.0.0.5:54 -s rr -p 120 && \
+          ipvsadm -a -u 10.0.0.5:54 -r 10.0.0.6:5354 -m && \
+          ipvsadm --set 0 0 3600");
+    // Local clients: IPVS schedules them on the way out (each socket's
+    // own port is a connection of its own).
+    a.run(|| {
+        for port in [53, 54] {
+            for _ in 0..3 {
+                let s = std::net::UdpSocket::bind("10.0.0.5:0").expect("bind");
+                s.send_to(b"hi", ("10.0.0.5", port)).expect("send");
+            }
+        }
+    });
+    let mut h = a.handle();
+    h.set_timeout(Some(std::time::Duration::from_secs(60)))
+        .expect("set the timeout");
+    let entries = h.connections().expect("read the connection table");
+    assert!(
+        entries.len() >= 7,
+        "6 connections and a template: {entries:?}"
+    );
+
+    // The expiry column and the rates move while both run: compare until
+    // one round agrees with ipvsadm before or after lvsadm (for `-c`, the
+    // same lines with each expiry between the two).
+    let modes: Vec<String> = [
+        "-Lnc",
+        "-Lc",
+        "-Ln --stats",
+        "-Ln --stats --exact",
+        "-Ln --rate",
+    ]
+    .iter()
+    .map(|m| m.to_string())
+    .collect();
+    let mut left: Vec<String> = modes.clone();
+    for round in 0..5 {
+        let before = ipvsadm_batch(&a, &left);
+        let got: Vec<(String, i32)> = left.iter().map(|m| lvsadm(&mut h, m, "")).collect();
+        let after = ipvsadm_batch(&a, &left);
+        let mut still = Vec::new();
+        for (i, m) in left.iter().enumerate() {
+            if got[i] != before[i]
+                && got[i] != after[i]
+                && !expiry_between(&got[i], &before[i], &after[i])
+            {
+                still.push((m.clone(), got[i].clone(), after[i].clone()));
+            }
+        }
+        if still.is_empty() {
+            left.clear();
+            break;
+        }
+        mark(T, &format!("round {round}: {still:#?}"));
+        if round == 4 {
+            panic!("lvsadm vs ipvsadm with live entries: {still:#?}");
+        }
+        left = still.into_iter().map(|(m, _, _)| m).collect();
+    }
+    assert!(left.is_empty());
+    let listing = lvsadm(&mut h, "-Lnc", "").0;
+    assert!(
+        listing.contains("10.0.0.6:5353") && listing.contains("10.0.0.6:5354"),
+        "{listing}"
+    );
+    mark(
+        T,
+        &format!("{} modes equal with {} entries", modes.len(), entries.len()),
+    );
+
+    // -Z of one service zeroes its counters and no other's.
+    let conns = |h: &mut lvs::Handle, port: u16| {
+        let key = lvs::ServiceKey::udp(([10, 0, 0, 5], port));
+        h.service(&key).expect("read the service").stats.conns
+    };
+    let other = conns(&mut h, 54);
+    assert_eq!(conns(&mut h, 53), 3);
+    assert!(other > 0);
+    assert_eq!(lvsadm(&mut h, "-Z -u 10.0.0.5:53", ""), (String::new(), 0));
+    assert_eq!((conns(&mut h, 53), conns(&mut h, 54)), (0, other));
+    let stats = a.ipvsadm("-Ln --stats --exact -u 10.0.0.5:53");
+    assert_eq!(
+        stats,
+        lvsadm(&mut h, "-Ln --stats --exact -u 10.0.0.5:53", "").0
+    );
+
+    // A sync daemon started and stopped by lvsadm, listed by both.
+    let start = "--start-daemon master --mcast-interface lvsync0 --syncid 5";
+    assert_eq!(lvsadm(&mut h, start, ""), (String::new(), 0));
+    let daemons = a.ipvsadm("-L --daemon");
+    assert!(daemons.contains("master sync daemon"), "{daemons}");
+    assert_eq!(lvsadm(&mut h, "-L --daemon", ""), (daemons, 0));
+    assert_eq!(
+        lvsadm(&mut h, "--stop-daemon master", ""),
+        (String::new(), 0)
+    );
+    assert_eq!(a.ipvsadm("-L --daemon"), "");
+    mark(T, "-Z and the daemon agree");
+}
+
+/// `-c` listings: `got` is `before` and `after` (ipvsadm's, run just
+/// before and after it) line for line but for the expiry column (mm:ss),
+/// and each of its expiries lies between theirs.
+fn expiry_between(got: &(String, i32), before: &(String, i32), after: &(String, i32)) -> bool {
+    fn split(line: &str) -> Option<(String, u32)> {
+        let start = line.find(' ')? + 1;
+        let end = start + line[start..].find(' ')?;
+        let (m, s) = line[start..end].split_once(':')?;
+        let secs = m.parse::<u32>().ok()? * 60 + s.parse::<u32>().ok()?;
+        Some((format!("{}{}", &line[..start], &line[end..]), secs))
+    }
+    let lines = |t: &str| t.lines().map(str::to_owned).collect::<Vec<_>>();
+    let (g, b, a) = (lines(&got.0), lines(&before.0), lines(&after.0));
+    if got.1 != before.1 || g.len() != b.len() || g.len() != a.len() || g.len() < 3 {
+        return false;
+    }
+    g[..2] == b[..2]
+        && g[..2] == a[..2]
+        && (2..g.len()).all(|i| match (split(&g[i]), split(&b[i]), split(&a[i])) {
+            (Some((gl, gs)), Some((bl, bs)), Some((al, as_))) => {
+                gl == bl && gl == al && as_ <= gs && gs <= bs
+            }
+            _ => false,
+        })
+}
