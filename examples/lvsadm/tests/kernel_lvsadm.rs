@@ -11,7 +11,10 @@
 //!     restore;
 //! (c) error cases (bad address, unknown scheduler, missing service or
 //!     server, duplicates, usage errors) give ipvsadm's exit status, and
-//!     its message where `lvsadm` claims to match it.
+//!     its message where `lvsadm` claims to match it;
+//! (d) with live state (connections and a persistence template, counters
+//!     after traffic, `-Z`, a sync daemon), `-c`, `--stats`, `--rate` and
+//!     `--daemon` print as ipvsadm prints them.
 //!
 //! ipvsadm runs once per namespace and rule set (one `sh -c` printing all
 //! modes between separators); lvsadm runs in-process.
