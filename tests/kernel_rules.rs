@@ -122,29 +122,13 @@ fn agree(name: &str, text: &str) {
     mark(name, "from_table re-creates it");
 }
 
-/// The battery: (name, rule text as ipvsadm -R takes it), one file per
-/// rule set under tests/fixtures/rules/ (lvsadm's kernel test reads them
-/// too).
+/// The battery: one file per rule set under tests/fixtures/rules/
+/// (lvsadm's kernel test reads them too).
 fn battery() -> Vec<(String, String)> {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/rules");
-    let mut files: Vec<_> = std::fs::read_dir(dir)
-        .expect("read tests/fixtures/rules")
-        .map(|e| e.expect("directory entry").path())
-        .filter(|p| p.extension().is_some_and(|x| x == "txt"))
-        .collect();
-    files.sort();
-    files
-        .into_iter()
-        .map(|p| {
-            let name = p
-                .file_stem()
-                .unwrap_or_default()
-                .to_string_lossy()
-                .into_owned();
-            let text = std::fs::read_to_string(&p).expect("read a rule set");
-            (name, text)
-        })
-        .collect()
+    rule_battery(std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/rules"
+    )))
 }
 
 #[test]

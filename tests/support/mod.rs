@@ -434,3 +434,28 @@ impl TcpClient {
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{line:?}: {e}")))
     }
 }
+
+/// The rules battery: (name, rule text as `ipvsadm -R` takes it), one
+/// `*.txt` file per rule set in `dir` (the root crate's
+/// `tests/fixtures/rules/`), sorted by name. Read by `kernel_rules` and by
+/// lvsadm's `kernel_lvsadm`.
+pub fn rule_battery(dir: &std::path::Path) -> Vec<(String, String)> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
+        .map(|e| e.expect("directory entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "txt"))
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .map(|p| {
+            let name = p
+                .file_stem()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
+            let text = std::fs::read_to_string(&p).expect("read a rule set");
+            (name, text)
+        })
+        .collect()
+}

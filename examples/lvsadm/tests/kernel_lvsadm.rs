@@ -58,24 +58,10 @@ const IPVSADM_MODES: &[&str] = &[
 ];
 
 fn battery() -> Vec<(String, String)> {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/rules");
-    let mut files: Vec<_> = std::fs::read_dir(dir)
-        .expect("read tests/fixtures/rules")
-        .map(|e| e.expect("directory entry").path())
-        .filter(|p| p.extension().is_some_and(|x| x == "txt"))
-        .collect();
-    files.sort();
-    files
-        .into_iter()
-        .map(|p| {
-            let name = p
-                .file_stem()
-                .unwrap_or_default()
-                .to_string_lossy()
-                .into_owned();
-            (name, std::fs::read_to_string(&p).expect("read a rule set"))
-        })
-        .collect()
+    rule_battery(std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/fixtures/rules"
+    )))
 }
 
 /// `ipvsadm ARGS` for each of `modes` in one shell: the sections of
