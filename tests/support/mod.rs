@@ -255,13 +255,18 @@ pub fn lines(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| s.to_string()).collect()
 }
 
-/// Log a step with the time since the process started (shown with
-/// `--nocapture`, or for a failing test): the guest is slow, and this
-/// shows where the time goes.
+/// Log a step with the time since the process started: the guest is
+/// slow, and this shows where the time goes.
+///
+/// It writes to the process's stderr directly, past the test harness's
+/// capture (which only takes `eprintln!`), so a long test shows progress
+/// as it goes. That is also what tells the rig's idle watchdog
+/// (`LVS_VM_IDLE_TIMEOUT`) that a slow test on a busy host is not hung.
 pub fn mark(test: &str, what: &str) {
     static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
     let t0 = *START.get_or_init(Instant::now);
-    eprintln!("[{:7.2}s] {test}: {what}", t0.elapsed().as_secs_f64());
+    let line = format!("[{:7.2}s] {test}: {what}\n", t0.elapsed().as_secs_f64());
+    let _ = io::stderr().write_all(line.as_bytes());
 }
 
 // ----- polling -------------------------------------------------------------------
