@@ -285,16 +285,10 @@ pub(crate) fn parse<S: AsRef<str>>(words: &[S]) -> Parsed {
                 }
                 (Arg::No, None) => None,
                 (_, Some(v)) => Some(v),
-                (Arg::Yes, None) => match words.get(i) {
-                    Some(v) => {
-                        i += 1;
-                        Some(v.as_ref().to_owned())
-                    }
-                    None => {
-                        p.bad = Some(Bad {
-                            word: w.to_owned(),
-                            reason: "missing argument",
-                        });
+                (Arg::Yes, None) => match required_next(words, &mut i, w) {
+                    Ok(v) => Some(v),
+                    Err(bad) => {
+                        p.bad = Some(bad);
                         return p;
                     }
                 },
@@ -328,16 +322,10 @@ pub(crate) fn parse<S: AsRef<str>>(words: &[S]) -> Parsed {
                     k = letters.len();
                     Some(joined)
                 }
-                Arg::Yes => match words.get(i) {
-                    Some(v) => {
-                        i += 1;
-                        Some(v.as_ref().to_owned())
-                    }
-                    None => {
-                        p.bad = Some(Bad {
-                            word: w.to_owned(),
-                            reason: "missing argument",
-                        });
+                Arg::Yes => match required_next(words, &mut i, w) {
+                    Ok(v) => Some(v),
+                    Err(bad) => {
+                        p.bad = Some(bad);
                         return p;
                     }
                 },
@@ -352,6 +340,17 @@ pub(crate) fn parse<S: AsRef<str>>(words: &[S]) -> Parsed {
         }
     }
     p
+}
+
+/// The word after option word `w`, which takes a value: consumed, or
+/// "missing argument" at the end of the line.
+fn required_next<S: AsRef<str>>(words: &[S], i: &mut usize, w: &str) -> Result<String, Bad> {
+    let v = words.get(*i).ok_or_else(|| Bad {
+        word: w.to_owned(),
+        reason: "missing argument",
+    })?;
+    *i += 1;
+    Ok(v.as_ref().to_owned())
 }
 
 /// An optional value: the next word, unless it starts with `-`.
