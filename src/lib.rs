@@ -140,6 +140,10 @@ mod handle;
 mod sys;
 #[cfg(target_os = "linux")]
 mod sysctl;
+
+#[cfg(target_os = "linux")]
+#[cfg_attr(docsrs, doc(cfg(target_os = "linux")))]
+pub mod kmod;
 // ipvsadm's rule text, on the model.
 pub mod rules;
 // Layer 5, on the handle's and the model's public API.

@@ -1010,6 +1010,67 @@ fn ipvs_unavailable_when_the_module_cannot_load() {
     assert!(e.to_string().contains("modprobe ip_vs"), "{e}");
     // Autoload works again once allowed.
     Handle::open().unwrap();
+    // Later tests find every module loaded, as they did at the start.
+    load_ipvs_modules();
+}
+
+/// `lvs::kmod`: a scheduler module loaded by `ensure_loaded` before the
+/// service is added keeps the kernel's on-demand load, which holds the
+/// global IPVS mutex while `ip_vs_lblc`'s init waits for the namespace
+/// lock, out of a namespace teardown running at the same time. Without
+/// the preload this sequence deadlocked the kernel on the first try (see
+/// src/kmod.rs); with it the add must return promptly.
+#[test]
+fn preloaded_scheduler_module_cannot_deadlock_a_namespace_teardown() {
+    use std::time::{Duration, Instant};
+    let _k = kernel_exclusive();
+    let svc = Service::new(ServiceKey::tcp(sa("10.17.0.1:80"))).with_scheduler(Scheduler::Lblc);
+    assert_eq!(svc.kernel_modules(), ["ip_vs_lblc"]);
+    // Namespaces of earlier tests may still hold lblc services: retry.
+    wait_for("ip_vs_lblc unloaded", Duration::from_secs(60), || {
+        let _ = sh_out("rmmod ip_vs_lblc");
+        match kmod::is_loaded("ip_vs_lblc") {
+            false => Ok(()),
+            true => Err(sh("lsmod | grep ip_vs_lblc || true")),
+        }
+    });
+    // Namespaces with IPVS services and a veth each, to tear down below.
+    let doomed: Vec<Netns> = (0..4).map(|i| Netns::new(&format!("kmod{i}"))).collect();
+    for (i, ns) in doomed.iter().enumerate() {
+        ns.sh(&format!("ip link add km{i}a type veth peer name km{i}b"));
+        ns.handle()
+            .add_service(&Service::new(ServiceKey::tcp(sa("10.17.1.1:80"))))
+            .unwrap();
+    }
+    let t = Instant::now();
+    kmod::ensure_loaded(&svc.kernel_modules()).unwrap();
+    assert!(
+        kmod::is_loaded("ip_vs_lblc"),
+        "ensure_loaded returned Ok without loading"
+    );
+    eprintln!("kmod: ip_vs_lblc loaded in {:?}", t.elapsed());
+    // Loaded modules: nothing runs (and nothing can fail).
+    kmod::ensure_loaded(&["ip_vs_lblc", "ip_vs"]).unwrap();
+    let e = kmod::ensure_loaded(&["ip_vs_nosuchsched"]).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+    assert!(e.to_string().contains("ip_vs_nosuchsched"), "{e}");
+
+    let ns = Netns::new("kmod");
+    let mut h = ns.handle();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let adder = std::thread::spawn(move || {
+        let t = Instant::now();
+        let r = h.add_service(&svc);
+        let _ = tx.send((r, t.elapsed()));
+    });
+    drop(doomed); // `ip netns del` each: their teardown runs now
+    let (r, took) = rx
+        .recv_timeout(Duration::from_secs(90))
+        .expect("adding an lblc service during a namespace teardown hung: kernel deadlock");
+    r.unwrap();
+    adder.join().unwrap();
+    eprintln!("kmod: lblc service added during the teardown in {took:?}");
+    assert!(ns.ipvsadm("-Ln").contains("lblc"));
 }
 
 #[test]

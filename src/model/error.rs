@@ -76,6 +76,8 @@ pub enum Operation {
     WriteSysctl(&'static str),
     /// Sending or finishing a batch.
     Batch,
+    /// Loading kernel modules ([`crate::kmod::ensure_loaded`]).
+    LoadModules,
     /// A raw command sent with `Handle::send_raw`.
     Raw {
         /// The `IPVS_CMD_*` number.
@@ -115,6 +117,7 @@ impl fmt::Display for Operation {
             ReadSysctl(name) => write!(f, "read sysctl net.ipv4.vs.{name}"),
             WriteSysctl(name) => write!(f, "write sysctl net.ipv4.vs.{name}"),
             Batch => f.write_str("batch"),
+            LoadModules => f.write_str("load kernel modules"),
             Raw { cmd } => write!(f, "raw IPVS command {cmd}"),
         }
     }

@@ -459,6 +459,22 @@ impl Scheduler {
         })
     }
 
+    /// The kernel module that provides this scheduler (`ip_vs_` and its
+    /// name), or `None` for `none`, which IPVS has built in. See
+    /// `lvs::kmod` for why a program may load it before it adds a service.
+    ///
+    /// ```
+    /// use lvs::Scheduler;
+    /// assert_eq!(Scheduler::Lblc.kernel_module().as_deref(), Some("ip_vs_lblc"));
+    /// assert_eq!(Scheduler::None.kernel_module(), None);
+    /// ```
+    pub fn kernel_module(&self) -> Option<String> {
+        match self {
+            Scheduler::None => None,
+            s => Some(format!("ip_vs_{}", s.name())),
+        }
+    }
+
     /// The sh/mh flags, if this scheduler has them.
     pub fn hash_flags(&self) -> Option<HashFlags> {
         match self {
@@ -634,6 +650,32 @@ pub struct Service {
 }
 
 impl Service {
+    /// The kernel modules this service needs: its scheduler's and its
+    /// persistence engine's (`ip_vs_pe_` and its name), in that order.
+    /// Load them first with `lvs::kmod::ensure_loaded` (Linux) to keep
+    /// the kernel's on-demand load, and its deadlock, out of the way.
+    ///
+    /// ```
+    /// use lvs::{Scheduler, Service, ServiceKey};
+    /// let s = Service::new(ServiceKey::udp("10.0.0.1:5060".parse::<std::net::SocketAddr>()?))
+    ///     .with_scheduler(Scheduler::Lblcr)
+    ///     .with_persistence(60)
+    ///     .with_persistence_engine("sip");
+    /// assert_eq!(s.kernel_modules(), ["ip_vs_lblcr", "ip_vs_pe_sip"]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn kernel_modules(&self) -> Vec<String> {
+        let pe = self
+            .persistence_engine
+            .iter()
+            .map(|n| format!("ip_vs_pe_{n}"));
+        self.scheduler
+            .kernel_module()
+            .into_iter()
+            .chain(pe)
+            .collect()
+    }
+
     /// A service with the default scheduler (`wlc`), no persistence.
     pub fn new(key: ServiceKey) -> Self {
         Service {

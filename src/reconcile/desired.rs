@@ -110,6 +110,31 @@ impl DesiredService {
 }
 
 impl DesiredState {
+    /// The kernel modules its services need, each once, sorted (see
+    /// [`Service::kernel_modules`]). A program applying states as they
+    /// come passes them to `lvs::kmod::ensure_loaded` first (Linux).
+    ///
+    /// ```
+    /// use lvs::{reconcile::DesiredState, Scheduler, Service, ServiceKey};
+    /// let state = DesiredState::new()
+    ///     .with_service(Service::new(ServiceKey::tcp("10.0.0.1:80".parse::<std::net::SocketAddr>()?)), [])
+    ///     .with_service(
+    ///         Service::new(ServiceKey::tcp("10.0.0.2:80".parse::<std::net::SocketAddr>()?)).with_scheduler(Scheduler::Lblc),
+    ///         [],
+    ///     )
+    ///     .with_service(Service::new(ServiceKey::tcp("10.0.0.3:80".parse::<std::net::SocketAddr>()?)), []);
+    /// assert_eq!(state.kernel_modules(), ["ip_vs_lblc", "ip_vs_wlc"]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn kernel_modules(&self) -> Vec<String> {
+        let all: std::collections::BTreeSet<String> = self
+            .services
+            .iter()
+            .flat_map(|s| s.service.kernel_modules())
+            .collect();
+        all.into_iter().collect()
+    }
+
     /// No services at all: reconciling it removes everything in scope.
     pub fn new() -> Self {
         DesiredState::default()

@@ -49,6 +49,11 @@
 //!            Some("- dest TCP 10.0.0.1:80 -> 192.168.1.1:80 (drained)"));
 //! # Ok::<(), lvs::Error>(())
 //! ```
+//!
+//! The reconciler does not load kernel modules: a program that applies
+//! states on a live host loads what [`DesiredState::kernel_modules`] names
+//! with `lvs::kmod::ensure_loaded` first, keeping the kernel's on-demand
+//! module load (and the deadlock `lvs::kmod` describes) out of its passes.
 
 mod desired;
 mod fake;

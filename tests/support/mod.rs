@@ -51,6 +51,23 @@ pub fn require_ipvs_kernel() {
         sh_out("uname -r").stdout.escape_ascii(),
         if root { "no IPVS" } else { "no root" }
     );
+    preload_ipvs_modules();
+}
+
+/// Load every IPVS scheduler and PE module this kernel ships, once per
+/// process, before a test adds a service: the kernel's own on-demand load
+/// of a scheduler can deadlock against another test's namespace teardown
+/// (`lvs::kmod`).
+pub fn preload_ipvs_modules() {
+    static DONE: std::sync::Once = std::sync::Once::new();
+    DONE.call_once(load_ipvs_modules);
+}
+
+/// Load every IPVS scheduler and PE module this kernel ships (again,
+/// after a test unloaded them).
+pub fn load_ipvs_modules() {
+    let all = lvs::kmod::shipped_scheduler_modules().unwrap_or_else(|e| panic!("{e}"));
+    lvs::kmod::ensure_loaded(&all).unwrap_or_else(|e| panic!("{e}"));
 }
 
 static NEXT: AtomicUsize = AtomicUsize::new(0);

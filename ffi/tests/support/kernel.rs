@@ -59,6 +59,13 @@ pub fn require_ipvs_kernel() {
             "not root"
         }
     );
+    // The kernel's on-demand load of a scheduler module can deadlock
+    // against a namespace teardown (lvs::kmod): load them all first.
+    static PRELOAD: std::sync::Once = std::sync::Once::new();
+    PRELOAD.call_once(|| {
+        let all = lvs::kmod::shipped_scheduler_modules().unwrap_or_else(|e| panic!("{e}"));
+        lvs::kmod::ensure_loaded(&all).unwrap_or_else(|e| panic!("{e}"));
+    });
 }
 
 pub fn sh(cmd: &str) -> String {
