@@ -267,6 +267,16 @@ fn run(args: Args) -> Result<(), String> {
             Err(e) => warn!(sysctl = %s.name, error = %e, "sysctl"),
         }
     }
+    // Load the scheduler's module now, holding no IPVS lock: left to the
+    // kernel's on-demand load at the first service, it can deadlock
+    // against a pod's namespace teardown on this node (lvs::kmod).
+    let modules: Vec<String> = cfg.scheduler.kernel_module().into_iter().collect();
+    match lvs::kmod::ensure_loaded(&modules) {
+        Ok(()) => info!(?modules, "scheduler module loaded"),
+        Err(e) => {
+            warn!(error = %e, "cannot load the scheduler's module; the kernel will try at the first service")
+        }
+    }
     let t = args.timeouts;
     if t.tcp.is_some() || t.tcp_fin.is_some() || t.udp.is_some() {
         handle

@@ -792,5 +792,12 @@ fn kernel_two_node_cluster() {
     for n in ["n1", "n2"] {
         let log = c.log(n);
         assert!(!log.contains("ERROR"), "{n} logged errors:\n{log}");
+        // The scheduler's module is loaded at start, not by the kernel's
+        // on-demand load under its IPVS mutex (lvs::kmod).
+        assert!(
+            log.contains("scheduler module loaded") && log.contains("ip_vs_rr"),
+            "{n} did not load its scheduler's module:\n{log}"
+        );
     }
+    assert!(lvs::kmod::is_loaded("ip_vs_rr"));
 }
