@@ -1094,6 +1094,32 @@ extern "C" {
 #endif // __cplusplus
 
 /**
+ * Load the kernel module `name` unless it is loaded, with the kernel's
+ * `modprobe` (`lvs::kmod::ensure_loaded`). A scheduler's module is
+ * `"ip_vs_"` and the scheduler's name (`"ip_vs_lblc"`), the SIP
+ * persistence engine's `"ip_vs_pe_sip"`.
+ *
+ * Call it before adding a service whose scheduler's module may not be
+ * loaded yet: the kernel's own on-demand load holds the global IPVS mutex
+ * (Linux up to 7.0) while it waits for `modprobe`, and deadlocks against
+ * a network namespace being torn down at the same moment when the module
+ * registers per-namespace state (`ip_vs_lblc`, `ip_vs_lblcr`). Starts no
+ * process when the module is loaded. Needs `CAP_SYS_MODULE`; without it
+ * the kernel's on-demand load still works, with that hazard.
+ *
+ * Errors: `LVS_INVALID_ARGUMENT` (not a module name: 1 to 55 letters,
+ * digits, `_` or `-`, not starting with `-`; nothing run),
+ * `LVS_PERMISSION_DENIED`, `LVS_UNSUPPORTED` (this kernel has no such
+ * module), `LVS_IO` (`modprobe` could not run or failed), with what
+ * `modprobe` printed in the thread's last error; `LVS_NULL_PARAMETER`,
+ * `LVS_INVALID_UTF8`.
+ *
+ * # Safety
+ * `name` must be a NUL-terminated string (not NULL); it is not kept.
+ */
+lvs_result lvs_kmod_ensure_loaded(const char *name);
+
+/**
  * The version of the library, as a static NUL-terminated string such as
  * `"0.1.0"`. Never NULL; the caller must not free it.
  */

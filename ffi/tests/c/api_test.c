@@ -491,6 +491,12 @@ static void test_open_errors(void) {
     CHECK(h == NULL);
     EXPECT(lvs_handle_open_netns_fd(0, NULL), LVS_NULL_PARAMETER);
     EXPECT(lvs_handle_open(NULL), LVS_NULL_PARAMETER);
+    /* Module names are checked before anything runs. */
+    EXPECT(lvs_kmod_ensure_loaded(NULL), LVS_NULL_PARAMETER);
+    EXPECT(lvs_kmod_ensure_loaded(""), LVS_INVALID_ARGUMENT);
+    EXPECT(lvs_kmod_ensure_loaded("-r"), LVS_INVALID_ARGUMENT);
+    EXPECT(lvs_kmod_ensure_loaded("ip_vs rr"), LVS_INVALID_ARGUMENT);
+    CONTAINS(last_error(), "only letters, digits");
 }
 
 /* The current namespace: works where the kernel has IPVS, else says so. */

@@ -165,6 +165,11 @@ static void test_info_and_timeouts(lvs_handle *h) {
            info.version_minor, info.version_patch, info.conn_table_size);
     EXPECT(lvs_handle_info(h, NULL), LVS_NULL_PARAMETER);
     CONTAINS(handle_error(h), "`out` is NULL");
+    /* Scheduler modules are loaded before services need them (the
+     * kernel's own load can deadlock against a namespace teardown). */
+    EXPECT(lvs_kmod_ensure_loaded("ip_vs_wlc"), LVS_OK);
+    EXPECT(lvs_kmod_ensure_loaded("ip_vs_nosuchsched"), LVS_UNSUPPORTED);
+    CONTAINS(last_error(), "ip_vs_nosuchsched");
 
     lvs_timeouts t = {0, 0, 0}, set = {901, 121, 301}, got;
     EXPECT(lvs_handle_timeouts(h, &t), LVS_OK);
