@@ -616,10 +616,7 @@ fn unchanged_kernel_table_costs_one_read_and_no_write() {
     // fresh namespace, builds the same table.
     let ns2 = Netns::new("rzr");
     let script = first.plan.to_ipvsadm_restore().expect("ipvsadm syntax");
-    let f = std::env::temp_dir().join(format!("lvs-restore-{}.txt", std::process::id()));
-    std::fs::write(&f, &script).expect("write script");
-    ns2.sh(&format!("ipvsadm -R < {}", f.display()));
-    let _ = std::fs::remove_file(&f);
+    ns2.ipvsadm_restore(&script);
     let rep = ok(Reconciler::new(Policy::default()).reconcile(&mut ns2.handle(), &desired));
     // ipvsadm -S does not save thresholds, but -R does apply them.
     assert!(

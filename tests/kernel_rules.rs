@@ -55,14 +55,6 @@ fn by_key(table: &[TableEntry]) -> Vec<(Service, Vec<Destination>)> {
     v
 }
 
-/// `ipvsadm -R` of `text` in `ns`.
-fn ipvsadm_restore(ns: &Netns, name: &str, text: &str) {
-    let path = format!("/tmp/lvs-rules-{}-{name}.txt", std::process::id());
-    std::fs::write(&path, text).expect("write the rule file");
-    ns.sh(&format!("ipvsadm -R < {path}"));
-    let _ = std::fs::remove_file(&path);
-}
-
 /// Run the three comparisons of the module doc for one rule set.
 fn agree(name: &str, text: &str) {
     mark(name, "start");
@@ -71,7 +63,7 @@ fn agree(name: &str, text: &str) {
     let recreated = Netns::new("rr-c");
 
     // 1. ipvsadm restores; lvs reads and prints -S as ipvsadm does.
-    ipvsadm_restore(&by_ipvsadm, name, text);
+    by_ipvsadm.ipvsadm_restore(text);
     let table = by_ipvsadm.handle().table().expect("read the table");
     let sn = by_ipvsadm.ipvsadm("-Sn");
     assert_eq!(save(&table, true), sn, "{name}: lvs save vs ipvsadm -Sn");
@@ -107,13 +99,13 @@ fn agree(name: &str, text: &str) {
     // another namespace with the same destination order.
     let lossless = Rules::from_table(&table).to_string();
     by_ipvsadm.ipvsadm("-C");
-    ipvsadm_restore(&by_ipvsadm, name, &lossless);
+    by_ipvsadm.ipvsadm_restore(&lossless);
     assert_eq!(
         configs(&by_ipvsadm.handle().table().expect("read")),
         configs(&table),
         "{name}: ipvsadm -R of Rules::from_table, same namespace\n{lossless}"
     );
-    ipvsadm_restore(&recreated, name, &lossless);
+    recreated.ipvsadm_restore(&lossless);
     assert_eq!(
         by_key(&recreated.handle().table().expect("read")),
         by_key(&table),
@@ -188,7 +180,7 @@ fn timeouts_and_names_agree() {
 -a -t localhost:http -r 127.0.0.2:https -m
 -A -u 127.0.0.1:domain
 ";
-    ipvsadm_restore(&a, T, text);
+    a.ipvsadm_restore(text);
     let rules = Rules::parse(text).expect("parse");
     assert!(b.handle().apply(&rules.ops()).is_ok());
     for args in ["-Sn", "-S", "-L --timeout", "-Ln"] {

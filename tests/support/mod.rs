@@ -79,13 +79,18 @@ pub struct Netns {
 
 impl Netns {
     /// A fresh namespace named `<prefix>-<pid>-<n>` with `lo` up.
+    ///
+    /// Under QEMU without KVM a process costs 0.3-1 s, so this runs one
+    /// (`ip netns add`, which mounts the namespace as iproute2 expects)
+    /// and brings `lo` up itself, over rtnetlink from a thread inside.
     pub fn new(prefix: &str) -> Netns {
         let n = NEXT.fetch_add(1, Ordering::SeqCst);
         let name = format!("{prefix}-{}-{n}", std::process::id());
-        sh(&format!(
-            "ip netns add {name} && ip -n {name} link set lo up"
-        ));
-        Netns { name }
+        run_ok(Command::new("ip").args(["netns", "add", &name]));
+        let ns = Netns { name };
+        ns.run(lo_up)
+            .unwrap_or_else(|e| panic!("set lo up in {}: {e}", ns.name));
+        ns
     }
 
     /// Path of the namespace file.
@@ -99,27 +104,50 @@ impl Netns {
             .unwrap_or_else(|e| panic!("open handle in {}: {e}", self.name))
     }
 
-    /// Run a shell command inside the namespace.
+    /// Run a shell command inside the namespace (`sh -c`, spawned from a
+    /// thread inside it: no `ip netns exec` process).
     pub fn sh(&self, cmd: &str) -> String {
-        sh(&format!(
-            "ip netns exec {} sh -c {}",
-            self.name,
-            shell_quote(cmd)
-        ))
+        let cmd = cmd.to_owned();
+        self.run(move || sh(&cmd))
     }
 
     /// Run a shell command inside the namespace, whatever its status.
     pub fn sh_out(&self, cmd: &str) -> Output {
-        sh_out(&format!(
-            "ip netns exec {} sh -c {}",
-            self.name,
-            shell_quote(cmd)
-        ))
+        let cmd = cmd.to_owned();
+        self.run(move || sh_out(&cmd))
     }
 
-    /// `ipvsadm ARGS` inside the namespace.
+    /// `ipvsadm ARGS` inside the namespace (ARGS split at whitespace, run
+    /// without a shell); panics when it fails.
     pub fn ipvsadm(&self, args: &str) -> String {
-        self.sh(&format!("ipvsadm {args}"))
+        let args: Vec<String> = args.split_whitespace().map(str::to_owned).collect();
+        self.run(move || run_ok(Command::new("ipvsadm").args(&args)))
+    }
+
+    /// `ipvsadm -R` of `rules` inside the namespace; panics when it fails.
+    pub fn ipvsadm_restore(&self, rules: &str) {
+        let rules = rules.to_owned();
+        let out = self.run(move || {
+            let mut child = Command::new("ipvsadm")
+                .arg("-R")
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("run ipvsadm -R");
+            let mut stdin = child.stdin.take().expect("stdin");
+            let writer = thread::spawn(move || stdin.write_all(rules.as_bytes()));
+            let out = child.wait_with_output().expect("wait for ipvsadm -R");
+            let _ = writer.join();
+            out
+        });
+        assert!(
+            out.status.success(),
+            "ipvsadm -R in {} failed ({}): {}",
+            self.name,
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// Spawn a thread that runs `f` inside this namespace.
@@ -145,8 +173,64 @@ impl Netns {
 }
 
 impl Drop for Netns {
+    /// What `ip netns del` does, without its process: detach the mount,
+    /// remove the file. The kernel tears the namespace down once nothing
+    /// holds it.
     fn drop(&mut self) {
-        let _ = sh_out(&format!("ip netns del {}", self.name));
+        let path = self.path();
+        let _ = rustix::mount::unmount(path.as_str(), rustix::mount::UnmountFlags::DETACH);
+        let _ = std::fs::remove_file(&path);
+    }
+}
+
+/// Run `cmd`; panic with its output when it fails.
+fn run_ok(cmd: &mut Command) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Set `lo` (ifindex 1 in every namespace) up in the calling thread's
+/// namespace: one RTM_NEWLINK with an ACK over rtnetlink.
+fn lo_up() -> io::Result<()> {
+    use rustix::net::{AddressFamily, RecvFlags, SendFlags, SocketType, recv, send, socket};
+    const RTM_NEWLINK: u16 = 16;
+    const NLM_F_REQUEST_ACK: u16 = 0x1 | 0x4;
+    const IFF_UP: u32 = 1;
+    // No protocol: NETLINK_ROUTE is netlink's protocol 0.
+    let fd = socket(AddressFamily::NETLINK, SocketType::RAW, None)?;
+    let mut msg = Vec::with_capacity(32);
+    msg.extend_from_slice(&32u32.to_ne_bytes()); // nlmsg_len: header + ifinfomsg
+    msg.extend_from_slice(&RTM_NEWLINK.to_ne_bytes());
+    msg.extend_from_slice(&NLM_F_REQUEST_ACK.to_ne_bytes());
+    msg.extend_from_slice(&1u32.to_ne_bytes()); // seq
+    msg.extend_from_slice(&0u32.to_ne_bytes()); // port id: the kernel assigns
+    msg.extend_from_slice(&[0, 0]); // ifi_family AF_UNSPEC, padding
+    msg.extend_from_slice(&0u16.to_ne_bytes()); // ifi_type
+    msg.extend_from_slice(&1i32.to_ne_bytes()); // ifi_index: lo
+    msg.extend_from_slice(&IFF_UP.to_ne_bytes()); // ifi_flags
+    msg.extend_from_slice(&IFF_UP.to_ne_bytes()); // ifi_change
+    send(&fd, &msg, SendFlags::empty())?;
+    let mut buf = [0u8; 512];
+    let (n, _) = recv(&fd, &mut buf[..], RecvFlags::empty())?;
+    // NLMSG_ERROR (2): a 16-byte header, then the error (0 is the ACK).
+    let field = |at: usize, len: usize| buf.get(at..at + len).filter(|_| at + len <= n);
+    let kind = field(4, 2).map(|b| u16::from_ne_bytes([b[0], b[1]]));
+    let err = field(16, 4).map(|b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]));
+    match (kind, err) {
+        (Some(2), Some(0)) => Ok(()),
+        (Some(2), Some(e)) => Err(io::Error::from_raw_os_error(-e)),
+        _ => Err(io::Error::other(format!(
+            "unexpected rtnetlink reply: {:?}",
+            &buf[..n.min(32)]
+        ))),
     }
 }
 

@@ -105,10 +105,7 @@ fn lvsadm_prints_and_restores_as_ipvsadm() {
     for (name, text) in &sets {
         // (a) ipvsadm restores; lvsadm lists.
         let a = Netns::new("la");
-        let path = format!("/tmp/lvsadm-{}-{name}.txt", std::process::id());
-        std::fs::write(&path, text).expect("write the rule file");
-        a.sh(&format!("ipvsadm -R < {path}"));
-        let _ = std::fs::remove_file(&path);
+        a.ipvsadm_restore(text);
         let mut h = a.handle();
         let mut modes: Vec<String> = MODES.iter().map(|m| m.to_string()).collect();
         // One service at a time, for the first few services.
@@ -294,7 +291,7 @@ fn diff_and_apply_reach_the_file() {
     assert!(run(&mut h, "diff").contains("-d -t 10.0.0.1:80 -r 192.168.1.2:80"));
     run(&mut h, "apply");
     assert_eq!(run(&mut h, "diff"), "", "nothing left to change");
-    fresh.sh(&format!("ipvsadm -R < {path}"));
+    fresh.ipvsadm_restore(want);
     assert_eq!(a.ipvsadm("-Sn"), fresh.ipvsadm("-Sn"));
     let _ = std::fs::remove_file(&path);
     mark("diff/apply", "the table matches the file");
