@@ -4,7 +4,7 @@
 //! crate doc and the README's Layout table:
 //!
 //! wire -> model (with `error`) -> proto (the sans-IO core), rules -> handle
-//! (`handle`, `batch`, `sys`, `conn`, `daemon`, `sysctl`) -> reconcile, sched.
+//! (`handle`, `batch`, `sys`, `conn`, `daemon`, `sysctl`, `kmod`) -> reconcile, sched.
 //!
 //! Comments and `#[cfg(test)] mod tests` blocks are not imports and are
 //! skipped. A `crate::Name` path to a crate-root re-export counts as the
@@ -27,6 +27,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("conn", 4),
     ("daemon", 4),
     ("sysctl", 4),
+    ("kmod", 4), // loading kernel modules: beside the handle, on error only
     ("reconcile", 5),
     ("sched", 5),
 ];
