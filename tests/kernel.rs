@@ -1029,9 +1029,10 @@ fn preloaded_scheduler_module_cannot_deadlock_a_namespace_teardown() {
     // Namespaces of earlier tests may still hold lblc services: retry.
     wait_for("ip_vs_lblc unloaded", Duration::from_secs(60), || {
         let _ = sh_out("rmmod ip_vs_lblc");
-        match kmod::is_loaded("ip_vs_lblc") {
-            false => Ok(()),
-            true => Err(sh("lsmod | grep ip_vs_lblc || true")),
+        if kmod::is_loaded("ip_vs_lblc") {
+            Err(sh("lsmod | grep ip_vs_lblc || true"))
+        } else {
+            Ok(())
         }
     });
     // Namespaces with IPVS services and a veth each, to tear down below.

@@ -20,8 +20,8 @@ use std::ffi::c_char;
 use std::time::Duration;
 
 use lvs::reconcile::{
-    Change, DesiredState, DrainMode, Plan, Policy, Reconciler, RemoveReason, Report, Scope,
-    ServiceRemoval, UpdateReason,
+    Change, DesiredService, DesiredState, DrainMode, Plan, Policy, Reconciler, RemoveReason,
+    Report, Scope, ServiceRemoval, UpdateReason,
 };
 
 use crate::batch::{first_failure, stored_results};
@@ -136,23 +136,22 @@ pub unsafe extern "C" fn lvs_desired_add_service_sized(
         finish((|| {
             let state = try_mut!(desired)?;
             // SAFETY: forwarded from this function's contract.
-            let one = unsafe { checked_service(service, service_size, dests, dests_len, dest_size) }?;
-            if let Some(svc) = one.services.first()
-                && state.get(&svc.service.key).is_some()
-            {
+            let new = unsafe { checked_service(service, service_size, dests, dests_len, dest_size) }?;
+            if state.get(&new.service.key).is_some() {
                 return Err(Failure::invalid(
                     "service",
-                    format_args!("service {} is already in the desired state", svc.service.key),
+                    format_args!("service {} is already in the desired state", new.service.key),
                 ));
             }
-            state.services.extend(one.services);
+            state.services.push(new);
             Ok(())
         })())
     }
 }
 
 /// One service with its destinations, read from a caller's structs and
-/// checked as `lvs_desired_add_service` documents.
+/// checked as `lvs_desired_add_service` documents (as a desired state of
+/// its own).
 ///
 /// # Safety
 /// As `lvs_desired_add_service_sized`'s `service` and `dests`.
@@ -162,16 +161,16 @@ unsafe fn checked_service(
     dests: *const lvs_destination,
     dests_len: usize,
     dest_size: usize,
-) -> Outcome<DesiredState> {
+) -> Outcome<DesiredService> {
     let svc = try_sized!(service, service_size)?.model("service")?;
     let models = try_sized_slice!(dests, dests_len, dest_size)?
         .iter()
         .enumerate()
         .map(|(i, d)| d.model(&format!("dests[{i}]")))
         .collect::<Outcome<Vec<_>>>()?;
-    let one = DesiredState::new().with_service(svc, models);
+    let mut one = DesiredState::new().with_service(svc, models);
     one.validate(&Scope::All)?;
-    Ok(one)
+    Ok(one.services.pop().expect("with_service added one service"))
 }
 
 /// Replace the service with `service`'s key in `desired`, destinations
@@ -223,10 +222,7 @@ pub unsafe extern "C" fn lvs_desired_replace_service_sized(
         finish((|| {
             let state = try_mut!(desired)?;
             // SAFETY: forwarded from this function's contract.
-            let one = unsafe { checked_service(service, service_size, dests, dests_len, dest_size) }?;
-            let Some(new) = one.services.into_iter().next() else {
-                return Err(Failure::invalid("service", "no service"));
-            };
+            let new = unsafe { checked_service(service, service_size, dests, dests_len, dest_size) }?;
             let Some(slot) = state.services.iter_mut().find(|s| s.service.key == new.service.key)
             else {
                 return Err(Failure::new(

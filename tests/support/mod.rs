@@ -16,15 +16,7 @@ use std::time::{Duration, Instant};
 
 /// Run a shell command; panic with its output when it fails.
 pub fn sh(cmd: &str) -> String {
-    let out = sh_out(cmd);
-    assert!(
-        out.status.success(),
-        "command failed ({}): {cmd}\nstdout: {}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    run_ok(Command::new("sh").arg("-c").arg(cmd))
 }
 
 /// Run a shell command and return its output whatever the status.
@@ -183,15 +175,16 @@ impl Drop for Netns {
     }
 }
 
-/// Run `cmd`; panic with its output when it fails.
+/// Run `cmd`; panic with its output when it fails, else return its stdout.
 fn run_ok(cmd: &mut Command) -> String {
     let out = cmd
         .output()
         .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
     assert!(
         out.status.success(),
-        "{cmd:?} failed ({}): {}",
+        "command failed ({}): {cmd:?}\nstdout: {}\nstderr: {}",
         out.status,
+        String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
@@ -232,11 +225,6 @@ fn lo_up() -> io::Result<()> {
             &buf[..n.min(32)]
         ))),
     }
-}
-
-/// Quote for `sh -c`.
-pub fn shell_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', r"'\''"))
 }
 
 /// Join namespace `a` and `b` with a veth pair: `a_ip/prefix` on `a`'s end,
